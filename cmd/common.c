@@ -1,0 +1,127 @@
+/* Error reporting, argument parsing, signals and JSON for the CLI. */
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cmd.h"
+#include "pyxray/common.h"
+#include "pyxray/error.h"
+#include "pyxray/process.h"
+
+int cmd_fail(int err)
+{
+	const char *detail = pyx_err_detail();
+	const char *hint = pyx_errhint(err);
+
+	fprintf(stderr, "pyxray: error: %s%s%s%s%s%s\n", pyx_strerror(err),
+		detail[0] ? ": " : "", detail, hint[0] ? " (hint: " : "", hint,
+		hint[0] ? ")" : "");
+	return pyx_exit_code(err);
+}
+
+int cmd_usage(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "pyxray%s%s: error: ", cmd ? " " : "", cmd ? cmd : "");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, " (hint: see 'pyxray %s%s--help')\n", cmd ? cmd : "",
+		cmd ? " " : "");
+	return pyx_exit_code(PYX_E_USAGE);
+}
+
+int cmd_parse_pid(const char *cmd, const char *arg, pid_t *pid)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(arg, &end, 10);
+	if (errno || end == arg || *end || v <= 0 || v > 0x3fffffff)
+		return -cmd_usage(cmd, "'%s' is not a process id", arg);
+	*pid = (pid_t)v;
+	return 0;
+}
+
+int cmd_parse_int(const char *cmd, const char *opt, const char *arg, int *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(arg, &end, 10);
+	if (errno || end == arg || *end || v < 0 || v > 1000000000)
+		return -cmd_usage(cmd, "%s takes a non-negative integer, not '%s'",
+				  opt, arg);
+	*out = (int)v;
+	return 0;
+}
+
+static void on_signal(int sig)
+{
+	static const char msg[] =
+		"pyxray: error: interrupted: the target was detached and resumed\n";
+
+	pyx_proc_emergency_resume();
+	if (write(STDERR_FILENO, msg, sizeof(msg) - 1) < 0) {
+		/* nothing left to do */
+	}
+	(void)sig;
+	_exit(pyx_exit_code(PYX_E_INTERRUPTED));
+}
+
+void cmd_install_signal_handlers(void)
+{
+	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigfillset(&sa.sa_mask); /* one handler at a time */
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		sigaction(sigs[i], &sa, NULL);
+	/* Output to a closed pipe must not kill us while a target is stopped:
+	 * we write only after resuming, but be safe. */
+	signal(SIGPIPE, SIG_IGN);
+}
+
+static void print_stderr(enum pyx_print_level level, const char *msg)
+{
+	fprintf(stderr, "pyxray: %s: %s\n",
+		level == PYX_WARN ? "warning" : level == PYX_INFO ? "info" : "debug",
+		msg);
+}
+
+void cmd_set_verbose(bool verbose)
+{
+	pyx_set_print(verbose ? print_stderr : NULL);
+}
+
+void json_str(FILE *out, const char *s)
+{
+	if (!s) {
+		fputs("null", out);
+		return;
+	}
+	fputc('"', out);
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		switch (*p) {
+		case '"': fputs("\\\"", out); break;
+		case '\\': fputs("\\\\", out); break;
+		case '\n': fputs("\\n", out); break;
+		case '\r': fputs("\\r", out); break;
+		case '\t': fputs("\\t", out); break;
+		default:
+			if (*p < 0x20)
+				fprintf(out, "\\u%04x", *p);
+			else
+				fputc(*p, out);
+		}
+	}
+	fputc('"', out);
+}

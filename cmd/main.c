@@ -1,0 +1,51 @@
+/* pyxray: a debugger for live CPython processes.  The table of commands. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cmd.h"
+
+static const struct pyx_cmd commands[] = {
+	{ "stacks", do_stacks, help_stacks,
+	  "every thread's Python stack, like py-bt / py-spy dump" },
+	{ "layout", do_layout, help_layout,
+	  "print the struct offsets pyxray derives from a build's DWARF" },
+};
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: pyxray COMMAND PID [OPTIONS]\n"
+		"       pyxray COMMAND --help | pyxray --help | pyxray --version\n"
+		"\n"
+		"Inspect a live CPython (3.8-3.13) process from outside: pyxray stops it\n"
+		"for as short a time as it can, reads its memory, and never runs code in it.\n"
+		"\n"
+		"Commands:\n");
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].summary);
+	fprintf(out,
+		"\n"
+		"Exit codes: 0 ok, 2 usage, 3 no such process, 4 permission denied,\n"
+		"5 not a Python process, 6 unsupported version, 7 no debug info,\n"
+		"8 process exited, 9 inconsistent memory, 10 timeout, 11 interrupted.\n");
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2)
+		return usage(stderr), 2;
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+	    strcmp(argv[1], "help") == 0) {
+		usage(stdout);
+		return 0;
+	}
+	if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0) {
+		printf("pyxray %s\n", PYX_VERSION_STRING);
+		return 0;
+	}
+	cmd_install_signal_handlers();
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(argv[1], commands[i].name) == 0)
+			return commands[i].run(argc - 1, argv + 1);
+	return cmd_usage(NULL, "unknown command '%s'", argv[1]);
+}

@@ -1,0 +1,255 @@
+/* pyxray stacks: every thread's Python stack. */
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd.h"
+#include "pyxray/error.h"
+#include "pyxray/process.h"
+#include "pyxray/python.h"
+#include "pyxray/source.h"
+#include "pyxray/stacks.h"
+
+void help_stacks(FILE *out)
+{
+	fprintf(out,
+		"Usage: pyxray stacks PID [OPTIONS]\n"
+		"\n"
+		"Print the Python stack of every thread of every interpreter in PID,\n"
+		"innermost frame first, with the current source line.  The target is\n"
+		"stopped only while its memory is read; the pause is reported.\n"
+		"\n"
+		"Options:\n"
+		"  --json             one JSON object instead of text\n"
+		"  --context N        N source lines around each current line (like py-list)\n"
+		"  --nonblocking      read without stopping the target (may be inconsistent;\n"
+		"                     pyxray re-reads until a walk is consistent)\n"
+		"  --deadline-ms MS   give up if the threads are not stopped within MS\n"
+		"                     (default 2000); the target is always resumed\n"
+		"  --max-depth N      frames per thread (default 4096)\n"
+		"  -v, --verbose      diagnostics on stderr\n"
+		"  -h, --help         this help\n");
+}
+
+static void print_context(struct pyx_sources *src, const struct pyx_frame *f,
+			  int context)
+{
+	const char *text;
+
+	if (f->line < 1)
+		return;
+	if (context <= 0) {
+		text = pyx_sources_line(src, f->file, f->line);
+		if (text) {
+			while (*text == ' ' || *text == '\t')
+				text++;
+			printf("        %s\n", text);
+		}
+		return;
+	}
+	for (int l = f->line - context; l <= f->line + context; l++) {
+		if (l < 1 || !(text = pyx_sources_line(src, f->file, l)))
+			continue;
+		printf("     %s%5d  %s\n", l == f->line ? ">" : " ", l, text);
+	}
+}
+
+static void print_text(const struct pyx_python_info *in, pid_t pid,
+		       const struct pyx_stacks *s, struct pyx_sources *src,
+		       int context, bool nonblocking)
+{
+	printf("Process %d: Python %s (%s)\n", (int)pid, in->version, in->binary);
+	if (nonblocking)
+		printf("Read without stopping the target (%d attempt%s)\n",
+		       s->attempts, s->attempts == 1 ? "" : "s");
+	else
+		printf("Paused the target for %.3f ms\n", s->pause_ms);
+	for (size_t i = 0; i < s->nthreads; i++) {
+		const struct pyx_thread *t = &s->threads[i];
+
+		printf("\nThread ");
+		if (t->native_id >= 0)
+			printf("%lld ", (long long)t->native_id);
+		printf("(0x%" PRIx64 "%s%s)", t->thread_id,
+		       t->holds_gil ? ", holds the GIL" : "",
+		       t->interp_id ? ", subinterpreter" : "");
+		if (t->name)
+			printf(": \"%s\"", t->name);
+		if (t->interp_id)
+			printf(" [interpreter %lld]", (long long)t->interp_id);
+		printf("\n");
+		if (t->nframes == 0)
+			printf("    (no Python frames)\n");
+		for (size_t j = 0; j < t->nframes; j++) {
+			const struct pyx_frame *f = &t->frames[j];
+
+			printf("    %s (%s:%d)\n", f->function, f->file, f->line);
+			print_context(src, f, context);
+		}
+		if (t->error)
+			printf("    ... stack cut short: %s\n", t->error);
+	}
+}
+
+static void print_json(const struct pyx_python_info *in, pid_t pid,
+		       const struct pyx_stacks *s)
+{
+	printf("{\"pid\":%d,\"python_version\":", (int)pid);
+	json_str(stdout, in->version);
+	printf(",\"python_binary\":");
+	json_str(stdout, in->binary);
+	printf(",\"pause_ms\":%.6f,\"read_syscalls\":%llu,\"threads\":[",
+	       s->pause_ms, (unsigned long long)s->read_syscalls);
+	for (size_t i = 0; i < s->nthreads; i++) {
+		const struct pyx_thread *t = &s->threads[i];
+
+		printf("%s{\"thread_id\":%llu,\"native_thread_id\":", i ? "," : "",
+		       (unsigned long long)t->thread_id);
+		if (t->native_id >= 0)
+			printf("%lld", (long long)t->native_id);
+		else
+			printf("null");
+		printf(",\"name\":");
+		json_str(stdout, t->name);
+		printf(",\"holds_gil\":%s,\"interpreter_id\":%lld,\"error\":",
+		       t->holds_gil ? "true" : "false", (long long)t->interp_id);
+		json_str(stdout, t->error);
+		printf(",\"frames\":[");
+		for (size_t j = 0; j < t->nframes; j++) {
+			const struct pyx_frame *f = &t->frames[j];
+
+			printf("%s{\"function\":", j ? "," : "");
+			json_str(stdout, f->function);
+			printf(",\"name\":");
+			json_str(stdout, f->name);
+			printf(",\"file\":");
+			json_str(stdout, f->file);
+			printf(",\"line\":%d,\"entry\":%s}", f->line,
+			       f->entry ? "true" : "false");
+		}
+		printf("]}");
+	}
+	printf("]}\n");
+}
+
+int do_stacks(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "context", required_argument, NULL, 'c' },
+		{ "nonblocking", no_argument, NULL, 'n' },
+		{ "deadline-ms", required_argument, NULL, 'd' },
+		{ "max-depth", required_argument, NULL, 'm' },
+		{ "hold-ms", required_argument, NULL, 'H' }, /* test hook */
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct pyx_stacks_opts opts = { 0 };
+	struct pyx_proc *proc = NULL;
+	struct pyx_python *py = NULL;
+	struct pyx_stacks *s = NULL;
+	struct pyx_sources *src = NULL;
+	bool json = false;
+	int context = 0, depth = 0, c, err, ret = 0;
+	pid_t pid;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+hv", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'j': json = true; break;
+		case 'n': opts.nonblocking = true; break;
+		case 'v': cmd_set_verbose(true); break;
+		case 'c':
+			if (cmd_parse_int("stacks", "--context", optarg, &context))
+				return 2;
+			break;
+		case 'd':
+			if (cmd_parse_int("stacks", "--deadline-ms", optarg,
+					  &opts.deadline_ms))
+				return 2;
+			break;
+		case 'm':
+			if (cmd_parse_int("stacks", "--max-depth", optarg, &depth))
+				return 2;
+			opts.max_depth = (size_t)depth;
+			break;
+		case 'H':
+			if (cmd_parse_int("stacks", "--hold-ms", optarg,
+					  &opts.hold_ms))
+				return 2;
+			break;
+		case 'h':
+			help_stacks(stdout);
+			return 0;
+		default:
+			return cmd_usage("stacks", "unknown option '%s'",
+					 argv[optind - 1]);
+		}
+		/* Options may follow the PID: keep parsing after it. */
+		if (optind < argc && argv[optind][0] != '-')
+			break;
+	}
+	if (optind >= argc)
+		return cmd_usage("stacks", "missing PID");
+	if (cmd_parse_pid("stacks", argv[optind], &pid))
+		return 2;
+	/* Options after the PID. */
+	for (int i = optind + 1; i < argc; i++) {
+		const char *a = argv[i];
+		const char *val = i + 1 < argc ? argv[i + 1] : NULL;
+
+		if (strcmp(a, "--json") == 0) {
+			json = true;
+		} else if (strcmp(a, "--nonblocking") == 0) {
+			opts.nonblocking = true;
+		} else if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
+			cmd_set_verbose(true);
+		} else if (strcmp(a, "--context") == 0 && val) {
+			if (cmd_parse_int("stacks", a, val, &context))
+				return 2;
+			i++;
+		} else if (strcmp(a, "--deadline-ms") == 0 && val) {
+			if (cmd_parse_int("stacks", a, val, &opts.deadline_ms))
+				return 2;
+			i++;
+		} else if (strcmp(a, "--max-depth") == 0 && val) {
+			if (cmd_parse_int("stacks", a, val, &depth))
+				return 2;
+			opts.max_depth = (size_t)depth;
+			i++;
+		} else if (strcmp(a, "--hold-ms") == 0 && val) {
+			if (cmd_parse_int("stacks", a, val, &opts.hold_ms))
+				return 2;
+			i++;
+		} else {
+			return cmd_usage("stacks", "unexpected argument '%s'", a);
+		}
+	}
+
+	if ((err = pyx_proc_open(pid, &proc)) ||
+	    (err = pyx_python_open(proc, &py)) ||
+	    (err = pyx_stacks_collect(py, &opts, &s))) {
+		ret = cmd_fail(err);
+		goto out;
+	}
+	/* The target runs again: everything below works on our copy. */
+	if (json) {
+		print_json(pyx_python_info(py), pid, s);
+	} else {
+		if ((err = pyx_sources_new(proc, &src))) {
+			ret = cmd_fail(err);
+			goto out;
+		}
+		print_text(pyx_python_info(py), pid, s, src, context,
+			   opts.nonblocking);
+	}
+	if (fflush(stdout) != 0)
+		ret = cmd_fail(pyx_err_set(PYX_E_IO, "writing the output failed"));
+out:
+	pyx_sources_free(src);
+	pyx_stacks_free(s);
+	pyx_python_free(py);
+	pyx_proc_free(proc);
+	return ret;
+}

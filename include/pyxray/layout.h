@@ -1,0 +1,169 @@
+/* CPython struct layouts: the offsets the walkers use, behind one interface.
+ *
+ * Every field a walker reads is named once, in PYX_LAYOUT_FIELDS below, by
+ * its C struct and member path as written in CPython's headers.  A provider
+ * fills a struct pyx_layout: today the DWARF of the running build (the
+ * truth); a built-in table for stripped builds fills the same array, so the
+ * walkers never know where an offset came from.
+ *
+ * Member paths may list alternatives separated by '|' where CPython renamed a
+ * field between versions; the first one present wins.  A field absent from a
+ * build is PYX_OFF_NONE: that is how a walker tells the versions apart where
+ * the version number alone is not the clearest test.
+ */
+#ifndef PYXRAY_LAYOUT_H
+#define PYXRAY_LAYOUT_H
+
+#include <stdint.h>
+
+#include "pyxray/common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* X(ID, struct or typedef name, member path[|alternative...]) */
+#define PYX_LAYOUT_FIELDS(X)                                                   \
+	/* runtime */                                                          \
+	X(RT_INTERP_HEAD, "_PyRuntimeState", "interpreters.head")              \
+	X(RT_INTERP_MAIN, "_PyRuntimeState", "interpreters.main")              \
+	X(RT_TSTATE_CURRENT, "_PyRuntimeState", "gilstate.tstate_current")     \
+	X(RT_GIL, "_PyRuntimeState", "ceval.gil")                              \
+	X(RT_GC, "_PyRuntimeState", "gc")                                      \
+	X(RT_FINALIZING, "_PyRuntimeState", "_finalizing|finalizing")                     \
+	/* interpreter */                                                      \
+	X(IS_NEXT, "PyInterpreterState", "next")                               \
+	X(IS_ID, "PyInterpreterState", "id")                                   \
+	X(IS_TSTATE_HEAD, "PyInterpreterState", "threads.head|tstate_head")    \
+	X(IS_MODULES, "PyInterpreterState", "imports.modules|modules")         \
+	X(IS_SYSDICT, "PyInterpreterState", "sysdict")                         \
+	X(IS_BUILTINS, "PyInterpreterState", "builtins")                       \
+	X(IS_GC, "PyInterpreterState", "gc")                                   \
+	X(IS_CEVAL_GIL, "PyInterpreterState", "ceval.gil")                     \
+	X(IS_GIL, "PyInterpreterState", "_gil")                                \
+	/* GIL */                                                              \
+	X(GIL_LOCKED, "_gil_runtime_state", "locked")                          \
+	X(GIL_LAST_HOLDER, "_gil_runtime_state", "last_holder")                \
+	/* thread state */                                                     \
+	X(TS_NEXT, "PyThreadState", "next")                                    \
+	X(TS_INTERP, "PyThreadState", "interp")                                \
+	X(TS_FRAME, "PyThreadState", "frame")                                  \
+	X(TS_CFRAME, "PyThreadState", "cframe")                                \
+	X(TS_CURRENT_FRAME, "PyThreadState", "current_frame")                  \
+	X(TS_THREAD_ID, "PyThreadState", "thread_id")                          \
+	X(TS_NATIVE_THREAD_ID, "PyThreadState", "native_thread_id")            \
+	X(CFRAME_CURRENT_FRAME, "_PyCFrame", "current_frame")                  \
+	/* frame objects (3.8-3.10) */                                         \
+	X(FO_BACK, "PyFrameObject", "f_back")                                  \
+	X(FO_CODE, "PyFrameObject", "f_code")                                  \
+	X(FO_LASTI, "PyFrameObject", "f_lasti")                                \
+	X(FO_LINENO, "PyFrameObject", "f_lineno")                              \
+	X(FO_TRACE, "PyFrameObject", "f_trace")                                \
+	/* interpreter frames (3.11+) */                                       \
+	X(IF_CODE, "_PyInterpreterFrame", "f_executable|f_code")               \
+	X(IF_PREVIOUS, "_PyInterpreterFrame", "previous")                      \
+	X(IF_INSTR, "_PyInterpreterFrame", "instr_ptr|prev_instr")             \
+	X(IF_OWNER, "_PyInterpreterFrame", "owner")                            \
+	X(IF_IS_ENTRY, "_PyInterpreterFrame", "is_entry")                      \
+	/* code objects */                                                     \
+	X(CO_FILENAME, "PyCodeObject", "co_filename")                          \
+	X(CO_NAME, "PyCodeObject", "co_name")                                  \
+	X(CO_QUALNAME, "PyCodeObject", "co_qualname")                          \
+	X(CO_LINETABLE, "PyCodeObject", "co_linetable|co_lnotab")              \
+	X(CO_FIRSTLINENO, "PyCodeObject", "co_firstlineno")                    \
+	X(CO_FIRSTTRACEABLE, "PyCodeObject", "_co_firsttraceable")             \
+	X(CO_CODE_ADAPTIVE, "PyCodeObject", "co_code_adaptive")                \
+	X(CO_CODE, "PyCodeObject", "co_code")                                  \
+	/* objects */                                                          \
+	X(OB_TYPE, "PyObject", "ob_type")                                      \
+	X(OB_SIZE, "PyVarObject", "ob_size")                                   \
+	X(TP_NAME, "PyTypeObject", "tp_name")                                  \
+	X(TP_BASICSIZE, "PyTypeObject", "tp_basicsize")                        \
+	X(TP_ITEMSIZE, "PyTypeObject", "tp_itemsize")                          \
+	X(TP_FLAGS, "PyTypeObject", "tp_flags")                                \
+	X(TP_DICTOFFSET, "PyTypeObject", "tp_dictoffset")                      \
+	X(HT_CACHED_KEYS, "PyHeapTypeObject", "ht_cached_keys")                \
+	X(BYTES_SVAL, "PyBytesObject", "ob_sval")                              \
+	X(STR_LENGTH, "PyASCIIObject", "length")                               \
+	X(STR_STATE, "PyASCIIObject", "state")                                 \
+	X(STR_LEGACY_DATA, "PyUnicodeObject", "data")                          \
+	X(LONG_DIGIT, "PyLongObject", "long_value.ob_digit|ob_digit")          \
+	X(LONG_TAG, "PyLongObject", "long_value.lv_tag")                       \
+	X(TUPLE_ITEM, "PyTupleObject", "ob_item")                              \
+	X(LIST_ITEM, "PyListObject", "ob_item")                                \
+	X(LIST_ALLOCATED, "PyListObject", "allocated")                         \
+	X(MODULE_DICT, "PyModuleObject", "md_dict")                            \
+	/* dicts */                                                            \
+	X(DICT_USED, "PyDictObject", "ma_used")                                \
+	X(DICT_KEYS, "PyDictObject", "ma_keys")                                \
+	X(DICT_VALUES, "PyDictObject", "ma_values")                            \
+	X(DK_SIZE, "PyDictKeysObject", "dk_size")                              \
+	X(DK_LOG2_SIZE, "PyDictKeysObject", "dk_log2_size")                    \
+	X(DK_LOG2_INDEX_BYTES, "PyDictKeysObject", "dk_log2_index_bytes")      \
+	X(DK_KIND, "PyDictKeysObject", "dk_kind")                              \
+	X(DK_NENTRIES, "PyDictKeysObject", "dk_nentries")                      \
+	X(DK_INDICES, "PyDictKeysObject", "dk_indices")                        \
+	X(DV_VALUES, "PyDictValues", "values")                                 \
+	X(DV_VALID, "PyDictValues", "valid")
+
+/* X(ID, struct or typedef name): sizeof() of a struct. */
+#define PYX_LAYOUT_SIZES(X)                                                    \
+	X(SZ_ASCII, "PyASCIIObject")                                           \
+	X(SZ_COMPACT, "PyCompactUnicodeObject")                                \
+	X(SZ_DICT_KEY_ENTRY, "PyDictKeyEntry")                                 \
+	X(SZ_DICT_UNICODE_ENTRY, "PyDictUnicodeEntry")                         \
+	X(SZ_GC_HEAD, "PyGC_Head")                                             \
+	X(SZ_INTERP_FRAME, "_PyInterpreterFrame")                              \
+	X(SZ_CODE, "PyCodeObject")                                             \
+	X(SZ_TYPE, "PyTypeObject")                                             \
+	X(SZ_HEAP_TYPE, "PyHeapTypeObject")
+
+enum pyx_layout_id {
+#define PYX_LAYOUT_ENUM_(id, s, m) PYX_L_##id,
+	PYX_LAYOUT_FIELDS(PYX_LAYOUT_ENUM_)
+#undef PYX_LAYOUT_ENUM_
+#define PYX_LAYOUT_ENUM_(id, s) PYX_L_##id,
+	PYX_LAYOUT_SIZES(PYX_LAYOUT_ENUM_)
+#undef PYX_LAYOUT_ENUM_
+	PYX_L__COUNT
+};
+
+#define PYX_OFF_NONE INT32_MIN
+
+enum pyx_layout_source {
+	PYX_LAYOUT_FROM_NONE,
+	PYX_LAYOUT_FROM_DWARF,
+	PYX_LAYOUT_FROM_TABLE,
+	PYX_LAYOUT_FROM_DEBUG_OFFSETS,
+};
+
+/* Plain data: copy it freely. */
+struct pyx_layout {
+	int32_t v[PYX_L__COUNT]; /* offset or size, or PYX_OFF_NONE */
+	enum pyx_layout_source source;
+	char source_file[256]; /* the file the layout was read from */
+};
+
+/* Set every entry to PYX_OFF_NONE. */
+void pyx_layout_init(struct pyx_layout *l);
+/* Fill l from the DWARF of the ELF file at path (a local path: for a
+ * target's file, pass it through pyx_proc_path()).  Errors:
+ * -PYX_E_NO_DEBUG_INFO (no .debug_info, detail names the file), -PYX_E_IO. */
+int pyx_layout_from_dwarf(struct pyx_layout *l, const char *path);
+
+/* The name of an entry ("TS_NEXT") and its C spelling ("PyThreadState",
+ * "next"); member is NULL for sizes. */
+const char *pyx_layout_name(enum pyx_layout_id id);
+const char *pyx_layout_struct(enum pyx_layout_id id);
+const char *pyx_layout_member(enum pyx_layout_id id);
+
+static inline int pyx_layout_has(const struct pyx_layout *l,
+				 enum pyx_layout_id id)
+{
+	return l->v[id] != PYX_OFF_NONE;
+}
+
+#ifdef __cplusplus
+}
+#endif
+#endif

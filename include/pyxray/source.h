@@ -1,0 +1,24 @@
+/* Source lines of the files a target runs, read as the target sees them:
+ * absolute paths through /proc/PID/root (containers), relative ones
+ * through /proc/PID/cwd.  Files are read once and kept until free. */
+#ifndef PYXRAY_SOURCE_H
+#define PYXRAY_SOURCE_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct pyx_sources;
+struct pyx_proc;
+
+int pyx_sources_new(const struct pyx_proc *proc, struct pyx_sources **out);
+void pyx_sources_free(struct pyx_sources *s);
+
+/* Line number line (1-based) of file, without its newline, or NULL if the
+ * file or line cannot be read.  Valid until pyx_sources_free(). */
+const char *pyx_sources_line(struct pyx_sources *s, const char *file, int line);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,502 @@
+/* Reading str, bytes, int, dict and instance attributes from the target. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "object.h"
+
+/* No legitimate dict in a stack walk or a name lookup is bigger; a census
+ * passes its own bound. */
+#define PYX_MAX_STR_CHARS (1u << 20)
+#define PYX_MAX_DICT_ENTRIES_HARD (1u << 26)
+
+int pyx_read_field_n(struct pyx_python *py, pyx_addr_t addr,
+		     enum pyx_layout_id id, size_t size, uint64_t *out)
+{
+	int32_t off = pyx_off(py, id);
+	uint8_t b[8] = { 0 };
+	int err;
+
+	if (off == PYX_OFF_NONE)
+		return pyx_err_set(PYX_E_LAYOUT, "layout has no %s.%s",
+				   pyx_layout_struct(id), pyx_layout_member(id));
+	if (size > 8)
+		return -PYX_E_INTERNAL;
+	err = pyx_mem_read(py->mem, addr + (int64_t)off, b, size);
+	if (err)
+		return err;
+	/* x86_64 and aarch64 are little-endian: a narrow field is the low bytes. */
+	*out = 0;
+	memcpy(out, b, size);
+	return 0;
+}
+
+int pyx_read_field(struct pyx_python *py, pyx_addr_t addr,
+		   enum pyx_layout_id id, uint64_t *out)
+{
+	return pyx_read_field_n(py, addr, id, 8, out);
+}
+
+int pyx_obj_type(struct pyx_python *py, pyx_addr_t obj, pyx_addr_t *type)
+{
+	int err;
+
+	if (obj == 0 || (obj & 7))
+		return pyx_err_set(PYX_E_BAD_MEMORY, "bad object address "
+				   PYX_PRIaddr, obj);
+	err = pyx_read_field(py, obj, PYX_L_OB_TYPE, type);
+	if (!err && (*type == 0 || (*type & 7)))
+		return pyx_err_set(PYX_E_BAD_MEMORY, "object " PYX_PRIaddr
+				   " has a bad type pointer", obj);
+	return err;
+}
+
+bool pyx_obj_is(struct pyx_python *py, pyx_addr_t obj, pyx_addr_t tp,
+		unsigned long subclass_flag)
+{
+	pyx_addr_t t;
+	uint64_t flags;
+
+	if (pyx_obj_type(py, obj, &t))
+		return false;
+	if (t == tp)
+		return true;
+	return subclass_flag &&
+	       pyx_read_field(py, t, PYX_L_TP_FLAGS, &flags) == 0 &&
+	       (flags & subclass_flag);
+}
+
+static size_t utf8_put(char *out, uint32_t c)
+{
+	if (c < 0x80) {
+		out[0] = (char)c;
+		return 1;
+	}
+	if (c < 0x800) {
+		out[0] = (char)(0xc0 | (c >> 6));
+		out[1] = (char)(0x80 | (c & 0x3f));
+		return 2;
+	}
+	if (c < 0x10000) {
+		out[0] = (char)(0xe0 | (c >> 12));
+		out[1] = (char)(0x80 | ((c >> 6) & 0x3f));
+		out[2] = (char)(0x80 | (c & 0x3f));
+		return 3;
+	}
+	if (c > 0x10ffff)
+		c = 0xfffd;
+	out[0] = (char)(0xf0 | (c >> 18));
+	out[1] = (char)(0x80 | ((c >> 12) & 0x3f));
+	out[2] = (char)(0x80 | ((c >> 6) & 0x3f));
+	out[3] = (char)(0x80 | (c & 0x3f));
+	return 4;
+}
+
+/* Where a str's characters are, how many and how wide. */
+static int str_data(struct pyx_python *py, pyx_addr_t obj, pyx_addr_t *data,
+		    uint64_t *len, unsigned *kind)
+{
+	uint64_t state;
+	int err;
+
+	if (!pyx_obj_is(py, obj, py->types.str, PYX_TPFLAGS_UNICODE_SUBCLASS))
+		return pyx_err_set(PYX_E_BAD_MEMORY, "object " PYX_PRIaddr
+				   " is not a str", obj);
+	if ((err = pyx_read_field(py, obj, PYX_L_STR_LENGTH, len)) ||
+	    (err = pyx_read_field_n(py, obj, PYX_L_STR_STATE, 4, &state)))
+		return err;
+	/* state bits (all versions here): interned 0-1, kind 2-4, compact 5,
+	 * ascii 6. */
+	*kind = (unsigned)(state >> 2) & 7;
+	if (*kind != 1 && *kind != 2 && *kind != 4)
+		return pyx_err_set(PYX_E_BAD_MEMORY, "str " PYX_PRIaddr
+				   " has kind %u", obj, *kind);
+	if (*len > (1ull << 40))
+		return pyx_err_set(PYX_E_BAD_MEMORY, "str " PYX_PRIaddr
+				   " has length %" PRIu64, obj, *len);
+	if (state & (1u << 5)) {
+		bool ascii = state & (1u << 6);
+
+		*data = obj + (uint64_t)pyx_off(py, ascii ? PYX_L_SZ_ASCII
+						      : PYX_L_SZ_COMPACT);
+		return 0;
+	}
+	return pyx_read_field(py, obj, PYX_L_STR_LEGACY_DATA, data);
+}
+
+int pyx_str_read(struct pyx_python *py, pyx_addr_t obj, char *buf, size_t n)
+{
+	pyx_addr_t data;
+	uint64_t len;
+	unsigned kind;
+	size_t chars, o = 0;
+	uint8_t *raw;
+	int err;
+
+	if (n == 0)
+		return -PYX_E_INTERNAL;
+	buf[0] = '\0';
+	if ((err = str_data(py, obj, &data, &len, &kind)))
+		return err;
+	/* Never more characters than could fit as UTF-8. */
+	chars = len < n ? (size_t)len : n - 1;
+	if (chars > PYX_MAX_STR_CHARS)
+		chars = PYX_MAX_STR_CHARS;
+	if (chars == 0)
+		return 0;
+	raw = malloc(chars * kind);
+	if (!raw)
+		return -PYX_E_NOMEM;
+	err = pyx_mem_read(py->mem, data, raw, chars * kind);
+	for (size_t i = 0; !err && i < chars; i++) {
+		uint32_t c = kind == 1 ? raw[i]
+			   : kind == 2 ? ((uint16_t *)raw)[i]
+				       : ((uint32_t *)raw)[i];
+		char tmp[4];
+		size_t w = utf8_put(tmp, c);
+
+		if (o + w > n - 1)
+			break;
+		memcpy(buf + o, tmp, w);
+		o += w;
+	}
+	buf[o] = '\0';
+	free(raw);
+	return err;
+}
+
+bool pyx_str_equals(struct pyx_python *py, pyx_addr_t obj, const char *s)
+{
+	size_t slen = strlen(s);
+	char buf[256];
+
+	if (slen >= sizeof(buf))
+		return false;
+	/* Reading one byte more than s tells a longer str apart. */
+	if (pyx_str_read(py, obj, buf, slen + 2 < sizeof(buf) ? slen + 2
+							     : sizeof(buf)))
+		return false;
+	return strcmp(buf, s) == 0;
+}
+
+int pyx_bytes_read(struct pyx_python *py, pyx_addr_t obj, size_t max,
+		   uint8_t **data, size_t *len)
+{
+	uint64_t size;
+	int err;
+
+	*data = NULL;
+	*len = 0;
+	if (!pyx_obj_is(py, obj, py->types.bytes, 1UL << 27))
+		return pyx_err_set(PYX_E_BAD_MEMORY, "object " PYX_PRIaddr
+				   " is not bytes", obj);
+	if ((err = pyx_read_field(py, obj, PYX_L_OB_SIZE, &size)))
+		return err;
+	if (size > max)
+		return pyx_err_set(PYX_E_BAD_MEMORY, "bytes " PYX_PRIaddr
+				   " has size %" PRIu64 " (max %zu)", obj, size,
+				   max);
+	*data = malloc(size ? size : 1);
+	if (!*data)
+		return -PYX_E_NOMEM;
+	err = pyx_mem_read(py->mem, obj + (uint64_t)pyx_off(py, PYX_L_BYTES_SVAL),
+			   *data, size);
+	if (err) {
+		free(*data);
+		*data = NULL;
+		return err;
+	}
+	*len = size;
+	return 0;
+}
+
+int pyx_long_read(struct pyx_python *py, pyx_addr_t obj, int64_t *out)
+{
+	uint32_t digits[3];
+	uint64_t ndigits, v = 0;
+	bool neg;
+	int err;
+
+	if (!pyx_obj_is(py, obj, py->types.long_, PYX_TPFLAGS_LONG_SUBCLASS))
+		return pyx_err_set(PYX_E_BAD_MEMORY, "object " PYX_PRIaddr
+				   " is not an int", obj);
+	if (pyx_layout_has(&py->layout, PYX_L_LONG_TAG)) {
+		uint64_t tag;
+
+		/* 3.12+: lv_tag = ndigits << 3 | sign (0 +, 1 zero, 2 -). */
+		if ((err = pyx_read_field(py, obj, PYX_L_LONG_TAG, &tag)))
+			return err;
+		ndigits = tag >> 3;
+		neg = (tag & 3) == 2;
+	} else {
+		uint64_t size;
+
+		if ((err = pyx_read_field(py, obj, PYX_L_OB_SIZE, &size)))
+			return err;
+		neg = (int64_t)size < 0;
+		ndigits = neg ? -size : size;
+	}
+	if (ndigits > 3)
+		return pyx_err_set(PYX_E_BAD_MEMORY, "int " PYX_PRIaddr
+				   " does not fit in 64 bits", obj);
+	if (ndigits && (err = pyx_mem_read(py->mem,
+			obj + (uint64_t)pyx_off(py, PYX_L_LONG_DIGIT), digits,
+			ndigits * 4)))
+		return err;
+	/* 30-bit digits, least significant first. */
+	for (size_t i = ndigits; i-- > 0;) {
+		if (v >> 34)
+			return pyx_err_set(PYX_E_BAD_MEMORY, "int " PYX_PRIaddr
+					   " does not fit in 64 bits", obj);
+		v = (v << 30) | (digits[i] & 0x3fffffff);
+	}
+	if (v > INT64_MAX)
+		return pyx_err_set(PYX_E_BAD_MEMORY, "int " PYX_PRIaddr
+				   " does not fit in 64 bits", obj);
+	*out = neg ? -(int64_t)v : (int64_t)v;
+	return 0;
+}
+
+/* A keys table: where its entries are and how to read one. */
+struct dict_keys {
+	pyx_addr_t entries;
+	uint64_t nentries;
+	size_t entry_size;
+	size_t key_off, value_off;
+};
+
+static int read_keys(struct pyx_python *py, pyx_addr_t keys, size_t max,
+		     struct dict_keys *dk)
+{
+	uint64_t v, index_bytes;
+	int err;
+
+	if ((err = pyx_read_field(py, keys, PYX_L_DK_NENTRIES, &dk->nentries)))
+		return err;
+	if (pyx_layout_has(&py->layout, PYX_L_DK_LOG2_SIZE)) {
+		uint64_t kind;
+
+		/* 3.11+: indices take 1 << dk_log2_index_bytes bytes. */
+		if ((err = pyx_read_field_n(py, keys, PYX_L_DK_LOG2_INDEX_BYTES,
+					    1, &v)) ||
+		    (err = pyx_read_field_n(py, keys, PYX_L_DK_KIND, 1, &kind)))
+			return err;
+		if (v > 40)
+			return pyx_err_set(PYX_E_BAD_MEMORY, "dict keys "
+					   PYX_PRIaddr " corrupt", keys);
+		index_bytes = 1ull << v;
+		if (kind == 0) {
+			dk->entry_size = (size_t)pyx_off(py, PYX_L_SZ_DICT_KEY_ENTRY);
+			dk->key_off = 8;
+			dk->value_off = 16;
+		} else {
+			dk->entry_size = (size_t)pyx_off(py, PYX_L_SZ_DICT_UNICODE_ENTRY);
+			dk->key_off = 0;
+			dk->value_off = 8;
+		}
+	} else {
+		uint64_t size;
+
+		if ((err = pyx_read_field(py, keys, PYX_L_DK_SIZE, &size)))
+			return err;
+		if (size > (1ull << 40))
+			return pyx_err_set(PYX_E_BAD_MEMORY, "dict keys "
+					   PYX_PRIaddr " corrupt", keys);
+		index_bytes = size * (size <= 0xff ? 1 : size <= 0xffff ? 2
+				      : size <= 0xffffffffull ? 4 : 8);
+		dk->entry_size = (size_t)pyx_off(py, PYX_L_SZ_DICT_KEY_ENTRY);
+		dk->key_off = 8;
+		dk->value_off = 16;
+	}
+	if (dk->nentries > max || dk->nentries > PYX_MAX_DICT_ENTRIES_HARD)
+		return pyx_err_set(PYX_E_BAD_MEMORY, "dict keys " PYX_PRIaddr
+				   " has %" PRIu64 " entries", keys, dk->nentries);
+	dk->entries = keys + (uint64_t)pyx_off(py, PYX_L_DK_INDICES) + index_bytes;
+	return 0;
+}
+
+/* Visit entries of keys; values come from the entries (combined) or from
+ * the array at values (split tables, managed and inline values). */
+static int foreach_entries(struct pyx_python *py, pyx_addr_t keys,
+			   pyx_addr_t values, size_t max, pyx_dict_fn fn,
+			   void *ctx)
+{
+	struct dict_keys dk;
+	uint8_t *ents = NULL;
+	uint64_t *vals = NULL;
+	int err;
+
+	if ((err = read_keys(py, keys, max, &dk)) || dk.nentries == 0)
+		return err;
+	ents = malloc(dk.nentries * dk.entry_size);
+	if (!ents)
+		return -PYX_E_NOMEM;
+	err = pyx_mem_read(py->mem, dk.entries, ents, dk.nentries * dk.entry_size);
+	if (!err && values) {
+		vals = malloc(dk.nentries * 8);
+		err = vals ? pyx_mem_read(py->mem, values, vals, dk.nentries * 8)
+			   : -PYX_E_NOMEM;
+	}
+	for (uint64_t i = 0; !err && i < dk.nentries; i++) {
+		uint64_t key, value;
+
+		memcpy(&key, ents + i * dk.entry_size + dk.key_off, 8);
+		if (vals)
+			value = vals[i];
+		else
+			memcpy(&value, ents + i * dk.entry_size + dk.value_off, 8);
+		if (key == 0 || value == 0)
+			continue;
+		err = fn(ctx, key, value);
+	}
+	free(ents);
+	free(vals);
+	return err;
+}
+
+int pyx_dict_foreach(struct pyx_python *py, pyx_addr_t dict,
+		     size_t max_entries, pyx_dict_fn fn, void *ctx)
+{
+	uint64_t keys, values;
+	int err;
+
+	if (!pyx_obj_is(py, dict, py->types.dict, PYX_TPFLAGS_DICT_SUBCLASS))
+		return pyx_err_set(PYX_E_BAD_MEMORY, "object " PYX_PRIaddr
+				   " is not a dict", dict);
+	if ((err = pyx_read_field(py, dict, PYX_L_DICT_KEYS, &keys)) ||
+	    (err = pyx_read_field(py, dict, PYX_L_DICT_VALUES, &values)))
+		return err;
+	if (values && pyx_layout_has(&py->layout, PYX_L_DV_VALUES))
+		values += (uint64_t)pyx_off(py, PYX_L_DV_VALUES);
+	return foreach_entries(py, keys, values, max_entries, fn, ctx);
+}
+
+struct find_ctx {
+	struct pyx_python *py;
+	const char *key;
+	pyx_addr_t value;
+};
+
+/* Returns 1 (stop) when found: not an error code. */
+static int find_str_key(void *vctx, pyx_addr_t key, pyx_addr_t value)
+{
+	struct find_ctx *c = vctx;
+
+	if (pyx_str_equals(c->py, key, c->key)) {
+		c->value = value;
+		return 1;
+	}
+	return 0;
+}
+
+int pyx_dict_get_str(struct pyx_python *py, pyx_addr_t dict, const char *key,
+		     pyx_addr_t *value)
+{
+	struct find_ctx c = { py, key, 0 };
+	int err = pyx_dict_foreach(py, dict, PYX_MAX_DICT_ENTRIES_HARD,
+				   find_str_key, &c);
+
+	if (err < 0)
+		return err;
+	if (err == 0)
+		return -PYX_E_NOT_SUPPORTED;
+	*value = c.value;
+	return 0;
+}
+
+int pyx_obj_foreach_attr(struct pyx_python *py, pyx_addr_t obj,
+			 size_t max_entries, pyx_dict_fn fn, void *ctx)
+{
+	const struct pyx_version_consts *k = &py->k;
+	pyx_addr_t tp;
+	uint64_t flags, dict = 0, values = 0, keys;
+	int err;
+
+	if ((err = pyx_obj_type(py, obj, &tp)) ||
+	    (err = pyx_read_field(py, tp, PYX_L_TP_FLAGS, &flags)))
+		return err;
+	if (k->managed_dict_word && (flags & PYX_TPFLAGS_MANAGED_DICT)) {
+		uint64_t slot;
+
+		if ((err = pyx_mem_read_u64(py->mem, obj - 8 * k->managed_dict_word,
+					    &slot)))
+			return err;
+		if (k->tagged_dict_or_values && (slot & 1))
+			values = slot + 1; /* 3.12: the word is values - 1 */
+		else
+			dict = slot;
+		if (!dict && k->managed_values_word &&
+		    (err = pyx_mem_read_u64(py->mem,
+				obj - 8 * k->managed_values_word, &values)))
+			return err;
+		if (!dict && !values && k->inline_values &&
+		    (flags & PYX_TPFLAGS_INLINE_VALUES)) {
+			uint64_t basic, valid;
+
+			if ((err = pyx_read_field(py, tp, PYX_L_TP_BASICSIZE, &basic)))
+				return err;
+			if (basic > (1u << 20))
+				return pyx_err_set(PYX_E_BAD_MEMORY, "type "
+						   PYX_PRIaddr " corrupt", tp);
+			values = obj + basic;
+			if ((err = pyx_read_field_n(py, values, PYX_L_DV_VALID,
+						    1, &valid)))
+				return err;
+			if (!valid)
+				values = 0;
+		}
+	} else {
+		uint64_t off;
+
+		if ((err = pyx_read_field(py, tp, PYX_L_TP_DICTOFFSET, &off)))
+			return err;
+		if (off == 0)
+			return 0;
+		if ((int64_t)off < 0) {
+			/* Variable-size objects: counted from the end. */
+			uint64_t basic, item, size;
+
+			if ((err = pyx_read_field(py, tp, PYX_L_TP_BASICSIZE, &basic)) ||
+			    (err = pyx_read_field(py, tp, PYX_L_TP_ITEMSIZE, &item)) ||
+			    (err = pyx_read_field(py, obj, PYX_L_OB_SIZE, &size)))
+				return err;
+			if ((int64_t)size < 0)
+				size = -size;
+			if (basic > (1u << 20) || item > (1u << 20) ||
+			    size > (1ull << 40))
+				return pyx_err_set(PYX_E_BAD_MEMORY, "object "
+						   PYX_PRIaddr " corrupt", obj);
+			off += (basic + size * item + 7) & ~7ull;
+		}
+		if (off > (1u << 24))
+			return pyx_err_set(PYX_E_BAD_MEMORY, "type " PYX_PRIaddr
+					   " has a bad tp_dictoffset", tp);
+		if ((err = pyx_mem_read_u64(py->mem, obj + off, &dict)))
+			return err;
+	}
+	if (dict)
+		return pyx_dict_foreach(py, dict, max_entries, fn, ctx);
+	if (!values)
+		return 0;
+	/* Values without a dict: the keys are the class's shared keys. */
+	if ((err = pyx_read_field(py, tp, PYX_L_HT_CACHED_KEYS, &keys)))
+		return err;
+	if (!keys)
+		return 0;
+	return foreach_entries(py, keys,
+			       values + (uint64_t)pyx_off(py, PYX_L_DV_VALUES),
+			       max_entries, fn, ctx);
+}
+
+int pyx_obj_getattr_str(struct pyx_python *py, pyx_addr_t obj,
+			const char *name, pyx_addr_t *value)
+{
+	struct find_ctx c = { py, name, 0 };
+	int err = pyx_obj_foreach_attr(py, obj, 1u << 16, find_str_key, &c);
+
+	if (err < 0)
+		return err;
+	if (err == 0)
+		return -PYX_E_NOT_SUPPORTED;
+	*value = c.value;
+	return 0;
+}

@@ -1,0 +1,59 @@
+/* Reading Python objects out of the target: the one place that knows how a
+ * str, bytes, int, dict or instance is laid out in each version.  Every
+ * reader validates the object's type and bounds every size it reads.
+ *
+ * Library-private: the stacks, census and refs walkers build on these.
+ */
+#ifndef PYX_OBJECT_H
+#define PYX_OBJECT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "python_private.h"
+
+/* Read the word at addr + the offset of layout entry id.
+ * -PYX_E_LAYOUT if the build has no such field. */
+int pyx_read_field(struct pyx_python *py, pyx_addr_t addr,
+		   enum pyx_layout_id id, uint64_t *out);
+/* The same for fields narrower than a word (size 1, 2 or 4). */
+int pyx_read_field_n(struct pyx_python *py, pyx_addr_t addr,
+		     enum pyx_layout_id id, size_t size, uint64_t *out);
+
+int pyx_obj_type(struct pyx_python *py, pyx_addr_t obj, pyx_addr_t *type);
+/* Whether obj's type is tp or a subclass by the tp_flags bit given (0: exact). */
+bool pyx_obj_is(struct pyx_python *py, pyx_addr_t obj, pyx_addr_t tp,
+		unsigned long subclass_flag);
+
+/* A str as UTF-8 into buf (always NUL-terminated, cut at n-1 bytes on a
+ * character boundary).  -PYX_E_BAD_MEMORY if obj is not a str. */
+int pyx_str_read(struct pyx_python *py, pyx_addr_t obj, char *buf, size_t n);
+/* Compare a str with a C string without copying more than needed. */
+bool pyx_str_equals(struct pyx_python *py, pyx_addr_t obj, const char *s);
+
+/* A bytes object's contents, malloc'ed; at most max bytes (else
+ * -PYX_E_BAD_MEMORY). */
+int pyx_bytes_read(struct pyx_python *py, pyx_addr_t obj, size_t max,
+		   uint8_t **data, size_t *len);
+
+/* An int that fits in int64. */
+int pyx_long_read(struct pyx_python *py, pyx_addr_t obj, int64_t *out);
+
+/* Visit each (key, value) of a dict, in order; stops early when fn returns
+ * non-zero (that value is returned).  At most max_entries are visited. */
+typedef int (*pyx_dict_fn)(void *ctx, pyx_addr_t key, pyx_addr_t value);
+int pyx_dict_foreach(struct pyx_python *py, pyx_addr_t dict,
+		     size_t max_entries, pyx_dict_fn fn, void *ctx);
+/* The value of a str key in a dict; -PYX_E_NOT_SUPPORTED if absent. */
+int pyx_dict_get_str(struct pyx_python *py, pyx_addr_t dict, const char *key,
+		     pyx_addr_t *value);
+
+/* Visit an instance's attributes (its __dict__ in whichever layout the
+ * version uses: tp_dictoffset, managed dict, split values, inline values). */
+int pyx_obj_foreach_attr(struct pyx_python *py, pyx_addr_t obj,
+			 size_t max_entries, pyx_dict_fn fn, void *ctx);
+/* One attribute by name; -PYX_E_NOT_SUPPORTED if absent. */
+int pyx_obj_getattr_str(struct pyx_python *py, pyx_addr_t obj,
+			const char *name, pyx_addr_t *value);
+
+#endif

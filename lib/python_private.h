@@ -1,0 +1,73 @@
+/* The body of struct pyx_python, shared by the walkers in lib/. */
+#ifndef PYX_PYTHON_PRIVATE_H
+#define PYX_PYTHON_PRIVATE_H
+
+#include "internal.h"
+#include "pyxray/layout.h"
+#include "pyxray/memory.h"
+#include "pyxray/process.h"
+#include "pyxray/python.h"
+#include "pyxray/symbols.h"
+
+/* Built-in types, by their exported symbols: an object's ob_type compared
+ * with these is how a walker knows what it holds. */
+#define PYX_KNOWN_TYPES(X)                                                     \
+	X(str, "PyUnicode_Type")                                               \
+	X(bytes, "PyBytes_Type")                                               \
+	X(code, "PyCode_Type")                                                 \
+	X(long_, "PyLong_Type")                                                \
+	X(dict, "PyDict_Type")                                                 \
+	X(module, "PyModule_Type")                                             \
+	X(type, "PyType_Type")                                                 \
+	X(tuple, "PyTuple_Type")                                               \
+	X(list, "PyList_Type")
+
+struct pyx_known_types {
+#define PYX_KT_FIELD_(f, sym) pyx_addr_t f;
+	PYX_KNOWN_TYPES(PYX_KT_FIELD_)
+#undef PYX_KT_FIELD_
+};
+
+/* Facts that are not struct members, so DWARF cannot give them: they follow
+ * from the version, and are set in one place (python.c). */
+struct pyx_version_consts {
+	int managed_dict_word;   /* obj[-N] holds the dict (3.11+), 0: none */
+	int managed_values_word; /* obj[-N] holds the values (3.11 only) */
+	bool tagged_dict_or_values; /* 3.12: one word, bit 0 tags values */
+	bool inline_values;      /* 3.13: values at obj + tp_basicsize */
+	bool interp_frames;      /* 3.11+: _PyInterpreterFrame chains */
+	bool shim_frames;        /* 3.12+: owner FRAME_OWNED_BY_CSTACK */
+};
+
+#define PYX_TPFLAGS_INLINE_VALUES (1UL << 2)
+#define PYX_TPFLAGS_MANAGED_DICT (1UL << 4)
+#define PYX_TPFLAGS_HEAPTYPE (1UL << 9)
+#define PYX_TPFLAGS_LONG_SUBCLASS (1UL << 24)
+#define PYX_TPFLAGS_UNICODE_SUBCLASS (1UL << 28)
+#define PYX_TPFLAGS_DICT_SUBCLASS (1UL << 29)
+
+struct pyx_python {
+	struct pyx_proc *proc;
+	struct pyx_mem *mem;
+	struct pyx_elf *elf;
+	struct pyx_layout layout;
+	struct pyx_python_info info;
+	struct pyx_known_types types;
+	struct pyx_version_consts k;
+	int hexversion_minor; /* 308 for 3.8 ... */
+};
+
+/* 3.11 -> 311: for the few decisions the layout cannot make. */
+static inline int pyx_py_ver(const struct pyx_python *py)
+{
+	return py->info.major * 100 + py->info.minor;
+}
+
+/* Offset of a layout entry; the caller has checked it exists, or gets
+ * PYX_OFF_NONE which every reader below refuses. */
+static inline int32_t pyx_off(const struct pyx_python *py, enum pyx_layout_id id)
+{
+	return py->layout.v[id];
+}
+
+#endif

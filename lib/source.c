@@ -1,0 +1,121 @@
+/* Source files of the target, cached. */
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "pyxray/process.h"
+#include "pyxray/source.h"
+
+#define MAX_SOURCE_BYTES (16u << 20)
+#define MAX_FILES 256
+
+struct source_file {
+	char *name;   /* as the code object names it */
+	char *text;   /* NULL: could not be read */
+	char **lines; /* pointers into text */
+	size_t nlines;
+};
+
+struct pyx_sources {
+	const struct pyx_proc *proc;
+	struct source_file files[MAX_FILES];
+	size_t nfiles;
+};
+
+int pyx_sources_new(const struct pyx_proc *proc, struct pyx_sources **out)
+{
+	*out = calloc(1, sizeof(**out));
+	if (!*out)
+		return -PYX_E_NOMEM;
+	(*out)->proc = proc;
+	return 0;
+}
+
+void pyx_sources_free(struct pyx_sources *s)
+{
+	if (!s)
+		return;
+	for (size_t i = 0; i < s->nfiles; i++) {
+		free(s->files[i].name);
+		free(s->files[i].text);
+		free(s->files[i].lines);
+	}
+	free(s);
+}
+
+static void load(struct pyx_sources *s, struct source_file *f)
+{
+	char path[PATH_MAX + 64];
+	struct stat st;
+	ssize_t got;
+	size_t cap = 0;
+	int fd;
+
+	if (f->name[0] == '/') {
+		if (pyx_proc_path(s->proc, f->name, path, sizeof(path)))
+			return;
+	} else if (snprintf(path, sizeof(path), "/proc/%d/cwd/%s",
+			    (int)pyx_proc_pid(s->proc), f->name) >= (int)sizeof(path)) {
+		return;
+	}
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode) ||
+	    (size_t)st.st_size > MAX_SOURCE_BYTES ||
+	    !(f->text = malloc((size_t)st.st_size + 1))) {
+		close(fd);
+		return;
+	}
+	got = read(fd, f->text, (size_t)st.st_size);
+	close(fd);
+	if (got < 0)
+		got = 0;
+	f->text[got] = '\0';
+	for (char *p = f->text; p && *p;) {
+		char *nl = strchr(p, '\n');
+
+		if (f->nlines == cap) {
+			size_t ncap = cap ? cap * 2 : 256;
+			char **n = realloc(f->lines, ncap * sizeof(*n));
+
+			if (!n)
+				return;
+			f->lines = n;
+			cap = ncap;
+		}
+		f->lines[f->nlines++] = p;
+		if (nl) {
+			*nl = '\0';
+			if (nl > p && nl[-1] == '\r')
+				nl[-1] = '\0';
+		}
+		p = nl ? nl + 1 : NULL;
+	}
+}
+
+const char *pyx_sources_line(struct pyx_sources *s, const char *file, int line)
+{
+	struct source_file *f = NULL;
+
+	for (size_t i = 0; i < s->nfiles; i++)
+		if (strcmp(s->files[i].name, file) == 0)
+			f = &s->files[i];
+	if (!f) {
+		if (s->nfiles == MAX_FILES)
+			return NULL;
+		f = &s->files[s->nfiles];
+		if (!(f->name = strdup(file)))
+			return NULL;
+		s->nfiles++;
+		load(s, f);
+	}
+	if (line < 1 || (size_t)line > f->nlines)
+		return NULL;
+	return f->lines[line - 1];
+}

@@ -1,0 +1,89 @@
+/* pyx_stacks_collect: stop, walk, resume. */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "walk.h"
+
+#define NONBLOCKING_ATTEMPTS 5
+
+void pyx_stacks_free(struct pyx_stacks *s)
+{
+	if (!s)
+		return;
+	for (size_t i = 0; i < s->nthreads; i++)
+		pyx_thread_release(&s->threads[i]);
+	free(s->threads);
+	free(s);
+}
+
+static void stacks_clear(struct pyx_stacks *s)
+{
+	for (size_t i = 0; i < s->nthreads; i++)
+		pyx_thread_release(&s->threads[i]);
+	s->nthreads = 0;
+}
+
+static bool any_thread_error(const struct pyx_stacks *s)
+{
+	for (size_t i = 0; i < s->nthreads; i++)
+		if (s->threads[i].error)
+			return true;
+	return false;
+}
+
+int pyx_stacks_collect(struct pyx_python *py, const struct pyx_stacks_opts *o,
+		       struct pyx_stacks **out)
+{
+	struct pyx_stacks_opts opts = o ? *o : (struct pyx_stacks_opts){ 0 };
+	struct pyx_code_cache *cc = NULL;
+	struct pyx_stacks *s;
+	struct pyx_mem_stats st;
+	int err = 0, attempts = opts.nonblocking ? NONBLOCKING_ATTEMPTS : 1;
+	uint64_t pause0 = pyx_proc_pause_ns(py->proc);
+
+	*out = NULL;
+	if (!opts.deadline_ms)
+		opts.deadline_ms = 2000;
+	if (!opts.max_depth)
+		opts.max_depth = 4096;
+	s = calloc(1, sizeof(*s));
+	if (!s || pyx_code_cache_new(&cc)) {
+		free(s);
+		return -PYX_E_NOMEM;
+	}
+	for (int a = 0; a < attempts; a++) {
+		s->attempts = a + 1;
+		stacks_clear(s);
+		pyx_mem_invalidate(py->mem);
+		if (!opts.nonblocking) {
+			if ((err = pyx_proc_stop(py->proc, opts.deadline_ms)))
+				break;
+			if (opts.hold_ms > 0) {
+				struct timespec ts = { opts.hold_ms / 1000,
+						       (opts.hold_ms % 1000) * 1000000L };
+
+				nanosleep(&ts, NULL);
+			}
+		}
+		err = pyx_threads_walk(py, cc, opts.max_depth, !opts.nonblocking, s);
+		if (!opts.nonblocking)
+			pyx_proc_resume(py->proc);
+		/* A nonblocking read races the target: read again until a walk
+		 * completes without an inconsistency. */
+		if (!opts.nonblocking || err == -PYX_E_EXITED ||
+		    (!err && !any_thread_error(s)))
+			break;
+	}
+	pyx_mem_invalidate(py->mem);
+	pyx_code_cache_free(cc);
+	pyx_mem_get_stats(py->mem, &st);
+	s->read_syscalls = st.syscalls;
+	s->pause_ms = (double)(pyx_proc_pause_ns(py->proc) - pause0) / 1e6;
+	if (err) {
+		pyx_stacks_free(s);
+		return err;
+	}
+	*out = s;
+	return 0;
+}

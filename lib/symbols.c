@@ -1,0 +1,187 @@
+/* ELF symbol lookup with libelf. */
+#include <errno.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <libelf.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "pyxray/process.h"
+#include "pyxray/symbols.h"
+
+struct pyx_elf {
+	char *path;
+	int fd;
+	Elf *elf;
+	pyx_addr_t bias;
+	Elf_Scn *symtabs[2]; /* .dynsym, .symtab (either may be NULL) */
+	bool has_dwarf;
+	char build_id[64];
+};
+
+static void read_build_id(struct pyx_elf *e, Elf_Scn *scn, GElf_Shdr *sh)
+{
+	Elf_Data *data = elf_getdata(scn, NULL);
+	size_t off = 0, name_off, desc_off;
+	GElf_Nhdr nh;
+
+	if (!data || sh->sh_type != SHT_NOTE)
+		return;
+	while ((off = gelf_getnote(data, off, &nh, &name_off, &desc_off)) > 0) {
+		const unsigned char *d = (const unsigned char *)data->d_buf;
+
+		if (nh.n_type != NT_GNU_BUILD_ID || nh.n_namesz != 4 ||
+		    memcmp(d + name_off, "GNU", 4) != 0)
+			continue;
+		for (size_t i = 0; i < nh.n_descsz && 2 * i + 2 < sizeof(e->build_id); i++)
+			snprintf(e->build_id + 2 * i, 3, "%02x", d[desc_off + i]);
+		return;
+	}
+}
+
+int pyx_elf_open(const char *local_path, pyx_addr_t bias, struct pyx_elf **out)
+{
+	struct pyx_elf *e;
+	Elf_Scn *scn = NULL;
+	size_t shstrndx;
+	int err = 0;
+
+	*out = NULL;
+	elf_version(EV_CURRENT);
+	e = calloc(1, sizeof(*e));
+	if (!e)
+		return -PYX_E_NOMEM;
+	e->bias = bias;
+	e->path = strdup(local_path);
+	e->fd = open(local_path, O_RDONLY | O_CLOEXEC);
+	if (!e->path || e->fd < 0) {
+		err = pyx_err_set(PYX_E_IO, "open %s: %s", local_path,
+				  strerror(errno));
+		goto out;
+	}
+	e->elf = elf_begin(e->fd, ELF_C_READ_MMAP, NULL);
+	if (!e->elf || elf_kind(e->elf) != ELF_K_ELF ||
+	    elf_getshdrstrndx(e->elf, &shstrndx) != 0) {
+		err = pyx_err_set(PYX_E_FORMAT, "%s is not an ELF file",
+				  local_path);
+		goto out;
+	}
+	while ((scn = elf_nextscn(e->elf, scn))) {
+		GElf_Shdr sh;
+		const char *name;
+
+		if (!gelf_getshdr(scn, &sh))
+			continue;
+		name = elf_strptr(e->elf, shstrndx, sh.sh_name);
+		if (sh.sh_type == SHT_DYNSYM)
+			e->symtabs[0] = scn;
+		else if (sh.sh_type == SHT_SYMTAB)
+			e->symtabs[1] = scn;
+		else if (name && strcmp(name, ".debug_info") == 0 &&
+			 sh.sh_type != SHT_NOBITS)
+			e->has_dwarf = true;
+		else if (name && strcmp(name, ".note.gnu.build-id") == 0)
+			read_build_id(e, scn, &sh);
+	}
+out:
+	if (err) {
+		pyx_elf_free(e);
+		return err;
+	}
+	*out = e;
+	return 0;
+}
+
+void pyx_elf_free(struct pyx_elf *e)
+{
+	if (!e)
+		return;
+	if (e->elf)
+		elf_end(e->elf);
+	if (e->fd >= 0)
+		close(e->fd);
+	free(e->path);
+	free(e);
+}
+
+int pyx_elf_bias(struct pyx_elf *e, const struct pyx_proc *proc,
+		 const char *target_path, pyx_addr_t *bias)
+{
+	const struct pyx_map *maps, *lowest = NULL;
+	size_t n, phnum;
+
+	maps = pyx_proc_maps(proc, &n);
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(maps[i].path, target_path) == 0 &&
+		    (!lowest || maps[i].offset < lowest->offset))
+			lowest = &maps[i];
+	if (!lowest)
+		return pyx_err_set(PYX_E_NOT_PYTHON, "%s is not mapped",
+				   target_path);
+	if (elf_getphdrnum(e->elf, &phnum) != 0)
+		return pyx_err_set(PYX_E_FORMAT, "%s: no program headers",
+				   e->path);
+	/* The lowest mapping holds the PT_LOAD segment with that file offset;
+	 * bias = where it is mapped - where the file says it goes. */
+	for (size_t i = 0; i < phnum; i++) {
+		GElf_Phdr ph;
+
+		if (!gelf_getphdr(e->elf, (int)i, &ph) || ph.p_type != PT_LOAD)
+			continue;
+		if ((ph.p_offset & ~(uint64_t)0xfff) != lowest->offset)
+			continue;
+		*bias = lowest->start - (ph.p_vaddr & ~(uint64_t)0xfff);
+		e->bias = *bias;
+		return 0;
+	}
+	return pyx_err_set(PYX_E_FORMAT, "%s: no PT_LOAD at file offset 0x%" PRIx64,
+			   e->path, lowest->offset);
+}
+
+void pyx_elf_set_bias(struct pyx_elf *e, pyx_addr_t bias) { e->bias = bias; }
+
+int pyx_elf_lookup(const struct pyx_elf *e, const char *name, pyx_addr_t *addr,
+		   uint64_t *size)
+{
+	for (size_t t = 0; t < 2; t++) {
+		Elf_Scn *scn = e->symtabs[t];
+		Elf_Data *data;
+		GElf_Shdr sh;
+		size_t count;
+
+		if (!scn || !gelf_getshdr(scn, &sh) || sh.sh_entsize == 0)
+			continue;
+		data = elf_getdata(scn, NULL);
+		if (!data)
+			continue;
+		count = sh.sh_size / sh.sh_entsize;
+		for (size_t i = 0; i < count; i++) {
+			GElf_Sym sym;
+			const char *s;
+
+			if (!gelf_getsym(data, (int)i, &sym) ||
+			    sym.st_shndx == SHN_UNDEF || sym.st_value == 0)
+				continue;
+			s = elf_strptr(e->elf, sh.sh_link, sym.st_name);
+			if (!s || strcmp(s, name) != 0)
+				continue;
+			*addr = e->bias + sym.st_value;
+			if (size)
+				*size = sym.st_size;
+			return 0;
+		}
+	}
+	return -PYX_E_NOT_SUPPORTED;
+}
+
+bool pyx_elf_has_dwarf(const struct pyx_elf *e) { return e->has_dwarf; }
+
+void pyx_elf_build_id(const struct pyx_elf *e, char *buf, size_t n)
+{
+	snprintf(buf, n, "%s", e->build_id);
+}
+
+const char *pyx_elf_path(const struct pyx_elf *e) { return e->path; }

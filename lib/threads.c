@@ -1,0 +1,184 @@
+/* Interpreters and their thread states: ids, GIL holder, names. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "object.h"
+#include "walk.h"
+
+#define MAX_INTERPRETERS 1024
+#define MAX_THREADS 65536
+
+void pyx_thread_release(struct pyx_thread *t)
+{
+	for (size_t i = 0; i < t->nframes; i++) {
+		free(t->frames[i].function);
+		free(t->frames[i].name);
+		free(t->frames[i].file);
+	}
+	free(t->frames);
+	free(t->name);
+	free(t->error);
+	memset(t, 0, sizeof(*t));
+}
+
+/* Which thread state holds the GIL of interp, or 0. */
+static pyx_addr_t gil_holder(struct pyx_python *py, pyx_addr_t interp)
+{
+	uint64_t gil, locked, holder;
+
+	/* 3.8-3.11: the runtime's current thread state is the holder; it is
+	 * cleared before the GIL is dropped. */
+	if (pyx_layout_has(&py->layout, PYX_L_RT_TSTATE_CURRENT))
+		return pyx_read_field(py, py->info.runtime,
+				      PYX_L_RT_TSTATE_CURRENT, &holder)
+			       ? 0 : holder;
+	/* 3.12+: each interpreter points at its GIL (its own or the main
+	 * one); last_holder is the holder while locked. */
+	if (pyx_read_field(py, interp, PYX_L_IS_CEVAL_GIL, &gil) || !gil ||
+	    pyx_read_field_n(py, gil, PYX_L_GIL_LOCKED, 4, &locked) ||
+	    pyx_read_field(py, gil, PYX_L_GIL_LAST_HOLDER, &holder))
+		return 0;
+	return (int32_t)locked == 1 ? holder : 0;
+}
+
+struct names_ctx {
+	struct pyx_python *py;
+	struct pyx_thread *threads;
+	size_t first, n;
+};
+
+static int name_thread(void *vctx, pyx_addr_t key, pyx_addr_t thread)
+{
+	struct names_ctx *c = vctx;
+	int64_t ident, native;
+	pyx_addr_t name, nid;
+	char buf[256];
+
+	if (pyx_long_read(c->py, key, &ident))
+		return 0;
+	for (size_t i = c->first; i < c->n; i++) {
+		struct pyx_thread *t = &c->threads[i];
+
+		if (t->thread_id != (uint64_t)ident)
+			continue;
+		if (!t->name && pyx_obj_getattr_str(c->py, thread, "_name", &name) == 0 &&
+		    pyx_str_read(c->py, name, buf, sizeof(buf)) == 0)
+			t->name = strdup(buf);
+		if (t->native_id < 0 &&
+		    pyx_obj_getattr_str(c->py, thread, "_native_id", &nid) == 0 &&
+		    pyx_long_read(c->py, nid, &native) == 0)
+			t->native_id = native;
+	}
+	return 0;
+}
+
+/* Names from threading._active, {ident: Thread}, if threading is loaded.
+ * Best effort: a thread without a name is still a thread. */
+static void name_threads(struct pyx_python *py, pyx_addr_t interp,
+			 struct pyx_stacks *s, size_t first)
+{
+	struct names_ctx c = { py, s->threads, first, s->nthreads };
+	uint64_t modules;
+	pyx_addr_t mod, dict, active;
+
+	if (pyx_read_field(py, interp, PYX_L_IS_MODULES, &modules) || !modules ||
+	    pyx_dict_get_str(py, modules, "threading", &mod) ||
+	    pyx_read_field(py, mod, PYX_L_MODULE_DICT, &dict) || !dict ||
+	    pyx_dict_get_str(py, dict, "_active", &active))
+		return;
+	pyx_dict_foreach(py, active, MAX_THREADS, name_thread, &c);
+	pyx_err_clear();
+}
+
+/* Before 3.11 a thread state has only the pthread_t; with the target
+ * stopped, each thread's TLS base (glibc's pthread_self()) maps it to a
+ * TID. */
+static void native_ids_from_tls(struct pyx_python *py, struct pyx_stacks *s)
+{
+	const pid_t *tids;
+	size_t n;
+
+	tids = pyx_proc_threads(py->proc, &n);
+	for (size_t i = 0; i < n; i++) {
+		pyx_addr_t tls;
+
+		if (pyx_proc_thread_tls(py->proc, tids[i], &tls))
+			continue;
+		for (size_t j = 0; j < s->nthreads; j++)
+			if (s->threads[j].native_id < 0 &&
+			    s->threads[j].thread_id == tls)
+				s->threads[j].native_id = tids[i];
+	}
+}
+
+int pyx_threads_walk(struct pyx_python *py, struct pyx_code_cache *cc,
+		     size_t max_depth, bool stopped, struct pyx_stacks *s)
+{
+	uint64_t interp;
+	size_t cap = 0, ninterp = 0;
+	int err;
+
+	if ((err = pyx_read_field(py, py->info.runtime, PYX_L_RT_INTERP_HEAD,
+				  &interp)))
+		return err;
+	if (!interp)
+		return pyx_err_set(PYX_E_LAYOUT, "no interpreter: Python is not "
+				   "initialised or is finalizing");
+	for (; interp; ninterp++) {
+		uint64_t id, tstate, holder;
+		size_t first = s->nthreads, nts = 0;
+
+		if (ninterp >= MAX_INTERPRETERS)
+			return pyx_err_set(PYX_E_BAD_MEMORY, "more than %d "
+					   "interpreters: list corrupt",
+					   MAX_INTERPRETERS);
+		if ((err = pyx_read_field(py, interp, PYX_L_IS_ID, &id)) ||
+		    (err = pyx_read_field(py, interp, PYX_L_IS_TSTATE_HEAD, &tstate)))
+			return err;
+		holder = gil_holder(py, interp);
+		for (; tstate; nts++) {
+			struct pyx_thread *t;
+			uint64_t tid, ntid;
+
+			if (nts >= MAX_THREADS)
+				return pyx_err_set(PYX_E_BAD_MEMORY, "more than %d "
+						   "threads: list corrupt",
+						   MAX_THREADS);
+			if (s->nthreads == cap) {
+				size_t ncap = cap ? cap * 2 : 16;
+				struct pyx_thread *nt =
+					realloc(s->threads, ncap * sizeof(*nt));
+
+				if (!nt)
+					return -PYX_E_NOMEM;
+				s->threads = nt;
+				cap = ncap;
+			}
+			t = &s->threads[s->nthreads++];
+			memset(t, 0, sizeof(*t));
+			t->tstate = tstate;
+			t->interp_id = (int64_t)id;
+			t->native_id = -1;
+			t->holds_gil = holder && holder == tstate;
+			if ((err = pyx_read_field(py, tstate, PYX_L_TS_THREAD_ID, &tid)))
+				return err;
+			t->thread_id = tid;
+			if (pyx_layout_has(&py->layout, PYX_L_TS_NATIVE_THREAD_ID)) {
+				if ((err = pyx_read_field(py, tstate,
+						PYX_L_TS_NATIVE_THREAD_ID, &ntid)))
+					return err;
+				t->native_id = (int64_t)ntid;
+			}
+			if ((err = pyx_frames_walk(py, cc, tstate, max_depth, t)))
+				return err;
+			if ((err = pyx_read_field(py, tstate, PYX_L_TS_NEXT, &tstate)))
+				return err;
+		}
+		name_threads(py, interp, s, first);
+		if ((err = pyx_read_field(py, interp, PYX_L_IS_NEXT, &interp)))
+			return err;
+	}
+	if (stopped)
+		native_ids_from_tls(py, s);
+	return 0;
+}
