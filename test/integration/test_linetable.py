@@ -1,0 +1,98 @@
+#!/usr/bin/env python3
+"""Check lib/linetable.c against one CPython's own line numbers.
+
+Usage: test_linetable.py --pyxray BIN --python PY
+
+Runs fixtures/linetable_corpus.py with PY (its PyCode_Addr2Line and
+co_lines() answers for a few thousand code objects) and feeds the corpus to
+pyx-linetable-check ($PYX_BUILD_DIR/test/pyx-linetable-check, or
+$PYX_LINETABLE_CHECK for manual runs).  Needs no DWARF, so it runs on
+stripped interpreters too.  Exit 0 pass, 77 skip (unsupported version),
+anything else fail.
+"""
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SKIP = 77
+
+
+def source_dir():
+    return os.environ.get("PYX_SOURCE_DIR") or \
+        os.path.normpath(os.path.join(HERE, "..", ".."))
+
+
+def checker_path():
+    override = os.environ.get("PYX_LINETABLE_CHECK")
+    if override:
+        return override
+    build = os.environ.get("PYX_BUILD_DIR")
+    if not build:
+        sys.exit("FAIL: neither PYX_BUILD_DIR nor PYX_LINETABLE_CHECK set")
+    return os.path.join(build, "test", "pyx-linetable-check")
+
+
+def python_version(py):
+    try:
+        out = subprocess.run(
+            [py, "-E", "-s", "-c",
+             "import sys; print('%d.%d.%d' % sys.version_info[:3])"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            universal_newlines=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        sys.exit("FAIL: cannot run %s: %s" % (py, e))
+    if out.returncode != 0:
+        sys.exit("FAIL: %s exited %d: %s" % (py, out.returncode,
+                                             out.stderr.strip()))
+    return out.stdout.strip()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--pyxray", required=True)  # unused: pure decoding
+    ap.add_argument("--python", required=True)
+    args = ap.parse_args()
+
+    version = python_version(args.python)
+    major_minor = tuple(int(x) for x in version.split(".")[:2])
+    if not (3, 8) <= major_minor <= (3, 13):
+        print("SKIP: %s (%s): unsupported version" % (args.python, version))
+        return SKIP
+
+    checker = checker_path()
+    if not os.access(checker, os.X_OK):
+        print("FAIL: checker %s not built" % checker)
+        return 1
+    corpus_script = os.path.join(source_dir(), "fixtures",
+                                 "linetable_corpus.py")
+
+    with tempfile.TemporaryDirectory(prefix="pyx-linetable-") as tmp:
+        corpus = os.path.join(tmp, "corpus.txt")
+        # -I: no user site or PYTHON* variables; -B: leave no .pyc behind
+        gen = subprocess.run([args.python, "-I", "-B", corpus_script,
+                              corpus],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             universal_newlines=True, timeout=240)
+        sys.stdout.write(gen.stdout)
+        if gen.returncode != 0:
+            sys.stdout.write(gen.stderr)
+            print("FAIL: corpus script exited %d with %s"
+                  % (gen.returncode, args.python))
+            return 1
+        chk = subprocess.run([checker, corpus], stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT,
+                             universal_newlines=True, timeout=240)
+        sys.stdout.write(chk.stdout)
+        if chk.returncode != 0:
+            print("FAIL: %s (%s): checker exited %d"
+                  % (args.python, version, chk.returncode))
+            return 1
+    print("PASS: %s (%s)" % (args.python, version))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
