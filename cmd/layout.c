@@ -1,33 +1,64 @@
 /* pyxray layout: the struct offsets of a CPython build, from its DWARF. */
+#include <stdio.h>
 #include <string.h>
 
 #include "cmd.h"
 #include "pyxray/error.h"
 #include "pyxray/layout.h"
+#include "pyxray/symbols.h"
 
 void help_layout(FILE *out)
 {
 	fprintf(out,
-		"Usage: pyxray layout --from-dwarf FILE\n"
+		"Usage: pyxray layout --from-dwarf FILE [--table X.Y.Z]\n"
 		"\n"
 		"Print every struct offset and size pyxray uses, as read from the DWARF\n"
-		"of FILE (a libpython or a static python executable): one line per entry,\n"
-		"NAME STRUCT MEMBER VALUE, with -1 for fields this build does not have.\n");
+		"of FILE (a libpython, a static python executable or its .debug file):\n"
+		"one line per entry, NAME STRUCT MEMBER VALUE, -1 where the build has no\n"
+		"such field.  With --table, print it as a built-in table for\n"
+		"lib/layout_tables.c instead (scripts/gen-layout-tables.sh does this for\n"
+		"every build on the machine).\n");
 }
 
 int do_layout(int argc, char **argv)
 {
 	struct pyx_layout l;
-	int err;
+	int major = 0, minor = 0, micro = 0, err;
+	const char *file = NULL, *table = NULL;
 
-	if (argc == 2 && strcmp(argv[1], "--help") == 0) {
-		help_layout(stdout);
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			help_layout(stdout);
+			return 0;
+		} else if (strcmp(argv[i], "--from-dwarf") == 0 && i + 1 < argc) {
+			file = argv[++i];
+		} else if (strcmp(argv[i], "--table") == 0 && i + 1 < argc) {
+			table = argv[++i];
+		} else {
+			return cmd_usage("layout", "unexpected argument '%s'", argv[i]);
+		}
+	}
+	if (!file)
+		return cmd_usage("layout", "expected --from-dwarf FILE");
+	if (table && sscanf(table, "%d.%d.%d", &major, &minor, &micro) != 3)
+		return cmd_usage("layout", "--table takes a version X.Y.Z, not '%s'",
+				 table);
+	if ((err = pyx_layout_from_dwarf(&l, file)))
+		return cmd_fail(err);
+	if (table) {
+		struct pyx_elf *elf;
+		char build_id[64] = "";
+
+		if ((err = pyx_elf_open(file, 0, &elf)))
+			return cmd_fail(err);
+		pyx_elf_build_id(elf, build_id, sizeof(build_id));
+		pyx_elf_free(elf);
+		pyx_layout_print_table(&l, major, minor, micro, build_id, stdout);
+		printf("/* row: { %d, %d, %d, \"%s\", \"%s\", t_%d_%d_%d_%.8s }, */\n",
+		       major, minor, micro, build_id, file, major, minor, micro,
+		       build_id);
 		return 0;
 	}
-	if (argc != 3 || strcmp(argv[1], "--from-dwarf") != 0)
-		return cmd_usage("layout", "expected --from-dwarf FILE");
-	if ((err = pyx_layout_from_dwarf(&l, argv[2])))
-		return cmd_fail(err);
 	for (int i = 0; i < PYX_L__COUNT; i++)
 		printf("%-22s %-22s %-28s %d\n", pyx_layout_name(i),
 		       pyx_layout_struct(i),

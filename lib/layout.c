@@ -258,3 +258,54 @@ out:
 	close(fd);
 	return err;
 }
+
+int pyx_layout_from_table(struct pyx_layout *l, int major, int minor,
+			  int micro, const char *build_id)
+{
+	const struct pyx_layout_table *best = NULL;
+
+	pyx_layout_init(l);
+	for (size_t i = 0; i < pyx_layout_ntables; i++) {
+		const struct pyx_layout_table *t = &pyx_layout_tables[i];
+
+		if (build_id && build_id[0] && strcmp(t->build_id, build_id) == 0) {
+			best = t;
+			break;
+		}
+		if (t->major != major || t->minor != minor)
+			continue;
+		/* Prefer the nearest release at or below ours: layouts change
+		 * forward within a series, never back. */
+		if (!best ||
+		    (t->micro <= micro && (best->micro > micro || t->micro > best->micro)) ||
+		    (t->micro > micro && best->micro > micro && t->micro < best->micro))
+			best = t;
+	}
+	if (!best)
+		return pyx_err_set(PYX_E_UNSUPPORTED_VERSION,
+				   "no built-in layout for Python %d.%d", major,
+				   minor);
+	for (const struct pyx_layout_kv *kv = best->kv; kv->name; kv++)
+		for (size_t i = 0; i < PYX_L__COUNT; i++)
+			if (strcmp(entries[i].name, kv->name) == 0)
+				l->v[i] = kv->value;
+	l->source = PYX_LAYOUT_FROM_TABLE;
+	snprintf(l->source_file, sizeof(l->source_file),
+		 "built-in table %d.%d.%d (from %s)", best->major, best->minor,
+		 best->micro, best->origin);
+	return 0;
+}
+
+void pyx_layout_print_table(const struct pyx_layout *l, int major, int minor,
+			    int micro, const char *build_id, void *file)
+{
+	FILE *out = file;
+
+	fprintf(out, "static const struct pyx_layout_kv t_%d_%d_%d_%.8s[] = {\n",
+		major, minor, micro, build_id);
+	for (size_t i = 0; i < PYX_L__COUNT; i++)
+		if (l->v[i] != PYX_OFF_NONE)
+			fprintf(out, "\t{ \"%s\", %d },\n", entries[i].name,
+				l->v[i]);
+	fprintf(out, "\t{ NULL, 0 },\n};\n");
+}

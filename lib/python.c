@@ -129,11 +129,22 @@ static int try_file(struct pyx_python *py, const char *target_path)
 		return err;
 	if ((err = pyx_elf_open(local, 0, &py->elf)))
 		return err;
-	if ((err = pyx_elf_bias(py->elf, py->proc, target_path, &bias)) ||
-	    pyx_elf_lookup(py->elf, "_PyRuntime", &runtime, NULL)) {
+	if ((err = pyx_elf_bias(py->elf, py->proc, target_path, &bias)) == 0) {
+		/* .dynsym or .symtab; failing both (stripped of both), the
+		 * section 3.10+ put _PyRuntime in. */
+		if (pyx_elf_lookup(py->elf, "_PyRuntime", &runtime, NULL) == 0)
+			snprintf(py->info.runtime_via, sizeof(py->info.runtime_via),
+				 "%s", pyx_elf_last_table(py->elf));
+		else if (pyx_elf_section(py->elf, ".PyRuntime", &runtime, NULL) == 0)
+			snprintf(py->info.runtime_via, sizeof(py->info.runtime_via),
+				 ".PyRuntime section");
+		else
+			err = -PYX_E_NOT_PYTHON;
+	}
+	if (err) {
 		pyx_elf_free(py->elf);
 		py->elf = NULL;
-		return err ? err : -PYX_E_NOT_PYTHON;
+		return err;
 	}
 	py->info.runtime = runtime;
 	snprintf(py->info.binary, sizeof(py->info.binary), "%s", target_path);
@@ -185,11 +196,194 @@ static int find_runtime(struct pyx_python *py)
 			   used ? searched : "any mapped python or libpython");
 }
 
+int pyx_layout_mode_parse(const char *s)
+{
+	static const char *const names[] = {
+		[PYX_LAYOUT_AUTO] = "auto", [PYX_LAYOUT_DWARF] = "dwarf",
+		[PYX_LAYOUT_TABLE] = "table",
+		[PYX_LAYOUT_DEBUG_OFFSETS] = "debug-offsets",
+	};
+
+	for (size_t i = 0; i < PYX_ARRAY_SIZE(names); i++)
+		if (strcmp(s, names[i]) == 0)
+			return (int)i;
+	return -1;
+}
+
+/* Does the layout describe this process?  A wrong table or a mismatched
+ * debug file shows here, before any walker prints garbage. */
+static int validate_layout(struct pyx_python *py)
+{
+	uint64_t interp, tstate, back, dict;
+	pyx_addr_t tp;
+	int err;
+
+	if ((err = pyx_read_field(py, py->info.runtime, PYX_L_RT_INTERP_HEAD,
+				  &interp)))
+		return err;
+	if (!interp)
+		return pyx_err_set(PYX_E_LAYOUT, "no interpreter: Python is not "
+				   "initialised yet, or has finalized");
+	if ((interp & 7) || !pyx_mem_valid(py->mem, interp, 64))
+		return pyx_err_set(PYX_E_LAYOUT, "interpreter pointer "
+				   PYX_PRIaddr " is not mapped", interp);
+	if ((err = pyx_read_field(py, interp, PYX_L_IS_TSTATE_HEAD, &tstate)))
+		return err;
+	if (tstate && (pyx_read_field(py, tstate, PYX_L_TS_INTERP, &back) ||
+		       back != interp))
+		return pyx_err_set(PYX_E_LAYOUT, "the first thread state does "
+				   "not point back to its interpreter");
+	for (int i = 0; i < 2; i++) {
+		enum pyx_layout_id id = i ? PYX_L_IS_MODULES : PYX_L_IS_SYSDICT;
+
+		if (!pyx_layout_has(&py->layout, id))
+			continue;
+		if ((err = pyx_read_field(py, interp, id, &dict)))
+			return err;
+		if (dict && (pyx_obj_type(py, dict, &tp) || tp != py->types.dict))
+			return pyx_err_set(PYX_E_LAYOUT, "%s.%s is not a dict",
+					   pyx_layout_struct(id),
+					   pyx_layout_member(id));
+	}
+	pyx_err_clear();
+	return 0;
+}
+
+/* A debug file for the interpreter, by build-id or .gnu_debuglink, under
+ * the given directory, the target's /usr/lib/debug and ours. */
+static int find_debug_file(struct pyx_python *py, const char *debug_dir,
+			   char *out, size_t n, char *searched, size_t sn)
+{
+	char dirs[3][PATH_MAX], link[256], bindir[PATH_MAX];
+	const char *bid = py->info.build_id;
+	size_t nd = 0, used = 0;
+	char *slash;
+
+	if (debug_dir)
+		snprintf(dirs[nd++], PATH_MAX, "%s", debug_dir);
+	if (pyx_proc_path(py->proc, "/usr/lib/debug", dirs[nd], PATH_MAX) == 0)
+		nd++;
+	snprintf(dirs[nd++], PATH_MAX, "/usr/lib/debug");
+	pyx_elf_debuglink(py->elf, link, sizeof(link));
+	snprintf(bindir, sizeof(bindir), "%s", py->info.binary);
+	slash = strrchr(bindir, '/');
+	if (slash)
+		*slash = '\0';
+
+	for (size_t i = 0; i < nd + 1; i++) {
+		char cand[3][PATH_MAX + 400];
+		size_t nc = 0;
+
+		if (i < nd && strlen(bid) > 2) {
+			snprintf(cand[nc++], sizeof(cand[0]), "%s/.build-id/%.2s/%s.debug",
+				 dirs[i], bid, bid + 2);
+			if (link[0] &&
+			    snprintf(cand[nc], sizeof(cand[0]), "%s%s/%s", dirs[i],
+				     bindir, link) < (int)sizeof(cand[0]))
+				nc++;
+		} else if (i == nd && link[0]) {
+			/* Beside the binary, as gdb looks. */
+			char local[PATH_MAX];
+
+			if (pyx_proc_path(py->proc, bindir, local, sizeof(local)) == 0) {
+				snprintf(cand[nc++], sizeof(cand[0]), "%s/%s", local, link);
+				snprintf(cand[nc++], sizeof(cand[0]), "%s/.debug/%s",
+					 local, link);
+			}
+		}
+		for (size_t c = 0; c < nc; c++) {
+			struct pyx_elf *e;
+			char got[64] = "";
+
+			if (used < sn)
+				used += (size_t)snprintf(searched + used, sn - used,
+							 "%s%s", used ? ", " : "",
+							 cand[c]);
+			if (pyx_elf_open(cand[c], 0, &e))
+				continue;
+			pyx_elf_build_id(e, got, sizeof(got));
+			if (pyx_elf_has_dwarf(e) && (!bid[0] || strcmp(got, bid) == 0)) {
+				pyx_elf_free(e);
+				snprintf(out, n, "%s", cand[c]);
+				pyx_err_clear();
+				return 0;
+			}
+			pyx_elf_free(e);
+		}
+	}
+	pyx_err_clear();
+	return -PYX_E_NO_DEBUG_INFO;
+}
+
+static int layout_from_dwarf_files(struct pyx_python *py,
+				   const struct pyx_python_opts *o)
+{
+	char local[PATH_MAX + 32], searched[1024] = "";
+	int err;
+
+	if (pyx_elf_has_dwarf(py->elf)) {
+		if ((err = pyx_proc_path(py->proc, py->info.binary, local,
+					 sizeof(local))))
+			return err;
+	} else if (find_debug_file(py, o->debug_dir, local, sizeof(local),
+				   searched, sizeof(searched))) {
+		return pyx_err_set(PYX_E_NO_DEBUG_INFO,
+				   "%s is stripped and no debug file was found "
+				   "(searched %s)", py->info.binary,
+				   searched[0] ? searched : "nothing: no build-id");
+	}
+	if ((err = pyx_layout_from_dwarf(&py->layout, local)))
+		return err;
+	if (snprintf(py->info.layout_file, sizeof(py->info.layout_file), "%s",
+		     local) >= (int)sizeof(py->info.layout_file))
+		py->info.layout_file[0] = '\0';
+	return validate_layout(py);
+}
+
+/* Built-in tables: the one for this version, or with the version unknown
+ * (a stripped 3.8-3.10 static executable) each until one validates. */
+static int layout_from_tables(struct pyx_python *py, int major, int minor,
+			      bool debug_offsets)
+{
+	int err = pyx_err_set(PYX_E_UNSUPPORTED_VERSION,
+			      "no built-in layout for this Python");
+
+	for (size_t i = 0; i < pyx_layout_ntables; i++) {
+		const struct pyx_layout_table *t = &pyx_layout_tables[i];
+		int filled, mism;
+
+		if (major && (t->major != major || t->minor != minor))
+			continue;
+		if ((err = pyx_layout_from_table(&py->layout, t->major, t->minor,
+						 major ? py->info.micro : t->micro,
+						 py->info.build_id)))
+			continue;
+		/* 3.13+: what the interpreter says of itself beats a table
+		 * built from another patch release. */
+		if (debug_offsets)
+			pyx_layout_from_debug_offsets(&py->layout, py->mem,
+						      py->info.runtime, &filled,
+						      &mism);
+		if ((err = validate_layout(py)) == 0)
+			return 0;
+		if (major)
+			break;
+	}
+	return err;
+}
+
 int pyx_python_open(struct pyx_proc *proc, struct pyx_python **out)
 {
+	return pyx_python_open_opts(proc, NULL, out);
+}
+
+int pyx_python_open_opts(struct pyx_proc *proc,
+			 const struct pyx_python_opts *opts,
+			 struct pyx_python **out)
+{
+	struct pyx_python_opts o = opts ? *opts : (struct pyx_python_opts){ 0 };
 	struct pyx_python *py;
-	char local[PATH_MAX + 32];
-	int err;
+	int major = 0, minor = 0, filled, mism, err;
 
 	*out = NULL;
 	py = calloc(1, sizeof(*py));
@@ -204,25 +398,18 @@ int pyx_python_open(struct pyx_proc *proc, struct pyx_python **out)
 	err = version_from_symbol(py);
 	if (err && err != -PYX_E_NOT_SUPPORTED)
 		goto out;
-	if (err == 0 && (py->info.major != 3 || py->info.minor < 8 ||
-			 py->info.minor > 13)) {
-		err = pyx_err_set(PYX_E_UNSUPPORTED_VERSION, "Python %s (%s)",
-				  py->info.version, py->info.binary);
-		goto out;
+	if (err == 0) {
+		major = py->info.major;
+		minor = py->info.minor;
+		if (major != 3 || minor < 8 || minor > 13) {
+			err = pyx_err_set(PYX_E_UNSUPPORTED_VERSION,
+					  "Python %s (%s)", py->info.version,
+					  py->info.binary);
+			goto out;
+		}
+	} else {
+		version_from_name(py->info.binary, &major, &minor);
 	}
-	/* DWARF of the file itself; separate debug files and built-in tables
-	 * are further providers of the same struct pyx_layout. */
-	if (!pyx_elf_has_dwarf(py->elf)) {
-		err = pyx_err_set(PYX_E_NO_DEBUG_INFO,
-				  "searched %s: stripped, no .debug_info%s%s",
-				  py->info.binary,
-				  py->info.version[0] ? "; Python " : "",
-				  py->info.version);
-		goto out;
-	}
-	if ((err = pyx_proc_path(proc, py->info.binary, local, sizeof(local))) ||
-	    (err = pyx_layout_from_dwarf(&py->layout, local)))
-		goto out;
 
 #define PYX_KT_LOOKUP_(f, sym)                                                 \
 	if (pyx_elf_lookup(py->elf, sym, &py->types.f, NULL)) {                \
@@ -233,11 +420,66 @@ int pyx_python_open(struct pyx_proc *proc, struct pyx_python **out)
 	PYX_KNOWN_TYPES(PYX_KT_LOOKUP_)
 #undef PYX_KT_LOOKUP_
 
+	switch (o.layout) {
+	case PYX_LAYOUT_DWARF:
+		err = layout_from_dwarf_files(py, &o);
+		break;
+	case PYX_LAYOUT_TABLE:
+		err = layout_from_tables(py, major, minor, false);
+		break;
+	case PYX_LAYOUT_DEBUG_OFFSETS:
+		pyx_layout_init(&py->layout);
+		err = pyx_layout_from_debug_offsets(&py->layout, py->mem,
+						    py->info.runtime, &filled,
+						    &mism);
+		if (err == -PYX_E_NOT_SUPPORTED && !pyx_err_detail()[0])
+			err = pyx_err_set(PYX_E_NOT_SUPPORTED, "%s has no "
+					  "_Py_DebugOffsets (3.13+ only)",
+					  py->info.binary);
+		if (!err) {
+			py->layout.source = PYX_LAYOUT_FROM_DEBUG_OFFSETS;
+			snprintf(py->layout.source_file,
+				 sizeof(py->layout.source_file),
+				 "_Py_DebugOffsets of the target");
+			err = validate_layout(py);
+		}
+		break;
+	case PYX_LAYOUT_AUTO:
+		err = layout_from_dwarf_files(py, &o);
+		if (err == -PYX_E_NO_DEBUG_INFO) {
+			char why[512];
+
+			snprintf(why, sizeof(why), "%s", pyx_err_detail());
+			err = layout_from_tables(py, major, minor, minor >= 13);
+			if (err == -PYX_E_UNSUPPORTED_VERSION)
+				err = pyx_err_set(PYX_E_NO_DEBUG_INFO, "%s; and "
+						  "no built-in layout for Python "
+						  "%d.%d", why, major, minor);
+		}
+		break;
+	}
+	if (err)
+		goto out;
+
+	/* 3.13: the interpreter's own offsets must agree with the DWARF. */
+	if (py->layout.source == PYX_LAYOUT_FROM_DWARF && minor >= 13) {
+		struct pyx_layout copy = py->layout;
+
+		if (pyx_layout_from_debug_offsets(&copy, py->mem, py->info.runtime,
+						  &py->info.debug_offsets_checked,
+						  &py->info.debug_offsets_mismatches) == 0 &&
+		    py->info.debug_offsets_mismatches)
+			pyx_warn("_Py_DebugOffsets disagrees with the DWARF of %s "
+				 "in %d entries", py->info.layout_file,
+				 py->info.debug_offsets_mismatches);
+		pyx_err_clear();
+	}
+
 	if (!py->info.version[0]) {
 		/* The object readers need the version constants; sys.version
 		 * only needs str and dict, laid out alike up to 3.10. */
 		py->info.major = 3;
-		py->info.minor = 8;
+		py->info.minor = minor ? minor : 8;
 		set_version_consts(py);
 		if ((err = version_from_sys(py)))
 			goto out;

@@ -20,6 +20,9 @@ struct pyx_elf {
 	Elf_Scn *symtabs[2]; /* .dynsym, .symtab (either may be NULL) */
 	bool has_dwarf;
 	char build_id[64];
+	char debuglink[256];
+	size_t shstrndx;
+	const char *last_table;
 };
 
 static void read_build_id(struct pyx_elf *e, Elf_Scn *scn, GElf_Shdr *sh)
@@ -69,6 +72,7 @@ int pyx_elf_open(const char *local_path, pyx_addr_t bias, struct pyx_elf **out)
 				  local_path);
 		goto out;
 	}
+	e->shstrndx = shstrndx;
 	while ((scn = elf_nextscn(e->elf, scn))) {
 		GElf_Shdr sh;
 		const char *name;
@@ -85,6 +89,14 @@ int pyx_elf_open(const char *local_path, pyx_addr_t bias, struct pyx_elf **out)
 			e->has_dwarf = true;
 		else if (name && strcmp(name, ".note.gnu.build-id") == 0)
 			read_build_id(e, scn, &sh);
+		else if (name && strcmp(name, ".gnu_debuglink") == 0) {
+			Elf_Data *d = elf_getdata(scn, NULL);
+
+			if (d && d->d_size > 0)
+				snprintf(e->debuglink, sizeof(e->debuglink), "%.*s",
+					 (int)strnlen(d->d_buf, d->d_size),
+					 (const char *)d->d_buf);
+		}
 	}
 out:
 	if (err) {
@@ -171,10 +183,43 @@ int pyx_elf_lookup(const struct pyx_elf *e, const char *name, pyx_addr_t *addr,
 			*addr = e->bias + sym.st_value;
 			if (size)
 				*size = sym.st_size;
+			((struct pyx_elf *)e)->last_table = t ? ".symtab" : ".dynsym";
 			return 0;
 		}
 	}
 	return -PYX_E_NOT_SUPPORTED;
+}
+
+int pyx_elf_section(const struct pyx_elf *e, const char *name,
+		    pyx_addr_t *addr, uint64_t *size)
+{
+	Elf_Scn *scn = NULL;
+
+	while ((scn = elf_nextscn(e->elf, scn))) {
+		GElf_Shdr sh;
+		const char *n;
+
+		if (!gelf_getshdr(scn, &sh))
+			continue;
+		n = elf_strptr(e->elf, e->shstrndx, sh.sh_name);
+		if (n && strcmp(n, name) == 0 && sh.sh_addr) {
+			*addr = e->bias + sh.sh_addr;
+			if (size)
+				*size = sh.sh_size;
+			return 0;
+		}
+	}
+	return -PYX_E_NOT_SUPPORTED;
+}
+
+const char *pyx_elf_last_table(const struct pyx_elf *e)
+{
+	return e->last_table ? e->last_table : "";
+}
+
+void pyx_elf_debuglink(const struct pyx_elf *e, char *buf, size_t n)
+{
+	snprintf(buf, n, "%s", e->debuglink);
 }
 
 bool pyx_elf_has_dwarf(const struct pyx_elf *e) { return e->has_dwarf; }

@@ -151,6 +151,43 @@ void pyx_layout_init(struct pyx_layout *l);
  * -PYX_E_NO_DEBUG_INFO (no .debug_info, detail names the file), -PYX_E_IO. */
 int pyx_layout_from_dwarf(struct pyx_layout *l, const char *path);
 
+/* Fill l from the built-in table for this version: the entry for the same
+ * build-id if there is one, else the same major.minor with the nearest micro
+ * at or below micro (else above).  -PYX_E_UNSUPPORTED_VERSION if the minor
+ * version has no table.  The caller validates it against the process. */
+int pyx_layout_from_table(struct pyx_layout *l, int major, int minor,
+			  int micro, const char *build_id);
+
+struct pyx_mem;
+/* Fill what the target's own _Py_DebugOffsets (3.13: the first member of
+ * _PyRuntime) carries, leaving other entries as they are, so it can stand
+ * alone or overlay a table.  *filled counts the entries it set; mismatches
+ * counts entries that were already set to a different value (for a DWARF
+ * cross-check: pass a filled layout and a copy).  -PYX_E_NOT_SUPPORTED if
+ * the runtime has no debug offsets (before 3.13, or a bad cookie). */
+int pyx_layout_from_debug_offsets(struct pyx_layout *l, struct pyx_mem *mem,
+				  pyx_addr_t runtime, int *filled,
+				  int *mismatches);
+
+/* One built-in table, as generated from a build's DWARF by
+ * scripts/gen-layout-tables.sh (lib/layout_tables.c). */
+struct pyx_layout_kv {
+	const char *name; /* pyx_layout_name() of the entry */
+	int32_t value;
+};
+struct pyx_layout_table {
+	int major, minor, micro;
+	const char *build_id;
+	const char *origin; /* the file the table was generated from */
+	const struct pyx_layout_kv *kv; /* ends with a NULL name */
+};
+extern const struct pyx_layout_table pyx_layout_tables[];
+extern const size_t pyx_layout_ntables;
+
+/* Print l as one table of lib/layout_tables.c (for the generator). */
+void pyx_layout_print_table(const struct pyx_layout *l, int major, int minor,
+			    int micro, const char *build_id, void *file);
+
 /* The name of an entry ("TS_NEXT") and its C spelling ("PyThreadState",
  * "next"); member is NULL for sizes. */
 const char *pyx_layout_name(enum pyx_layout_id id);

@@ -28,12 +28,36 @@ struct pyx_python_info {
 	char build_id[64];         /* hex, "" if none */
 	bool shared;               /* libpython rather than a static executable */
 	pyx_addr_t runtime;        /* &_PyRuntime in the target */
+	char runtime_via[32];      /* ".dynsym", ".symtab", ".PyRuntime section" */
+	char layout_file[PATH_MAX]; /* the DWARF file, if the layout came from one */
+	int debug_offsets_checked; /* 3.13: entries compared with _Py_DebugOffsets */
+	int debug_offsets_mismatches;
+};
+
+/* Where struct offsets may come from (--layout). */
+enum pyx_layout_mode {
+	PYX_LAYOUT_AUTO,          /* DWARF, separate debug file, debug offsets
+				     + table, table: the first that validates */
+	PYX_LAYOUT_DWARF,         /* DWARF only (the file or a debug file) */
+	PYX_LAYOUT_TABLE,         /* the built-in table only */
+	PYX_LAYOUT_DEBUG_OFFSETS, /* _Py_DebugOffsets only (3.13+) */
+};
+
+struct pyx_python_opts {
+	enum pyx_layout_mode layout;
+	const char *debug_dir;    /* searched before /usr/lib/debug */
 };
 
 /* Find the interpreter in proc (not owned: it must outlive the python).
  * Errors: -PYX_E_NOT_PYTHON, -PYX_E_UNSUPPORTED_VERSION,
  * -PYX_E_NO_DEBUG_INFO, -PYX_E_IO, -PYX_E_EXITED, -PYX_E_BAD_MEMORY. */
 int pyx_python_open(struct pyx_proc *proc, struct pyx_python **out);
+/* The same with options; NULL means the defaults. */
+int pyx_python_open_opts(struct pyx_proc *proc,
+			 const struct pyx_python_opts *opts,
+			 struct pyx_python **out);
+/* Parse "auto", "dwarf", "table", "debug-offsets"; -1 if none. */
+int pyx_layout_mode_parse(const char *s);
 void pyx_python_free(struct pyx_python *py);
 
 const struct pyx_python_info *pyx_python_info(const struct pyx_python *py);

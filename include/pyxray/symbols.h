@@ -35,6 +35,14 @@ void pyx_elf_set_bias(struct pyx_elf *elf, pyx_addr_t bias);
 int pyx_elf_lookup(const struct pyx_elf *elf, const char *name,
 		   pyx_addr_t *addr, uint64_t *size);
 
+/* The address of a section in the target (biased), e.g. ".PyRuntime". */
+int pyx_elf_section(const struct pyx_elf *elf, const char *name,
+		    pyx_addr_t *addr, uint64_t *size);
+/* Which symbol table the last successful pyx_elf_lookup() used. */
+const char *pyx_elf_last_table(const struct pyx_elf *elf);
+/* The .gnu_debuglink file name, "" if none. */
+void pyx_elf_debuglink(const struct pyx_elf *elf, char *buf, size_t n);
+
 /* Whether the file carries .debug_info. */
 bool pyx_elf_has_dwarf(const struct pyx_elf *elf);
 /* The build-id as hex into buf (n >= 41 for SHA-1); "" if none. */

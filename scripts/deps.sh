@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Install the Debian packages pyxray needs, only those missing.
+set -euo pipefail
+pkgs=(gcc make cmake pkg-config libelf-dev libdw-dev libunwind-dev check
+      python3 gdb util-linux procps binutils)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "pyxray: installing ${missing[*]}" >&2
+  sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
