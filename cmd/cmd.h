@@ -29,6 +29,18 @@ void cmd_install_signal_handlers(void);
 /* Library diagnostics to stderr (with --verbose). */
 void cmd_set_verbose(bool verbose);
 
+struct pyx_python_opts;
+#define PYX_CMD_PYTHON_OPTS_HELP                                               \
+	"  --layout MODE            where struct offsets come from: auto (DWARF,\n" \
+	"                           separate debug file, _Py_DebugOffsets + built-in\n" \
+	"                           table, built-in table), dwarf, table, debug-offsets\n" \
+	"  --debug-dir DIR          look for separate debug files under DIR first\n"
+/* If argv[0] is --layout or --debug-dir, store it in o: returns how many
+ * arguments it used, 0 if argv[0] is not one of these, -1 after a usage
+ * error was printed. */
+int cmd_python_opt(const char *cmd, int argc, char **argv,
+		   struct pyx_python_opts *o);
+
 /* JSON output. */
 void json_str(FILE *out, const char *s);
 
@@ -36,6 +48,8 @@ void json_str(FILE *out, const char *s);
 int do_stacks(int argc, char **argv);
 void help_stacks(FILE *out);
 int do_layout(int argc, char **argv);
+void help_info(FILE *out);
+int do_info(int argc, char **argv);
 void help_layout(FILE *out);
 
 #endif

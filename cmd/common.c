@@ -10,6 +10,7 @@
 #include "pyxray/common.h"
 #include "pyxray/error.h"
 #include "pyxray/process.h"
+#include "pyxray/python.h"
 
 int cmd_fail(int err)
 {
@@ -124,4 +125,40 @@ void json_str(FILE *out, const char *s)
 		}
 	}
 	fputc('"', out);
+}
+
+int cmd_python_opt(const char *cmd, int argc, char **argv,
+		   struct pyx_python_opts *o)
+{
+	const char *a = argv[0], *val = NULL;
+	size_t n;
+	int used = 2, mode;
+
+	if (strncmp(a, "--layout", 8) == 0 && (a[8] == '=' || !a[8]))
+		n = 8;
+	else if (strncmp(a, "--debug-dir", 11) == 0 && (a[11] == '=' || !a[11]))
+		n = 11;
+	else
+		return 0;
+	if (a[n] == '=') {
+		val = a + n + 1;
+		used = 1;
+	} else if (argc > 1) {
+		val = argv[1];
+	} else {
+		cmd_usage(cmd, "%.*s needs a value", (int)n, a);
+		return -1;
+	}
+	if (n == 11) {
+		o->debug_dir = val;
+		return used;
+	}
+	mode = pyx_layout_mode_parse(val);
+	if (mode < 0) {
+		cmd_usage(cmd, "--layout takes auto, dwarf, table or "
+			  "debug-offsets, not '%s'", val);
+		return -1;
+	}
+	o->layout = (enum pyx_layout_mode)mode;
+	return used;
 }

@@ -7,6 +7,8 @@
 static const struct pyx_cmd commands[] = {
 	{ "stacks", do_stacks, help_stacks,
 	  "every thread's Python stack, like py-bt / py-spy dump" },
+	{ "info", do_info, help_info,
+	  "what Python a process runs, and how pyxray reads it" },
 	{ "layout", do_layout, help_layout,
 	  "print the struct offsets pyxray derives from a build's DWARF" },
 };

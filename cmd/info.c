@@ -1,0 +1,184 @@
+/* pyxray info: what pyxray sees of a Python process, and how. */
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cmd.h"
+#include "pyxray/error.h"
+#include "pyxray/process.h"
+#include "pyxray/python.h"
+#include "pyxray/stacks.h"
+
+void help_info(FILE *out)
+{
+	fprintf(out,
+		"Usage: pyxray info PID [OPTIONS]\n"
+		"\n"
+		"Describe the Python in PID without stopping it: version and build (path,\n"
+		"build-id, shared libpython or static), how _PyRuntime was found, where\n"
+		"the struct layout came from and whether it validated, interpreters and\n"
+		"threads, RSS, and the target's namespaces next to pyxray's own.\n"
+		"\n"
+		"Options:\n"
+		"  --json                   one JSON object\n"
+		PYX_CMD_PYTHON_OPTS_HELP
+		"  -h, --help               this help\n");
+}
+
+static const char *layout_source(enum pyx_layout_source s)
+{
+	switch (s) {
+	case PYX_LAYOUT_FROM_DWARF: return "dwarf";
+	case PYX_LAYOUT_FROM_TABLE: return "table";
+	case PYX_LAYOUT_FROM_DEBUG_OFFSETS: return "debug-offsets";
+	default: return "none";
+	}
+}
+
+static long rss_kib(pid_t pid)
+{
+	char path[64], line[256];
+	long kib = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
+			break;
+	fclose(f);
+	return kib;
+}
+
+static void ns_link(pid_t pid, const char *ns, char *buf, size_t n)
+{
+	char path[64];
+	ssize_t len;
+
+	if (pid)
+		snprintf(path, sizeof(path), "/proc/%d/ns/%s", (int)pid, ns);
+	else
+		snprintf(path, sizeof(path), "/proc/self/ns/%s", ns);
+	len = readlink(path, buf, n - 1);
+	buf[len > 0 ? len : 0] = '\0';
+}
+
+int do_info(int argc, char **argv)
+{
+	static const char *const nss[] = { "pid", "mnt", "user", "net" };
+	struct pyx_python_opts popts = { 0 };
+	struct pyx_stacks_opts sopts = { .nonblocking = true, .max_depth = 1 };
+	struct pyx_proc *proc = NULL;
+	struct pyx_python *py = NULL;
+	struct pyx_stacks *s = NULL;
+	const struct pyx_python_info *in;
+	const struct pyx_layout *l;
+	bool json = false;
+	size_t ninterp = 0;
+	int err, ret = 0, argi;
+	pid_t pid = 0;
+
+	for (argi = 1; argi < argc; argi++) {
+		const char *a = argv[argi];
+		int used;
+
+		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+			help_info(stdout);
+			return 0;
+		} else if (strcmp(a, "--json") == 0) {
+			json = true;
+		} else if ((used = cmd_python_opt("info", argc - argi, argv + argi,
+						  &popts)) != 0) {
+			if (used < 0)
+				return 2;
+			argi += used - 1;
+		} else if (a[0] == '-' || pid) {
+			return cmd_usage("info", "unexpected argument '%s'", a);
+		} else if (cmd_parse_pid("info", a, &pid)) {
+			return 2;
+		}
+	}
+	if (!pid)
+		return cmd_usage("info", "missing PID");
+
+	if ((err = pyx_proc_open(pid, &proc)) ||
+	    (err = pyx_python_open_opts(proc, &popts, &py))) {
+		ret = cmd_fail(err);
+		goto out;
+	}
+	in = pyx_python_info(py);
+	l = pyx_python_layout(py);
+	/* Threads and interpreters from a nonblocking walk: info never stops
+	 * the target. */
+	if (pyx_stacks_collect(py, &sopts, &s))
+		s = NULL;
+	for (size_t i = 0; s && i < s->nthreads; i++) {
+		bool seen = false;
+
+		for (size_t j = 0; j < i; j++)
+			seen |= s->threads[j].interp_id == s->threads[i].interp_id;
+		ninterp += !seen;
+	}
+	if (json) {
+		printf("{\"pid\":%d,\"python_version\":", (int)pid);
+		json_str(stdout, in->version);
+		printf(",\"binary\":");
+		json_str(stdout, in->binary);
+		printf(",\"build_id\":");
+		json_str(stdout, in->build_id);
+		printf(",\"shared_libpython\":%s,\"runtime\":\"0x%" PRIx64 "\","
+		       "\"runtime_via\":", in->shared ? "true" : "false",
+		       in->runtime);
+		json_str(stdout, in->runtime_via);
+		printf(",\"layout\":\"%s\",\"layout_from\":", layout_source(l->source));
+		json_str(stdout, l->source_file);
+		printf(",\"debug_offsets_checked\":%d,\"debug_offsets_mismatches\":%d",
+		       in->debug_offsets_checked, in->debug_offsets_mismatches);
+		printf(",\"interpreters\":%zu,\"threads\":%zu,\"rss_bytes\":%ld",
+		       ninterp, s ? s->nthreads : 0, rss_kib(pid) * 1024);
+		printf(",\"namespaces\":{");
+		for (size_t i = 0; i < sizeof(nss) / sizeof(nss[0]); i++) {
+			char t[128], me[128];
+
+			ns_link(pid, nss[i], t, sizeof(t));
+			ns_link(0, nss[i], me, sizeof(me));
+			printf("%s\"%s\":{\"target\":", i ? "," : "", nss[i]);
+			json_str(stdout, t);
+			printf(",\"same_as_pyxray\":%s}", strcmp(t, me) ? "false" : "true");
+		}
+		printf("}}\n");
+		goto out;
+	}
+	printf("Process %d\n", (int)pid);
+	printf("  Python          %s\n", in->version);
+	printf("  binary          %s (%s)\n", in->binary,
+	       in->shared ? "shared libpython" : "static executable");
+	printf("  build-id        %s\n", in->build_id[0] ? in->build_id : "(none)");
+	printf("  _PyRuntime      0x%" PRIx64 " (found in %s)\n", in->runtime,
+	       in->runtime_via);
+	printf("  layout          %s: %s (validated against the process)\n",
+	       layout_source(l->source), l->source_file);
+	if (in->debug_offsets_checked)
+		printf("  _Py_DebugOffsets %d entries compared with the DWARF, %d differ\n",
+		       in->debug_offsets_checked, in->debug_offsets_mismatches);
+	if (s)
+		printf("  interpreters    %zu\n  threads         %zu\n", ninterp,
+		       s->nthreads);
+	printf("  RSS             %.1f MiB\n", (double)rss_kib(pid) / 1024.0);
+	for (size_t i = 0; i < sizeof(nss) / sizeof(nss[0]); i++) {
+		char t[128], me[128];
+
+		ns_link(pid, nss[i], t, sizeof(t));
+		ns_link(0, nss[i], me, sizeof(me));
+		printf("  namespace %-5s %s%s\n", nss[i], t,
+		       strcmp(t, me) ? " (differs from pyxray's)" : "");
+	}
+out:
+	pyx_stacks_free(s);
+	pyx_python_free(py);
+	pyx_proc_free(proc);
+	return ret;
+}

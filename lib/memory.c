@@ -1,0 +1,406 @@
+/* Reading the target's memory: process_vm_readv (or pread of
+ * /proc/PID/mem where that is refused) behind a page cache.
+ *
+ * The cache is direct-mapped: PYX_MEM_SLOTS slots of one aligned 4 KiB page
+ * each, the slot chosen by a hash of the page number, allocated on first
+ * use (4 MiB) and never grown.  A page is read whole with one system call;
+ * mappings are page-aligned, so a page inside a readable mapping is
+ * readable as a whole.  Invalidation bumps a generation number: a slot is
+ * valid only if it carries the current one.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "process_private.h"
+#include "pyxray/memory.h"
+#include "pyxray/process.h"
+
+_Static_assert((PYX_MEM_PAGE & (PYX_MEM_PAGE - 1)) == 0, "page: power of 2");
+_Static_assert(PYX_MEM_SLOTS == 1024, "slot hash uses 10 bits");
+#define SLOT_BITS 10
+
+struct slot {
+	uint64_t page; /* page number (addr / PYX_MEM_PAGE) */
+	uint64_t gen;  /* valid iff == mem->gen */
+};
+
+struct pyx_mem {
+	pid_t pid;
+	struct pyx_proc *proc; /* NULL: no maps check (tests) */
+	int fd;                /* /proc/PID/mem, once the fallback is on */
+	bool use_pread;
+	bool no_cache; /* the cache could not be allocated: read direct */
+	uint64_t gen;
+	struct slot *slots;
+	uint8_t *data; /* PYX_MEM_SLOTS * PYX_MEM_PAGE */
+	struct pyx_mem_stats stats;
+};
+
+int pyx_mem_new(pid_t pid, struct pyx_proc *proc, struct pyx_mem **out)
+{
+	struct pyx_mem *mem;
+
+	if (!out)
+		return pyx_err_set(PYX_E_USAGE, "pyx_mem_new: NULL out");
+	*out = NULL;
+	if (pid <= 0)
+		return pyx_err_set(PYX_E_NO_PROCESS, "no process with PID %d",
+				   (int)pid);
+	mem = calloc(1, sizeof(*mem));
+	if (!mem)
+		return pyx_err_set(PYX_E_NOMEM, "out of memory");
+	mem->pid = pid;
+	mem->proc = proc;
+	mem->fd = -1;
+	mem->gen = 1;
+	*out = mem;
+	return 0;
+}
+
+void pyx_mem_free(struct pyx_mem *mem)
+{
+	if (!mem)
+		return;
+	if (mem->fd >= 0)
+		close(mem->fd);
+	free(mem->slots);
+	free(mem->data);
+	free(mem);
+}
+
+void pyx_mem_invalidate(struct pyx_mem *mem)
+{
+	if (mem)
+		mem->gen++;
+}
+
+void pyx_mem_get_stats(const struct pyx_mem *mem, struct pyx_mem_stats *out)
+{
+	if (!out)
+		return;
+	if (!mem) {
+		memset(out, 0, sizeof(*out));
+		return;
+	}
+	*out = mem->stats;
+}
+
+bool pyx_mem_valid(const struct pyx_mem *mem, pyx_addr_t addr, size_t len)
+{
+	pyx_addr_t end;
+
+	if (!mem || addr == 0)
+		return false;
+	if (len == 0)
+		len = 1;
+	if (addr + len < addr) /* wraps */
+		return false;
+	end = addr + len;
+	if (!mem->proc)
+		return true;
+	/* May span contiguous readable mappings; each step moves to the
+	 * next mapping, so this is bounded by their number. */
+	while (addr < end) {
+		const struct pyx_map *m = pyx_proc_find_map(mem->proc, addr);
+
+		if (!m || !m->r)
+			return false;
+		if (end <= m->end)
+			return true;
+		addr = m->end;
+	}
+	return true;
+}
+
+static int not_mapped(pyx_addr_t addr, size_t len)
+{
+	return pyx_err_set(PYX_E_BAD_MEMORY,
+			   "address " PYX_PRIaddr " not mapped (%zu bytes)",
+			   addr, len);
+}
+
+static int open_mem_fd(struct pyx_mem *mem)
+{
+	char path[64];
+	int e;
+
+	snprintf(path, sizeof(path), "/proc/%d/mem", (int)mem->pid);
+	mem->fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (mem->fd >= 0)
+		return 0;
+	e = errno;
+	if (e == ENOENT || e == ESRCH)
+		return pyx_err_set(PYX_E_EXITED, "process %d exited",
+				   (int)mem->pid);
+	if (e == EACCES || e == EPERM)
+		return pyx_err_set(PYX_E_PERMISSION,
+				   "open %s: %s; needs root or CAP_SYS_PTRACE",
+				   path, strerror(e));
+	return pyx_err_set(PYX_E_IO, "open %s: %s", path, strerror(e));
+}
+
+static int pread_read(struct pyx_mem *mem, pyx_addr_t addr, uint8_t *buf,
+		      size_t len)
+{
+	size_t done = 0;
+	int rc;
+
+	/* File offsets are signed. */
+	if (addr > (uint64_t)INT64_MAX || len > (uint64_t)INT64_MAX - addr)
+		return not_mapped(addr, len);
+	if (mem->fd < 0) {
+		rc = open_mem_fd(mem);
+		if (rc < 0)
+			return rc;
+	}
+	while (done < len) {
+		ssize_t k;
+
+		mem->stats.syscalls++;
+		k = pread(mem->fd, buf + done, len - done,
+			  (off_t)(addr + done));
+		if (k < 0) {
+			int e = errno;
+
+			if (e == EINTR)
+				continue;
+			if (e == EIO || e == EFAULT)
+				return pyx_err_set(PYX_E_BAD_MEMORY,
+						   "cannot read %zu bytes at "
+						   PYX_PRIaddr,
+						   len - done, addr + done);
+			if (e == ESRCH)
+				return pyx_err_set(PYX_E_EXITED,
+						   "process %d exited",
+						   (int)mem->pid);
+			return pyx_err_set(PYX_E_IO, "pread /proc/%d/mem: %s",
+					   (int)mem->pid, strerror(e));
+		}
+		if (k == 0) /* its address space is gone */
+			return pyx_err_set(PYX_E_EXITED, "process %d exited",
+					   (int)mem->pid);
+		done += (size_t)k;
+		mem->stats.bytes += (uint64_t)k;
+	}
+	return 0;
+}
+
+/* One read, no cache, no maps check. */
+static int raw_read(struct pyx_mem *mem, pyx_addr_t addr, uint8_t *buf,
+		    size_t len)
+{
+	struct iovec local = { buf, len };
+	struct iovec remote = { (void *)(uintptr_t)addr, len };
+	ssize_t k;
+	int e;
+
+	if (mem->use_pread)
+		return pread_read(mem, addr, buf, len);
+	do {
+		mem->stats.syscalls++;
+		k = process_vm_readv(mem->pid, &local, 1, &remote, 1, 0);
+	} while (k < 0 && errno == EINTR);
+	if (k >= 0) {
+		mem->stats.bytes += (uint64_t)k;
+		if ((size_t)k == len)
+			return 0;
+		return pyx_err_set(PYX_E_BAD_MEMORY,
+				   "partial read at " PYX_PRIaddr
+				   ": %zd of %zu bytes (fault at " PYX_PRIaddr
+				   ")",
+				   addr, k, len, addr + (uint64_t)k);
+	}
+	e = errno;
+	switch (e) {
+	case EFAULT:
+		return pyx_err_set(PYX_E_BAD_MEMORY,
+				   "cannot read %zu bytes at " PYX_PRIaddr, len,
+				   addr);
+	case ESRCH:
+		return pyx_err_set(PYX_E_EXITED, "process %d exited",
+				   (int)mem->pid);
+	case ENOSYS:
+	case EPERM:
+		/* seccomp, some containers: /proc/PID/mem may still do. */
+		pyx_debug("process_vm_readv(%d): %s; using /proc/%d/mem",
+			  (int)mem->pid, strerror(e), (int)mem->pid);
+		mem->use_pread = true;
+		return pread_read(mem, addr, buf, len);
+	case ENOMEM:
+		return pyx_err_set(PYX_E_NOMEM, "process_vm_readv: %s",
+				   strerror(e));
+	default:
+		return pyx_err_set(PYX_E_IO, "process_vm_readv(%d, " PYX_PRIaddr
+				   ", %zu): %s",
+				   (int)mem->pid, addr, len, strerror(e));
+	}
+}
+
+static bool ensure_cache(struct pyx_mem *mem)
+{
+	if (mem->data)
+		return true;
+	if (mem->no_cache)
+		return false;
+	mem->slots = calloc(PYX_MEM_SLOTS, sizeof(*mem->slots));
+	mem->data = malloc((size_t)PYX_MEM_SLOTS * PYX_MEM_PAGE);
+	if (!mem->slots || !mem->data) {
+		free(mem->slots);
+		free(mem->data);
+		mem->slots = NULL;
+		mem->data = NULL;
+		mem->no_cache = true;
+		pyx_debug("page cache not allocated; reading uncached");
+		return false;
+	}
+	return true;
+}
+
+/* The cached copy of page number pn, reading it if needed. */
+static int get_page(struct pyx_mem *mem, uint64_t pn, const uint8_t **out)
+{
+	size_t i = (size_t)((pn * UINT64_C(0x9E3779B97F4A7C15)) >>
+			    (64 - SLOT_BITS));
+	struct slot *s = &mem->slots[i];
+	uint8_t *data = mem->data + i * PYX_MEM_PAGE;
+	int rc;
+
+	if (s->gen == mem->gen && s->page == pn) {
+		mem->stats.hits++;
+		*out = data;
+		return 0;
+	}
+	s->gen = 0; /* the slot is being overwritten */
+	rc = raw_read(mem, pn * PYX_MEM_PAGE, data, PYX_MEM_PAGE);
+	if (rc < 0)
+		return rc;
+	s->page = pn;
+	s->gen = mem->gen;
+	*out = data;
+	return 0;
+}
+
+int pyx_mem_read(struct pyx_mem *mem, pyx_addr_t addr, void *buf, size_t len)
+{
+	uint8_t *dst = buf;
+
+	if (!mem || (!buf && len))
+		return pyx_err_set(PYX_E_USAGE, "pyx_mem_read: NULL");
+	if (len == 0)
+		return 0;
+	if (!pyx_mem_valid(mem, addr, len))
+		return not_mapped(addr, len);
+	if (len > PYX_MEM_DIRECT_MIN || !ensure_cache(mem))
+		return raw_read(mem, addr, dst, len);
+	while (len) {
+		uint64_t pn = addr / PYX_MEM_PAGE;
+		size_t off = (size_t)(addr % PYX_MEM_PAGE);
+		size_t chunk = PYX_MEM_PAGE - off;
+		const uint8_t *page;
+		int rc;
+
+		if (chunk > len)
+			chunk = len;
+		rc = get_page(mem, pn, &page);
+		if (rc == 0) {
+			memcpy(dst, page + off, chunk);
+		} else if (rc == -PYX_E_BAD_MEMORY) {
+			/* The whole page failed: try the exact range. */
+			rc = raw_read(mem, addr, dst, chunk);
+			if (rc < 0)
+				return rc;
+		} else {
+			return rc;
+		}
+		dst += chunk;
+		addr += chunk;
+		len -= chunk;
+	}
+	return 0;
+}
+
+int pyx_mem_read_direct(struct pyx_mem *mem, pyx_addr_t addr, void *buf,
+			size_t len)
+{
+	if (!mem || (!buf && len))
+		return pyx_err_set(PYX_E_USAGE, "pyx_mem_read_direct: NULL");
+	if (len == 0)
+		return 0;
+	if (!pyx_mem_valid(mem, addr, len))
+		return not_mapped(addr, len);
+	return raw_read(mem, addr, buf, len);
+}
+
+int pyx_mem_read_u64(struct pyx_mem *mem, pyx_addr_t addr, uint64_t *out)
+{
+	uint64_t v;
+	int rc;
+
+	if (!out)
+		return pyx_err_set(PYX_E_USAGE, "pyx_mem_read_u64: NULL");
+	*out = 0;
+	if (addr % 8)
+		return pyx_err_set(PYX_E_BAD_MEMORY,
+				   "misaligned 8-byte read at " PYX_PRIaddr,
+				   addr);
+	rc = pyx_mem_read(mem, addr, &v, sizeof(v));
+	if (rc < 0)
+		return rc;
+	*out = v;
+	return 0;
+}
+
+int pyx_mem_read_cstr(struct pyx_mem *mem, pyx_addr_t addr, char *buf,
+		      size_t n)
+{
+	size_t got = 0;
+
+	if (!mem || !buf || n == 0)
+		return pyx_err_set(PYX_E_USAGE, "pyx_mem_read_cstr: bad "
+						"arguments");
+	buf[0] = '\0';
+	/* Chunks never cross a page: a string that ends just before an
+	 * unmapped page is read without touching it. */
+	while (got < n - 1) {
+		pyx_addr_t a = addr + got;
+		size_t chunk = PYX_MEM_PAGE - (size_t)(a % PYX_MEM_PAGE);
+		int rc;
+
+		if (a < addr) { /* wrapped */
+			buf[0] = '\0';
+			return not_mapped(addr, got + 1);
+		}
+		if (chunk > n - 1 - got)
+			chunk = n - 1 - got;
+		rc = pyx_mem_read(mem, a, buf + got, chunk);
+		if (rc < 0) {
+			buf[0] = '\0';
+			return rc;
+		}
+		if (memchr(buf + got, '\0', chunk))
+			return 0;
+		got += chunk;
+	}
+	buf[n - 1] = '\0';
+	return 0;
+}
+
+void pyx_mem_test_force_pread(struct pyx_mem *mem)
+{
+	if (mem)
+		mem->use_pread = true;
+}
+
+int pyx_mem_test_uses_pread(const struct pyx_mem *mem)
+{
+	return mem && mem->use_pread;
+}

@@ -1,0 +1,496 @@
+/* Unit tests of lib/memory.c: reads of this process and of forked
+ * children, the page cache, the maps check and the /proc/PID/mem
+ * fallback. */
+#include <check.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "process_private.h"
+#include "pyxray/error.h"
+#include "pyxray/memory.h"
+#include "pyxray/process.h"
+
+#define PAGE 4096
+
+/* ---- children --------------------------------------------------------- */
+
+struct shared {
+	volatile int ready;
+	volatile int cmd;
+	volatile int ack;
+};
+
+static struct shared *shared_new(void)
+{
+	struct shared *s = mmap(NULL, sizeof(*s), PROT_READ | PROT_WRITE,
+				MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+	ck_assert_ptr_ne(s, MAP_FAILED);
+	memset((void *)s, 0, sizeof(*s));
+	return s;
+}
+
+static void msleep(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+/* Wait (up to 2 s) until *flag == want. */
+static void wait_flag(volatile int *flag, int want)
+{
+	for (int i = 0; i < 2000 && *flag != want; i++)
+		msleep(1);
+	ck_assert_int_eq(*flag, want);
+}
+
+/* Fork a child that runs fn() then sleeps until killed.  It dies with us
+ * (PDEATHSIG) and after 20 s in any case. */
+static pid_t spawn(void (*fn)(void *), void *arg)
+{
+	pid_t parent = getpid();
+	pid_t pid = fork();
+
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(1);
+		alarm(20);
+		if (fn)
+			fn(arg);
+		for (;;)
+			pause();
+	}
+	return pid;
+}
+
+static void reap(pid_t pid)
+{
+	kill(pid, SIGKILL);
+	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+		;
+}
+
+/* ---- tests ------------------------------------------------------------ */
+
+static char self_buf[3 * PAGE] __attribute__((aligned(PAGE)));
+
+START_TEST(test_self_read)
+{
+	struct pyx_mem *mem;
+	struct pyx_mem_stats st;
+	char buf[64], s[32];
+	uint64_t v, word = 0x1122334455667788u;
+
+	for (size_t i = 0; i < sizeof(self_buf); i++)
+		self_buf[i] = (char)(i * 7 + 3);
+	ck_assert_int_eq(pyx_mem_new(getpid(), NULL, &mem), 0);
+	/* Across the first page boundary. */
+	ck_assert_int_eq(pyx_mem_read(mem, (uintptr_t)self_buf + PAGE - 20, buf,
+				      sizeof(buf)),
+			 0);
+	ck_assert_mem_eq(buf, self_buf + PAGE - 20, sizeof(buf));
+	ck_assert_int_eq(pyx_mem_read_u64(mem, (uintptr_t)&word, &v), 0);
+	ck_assert_uint_eq(v, word);
+	ck_assert_int_eq(pyx_mem_read_cstr(mem, (uintptr_t)"hello, world", s,
+					   sizeof(s)),
+			 0);
+	ck_assert_str_eq(s, "hello, world");
+	pyx_mem_get_stats(mem, &st);
+	ck_assert_uint_ge(st.syscalls, 2);
+	ck_assert_uint_ge(st.bytes, 2 * PAGE);
+	/* NULL, zero length. */
+	ck_assert_int_eq(pyx_mem_read(mem, 0, buf, 8), -PYX_E_BAD_MEMORY);
+	ck_assert_ptr_nonnull(strstr(pyx_err_detail(), "not mapped"));
+	ck_assert_int_eq(pyx_mem_read(mem, (uintptr_t)buf, buf, 0), 0);
+	pyx_mem_free(mem);
+	pyx_mem_free(NULL);
+}
+END_TEST
+
+static uint8_t *child_region; /* 3 pages, set before fork */
+
+static void child_fill(void *arg)
+{
+	struct shared *sh = arg;
+
+	for (size_t i = 0; i < 3 * PAGE; i++)
+		child_region[i] = (uint8_t)(i ^ 0x5a);
+	sh->ready = 1;
+	/* cmd 1: change the first word, then ack. */
+	for (;;) {
+		if (sh->cmd == 1) {
+			child_region[0] = 0xee;
+			__sync_synchronize();
+			sh->ack = 1;
+			sh->cmd = 0;
+		}
+		msleep(1);
+	}
+}
+
+static pid_t spawn_filled(struct shared **shp)
+{
+	struct shared *sh = shared_new();
+	pid_t pid;
+
+	child_region = mmap(NULL, 3 * PAGE, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ck_assert_ptr_ne(child_region, MAP_FAILED);
+	memset(child_region, 0, 3 * PAGE); /* the parent's copy: zeros */
+	pid = spawn(child_fill, sh);
+	wait_flag(&sh->ready, 1);
+	*shp = sh;
+	return pid;
+}
+
+START_TEST(test_child_read)
+{
+	struct shared *sh;
+	pid_t pid = spawn_filled(&sh);
+	struct pyx_mem *mem;
+	uint8_t buf[3 * PAGE];
+	uintptr_t base = (uintptr_t)child_region;
+
+	ck_assert_int_eq(pyx_mem_new(pid, NULL, &mem), 0);
+	/* Within a page, across one boundary, across two. */
+	ck_assert_int_eq(pyx_mem_read(mem, base + 100, buf, 50), 0);
+	for (size_t i = 0; i < 50; i++)
+		ck_assert_uint_eq(buf[i], (uint8_t)((100 + i) ^ 0x5a));
+	ck_assert_int_eq(pyx_mem_read(mem, base + PAGE - 3, buf, 10), 0);
+	for (size_t i = 0; i < 10; i++)
+		ck_assert_uint_eq(buf[i], (uint8_t)((PAGE - 3 + i) ^ 0x5a));
+	ck_assert_int_eq(pyx_mem_read(mem, base + 1, buf, 3 * PAGE - 2), 0);
+	for (size_t i = 0; i < 3 * PAGE - 2; i++)
+		ck_assert_uint_eq(buf[i], (uint8_t)((1 + i) ^ 0x5a));
+	ck_assert_int_eq(pyx_mem_read_direct(mem, base, buf, 3 * PAGE), 0);
+	for (size_t i = 0; i < 3 * PAGE; i++)
+		ck_assert_uint_eq(buf[i], (uint8_t)(i ^ 0x5a));
+	ck_assert_uint_eq(child_region[5], 0); /* ours is untouched */
+	pyx_mem_free(mem);
+	reap(pid);
+}
+END_TEST
+
+START_TEST(test_unmapped)
+{
+	struct pyx_mem *mem;
+	struct pyx_mem_stats st0, st1;
+	char buf[16];
+	void *p = mmap(NULL, PAGE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1,
+		       0);
+
+	ck_assert_ptr_ne(p, MAP_FAILED);
+	munmap(p, PAGE);
+	ck_assert_int_eq(pyx_mem_new(getpid(), NULL, &mem), 0);
+	/* Without maps, the system call says EFAULT. */
+	ck_assert_int_eq(pyx_mem_read(mem, (uintptr_t)p, buf, 8),
+			 -PYX_E_BAD_MEMORY);
+	ck_assert_int_eq(pyx_mem_read_direct(mem, (uintptr_t)p + 8, buf, 8),
+			 -PYX_E_BAD_MEMORY);
+	ck_assert_int_eq(pyx_mem_read_cstr(mem, (uintptr_t)p, buf, sizeof(buf)),
+			 -PYX_E_BAD_MEMORY);
+	ck_assert_str_eq(buf, "");
+	/* Refused before any system call: NULL, wrap-around. */
+	pyx_mem_get_stats(mem, &st0);
+	ck_assert_int_eq(pyx_mem_read(mem, 0, buf, 8), -PYX_E_BAD_MEMORY);
+	ck_assert_int_eq(pyx_mem_read(mem, UINT64_MAX - 3, buf, 8),
+			 -PYX_E_BAD_MEMORY);
+	ck_assert(!pyx_mem_valid(mem, UINT64_MAX - 3, 8));
+	ck_assert(!pyx_mem_valid(mem, 0, 1));
+	ck_assert(pyx_mem_valid(mem, 4096, 8)); /* no proc: not checked */
+	pyx_mem_get_stats(mem, &st1);
+	ck_assert_uint_eq(st0.syscalls, st1.syscalls);
+	pyx_mem_free(mem);
+}
+END_TEST
+
+START_TEST(test_maps_check)
+{
+	struct pyx_proc *proc;
+	struct pyx_mem *mem;
+	struct pyx_mem_stats st0, st1;
+	uint8_t *p, buf[32];
+	void *gone;
+
+	/* rw page + r page: two adjacent mappings; a PROT_NONE third. */
+	p = mmap(NULL, 3 * PAGE, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ck_assert_ptr_ne(p, MAP_FAILED);
+	memset(p, 0x42, 2 * PAGE);
+	ck_assert_int_eq(mprotect(p + PAGE, PAGE, PROT_READ), 0);
+	ck_assert_int_eq(mprotect(p + 2 * PAGE, PAGE, PROT_NONE), 0);
+	gone = mmap(NULL, PAGE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ck_assert_ptr_ne(gone, MAP_FAILED);
+	munmap(gone, PAGE);
+
+	ck_assert_int_eq(pyx_proc_open(getpid(), &proc), 0);
+	mem = pyx_proc_mem(proc);
+	ck_assert_ptr_nonnull(mem);
+	ck_assert(pyx_mem_valid(mem, (uintptr_t)p + PAGE - 8, 16));
+	ck_assert(pyx_mem_valid(mem, (uintptr_t)p, 2 * PAGE));
+	ck_assert(!pyx_mem_valid(mem, (uintptr_t)p + 2 * PAGE - 8, 16));
+	ck_assert(!pyx_mem_valid(mem, (uintptr_t)gone, 1));
+	ck_assert_int_eq(pyx_mem_read(mem, (uintptr_t)p + PAGE - 8, buf, 16),
+			 0);
+	ck_assert_uint_eq(buf[15], 0x42);
+
+	pyx_mem_get_stats(mem, &st0);
+	ck_assert_int_eq(pyx_mem_read(mem, (uintptr_t)gone, buf, 8),
+			 -PYX_E_BAD_MEMORY);
+	ck_assert_ptr_nonnull(strstr(pyx_err_detail(), "not mapped"));
+	ck_assert_int_eq(pyx_mem_read(mem, (uintptr_t)p + 2 * PAGE, buf, 8),
+			 -PYX_E_BAD_MEMORY);
+	ck_assert_int_eq(pyx_mem_read_direct(mem, (uintptr_t)p + 2 * PAGE - 4,
+					     buf, 8),
+			 -PYX_E_BAD_MEMORY);
+	pyx_mem_get_stats(mem, &st1);
+	ck_assert_uint_eq(st0.syscalls, st1.syscalls);
+	pyx_proc_free(proc);
+	munmap(p, 3 * PAGE);
+}
+END_TEST
+
+START_TEST(test_cstr)
+{
+	struct pyx_proc *proc;
+	struct pyx_mem *mem;
+	char *p, buf[64];
+	uintptr_t end;
+
+	/* A string that ends right before an unreadable page. */
+	p = mmap(NULL, 2 * PAGE, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ck_assert_ptr_ne(p, MAP_FAILED);
+	memset(p, 'x', PAGE);
+	ck_assert_int_eq(mprotect(p + PAGE, PAGE, PROT_NONE), 0);
+	memcpy(p + PAGE - 6, "hello", 6);
+	end = (uintptr_t)p + PAGE;
+
+	ck_assert_int_eq(pyx_proc_open(getpid(), &proc), 0);
+	mem = pyx_proc_mem(proc);
+	ck_assert_int_eq(pyx_mem_read_cstr(mem, end - 6, buf, sizeof(buf)), 0);
+	ck_assert_str_eq(buf, "hello");
+	/* Cut at n-1. */
+	ck_assert_int_eq(pyx_mem_read_cstr(mem, end - 6, buf, 3), 0);
+	ck_assert_str_eq(buf, "he");
+	ck_assert_int_eq(pyx_mem_read_cstr(mem, end - 6, buf, 1), 0);
+	ck_assert_str_eq(buf, "");
+	/* Long run of 'x' cut, not an error. */
+	ck_assert_int_eq(pyx_mem_read_cstr(mem, (uintptr_t)p, buf, sizeof(buf)),
+			 0);
+	ck_assert_uint_eq(strlen(buf), sizeof(buf) - 1);
+	/* No NUL before the unreadable page. */
+	p[PAGE - 1] = 'y';
+	pyx_mem_invalidate(mem);
+	ck_assert_int_eq(pyx_mem_read_cstr(mem, end - 6, buf, sizeof(buf)),
+			 -PYX_E_BAD_MEMORY);
+	ck_assert_str_eq(buf, "");
+	ck_assert_int_eq(pyx_mem_read_cstr(mem, end - 6, buf, 0),
+			 -PYX_E_USAGE);
+	pyx_proc_free(proc);
+	munmap(p, 2 * PAGE);
+}
+END_TEST
+
+START_TEST(test_u64)
+{
+	struct pyx_mem *mem;
+	uint64_t words[2] = { 1, 0xdeadbeefcafef00du }, v = 7;
+
+	ck_assert_int_eq(pyx_mem_new(getpid(), NULL, &mem), 0);
+	ck_assert_int_eq(pyx_mem_read_u64(mem, (uintptr_t)&words[1], &v), 0);
+	ck_assert_uint_eq(v, words[1]);
+	ck_assert_int_eq(pyx_mem_read_u64(mem, (uintptr_t)&words[0] + 4, &v),
+			 -PYX_E_BAD_MEMORY);
+	ck_assert_uint_eq(v, 0);
+	pyx_mem_free(mem);
+}
+END_TEST
+
+START_TEST(test_cache)
+{
+	struct shared *sh;
+	pid_t pid = spawn_filled(&sh);
+	struct pyx_mem *mem;
+	struct pyx_mem_stats st0, st1;
+	uintptr_t base = (uintptr_t)child_region;
+	uint8_t b[16];
+
+	ck_assert_int_eq(pyx_mem_new(pid, NULL, &mem), 0);
+	ck_assert_int_eq(pyx_mem_read(mem, base + 8, b, 8), 0);
+	pyx_mem_get_stats(mem, &st0);
+	ck_assert_uint_eq(st0.syscalls, 1);
+	ck_assert_uint_eq(st0.bytes, PAGE);
+	ck_assert_uint_eq(st0.hits, 0);
+	/* Same page: no system call. */
+	ck_assert_int_eq(pyx_mem_read(mem, base + 200, b, 16), 0);
+	ck_assert_int_eq(pyx_mem_read(mem, base + 8, b, 8), 0);
+	pyx_mem_get_stats(mem, &st1);
+	ck_assert_uint_eq(st1.syscalls, 1);
+	ck_assert_uint_eq(st1.hits, 2);
+	ck_assert_uint_eq(b[0], (uint8_t)(8 ^ 0x5a));
+	/* Spanning into the second page: one more page read. */
+	ck_assert_int_eq(pyx_mem_read(mem, base + PAGE - 4, b, 8), 0);
+	pyx_mem_get_stats(mem, &st1);
+	ck_assert_uint_eq(st1.syscalls, 2);
+	ck_assert_uint_eq(st1.hits, 3);
+	ck_assert_uint_eq(b[4], (uint8_t)(PAGE ^ 0x5a));
+
+	/* Invalidate: the child's change is seen only after it. */
+	sh->cmd = 1;
+	wait_flag(&sh->ack, 1);
+	ck_assert_int_eq(pyx_mem_read(mem, base, b, 1), 0);
+	ck_assert_uint_eq(b[0], 0x5a); /* stale, from the cache */
+	pyx_mem_invalidate(mem);
+	ck_assert_int_eq(pyx_mem_read(mem, base, b, 1), 0);
+	ck_assert_uint_eq(b[0], 0xee);
+	pyx_mem_get_stats(mem, &st1);
+	ck_assert_uint_eq(st1.syscalls, 3);
+	pyx_mem_free(mem);
+	reap(pid);
+}
+END_TEST
+
+START_TEST(test_large_direct)
+{
+	size_t len = 256 * 1024;
+	uint8_t *src = malloc(len), *dst = malloc(len);
+	struct pyx_mem *mem;
+	struct pyx_mem_stats st;
+
+	ck_assert_ptr_nonnull(src);
+	ck_assert_ptr_nonnull(dst);
+	for (size_t i = 0; i < len; i++)
+		src[i] = (uint8_t)(i * 13);
+	ck_assert_int_eq(pyx_mem_new(getpid(), NULL, &mem), 0);
+	ck_assert_int_eq(pyx_mem_read(mem, (uintptr_t)src, dst, len), 0);
+	ck_assert_mem_eq(src, dst, len);
+	pyx_mem_get_stats(mem, &st);
+	ck_assert_uint_eq(st.syscalls, 1);
+	ck_assert_uint_eq(st.bytes, len);
+	ck_assert_uint_eq(st.hits, 0);
+	pyx_mem_free(mem);
+	free(src);
+	free(dst);
+}
+END_TEST
+
+static void child_exit(void *arg)
+{
+	_exit(0);
+}
+
+START_TEST(test_dead)
+{
+	struct pyx_mem *mem;
+	uint64_t v;
+	char path[64];
+	pid_t pid = spawn(child_exit, NULL);
+	int rc;
+
+	/* A zombie (not reaped yet). */
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	for (int i = 0; i < 2000; i++) {
+		char buf[256] = "";
+		FILE *f = fopen(path, "r");
+
+		if (f) {
+			if (!fgets(buf, sizeof(buf), f))
+				buf[0] = '\0';
+			fclose(f);
+		}
+		if (strstr(buf, ") Z "))
+			break;
+		msleep(1);
+	}
+	ck_assert_int_eq(pyx_mem_new(pid, NULL, &mem), 0);
+	ck_assert_int_eq(pyx_mem_read_u64(mem, (uintptr_t)&v, &v),
+			 -PYX_E_EXITED);
+	reap(pid);
+	/* Reaped. */
+	rc = pyx_mem_read_u64(mem, (uintptr_t)&v, &v);
+	ck_assert(rc == -PYX_E_EXITED || rc == -PYX_E_NO_PROCESS);
+	pyx_mem_free(mem);
+}
+END_TEST
+
+START_TEST(test_pread_fallback)
+{
+	struct shared *sh;
+	pid_t pid = spawn_filled(&sh);
+	struct pyx_mem *mem;
+	struct pyx_mem_stats st;
+	uintptr_t base = (uintptr_t)child_region;
+	uint8_t buf[3 * PAGE];
+	void *gone;
+	int rc;
+
+	gone = mmap(NULL, PAGE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ck_assert_ptr_ne(gone, MAP_FAILED);
+	munmap(gone, PAGE);
+
+	ck_assert_int_eq(pyx_mem_new(pid, NULL, &mem), 0);
+	pyx_mem_test_force_pread(mem);
+	ck_assert(pyx_mem_test_uses_pread(mem));
+	ck_assert_int_eq(pyx_mem_read(mem, base + PAGE - 5, buf, 10), 0);
+	for (size_t i = 0; i < 10; i++)
+		ck_assert_uint_eq(buf[i], (uint8_t)((PAGE - 5 + i) ^ 0x5a));
+	ck_assert_int_eq(pyx_mem_read_direct(mem, base, buf, 3 * PAGE), 0);
+	for (size_t i = 0; i < 3 * PAGE; i++)
+		ck_assert_uint_eq(buf[i], (uint8_t)(i ^ 0x5a));
+	pyx_mem_get_stats(mem, &st);
+	ck_assert_uint_ge(st.syscalls, 3);
+	ck_assert_int_eq(pyx_mem_read(mem, (uintptr_t)gone, buf, 8),
+			 -PYX_E_BAD_MEMORY);
+	ck_assert_int_eq(pyx_mem_read(mem, 0xffff800000000000u, buf, 8),
+			 -PYX_E_BAD_MEMORY);
+	reap(pid);
+	pyx_mem_invalidate(mem);
+	rc = pyx_mem_read(mem, base, buf, 8);
+	ck_assert_msg(rc == -PYX_E_EXITED, "rc %d: %s", rc, pyx_err_detail());
+	pyx_mem_free(mem);
+}
+END_TEST
+
+static Suite *memory_suite(void)
+{
+	Suite *s = suite_create("memory");
+	TCase *tc = tcase_create("core");
+
+	tcase_set_timeout(tc, 10);
+	tcase_add_test(tc, test_self_read);
+	tcase_add_test(tc, test_child_read);
+	tcase_add_test(tc, test_unmapped);
+	tcase_add_test(tc, test_maps_check);
+	tcase_add_test(tc, test_cstr);
+	tcase_add_test(tc, test_u64);
+	tcase_add_test(tc, test_cache);
+	tcase_add_test(tc, test_large_direct);
+	tcase_add_test(tc, test_dead);
+	tcase_add_test(tc, test_pread_fallback);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(memory_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
