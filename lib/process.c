@@ -1200,6 +1200,52 @@ int pyx_proc_thread_comm(const struct pyx_proc *proc, pid_t tid, char *buf,
 	return 0;
 }
 
+int pyx_proc_ns_tid(const struct pyx_proc *proc, pid_t host_tid, pid_t *ns_tid)
+{
+	char path[64], buf[2048], *line;
+	ssize_t k;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/status", (int)proc->pid,
+		 (int)host_tid);
+	k = read_small(path, buf, sizeof(buf));
+	if (k < 0)
+		return pyx_err_set(PYX_E_NO_PROCESS, "no thread %d in process %d",
+				   (int)host_tid, (int)proc->pid);
+	*ns_tid = host_tid;
+	line = strstr(buf, "\nNSpid:");
+	if (line) {
+		char *end = strchr(line + 1, '\n');
+		char *last = NULL;
+
+		if (end)
+			*end = '\0';
+		/* Fields go from the host's namespace to the innermost. */
+		for (char *tok = strtok(line + 8, " \t"); tok; tok = strtok(NULL, " \t"))
+			last = tok;
+		if (last)
+			*ns_tid = (pid_t)atoi(last);
+	}
+	return 0;
+}
+
+int pyx_proc_host_tid(struct pyx_proc *proc, pid_t ns_tid, pid_t *host_tid)
+{
+	const pid_t *tids;
+	size_t n;
+
+	tids = pyx_proc_threads(proc, &n);
+	for (size_t i = 0; i < n; i++) {
+		pid_t ns;
+
+		if (pyx_proc_ns_tid(proc, tids[i], &ns) == 0 && ns == ns_tid) {
+			*host_tid = tids[i];
+			return 0;
+		}
+	}
+	return pyx_err_set(PYX_E_NO_PROCESS, "no thread with namespace TID %d",
+			   (int)ns_tid);
+}
+
 void pyx_proc_free(struct pyx_proc *proc)
 {
 	if (!proc)

@@ -3,11 +3,11 @@
 # Pythons, derived by pyxray itself from the DWARF of every CPython build on
 # this machine.  Never edit the output by hand; test/integration/
 # test_layout_tables checks it still equals what the DWARF says.
-# Usage: scripts/gen-layout-tables.sh [PYXRAY_BINARY]
+# Usage: scripts/gen-layout-tables.sh [PYXRAY_BINARY [OUTPUT]]
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 pyxray=${1:-"$top/build/pyxray"}
-out="$top/lib/layout_tables.c"
+out=${2:-"$top/lib/layout_tables.c"}
 tmp=$(mktemp)
 trap 'rm -f "$tmp" "$tmp.rows"' EXIT
 : > "$tmp.rows"

@@ -80,6 +80,14 @@ int pyx_proc_thread_tls(const struct pyx_proc *proc, pid_t tid,
 int pyx_proc_thread_comm(const struct pyx_proc *proc, pid_t tid, char *buf,
 			 size_t n);
 
+/* The TID of host_tid as the target's own PID namespace numbers it (the
+ * last NSpid field), so that a container's thread ids can be shown beside
+ * the host's.  Equal to host_tid when the namespaces are the same. */
+int pyx_proc_ns_tid(const struct pyx_proc *proc, pid_t host_tid, pid_t *ns_tid);
+/* The reverse: the host TID of a thread the target knows as ns_tid (what
+ * gettid() returned inside the container).  -PYX_E_NO_PROCESS if none. */
+int pyx_proc_host_tid(struct pyx_proc *proc, pid_t ns_tid, pid_t *host_tid);
+
 /* The memory reader of this process (owned by proc). */
 struct pyx_mem *pyx_proc_mem(struct pyx_proc *proc);
 
