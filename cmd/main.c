@@ -9,6 +9,10 @@ static const struct pyx_cmd commands[] = {
 	  "every thread's Python stack, like py-bt / py-spy dump" },
 	{ "info", do_info, help_info,
 	  "what Python a process runs, and how pyxray reads it" },
+	{ "census", do_census, help_census,
+	  "objects by type with counts and sizes; growth over time" },
+	{ "diff", do_diff, help_diff,
+	  "compare two censuses saved with 'census --save'" },
 	{ "layout", do_layout, help_layout,
 	  "print the struct offsets pyxray derives from a build's DWARF" },
 };
@@ -29,7 +33,8 @@ static void usage(FILE *out)
 		"\n"
 		"Exit codes: 0 ok, 2 usage, 3 no such process, 4 permission denied,\n"
 		"5 not a Python process, 6 unsupported version, 7 no debug info,\n"
-		"8 process exited, 9 inconsistent memory, 10 timeout, 11 interrupted.\n");
+		"8 process exited, 9 inconsistent memory, 10 timeout, 11 interrupted,\n"
+		"14 layout check failed, 15 already traced, 16 bad file format.\n");
 }
 
 int main(int argc, char **argv)

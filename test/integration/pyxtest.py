@@ -206,9 +206,9 @@ def skip(py, version, reason):
 
 
 def check_target_python(py):
-    """Exit 77 for a Python pyxray cannot handle yet; return its version.
-    PYX_TEST_STRIPPED=1 in the environment tests stripped Pythons too (for
-    pyxray's built-in layout tables) instead of skipping them."""
+    """Exit 77 for a Python pyxray does not support; return its version.
+    Stripped Pythons are tested too: pyxray reads them through its built-in
+    layout tables (the log says which way each Python is read)."""
     byname = version_from_name(py)
     if byname is not None and not (SUPPORTED[0] <= byname <= SUPPORTED[1]):
         skip(py, "%d.%d" % byname,
@@ -217,13 +217,8 @@ def check_target_python(py):
     if not (SUPPORTED[0] <= vtuple(version) <= SUPPORTED[1]):
         skip(py, version, "unsupported version (pyxray supports 3.8-3.13)")
     ok, what = has_dwarf(py)
-    if not ok and os.environ.get("PYX_TEST_STRIPPED") == "1":
-        log("note: %s has no DWARF; testing anyway (PYX_TEST_STRIPPED=1)"
-            % what)
-        ok = True
-    if not ok:
-        skip(py, version, "stripped, no DWARF in %s (built-in layout tables "
-             "are a later issue)" % what)
+    log("%s (%s): %s" % (py, version, "DWARF in %s" % what if ok else
+                         "stripped (%s): built-in layout table" % what))
     return version
 
 
