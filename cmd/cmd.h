@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <sys/types.h>
 
+#include "pyxray/census.h"
+
 struct pyx_cmd {
 	const char *name;
 	int (*run)(int argc, char **argv);
@@ -51,5 +53,14 @@ int do_layout(int argc, char **argv);
 void help_info(FILE *out);
 int do_info(int argc, char **argv);
 void help_layout(FILE *out);
+int do_census(int argc, char **argv);
+void help_census(FILE *out);
+int do_diff(int argc, char **argv);
+void help_diff(FILE *out);
+/* Shared by census and diff (cmd/census.c). */
+const char *cmd_human_bytes(double bytes, char *buf, size_t n);
+void cmd_print_growth(const struct pyx_census_delta *d, size_t top,
+		      enum pyx_census_sort by);
+void cmd_print_growth_json(const struct pyx_census_delta *d, size_t top);
 
 #endif

@@ -159,8 +159,9 @@ int do_info(int argc, char **argv)
 	printf("  build-id        %s\n", in->build_id[0] ? in->build_id : "(none)");
 	printf("  _PyRuntime      0x%" PRIx64 " (found in %s)\n", in->runtime,
 	       in->runtime_via);
-	printf("  layout          %s: %s (validated against the process)\n",
-	       layout_source(l->source), l->source_file);
+	printf("  layout          %s%s: %s (validated against the process)\n",
+	       layout_source(l->source), in->layout_cached ? " (cached)" : "",
+	       l->source_file);
 	if (in->debug_offsets_checked)
 		printf("  _Py_DebugOffsets %d entries compared with the DWARF, %d differ\n",
 		       in->debug_offsets_checked, in->debug_offsets_mismatches);

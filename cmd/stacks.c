@@ -1,4 +1,5 @@
-/* pyxray stacks: every thread's Python stack. */
+/* pyxray stacks: every thread's Python stack, and with --native its native
+ * stack merged in. */
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,11 @@ void help_stacks(FILE *out)
 		"stopped only while its memory is read; the pause is reported.\n"
 		"\n"
 		"Options:\n"
+		"  --native           native (C) frames too: function, library, source\n"
+		"                     line and inlined calls, with each thread's Python\n"
+		"                     frames in place of the interpreter's evaluation\n"
+		"                     loop frame that runs them; threads Python does\n"
+		"                     not know are shown too (not with --nonblocking)\n"
 		"  --json             one JSON object instead of text\n"
 		"  --context N        N source lines around each current line (like py-list)\n"
 		"  --nonblocking      read without stopping the target (may be inconsistent;\n"
@@ -54,9 +60,37 @@ static void print_context(struct pyx_sources *src, const struct pyx_frame *f,
 	}
 }
 
+static const char *base_name(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	return slash ? slash + 1 : path;
+}
+
+static void print_native(const struct pyx_native_frame *f)
+{
+	if (f->inlined)
+		printf("    %-18s", "(inlined)");
+	else
+		printf("    0x%016" PRIx64, f->address);
+	printf(" %s", f->function ? f->function : "??");
+	if (f->library)
+		printf(" (%s)", base_name(f->library));
+	if (f->file)
+		printf(" %s:%d", f->file, f->line);
+	printf("\n");
+}
+
+static void print_python(struct pyx_sources *src, const struct pyx_frame *f,
+			 int context)
+{
+	printf("    %s (%s:%d)\n", f->function, f->file, f->line);
+	print_context(src, f, context);
+}
+
 static void print_text(const struct pyx_python_info *in, pid_t pid,
 		       const struct pyx_stacks *s, struct pyx_sources *src,
-		       int context, bool nonblocking)
+		       int context, bool nonblocking, bool native)
 {
 	printf("Process %d: Python %s (%s)\n", (int)pid, in->version, in->binary);
 	if (nonblocking)
@@ -70,36 +104,80 @@ static void print_text(const struct pyx_python_info *in, pid_t pid,
 		printf("\nThread ");
 		if (t->native_id >= 0)
 			printf("%lld ", (long long)t->native_id);
-		printf("(0x%" PRIx64 "%s%s)", t->thread_id,
+		printf("(0x%" PRIx64 "%s%s%s)", t->thread_id,
 		       t->holds_gil ? ", holds the GIL" : "",
-		       t->interp_id ? ", subinterpreter" : "");
+		       t->interp_id > 0 ? ", subinterpreter" : "",
+		       t->tstate ? "" : ", no Python thread state");
 		if (t->name)
 			printf(": \"%s\"", t->name);
-		if (t->interp_id)
+		if (t->interp_id > 0)
 			printf(" [interpreter %lld]", (long long)t->interp_id);
 		printf("\n");
-		if (t->nframes == 0)
-			printf("    (no Python frames)\n");
-		for (size_t j = 0; j < t->nframes; j++) {
-			const struct pyx_frame *f = &t->frames[j];
+		if (native) {
+			for (size_t j = 0; j < t->nmerged; j++) {
+				const struct pyx_stack_entry *e = &t->merged[j];
 
-			printf("    %s (%s:%d)\n", f->function, f->file, f->line);
-			print_context(src, f, context);
+				if (e->native)
+					print_native(&t->native[e->index]);
+				else
+					print_python(src, &t->frames[e->index],
+						     context);
+			}
+		} else {
+			if (t->nframes == 0)
+				printf("    (no Python frames)\n");
+			for (size_t j = 0; j < t->nframes; j++)
+				print_python(src, &t->frames[j], context);
 		}
 		if (t->error)
 			printf("    ... stack cut short: %s\n", t->error);
+		if (native && t->native_error)
+			printf("    ... native stack: %s\n", t->native_error);
 	}
 }
 
+static void json_python_frame(const struct pyx_frame *f, bool native)
+{
+	printf("{%s\"function\":", native ? "\"native\":false," : "");
+	json_str(stdout, f->function);
+	printf(",\"name\":");
+	json_str(stdout, f->name);
+	printf(",\"file\":");
+	json_str(stdout, f->file);
+	printf(",\"line\":%d,\"entry\":%s}", f->line,
+	       f->entry ? "true" : "false");
+}
+
+static void json_native_frame(const struct pyx_native_frame *f)
+{
+	printf("{\"native\":true,\"function\":");
+	json_str(stdout, f->function);
+	printf(",\"library\":");
+	json_str(stdout, f->library);
+	printf(",\"file\":");
+	json_str(stdout, f->file);
+	if (f->line > 0)
+		printf(",\"line\":%d", f->line);
+	else
+		printf(",\"line\":null");
+	printf(",\"address\":\"0x%" PRIx64 "\",\"inlined\":%s}", f->address,
+	       f->inlined ? "true" : "false");
+}
+
+/* Without --native the output is exactly what it was before --native
+ * existed: other tools read it. */
 static void print_json(const struct pyx_python_info *in, pid_t pid,
-		       const struct pyx_stacks *s)
+		       const struct pyx_stacks *s, bool native)
 {
 	printf("{\"pid\":%d,\"python_version\":", (int)pid);
 	json_str(stdout, in->version);
 	printf(",\"python_binary\":");
 	json_str(stdout, in->binary);
-	printf(",\"pause_ms\":%.6f,\"read_syscalls\":%llu,\"threads\":[",
-	       s->pause_ms, (unsigned long long)s->read_syscalls);
+	printf(",\"pause_ms\":%.6f,\"read_syscalls\":%llu,", s->pause_ms,
+	       (unsigned long long)s->read_syscalls);
+	if (native)
+		printf("\"native\":true,");
+	printf("\"threads\":[");
 	for (size_t i = 0; i < s->nthreads; i++) {
 		const struct pyx_thread *t = &s->threads[i];
 
@@ -111,21 +189,36 @@ static void print_json(const struct pyx_python_info *in, pid_t pid,
 			printf("null");
 		printf(",\"name\":");
 		json_str(stdout, t->name);
-		printf(",\"holds_gil\":%s,\"interpreter_id\":%lld,\"error\":",
-		       t->holds_gil ? "true" : "false", (long long)t->interp_id);
+		printf(",\"holds_gil\":%s,\"interpreter_id\":",
+		       t->holds_gil ? "true" : "false");
+		if (t->tstate)
+			printf("%lld", (long long)t->interp_id);
+		else
+			printf("null");
+		printf(",\"error\":");
 		json_str(stdout, t->error);
+		if (native) {
+			printf(",\"python\":%s,\"native_error\":",
+			       t->tstate ? "true" : "false");
+			json_str(stdout, t->native_error);
+		}
 		printf(",\"frames\":[");
-		for (size_t j = 0; j < t->nframes; j++) {
-			const struct pyx_frame *f = &t->frames[j];
+		if (native) {
+			for (size_t j = 0; j < t->nmerged; j++) {
+				const struct pyx_stack_entry *e = &t->merged[j];
 
-			printf("%s{\"function\":", j ? "," : "");
-			json_str(stdout, f->function);
-			printf(",\"name\":");
-			json_str(stdout, f->name);
-			printf(",\"file\":");
-			json_str(stdout, f->file);
-			printf(",\"line\":%d,\"entry\":%s}", f->line,
-			       f->entry ? "true" : "false");
+				printf("%s", j ? "," : "");
+				if (e->native)
+					json_native_frame(&t->native[e->index]);
+				else
+					json_python_frame(&t->frames[e->index],
+							  true);
+			}
+		} else {
+			for (size_t j = 0; j < t->nframes; j++) {
+				printf("%s", j ? "," : "");
+				json_python_frame(&t->frames[j], false);
+			}
 		}
 		printf("]}");
 	}
@@ -136,6 +229,7 @@ int do_stacks(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "json", no_argument, NULL, 'j' },
+		{ "native", no_argument, NULL, 'N' },
 		{ "context", required_argument, NULL, 'c' },
 		{ "nonblocking", no_argument, NULL, 'n' },
 		{ "deadline-ms", required_argument, NULL, 'd' },
@@ -158,6 +252,7 @@ int do_stacks(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "+hv", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'j': json = true; break;
+		case 'N': opts.native = true; break;
 		case 'n': opts.nonblocking = true; break;
 		case 'v': cmd_set_verbose(true); break;
 		case 'c':
@@ -201,6 +296,8 @@ int do_stacks(int argc, char **argv)
 
 		if (strcmp(a, "--json") == 0) {
 			json = true;
+		} else if (strcmp(a, "--native") == 0) {
+			opts.native = true;
 		} else if (strcmp(a, "--nonblocking") == 0) {
 			opts.nonblocking = true;
 		} else if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
@@ -227,6 +324,11 @@ int do_stacks(int argc, char **argv)
 		}
 	}
 
+	if (opts.native && opts.nonblocking)
+		return cmd_usage("stacks", "--native cannot be used with "
+				 "--nonblocking: native stacks are read from "
+				 "the registers and stacks of stopped threads");
+
 	if ((err = pyx_proc_open(pid, &proc)) ||
 	    (err = pyx_python_open(proc, &py)) ||
 	    (err = pyx_stacks_collect(py, &opts, &s))) {
@@ -235,14 +337,14 @@ int do_stacks(int argc, char **argv)
 	}
 	/* The target runs again: everything below works on our copy. */
 	if (json) {
-		print_json(pyx_python_info(py), pid, s);
+		print_json(pyx_python_info(py), pid, s, opts.native);
 	} else {
 		if ((err = pyx_sources_new(proc, &src))) {
 			ret = cmd_fail(err);
 			goto out;
 		}
 		print_text(pyx_python_info(py), pid, s, src, context,
-			   opts.nonblocking);
+			   opts.nonblocking, opts.native);
 	}
 	if (fflush(stdout) != 0)
 		ret = cmd_fail(pyx_err_set(PYX_E_IO, "writing the output failed"));

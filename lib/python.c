@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "layout_cache.h"
 #include "object.h"
 #include "python_private.h"
 
@@ -47,6 +48,15 @@ static void set_version_consts(struct pyx_python *py)
 		k->managed_values_word = 4;
 	k->tagged_dict_or_values = v == 312;
 	k->inline_values = v >= 313;
+	k->int_min_digits = v >= 311;
+	if (v == 311)
+		k->preheader_flags = PYX_TPFLAGS_MANAGED_DICT;
+	else if (v >= 312)
+		k->preheader_flags = PYX_TPFLAGS_MANAGED_DICT |
+				     PYX_TPFLAGS_MANAGED_WEAKREF;
+	k->static_type_gc_head = v == 311 || v == 312;
+	k->arena_size = v >= 310 ? 1u << 20 : 1u << 18;
+	k->obmalloc_ptr = v >= 313;
 }
 
 static int parse_version(struct pyx_python *py, const char *s)
@@ -212,7 +222,7 @@ int pyx_layout_mode_parse(const char *s)
 
 /* Does the layout describe this process?  A wrong table or a mismatched
  * debug file shows here, before any walker prints garbage. */
-static int validate_layout(struct pyx_python *py)
+static int validate_layout_once(struct pyx_python *py)
 {
 	uint64_t interp, tstate, back, dict;
 	pyx_addr_t tp;
@@ -247,6 +257,22 @@ static int validate_layout(struct pyx_python *py)
 	}
 	pyx_err_clear();
 	return 0;
+}
+
+/* The target runs while this reads it (a thread starting can tear a
+ * read): a wrong layout fails every time, a race does not. */
+static int validate_layout(struct pyx_python *py)
+{
+	int err = 0;
+
+	for (int i = 0; i < 3; i++) {
+		pyx_mem_invalidate(py->mem);
+		if ((err = validate_layout_once(py)) == 0 ||
+		    err == -PYX_E_EXITED)
+			break;
+	}
+	pyx_mem_invalidate(py->mem);
+	return err;
 }
 
 /* A debug file for the interpreter, by build-id or .gnu_debuglink, under
@@ -302,9 +328,9 @@ static int find_debug_file(struct pyx_python *py, const char *debug_dir,
 			if (pyx_elf_open(cand[c], 0, &e))
 				continue;
 			pyx_elf_build_id(e, got, sizeof(got));
-			if (pyx_elf_has_dwarf(e) && (!bid[0] || strcmp(got, bid) == 0)) {
+			if (pyx_elf_has_dwarf(e) && (!bid[0] || strcmp(got, bid) == 0) &&
+			    snprintf(out, n, "%s", cand[c]) < (int)n) {
 				pyx_elf_free(e);
-				snprintf(out, n, "%s", cand[c]);
 				pyx_err_clear();
 				return 0;
 			}
@@ -332,7 +358,9 @@ static int layout_from_dwarf_files(struct pyx_python *py,
 				   "(searched %s)", py->info.binary,
 				   searched[0] ? searched : "nothing: no build-id");
 	}
-	if ((err = pyx_layout_from_dwarf(&py->layout, local)))
+	if ((err = pyx_layout_from_dwarf_cached(&py->layout, local,
+						py->info.build_id,
+						&py->info.layout_cached)))
 		return err;
 	if (snprintf(py->info.layout_file, sizeof(py->info.layout_file), "%s",
 		     local) >= (int)sizeof(py->info.layout_file))

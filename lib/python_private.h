@@ -20,7 +20,16 @@
 	X(module, "PyModule_Type")                                             \
 	X(type, "PyType_Type")                                                 \
 	X(tuple, "PyTuple_Type")                                               \
-	X(list, "PyList_Type")
+	X(list, "PyList_Type")                                                 \
+	X(set, "PySet_Type")                                                   \
+	X(frozenset, "PyFrozenSet_Type")                                       \
+	X(float_, "PyFloat_Type")                                              \
+	X(bytearray, "PyByteArray_Type")                                       \
+	X(function, "PyFunction_Type")                                         \
+	X(cell, "PyCell_Type")                                                 \
+	X(method, "PyMethod_Type")                                             \
+	X(cfunction, "PyCFunction_Type")                                       \
+	X(object, "PyBaseObject_Type")
 
 struct pyx_known_types {
 #define PYX_KT_FIELD_(f, sym) pyx_addr_t f;
@@ -37,11 +46,25 @@ struct pyx_version_consts {
 	bool inline_values;      /* 3.13: values at obj + tp_basicsize */
 	bool interp_frames;      /* 3.11+: _PyInterpreterFrame chains */
 	bool shim_frames;        /* 3.12+: owner FRAME_OWNED_BY_CSTACK */
+	/* sys.getsizeof rules (lib/sizes.c) */
+	int int_min_digits;      /* int.__sizeof__ counts at least this many
+				    digits (3.11+: 1; 0 is 24 bytes before) */
+	unsigned long preheader_flags; /* tp_flags bits that put 2 more words
+				    before the object (3.11: MANAGED_DICT,
+				    3.12+: also MANAGED_WEAKREF) */
+	bool static_type_gc_head; /* getsizeof(static type) adds the GC head
+				    (3.11, 3.12; not before, not after) */
+	/* pymalloc */
+	uint64_t arena_size;     /* 256 KiB to 3.9, 1 MiB from 3.10 */
+	bool obmalloc_ptr;       /* interp->obmalloc is a pointer (3.13+);
+				    embedded in 3.12 */
 };
 
 #define PYX_TPFLAGS_INLINE_VALUES (1UL << 2)
+#define PYX_TPFLAGS_MANAGED_WEAKREF (1UL << 3)
 #define PYX_TPFLAGS_MANAGED_DICT (1UL << 4)
 #define PYX_TPFLAGS_HEAPTYPE (1UL << 9)
+#define PYX_TPFLAGS_HAVE_GC (1UL << 14)
 #define PYX_TPFLAGS_LONG_SUBCLASS (1UL << 24)
 #define PYX_TPFLAGS_UNICODE_SUBCLASS (1UL << 28)
 #define PYX_TPFLAGS_DICT_SUBCLASS (1UL << 29)

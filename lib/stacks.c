@@ -3,6 +3,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "native.h"
 #include "walk.h"
 
 #define NONBLOCKING_ATTEMPTS 5
@@ -11,16 +12,20 @@ void pyx_stacks_free(struct pyx_stacks *s)
 {
 	if (!s)
 		return;
-	for (size_t i = 0; i < s->nthreads; i++)
+	for (size_t i = 0; i < s->nthreads; i++) {
+		pyx_native_thread_release(&s->threads[i]);
 		pyx_thread_release(&s->threads[i]);
+	}
 	free(s->threads);
 	free(s);
 }
 
 static void stacks_clear(struct pyx_stacks *s)
 {
-	for (size_t i = 0; i < s->nthreads; i++)
+	for (size_t i = 0; i < s->nthreads; i++) {
+		pyx_native_thread_release(&s->threads[i]);
 		pyx_thread_release(&s->threads[i]);
+	}
 	s->nthreads = 0;
 }
 
@@ -37,6 +42,7 @@ int pyx_stacks_collect(struct pyx_python *py, const struct pyx_stacks_opts *o,
 {
 	struct pyx_stacks_opts opts = o ? *o : (struct pyx_stacks_opts){ 0 };
 	struct pyx_code_cache *cc = NULL;
+	struct pyx_native *nat = NULL;
 	struct pyx_stacks *s;
 	struct pyx_mem_stats st;
 	int err = 0, attempts = opts.nonblocking ? NONBLOCKING_ATTEMPTS : 1;
@@ -47,10 +53,20 @@ int pyx_stacks_collect(struct pyx_python *py, const struct pyx_stacks_opts *o,
 		opts.deadline_ms = 2000;
 	if (!opts.max_depth)
 		opts.max_depth = 4096;
+	/* Registers and stacks can only be read from stopped threads. */
+	if (opts.native && opts.nonblocking)
+		return pyx_err_set(PYX_E_USAGE, "native stacks need the target "
+				   "stopped: not with nonblocking");
 	s = calloc(1, sizeof(*s));
 	if (!s || pyx_code_cache_new(&cc)) {
 		free(s);
 		return -PYX_E_NOMEM;
+	}
+	/* Set up before the stop, so the pause is only the unwinding. */
+	if (opts.native && (err = pyx_native_new(py, &nat))) {
+		pyx_code_cache_free(cc);
+		free(s);
+		return err;
 	}
 	for (int a = 0; a < attempts; a++) {
 		s->attempts = a + 1;
@@ -67,6 +83,8 @@ int pyx_stacks_collect(struct pyx_python *py, const struct pyx_stacks_opts *o,
 			}
 		}
 		err = pyx_threads_walk(py, cc, opts.max_depth, !opts.nonblocking, s);
+		if (!err && nat)
+			err = pyx_native_unwind(nat, s);
 		if (!opts.nonblocking)
 			pyx_proc_resume(py->proc);
 		/* A nonblocking read races the target: read again until a walk
@@ -77,6 +95,10 @@ int pyx_stacks_collect(struct pyx_python *py, const struct pyx_stacks_opts *o,
 	}
 	pyx_mem_invalidate(py->mem);
 	pyx_code_cache_free(cc);
+	/* The target runs again: symbols come from the files. */
+	if (!err && nat)
+		err = pyx_native_finish(nat, s);
+	pyx_native_free(nat);
 	pyx_mem_get_stats(py->mem, &st);
 	s->read_syscalls = st.syscalls;
 	s->pause_ms = (double)(pyx_proc_pause_ns(py->proc) - pause0) / 1e6;

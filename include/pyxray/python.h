@@ -30,6 +30,7 @@ struct pyx_python_info {
 	pyx_addr_t runtime;        /* &_PyRuntime in the target */
 	char runtime_via[32];      /* ".dynsym", ".symtab", ".PyRuntime section" */
 	char layout_file[PATH_MAX]; /* the DWARF file, if the layout came from one */
+	bool layout_cached;        /* that DWARF layout was read from the cache */
 	int debug_offsets_checked; /* 3.13: entries compared with _Py_DebugOffsets */
 	int debug_offsets_mismatches;
 };

@@ -3,6 +3,12 @@
  * pyx_stacks_collect() stops the target (unless nonblocking), copies what it
  * needs, resumes it, and returns plain data owned by the caller, released
  * with pyx_stacks_free().
+ *
+ * With opts.native it also unwinds every stopped thread's machine stack
+ * (include/pyxray/unwind.h) while the target is stopped, symbolizes it after
+ * the target runs again, and merges each thread's native and Python frames
+ * into one stack: the Python frames take the place of the native frame of
+ * the evaluation loop that runs them.
  */
 #ifndef PYXRAY_STACKS_H
 #define PYXRAY_STACKS_H
@@ -11,6 +17,7 @@
 #include <stddef.h>
 
 #include "pyxray/common.h"
+#include "pyxray/unwind.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -29,16 +36,35 @@ struct pyx_frame {
 			       loop (3.11+: is_entry / after a shim frame) */
 };
 
+/* One frame of a merged stack. */
+struct pyx_stack_entry {
+	bool native;  /* index is into native[], else into frames[] */
+	size_t index;
+};
+
 struct pyx_thread {
 	uint64_t thread_id;     /* pthread_t, threading.get_ident() */
 	int64_t native_id;      /* kernel TID, -1 if unknown */
-	char *name;             /* threading's name, or NULL */
+	char *name;             /* threading's name, or NULL; for a thread
+				   without a thread state, its comm */
 	bool holds_gil;
 	int64_t interp_id;
-	pyx_addr_t tstate;
+	pyx_addr_t tstate;      /* 0: a thread Python does not know (only
+				   with native; thread_id is its TLS base) */
 	struct pyx_frame *frames; /* innermost first */
 	size_t nframes;
 	char *error;            /* why the walk stopped early, or NULL */
+	/* With opts.native: */
+	struct pyx_native_frame *native; /* innermost first, inlined calls
+					    included */
+	size_t nnative;
+	struct pyx_stack_entry *merged; /* every Python frame and every native
+					   frame but the evaluation loop's
+					   that stand for Python frames */
+	size_t nmerged;
+	char *native_error;     /* why native frames are missing or cut
+				   short, or why they and the Python frames
+				   do not pair up; or NULL */
 };
 
 struct pyx_stacks {
@@ -54,10 +80,14 @@ struct pyx_stacks_opts {
 	int deadline_ms;    /* max time to stop all threads (default 2000) */
 	int hold_ms;        /* test hook: stay stopped this long */
 	size_t max_depth;   /* frames per thread (default 4096) */
+	bool native;        /* native frames too, and threads without a
+			       Python thread state; not with nonblocking */
 };
 
 /* Errors: those of pyx_proc_stop(), -PYX_E_BAD_MEMORY (nonblocking reads
- * that never agreed), -PYX_E_EXITED. */
+ * that never agreed), -PYX_E_EXITED, -PYX_E_USAGE (native and nonblocking).
+ * A thread that cannot be unwound (it exited, say) is not an error: its
+ * native_error says why. */
 int pyx_stacks_collect(struct pyx_python *py, const struct pyx_stacks_opts *o,
 		       struct pyx_stacks **out);
 void pyx_stacks_free(struct pyx_stacks *s);
