@@ -1,6 +1,5 @@
 /* pyxray stacks: every thread's Python stack, and with --native its native
  * stack merged in. */
-#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,6 +32,7 @@ void help_stacks(FILE *out)
 		"  --deadline-ms MS   give up if the threads are not stopped within MS\n"
 		"                     (default 2000); the target is always resumed\n"
 		"  --max-depth N      frames per thread (default 4096)\n"
+		PYX_CMD_PYTHON_OPTS_HELP
 		"  -v, --verbose      diagnostics on stderr\n"
 		"  -h, --help         this help\n");
 }
@@ -104,6 +104,9 @@ static void print_text(const struct pyx_python_info *in, pid_t pid,
 		printf("\nThread ");
 		if (t->native_id >= 0)
 			printf("%lld ", (long long)t->native_id);
+		if (t->ns_native_id >= 0 && t->ns_native_id != t->native_id)
+			printf("[%lld in the target's namespace] ",
+			       (long long)t->ns_native_id);
 		printf("(0x%" PRIx64 "%s%s%s)", t->thread_id,
 		       t->holds_gil ? ", holds the GIL" : "",
 		       t->interp_id > 0 ? ", subinterpreter" : "",
@@ -187,6 +190,11 @@ static void print_json(const struct pyx_python_info *in, pid_t pid,
 			printf("%lld", (long long)t->native_id);
 		else
 			printf("null");
+		printf(",\"ns_native_thread_id\":");
+		if (t->ns_native_id >= 0)
+			printf("%lld", (long long)t->ns_native_id);
+		else
+			printf("null");
 		printf(",\"name\":");
 		json_str(stdout, t->name);
 		printf(",\"holds_gil\":%s,\"interpreter_id\":",
@@ -227,74 +235,26 @@ static void print_json(const struct pyx_python_info *in, pid_t pid,
 
 int do_stacks(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "native", no_argument, NULL, 'N' },
-		{ "context", required_argument, NULL, 'c' },
-		{ "nonblocking", no_argument, NULL, 'n' },
-		{ "deadline-ms", required_argument, NULL, 'd' },
-		{ "max-depth", required_argument, NULL, 'm' },
-		{ "hold-ms", required_argument, NULL, 'H' }, /* test hook */
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	struct pyx_stacks_opts opts = { 0 };
+	struct pyx_python_opts popts = { 0 };
 	struct pyx_proc *proc = NULL;
 	struct pyx_python *py = NULL;
 	struct pyx_stacks *s = NULL;
 	struct pyx_sources *src = NULL;
 	bool json = false;
-	int context = 0, depth = 0, c, err, ret = 0;
-	pid_t pid;
+	int context = 0, depth = 0, err, ret = 0;
+	pid_t pid = 0;
 
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+hv", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'j': json = true; break;
-		case 'N': opts.native = true; break;
-		case 'n': opts.nonblocking = true; break;
-		case 'v': cmd_set_verbose(true); break;
-		case 'c':
-			if (cmd_parse_int("stacks", "--context", optarg, &context))
-				return 2;
-			break;
-		case 'd':
-			if (cmd_parse_int("stacks", "--deadline-ms", optarg,
-					  &opts.deadline_ms))
-				return 2;
-			break;
-		case 'm':
-			if (cmd_parse_int("stacks", "--max-depth", optarg, &depth))
-				return 2;
-			opts.max_depth = (size_t)depth;
-			break;
-		case 'H':
-			if (cmd_parse_int("stacks", "--hold-ms", optarg,
-					  &opts.hold_ms))
-				return 2;
-			break;
-		case 'h':
-			help_stacks(stdout);
-			return 0;
-		default:
-			return cmd_usage("stacks", "unknown option '%s'",
-					 argv[optind - 1]);
-		}
-		/* Options may follow the PID: keep parsing after it. */
-		if (optind < argc && argv[optind][0] != '-')
-			break;
-	}
-	if (optind >= argc)
-		return cmd_usage("stacks", "missing PID");
-	if (cmd_parse_pid("stacks", argv[optind], &pid))
-		return 2;
-	/* Options after the PID. */
-	for (int i = optind + 1; i < argc; i++) {
+	/* One pass; options may come before or after the PID. */
+	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		const char *val = i + 1 < argc ? argv[i + 1] : NULL;
+		int used, *intopt = NULL;
 
-		if (strcmp(a, "--json") == 0) {
+		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+			help_stacks(stdout);
+			return 0;
+		} else if (strcmp(a, "--json") == 0) {
 			json = true;
 		} else if (strcmp(a, "--native") == 0) {
 			opts.native = true;
@@ -302,27 +262,36 @@ int do_stacks(int argc, char **argv)
 			opts.nonblocking = true;
 		} else if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
 			cmd_set_verbose(true);
-		} else if (strcmp(a, "--context") == 0 && val) {
-			if (cmd_parse_int("stacks", a, val, &context))
+		} else if (strcmp(a, "--context") == 0) {
+			intopt = &context;
+		} else if (strcmp(a, "--deadline-ms") == 0) {
+			intopt = &opts.deadline_ms;
+		} else if (strcmp(a, "--max-depth") == 0) {
+			intopt = &depth;
+		} else if (strcmp(a, "--hold-ms") == 0) { /* test hook */
+			intopt = &opts.hold_ms;
+		} else if ((used = cmd_python_opt("stacks", argc - i, argv + i,
+						  &popts)) != 0) {
+			if (used < 0)
 				return 2;
-			i++;
-		} else if (strcmp(a, "--deadline-ms") == 0 && val) {
-			if (cmd_parse_int("stacks", a, val, &opts.deadline_ms))
+			i += used - 1;
+		} else if (a[0] != '-' && !pid) {
+			if (cmd_parse_pid("stacks", a, &pid))
 				return 2;
-			i++;
-		} else if (strcmp(a, "--max-depth") == 0 && val) {
-			if (cmd_parse_int("stacks", a, val, &depth))
-				return 2;
-			opts.max_depth = (size_t)depth;
-			i++;
-		} else if (strcmp(a, "--hold-ms") == 0 && val) {
-			if (cmd_parse_int("stacks", a, val, &opts.hold_ms))
-				return 2;
-			i++;
 		} else {
 			return cmd_usage("stacks", "unexpected argument '%s'", a);
 		}
+		if (intopt) {
+			if (!val)
+				return cmd_usage("stacks", "%s needs a value", a);
+			if (cmd_parse_int("stacks", a, val, intopt))
+				return 2;
+			i++;
+		}
 	}
+	if (!pid)
+		return cmd_usage("stacks", "missing PID");
+	opts.max_depth = (size_t)depth;
 
 	if (opts.native && opts.nonblocking)
 		return cmd_usage("stacks", "--native cannot be used with "
@@ -330,7 +299,7 @@ int do_stacks(int argc, char **argv)
 				 "the registers and stacks of stopped threads");
 
 	if ((err = pyx_proc_open(pid, &proc)) ||
-	    (err = pyx_python_open(proc, &py)) ||
+	    (err = pyx_python_open_opts(proc, &popts, &py)) ||
 	    (err = pyx_stacks_collect(py, &opts, &s))) {
 		ret = cmd_fail(err);
 		goto out;

@@ -10,6 +10,7 @@
 /* What a frame needs from its code object, read once per code object. */
 struct code_info {
 	pyx_addr_t addr;
+	uint64_t fingerprint[4]; /* name, filename, line table, first line */
 	char *function, *name, *file;
 	int firstlineno;
 	int firsttraceable; /* code units; 3.11+ */
@@ -95,13 +96,32 @@ static int load_code(struct pyx_python *py, pyx_addr_t code,
 	return 0;
 }
 
+/* What identifies a code object's contents: a cached entry whose object
+ * has been freed and its memory reused must not be believed. */
+static int code_fingerprint(struct pyx_python *py, pyx_addr_t code,
+			    uint64_t fp[4])
+{
+	int err;
+
+	if ((err = pyx_read_field(py, code, PYX_L_CO_NAME, &fp[0])) ||
+	    (err = pyx_read_field(py, code, PYX_L_CO_FILENAME, &fp[1])) ||
+	    (err = pyx_read_field(py, code, PYX_L_CO_LINETABLE, &fp[2])) ||
+	    (err = pyx_read_field_n(py, code, PYX_L_CO_FIRSTLINENO, 4, &fp[3])))
+		return err;
+	return 0;
+}
+
 static int get_code(struct pyx_python *py, struct pyx_code_cache *cc,
 		    pyx_addr_t code, struct code_info **out)
 {
 	struct code_info *ci = &cc->slot[(code >> 4) & (CODE_CACHE_SLOTS - 1)];
+	uint64_t fp[4];
 	int err;
 
-	if (ci->ok && ci->addr == code) {
+	if ((err = code_fingerprint(py, code, fp)))
+		return err;
+	if (ci->ok && ci->addr == code &&
+	    memcmp(fp, ci->fingerprint, sizeof(fp)) == 0) {
 		*out = ci;
 		return 0;
 	}
@@ -111,6 +131,7 @@ static int get_code(struct pyx_python *py, struct pyx_code_cache *cc,
 		code_info_release(ci);
 		return err;
 	}
+	memcpy(ci->fingerprint, fp, sizeof(fp));
 	*out = ci;
 	return 0;
 }
@@ -249,8 +270,13 @@ static int walk_interp_frames(struct pyx_python *py, struct pyx_code_cache *cc,
 		/* Incomplete frames are being set up or torn down: CPython
 		 * itself hides them (_PyFrame_IsIncomplete). */
 		if (owner != OWNED_BY_GENERATOR &&
-		    instr < first + 2 * (uint64_t)ci->firsttraceable)
+		    instr < first + 2 * (uint64_t)ci->firsttraceable) {
+			/* Hidden, but it may end a C call's run of frames
+			 * (3.11 is_entry): the frame it called ends it now. */
+			if (is_entry && t->nframes && !t->frames[t->nframes - 1].entry)
+				t->frames[t->nframes - 1].entry = true;
 			continue;
+		}
 		lasti = instr >= first && instr - first < (1u << 30)
 			? (int)((instr - first) / 2) : -1;
 		line = pyx_linetable_addr2line(PYX_LT_LOCATIONS, ci->table,

@@ -711,6 +711,7 @@ static int add_native_thread(struct pyx_native *n, struct pyx_stacks *s,
 	t = &s->threads[s->nthreads++];
 	memset(t, 0, sizeof(*t));
 	t->native_id = tid;
+	t->ns_native_id = -1; /* resolved after the stop */
 	t->interp_id = -1;
 	if (pyx_proc_thread_tls(n->py->proc, tid, &tls) == 0)
 		t->thread_id = tls;

@@ -1200,6 +1200,19 @@ int pyx_proc_thread_comm(const struct pyx_proc *proc, pid_t tid, char *buf,
 	return 0;
 }
 
+bool pyx_proc_same_pidns(const struct pyx_proc *proc)
+{
+	char path[64], theirs[128], ours[128];
+	ssize_t a, b;
+
+	snprintf(path, sizeof(path), "/proc/%d/ns/pid", (int)proc->pid);
+	a = readlink(path, theirs, sizeof(theirs) - 1);
+	b = readlink("/proc/self/ns/pid", ours, sizeof(ours) - 1);
+	if (a <= 0 || b <= 0)
+		return true; /* cannot tell: assume the plain case */
+	return a == b && memcmp(theirs, ours, (size_t)a) == 0;
+}
+
 int pyx_proc_ns_tid(const struct pyx_proc *proc, pid_t host_tid, pid_t *ns_tid)
 {
 	char path[64], buf[2048], *line;

@@ -68,6 +68,14 @@ int pyx_stacks_collect(struct pyx_python *py, const struct pyx_stacks_opts *o,
 		free(s);
 		return err;
 	}
+	/* Warm up before the stop: a walk while the target runs fills the
+	 * code-object cache (each entry is checked again while stopped) and
+	 * faults in our own memory, so the pause is only the reads that
+	 * must be consistent. */
+	if (!opts.nonblocking) {
+		pyx_threads_walk(py, cc, opts.max_depth, false, s);
+		pyx_err_clear();
+	}
 	for (int a = 0; a < attempts; a++) {
 		s->attempts = a + 1;
 		stacks_clear(s);
@@ -95,7 +103,10 @@ int pyx_stacks_collect(struct pyx_python *py, const struct pyx_stacks_opts *o,
 	}
 	pyx_mem_invalidate(py->mem);
 	pyx_code_cache_free(cc);
-	/* The target runs again: symbols come from the files. */
+	/* The target runs again: names and symbols need not pause it. */
+	if (!err)
+		pyx_threads_name(py, s);
+	pyx_mem_invalidate(py->mem);
 	if (!err && nat)
 		err = pyx_native_finish(nat, s);
 	pyx_native_free(nat);

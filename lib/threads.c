@@ -44,7 +44,8 @@ static pyx_addr_t gil_holder(struct pyx_python *py, pyx_addr_t interp)
 struct names_ctx {
 	struct pyx_python *py;
 	struct pyx_thread *threads;
-	size_t first, n;
+	size_t n;
+	pyx_addr_t interp;
 };
 
 static int name_thread(void *vctx, pyx_addr_t key, pyx_addr_t thread)
@@ -56,28 +57,29 @@ static int name_thread(void *vctx, pyx_addr_t key, pyx_addr_t thread)
 
 	if (pyx_long_read(c->py, key, &ident))
 		return 0;
-	for (size_t i = c->first; i < c->n; i++) {
+	for (size_t i = 0; i < c->n; i++) {
 		struct pyx_thread *t = &c->threads[i];
 
-		if (t->thread_id != (uint64_t)ident)
+		if (t->interp != c->interp || t->thread_id != (uint64_t)ident)
 			continue;
 		if (!t->name && pyx_obj_getattr_str(c->py, thread, "_name", &name) == 0 &&
 		    pyx_str_read(c->py, name, buf, sizeof(buf)) == 0)
 			t->name = strdup(buf);
-		if (t->native_id < 0 &&
+		/* threading's _native_id is gettid() inside the target. */
+		if (t->ns_native_id < 0 && t->native_id < 0 &&
 		    pyx_obj_getattr_str(c->py, thread, "_native_id", &nid) == 0 &&
 		    pyx_long_read(c->py, nid, &native) == 0)
-			t->native_id = native;
+			t->ns_native_id = native;
 	}
 	return 0;
 }
 
 /* Names from threading._active, {ident: Thread}, if threading is loaded.
  * Best effort: a thread without a name is still a thread. */
-static void name_threads(struct pyx_python *py, pyx_addr_t interp,
-			 struct pyx_stacks *s, size_t first)
+static void name_interp_threads(struct pyx_python *py, pyx_addr_t interp,
+				struct pyx_stacks *s)
 {
-	struct names_ctx c = { py, s->threads, first, s->nthreads };
+	struct names_ctx c = { py, s->threads, s->nthreads, interp };
 	uint64_t modules;
 	pyx_addr_t mod, dict, active;
 
@@ -87,6 +89,61 @@ static void name_threads(struct pyx_python *py, pyx_addr_t interp,
 	    pyx_dict_get_str(py, dict, "_active", &active))
 		return;
 	pyx_dict_foreach(py, active, MAX_THREADS, name_thread, &c);
+}
+
+void pyx_threads_name(struct pyx_python *py, struct pyx_stacks *s)
+{
+	for (size_t i = 0; i < s->nthreads; i++) {
+		bool seen = false;
+
+		if (!s->threads[i].interp)
+			continue;
+		for (size_t j = 0; j < i; j++)
+			seen |= s->threads[j].interp == s->threads[i].interp;
+		if (!seen)
+			name_interp_threads(py, s->threads[i].interp, s);
+	}
+	pyx_err_clear();
+	pyx_threads_resolve_tids(py, s);
+}
+
+void pyx_threads_resolve_tids(struct pyx_python *py, struct pyx_stacks *s)
+{
+	struct { pid_t host, ns; } *map = NULL;
+	const pid_t *tids;
+	size_t n = 0;
+
+	if (pyx_proc_same_pidns(py->proc)) {
+		for (size_t i = 0; i < s->nthreads; i++) {
+			struct pyx_thread *t = &s->threads[i];
+
+			if (t->native_id < 0)
+				t->native_id = t->ns_native_id;
+			t->ns_native_id = t->native_id;
+		}
+		return;
+	}
+	/* A container: the interpreter knows its threads by the TIDs of its
+	 * own namespace; /proc/PID/task/TID/status (NSpid) has both. */
+	tids = pyx_proc_threads(py->proc, &n);
+	map = n ? calloc(n, sizeof(*map)) : NULL;
+	for (size_t i = 0; map && i < n; i++) {
+		pid_t ns = -1;
+
+		map[i].host = tids[i];
+		map[i].ns = pyx_proc_ns_tid(py->proc, tids[i], &ns) ? -1 : ns;
+	}
+	for (size_t i = 0; map && i < s->nthreads; i++) {
+		struct pyx_thread *t = &s->threads[i];
+
+		for (size_t j = 0; j < n; j++) {
+			if (t->native_id < 0 && t->ns_native_id == map[j].ns)
+				t->native_id = map[j].host;
+			else if (t->ns_native_id < 0 && t->native_id == map[j].host)
+				t->ns_native_id = map[j].ns;
+		}
+	}
+	free(map);
 	pyx_err_clear();
 }
 
@@ -98,6 +155,12 @@ static void native_ids_from_tls(struct pyx_python *py, struct pyx_stacks *s)
 	const pid_t *tids;
 	size_t n;
 
+	/* 3.11+ thread states carry the TID: spare the register reads. */
+	for (n = 0; n < s->nthreads; n++)
+		if (s->threads[n].native_id < 0 && s->threads[n].ns_native_id < 0)
+			break;
+	if (n == s->nthreads)
+		return;
 	tids = pyx_proc_threads(py->proc, &n);
 	for (size_t i = 0; i < n; i++) {
 		pyx_addr_t tls;
@@ -126,7 +189,7 @@ int pyx_threads_walk(struct pyx_python *py, struct pyx_code_cache *cc,
 				   "initialised or is finalizing");
 	for (; interp; ninterp++) {
 		uint64_t id, tstate, holder;
-		size_t first = s->nthreads, nts = 0;
+		size_t nts = 0;
 
 		if (ninterp >= MAX_INTERPRETERS)
 			return pyx_err_set(PYX_E_BAD_MEMORY, "more than %d "
@@ -159,6 +222,8 @@ int pyx_threads_walk(struct pyx_python *py, struct pyx_code_cache *cc,
 			t->tstate = tstate;
 			t->interp_id = (int64_t)id;
 			t->native_id = -1;
+			t->ns_native_id = -1;
+			t->interp = interp;
 			t->holds_gil = holder && holder == tstate;
 			if ((err = pyx_read_field(py, tstate, PYX_L_TS_THREAD_ID, &tid)))
 				return err;
@@ -167,18 +232,18 @@ int pyx_threads_walk(struct pyx_python *py, struct pyx_code_cache *cc,
 				if ((err = pyx_read_field(py, tstate,
 						PYX_L_TS_NATIVE_THREAD_ID, &ntid)))
 					return err;
-				t->native_id = (int64_t)ntid;
+				t->ns_native_id = (int64_t)ntid;
 			}
 			if ((err = pyx_frames_walk(py, cc, tstate, max_depth, t)))
 				return err;
 			if ((err = pyx_read_field(py, tstate, PYX_L_TS_NEXT, &tstate)))
 				return err;
 		}
-		name_threads(py, interp, s, first);
 		if ((err = pyx_read_field(py, interp, PYX_L_IS_NEXT, &interp)))
 			return err;
 	}
 	if (stopped)
 		native_ids_from_tls(py, s);
+	pyx_threads_resolve_tids(py, s);
 	return 0;
 }

@@ -21,6 +21,13 @@ int pyx_frames_walk(struct pyx_python *py, struct pyx_code_cache *cc,
 int pyx_threads_walk(struct pyx_python *py, struct pyx_code_cache *cc,
 		     size_t max_depth, bool stopped, struct pyx_stacks *s);
 
+/* Thread names from threading._active, read after the target resumed
+ * (names are not worth pausing it for), then pyx_threads_resolve_tids(). */
+void pyx_threads_name(struct pyx_python *py, struct pyx_stacks *s);
+/* Fill native_id (host) and ns_native_id (target's namespace) from
+ * whichever is known; idempotent. */
+void pyx_threads_resolve_tids(struct pyx_python *py, struct pyx_stacks *s);
+
 void pyx_thread_release(struct pyx_thread *t);
 
 #endif

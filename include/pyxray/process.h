@@ -80,6 +80,9 @@ int pyx_proc_thread_tls(const struct pyx_proc *proc, pid_t tid,
 int pyx_proc_thread_comm(const struct pyx_proc *proc, pid_t tid, char *buf,
 			 size_t n);
 
+/* Whether the target is in pyxray's own PID namespace (else its thread ids
+ * differ from the host's: a container). */
+bool pyx_proc_same_pidns(const struct pyx_proc *proc);
 /* The TID of host_tid as the target's own PID namespace numbers it (the
  * last NSpid field), so that a container's thread ids can be shown beside
  * the host's.  Equal to host_tid when the namespaces are the same. */

@@ -44,7 +44,12 @@ struct pyx_stack_entry {
 
 struct pyx_thread {
 	uint64_t thread_id;     /* pthread_t, threading.get_ident() */
-	int64_t native_id;      /* kernel TID, -1 if unknown */
+	int64_t native_id;      /* kernel TID as the host numbers it, -1 if
+				   unknown */
+	int64_t ns_native_id;   /* the same thread's TID in the target's PID
+				   namespace (a container's gettid()); equal
+				   to native_id outside containers */
+	pyx_addr_t interp;      /* its PyInterpreterState, 0 if none */
 	char *name;             /* threading's name, or NULL; for a thread
 				   without a thread state, its comm */
 	bool holds_gil;
