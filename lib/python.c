@@ -373,8 +373,15 @@ static int layout_from_dwarf_files(struct pyx_python *py,
 static int layout_from_tables(struct pyx_python *py, int major, int minor,
 			      bool debug_offsets)
 {
-	int err = pyx_err_set(PYX_E_UNSUPPORTED_VERSION,
-			      "no built-in layout for this Python");
+	const char *force = getenv("PYX_TABLE_VERSION"); /* test hook */
+	int err;
+
+	if (force && sscanf(force, "%d.%d", &major, &minor) != 2)
+		major = minor = 0;
+	err = pyx_err_set(PYX_E_UNSUPPORTED_VERSION,
+			  "no built-in layout for Python %d.%d: install its "
+			  "debug symbols, or run pyxray on a build with DWARF",
+			  major, minor);
 
 	for (size_t i = 0; i < pyx_layout_ntables; i++) {
 		const struct pyx_layout_table *t = &pyx_layout_tables[i];
@@ -384,7 +391,7 @@ static int layout_from_tables(struct pyx_python *py, int major, int minor,
 			continue;
 		if ((err = pyx_layout_from_table(&py->layout, t->major, t->minor,
 						 major ? py->info.micro : t->micro,
-						 py->info.build_id)))
+						 force ? NULL : py->info.build_id)))
 			continue;
 		/* 3.13+: what the interpreter says of itself beats a table
 		 * built from another patch release. */

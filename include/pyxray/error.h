@@ -42,8 +42,9 @@ extern "C" {
 	X(NOMEM, 12, "out of memory", "free memory on the host and retry")     \
 	X(IO, 13, "I/O error", "check that the files named can be read")       \
 	X(LAYOUT, 14, "interpreter layout check failed",                       \
-	  "the structures found do not match this Python build; report a bug " \
-	  "with 'pyxray --version' and the Python version")                    \
+	  "the offsets used do not match this Python build: install its "      \
+	  "debug symbols and use --layout dwarf, or report a bug with "        \
+	  "'pyxray --version' and 'pyxray info PID'")                          \
 	X(BUSY, 15, "target is already traced",                                \
 	  "another debugger (gdb, strace, py-spy) is attached; detach it "     \
 	  "first, or use --nonblocking")                                       \
