@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -33,6 +34,14 @@ struct slot {
 	uint64_t gen;  /* valid iff == mem->gen */
 };
 
+#define RCACHE 1024
+
+/* One contiguous copied range of the snapshot. */
+struct snap_range {
+	pyx_addr_t start, end;
+	uint8_t *data;
+};
+
 struct pyx_mem {
 	pid_t pid;
 	struct pyx_proc *proc; /* NULL: no maps check (tests) */
@@ -43,6 +52,20 @@ struct pyx_mem {
 	struct slot *slots;
 	uint8_t *data; /* PYX_MEM_SLOTS * PYX_MEM_PAGE */
 	struct pyx_mem_stats stats;
+	/* snapshot mode */
+	uint8_t *snap;          /* mmap'ed copy, snap_len bytes */
+	size_t snap_len;
+	uint8_t *spare;         /* reserved for the next copy, spare_len bytes */
+	size_t spare_len;
+	struct snap_range *ranges; /* sorted, disjoint, merged when adjacent */
+	size_t nranges;
+	size_t last;            /* range of the last hit */
+	/* 1 MiB chunk -> range: objects of a walk hop between arenas, and a
+	 * binary search per read would cost more than the read. */
+	struct {
+		uint64_t chunk; /* addr >> 20, + 1 (0: empty) */
+		uint32_t idx;
+	} rcache[RCACHE];
 };
 
 int pyx_mem_new(pid_t pid, struct pyx_proc *proc, struct pyx_mem **out)
@@ -70,6 +93,7 @@ void pyx_mem_free(struct pyx_mem *mem)
 {
 	if (!mem)
 		return;
+	pyx_mem_snapshot_release(mem);
 	if (mem->fd >= 0)
 		close(mem->fd);
 	free(mem->slots);
@@ -297,6 +321,14 @@ int pyx_mem_read(struct pyx_mem *mem, pyx_addr_t addr, void *buf, size_t len)
 		return pyx_err_set(PYX_E_USAGE, "pyx_mem_read: NULL");
 	if (len == 0)
 		return 0;
+	if (mem->snap) {
+		const void *p = pyx_mem_snapshot_ptr(mem, addr, len);
+
+		if (p) {
+			memcpy(buf, p, len);
+			return 0;
+		}
+	}
 	if (!pyx_mem_valid(mem, addr, len))
 		return not_mapped(addr, len);
 	if (len > PYX_MEM_DIRECT_MIN || !ensure_cache(mem))
@@ -335,6 +367,14 @@ int pyx_mem_read_direct(struct pyx_mem *mem, pyx_addr_t addr, void *buf,
 		return pyx_err_set(PYX_E_USAGE, "pyx_mem_read_direct: NULL");
 	if (len == 0)
 		return 0;
+	if (mem->snap) {
+		const void *p = pyx_mem_snapshot_ptr(mem, addr, len);
+
+		if (p) {
+			memcpy(buf, p, len);
+			return 0;
+		}
+	}
 	if (!pyx_mem_valid(mem, addr, len))
 		return not_mapped(addr, len);
 	return raw_read(mem, addr, buf, len);
@@ -391,6 +431,318 @@ int pyx_mem_read_cstr(struct pyx_mem *mem, pyx_addr_t addr, char *buf,
 		got += chunk;
 	}
 	buf[n - 1] = '\0';
+	return 0;
+}
+
+/* ---- snapshot mode ---------------------------------------------------- */
+
+/* Mappings that can hold Python objects: private and writable.  Not the
+ * kernel's special ones, nor devices (reading those can have effects). */
+static bool snap_wanted(const struct pyx_map *m)
+{
+	if (!m->r || !m->w || !m->p || m->end <= m->start)
+		return false;
+	if (m->path[0] == '[')
+		return strcmp(m->path, "[heap]") == 0 ||
+		       strncmp(m->path, "[anon", 5) == 0;
+	return strncmp(m->path, "/dev/", 5) != 0;
+}
+
+uint64_t pyx_mem_snapshot_size(const struct pyx_mem *mem)
+{
+	const struct pyx_map *maps;
+	uint64_t total = 0;
+	size_t n;
+
+	if (!mem || !mem->proc)
+		return 0;
+	maps = pyx_proc_maps(mem->proc, &n);
+	for (size_t i = 0; i < n; i++)
+		if (snap_wanted(&maps[i]))
+			total += maps[i].end - maps[i].start;
+	return total;
+}
+
+bool pyx_mem_has_snapshot(const struct pyx_mem *mem)
+{
+	return mem && mem->snap;
+}
+
+/* A buffer for a copy: huge pages where the kernel gives them (fewer
+ * faults), every page touched now if prefault. */
+static uint8_t *snap_alloc(size_t len, size_t prefault)
+{
+	uint8_t *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+	if (p == MAP_FAILED)
+		return NULL;
+#ifdef MADV_HUGEPAGE
+	madvise(p, len, MADV_HUGEPAGE);
+#endif
+	for (size_t off = 0; off < prefault && off < len; off += 4096)
+		((volatile uint8_t *)p)[off] = 0;
+	return p;
+}
+
+int pyx_mem_snapshot_reserve(struct pyx_mem *mem, uint64_t bytes,
+			     uint64_t slack)
+{
+	if (!mem)
+		return pyx_err_set(PYX_E_USAGE, "pyx_mem_snapshot_reserve: NULL");
+	if (mem->spare && mem->spare_len >= bytes + slack)
+		return 0;
+	if (mem->spare)
+		munmap(mem->spare, mem->spare_len);
+	mem->spare_len = 0;
+	mem->spare = snap_alloc(bytes + slack, bytes);
+	if (!mem->spare)
+		return pyx_err_set(PYX_E_NOMEM, "cannot map %" PRIu64 " bytes "
+				   "for a copy of the heap: %s", bytes + slack,
+				   strerror(errno));
+	mem->spare_len = bytes + slack;
+	return 0;
+}
+
+static void release_copy(struct pyx_mem *mem)
+{
+	if (!mem->snap)
+		return;
+	munmap(mem->snap, mem->snap_len);
+	free(mem->ranges);
+	mem->snap = NULL;
+	mem->snap_len = 0;
+	mem->ranges = NULL;
+	mem->nranges = 0;
+	mem->last = 0;
+}
+
+void pyx_mem_snapshot_release(struct pyx_mem *mem)
+{
+	if (!mem)
+		return;
+	release_copy(mem);
+	if (mem->spare) {
+		munmap(mem->spare, mem->spare_len);
+		mem->spare = NULL;
+		mem->spare_len = 0;
+	}
+}
+
+const void *pyx_mem_snapshot_ptr(struct pyx_mem *mem, pyx_addr_t addr,
+				 size_t len)
+{
+	return pyx_mem_snapshot_wptr(mem, addr, len);
+}
+
+void *pyx_mem_snapshot_wptr(struct pyx_mem *mem, pyx_addr_t addr, size_t len)
+{
+	const struct snap_range *r;
+	uint64_t chunk = (addr >> 20) + 1;
+	size_t lo, hi, slot = (size_t)chunk & (RCACHE - 1);
+
+	if (!mem->nranges)
+		return NULL;
+	/* Walks go object to nearby object: the last range usually hits. */
+	r = &mem->ranges[mem->last];
+	if (addr >= r->start && addr < r->end)
+		goto found;
+	if (mem->rcache[slot].chunk == chunk) {
+		r = &mem->ranges[mem->rcache[slot].idx];
+		if (addr >= r->start && addr < r->end) {
+			mem->last = mem->rcache[slot].idx;
+			goto found;
+		}
+	}
+	lo = 0;
+	hi = mem->nranges;
+	while (hi - lo > 1) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (mem->ranges[mid].start <= addr)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	r = &mem->ranges[lo];
+	if (addr < r->start || addr >= r->end)
+		return NULL;
+	mem->last = lo;
+	mem->rcache[slot].chunk = chunk;
+	mem->rcache[slot].idx = (uint32_t)lo;
+found:
+	if (len > r->end - addr)
+		return NULL;
+	return r->data + (addr - r->start);
+}
+
+/* Copy ranges [first, last) of the plan, whose copies are contiguous in
+ * the buffer, with as few process_vm_readv calls as the iovec limit
+ * allows.  A range that cannot be read (it faults) is zeroed and marked
+ * by data = NULL. */
+#define SNAP_IOV 512
+static int snap_copy(struct pyx_mem *mem, struct snap_range *rg, size_t n)
+{
+	struct iovec local[SNAP_IOV], remote[SNAP_IOV];
+	size_t i = 0;
+
+	while (i < n) {
+		size_t k = 0, want = 0;
+		ssize_t got;
+
+		if (mem->use_pread) {
+			int rc = pread_read(mem, rg[i].start, rg[i].data,
+					    rg[i].end - rg[i].start);
+
+			if (rc == -PYX_E_EXITED)
+				return rc;
+			if (rc < 0)
+				rg[i].data = NULL;
+			i++;
+			continue;
+		}
+		for (; k < SNAP_IOV && i + k < n; k++) {
+			size_t len = rg[i + k].end - rg[i + k].start;
+
+			local[k] = (struct iovec){ rg[i + k].data, len };
+			remote[k] = (struct iovec){ (void *)(uintptr_t)rg[i + k].start,
+						    len };
+			want += len;
+		}
+		mem->stats.syscalls++;
+		got = process_vm_readv(mem->pid, local, k, remote, k, 0);
+		if (got < 0) {
+			int e = errno;
+
+			if (e == EINTR)
+				continue;
+			if (e == ESRCH)
+				return pyx_err_set(PYX_E_EXITED,
+						   "process %d exited",
+						   (int)mem->pid);
+			if (e == ENOSYS || e == EPERM) {
+				mem->use_pread = true;
+				continue;
+			}
+			if (e == ENOMEM)
+				return pyx_err_set(PYX_E_NOMEM,
+						   "process_vm_readv: %s",
+						   strerror(e));
+			if (e != EFAULT)
+				return pyx_err_set(PYX_E_IO,
+						   "process_vm_readv(%d): %s",
+						   (int)mem->pid, strerror(e));
+			got = 0;
+		}
+		mem->stats.bytes += (uint64_t)got;
+		if ((size_t)got == want) {
+			i += k;
+			continue;
+		}
+		/* A partial read stops inside the first range that faulted:
+		 * keep the ranges before it, drop that one, go on after it. */
+		for (size_t j = 0; j < k; j++) {
+			size_t len = rg[i + j].end - rg[i + j].start;
+
+			if ((size_t)got >= len) {
+				got -= (ssize_t)len;
+				continue;
+			}
+			rg[i + j].data = NULL;
+			i += j + 1;
+			break;
+		}
+	}
+	return 0;
+}
+
+int pyx_mem_snapshot(struct pyx_mem *mem, uint64_t max_bytes,
+		     struct pyx_mem_snapshot_info *info)
+{
+	struct pyx_mem_snapshot_info in = { 0 };
+	const struct pyx_map *maps;
+	struct snap_range *rg = NULL;
+	uint64_t t0 = pyx_now_ns(), sys0, total = 0;
+	size_t n, nr = 0, off = 0, out = 0;
+	int rc;
+
+	if (!mem || !mem->proc)
+		return pyx_err_set(PYX_E_USAGE, "pyx_mem_snapshot: no process");
+	release_copy(mem);
+	sys0 = mem->stats.syscalls;
+	maps = pyx_proc_maps(mem->proc, &n);
+	rg = calloc(n ? n : 1, sizeof(*rg));
+	if (!rg)
+		return pyx_err_set(PYX_E_NOMEM, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		uint64_t len = maps[i].end - maps[i].start;
+
+		if (!snap_wanted(&maps[i]))
+			continue;
+		if (max_bytes && total + len > max_bytes) {
+			in.truncated = true;
+			in.skipped_bytes += len;
+			continue;
+		}
+		rg[nr++] = (struct snap_range){ maps[i].start, maps[i].end, NULL };
+		total += len;
+	}
+	if (total == 0) {
+		free(rg);
+		if (info)
+			*info = in;
+		return pyx_err_set(PYX_E_BAD_MEMORY, "process %d has no "
+				   "writable memory to copy", (int)mem->pid);
+	}
+	if (mem->spare && mem->spare_len >= total) {
+		mem->snap = mem->spare;
+		total = mem->spare_len;
+		mem->spare = NULL;
+		mem->spare_len = 0;
+	} else {
+		mem->snap = snap_alloc(total, 0);
+	}
+	if (!mem->snap) {
+		free(rg);
+		return pyx_err_set(PYX_E_NOMEM, "cannot map %" PRIu64 " bytes "
+				   "for a copy of the heap: %s", total,
+				   strerror(errno));
+	}
+	mem->snap_len = total;
+	for (size_t i = 0; i < nr; i++) {
+		rg[i].data = mem->snap + off;
+		off += rg[i].end - rg[i].start;
+	}
+	if ((rc = snap_copy(mem, rg, nr))) {
+		free(rg);
+		mem->ranges = NULL;
+		release_copy(mem);
+		return rc;
+	}
+	/* Drop what failed; merge neighbours whose copies are adjacent too,
+	 * so a read across two mappings is still served. */
+	for (size_t i = 0; i < nr; i++) {
+		if (!rg[i].data) {
+			in.skipped_bytes += rg[i].end - rg[i].start;
+			continue;
+		}
+		in.bytes += rg[i].end - rg[i].start;
+		in.mappings++;
+		if (out && rg[out - 1].end == rg[i].start &&
+		    rg[out - 1].data + (rg[out - 1].end - rg[out - 1].start) ==
+			    rg[i].data)
+			rg[out - 1].end = rg[i].end;
+		else
+			rg[out++] = rg[i];
+	}
+	mem->ranges = rg;
+	mem->nranges = out;
+	mem->last = 0;
+	memset(mem->rcache, 0, sizeof(mem->rcache));
+	in.syscalls = mem->stats.syscalls - sys0;
+	in.ns = pyx_now_ns() - t0;
+	if (info)
+		*info = in;
 	return 0;
 }
 

@@ -16,6 +16,7 @@ int pyx_read_field_n(struct pyx_python *py, pyx_addr_t addr,
 	uint8_t b[8] = { 0 };
 	int err;
 
+	*out = 0; /* set on every path: callers' locals stay defined */
 	if (off == PYX_OFF_NONE)
 		return pyx_err_set(PYX_E_LAYOUT, "layout has no %s.%s",
 				   pyx_layout_struct(id), pyx_layout_member(id));
@@ -40,6 +41,7 @@ int pyx_obj_type(struct pyx_python *py, pyx_addr_t obj, pyx_addr_t *type)
 {
 	int err;
 
+	*type = 0;
 	if (obj == 0 || (obj & 7))
 		return pyx_err_set(PYX_E_BAD_MEMORY, "bad object address "
 				   PYX_PRIaddr, obj);
@@ -98,6 +100,8 @@ static int str_data(struct pyx_python *py, pyx_addr_t obj, pyx_addr_t *data,
 	uint64_t state;
 	int err;
 
+	*data = *len = 0;
+	*kind = 1;
 	if (!pyx_obj_is(py, obj, py->types.str, PYX_TPFLAGS_UNICODE_SUBCLASS))
 		return pyx_err_set(PYX_E_BAD_MEMORY, "object " PYX_PRIaddr
 				   " is not a str", obj);
@@ -256,34 +260,54 @@ int pyx_long_read(struct pyx_python *py, pyx_addr_t obj, int64_t *out)
 	return 0;
 }
 
-/* A keys table: where its entries are and how to read one. */
-struct dict_keys {
-	pyx_addr_t entries;
-	uint64_t nentries;
-	size_t entry_size;
-	size_t key_off, value_off;
-};
+#define KEYS_VIEW 40
+
+static int keys_field(struct pyx_python *py, const uint8_t *kv, pyx_addr_t keys,
+		      enum pyx_layout_id id, size_t n, uint64_t *out)
+{
+	int32_t off = pyx_off(py, id);
+
+	if (kv && off >= 0 && (size_t)off + n <= KEYS_VIEW) {
+		*out = 0;
+		memcpy(out, kv + off, n);
+		return 0;
+	}
+	return pyx_read_field_n(py, keys, id, n, out);
+}
 
 static int read_keys(struct pyx_python *py, pyx_addr_t keys, size_t max,
-		     struct dict_keys *dk)
+		     struct pyx_dict_keys *dk)
 {
+	/* The header from the heap copy in one look-up, if there is one. */
+	const uint8_t *kv = pyx_mem_snapshot_ptr(py->mem, keys, KEYS_VIEW);
 	uint64_t v, index_bytes;
 	int err;
 
-	if ((err = pyx_read_field(py, keys, PYX_L_DK_NENTRIES, &dk->nentries)))
+	memset(dk, 0, sizeof(*dk));
+	if ((err = keys_field(py, kv, keys, PYX_L_DK_NENTRIES, 8, &dk->nentries)))
+		return err;
+	if (pyx_layout_has(&py->layout, PYX_L_DK_REFCNT) &&
+	    (err = keys_field(py, kv, keys, PYX_L_DK_REFCNT, 8, &dk->refcnt)))
+		return err;
+	if (pyx_layout_has(&py->layout, PYX_L_DK_USABLE) &&
+	    (err = keys_field(py, kv, keys, PYX_L_DK_USABLE, 8, &dk->usable)))
 		return err;
 	if (pyx_layout_has(&py->layout, PYX_L_DK_LOG2_SIZE)) {
-		uint64_t kind;
+		uint64_t kind, log2;
 
 		/* 3.11+: indices take 1 << dk_log2_index_bytes bytes. */
-		if ((err = pyx_read_field_n(py, keys, PYX_L_DK_LOG2_INDEX_BYTES,
+		if ((err = keys_field(py, kv, keys, PYX_L_DK_LOG2_INDEX_BYTES,
 					    1, &v)) ||
-		    (err = pyx_read_field_n(py, keys, PYX_L_DK_KIND, 1, &kind)))
+		    (err = keys_field(py, kv, keys, PYX_L_DK_LOG2_SIZE, 1,
+					    &log2)) ||
+		    (err = keys_field(py, kv, keys, PYX_L_DK_KIND, 1, &kind)))
 			return err;
-		if (v > 40)
+		if (v > 40 || log2 > 40)
 			return pyx_err_set(PYX_E_BAD_MEMORY, "dict keys "
 					   PYX_PRIaddr " corrupt", keys);
 		index_bytes = 1ull << v;
+		dk->size = 1ull << log2;
+		dk->kind = (unsigned)kind;
 		if (kind == 0) {
 			dk->entry_size = (size_t)pyx_off(py, PYX_L_SZ_DICT_KEY_ENTRY);
 			dk->key_off = 8;
@@ -296,45 +320,66 @@ static int read_keys(struct pyx_python *py, pyx_addr_t keys, size_t max,
 	} else {
 		uint64_t size;
 
-		if ((err = pyx_read_field(py, keys, PYX_L_DK_SIZE, &size)))
+		if ((err = keys_field(py, kv, keys, PYX_L_DK_SIZE, 8, &size)))
 			return err;
 		if (size > (1ull << 40))
 			return pyx_err_set(PYX_E_BAD_MEMORY, "dict keys "
 					   PYX_PRIaddr " corrupt", keys);
 		index_bytes = size * (size <= 0xff ? 1 : size <= 0xffff ? 2
 				      : size <= 0xffffffffull ? 4 : 8);
+		dk->size = size;
 		dk->entry_size = (size_t)pyx_off(py, PYX_L_SZ_DICT_KEY_ENTRY);
 		dk->key_off = 8;
 		dk->value_off = 16;
 	}
-	if (dk->nentries > max || dk->nentries > PYX_MAX_DICT_ENTRIES_HARD)
+	if (dk->nentries > max || dk->nentries > PYX_MAX_DICT_ENTRIES_HARD ||
+	    dk->nentries > dk->size)
 		return pyx_err_set(PYX_E_BAD_MEMORY, "dict keys " PYX_PRIaddr
 				   " has %" PRIu64 " entries", keys, dk->nentries);
+	dk->index_bytes = index_bytes;
 	dk->entries = keys + (uint64_t)pyx_off(py, PYX_L_DK_INDICES) + index_bytes;
 	return 0;
+}
+
+int pyx_dict_keys_read(struct pyx_python *py, pyx_addr_t keys,
+		       struct pyx_dict_keys *dk)
+{
+	return read_keys(py, keys, PYX_MAX_DICT_ENTRIES_HARD, dk);
 }
 
 /* Visit entries of keys; values come from the entries (combined) or from
  * the array at values (split tables, managed and inline values). */
 static int foreach_entries(struct pyx_python *py, pyx_addr_t keys,
-			   pyx_addr_t values, size_t max, pyx_dict_fn fn,
-			   void *ctx)
+			   pyx_addr_t values, bool keys_only, size_t max,
+			   pyx_dict_fn fn, void *ctx)
 {
-	struct dict_keys dk;
-	uint8_t *ents = NULL;
-	uint64_t *vals = NULL;
+	struct pyx_dict_keys dk;
+	const uint8_t *ents;
+	const uint64_t *vals = NULL;
+	uint8_t *ents_buf = NULL;
+	uint64_t *vals_buf = NULL;
+	size_t elen;
 	int err;
 
 	if ((err = read_keys(py, keys, max, &dk)) || dk.nentries == 0)
 		return err;
-	ents = malloc(dk.nentries * dk.entry_size);
-	if (!ents)
-		return -PYX_E_NOMEM;
-	err = pyx_mem_read(py->mem, dk.entries, ents, dk.nentries * dk.entry_size);
+	elen = dk.nentries * dk.entry_size;
+	/* From a heap snapshot: no copy at all. */
+	ents = pyx_mem_snapshot_ptr(py->mem, dk.entries, elen);
+	if (!ents) {
+		ents = ents_buf = malloc(elen);
+		if (!ents_buf)
+			return -PYX_E_NOMEM;
+		err = pyx_mem_read(py->mem, dk.entries, ents_buf, elen);
+	}
 	if (!err && values) {
-		vals = malloc(dk.nentries * 8);
-		err = vals ? pyx_mem_read(py->mem, values, vals, dk.nentries * 8)
-			   : -PYX_E_NOMEM;
+		vals = pyx_mem_snapshot_ptr(py->mem, values, dk.nentries * 8);
+		if (!vals) {
+			vals = vals_buf = malloc(dk.nentries * 8);
+			err = vals_buf ? pyx_mem_read(py->mem, values, vals_buf,
+						      dk.nentries * 8)
+				       : -PYX_E_NOMEM;
+		}
 	}
 	for (uint64_t i = 0; !err && i < dk.nentries; i++) {
 		uint64_t key, value;
@@ -344,13 +389,19 @@ static int foreach_entries(struct pyx_python *py, pyx_addr_t keys,
 			value = vals[i];
 		else
 			memcpy(&value, ents + i * dk.entry_size + dk.value_off, 8);
-		if (key == 0 || value == 0)
+		if (key == 0 || (value == 0 && !keys_only))
 			continue;
 		err = fn(ctx, key, value);
 	}
-	free(ents);
-	free(vals);
+	free(ents_buf);
+	free(vals_buf);
 	return err;
+}
+
+int pyx_dict_keys_foreach(struct pyx_python *py, pyx_addr_t keys,
+			  size_t max_entries, pyx_dict_fn fn, void *ctx)
+{
+	return foreach_entries(py, keys, 0, true, max_entries, fn, ctx);
 }
 
 int pyx_dict_foreach(struct pyx_python *py, pyx_addr_t dict,
@@ -367,7 +418,7 @@ int pyx_dict_foreach(struct pyx_python *py, pyx_addr_t dict,
 		return err;
 	if (values && pyx_layout_has(&py->layout, PYX_L_DV_VALUES))
 		values += (uint64_t)pyx_off(py, PYX_L_DV_VALUES);
-	return foreach_entries(py, keys, values, max_entries, fn, ctx);
+	return foreach_entries(py, keys, values, false, max_entries, fn, ctx);
 }
 
 struct find_ctx {
@@ -403,17 +454,15 @@ int pyx_dict_get_str(struct pyx_python *py, pyx_addr_t dict, const char *key,
 	return 0;
 }
 
-int pyx_obj_foreach_attr(struct pyx_python *py, pyx_addr_t obj,
-			 size_t max_entries, pyx_dict_fn fn, void *ctx)
+int pyx_obj_dict_or_values(struct pyx_python *py, pyx_addr_t obj,
+			   pyx_addr_t tp, uint64_t flags, pyx_addr_t *dictp,
+			   pyx_addr_t *valuesp)
 {
 	const struct pyx_version_consts *k = &py->k;
-	pyx_addr_t tp;
-	uint64_t flags, dict = 0, values = 0, keys;
+	uint64_t dict = 0, values = 0;
 	int err;
 
-	if ((err = pyx_obj_type(py, obj, &tp)) ||
-	    (err = pyx_read_field(py, tp, PYX_L_TP_FLAGS, &flags)))
-		return err;
+	*dictp = *valuesp = 0;
 	if (k->managed_dict_word && (flags & PYX_TPFLAGS_MANAGED_DICT)) {
 		uint64_t slot;
 
@@ -473,10 +522,17 @@ int pyx_obj_foreach_attr(struct pyx_python *py, pyx_addr_t obj,
 		if ((err = pyx_mem_read_u64(py->mem, obj + off, &dict)))
 			return err;
 	}
-	if (dict)
-		return pyx_dict_foreach(py, dict, max_entries, fn, ctx);
-	if (!values)
-		return 0;
+	*dictp = dict;
+	*valuesp = values;
+	return 0;
+}
+
+int pyx_values_foreach(struct pyx_python *py, pyx_addr_t tp, pyx_addr_t values,
+		       size_t max_entries, pyx_dict_fn fn, void *ctx)
+{
+	uint64_t keys;
+	int err;
+
 	/* Values without a dict: the keys are the class's shared keys. */
 	if ((err = pyx_read_field(py, tp, PYX_L_HT_CACHED_KEYS, &keys)))
 		return err;
@@ -484,7 +540,25 @@ int pyx_obj_foreach_attr(struct pyx_python *py, pyx_addr_t obj,
 		return 0;
 	return foreach_entries(py, keys,
 			       values + (uint64_t)pyx_off(py, PYX_L_DV_VALUES),
-			       max_entries, fn, ctx);
+			       false, max_entries, fn, ctx);
+}
+
+int pyx_obj_foreach_attr(struct pyx_python *py, pyx_addr_t obj,
+			 size_t max_entries, pyx_dict_fn fn, void *ctx)
+{
+	pyx_addr_t tp, dict, values;
+	uint64_t flags;
+	int err;
+
+	if ((err = pyx_obj_type(py, obj, &tp)) ||
+	    (err = pyx_read_field(py, tp, PYX_L_TP_FLAGS, &flags)) ||
+	    (err = pyx_obj_dict_or_values(py, obj, tp, flags, &dict, &values)))
+		return err;
+	if (dict)
+		return pyx_dict_foreach(py, dict, max_entries, fn, ctx);
+	if (!values)
+		return 0;
+	return pyx_values_foreach(py, tp, values, max_entries, fn, ctx);
 }
 
 int pyx_obj_getattr_str(struct pyx_python *py, pyx_addr_t obj,

@@ -48,6 +48,36 @@ int pyx_dict_foreach(struct pyx_python *py, pyx_addr_t dict,
 int pyx_dict_get_str(struct pyx_python *py, pyx_addr_t dict, const char *key,
 		     pyx_addr_t *value);
 
+/* A dict keys table (PyDictKeysObject), every layout. */
+struct pyx_dict_keys {
+	pyx_addr_t entries;   /* the first entry */
+	uint64_t nentries;    /* entries in use, deleted ones included */
+	uint64_t size;        /* slots: dk_size, 1 << dk_log2_size */
+	uint64_t index_bytes; /* bytes of the index table */
+	uint64_t refcnt;      /* dk_refcnt: 1 unless shared */
+	uint64_t usable;      /* dk_usable */
+	unsigned kind;        /* 3.11+ dk_kind: 0 general, 1 unicode, 2 split */
+	size_t entry_size;
+	size_t key_off, value_off;
+};
+int pyx_dict_keys_read(struct pyx_python *py, pyx_addr_t keys,
+		       struct pyx_dict_keys *dk);
+/* Visit each key of a keys table with the value its entry holds, 0 for a
+ * shared (split) table, whose values live in each instance. */
+int pyx_dict_keys_foreach(struct pyx_python *py, pyx_addr_t keys,
+			  size_t max_entries, pyx_dict_fn fn, void *ctx);
+
+/* Where an instance's attributes are: its dict (*dict) or, without one,
+ * its values array (*values: split, managed or inline values, keyed by
+ * the type's ht_cached_keys); both 0 if it has neither.  tp and flags are
+ * obj's type and its tp_flags. */
+int pyx_obj_dict_or_values(struct pyx_python *py, pyx_addr_t obj,
+			   pyx_addr_t tp, uint64_t flags, pyx_addr_t *dict,
+			   pyx_addr_t *values);
+/* Visit the (key, value) pairs of a values array of an instance of tp. */
+int pyx_values_foreach(struct pyx_python *py, pyx_addr_t tp, pyx_addr_t values,
+		       size_t max_entries, pyx_dict_fn fn, void *ctx);
+
 /* Visit an instance's attributes (its __dict__ in whichever layout the
  * version uses: tp_dictoffset, managed dict, split values, inline values). */
 int pyx_obj_foreach_attr(struct pyx_python *py, pyx_addr_t obj,

@@ -104,7 +104,76 @@ extern "C" {
 	X(DK_NENTRIES, "PyDictKeysObject", "dk_nentries")                      \
 	X(DK_INDICES, "PyDictKeysObject", "dk_indices")                        \
 	X(DV_VALUES, "PyDictValues", "values")                                 \
-	X(DV_VALID, "PyDictValues", "valid")
+	X(DV_VALID, "PyDictValues", "valid")                                   \
+	/* census: GC lists (3.8 in the runtime, 3.9+ per interpreter) */      \
+	X(GC_GENERATIONS, "_gc_runtime_state", "generations")                  \
+	X(GC_GENERATION0, "_gc_runtime_state", "generation0")                  \
+	X(GC_PERMANENT, "_gc_runtime_state", "permanent_generation")           \
+	X(GC_COLLECTING, "_gc_runtime_state", "collecting")                    \
+	X(GC_GARBAGE, "_gc_runtime_state", "garbage")                          \
+	X(GC_ENABLED, "_gc_runtime_state", "enabled")                          \
+	X(GCH_NEXT, "PyGC_Head", "_gc_next")                                   \
+	X(GCH_PREV, "PyGC_Head", "_gc_prev")                                   \
+	X(IS_OBMALLOC, "PyInterpreterState", "obmalloc")                       \
+	X(OBM_NARENAS, "_obmalloc_state", "mgmt.narenas_currently_allocated")  \
+	/* census: types */                                                    \
+	X(TP_BASE, "PyTypeObject", "tp_base")                                  \
+	X(TP_DICT, "PyTypeObject", "tp_dict")                                  \
+	X(TP_MRO, "PyTypeObject", "tp_mro")                                    \
+	X(TP_BASES, "PyTypeObject", "tp_bases")                                \
+	X(TP_MEMBERS, "PyTypeObject", "tp_members")                            \
+	X(TP_IS_GC, "PyTypeObject", "tp_is_gc")                                \
+	X(HT_NAME, "PyHeapTypeObject", "ht_name")                              \
+	X(HT_QUALNAME, "PyHeapTypeObject", "ht_qualname")                      \
+	X(HT_SLOTS, "PyHeapTypeObject", "ht_slots")                            \
+	X(HT_MODULE, "PyHeapTypeObject", "ht_module")                          \
+	X(MEMBER_TYPE, "PyMemberDef", "type")                                  \
+	X(MEMBER_OFFSET, "PyMemberDef", "offset")                              \
+	/* census: containers and other objects */                             \
+	X(SET_MASK, "PySetObject", "mask")                                     \
+	X(SET_TABLE, "PySetObject", "table")                                   \
+	X(SET_SMALLTABLE, "PySetObject", "smalltable")                         \
+	X(DK_REFCNT, "PyDictKeysObject", "dk_refcnt")                          \
+	X(DK_USABLE, "PyDictKeysObject", "dk_usable")                          \
+	X(STR_WSTR, "PyASCIIObject", "wstr")                                   \
+	X(STR_WSTR_LENGTH, "PyCompactUnicodeObject", "wstr_length")            \
+	X(STR_UTF8, "PyCompactUnicodeObject", "utf8")                          \
+	X(STR_UTF8_LENGTH, "PyCompactUnicodeObject", "utf8_length")            \
+	X(BYTEARRAY_ALLOC, "PyByteArrayObject", "ob_alloc")                    \
+	X(CELL_REF, "PyCellObject", "ob_ref")                                  \
+	X(METHOD_FUNC, "PyMethodObject", "im_func")                            \
+	X(METHOD_SELF, "PyMethodObject", "im_self")                            \
+	X(CFUNC_SELF, "PyCFunctionObject", "m_self")                           \
+	X(CFUNC_MODULE, "PyCFunctionObject", "m_module")                       \
+	X(MODULE_NAME, "PyModuleObject", "md_name")                            \
+	X(FUNC_CODE, "PyFunctionObject", "func_code")                          \
+	X(FUNC_GLOBALS, "PyFunctionObject", "func_globals")                    \
+	X(FUNC_BUILTINS, "PyFunctionObject", "func_builtins")                  \
+	X(FUNC_NAME, "PyFunctionObject", "func_name")                          \
+	X(FUNC_QUALNAME, "PyFunctionObject", "func_qualname")                  \
+	X(FUNC_DEFAULTS, "PyFunctionObject", "func_defaults")                  \
+	X(FUNC_KWDEFAULTS, "PyFunctionObject", "func_kwdefaults")              \
+	X(FUNC_CLOSURE, "PyFunctionObject", "func_closure")                    \
+	X(FUNC_DOC, "PyFunctionObject", "func_doc")                            \
+	X(FUNC_DICT, "PyFunctionObject", "func_dict")                          \
+	X(FUNC_MODULE, "PyFunctionObject", "func_module")                      \
+	X(FUNC_ANNOTATIONS, "PyFunctionObject", "func_annotations")            \
+	X(FUNC_TYPEPARAMS, "PyFunctionObject", "func_typeparams")              \
+	X(CO_CONSTS, "PyCodeObject", "co_consts")                              \
+	X(CO_NAMES, "PyCodeObject", "co_names")                                \
+	X(CO_VARNAMES, "PyCodeObject", "co_localsplusnames|co_varnames")       \
+	X(CO_FREEVARS, "PyCodeObject", "co_freevars")                          \
+	X(CO_CELLVARS, "PyCodeObject", "co_cellvars")                          \
+	X(CO_LOCALSPLUSKINDS, "PyCodeObject", "co_localspluskinds")            \
+	X(CO_EXCEPTIONTABLE, "PyCodeObject", "co_exceptiontable")              \
+	X(DEQUE_LEFTBLOCK, "dequeobject", "leftblock")                         \
+	X(DEQUE_LEFTINDEX, "dequeobject", "leftindex")                         \
+	X(BLOCK_DATA, "BLOCK", "data")                                         \
+	X(BLOCK_RIGHTLINK, "BLOCK", "rightlink")                               \
+	X(LRU_CACHE, "lru_cache_object", "cache")                              \
+	X(LRU_FUNC, "lru_cache_object", "func")                                \
+	X(LRU_ELEM_KEY, "lru_list_elem", "key")                                \
+	X(LRU_ELEM_RESULT, "lru_list_elem", "result")
 
 /* X(ID, struct or typedef name): sizeof() of a struct. */
 #define PYX_LAYOUT_SIZES(X)                                                    \
@@ -116,7 +185,13 @@ extern "C" {
 	X(SZ_INTERP_FRAME, "_PyInterpreterFrame")                              \
 	X(SZ_CODE, "PyCodeObject")                                             \
 	X(SZ_TYPE, "PyTypeObject")                                             \
-	X(SZ_HEAP_TYPE, "PyHeapTypeObject")
+	X(SZ_HEAP_TYPE, "PyHeapTypeObject")                                    \
+	X(SZ_GC_GENERATION, "gc_generation")                                   \
+	X(SZ_SETENTRY, "setentry")                                             \
+	X(SZ_MEMBER_DEF, "PyMemberDef")                                        \
+	X(SZ_DEQUE_BLOCK, "BLOCK")                                             \
+	X(SZ_DICT_KEYS, "PyDictKeysObject")                                    \
+	X(SZ_UNICODE, "PyUnicodeObject")
 
 enum pyx_layout_id {
 #define PYX_LAYOUT_ENUM_(id, s, m) PYX_L_##id,

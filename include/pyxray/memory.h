@@ -48,6 +48,51 @@ bool pyx_mem_valid(const struct pyx_mem *mem, pyx_addr_t addr, size_t len);
 /* Forget every cached page. */
 void pyx_mem_invalidate(struct pyx_mem *mem);
 
+/* Snapshot mode, for walks over the whole heap (census, refs).
+ *
+ * pyx_mem_snapshot() copies every private writable mapping that can hold
+ * Python objects (the [heap], anonymous mappings such as pymalloc arenas,
+ * the .data and .bss of every file: static types and objects live there)
+ * into one local buffer, in a few large reads.  Call it with the target
+ * stopped and the maps fresh (pyx_proc_refresh_maps()); then resume the
+ * target and walk: until pyx_mem_snapshot_release(), pyx_mem_read() and
+ * friends serve addresses inside the copy from it, and read the live
+ * process only for the rest (read-only mappings such as .rodata).  The copy
+ * stays valid across pyx_mem_invalidate().
+ *
+ * At most max_bytes are copied (0: no bound), whole mappings in address
+ * order; info says when the bound left mappings out. */
+struct pyx_mem_snapshot_info {
+	uint64_t bytes;         /* bytes copied */
+	uint64_t mappings;      /* mappings copied */
+	uint64_t skipped_bytes; /* writable bytes left out (bound, errors) */
+	uint64_t syscalls;      /* read system calls made for the copy */
+	uint64_t ns;            /* time spent copying */
+	bool truncated;         /* max_bytes was reached */
+};
+int pyx_mem_snapshot(struct pyx_mem *mem, uint64_t max_bytes,
+		     struct pyx_mem_snapshot_info *info);
+/* Allocate a buffer for the next pyx_mem_snapshot() and fault its first
+ * bytes in, with the target still running: a fresh page costs a page
+ * fault, which would otherwise lengthen the pause.  slack more bytes are
+ * reserved but not touched (the heap may grow before the stop).  The
+ * snapshot uses the buffer if it is big enough, else allocates its own. */
+int pyx_mem_snapshot_reserve(struct pyx_mem *mem, uint64_t bytes,
+			     uint64_t slack);
+/* Free the copy; reads go to the live process again.  Idempotent. */
+void pyx_mem_snapshot_release(struct pyx_mem *mem);
+bool pyx_mem_has_snapshot(const struct pyx_mem *mem);
+/* The copy of [addr, addr+len) if it lies inside one copied range, else
+ * NULL: a zero-copy read for hot loops.  Valid until release. */
+const void *pyx_mem_snapshot_ptr(struct pyx_mem *mem, pyx_addr_t addr,
+				 size_t len);
+/* The same, writable: the copy is private, so a walker may keep marks in
+ * it (the census sets bit 63 of ob_refcnt of the objects it counted). */
+void *pyx_mem_snapshot_wptr(struct pyx_mem *mem, pyx_addr_t addr, size_t len);
+/* Bytes the rw mappings of the target add up to (what a snapshot would
+ * copy without a bound).  No system call. */
+uint64_t pyx_mem_snapshot_size(const struct pyx_mem *mem);
+
 struct pyx_mem_stats {
 	uint64_t syscalls;   /* read system calls made */
 	uint64_t bytes;      /* bytes copied from the target */

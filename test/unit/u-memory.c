@@ -140,12 +140,12 @@ static void child_fill(void *arg)
 	}
 }
 
-static pid_t spawn_filled(struct shared **shp)
+static pid_t spawn_filled_at(struct shared **shp, void *hint)
 {
 	struct shared *sh = shared_new();
 	pid_t pid;
 
-	child_region = mmap(NULL, 3 * PAGE, PROT_READ | PROT_WRITE,
+	child_region = mmap(hint, 3 * PAGE, PROT_READ | PROT_WRITE,
 			    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	ck_assert_ptr_ne(child_region, MAP_FAILED);
 	memset(child_region, 0, 3 * PAGE); /* the parent's copy: zeros */
@@ -153,6 +153,11 @@ static pid_t spawn_filled(struct shared **shp)
 	wait_flag(&sh->ready, 1);
 	*shp = sh;
 	return pid;
+}
+
+static pid_t spawn_filled(struct shared **shp)
+{
+	return spawn_filled_at(shp, NULL);
 }
 
 START_TEST(test_child_read)
@@ -464,6 +469,101 @@ START_TEST(test_pread_fallback)
 }
 END_TEST
 
+#define SNAP_BOUND (256u << 20)
+
+/* Snapshot mode: the copy is served after the target changed; outside
+ * it, live reads; release goes back to live; a bound truncates. */
+static void snapshot_case(bool force_pread)
+{
+	struct shared *sh;
+	/* Low in the address space: copied first, before the bound (under
+	 * ASan the shadow alone maps terabytes). */
+	pid_t pid = spawn_filled_at(&sh, (void *)0x50000000);
+	struct pyx_proc *proc;
+	struct pyx_mem *mem;
+	struct pyx_mem_snapshot_info si;
+	uintptr_t base = (uintptr_t)child_region;
+	const uint8_t *p;
+	uint8_t *w, buf[3 * PAGE];
+
+	ck_assert_int_eq(pyx_proc_open(pid, &proc), 0);
+	mem = pyx_proc_mem(proc);
+	if (force_pread)
+		pyx_mem_test_force_pread(mem);
+	ck_assert(!pyx_mem_has_snapshot(mem));
+	ck_assert_uint_ge(pyx_mem_snapshot_size(mem), 3 * PAGE);
+	ck_assert_int_eq(pyx_mem_snapshot_reserve(mem, 1u << 20, PAGE), 0);
+	ck_assert_int_eq(pyx_mem_snapshot(mem, SNAP_BOUND, &si), 0);
+	ck_assert(pyx_mem_has_snapshot(mem));
+	ck_assert_uint_ge(si.bytes, 3 * PAGE);
+	ck_assert_ptr_nonnull(pyx_mem_snapshot_ptr(mem, base, 3 * PAGE));
+	ck_assert_uint_ge(si.mappings, 1);
+	/* The child changes its first byte: the copy keeps the old one. */
+	sh->cmd = 1;
+	wait_flag(&sh->ack, 1);
+	ck_assert_int_eq(pyx_mem_read(mem, base, buf, 3 * PAGE), 0);
+	for (size_t i = 0; i < 3 * PAGE; i++)
+		ck_assert_uint_eq(buf[i], (uint8_t)(i ^ 0x5a));
+	p = pyx_mem_snapshot_ptr(mem, base + PAGE, 16);
+	ck_assert_ptr_nonnull(p);
+	ck_assert_uint_eq(p[1], (uint8_t)((PAGE + 1) ^ 0x5a));
+	/* Writable, private: a mark stays in the copy only. */
+	w = pyx_mem_snapshot_wptr(mem, base + 8, 8);
+	ck_assert_ptr_nonnull(w);
+	w[0] = 0x77;
+	ck_assert_int_eq(pyx_mem_read(mem, base + 8, buf, 1), 0);
+	ck_assert_uint_eq(buf[0], 0x77);
+	/* Read-only mappings (the text of this program) are not copied. */
+	ck_assert_ptr_null(pyx_mem_snapshot_ptr(mem, (uintptr_t)&snapshot_case, 8));
+	ck_assert_int_eq(pyx_mem_read(mem, (uintptr_t)&snapshot_case, buf, 8), 0);
+	/* Released: live again. */
+	pyx_mem_snapshot_release(mem);
+	pyx_mem_snapshot_release(mem);
+	ck_assert(!pyx_mem_has_snapshot(mem));
+	ck_assert_ptr_null(pyx_mem_snapshot_ptr(mem, base, 8));
+	pyx_mem_invalidate(mem);
+	ck_assert_int_eq(pyx_mem_read(mem, base, buf, 16), 0);
+	ck_assert_uint_eq(buf[0], 0xee);
+	ck_assert_uint_eq(buf[8], (uint8_t)(8 ^ 0x5a));
+	/* A bound of one page: truncated, and says so. */
+	ck_assert_int_eq(pyx_mem_snapshot(mem, PAGE, &si), 0);
+	ck_assert(si.truncated);
+	ck_assert_uint_le(si.bytes, PAGE);
+	ck_assert_uint_gt(si.skipped_bytes, 0);
+	pyx_mem_snapshot_release(mem);
+	pyx_proc_free(proc);
+	reap(pid);
+}
+
+START_TEST(test_snapshot)
+{
+	snapshot_case(false);
+}
+END_TEST
+
+START_TEST(test_snapshot_pread)
+{
+	snapshot_case(true);
+}
+END_TEST
+
+START_TEST(test_snapshot_dead)
+{
+	pid_t pid = spawn(NULL, NULL);
+	struct pyx_proc *proc;
+	struct pyx_mem_snapshot_info si;
+	int rc;
+
+	ck_assert_int_eq(pyx_proc_open(pid, &proc), 0);
+	reap(pid);
+	rc = pyx_mem_snapshot(pyx_proc_mem(proc), SNAP_BOUND, &si);
+	ck_assert(rc == -PYX_E_EXITED || rc == -PYX_E_BAD_MEMORY);
+	ck_assert(!pyx_mem_has_snapshot(pyx_proc_mem(proc)) ||
+		  rc == -PYX_E_BAD_MEMORY);
+	pyx_proc_free(proc);
+}
+END_TEST
+
 static Suite *memory_suite(void)
 {
 	Suite *s = suite_create("memory");
@@ -480,6 +580,9 @@ static Suite *memory_suite(void)
 	tcase_add_test(tc, test_large_direct);
 	tcase_add_test(tc, test_dead);
 	tcase_add_test(tc, test_pread_fallback);
+	tcase_add_test(tc, test_snapshot);
+	tcase_add_test(tc, test_snapshot_pread);
+	tcase_add_test(tc, test_snapshot_dead);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -1,0 +1,61 @@
+/* The heap as the garbage collector sees it: every object on a GC list.
+ *
+ * pyx_heap_walk() visits every tracked object of every interpreter: the
+ * generations and the permanent generation (gc.freeze()), from the GC state
+ * in the runtime (3.8) or in each interpreter (3.9+).  It reads through the
+ * memory module, so with a heap snapshot (pyx_mem_snapshot()) it walks a
+ * consistent copy while the target runs.  Every list is bounded and checked
+ * (each node's _gc_prev must point back at the node before it): a corrupt
+ * or cyclic list is an error, not a crash or an endless loop.
+ */
+#ifndef PYXRAY_HEAP_H
+#define PYXRAY_HEAP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "pyxray/common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct pyx_python;
+
+/* Where a tracked object was found. */
+struct pyx_heap_where {
+	int64_t interp_id;
+	int generation; /* 0, 1, 2...; ngenerations: the permanent one */
+	int ngenerations;
+};
+
+/* Return non-zero to stop the walk; a negative value is passed back. */
+typedef int (*pyx_heap_fn)(void *ctx, pyx_addr_t obj,
+			   const struct pyx_heap_where *where);
+
+struct pyx_heap_stats {
+	uint64_t objects;      /* tracked objects visited */
+	uint64_t interpreters;
+	uint64_t permanent;    /* of which in the permanent generation */
+	uint64_t gc_states;    /* distinct GC states walked */
+};
+
+/* The state of the collector.  -PYX_E_NOT_SUPPORTED (detail says so) if
+ * Python is finalizing; *collecting is set if a collection is running (its
+ * objects are then on temporary lists: stop again a moment later). */
+int pyx_heap_check(struct pyx_python *py, bool *collecting);
+
+/* Visit every tracked object.  max_objects bounds the walk (0: 1 << 32):
+ * past it, or on a list that does not link back, -PYX_E_BAD_MEMORY. */
+int pyx_heap_walk(struct pyx_python *py, uint64_t max_objects, pyx_heap_fn fn,
+		  void *ctx, struct pyx_heap_stats *stats);
+
+/* Bytes in pymalloc arenas, summed over interpreters; -PYX_E_NOT_SUPPORTED
+ * when the layout does not expose them (stripped 3.8-3.11, or
+ * PYTHONMALLOC=malloc leaves none: 0). */
+int pyx_heap_arena_bytes(struct pyx_python *py, uint64_t *bytes);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,707 @@
+/* pyx_census_take: stop, copy the heap, resume, count the copy. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+
+#include "pyxray/census.h"
+#include "pyxray/heap.h"
+#include "referents.h"
+
+#define DEFAULT_DEADLINE_MS 2000
+#define DEFAULT_RETRIES 20
+#define RETRY_SLEEP_MS 10
+/* No container in a sane heap is bigger; a bigger one is corrupt. */
+#define MAX_ITEMS (1u << 28)
+
+/* A set of addresses (the untracked objects counted so far): open
+ * addressing, 0 is empty, at most half full. */
+struct addr_set {
+	uint64_t *v;
+	size_t cap, n;
+};
+
+static inline size_t addr_hash(uint64_t a, size_t cap)
+{
+	return (size_t)(((a >> 4) * UINT64_C(0x9E3779B97F4A7C15)) >> 17) &
+	       (cap - 1);
+}
+
+static int set_grow(struct addr_set *s)
+{
+	size_t cap = s->cap ? s->cap * 2 : 1u << 16;
+	uint64_t *v = calloc(cap, sizeof(*v));
+
+	if (!v)
+		return -PYX_E_NOMEM;
+	for (size_t i = 0; i < s->cap; i++) {
+		size_t h;
+
+		if (!s->v[i])
+			continue;
+		for (h = addr_hash(s->v[i], cap); v[h]; h = (h + 1) & (cap - 1))
+			;
+		v[h] = s->v[i];
+	}
+	free(s->v);
+	s->v = v;
+	s->cap = cap;
+	return 0;
+}
+
+/* 1 if added, 0 if present, or an error. */
+static inline int set_add(struct addr_set *s, uint64_t a)
+{
+	size_t h;
+	int err;
+
+	if ((s->n + 1) * 2 > s->cap && (err = set_grow(s)))
+		return err;
+	for (h = addr_hash(a, s->cap); s->v[h]; h = (h + 1) & (s->cap - 1))
+		if (s->v[h] == a)
+			return 0;
+	s->v[h] = a;
+	s->n++;
+	return 1;
+}
+
+struct counts {
+	uint64_t tracked, tracked_bytes, reached, reached_bytes;
+};
+
+struct walk {
+	struct pyx_python *py;
+	struct pyx_types *types;
+	const struct pyx_size_rules *rules;
+	struct counts *c;
+	size_t nc;
+	struct addr_set seen;
+	uint64_t *stack; /* reached containers still to expand */
+	size_t nstack, capstack;
+	bool tracked_only;
+	uint64_t bad_objects, bad_refs;
+	struct {
+		pyx_addr_t tp;
+		const struct pyx_typeinfo *ti;
+	} tcache[256];
+};
+
+static int counts_for(struct walk *w, const struct pyx_typeinfo *ti,
+		      struct counts **out)
+{
+	if (ti->id >= w->nc) {
+		size_t nc = w->nc ? w->nc * 2 : 1024;
+		struct counts *c;
+
+		while (nc <= ti->id)
+			nc *= 2;
+		c = realloc(w->c, nc * sizeof(*c));
+		if (!c)
+			return -PYX_E_NOMEM;
+		memset(c + w->nc, 0, (nc - w->nc) * sizeof(*c));
+		w->c = c;
+		w->nc = nc;
+	}
+	*out = &w->c[ti->id];
+	return 0;
+}
+
+#define TCACHE 256
+#define SEEN_BIT (UINT64_C(1) << 63)
+
+/* The facts of type tp, through a small direct-mapped cache in front of
+ * the type table: a walk meets few types, over and over. */
+static inline int type_info(struct walk *w, pyx_addr_t tp,
+			    const struct pyx_typeinfo **ti)
+{
+	size_t i = (size_t)(tp >> 4) & (TCACHE - 1);
+	int err;
+
+	if (w->tcache[i].tp == tp && w->tcache[i].ti) {
+		*ti = w->tcache[i].ti;
+		return 0;
+	}
+	if ((err = pyx_types_get(w->types, tp, ti)))
+		return err;
+	w->tcache[i].tp = tp;
+	w->tcache[i].ti = *ti;
+	return 0;
+}
+
+static int type_of(struct walk *w, pyx_addr_t obj,
+		   const struct pyx_typeinfo **ti)
+{
+	const uint64_t *p = pyx_mem_snapshot_ptr(w->py->mem, obj, 16);
+	uint64_t tp;
+	int err;
+
+	if (p)
+		tp = p[1]; /* ob_type: after ob_refcnt in every GIL build */
+	else if ((err = pyx_read_field(w->py, obj, PYX_L_OB_TYPE, &tp)))
+		return err;
+	return type_info(w, tp, ti);
+}
+
+/* What the walk needs of a referent's head: its type, whether the GC
+ * tracks it, and whether it was counted already.  One look-up in the copy
+ * covers [obj - 16, obj + 16): PyGC_Head (if any), ob_refcnt, ob_type. */
+struct head {
+	uint64_t *w;   /* the copy of obj - 16, or NULL */
+	uint64_t tp;
+};
+
+static int read_head(struct walk *w, pyx_addr_t obj, struct head *h)
+{
+	int err;
+
+	h->w = pyx_mem_snapshot_wptr(w->py->mem, obj - 16, 32);
+	if (h->w) {
+		h->tp = h->w[3];
+		return 0;
+	}
+	if ((err = pyx_read_field(w->py, obj, PYX_L_OB_TYPE, &h->tp)))
+		return err;
+	return 0;
+}
+
+/* Whether a referent is on a GC list (then the walk counts it). */
+static bool is_tracked(struct walk *w, pyx_addr_t obj,
+		       const struct pyx_typeinfo *ti, const struct head *h)
+{
+	uint64_t next;
+
+	if (!ti->gc)
+		return false;
+	if (ti->kind == PYX_K_TYPE) {
+		const struct pyx_typeinfo *self;
+
+		/* Static types have no PyGC_Head in front of them. */
+		if (type_info(w, obj, &self) ||
+		    !(self->flags & PYX_TPFLAGS_HEAPTYPE))
+			return false;
+	}
+	if (h->w)
+		next = h->w[0];
+	else if (pyx_mem_read_u64(w->py->mem, obj - 16, &next))
+		return false;
+	return next != 0;
+}
+
+/* Count each untracked object once: 1 the first time, 0 after.  Objects
+ * in the heap copy carry the mark in their copied ob_refcnt (bit 63, which
+ * no refcount reaches in 3.8-3.13): no table, no extra cache miss.  The
+ * few outside the copy go to a set. */
+static inline int mark(struct walk *w, pyx_addr_t obj, struct head *h)
+{
+	uint64_t *rc = h->w ? &h->w[2] : pyx_mem_snapshot_wptr(w->py->mem, obj, 8);
+
+	if (!rc)
+		return set_add(&w->seen, obj);
+	if (*rc & SEEN_BIT)
+		return 0;
+	*rc |= SEEN_BIT;
+	return 1;
+}
+
+static bool has_referents(enum pyx_kind k)
+{
+	return k != PYX_K_STR && k != PYX_K_BYTES && k != PYX_K_INT &&
+	       k != PYX_K_FLOAT && k != PYX_K_BYTEARRAY;
+}
+
+static int on_ref(void *ctx, const struct pyx_ref *r)
+{
+	struct walk *w = ctx;
+	const struct pyx_typeinfo *ti;
+	struct counts *c;
+	uint64_t size;
+	int err;
+
+	struct head h;
+
+	if (r->target & 7) {
+		w->bad_refs++;
+		return 0;
+	}
+	if ((err = read_head(w, r->target, &h)) ||
+	    (err = type_info(w, h.tp, &ti))) {
+		if (err == -PYX_E_NOMEM || err == -PYX_E_EXITED)
+			return err;
+		w->bad_refs++;
+		return 0;
+	}
+	if (is_tracked(w, r->target, ti, &h))
+		return 0;
+	if ((err = mark(w, r->target, &h)) <= 0)
+		return err;
+	if ((err = pyx_obj_sizeof(w->py, w->rules, r->target, ti, &size))) {
+		if (err == -PYX_E_NOMEM)
+			return err;
+		size = ti->basicsize + ti->preheader;
+	}
+	if ((err = counts_for(w, ti, &c)))
+		return err;
+	c->reached++;
+	c->reached_bytes += size;
+	if (!has_referents(ti->kind))
+		return 0;
+	if (w->nstack == w->capstack) {
+		size_t cap = w->capstack ? w->capstack * 2 : 4096;
+		uint64_t *s = realloc(w->stack, cap * sizeof(*s));
+
+		if (!s)
+			return -PYX_E_NOMEM;
+		w->stack = s;
+		w->capstack = cap;
+	}
+	w->stack[w->nstack++] = r->target;
+	return 0;
+}
+
+/* Referents of obj, then of every untracked container found under it. */
+static int expand(struct walk *w, pyx_addr_t obj, const struct pyx_typeinfo *ti)
+{
+	int err = pyx_referents(w->types, obj, ti, MAX_ITEMS, on_ref, w);
+
+	for (;;) {
+		if (err == -PYX_E_NOMEM || err == -PYX_E_EXITED)
+			return err;
+		if (err) {
+			w->bad_objects++;
+			pyx_debug("object " PYX_PRIaddr " (%s): %s", obj, ti->name,
+				  pyx_err_detail());
+		}
+		if (!w->nstack)
+			return 0;
+		obj = w->stack[--w->nstack];
+		if ((err = type_of(w, obj, &ti)))
+			continue;
+		err = pyx_referents(w->types, obj, ti, MAX_ITEMS, on_ref, w);
+	}
+}
+
+static int on_tracked(void *ctx, pyx_addr_t obj, const struct pyx_heap_where *where)
+{
+	struct walk *w = ctx;
+	const struct pyx_typeinfo *ti;
+	struct counts *c;
+	uint64_t size;
+	int err;
+
+	(void)where;
+	if ((err = type_of(w, obj, &ti))) {
+		if (err == -PYX_E_NOMEM || err == -PYX_E_EXITED)
+			return err;
+		w->bad_objects++;
+		return 0;
+	}
+	if ((err = pyx_obj_sizeof(w->py, w->rules, obj, ti, &size))) {
+		if (err == -PYX_E_NOMEM)
+			return err;
+		w->bad_objects++;
+		pyx_debug("object " PYX_PRIaddr " (%s): %s", obj, ti->name,
+			  pyx_err_detail());
+		size = ti->basicsize + ti->preheader;
+	}
+	if ((err = counts_for(w, ti, &c)))
+		return err;
+	c->tracked++;
+	c->tracked_bytes += size;
+	if (w->tracked_only)
+		return 0;
+	return expand(w, obj, ti);
+}
+
+static int64_t rss_bytes(int pid)
+{
+	char path[64], line[256];
+	long long kib = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmRSS: %lld kB", &kib) == 1)
+			break;
+	fclose(f);
+	return kib < 0 ? -1 : kib * 1024;
+}
+
+/* 3/4 of what the host can give us without swapping. */
+static uint64_t default_max_copy(void)
+{
+	char line[256];
+	long long kib = -1;
+	FILE *f = fopen("/proc/meminfo", "re");
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "MemAvailable: %lld kB", &kib) == 1)
+			break;
+	fclose(f);
+	return kib > 0 ? (uint64_t)kib * 1024 / 4 * 3 : 0;
+}
+
+static void sleep_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+/* Whether the process is gone (or a zombie): a read that failed then
+ * failed because it exited. */
+static bool process_gone(int pid)
+{
+	char path[64], buf[512], *p;
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return true;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	p = strrchr(buf, ')');
+	return !p || p[1] != ' ' || p[2] == 'Z' || p[2] == 'X';
+}
+
+/* Stop until the collector is idle, copy the heap, resume. */
+static int copy_heap(struct pyx_python *py, const struct pyx_census_opts *o,
+		     struct pyx_census *c)
+{
+	struct pyx_mem_snapshot_info si;
+	bool collecting = false;
+	uint64_t max = o->max_copy ? o->max_copy : default_max_copy(), want;
+	int err = 0;
+
+	/* The buffer for the copy, faulted in while the target runs; a
+	 * little more than the maps say now, as the heap may grow. */
+	if ((err = pyx_proc_refresh_maps(py->proc)))
+		return err;
+	want = pyx_mem_snapshot_size(py->mem);
+	if (max && want > max)
+		want = max;
+	if ((err = pyx_mem_snapshot_reserve(py->mem, want, want / 16 + (16u << 20))))
+		return err;
+	for (c->attempts = 1; c->attempts <= o->retries + 1; c->attempts++) {
+		if ((err = pyx_proc_stop(py->proc, o->deadline_ms)))
+			return err;
+		if (o->hold_ms > 0)
+			sleep_ms(o->hold_ms);
+		if ((err = pyx_proc_refresh_maps(py->proc)) ||
+		    (err = pyx_heap_check(py, &collecting)))
+			break;
+		if (!collecting) {
+			c->rss_bytes = rss_bytes(c->pid);
+			err = pyx_mem_snapshot(py->mem, max, &si);
+			break;
+		}
+		pyx_proc_resume(py->proc);
+		sleep_ms(RETRY_SLEEP_MS);
+	}
+	pyx_proc_resume(py->proc);
+	if (err && err != -PYX_E_EXITED && process_gone(c->pid))
+		err = pyx_err_set(PYX_E_EXITED, "process %d exited during the "
+				  "census", c->pid);
+	if (err)
+		return err;
+	if (collecting)
+		return pyx_err_set(PYX_E_TIMEOUT, "the garbage collector was "
+				   "running at each of %d stops; retry later",
+				   o->retries + 1);
+	c->copied_bytes = si.bytes;
+	c->copy_reads = si.syscalls;
+	c->truncated = si.truncated;
+	c->skipped_bytes = si.skipped_bytes;
+	return 0;
+}
+
+static int cmp_name(const void *a, const void *b)
+{
+	return strcmp(((const struct pyx_census_type *)a)->name,
+		      ((const struct pyx_census_type *)b)->name);
+}
+
+/* One row per type name (two classes may share one), with totals. */
+static int collect(struct walk *w, struct pyx_census *c)
+{
+	size_t n = 0, out = 0;
+
+	for (size_t i = 0; i < w->nc; i++)
+		n += w->c[i].tracked || w->c[i].reached;
+	c->types = calloc(n ? n : 1, sizeof(*c->types));
+	if (!c->types)
+		return -PYX_E_NOMEM;
+	for (size_t i = 0; i < w->nc; i++) {
+		const struct counts *k = &w->c[i];
+		struct pyx_census_type *t;
+
+		if (!k->tracked && !k->reached)
+			continue;
+		t = &c->types[c->ntypes++];
+		t->name = strdup(pyx_types_at(w->types, i)->name);
+		if (!t->name)
+			return -PYX_E_NOMEM;
+		t->tracked = k->tracked;
+		t->tracked_bytes = k->tracked_bytes;
+		t->reached = k->reached;
+		t->reached_bytes = k->reached_bytes;
+	}
+	qsort(c->types, c->ntypes, sizeof(*c->types), cmp_name);
+	for (size_t i = 0; i < c->ntypes; i++) {
+		struct pyx_census_type *t = &c->types[i];
+
+		if (out && strcmp(c->types[out - 1].name, t->name) == 0) {
+			struct pyx_census_type *m = &c->types[out - 1];
+
+			m->tracked += t->tracked;
+			m->tracked_bytes += t->tracked_bytes;
+			m->reached += t->reached;
+			m->reached_bytes += t->reached_bytes;
+			free(t->name);
+		} else {
+			c->types[out++] = *t;
+		}
+	}
+	c->ntypes = out;
+	for (size_t i = 0; i < c->ntypes; i++) {
+		struct pyx_census_type *t = &c->types[i];
+
+		t->count = t->tracked + t->reached;
+		t->bytes = t->tracked_bytes + t->reached_bytes;
+		c->gc_objects += t->tracked;
+		c->gc_bytes += t->tracked_bytes;
+		c->reached_objects += t->reached;
+		c->reached_bytes += t->reached_bytes;
+	}
+	c->objects = c->gc_objects + c->reached_objects;
+	c->bytes = c->gc_bytes + c->reached_bytes;
+	return 0;
+}
+
+int pyx_census_take(struct pyx_python *py, const struct pyx_census_opts *opts,
+		    struct pyx_census **out)
+{
+	struct pyx_census_opts o = opts ? *opts : (struct pyx_census_opts){ 0 };
+	struct walk w = { .py = py };
+	struct pyx_heap_stats hs;
+	struct pyx_census *c;
+	struct timeval tv;
+	uint64_t pause0 = pyx_proc_pause_ns(py->proc), t0, arenas;
+	int err;
+
+	*out = NULL;
+	if (!o.deadline_ms)
+		o.deadline_ms = DEFAULT_DEADLINE_MS;
+	if (!o.retries)
+		o.retries = DEFAULT_RETRIES;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -PYX_E_NOMEM;
+	c->pid = (int)pyx_proc_pid(py->proc);
+	snprintf(c->python_version, sizeof(c->python_version), "%s",
+		 py->info.version);
+	snprintf(c->python_binary, sizeof(c->python_binary), "%s",
+		 py->info.binary);
+	gettimeofday(&tv, NULL);
+	c->time = (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
+	c->rss_bytes = -1;
+	c->arena_bytes = -1;
+
+	err = copy_heap(py, &o, c);
+	c->pause_ms = (double)(pyx_proc_pause_ns(py->proc) - pause0) / 1e6;
+	if (err)
+		goto out;
+	t0 = pyx_now_ns();
+	if (pyx_heap_arena_bytes(py, &arenas) == 0)
+		c->arena_bytes = (int64_t)arenas;
+	pyx_err_clear();
+	if ((err = pyx_types_new(py, &w.types)))
+		goto out;
+	w.rules = pyx_types_rules(w.types);
+	w.tracked_only = o.tracked_only;
+	c->tracked_only = o.tracked_only;
+	/* Every node takes 32 bytes at least (header and object). */
+	err = pyx_heap_walk(py, c->copied_bytes / 32 + 1, on_tracked, &w, &hs);
+	if (err)
+		goto out;
+	c->interpreters = hs.interpreters;
+	c->permanent = hs.permanent;
+	c->bad_objects = w.bad_objects;
+	c->bad_refs = w.bad_refs;
+	err = collect(&w, c);
+	c->walk_ms = (double)(pyx_now_ns() - t0) / 1e6;
+out:
+	pyx_mem_snapshot_release(py->mem);
+	pyx_types_free(w.types);
+	free(w.c);
+	free(w.seen.v);
+	free(w.stack);
+	if (err) {
+		pyx_census_free(c);
+		return err;
+	}
+	*out = c;
+	return 0;
+}
+
+void pyx_census_free(struct pyx_census *c)
+{
+	if (!c)
+		return;
+	for (size_t i = 0; i < c->ntypes; i++)
+		free(c->types[i].name);
+	free(c->types);
+	free(c);
+}
+
+static int cmp_bytes(const void *a, const void *b)
+{
+	const struct pyx_census_type *x = a, *y = b;
+
+	if (x->bytes != y->bytes)
+		return x->bytes < y->bytes ? 1 : -1;
+	if (x->count != y->count)
+		return x->count < y->count ? 1 : -1;
+	return strcmp(x->name, y->name);
+}
+
+static int cmp_count(const void *a, const void *b)
+{
+	const struct pyx_census_type *x = a, *y = b;
+
+	if (x->count != y->count)
+		return x->count < y->count ? 1 : -1;
+	if (x->bytes != y->bytes)
+		return x->bytes < y->bytes ? 1 : -1;
+	return strcmp(x->name, y->name);
+}
+
+void pyx_census_sort(struct pyx_census *c, enum pyx_census_sort by)
+{
+	qsort(c->types, c->ntypes, sizeof(*c->types),
+	      by == PYX_CENSUS_BY_COUNT ? cmp_count
+	      : by == PYX_CENSUS_BY_BYTES ? cmp_bytes : cmp_name);
+}
+
+/* ---- growth ------------------------------------------------------------ */
+
+static int cmp_change_count(const void *a, const void *b)
+{
+	const struct pyx_census_change *x = a, *y = b;
+
+	if (x->dcount != y->dcount)
+		return x->dcount < y->dcount ? 1 : -1;
+	if (x->dbytes != y->dbytes)
+		return x->dbytes < y->dbytes ? 1 : -1;
+	return strcmp(x->name, y->name);
+}
+
+static int cmp_change_bytes(const void *a, const void *b)
+{
+	const struct pyx_census_change *x = a, *y = b;
+
+	if (x->dbytes != y->dbytes)
+		return x->dbytes < y->dbytes ? 1 : -1;
+	if (x->dcount != y->dcount)
+		return x->dcount < y->dcount ? 1 : -1;
+	return strcmp(x->name, y->name);
+}
+
+static const struct pyx_census_type *find_type(const struct pyx_census *c,
+					       const char *name)
+{
+	size_t lo = 0, hi = c->ntypes;
+
+	/* c is sorted by name (see pyx_census_delta). */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int d = strcmp(c->types[mid].name, name);
+
+		if (d == 0)
+			return &c->types[mid];
+		if (d < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+static bool sorted_by_name(const struct pyx_census *c)
+{
+	for (size_t i = 1; i < c->ntypes; i++)
+		if (strcmp(c->types[i - 1].name, c->types[i].name) >= 0)
+			return false;
+	return true;
+}
+
+int pyx_census_delta(const struct pyx_census *a, const struct pyx_census *b,
+		     enum pyx_census_sort by, struct pyx_census_delta **out)
+{
+	struct pyx_census_delta *d;
+	size_t cap = a->ntypes + b->ntypes;
+
+	*out = NULL;
+	if (strcmp(a->python_version, b->python_version) != 0)
+		return pyx_err_set(PYX_E_UNSUPPORTED_VERSION, "the censuses "
+				   "come from different Pythons (%s and %s): "
+				   "their types cannot be compared",
+				   a->python_version, b->python_version);
+	if (a->tracked_only != b->tracked_only)
+		return pyx_err_set(PYX_E_USAGE, "one census counted only the "
+				   "objects the GC tracks (--tracked-only), the "
+				   "other all: take both the same way");
+	if (!sorted_by_name(a) || !sorted_by_name(b))
+		return pyx_err_set(PYX_E_USAGE, "pyx_census_delta: censuses "
+				   "must be sorted by name");
+	d = calloc(1, sizeof(*d));
+	if (!d || !(d->types = calloc(cap ? cap : 1, sizeof(*d->types)))) {
+		free(d);
+		return -PYX_E_NOMEM;
+	}
+	for (size_t i = 0; i < b->ntypes; i++) {
+		const struct pyx_census_type *tb = &b->types[i];
+		const struct pyx_census_type *ta = find_type(a, tb->name);
+		struct pyx_census_change ch = {
+			tb->name, tb->count, tb->bytes,
+			(int64_t)tb->count - (ta ? (int64_t)ta->count : 0),
+			(int64_t)tb->bytes - (ta ? (int64_t)ta->bytes : 0),
+		};
+
+		if (ch.dcount || ch.dbytes)
+			d->types[d->ntypes++] = ch;
+	}
+	for (size_t i = 0; i < a->ntypes; i++) {
+		const struct pyx_census_type *ta = &a->types[i];
+
+		if (!find_type(b, ta->name))
+			d->types[d->ntypes++] = (struct pyx_census_change){
+				ta->name, 0, 0, -(int64_t)ta->count,
+				-(int64_t)ta->bytes };
+	}
+	qsort(d->types, d->ntypes, sizeof(*d->types),
+	      by == PYX_CENSUS_BY_BYTES ? cmp_change_bytes : cmp_change_count);
+	d->dobjects = (int64_t)b->objects - (int64_t)a->objects;
+	d->dbytes = (int64_t)b->bytes - (int64_t)a->bytes;
+	d->dgc_objects = (int64_t)b->gc_objects - (int64_t)a->gc_objects;
+	d->drss_bytes = a->rss_bytes >= 0 && b->rss_bytes >= 0
+			? b->rss_bytes - a->rss_bytes : 0;
+	*out = d;
+	return 0;
+}
+
+void pyx_census_delta_free(struct pyx_census_delta *d)
+{
+	if (!d)
+		return;
+	free(d->types);
+	free(d);
+}

@@ -1,0 +1,264 @@
+/* Walking the GC lists: generations and the permanent generation of every
+ * interpreter. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "object.h"
+#include "pyxray/heap.h"
+
+#define MAX_INTERPRETERS 1024
+#define MAX_GENERATIONS 8
+/* _gc_prev's low bits are flags (FINALIZED, COLLECTING), _gc_next's low
+ * bit marks unreachable objects during a collection. */
+#define GC_PTR_MASK (~(uint64_t)3)
+
+/* The GC states: one in the runtime (3.8) or one per interpreter. */
+struct gc_state {
+	pyx_addr_t addr;
+	int64_t interp_id;
+};
+
+static int gc_states(struct pyx_python *py, struct gc_state *out, size_t max,
+		     size_t *n)
+{
+	uint64_t interp, id;
+	int err;
+
+	*n = 0;
+	if (!pyx_layout_has(&py->layout, PYX_L_GC_GENERATIONS) ||
+	    !pyx_layout_has(&py->layout, PYX_L_GC_PERMANENT) ||
+	    !pyx_layout_has(&py->layout, PYX_L_GCH_NEXT) ||
+	    !pyx_layout_has(&py->layout, PYX_L_SZ_GC_GENERATION) ||
+	    (!pyx_layout_has(&py->layout, PYX_L_IS_GC) &&
+	     !pyx_layout_has(&py->layout, PYX_L_RT_GC)))
+		return pyx_err_set(PYX_E_LAYOUT, "the layout of %s has no GC "
+				   "lists (_gc_runtime_state)",
+				   py->layout.source_file);
+	if (!pyx_layout_has(&py->layout, PYX_L_IS_GC)) {
+		out[(*n)++] = (struct gc_state){
+			py->info.runtime + (uint64_t)pyx_off(py, PYX_L_RT_GC), 0 };
+		return 0;
+	}
+	if ((err = pyx_read_field(py, py->info.runtime, PYX_L_RT_INTERP_HEAD,
+				  &interp)))
+		return err;
+	if (!interp)
+		return pyx_err_set(PYX_E_NOT_SUPPORTED, "no interpreter: Python "
+				   "is not initialised yet, or has finalized");
+	while (interp) {
+		if (*n >= max)
+			return pyx_err_set(PYX_E_BAD_MEMORY, "more than %zu "
+					   "interpreters: corrupt list", max);
+		if ((err = pyx_read_field(py, interp, PYX_L_IS_ID, &id)))
+			return err;
+		out[(*n)++] = (struct gc_state){
+			interp + (uint64_t)pyx_off(py, PYX_L_IS_GC), (int64_t)id };
+		if ((err = pyx_read_field(py, interp, PYX_L_IS_NEXT, &interp)))
+			return err;
+	}
+	return 0;
+}
+
+static int ngenerations(struct pyx_python *py)
+{
+	int32_t g = pyx_off(py, PYX_L_GC_GENERATIONS);
+	int32_t g0 = pyx_off(py, PYX_L_GC_GENERATION0);
+	int32_t sz = pyx_off(py, PYX_L_SZ_GC_GENERATION);
+
+	/* generations[NUM_GENERATIONS] is followed by generation0. */
+	if (g0 != PYX_OFF_NONE && sz > 0 && g0 > g && (g0 - g) % sz == 0 &&
+	    (g0 - g) / sz <= MAX_GENERATIONS)
+		return (g0 - g) / sz;
+	return 3;
+}
+
+int pyx_heap_check(struct pyx_python *py, bool *collecting)
+{
+	struct gc_state st[MAX_INTERPRETERS];
+	uint64_t fin, v;
+	size_t n;
+	int err;
+
+	*collecting = false;
+	if (pyx_layout_has(&py->layout, PYX_L_RT_FINALIZING) &&
+	    (err = pyx_read_field(py, py->info.runtime, PYX_L_RT_FINALIZING,
+				  &fin)) == 0 && fin)
+		return pyx_err_set(PYX_E_NOT_SUPPORTED, "Python is finalizing "
+				   "(Py_Finalize has begun): its heap is being "
+				   "torn down");
+	if ((err = gc_states(py, st, MAX_INTERPRETERS, &n)))
+		return err;
+	for (size_t i = 0; i < n; i++) {
+		if (!pyx_layout_has(&py->layout, PYX_L_GC_COLLECTING))
+			break;
+		if ((err = pyx_read_field_n(py, st[i].addr, PYX_L_GC_COLLECTING,
+					    4, &v)))
+			return err;
+		if (v)
+			*collecting = true;
+	}
+	return 0;
+}
+
+/* Read a GC header: from the snapshot without a copy when possible. */
+static inline int gc_head(struct pyx_python *py, pyx_addr_t node,
+			  uint64_t *next, uint64_t *prev)
+{
+	const uint64_t *h = pyx_mem_snapshot_ptr(py->mem, node, 16);
+	uint64_t buf[2];
+	int err;
+
+	if (!h) {
+		if ((err = pyx_mem_read(py->mem, node, buf, sizeof(buf))))
+			return err;
+		h = buf;
+	}
+	/* PyGC_Head is {_gc_next, _gc_prev} in every version here. */
+	*next = h[0];
+	*prev = h[1];
+	return 0;
+}
+
+static int walk_list(struct pyx_python *py, pyx_addr_t head, uint64_t *left,
+		     const struct pyx_heap_where *w, pyx_heap_fn fn, void *ctx,
+		     uint64_t *count)
+{
+	uint64_t gch = (uint64_t)pyx_off(py, PYX_L_SZ_GC_HEAD);
+	uint64_t next, prev;
+	pyx_addr_t node, before = head;
+	int err;
+
+	if ((err = gc_head(py, head, &next, &prev)))
+		return err;
+	node = next & GC_PTR_MASK;
+	while (node != head) {
+		if (!node || (node & 7))
+			return pyx_err_set(PYX_E_BAD_MEMORY, "GC list at "
+					   PYX_PRIaddr " is corrupt: bad "
+					   "pointer " PYX_PRIaddr " after "
+					   PYX_PRIaddr, head, node, before);
+		if (*left == 0)
+			return pyx_err_set(PYX_E_BAD_MEMORY, "GC list at "
+					   PYX_PRIaddr " does not end (cyclic "
+					   "or corrupt)", head);
+		(*left)--;
+		if ((err = gc_head(py, node, &next, &prev)))
+			return err == -PYX_E_BAD_MEMORY
+			       ? pyx_err_set(PYX_E_BAD_MEMORY, "GC list at "
+					     PYX_PRIaddr " is corrupt: node "
+					     PYX_PRIaddr " cannot be read",
+					     head, node)
+			       : err;
+		/* A list that links back is a list: this catches cycles
+		 * that miss the head, and pointers into garbage. */
+		if ((prev & GC_PTR_MASK) != before)
+			return pyx_err_set(PYX_E_BAD_MEMORY, "GC list at "
+					   PYX_PRIaddr " is corrupt: node "
+					   PYX_PRIaddr " links back to "
+					   PYX_PRIaddr ", not " PYX_PRIaddr,
+					   head, node, prev & GC_PTR_MASK,
+					   before);
+		(*count)++;
+		if ((err = fn(ctx, node + gch, w)))
+			return err;
+		before = node;
+		node = next & GC_PTR_MASK;
+	}
+	return 0;
+}
+
+int pyx_heap_walk(struct pyx_python *py, uint64_t max_objects, pyx_heap_fn fn,
+		  void *ctx, struct pyx_heap_stats *stats)
+{
+	struct pyx_heap_stats s = { 0 };
+	struct gc_state *st;
+	uint64_t left = max_objects ? max_objects : (1ull << 32);
+	size_t n;
+	int ngen = ngenerations(py), err;
+
+	st = calloc(MAX_INTERPRETERS, sizeof(*st));
+	if (!st)
+		return -PYX_E_NOMEM;
+	if ((err = gc_states(py, st, MAX_INTERPRETERS, &n)))
+		goto out;
+	s.interpreters = n;
+	for (size_t i = 0; i < n && !err; i++) {
+		bool seen = false;
+
+		/* Subinterpreters may share the main GC state (3.8). */
+		for (size_t j = 0; j < i; j++)
+			seen |= st[j].addr == st[i].addr;
+		if (seen)
+			continue;
+		s.gc_states++;
+		for (int g = 0; g <= ngen && !err; g++) {
+			struct pyx_heap_where w = { st[i].interp_id, g, ngen };
+			pyx_addr_t head = st[i].addr;
+			uint64_t before = s.objects;
+
+			if (g < ngen)
+				head += (uint64_t)pyx_off(py, PYX_L_GC_GENERATIONS) +
+					(uint64_t)g * (uint64_t)pyx_off(py, PYX_L_SZ_GC_GENERATION);
+			else
+				head += (uint64_t)pyx_off(py, PYX_L_GC_PERMANENT);
+			err = walk_list(py, head, &left, &w, fn, ctx, &s.objects);
+			if (g == ngen)
+				s.permanent += s.objects - before;
+		}
+	}
+out:
+	free(st);
+	if (stats)
+		*stats = s;
+	return err;
+}
+
+int pyx_heap_arena_bytes(struct pyx_python *py, uint64_t *bytes)
+{
+	pyx_addr_t sym;
+	uint64_t n, interp;
+	int err;
+
+	*bytes = 0;
+	if (pyx_layout_has(&py->layout, PYX_L_IS_OBMALLOC) &&
+	    pyx_layout_has(&py->layout, PYX_L_OBM_NARENAS)) {
+		pyx_addr_t seen[64];
+		size_t nseen = 0;
+
+		/* 3.12+: per interpreter (3.13: a pointer, often shared). */
+		if ((err = pyx_read_field(py, py->info.runtime,
+					  PYX_L_RT_INTERP_HEAD, &interp)))
+			return err;
+		for (int i = 0; interp && i < MAX_INTERPRETERS; i++) {
+			pyx_addr_t state = interp + (uint64_t)pyx_off(py, PYX_L_IS_OBMALLOC);
+			bool dup = false;
+
+			if (py->k.obmalloc_ptr &&
+			    (err = pyx_mem_read_u64(py->mem, state, &state)))
+				return err;
+			for (size_t j = 0; j < nseen; j++)
+				dup |= seen[j] == state;
+			if (state && !dup) {
+				if (nseen < PYX_ARRAY_SIZE(seen))
+					seen[nseen++] = state;
+				if ((err = pyx_read_field(py, state,
+							  PYX_L_OBM_NARENAS, &n)))
+					return err;
+				*bytes += n * py->k.arena_size;
+			}
+			if ((err = pyx_read_field(py, interp, PYX_L_IS_NEXT,
+						  &interp)))
+				return err;
+		}
+		return 0;
+	}
+	/* <= 3.11: a file-static variable, in .symtab only. */
+	if (pyx_elf_lookup(py->elf, "narenas_currently_allocated", &sym, NULL))
+		return pyx_err_set(PYX_E_NOT_SUPPORTED, "%s has no symbol "
+				   "narenas_currently_allocated (stripped)",
+				   py->info.binary);
+	if ((err = pyx_mem_read_u64(py->mem, sym, &n)))
+		return err;
+	*bytes = n * py->k.arena_size;
+	return 0;
+}

@@ -1,0 +1,707 @@
+/* Type facts and referents: what an object is and what it refers to. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "referents.h"
+
+#define MAX_BASE_DEPTH 64    /* tp_base chains are short; a loop is corrupt */
+#define MAX_MEMBERS 4096     /* PyMemberDef entries per type */
+#define T_OBJECT 6
+#define T_OBJECT_EX 16
+#define PYX_TPFLAGS_TYPE_SUBCLASS (1UL << 31)
+
+struct pyx_types {
+	struct pyx_python *py;
+	struct pyx_size_rules rules;
+	struct pyx_typeinfo **v; /* by id */
+	size_t n, cap;
+	uint32_t *slots;         /* open addressing: id + 1, 0 = empty */
+	size_t nslots;           /* power of 2 */
+	pyx_addr_t set_dummy;
+};
+
+static inline size_t hash_addr(pyx_addr_t a)
+{
+	return (size_t)((a >> 3) * UINT64_C(0x9E3779B97F4A7C15) >> 20);
+}
+
+int pyx_types_new(struct pyx_python *py, struct pyx_types **out)
+{
+	struct pyx_types *t = calloc(1, sizeof(*t));
+	pyx_addr_t dummy;
+
+	*out = NULL;
+	if (!t)
+		return -PYX_E_NOMEM;
+	t->py = py;
+	pyx_size_rules_init(&t->rules, py);
+	t->nslots = 1024;
+	t->slots = calloc(t->nslots, sizeof(*t->slots));
+	if (!t->slots) {
+		free(t);
+		return -PYX_E_NOMEM;
+	}
+	/* The deleted-entry marker of sets: a pointer variable. */
+	if (pyx_elf_lookup(py->elf, "_PySet_Dummy", &dummy, NULL) == 0)
+		pyx_mem_read_u64(py->mem, dummy, &t->set_dummy);
+	pyx_err_clear();
+	*out = t;
+	return 0;
+}
+
+void pyx_types_free(struct pyx_types *t)
+{
+	if (!t)
+		return;
+	for (size_t i = 0; i < t->n; i++) {
+		free(t->v[i]->slots);
+		free(t->v[i]->name);
+		free(t->v[i]);
+	}
+	free(t->v);
+	free(t->slots);
+	free(t);
+}
+
+size_t pyx_types_count(const struct pyx_types *t)
+{
+	return t->n;
+}
+
+const struct pyx_typeinfo *pyx_types_at(const struct pyx_types *t, size_t id)
+{
+	return id < t->n ? t->v[id] : NULL;
+}
+
+const struct pyx_size_rules *pyx_types_rules(const struct pyx_types *t)
+{
+	return &t->rules;
+}
+
+struct pyx_python *pyx_types_python(const struct pyx_types *t)
+{
+	return t->py;
+}
+
+static int insert(struct pyx_types *t, struct pyx_typeinfo *ti)
+{
+	size_t mask;
+
+	if (t->n == t->cap) {
+		size_t cap = t->cap ? 2 * t->cap : 256;
+		struct pyx_typeinfo **v = realloc(t->v, cap * sizeof(*v));
+
+		if (!v)
+			return -PYX_E_NOMEM;
+		t->v = v;
+		t->cap = cap;
+	}
+	if ((t->n + 1) * 2 > t->nslots) {
+		size_t ns = t->nslots * 2;
+		uint32_t *s = calloc(ns, sizeof(*s));
+
+		if (!s)
+			return -PYX_E_NOMEM;
+		for (size_t i = 0; i < t->n; i++) {
+			size_t h = hash_addr(t->v[i]->addr) & (ns - 1);
+
+			while (s[h])
+				h = (h + 1) & (ns - 1);
+			s[h] = (uint32_t)i + 1;
+		}
+		free(t->slots);
+		t->slots = s;
+		t->nslots = ns;
+	}
+	mask = t->nslots - 1;
+	ti->id = (uint32_t)t->n;
+	t->v[t->n++] = ti;
+	for (size_t h = hash_addr(ti->addr) & mask;; h = (h + 1) & mask) {
+		if (!t->slots[h]) {
+			t->slots[h] = ti->id + 1;
+			return 0;
+		}
+	}
+}
+
+/* What a type is: the kind of its nearest known base. */
+static enum pyx_kind kind_of(struct pyx_types *t, pyx_addr_t tp)
+{
+	struct pyx_python *py = t->py;
+	const struct pyx_known_types *k = &py->types;
+	static const struct {
+		const char *name;
+		enum pyx_kind kind;
+	} by_name[] = {
+		/* module types, static or heap depending on the version */
+		{ "collections.deque", PYX_K_DEQUE },
+		{ "functools._lru_cache_wrapper", PYX_K_LRU },
+		{ "functools._lru_list_elem", PYX_K_LRU_ELEM },
+	};
+
+	for (int depth = 0; tp && depth < MAX_BASE_DEPTH; depth++) {
+		char name[64];
+		uint64_t base, np;
+
+		if (tp == k->str) return PYX_K_STR;
+		if (tp == k->bytes) return PYX_K_BYTES;
+		if (tp == k->bytearray) return PYX_K_BYTEARRAY;
+		if (tp == k->long_) return PYX_K_INT;
+		if (tp == k->float_) return PYX_K_FLOAT;
+		if (tp == k->tuple) return PYX_K_TUPLE;
+		if (tp == k->list) return PYX_K_LIST;
+		if (tp == k->dict) return PYX_K_DICT;
+		if (tp == k->set || tp == k->frozenset) return PYX_K_SET;
+		if (tp == k->type) return PYX_K_TYPE;
+		if (tp == k->module) return PYX_K_MODULE;
+		if (tp == k->function) return PYX_K_FUNCTION;
+		if (tp == k->cell) return PYX_K_CELL;
+		if (tp == k->method) return PYX_K_METHOD;
+		if (tp == k->cfunction) return PYX_K_CFUNCTION;
+		if (tp == k->code) return PYX_K_CODE;
+		if (tp == k->object) return PYX_K_OBJECT;
+		if (pyx_read_field(py, tp, PYX_L_TP_NAME, &np) == 0 && np &&
+		    pyx_mem_read_cstr(py->mem, np, name, sizeof(name)) == 0)
+			for (size_t i = 0; i < PYX_ARRAY_SIZE(by_name); i++)
+				if (strcmp(name, by_name[i].name) == 0)
+					return by_name[i].kind;
+		if (pyx_read_field(py, tp, PYX_L_TP_BASE, &base))
+			break;
+		tp = base;
+	}
+	pyx_err_clear();
+	return PYX_K_OTHER;
+}
+
+static int add_slot(struct pyx_typeinfo *ti, int64_t off)
+{
+	int32_t *s;
+
+	for (uint32_t i = 0; i < ti->nslots; i++)
+		if (ti->slots[i] == off)
+			return 0;
+	s = realloc(ti->slots, (ti->nslots + 1) * sizeof(*s));
+	if (!s)
+		return -PYX_E_NOMEM;
+	ti->slots = s;
+	ti->slots[ti->nslots++] = (int32_t)off;
+	return 0;
+}
+
+/* Object members (T_OBJECT, T_OBJECT_EX) of the types in the tp_base
+ * chain: __slots__ of classes, and fields C types describe.  For the kinds
+ * read field by field, only those of classes (heap types). */
+static int collect_slots(struct pyx_types *t, struct pyx_typeinfo *ti)
+{
+	struct pyx_python *py = t->py;
+	int32_t msize = pyx_off(py, PYX_L_SZ_MEMBER_DEF);
+	bool all = ti->kind == PYX_K_OBJECT || ti->kind == PYX_K_OTHER;
+	pyx_addr_t tp = ti->addr;
+	int err;
+
+	if (msize == PYX_OFF_NONE || !pyx_layout_has(&py->layout, PYX_L_TP_MEMBERS) ||
+	    !pyx_layout_has(&py->layout, PYX_L_MEMBER_TYPE))
+		return 0;
+	for (int depth = 0; tp && depth < MAX_BASE_DEPTH; depth++) {
+		uint64_t members, flags, base;
+
+		if ((err = pyx_read_field(py, tp, PYX_L_TP_MEMBERS, &members)) ||
+		    (err = pyx_read_field(py, tp, PYX_L_TP_FLAGS, &flags)) ||
+		    (err = pyx_read_field(py, tp, PYX_L_TP_BASE, &base)))
+			return err;
+		for (int i = 0; members && (all || (flags & PYX_TPFLAGS_HEAPTYPE)) &&
+				i < MAX_MEMBERS; i++) {
+			pyx_addr_t m = members + (uint64_t)i * (uint64_t)msize;
+			uint64_t name, type, off;
+
+			if ((err = pyx_mem_read_u64(py->mem, m, &name)))
+				return err;
+			if (!name)
+				break;
+			if ((err = pyx_read_field_n(py, m, PYX_L_MEMBER_TYPE, 4,
+						    &type)) ||
+			    (err = pyx_read_field(py, m, PYX_L_MEMBER_OFFSET, &off)))
+				return err;
+			if ((type == T_OBJECT || type == T_OBJECT_EX) &&
+			    (int64_t)off >= 16 && off < ti->basicsize &&
+			    !(off & 7) && (err = add_slot(ti, (int64_t)off)))
+				return err;
+		}
+		tp = base;
+	}
+	return 0;
+}
+
+/* "module.qualname" for a class, tp_name for a static type. */
+static void type_name(struct pyx_types *t, struct pyx_typeinfo *ti,
+		      char *buf, size_t n)
+{
+	struct pyx_python *py = t->py;
+	uint64_t np, qual, dict;
+	pyx_addr_t mod;
+	char q[256], m[256];
+
+	buf[0] = '\0';
+	if ((ti->flags & PYX_TPFLAGS_HEAPTYPE) &&
+	    pyx_read_field(py, ti->addr, PYX_L_HT_QUALNAME, &qual) == 0 &&
+	    pyx_str_read(py, qual, q, sizeof(q)) == 0) {
+		if (pyx_read_field(py, ti->addr, PYX_L_TP_DICT, &dict) == 0 &&
+		    dict && pyx_dict_get_str(py, dict, "__module__", &mod) == 0 &&
+		    pyx_str_read(py, mod, m, sizeof(m)) == 0)
+			snprintf(buf, n, "%s.%s", m, q);
+		else
+			snprintf(buf, n, "%s", q);
+	} else if (pyx_read_field(py, ti->addr, PYX_L_TP_NAME, &np) == 0 && np) {
+		pyx_mem_read_cstr(py->mem, np, buf, n);
+	}
+	if (!buf[0])
+		snprintf(buf, n, "<type at " PYX_PRIaddr ">", ti->addr);
+	/* Names go into text files and tables: no control characters. */
+	for (char *p = buf; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
+	pyx_err_clear();
+}
+
+static int build(struct pyx_types *t, pyx_addr_t tp, struct pyx_typeinfo *ti)
+{
+	struct pyx_python *py = t->py;
+	uint64_t mt, mflags, off;
+	char name[512];
+	int err;
+
+	ti->addr = tp;
+	ti->kind = PYX_K_INVALID;
+	if (!tp || (tp & 7))
+		return pyx_err_set(PYX_E_BAD_MEMORY, "bad type pointer "
+				   PYX_PRIaddr, tp);
+	/* A type object's type is type or a metaclass. */
+	if ((err = pyx_read_field(py, tp, PYX_L_OB_TYPE, &mt)))
+		return err;
+	if (mt != py->types.type &&
+	    (!mt || (mt & 7) || pyx_read_field(py, mt, PYX_L_TP_FLAGS, &mflags) ||
+	     !(mflags & PYX_TPFLAGS_TYPE_SUBCLASS)))
+		return pyx_err_set(PYX_E_BAD_MEMORY, PYX_PRIaddr
+				   " is not a type object", tp);
+	if ((err = pyx_read_field(py, tp, PYX_L_TP_FLAGS, &ti->flags)) ||
+	    (err = pyx_read_field(py, tp, PYX_L_TP_BASICSIZE, &ti->basicsize)) ||
+	    (err = pyx_read_field(py, tp, PYX_L_TP_ITEMSIZE, &ti->itemsize)) ||
+	    (err = pyx_read_field(py, tp, PYX_L_TP_DICTOFFSET, &off)))
+		return err;
+	if (ti->basicsize > (1u << 24) || ti->itemsize > (1u << 16))
+		return pyx_err_set(PYX_E_BAD_MEMORY, "type " PYX_PRIaddr
+				   " has sizes %" PRIu64 "/%" PRIu64, tp,
+				   ti->basicsize, ti->itemsize);
+	ti->dictoffset = (int64_t)off;
+	ti->gc = ti->flags & PYX_TPFLAGS_HAVE_GC;
+	ti->has_dict = off != 0 || (py->k.managed_dict_word &&
+				    (ti->flags & PYX_TPFLAGS_MANAGED_DICT));
+	ti->preheader = (uint32_t)pyx_size_preheader(&t->rules, ti->flags,
+						     false, 0, false);
+	ti->kind = kind_of(t, tp);
+	if ((err = collect_slots(t, ti)))
+		return err;
+	type_name(t, ti, name, sizeof(name));
+	ti->name = strdup(name);
+	return ti->name ? 0 : -PYX_E_NOMEM;
+}
+
+int pyx_types_get(struct pyx_types *t, pyx_addr_t tp,
+		  const struct pyx_typeinfo **out)
+{
+	size_t mask = t->nslots - 1;
+	struct pyx_typeinfo *ti;
+	int err, ins;
+
+	for (size_t h = hash_addr(tp) & mask; t->slots[h]; h = (h + 1) & mask) {
+		ti = t->v[t->slots[h] - 1];
+		if (ti->addr == tp) {
+			*out = ti;
+			if (ti->kind == PYX_K_INVALID)
+				return pyx_err_set(PYX_E_BAD_MEMORY, PYX_PRIaddr
+						   " is not a type object", tp);
+			return 0;
+		}
+	}
+	ti = calloc(1, sizeof(*ti));
+	if (!ti)
+		return -PYX_E_NOMEM;
+	err = build(t, tp, ti);
+	if (err == -PYX_E_NOMEM) {
+		free(ti->slots);
+		free(ti);
+		return err;
+	}
+	if (err) {
+		/* Remember the bad pointer; keep the error detail. */
+		char detail[256];
+
+		snprintf(detail, sizeof(detail), "%s", pyx_err_detail());
+		free(ti->slots);
+		ti->slots = NULL;
+		ti->nslots = 0;
+		ti->kind = PYX_K_INVALID;
+		free(ti->name);
+		ti->name = strdup("<invalid type>");
+		if (!ti->name || (ins = insert(t, ti))) {
+			free(ti->name);
+			free(ti);
+			return -PYX_E_NOMEM;
+		}
+		*out = ti;
+		return pyx_err_set(PYX_E_BAD_MEMORY, "%s", detail);
+	}
+	if ((ins = insert(t, ti))) {
+		free(ti->slots);
+		free(ti->name);
+		free(ti);
+		return ins;
+	}
+	*out = ti;
+	return 0;
+}
+
+/* ---- referents -------------------------------------------------------- */
+
+/* n words at addr: from the snapshot, else copied into *buf. */
+static int words(struct pyx_python *py, pyx_addr_t addr, uint64_t n,
+		 const uint64_t **out, uint64_t **buf)
+{
+	*buf = NULL;
+	*out = pyx_mem_snapshot_ptr(py->mem, addr, n * 8);
+	if (*out || n == 0)
+		return 0;
+	*buf = malloc(n * 8);
+	if (!*buf)
+		return -PYX_E_NOMEM;
+	*out = *buf;
+	return pyx_mem_read(py->mem, addr, *buf, n * 8);
+}
+
+static int visit(pyx_ref_fn fn, void *ctx, enum pyx_ref_kind kind,
+		 pyx_addr_t target, uint64_t index, pyx_addr_t key,
+		 const char *name)
+{
+	struct pyx_ref r = { kind, target, index, key, name };
+
+	if (!target)
+		return 0;
+	return fn(ctx, &r);
+}
+
+static int visit_array(struct pyx_python *py, pyx_addr_t items, uint64_t n,
+		       size_t max, pyx_ref_fn fn, void *ctx)
+{
+	const uint64_t *v;
+	uint64_t *buf;
+	int err;
+
+	if (n > max)
+		return pyx_err_set(PYX_E_BAD_MEMORY, "container of %" PRIu64
+				   " items (more than %zu)", n, max);
+	if ((err = words(py, items, n, &v, &buf)) == 0)
+		for (uint64_t i = 0; i < n && !err; i++)
+			err = visit(fn, ctx, PYX_REF_ITEM, v[i], i, 0, NULL);
+	free(buf);
+	return err;
+}
+
+/* Named pointer fields: each layout entry present in this build. */
+struct field {
+	enum pyx_layout_id id;
+	const char *name;
+};
+
+static int visit_fields(struct pyx_python *py, pyx_addr_t obj,
+			const struct field *f, size_t n, pyx_ref_fn fn,
+			void *ctx)
+{
+	int err = 0;
+
+	for (size_t i = 0; i < n && !err; i++) {
+		uint64_t v;
+
+		if (!pyx_layout_has(&py->layout, f[i].id))
+			continue;
+		if ((err = pyx_read_field(py, obj, f[i].id, &v)))
+			return err;
+		err = visit(fn, ctx, PYX_REF_FIELD, v, 0, 0, f[i].name);
+	}
+	return err;
+}
+
+static const struct field function_fields[] = {
+	{ PYX_L_FUNC_CODE, "__code__" },
+	{ PYX_L_FUNC_GLOBALS, "__globals__" },
+	{ PYX_L_FUNC_BUILTINS, "__builtins__" },
+	{ PYX_L_FUNC_NAME, "__name__" },
+	{ PYX_L_FUNC_QUALNAME, "__qualname__" },
+	{ PYX_L_FUNC_DEFAULTS, "__defaults__" },
+	{ PYX_L_FUNC_KWDEFAULTS, "__kwdefaults__" },
+	{ PYX_L_FUNC_CLOSURE, "__closure__" },
+	{ PYX_L_FUNC_DOC, "__doc__" },
+	{ PYX_L_FUNC_DICT, "__dict__" },
+	{ PYX_L_FUNC_MODULE, "__module__" },
+	{ PYX_L_FUNC_ANNOTATIONS, "__annotations__" },
+	{ PYX_L_FUNC_TYPEPARAMS, "__type_params__" },
+};
+
+static const struct field code_fields[] = {
+	{ PYX_L_CO_CONSTS, "co_consts" },
+	{ PYX_L_CO_NAMES, "co_names" },
+	{ PYX_L_CO_VARNAMES, "co_varnames" },
+	{ PYX_L_CO_FREEVARS, "co_freevars" },
+	{ PYX_L_CO_CELLVARS, "co_cellvars" },
+	{ PYX_L_CO_LOCALSPLUSKINDS, "co_localspluskinds" },
+	{ PYX_L_CO_EXCEPTIONTABLE, "co_exceptiontable" },
+	{ PYX_L_CO_FILENAME, "co_filename" },
+	{ PYX_L_CO_NAME, "co_name" },
+	{ PYX_L_CO_QUALNAME, "co_qualname" },
+	{ PYX_L_CO_LINETABLE, "co_linetable" },
+	{ PYX_L_CO_CODE, "co_code" },
+};
+
+static const struct field type_fields[] = {
+	{ PYX_L_TP_DICT, "__dict__" },
+	{ PYX_L_TP_MRO, "__mro__" },
+	{ PYX_L_TP_BASES, "__bases__" },
+	{ PYX_L_TP_BASE, "__base__" },
+};
+
+static const struct field heap_type_fields[] = {
+	{ PYX_L_HT_NAME, "__name__" },
+	{ PYX_L_HT_QUALNAME, "__qualname__" },
+	{ PYX_L_HT_SLOTS, "__slots__" },
+	{ PYX_L_HT_MODULE, "__module__ (C)" },
+};
+
+static const struct field module_fields[] = {
+	{ PYX_L_MODULE_DICT, "__dict__" },
+	{ PYX_L_MODULE_NAME, "__name__" },
+};
+
+static const struct field cell_fields[] = {
+	{ PYX_L_CELL_REF, "cell_contents" },
+};
+
+static const struct field method_fields[] = {
+	{ PYX_L_METHOD_FUNC, "__func__" },
+	{ PYX_L_METHOD_SELF, "__self__" },
+};
+
+static const struct field cfunction_fields[] = {
+	{ PYX_L_CFUNC_SELF, "__self__" },
+	{ PYX_L_CFUNC_MODULE, "__module__" },
+};
+
+static const struct field lru_fields[] = {
+	{ PYX_L_LRU_CACHE, "cache" },
+	{ PYX_L_LRU_FUNC, "__wrapped__" },
+};
+
+static const struct field lru_elem_fields[] = {
+	{ PYX_L_LRU_ELEM_KEY, "key" },
+	{ PYX_L_LRU_ELEM_RESULT, "result" },
+};
+
+struct dict_visit {
+	pyx_ref_fn fn;
+	void *ctx;
+	uint64_t i;
+	bool attrs;
+};
+
+static int on_item(void *vctx, pyx_addr_t key, pyx_addr_t value)
+{
+	struct dict_visit *d = vctx;
+	int err;
+
+	if (d->attrs)
+		return visit(d->fn, d->ctx, PYX_REF_ATTR, value, d->i++, key,
+			     NULL);
+	if ((err = visit(d->fn, d->ctx, PYX_REF_DICT_KEY, key, d->i++, 0, NULL)))
+		return err;
+	return visit(d->fn, d->ctx, PYX_REF_DICT_VALUE, value, 0, key, NULL);
+}
+
+/* Shared keys of a class: their names are referents of the class. */
+static int on_key(void *vctx, pyx_addr_t key, pyx_addr_t value)
+{
+	struct dict_visit *d = vctx;
+
+	(void)value;
+	return visit(d->fn, d->ctx, PYX_REF_FIELD, key, d->i++, 0,
+		     "shared key");
+}
+
+static int set_items(struct pyx_python *py, pyx_addr_t obj, size_t max,
+		     pyx_ref_fn fn, void *ctx, pyx_addr_t dummy)
+{
+	uint64_t table, mask;
+	const uint64_t *v;
+	uint64_t *buf;
+	int err;
+
+	if ((err = pyx_read_field(py, obj, PYX_L_SET_TABLE, &table)) ||
+	    (err = pyx_read_field(py, obj, PYX_L_SET_MASK, &mask)))
+		return err;
+	if (mask + 1 > max || ((mask + 1) & mask))
+		return pyx_err_set(PYX_E_BAD_MEMORY, "set " PYX_PRIaddr
+				   " has mask %" PRIu64, obj, mask);
+	/* setentry {key, hash} */
+	if ((err = words(py, table, 2 * (mask + 1), &v, &buf)) == 0)
+		for (uint64_t i = 0; i <= mask && !err; i++)
+			if (v[2 * i] != dummy)
+				err = visit(fn, ctx, PYX_REF_SET_ITEM, v[2 * i],
+					    i, 0, NULL);
+	free(buf);
+	return err;
+}
+
+static int deque_items(struct pyx_python *py, pyx_addr_t obj, size_t max,
+		       pyx_ref_fn fn, void *ctx)
+{
+	int32_t bsize = pyx_off(py, PYX_L_SZ_DEQUE_BLOCK);
+	uint64_t block, idx, len, blocklen;
+	int err = 0;
+
+	if (bsize == PYX_OFF_NONE || bsize <= 16)
+		return 0;
+	blocklen = ((uint64_t)bsize - 16) / 8;
+	if ((err = pyx_read_field(py, obj, PYX_L_DEQUE_LEFTBLOCK, &block)) ||
+	    (err = pyx_read_field(py, obj, PYX_L_DEQUE_LEFTINDEX, &idx)) ||
+	    (err = pyx_read_field(py, obj, PYX_L_OB_SIZE, &len)))
+		return err;
+	if (len > max || idx >= blocklen)
+		return pyx_err_set(PYX_E_BAD_MEMORY, "deque " PYX_PRIaddr
+				   " corrupt", obj);
+	for (uint64_t i = 0; i < len && !err;) {
+		uint64_t n = blocklen - idx < len - i ? blocklen - idx : len - i;
+		const uint64_t *v;
+		uint64_t *buf;
+
+		if (!block)
+			return pyx_err_set(PYX_E_BAD_MEMORY, "deque " PYX_PRIaddr
+					   " ends early", obj);
+		err = words(py, block + (uint64_t)pyx_off(py, PYX_L_BLOCK_DATA) +
+				idx * 8, n, &v, &buf);
+		for (uint64_t j = 0; j < n && !err; j++)
+			err = visit(fn, ctx, PYX_REF_ITEM, v[j], i + j, 0, NULL);
+		free(buf);
+		i += n;
+		idx = 0;
+		if (!err && i < len)
+			err = pyx_read_field(py, block, PYX_L_BLOCK_RIGHTLINK,
+					     &block);
+	}
+	return err;
+}
+
+#define FIELDS(f) f, PYX_ARRAY_SIZE(f)
+
+int pyx_referents(struct pyx_types *t, pyx_addr_t obj,
+		  const struct pyx_typeinfo *ti, size_t max_items,
+		  pyx_ref_fn fn, void *ctx)
+{
+	struct pyx_python *py = t->py;
+	struct dict_visit d = { fn, ctx, 0, false };
+	uint64_t n, items, dict, values;
+	bool generic_dict = ti->has_dict;
+	int err = 0;
+
+	switch (ti->kind) {
+	case PYX_K_INVALID:
+		return pyx_err_set(PYX_E_BAD_MEMORY, "object " PYX_PRIaddr
+				   " has no type", obj);
+	case PYX_K_TUPLE:
+		if (!(err = pyx_read_field(py, obj, PYX_L_OB_SIZE, &n)))
+			err = visit_array(py, obj + (uint64_t)pyx_off(py, PYX_L_TUPLE_ITEM),
+					  n, max_items, fn, ctx);
+		break;
+	case PYX_K_LIST:
+		if (!(err = pyx_read_field(py, obj, PYX_L_OB_SIZE, &n)) &&
+		    !(err = pyx_read_field(py, obj, PYX_L_LIST_ITEM, &items)) && n)
+			err = visit_array(py, items, n, max_items, fn, ctx);
+		break;
+	case PYX_K_DICT:
+		err = pyx_dict_foreach(py, obj, max_items, on_item, &d);
+		break;
+	case PYX_K_SET:
+		err = set_items(py, obj, max_items, fn, ctx, t->set_dummy);
+		break;
+	case PYX_K_DEQUE:
+		err = deque_items(py, obj, max_items, fn, ctx);
+		break;
+	case PYX_K_TYPE: {
+		uint64_t flags, keys;
+
+		generic_dict = false; /* tp_dictoffset is for instances */
+		if ((err = visit_fields(py, obj, FIELDS(type_fields), fn, ctx)) ||
+		    (err = pyx_read_field(py, obj, PYX_L_TP_FLAGS, &flags)) ||
+		    !(flags & PYX_TPFLAGS_HEAPTYPE))
+			break;
+		if ((err = visit_fields(py, obj, FIELDS(heap_type_fields), fn,
+					ctx)) ||
+		    (err = pyx_read_field(py, obj, PYX_L_HT_CACHED_KEYS, &keys)))
+			break;
+		if (keys)
+			err = pyx_dict_keys_foreach(py, keys, max_items, on_key,
+						    &d);
+		break;
+	}
+	case PYX_K_MODULE:
+		generic_dict = false;
+		err = visit_fields(py, obj, FIELDS(module_fields), fn, ctx);
+		break;
+	case PYX_K_FUNCTION:
+		err = visit_fields(py, obj, FIELDS(function_fields), fn, ctx);
+		break;
+	case PYX_K_CELL:
+		err = visit_fields(py, obj, FIELDS(cell_fields), fn, ctx);
+		break;
+	case PYX_K_METHOD:
+		err = visit_fields(py, obj, FIELDS(method_fields), fn, ctx);
+		break;
+	case PYX_K_CFUNCTION:
+		err = visit_fields(py, obj, FIELDS(cfunction_fields), fn, ctx);
+		break;
+	case PYX_K_CODE:
+		err = visit_fields(py, obj, FIELDS(code_fields), fn, ctx);
+		break;
+	case PYX_K_LRU:
+		err = visit_fields(py, obj, FIELDS(lru_fields), fn, ctx);
+		break;
+	case PYX_K_LRU_ELEM:
+		err = visit_fields(py, obj, FIELDS(lru_elem_fields), fn, ctx);
+		break;
+	default:
+		break;
+	}
+	if (err)
+		return err;
+	for (uint32_t i = 0; i < ti->nslots && !err; i++) {
+		uint64_t v;
+
+		if ((err = pyx_mem_read_u64(py->mem, obj + (uint64_t)ti->slots[i],
+					    &v)))
+			return err;
+		err = visit(fn, ctx, PYX_REF_SLOT, v, (uint64_t)ti->slots[i], 0,
+			    NULL);
+	}
+	if (!err && (ti->flags & PYX_TPFLAGS_HEAPTYPE))
+		err = visit(fn, ctx, PYX_REF_TYPE, ti->addr, 0, 0, "__class__");
+	if (err || !generic_dict)
+		return err;
+	if ((err = pyx_obj_dict_or_values(py, obj, ti->addr, ti->flags, &dict,
+					  &values)))
+		return err;
+	if (dict)
+		return visit(fn, ctx, PYX_REF_DICT, dict, 0, 0, "__dict__");
+	if (values) {
+		d.attrs = true;
+		err = pyx_values_foreach(py, ti->addr, values, max_items,
+					 on_item, &d);
+	}
+	return err;
+}
