@@ -413,7 +413,7 @@ static int copy_heap(struct pyx_python *py, const struct pyx_census_opts *o,
 	if (err)
 		return err;
 	if (collecting)
-		return pyx_err_set(PYX_E_TIMEOUT, "the garbage collector was "
+		return pyx_err_set(PYX_E_GC_BUSY, "the garbage collector was "
 				   "running at each of %d stops; retry later",
 				   o->retries + 1);
 	c->copied_bytes = si.bytes;

@@ -6,7 +6,7 @@
 #include "object.h"
 #include "pyxray/heap.h"
 
-#define MAX_INTERPRETERS 1024
+#define MAX_INTERPRETERS PYX_MAX_INTERPRETERS
 #define MAX_GENERATIONS 8
 /* _gc_prev's low bits are flags (FINALIZED, COLLECTING), _gc_next's low
  * bit marks unreachable objects during a collection. */
@@ -21,8 +21,13 @@ struct gc_state {
 static int gc_states(struct pyx_python *py, struct gc_state *out, size_t max,
 		     size_t *n)
 {
-	uint64_t interp, id;
+	pyx_addr_t interps[PYX_MAX_INTERPRETERS];
+	size_t ninterp;
+	uint64_t id;
 	int err;
+
+	if (max > PYX_MAX_INTERPRETERS)
+		max = PYX_MAX_INTERPRETERS;
 
 	*n = 0;
 	if (!pyx_layout_has(&py->layout, PYX_L_GC_GENERATIONS) ||
@@ -39,22 +44,13 @@ static int gc_states(struct pyx_python *py, struct gc_state *out, size_t max,
 			py->info.runtime + (uint64_t)pyx_off(py, PYX_L_RT_GC), 0 };
 		return 0;
 	}
-	if ((err = pyx_read_field(py, py->info.runtime, PYX_L_RT_INTERP_HEAD,
-				  &interp)))
+	if ((err = pyx_python_interps(py, interps, max, &ninterp)))
 		return err;
-	if (!interp)
-		return pyx_err_set(PYX_E_NOT_SUPPORTED, "no interpreter: Python "
-				   "is not initialised yet, or has finalized");
-	while (interp) {
-		if (*n >= max)
-			return pyx_err_set(PYX_E_BAD_MEMORY, "more than %zu "
-					   "interpreters: corrupt list", max);
-		if ((err = pyx_read_field(py, interp, PYX_L_IS_ID, &id)))
+	for (size_t i = 0; i < ninterp; i++) {
+		if ((err = pyx_read_field(py, interps[i], PYX_L_IS_ID, &id)))
 			return err;
 		out[(*n)++] = (struct gc_state){
-			interp + (uint64_t)pyx_off(py, PYX_L_IS_GC), (int64_t)id };
-		if ((err = pyx_read_field(py, interp, PYX_L_IS_NEXT, &interp)))
-			return err;
+			interps[i] + (uint64_t)pyx_off(py, PYX_L_IS_GC), (int64_t)id };
 	}
 	return 0;
 }
@@ -216,21 +212,22 @@ out:
 int pyx_heap_arena_bytes(struct pyx_python *py, uint64_t *bytes)
 {
 	pyx_addr_t sym;
-	uint64_t n, interp;
+	uint64_t n;
 	int err;
 
 	*bytes = 0;
 	if (pyx_layout_has(&py->layout, PYX_L_IS_OBMALLOC) &&
 	    pyx_layout_has(&py->layout, PYX_L_OBM_NARENAS)) {
-		pyx_addr_t seen[64];
+		pyx_addr_t seen[64], interps[PYX_MAX_INTERPRETERS];
+		size_t ninterp;
 		size_t nseen = 0;
 
 		/* 3.12+: per interpreter (3.13: a pointer, often shared). */
-		if ((err = pyx_read_field(py, py->info.runtime,
-					  PYX_L_RT_INTERP_HEAD, &interp)))
+		if ((err = pyx_python_interps(py, interps, PYX_MAX_INTERPRETERS,
+					      &ninterp)))
 			return err;
-		for (int i = 0; interp && i < MAX_INTERPRETERS; i++) {
-			pyx_addr_t state = interp + (uint64_t)pyx_off(py, PYX_L_IS_OBMALLOC);
+		for (size_t i = 0; i < ninterp; i++) {
+			pyx_addr_t state = interps[i] + (uint64_t)pyx_off(py, PYX_L_IS_OBMALLOC);
 			bool dup = false;
 
 			if (py->k.obmalloc_ptr &&
@@ -246,9 +243,6 @@ int pyx_heap_arena_bytes(struct pyx_python *py, uint64_t *bytes)
 					return err;
 				*bytes += n * py->k.arena_size;
 			}
-			if ((err = pyx_read_field(py, interp, PYX_L_IS_NEXT,
-						  &interp)))
-				return err;
 		}
 		return 0;
 	}

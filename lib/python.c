@@ -220,20 +220,44 @@ int pyx_layout_mode_parse(const char *s)
 	return -1;
 }
 
-/* Does the layout describe this process?  A wrong table or a mismatched
- * debug file shows here, before any walker prints garbage. */
-static int validate_layout_once(struct pyx_python *py)
+int pyx_python_interps(struct pyx_python *py, pyx_addr_t *out, size_t max,
+		       size_t *n)
 {
-	uint64_t interp, tstate, back, dict;
-	pyx_addr_t tp;
+	uint64_t interp;
 	int err;
 
+	*n = 0;
 	if ((err = pyx_read_field(py, py->info.runtime, PYX_L_RT_INTERP_HEAD,
 				  &interp)))
 		return err;
 	if (!interp)
-		return pyx_err_set(PYX_E_LAYOUT, "no interpreter: Python is not "
-				   "initialised yet, or has finalized");
+		return pyx_err_set(PYX_E_NOT_SUPPORTED, "no interpreter: Python "
+				   "is not initialised yet, or has finalized");
+	while (interp) {
+		if (*n >= max)
+			return pyx_err_set(PYX_E_BAD_MEMORY, "more than %zu "
+					   "interpreters: the list is corrupt", max);
+		out[(*n)++] = interp;
+		if ((err = pyx_read_field(py, interp, PYX_L_IS_NEXT, &interp)))
+			return err;
+	}
+	return 0;
+}
+
+/* Does the layout describe this process?  A wrong table or a mismatched
+ * debug file shows here, before any walker prints garbage. */
+static int validate_layout_once(struct pyx_python *py)
+{
+	uint64_t tstate, back, dict;
+	pyx_addr_t tp, interp = 0;
+	size_t n;
+	int err;
+
+	/* Only the first matters here: ask for one, so that the error for
+	 * "more" still leaves it in interp. */
+	err = pyx_python_interps(py, &interp, 1, &n);
+	if (!interp)
+		return err;
 	if ((interp & 7) || !pyx_mem_valid(py->mem, interp, 64))
 		return pyx_err_set(PYX_E_LAYOUT, "interpreter pointer "
 				   PYX_PRIaddr " is not mapped", interp);

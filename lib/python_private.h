@@ -80,6 +80,15 @@ struct pyx_python {
 	int hexversion_minor; /* 308 for 3.8 ... */
 };
 
+/* More interpreters than this means a corrupt list. */
+#define PYX_MAX_INTERPRETERS 1024
+
+/* The interpreters, from _PyRuntime's list (main first); bounded and cycle
+ * safe.  -PYX_E_NOT_SUPPORTED when there is none (Python not initialised
+ * yet, or finalized).  *n is set on success. */
+int pyx_python_interps(struct pyx_python *py, pyx_addr_t *out, size_t max,
+		       size_t *n);
+
 /* 3.11 -> 311: for the few decisions the layout cannot make. */
 static inline int pyx_py_ver(const struct pyx_python *py)
 {

@@ -5,7 +5,6 @@
 #include "object.h"
 #include "walk.h"
 
-#define MAX_INTERPRETERS 1024
 #define MAX_THREADS 65536
 
 void pyx_thread_release(struct pyx_thread *t)
@@ -177,24 +176,17 @@ static void native_ids_from_tls(struct pyx_python *py, struct pyx_stacks *s)
 int pyx_threads_walk(struct pyx_python *py, struct pyx_code_cache *cc,
 		     size_t max_depth, bool stopped, struct pyx_stacks *s)
 {
-	uint64_t interp;
-	size_t cap = 0, ninterp = 0;
+	pyx_addr_t interps[PYX_MAX_INTERPRETERS];
+	size_t cap = 0, ninterp;
 	int err;
 
-	if ((err = pyx_read_field(py, py->info.runtime, PYX_L_RT_INTERP_HEAD,
-				  &interp)))
+	if ((err = pyx_python_interps(py, interps, PYX_MAX_INTERPRETERS, &ninterp)))
 		return err;
-	if (!interp)
-		return pyx_err_set(PYX_E_LAYOUT, "no interpreter: Python is not "
-				   "initialised or is finalizing");
-	for (; interp; ninterp++) {
+	for (size_t ii = 0; ii < ninterp; ii++) {
+		pyx_addr_t interp = interps[ii];
 		uint64_t id, tstate, holder;
 		size_t nts = 0;
 
-		if (ninterp >= MAX_INTERPRETERS)
-			return pyx_err_set(PYX_E_BAD_MEMORY, "more than %d "
-					   "interpreters: list corrupt",
-					   MAX_INTERPRETERS);
 		if ((err = pyx_read_field(py, interp, PYX_L_IS_ID, &id)) ||
 		    (err = pyx_read_field(py, interp, PYX_L_IS_TSTATE_HEAD, &tstate)))
 			return err;
@@ -239,8 +231,6 @@ int pyx_threads_walk(struct pyx_python *py, struct pyx_code_cache *cc,
 			if ((err = pyx_read_field(py, tstate, PYX_L_TS_NEXT, &tstate)))
 				return err;
 		}
-		if ((err = pyx_read_field(py, interp, PYX_L_IS_NEXT, &interp)))
-			return err;
 	}
 	if (stopped)
 		native_ids_from_tls(py, s);

@@ -2,7 +2,7 @@
 # Install the Debian packages pyxray needs, only those missing.
 set -euo pipefail
 pkgs=(gcc make cmake pkg-config libelf-dev libdw-dev libunwind-dev check
-      python3 gdb util-linux procps binutils)
+      python3 python3-objgraph gdb util-linux procps binutils)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -51,6 +51,8 @@ extern "C" {
 	X(FORMAT, 16, "bad file format", "the file is not what pyxray expects") \
 	X(NOT_SUPPORTED, 17, "operation not supported",                        \
 	  "see 'pyxray COMMAND --help' for what this command can do")          \
+	X(GC_BUSY, 18, "the garbage collector was running at every attempt",   \
+	  "a collection of a large heap can take seconds; retry in a moment")  \
 	X(INTERNAL, 70, "internal error", "please report a bug")
 
 enum pyx_error {
