@@ -5,7 +5,8 @@ table) must both match the fixture's truth, frame by frame and name by name;
 on 3.13, `--layout debug-offsets` (the interpreter's own _Py_DebugOffsets
 alone, no DWARF, no table) must give the same frames.  For a stripped Python:
 `--layout dwarf` must refuse with exit 7 naming the file, and the table must
-match the truth.
+match the truth.  And for a Python with DWARF, `census --layout table` must
+give every type the same count and bytes as `census --layout dwarf`.
 
   test_layouts.py --pyxray BIN --python PY     exit 0 pass, 1 fail, 77 skip
 """
@@ -15,6 +16,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import pyxtest as T  # noqa: E402
+import test_census as C  # noqa: E402
 import test_stacks as S  # noqa: E402
 
 
@@ -41,6 +43,25 @@ def stacks(chk, args, fx, mode):
         chk.ok(info.json()["layout"] == mode,
                "info says the layout came from %s (%s)" % (mode, info.json()["layout_from"]))
     return res.json()
+
+
+def census_same(chk, args, python):
+    fx = C.CensusFixture(python)
+    try:
+        docs = {}
+        for mode in ("dwarf", "table"):
+            res = T.pyxray(args.pyxray, "census", fx.pid, "--json", "--top", "0",
+                           "--layout", mode, timeout=120)
+            if not chk.ok(res.rc == 0, "census --layout %s" % mode, res.describe()):
+                return
+            docs[mode] = {t["type"]: (t["count"], t["bytes"]) for t in res.json()["types"]}
+        diff = ["      %s: dwarf %s, table %s" % (k, docs["dwarf"].get(k), docs["table"].get(k))
+                for k in sorted(set(docs["dwarf"]) | set(docs["table"]))
+                if docs["dwarf"].get(k) != docs["table"].get(k)]
+        chk.ok(not diff, "census: all %d types have the same count and bytes "
+               "with the table as with the DWARF" % len(docs["dwarf"]), "\n".join(diff[:20]))
+    finally:
+        fx.stop()
 
 
 def main():
@@ -78,6 +99,8 @@ def main():
         chk.ok(not T.wait_all_running(fx.pid, 1.0), "no thread of the target left stopped")
     finally:
         fx.stop()
+    if dwarf:
+        census_same(chk, args, args.python)
     return chk.finish()
 
 
