@@ -15,7 +15,7 @@ py=${py:-/usr/bin/python3}
 truth=$(mktemp /tmp/pyxray-demo.XXXXXX.json)
 "$py" "$top/fixtures/stacks_target.py" "$truth" --threads 3 &
 pid=$!
-trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -f "$truth"' EXIT
+trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null || true; rm -f "$truth"' EXIT
 for _ in $(seq 100); do [ -s "$truth" ] && break; sleep 0.1; done
 echo "\$ pyxray stacks $pid --context 1   # demo target: $py"
 "$top/build/pyxray" stacks "$pid" --context 1
