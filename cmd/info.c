@@ -36,23 +36,6 @@ static const char *layout_source(enum pyx_layout_source s)
 	}
 }
 
-static long rss_kib(pid_t pid)
-{
-	char path[64], line[256];
-	long kib = -1;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	f = fopen(path, "r");
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
-			break;
-	fclose(f);
-	return kib;
-}
-
 static void ns_link(pid_t pid, const char *ns, char *buf, size_t n)
 {
 	char path[64];
@@ -138,7 +121,7 @@ int do_info(int argc, char **argv)
 		printf(",\"debug_offsets_checked\":%d,\"debug_offsets_mismatches\":%d",
 		       in->debug_offsets_checked, in->debug_offsets_mismatches);
 		printf(",\"interpreters\":%zu,\"threads\":%zu,\"rss_bytes\":%ld",
-		       ninterp, s ? s->nthreads : 0, rss_kib(pid) * 1024);
+		       ninterp, s ? s->nthreads : 0, (long)pyx_proc_rss_bytes(proc));
 		printf(",\"namespaces\":{");
 		for (size_t i = 0; i < sizeof(nss) / sizeof(nss[0]); i++) {
 			char t[128], me[128];
@@ -168,7 +151,7 @@ int do_info(int argc, char **argv)
 	if (s)
 		printf("  interpreters    %zu\n  threads         %zu\n", ninterp,
 		       s->nthreads);
-	printf("  RSS             %.1f MiB\n", (double)rss_kib(pid) / 1024.0);
+	printf("  RSS             %.1f MiB\n", (double)pyx_proc_rss_bytes(proc) / 1048576.0);
 	for (size_t i = 0; i < sizeof(nss) / sizeof(nss[0]); i++) {
 		char t[128], me[128];
 

@@ -9,9 +9,6 @@
 #include "pyxray/heap.h"
 #include "referents.h"
 
-#define DEFAULT_DEADLINE_MS 2000
-#define DEFAULT_RETRIES 20
-#define RETRY_SLEEP_MS 10
 /* No container in a sane heap is bigger; a bigger one is corrupt. */
 #define MAX_ITEMS (1u << 28)
 
@@ -313,113 +310,25 @@ static int on_tracked(void *ctx, pyx_addr_t obj, const struct pyx_heap_where *wh
 	return expand(w, obj, ti);
 }
 
-static int64_t rss_bytes(int pid)
-{
-	char path[64], line[256];
-	long long kib = -1;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", pid);
-	f = fopen(path, "re");
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "VmRSS: %lld kB", &kib) == 1)
-			break;
-	fclose(f);
-	return kib < 0 ? -1 : kib * 1024;
-}
-
-/* 3/4 of what the host can give us without swapping. */
-static uint64_t default_max_copy(void)
-{
-	char line[256];
-	long long kib = -1;
-	FILE *f = fopen("/proc/meminfo", "re");
-
-	if (!f)
-		return 0;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "MemAvailable: %lld kB", &kib) == 1)
-			break;
-	fclose(f);
-	return kib > 0 ? (uint64_t)kib * 1024 / 4 * 3 : 0;
-}
-
-static void sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
-
-/* Whether the process is gone (or a zombie): a read that failed then
- * failed because it exited. */
-static bool process_gone(int pid)
-{
-	char path[64], buf[512], *p;
-	FILE *f;
-	size_t n;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	f = fopen(path, "re");
-	if (!f)
-		return true;
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	p = strrchr(buf, ')');
-	return !p || p[1] != ' ' || p[2] == 'Z' || p[2] == 'X';
-}
-
 /* Stop until the collector is idle, copy the heap, resume. */
 static int copy_heap(struct pyx_python *py, const struct pyx_census_opts *o,
 		     struct pyx_census *c)
 {
-	struct pyx_mem_snapshot_info si;
-	bool collecting = false;
-	uint64_t max = o->max_copy ? o->max_copy : default_max_copy(), want;
-	int err = 0;
+	struct pyx_heap_capture_opts co = {
+		.deadline_ms = o->deadline_ms, .max_copy = o->max_copy,
+		.retries = o->retries, .hold_ms = o->hold_ms,
+	};
+	struct pyx_heap_capture_info ci;
+	int err = pyx_heap_capture(py, &co, &ci);
 
-	/* The buffer for the copy, faulted in while the target runs; a
-	 * little more than the maps say now, as the heap may grow. */
-	if ((err = pyx_proc_refresh_maps(py->proc)))
-		return err;
-	want = pyx_mem_snapshot_size(py->mem);
-	if (max && want > max)
-		want = max;
-	if ((err = pyx_mem_snapshot_reserve(py->mem, want, want / 16 + (16u << 20))))
-		return err;
-	for (c->attempts = 1; c->attempts <= o->retries + 1; c->attempts++) {
-		if ((err = pyx_proc_stop(py->proc, o->deadline_ms)))
-			return err;
-		if (o->hold_ms > 0)
-			sleep_ms(o->hold_ms);
-		if ((err = pyx_proc_refresh_maps(py->proc)) ||
-		    (err = pyx_heap_check(py, &collecting)))
-			break;
-		if (!collecting) {
-			c->rss_bytes = rss_bytes(c->pid);
-			err = pyx_mem_snapshot(py->mem, max, &si);
-			break;
-		}
-		pyx_proc_resume(py->proc);
-		sleep_ms(RETRY_SLEEP_MS);
-	}
-	pyx_proc_resume(py->proc);
-	if (err && err != -PYX_E_EXITED && process_gone(c->pid))
-		err = pyx_err_set(PYX_E_EXITED, "process %d exited during the "
-				  "census", c->pid);
+	c->attempts = ci.attempts;
 	if (err)
 		return err;
-	if (collecting)
-		return pyx_err_set(PYX_E_GC_BUSY, "the garbage collector was "
-				   "running at each of %d stops; retry later",
-				   o->retries + 1);
-	c->copied_bytes = si.bytes;
-	c->copy_reads = si.syscalls;
-	c->truncated = si.truncated;
-	c->skipped_bytes = si.skipped_bytes;
+	c->rss_bytes = ci.rss_bytes;
+	c->copied_bytes = ci.copied_bytes;
+	c->copy_reads = ci.copy_reads;
+	c->truncated = ci.truncated;
+	c->skipped_bytes = ci.skipped_bytes;
 	return 0;
 }
 
@@ -498,10 +407,6 @@ int pyx_census_take(struct pyx_python *py, const struct pyx_census_opts *opts,
 	int err;
 
 	*out = NULL;
-	if (!o.deadline_ms)
-		o.deadline_ms = DEFAULT_DEADLINE_MS;
-	if (!o.retries)
-		o.retries = DEFAULT_RETRIES;
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return -PYX_E_NOMEM;

@@ -1,10 +1,13 @@
 /* Walking the GC lists: generations and the permanent generation of every
  * interpreter. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "object.h"
 #include "pyxray/heap.h"
+#include "pyxray/process.h"
 
 #define MAX_INTERPRETERS PYX_MAX_INTERPRETERS
 #define MAX_GENERATIONS 8
@@ -254,5 +257,88 @@ int pyx_heap_arena_bytes(struct pyx_python *py, uint64_t *bytes)
 	if ((err = pyx_mem_read_u64(py->mem, sym, &n)))
 		return err;
 	*bytes = n * py->k.arena_size;
+	return 0;
+}
+
+#define CAPTURE_RETRIES 20
+#define CAPTURE_RETRY_SLEEP_MS 10
+
+/* 3/4 of what the host can give us without swapping. */
+static uint64_t default_max_copy(void)
+{
+	char line[256];
+	long long kib = -1;
+	FILE *f = fopen("/proc/meminfo", "re");
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "MemAvailable: %lld kB", &kib) == 1)
+			break;
+	fclose(f);
+	return kib > 0 ? (uint64_t)kib * 1024 / 4 * 3 : 0;
+}
+
+static void sleep_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+int pyx_heap_capture(struct pyx_python *py,
+		     const struct pyx_heap_capture_opts *o,
+		     struct pyx_heap_capture_info *info)
+{
+	struct pyx_mem_snapshot_info si;
+	bool collecting = false;
+	uint64_t max = o->max_copy ? o->max_copy : default_max_copy(), want;
+	int retries = o->retries > 0 ? o->retries : CAPTURE_RETRIES;
+	int deadline = o->deadline_ms > 0 ? o->deadline_ms : 2000;
+	int err = 0;
+
+	memset(info, 0, sizeof(*info));
+	info->rss_bytes = -1;
+	/* The buffer for the copy, faulted in while the target runs; a
+	 * little more than the maps say now, as the heap may grow. */
+	if ((err = pyx_proc_refresh_maps(py->proc)))
+		return err;
+	want = pyx_mem_snapshot_size(py->mem);
+	if (max && want > max)
+		want = max;
+	if ((err = pyx_mem_snapshot_reserve(py->mem, want, want / 16 + (16u << 20))))
+		return err;
+	for (info->attempts = 1; info->attempts <= retries + 1; info->attempts++) {
+		if ((err = pyx_proc_stop(py->proc, deadline)))
+			return err;
+		if (o->hold_ms > 0)
+			sleep_ms(o->hold_ms);
+		if ((err = pyx_proc_refresh_maps(py->proc)) ||
+		    (err = pyx_heap_check(py, &collecting)))
+			break;
+		if (!collecting) {
+			info->rss_bytes = pyx_proc_rss_bytes(py->proc);
+			err = pyx_mem_snapshot(py->mem, max, &si);
+			break;
+		}
+		pyx_proc_resume(py->proc);
+		sleep_ms(CAPTURE_RETRY_SLEEP_MS);
+	}
+	pyx_proc_resume(py->proc);
+	if (info->attempts > retries + 1)
+		info->attempts = retries + 1;
+	if (err && err != -PYX_E_EXITED && pyx_proc_gone(py->proc))
+		err = pyx_err_set(PYX_E_EXITED, "process %d exited while its "
+				  "heap was copied", (int)pyx_proc_pid(py->proc));
+	if (err)
+		return err;
+	if (collecting)
+		return pyx_err_set(PYX_E_GC_BUSY, "the garbage collector was "
+				   "running at each of %d stops; retry later",
+				   retries + 1);
+	info->copied_bytes = si.bytes;
+	info->copy_reads = si.syscalls;
+	info->truncated = si.truncated;
+	info->skipped_bytes = si.skipped_bytes;
 	return 0;
 }

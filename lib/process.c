@@ -1200,6 +1200,31 @@ int pyx_proc_thread_comm(const struct pyx_proc *proc, pid_t tid, char *buf,
 	return 0;
 }
 
+int64_t pyx_proc_rss_bytes(const struct pyx_proc *proc)
+{
+	char path[64], buf[4096], *line;
+	long long kib;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)proc->pid);
+	if (read_small(path, buf, sizeof(buf)) < 0)
+		return -1;
+	line = strstr(buf, "\nVmRSS:");
+	if (!line || sscanf(line + 7, " %lld", &kib) != 1)
+		return -1;
+	return (int64_t)kib * 1024;
+}
+
+bool pyx_proc_gone(const struct pyx_proc *proc)
+{
+	char path[64], buf[512], *p;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)proc->pid);
+	if (read_small(path, buf, sizeof(buf)) < 0)
+		return true;
+	p = strrchr(buf, ')');
+	return !p || p[1] != ' ' || p[2] == 'Z' || p[2] == 'X';
+}
+
 bool pyx_proc_same_pidns(const struct pyx_proc *proc)
 {
 	char path[64], theirs[128], ours[128];

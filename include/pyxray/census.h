@@ -65,9 +65,9 @@ struct pyx_census_opts {
 	int hold_ms;            /* test hook: stay stopped this long */
 };
 
-/* Errors: those of pyx_proc_stop(); -PYX_E_EXITED; -PYX_E_NOT_SUPPORTED if
- * Python is finalizing; -PYX_E_TIMEOUT if a collection was running at every
- * attempt; -PYX_E_BAD_MEMORY for a corrupt GC list; -PYX_E_NOMEM. */
+/* Errors: those of pyx_heap_capture() (pyx_proc_stop()'s; -PYX_E_EXITED;
+ * -PYX_E_NOT_SUPPORTED if Python is finalizing; -PYX_E_GC_BUSY if a
+ * collection was running at every attempt); -PYX_E_BAD_MEMORY for a corrupt GC list; -PYX_E_NOMEM. */
 int pyx_census_take(struct pyx_python *py, const struct pyx_census_opts *o,
 		    struct pyx_census **out);
 void pyx_census_free(struct pyx_census *c);

@@ -50,6 +50,30 @@ int pyx_heap_check(struct pyx_python *py, bool *collecting);
 int pyx_heap_walk(struct pyx_python *py, uint64_t max_objects, pyx_heap_fn fn,
 		  void *ctx, struct pyx_heap_stats *stats);
 
+/* A consistent copy of the heap: stop the target, wait out a running
+ * collection (resume, sleep, stop again), copy every private writable
+ * mapping, resume.  Afterwards pyx_mem_read() on the python's memory is
+ * served from the copy, so pyx_heap_walk() and every object reader work on
+ * it while the target runs.  Shared by the census and refs. */
+struct pyx_heap_capture_opts {
+	int deadline_ms;   /* stopping the threads (0: 2000) */
+	uint64_t max_copy; /* bound on the copy (0: 3/4 of MemAvailable) */
+	int retries;       /* stops while the collector runs (0: 20) */
+	int hold_ms;       /* test hook: stay stopped this long */
+};
+struct pyx_heap_capture_info {
+	uint64_t copied_bytes, copy_reads, skipped_bytes;
+	bool truncated;     /* the bound left mappings out */
+	int attempts;       /* stops made */
+	int64_t rss_bytes;  /* the target's RSS while stopped, -1 unknown */
+};
+/* Errors: those of pyx_proc_stop(); -PYX_E_EXITED; -PYX_E_NOT_SUPPORTED
+ * (finalizing); -PYX_E_GC_BUSY (a collection at every stop);
+ * -PYX_E_NOMEM.  The target is running again on every return. */
+int pyx_heap_capture(struct pyx_python *py,
+		     const struct pyx_heap_capture_opts *o,
+		     struct pyx_heap_capture_info *info);
+
 /* Bytes in pymalloc arenas, summed over interpreters; -PYX_E_NOT_SUPPORTED
  * when the layout does not expose them (stripped 3.8-3.11, or
  * PYTHONMALLOC=malloc leaves none: 0). */

@@ -91,6 +91,12 @@ int pyx_proc_ns_tid(const struct pyx_proc *proc, pid_t host_tid, pid_t *ns_tid);
  * gettid() returned inside the container).  -PYX_E_NO_PROCESS if none. */
 int pyx_proc_host_tid(struct pyx_proc *proc, pid_t ns_tid, pid_t *host_tid);
 
+/* The target's resident set size (VmRSS) in bytes, -1 if unknown. */
+int64_t pyx_proc_rss_bytes(const struct pyx_proc *proc);
+/* Whether the target has exited (gone, or a zombie): tells a read that
+ * failed because of that from one that failed otherwise. */
+bool pyx_proc_gone(const struct pyx_proc *proc);
+
 /* The memory reader of this process (owned by proc). */
 struct pyx_mem *pyx_proc_mem(struct pyx_proc *proc);
 
