@@ -43,6 +43,10 @@ struct pyx_python_opts;
 int cmd_python_opt(const char *cmd, int argc, char **argv,
 		   struct pyx_python_opts *o);
 
+/* Text from the target (names, paths, source lines) on a terminal: control
+ * characters escaped as \xNN, so a target cannot drive the terminal. */
+void print_safe(FILE *out, const char *s);
+
 /* JSON output. */
 void json_str(FILE *out, const char *s);
 
@@ -56,6 +60,8 @@ void help_layout(FILE *out);
 int do_census(int argc, char **argv);
 void help_census(FILE *out);
 int do_diff(int argc, char **argv);
+int do_refs(int argc, char **argv);
+void help_refs(FILE *out);
 void help_diff(FILE *out);
 /* Shared by census and diff (cmd/census.c). */
 const char *cmd_human_bytes(double bytes, char *buf, size_t n);

@@ -78,7 +78,11 @@ static void on_signal(int sig)
 
 void cmd_install_signal_handlers(void)
 {
-	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
+	/* Ctrl-Z would leave the target stopped as long as we are: treat the
+	 * stop signals like an interrupt.  SIGSTOP cannot be caught; SIGKILL
+	 * needs nothing (the kernel detaches and the target resumes). */
+	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT,
+				    SIGTSTP, SIGTTIN, SIGTTOU };
 	struct sigaction sa;
 
 	memset(&sa, 0, sizeof(sa));
@@ -161,4 +165,14 @@ int cmd_python_opt(const char *cmd, int argc, char **argv,
 	}
 	o->layout = (enum pyx_layout_mode)mode;
 	return used;
+}
+
+void print_safe(FILE *out, const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; p && *p; p++) {
+		if (*p < 0x20 || *p == 0x7f)
+			fprintf(out, "\\x%02x", *p);
+		else
+			fputc(*p, out);
+	}
 }

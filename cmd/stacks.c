@@ -49,14 +49,18 @@ static void print_context(struct pyx_sources *src, const struct pyx_frame *f,
 		if (text) {
 			while (*text == ' ' || *text == '\t')
 				text++;
-			printf("        %s\n", text);
+			printf("        ");
+			print_safe(stdout, text);
+			printf("\n");
 		}
 		return;
 	}
 	for (int l = f->line - context; l <= f->line + context; l++) {
 		if (l < 1 || !(text = pyx_sources_line(src, f->file, l)))
 			continue;
-		printf("     %s%5d  %s\n", l == f->line ? ">" : " ", l, text);
+		printf("     %s%5d  ", l == f->line ? ">" : " ", l);
+		print_safe(stdout, text);
+		printf("\n");
 	}
 }
 
@@ -73,18 +77,29 @@ static void print_native(const struct pyx_native_frame *f)
 		printf("    %-18s", "(inlined)");
 	else
 		printf("    0x%016" PRIx64, f->address);
-	printf(" %s", f->function ? f->function : "??");
-	if (f->library)
-		printf(" (%s)", base_name(f->library));
-	if (f->file)
-		printf(" %s:%d", f->file, f->line);
+	printf(" ");
+	print_safe(stdout, f->function ? f->function : "??");
+	if (f->library) {
+		printf(" (");
+		print_safe(stdout, base_name(f->library));
+		printf(")");
+	}
+	if (f->file) {
+		printf(" ");
+		print_safe(stdout, f->file);
+		printf(":%d", f->line);
+	}
 	printf("\n");
 }
 
 static void print_python(struct pyx_sources *src, const struct pyx_frame *f,
 			 int context)
 {
-	printf("    %s (%s:%d)\n", f->function, f->file, f->line);
+	printf("    ");
+	print_safe(stdout, f->function);
+	printf(" (");
+	print_safe(stdout, f->file);
+	printf(":%d)\n", f->line);
 	print_context(src, f, context);
 }
 
@@ -111,8 +126,11 @@ static void print_text(const struct pyx_python_info *in, pid_t pid,
 		       t->holds_gil ? ", holds the GIL" : "",
 		       t->interp_id > 0 ? ", subinterpreter" : "",
 		       t->tstate ? "" : ", no Python thread state");
-		if (t->name)
-			printf(": \"%s\"", t->name);
+		if (t->name) {
+			printf(": \"");
+			print_safe(stdout, t->name);
+			printf("\"");
+		}
 		if (t->interp_id > 0)
 			printf(" [interpreter %lld]", (long long)t->interp_id);
 		printf("\n");

@@ -1,5 +1,6 @@
 /* Walking a thread's Python frames: PyFrameObject chains (3.8-3.10) and
  * _PyInterpreterFrame chains (3.11+), with line numbers. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -178,6 +179,27 @@ static int push_frame(struct pyx_thread *t, size_t *cap,
 	return 0;
 }
 
+/* f_lasti counts bytes (3.8, 3.9) or code units (3.10); a value from the
+ * target that would overflow an int is no address at all. */
+static int addr_of_lasti(int ver, int32_t lasti)
+{
+	int64_t a = ver == 310 ? (int64_t)lasti * 2 : lasti;
+
+	return a < INT32_MIN || a > INT32_MAX ? -1 : (int)a;
+}
+
+/* The chain goes on past the bound: say so, never cut silently. */
+static int cut_short(struct pyx_thread *t, size_t max)
+{
+	char msg[96];
+
+	snprintf(msg, sizeof(msg), "cut at %zu frames (--max-depth, or the "
+		 "walk's frame budget); outer frames not shown", max);
+	free(t->error);
+	t->error = strdup(msg);
+	return 0;
+}
+
 /* 3.8-3.10: one PyFrameObject per Python call. */
 static int walk_frame_objects(struct pyx_python *py, struct pyx_code_cache *cc,
 			      pyx_addr_t tstate, size_t max, struct pyx_thread *t,
@@ -187,9 +209,14 @@ static int walk_frame_objects(struct pyx_python *py, struct pyx_code_cache *cc,
 	int v = pyx_py_ver(py);
 	int err;
 
+	struct pyx_chain_check cyc = PYX_CHAIN_CHECK_INIT;
+
 	if ((err = pyx_read_field(py, tstate, PYX_L_TS_FRAME, &f)))
 		return err;
 	for (size_t depth = 0; f && depth < max; depth++) {
+		if (pyx_chain_cycles(&cyc, f))
+			return pyx_err_set(PYX_E_BAD_MEMORY, "the frame chain "
+					   "loops at " PYX_PRIaddr, f);
 		struct code_info *ci;
 		int line;
 
@@ -208,14 +235,13 @@ static int walk_frame_objects(struct pyx_python *py, struct pyx_code_cache *cc,
 		else
 			line = pyx_linetable_addr2line(table_kind(py), ci->table,
 					ci->table_len, ci->firstlineno,
-					v == 310 ? (int)(int32_t)lasti * 2
-						 : (int)(int32_t)lasti);
+					addr_of_lasti(v, (int32_t)lasti));
 		if ((err = push_frame(t, cap, ci, f, line, true)))
 			return err;
 		if ((err = pyx_read_field(py, f, PYX_L_FO_BACK, &f)))
 			return err;
 	}
-	return 0;
+	return f ? cut_short(t, max) : 0;
 }
 
 #define OWNED_BY_GENERATOR 1
@@ -226,6 +252,7 @@ static int walk_interp_frames(struct pyx_python *py, struct pyx_code_cache *cc,
 			      pyx_addr_t tstate, size_t max, struct pyx_thread *t,
 			      size_t *cap)
 {
+	struct pyx_chain_check cyc = PYX_CHAIN_CHECK_INIT;
 	uint64_t f, code, instr, owner, is_entry = 0;
 	int err;
 
@@ -245,6 +272,10 @@ static int walk_interp_frames(struct pyx_python *py, struct pyx_code_cache *cc,
 	for (size_t depth = 0; f && depth < max; depth++) {
 		struct code_info *ci;
 		pyx_addr_t prev_f = f, first;
+
+		if (pyx_chain_cycles(&cyc, f))
+			return pyx_err_set(PYX_E_BAD_MEMORY, "the frame chain "
+					   "loops at " PYX_PRIaddr, f);
 		int line, lasti;
 
 		if ((err = pyx_read_field(py, f, PYX_L_IF_CODE, &code)) ||
@@ -284,11 +315,8 @@ static int walk_interp_frames(struct pyx_python *py, struct pyx_code_cache *cc,
 					       lasti < 0 ? -1 : lasti * 2);
 		if ((err = push_frame(t, cap, ci, prev_f, line, is_entry != 0)))
 			return err;
-		if (f == prev_f)
-			return pyx_err_set(PYX_E_BAD_MEMORY, "frame " PYX_PRIaddr
-					   " is its own caller", prev_f);
 	}
-	return 0;
+	return f ? cut_short(t, max) : 0;
 }
 
 int pyx_frames_walk(struct pyx_python *py, struct pyx_code_cache *cc,

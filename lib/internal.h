@@ -2,6 +2,8 @@
 #ifndef PYX_INTERNAL_H
 #define PYX_INTERNAL_H
 
+#include <stdbool.h>
+
 #include "pyxray/common.h"
 #include "pyxray/error.h"
 
@@ -13,5 +15,25 @@ void pyx_print(enum pyx_print_level level, const char *fmt, ...)
 #define pyx_debug(...) pyx_print(PYX_DEBUG, __VA_ARGS__)
 
 #define PYX_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Brent's cycle check for a chain of remote pointers (frames, thread
+ * states): O(1) memory, catches a loop within twice its length.  A target
+ * that frees and reuses nodes while it is read can make such loops. */
+struct pyx_chain_check {
+	pyx_addr_t mark;
+	size_t power, steps;
+};
+#define PYX_CHAIN_CHECK_INIT { 0, 1, 0 }
+static inline bool pyx_chain_cycles(struct pyx_chain_check *c, pyx_addr_t p)
+{
+	if (p == c->mark)
+		return true;
+	if (++c->steps == c->power) {
+		c->mark = p;
+		c->power *= 2;
+		c->steps = 0;
+	}
+	return false;
+}
 
 #endif

@@ -128,6 +128,32 @@ static int version_from_symbol(struct pyx_python *py)
 	return 0;
 }
 
+/* Where to open a file the target maps.  One deleted or replaced on disk
+ * since (a package upgrade: maps say "path (deleted)") is still open in the
+ * target: /proc/PID/map_files/START-END reaches the very file it runs. */
+static int local_path_of(struct pyx_python *py, const char *target_path,
+			 char *buf, size_t n)
+{
+	static const char deleted[] = " (deleted)";
+	size_t len = strlen(target_path), dl = sizeof(deleted) - 1;
+	const struct pyx_map *maps, *lowest = NULL;
+	size_t nmaps;
+
+	if (len <= dl || strcmp(target_path + len - dl, deleted) != 0)
+		return pyx_proc_path(py->proc, target_path, buf, n);
+	maps = pyx_proc_maps(py->proc, &nmaps);
+	for (size_t i = 0; i < nmaps; i++)
+		if (strcmp(maps[i].path, target_path) == 0 &&
+		    (!lowest || maps[i].offset < lowest->offset))
+			lowest = &maps[i];
+	if (!lowest || snprintf(buf, n, "/proc/%d/map_files/%" PRIx64 "-%" PRIx64,
+				(int)pyx_proc_pid(py->proc), lowest->start,
+				lowest->end) >= (int)n)
+		return pyx_err_set(PYX_E_IO, "%s: cannot reach the deleted file",
+				   target_path);
+	return 0;
+}
+
 /* Try one mapped file: does it define _PyRuntime? */
 static int try_file(struct pyx_python *py, const char *target_path)
 {
@@ -135,7 +161,7 @@ static int try_file(struct pyx_python *py, const char *target_path)
 	pyx_addr_t bias, runtime;
 	int err;
 
-	if ((err = pyx_proc_path(py->proc, target_path, local, sizeof(local))))
+	if ((err = local_path_of(py, target_path, local, sizeof(local))))
 		return err;
 	if ((err = pyx_elf_open(local, 0, &py->elf)))
 		return err;
@@ -372,7 +398,7 @@ static int layout_from_dwarf_files(struct pyx_python *py,
 	int err;
 
 	if (pyx_elf_has_dwarf(py->elf)) {
-		if ((err = pyx_proc_path(py->proc, py->info.binary, local,
+		if ((err = local_path_of(py, py->info.binary, local,
 					 sizeof(local))))
 			return err;
 	} else if (find_debug_file(py, o->debug_dir, local, sizeof(local),

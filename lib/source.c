@@ -63,7 +63,11 @@ static void load(struct pyx_sources *s, struct source_file *f)
 			    (int)pyx_proc_pid(s->proc), f->name) >= (int)sizeof(path)) {
 		return;
 	}
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* The path comes from the target: only a regular file is read, and
+	 * nothing else is even opened (a FIFO would block, a device act). */
+	if (stat(path, &st) || !S_ISREG(st.st_mode))
+		return;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 	if (fd < 0)
 		return;
 	if (fstat(fd, &st) || !S_ISREG(st.st_mode) ||

@@ -6,6 +6,7 @@
 #include "walk.h"
 
 #define MAX_THREADS 65536
+#define PYX_MAX_FRAMES_TOTAL (1u << 18)
 
 void pyx_thread_release(struct pyx_thread *t)
 {
@@ -177,7 +178,7 @@ int pyx_threads_walk(struct pyx_python *py, struct pyx_code_cache *cc,
 		     size_t max_depth, bool stopped, struct pyx_stacks *s)
 {
 	pyx_addr_t interps[PYX_MAX_INTERPRETERS];
-	size_t cap = 0, ninterp;
+	size_t cap = 0, ninterp, budget = PYX_MAX_FRAMES_TOTAL;
 	int err;
 
 	if ((err = pyx_python_interps(py, interps, PYX_MAX_INTERPRETERS, &ninterp)))
@@ -190,11 +191,17 @@ int pyx_threads_walk(struct pyx_python *py, struct pyx_code_cache *cc,
 		if ((err = pyx_read_field(py, interp, PYX_L_IS_ID, &id)) ||
 		    (err = pyx_read_field(py, interp, PYX_L_IS_TSTATE_HEAD, &tstate)))
 			return err;
+		struct pyx_chain_check cyc = PYX_CHAIN_CHECK_INIT;
+
 		holder = gil_holder(py, interp);
 		for (; tstate; nts++) {
 			struct pyx_thread *t;
 			uint64_t tid, ntid;
 
+			if (pyx_chain_cycles(&cyc, tstate))
+				return pyx_err_set(PYX_E_BAD_MEMORY, "the thread "
+						   "list loops at " PYX_PRIaddr
+						   ": it changed while read", tstate);
 			if (nts >= MAX_THREADS)
 				return pyx_err_set(PYX_E_BAD_MEMORY, "more than %d "
 						   "threads: list corrupt",
@@ -226,8 +233,12 @@ int pyx_threads_walk(struct pyx_python *py, struct pyx_code_cache *cc,
 					return err;
 				t->ns_native_id = (int64_t)ntid;
 			}
-			if ((err = pyx_frames_walk(py, cc, tstate, max_depth, t)))
+			/* One budget for the whole walk: memory stays bounded
+			 * whatever the lists say. */
+			if ((err = pyx_frames_walk(py, cc, tstate,
+					max_depth < budget ? max_depth : budget, t)))
 				return err;
+			budget -= t->nframes < budget ? t->nframes : budget;
 			if ((err = pyx_read_field(py, tstate, PYX_L_TS_NEXT, &tstate)))
 				return err;
 		}
