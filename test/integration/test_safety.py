@@ -4,7 +4,7 @@ running.
   test_safety.py --pyxray BIN --python PY      exit 0 pass, 1 fail, 77 skip
 
 Uses the hidden hook --hold-ms: pyxray keeps the target stopped that long.
-For SIGINT, SIGTERM and SIGKILL: start `pyxray stacks PID --hold-ms 3000`,
+For SIGINT, SIGTERM, SIGTSTP (Ctrl-Z) and SIGKILL: start `pyxray stacks PID --hold-ms 3000`,
 wait until every thread of the target is stopped (t/T in /proc), send the
 signal to pyxray, then within 1 s no thread may be stopped, and the target
 must keep running (the spinner thread's utime keeps increasing).
@@ -138,7 +138,8 @@ def main():
     try:
         T.log("target pid %d, %d threads" % (fx.pid,
                                              len(fx.truth["threads"])))
-        for sig in (None, signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
+        for sig in (None, signal.SIGINT, signal.SIGTERM, signal.SIGTSTP,
+                    signal.SIGKILL):
             left = T.stopped_threads(fx.pid)
             if not chk.ok(fx.alive() and not left, "target alive and running "
                           "before the next case",
