@@ -11,6 +11,8 @@ static const struct pyx_cmd commands[] = {
 	  "what Python a process runs, and how pyxray reads it" },
 	{ "census", do_census, help_census,
 	  "objects by type with counts and sizes; growth over time" },
+	{ "refs", do_refs, help_refs,
+	  "who keeps objects alive: retention paths from the roots" },
 	{ "diff", do_diff, help_diff,
 	  "compare two censuses saved with 'census --save'" },
 	{ "layout", do_layout, help_layout,

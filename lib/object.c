@@ -173,11 +173,19 @@ bool pyx_str_equals(struct pyx_python *py, pyx_addr_t obj, const char *s)
 	size_t slen = strlen(s);
 	char buf[256];
 
+	pyx_addr_t data;
+	uint64_t len, chars = 0;
+	unsigned kind;
+
 	if (slen >= sizeof(buf))
 		return false;
-	/* Reading one byte more than s tells a longer str apart. */
-	if (pyx_str_read(py, obj, buf, slen + 2 < sizeof(buf) ? slen + 2
-							     : sizeof(buf)))
+	/* Same number of characters first: a cut read of a longer str could
+	 * otherwise equal s. */
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+		chars += (*p & 0xc0) != 0x80;
+	if (str_data(py, obj, &data, &len, &kind) || len != chars)
+		return false;
+	if (pyx_str_read(py, obj, buf, sizeof(buf)))
 		return false;
 	return strcmp(buf, s) == 0;
 }
@@ -365,6 +373,11 @@ static int foreach_entries(struct pyx_python *py, pyx_addr_t keys,
 		return err;
 	elen = dk.nentries * dk.entry_size;
 	/* From a heap snapshot: no copy at all. */
+	/* The count came from the target: the table must be mapped before
+	 * anything is allocated for it. */
+	if (!pyx_mem_valid(py->mem, dk.entries, elen))
+		return pyx_err_set(PYX_E_BAD_MEMORY, "dict keys " PYX_PRIaddr
+				   ": %zu bytes of entries not mapped", keys, elen);
 	ents = pyx_mem_snapshot_ptr(py->mem, dk.entries, elen);
 	if (!ents) {
 		ents = ents_buf = malloc(elen);

@@ -50,12 +50,23 @@ int pyx_types_new(struct pyx_python *py, struct pyx_types **out)
 	return 0;
 }
 
+static void free_slots(struct pyx_typeinfo *ti)
+{
+	for (uint32_t i = 0; ti->slot_names && i < ti->nslots; i++)
+		free(ti->slot_names[i]);
+	free(ti->slot_names);
+	free(ti->slots);
+	ti->slot_names = NULL;
+	ti->slots = NULL;
+	ti->nslots = 0;
+}
+
 void pyx_types_free(struct pyx_types *t)
 {
 	if (!t)
 		return;
 	for (size_t i = 0; i < t->n; i++) {
-		free(t->v[i]->slots);
+		free_slots(t->v[i]);
 		free(t->v[i]->name);
 		free(t->v[i]);
 	}
@@ -138,7 +149,24 @@ static enum pyx_kind kind_of(struct pyx_types *t, pyx_addr_t tp)
 		{ "collections.deque", PYX_K_DEQUE },
 		{ "functools._lru_cache_wrapper", PYX_K_LRU },
 		{ "functools._lru_list_elem", PYX_K_LRU_ELEM },
+		{ "frame", PYX_K_FRAME },
+		{ "traceback", PYX_K_TRACEBACK },
+		{ "weakref", PYX_K_WEAKREF },
+		{ "weakref.ReferenceType", PYX_K_WEAKREF },
+		{ "weakproxy", PYX_K_WEAKREF },
+		{ "weakref.ProxyType", PYX_K_WEAKREF },
+		{ "weakcallableproxy", PYX_K_WEAKREF },
+		{ "weakref.CallableProxyType", PYX_K_WEAKREF },
+		{ "generator", PYX_K_GENERATOR },
+		{ "coroutine", PYX_K_GENERATOR },
+		{ "async_generator", PYX_K_GENERATOR },
 	};
+	uint64_t flags;
+
+	/* Py_TPFLAGS_BASE_EXC_SUBCLASS: inherited by every exception class. */
+	if (pyx_read_field(py, tp, PYX_L_TP_FLAGS, &flags) == 0 &&
+	    (flags & (1UL << 30)))
+		return PYX_K_EXCEPTION;
 
 	for (int depth = 0; tp && depth < MAX_BASE_DEPTH; depth++) {
 		char name[64];
@@ -174,9 +202,10 @@ static enum pyx_kind kind_of(struct pyx_types *t, pyx_addr_t tp)
 	return PYX_K_OTHER;
 }
 
-static int add_slot(struct pyx_typeinfo *ti, int64_t off)
+static int add_slot(struct pyx_typeinfo *ti, int64_t off, const char *name)
 {
 	int32_t *s;
+	char **nm;
 
 	for (uint32_t i = 0; i < ti->nslots; i++)
 		if (ti->slots[i] == off)
@@ -185,6 +214,11 @@ static int add_slot(struct pyx_typeinfo *ti, int64_t off)
 	if (!s)
 		return -PYX_E_NOMEM;
 	ti->slots = s;
+	nm = realloc(ti->slot_names, (ti->nslots + 1) * sizeof(*nm));
+	if (!nm)
+		return -PYX_E_NOMEM;
+	ti->slot_names = nm;
+	nm[ti->nslots] = name[0] ? strdup(name) : NULL;
 	ti->slots[ti->nslots++] = (int32_t)off;
 	return 0;
 }
@@ -196,7 +230,8 @@ static int collect_slots(struct pyx_types *t, struct pyx_typeinfo *ti)
 {
 	struct pyx_python *py = t->py;
 	int32_t msize = pyx_off(py, PYX_L_SZ_MEMBER_DEF);
-	bool all = ti->kind == PYX_K_OBJECT || ti->kind == PYX_K_OTHER;
+	bool all = ti->kind == PYX_K_OBJECT || ti->kind == PYX_K_OTHER ||
+		   ti->kind >= PYX_K_FRAME;
 	pyx_addr_t tp = ti->addr;
 	int err;
 
@@ -225,8 +260,17 @@ static int collect_slots(struct pyx_types *t, struct pyx_typeinfo *ti)
 				return err;
 			if ((type == T_OBJECT || type == T_OBJECT_EX) &&
 			    (int64_t)off >= 16 && off < ti->basicsize &&
-			    !(off & 7) && (err = add_slot(ti, (int64_t)off)))
-				return err;
+			    !(off & 7)) {
+				char mname[64];
+
+				/* the name labels the refs walker's edges */
+				if (pyx_mem_read_cstr(py->mem, name, mname,
+						      sizeof(mname)))
+					mname[0] = '\0';
+				pyx_err_clear();
+				if ((err = add_slot(ti, (int64_t)off, mname)))
+					return err;
+			}
 		}
 		tp = base;
 	}
@@ -329,7 +373,7 @@ int pyx_types_get(struct pyx_types *t, pyx_addr_t tp,
 		return -PYX_E_NOMEM;
 	err = build(t, tp, ti);
 	if (err == -PYX_E_NOMEM) {
-		free(ti->slots);
+		free_slots(ti);
 		free(ti);
 		return err;
 	}
@@ -338,9 +382,7 @@ int pyx_types_get(struct pyx_types *t, pyx_addr_t tp,
 		char detail[256];
 
 		snprintf(detail, sizeof(detail), "%s", pyx_err_detail());
-		free(ti->slots);
-		ti->slots = NULL;
-		ti->nslots = 0;
+		free_slots(ti);
 		ti->kind = PYX_K_INVALID;
 		free(ti->name);
 		ti->name = strdup("<invalid type>");
@@ -353,7 +395,7 @@ int pyx_types_get(struct pyx_types *t, pyx_addr_t tp,
 		return pyx_err_set(PYX_E_BAD_MEMORY, "%s", detail);
 	}
 	if ((ins = insert(t, ti))) {
-		free(ti->slots);
+		free_slots(ti);
 		free(ti->name);
 		free(ti);
 		return ins;
@@ -600,9 +642,312 @@ static int deque_items(struct pyx_python *py, pyx_addr_t obj, size_t max,
 
 #define FIELDS(f) f, PYX_ARRAY_SIZE(f)
 
+static int tuple_item(struct pyx_python *py, pyx_addr_t tup, uint64_t i,
+		      uint64_t *out)
+{
+	uint64_t n;
+	int err;
+
+	*out = 0;
+	if (!tup || (err = pyx_read_field(py, tup, PYX_L_OB_SIZE, &n)))
+		return tup ? err : 0;
+	if (i >= n)
+		return 0;
+	return pyx_mem_read_u64(py->mem, tup + (uint64_t)pyx_off(py, PYX_L_TUPLE_ITEM) +
+				8 * i, out);
+}
+
+static int tuple_len(struct pyx_python *py, pyx_addr_t tup, uint64_t *n)
+{
+	*n = 0;
+	return tup ? pyx_read_field(py, tup, PYX_L_OB_SIZE, n) : 0;
+}
+
+int pyx_code_local_name(struct pyx_python *py, pyx_addr_t code, uint64_t i,
+			char *buf, size_t n)
+{
+	uint64_t names, name = 0, nlocals, cells, ncells;
+	int err;
+
+	buf[0] = '\0';
+	if ((err = pyx_read_field(py, code, PYX_L_CO_VARNAMES, &names)))
+		return err;
+	if (pyx_layout_has(&py->layout, PYX_L_CO_NLOCALSPLUS)) {
+		err = tuple_item(py, names, i, &name);
+	} else if ((err = pyx_read_field_n(py, code, PYX_L_CO_NLOCALS, 4,
+					   &nlocals)) == 0) {
+		/* localsplus: locals, then cell, then free variables */
+		if (i < nlocals)
+			err = tuple_item(py, names, i, &name);
+		else if (!(err = pyx_read_field(py, code, PYX_L_CO_CELLVARS, &cells)) &&
+			 !(err = tuple_len(py, cells, &ncells))) {
+			if (i - nlocals < ncells) {
+				err = tuple_item(py, cells, i - nlocals, &name);
+			} else if (!(err = pyx_read_field(py, code, PYX_L_CO_FREEVARS,
+							  &names)))
+				err = tuple_item(py, names, i - nlocals - ncells,
+						 &name);
+		}
+	}
+	if (err)
+		return err;
+	if (!name)
+		return pyx_err_set(PYX_E_BAD_MEMORY, "code " PYX_PRIaddr
+				   " has no local %" PRIu64, code, i);
+	return pyx_str_read(py, name, buf, n);
+}
+
+int pyx_frame_localsplus(struct pyx_python *py, pyx_addr_t frame,
+			 pyx_addr_t code, pyx_addr_t *at, uint64_t *n)
+{
+	uint64_t a, b = 0, c = 0, cells, frees;
+	int err;
+
+	*at = 0;
+	*n = 0;
+	if (py->k.interp_frames) {
+		if (!pyx_layout_has(&py->layout, PYX_L_IF_LOCALSPLUS))
+			return pyx_err_set(PYX_E_LAYOUT, "no _PyInterpreterFrame."
+					   "localsplus in the layout");
+		if ((err = pyx_read_field_n(py, code, PYX_L_CO_NLOCALSPLUS, 4, n)))
+			return err;
+		*at = frame + (uint64_t)pyx_off(py, PYX_L_IF_LOCALSPLUS);
+	} else {
+		if (!pyx_layout_has(&py->layout, PYX_L_FO_LOCALSPLUS))
+			return pyx_err_set(PYX_E_LAYOUT, "no PyFrameObject."
+					   "f_localsplus in the layout");
+		if ((err = pyx_read_field_n(py, code, PYX_L_CO_NLOCALS, 4, &a)) ||
+		    (err = pyx_read_field(py, code, PYX_L_CO_CELLVARS, &cells)) ||
+		    (err = tuple_len(py, cells, &b)) ||
+		    (err = pyx_read_field(py, code, PYX_L_CO_FREEVARS, &frees)) ||
+		    (err = tuple_len(py, frees, &c)))
+			return err;
+		*n = a + b + c;
+		*at = frame + (uint64_t)pyx_off(py, PYX_L_FO_LOCALSPLUS);
+	}
+	if (*n > (1u << 20))
+		return pyx_err_set(PYX_E_BAD_MEMORY, "frame " PYX_PRIaddr
+				   " has %" PRIu64 " locals", frame, *n);
+	return 0;
+}
+
+/* The fast locals of a frame object: [*lo, *hi) offsets from the frame,
+ * the code in *code; also where the words worth scanning end (*end). */
+static int frame_locals(struct pyx_python *py, pyx_addr_t obj, uint64_t *end,
+			uint64_t *lo, uint64_t *hi, uint64_t *code)
+{
+	uint64_t n = 0, a, b, c;
+	int err;
+
+	*lo = *hi = *code = 0;
+	if (pyx_layout_has(&py->layout, PYX_L_FO_LOCALSPLUS)) {
+		uint64_t cells, frees;
+
+		/* 3.8-3.10: locals, cells, frees, then the value stack */
+		if ((err = pyx_read_field(py, obj, PYX_L_FO_CODE, code)) ||
+		    (err = pyx_read_field_n(py, *code, PYX_L_CO_NLOCALS, 4, &a)) ||
+		    (err = pyx_read_field(py, *code, PYX_L_CO_CELLVARS, &cells)) ||
+		    (err = tuple_len(py, cells, &b)) ||
+		    (err = pyx_read_field(py, *code, PYX_L_CO_FREEVARS, &frees)) ||
+		    (err = tuple_len(py, frees, &c)))
+			return err;
+		n = a + b + c;
+		*lo = (uint64_t)pyx_off(py, PYX_L_FO_LOCALSPLUS);
+	} else if (pyx_layout_has(&py->layout, PYX_L_FO_FRAME) &&
+		   pyx_layout_has(&py->layout, PYX_L_IF_LOCALSPLUS)) {
+		uint64_t f, off = (uint64_t)pyx_off(py, PYX_L_IF_LOCALSPLUS);
+
+		if ((err = pyx_read_field(py, obj, PYX_L_FO_FRAME, &f)))
+			return err;
+		/* A frame that outlived its call owns its data (inline);
+		 * a running one points into the thread's stack: the thread
+		 * walk reads those locals. */
+		if (f <= obj || f + off > obj + *end) {
+			uint64_t stop = (uint64_t)pyx_off(py, PYX_L_FO_FRAME) + 16;
+
+			*end = stop < *end ? stop : *end;
+			return 0;
+		}
+		if ((err = pyx_read_field(py, f, PYX_L_IF_CODE, code)) ||
+		    (err = pyx_read_field_n(py, *code, PYX_L_CO_NLOCALSPLUS, 4, &n)))
+			return err;
+		*lo = f - obj + off;
+	} else {
+		return 0;
+	}
+	if (n > (1u << 20))
+		return pyx_err_set(PYX_E_BAD_MEMORY, "frame " PYX_PRIaddr
+				   " has %" PRIu64 " locals", obj, n);
+	*hi = *lo + 8 * n;
+	/* The value stack above the locals may hold stale words. */
+	if (*hi < *end)
+		*end = *hi;
+	return 0;
+}
+
+pyx_addr_t pyx_gen_frame(struct pyx_python *py, pyx_addr_t gen)
+{
+	/* gi_frame_state at and past FRAME_COMPLETED: no live frame */
+	int v = pyx_py_ver(py), completed = v == 311 ? 1 : v == 312 ? 3 : 4;
+	uint64_t st;
+
+	if (!pyx_layout_has(&py->layout, PYX_L_GEN_IFRAME) ||
+	    pyx_read_field_n(py, gen, PYX_L_GEN_FRAME_STATE, 1, &st)) {
+		pyx_err_clear();
+		return 0;
+	}
+	if ((int8_t)st >= completed)
+		return 0;
+	return gen + (uint64_t)pyx_off(py, PYX_L_GEN_IFRAME);
+}
+
+/* 3.11+ generators: the locals of the embedded frame, while it lives. */
+static int gen_locals(struct pyx_python *py, pyx_addr_t obj, uint64_t *end,
+		      uint64_t *lo, uint64_t *hi, uint64_t *code)
+{
+	pyx_addr_t f = pyx_gen_frame(py, obj);
+	uint64_t n;
+	int err;
+
+	*lo = *hi = *code = 0;
+	if (!pyx_layout_has(&py->layout, PYX_L_GEN_IFRAME))
+		return 0; /* 3.8-3.10: gi_frame, a member */
+	if (!f || !pyx_layout_has(&py->layout, PYX_L_IF_LOCALSPLUS)) {
+		/* the fields before the frame only */
+		*end = (uint64_t)pyx_off(py, PYX_L_GEN_IFRAME);
+		return 0;
+	}
+	if ((err = pyx_read_field(py, f, PYX_L_IF_CODE, code)) ||
+	    (err = pyx_read_field_n(py, *code, PYX_L_CO_NLOCALSPLUS, 4, &n)))
+		return err;
+	if (n > (1u << 20))
+		return pyx_err_set(PYX_E_BAD_MEMORY, "generator " PYX_PRIaddr
+				   " has %" PRIu64 " locals", obj, n);
+	*lo = f - obj + (uint64_t)pyx_off(py, PYX_L_IF_LOCALSPLUS);
+	*hi = *lo + 8 * n;
+	*end = *hi;
+	return 0;
+}
+
+static const struct field frame_fields[] = {
+	{ PYX_L_FO_BACK, "f_back" },
+	{ PYX_L_FO_CODE, "f_code" },
+};
+
+static const struct field traceback_fields[] = {
+	{ PYX_L_TB_NEXT, "tb_next" },
+	{ PYX_L_TB_FRAME, "tb_frame" },
+};
+
+static const struct field exception_fields[] = {
+	{ PYX_L_EXC_ARGS, "args" },
+	{ PYX_L_EXC_TRACEBACK, "__traceback__" },
+	{ PYX_L_EXC_CONTEXT, "__context__" },
+	{ PYX_L_EXC_CAUSE, "__cause__" },
+};
+
+#define MAX_SCAN_WORDS (1u << 22)
+
+/* Every word of obj past its head: named fields, members, frame locals,
+ * and the rest as inferred edges (the caller keeps those that hit an
+ * object).  The instance dict word is left to the generic dict code. */
+static int scan_words(struct pyx_python *py, pyx_addr_t obj,
+		      const struct pyx_typeinfo *ti, pyx_ref_fn fn, void *ctx)
+{
+	const struct field *f = NULL;
+	size_t nf = 0;
+	uint64_t end = ti->basicsize, lo = 0, hi = 0, code = 0, size;
+	const uint64_t *v;
+	uint64_t *buf;
+	int err = 0;
+
+	/* Items of 8 bytes: pointers, if ob_size counts them.  Not every
+	 * such type is a PyVarObject (3.11+ frames and generators are not):
+	 * a count that does not fit is not scanned. */
+	if (ti->itemsize == 8 && ti->kind != PYX_K_FRAME &&
+	    ti->kind != PYX_K_GENERATOR) {
+		if ((err = pyx_read_field(py, obj, PYX_L_OB_SIZE, &size)))
+			return err;
+		if ((int64_t)size < 0)
+			size = (uint64_t)-(int64_t)size;
+		if (size <= MAX_SCAN_WORDS)
+			end += 8 * size;
+	}
+	switch (ti->kind) {
+	case PYX_K_FRAME:
+		f = frame_fields;
+		nf = PYX_ARRAY_SIZE(frame_fields);
+		/* the locals bound the scan (frame_locals) */
+		end += 8 * (uint64_t)MAX_SCAN_WORDS / 2;
+		if ((err = frame_locals(py, obj, &end, &lo, &hi, &code)))
+			return err;
+		if (!hi && end > ti->basicsize)
+			end = ti->basicsize;
+		break;
+	case PYX_K_GENERATOR:
+		if ((err = gen_locals(py, obj, &end, &lo, &hi, &code)))
+			return err;
+		break;
+	case PYX_K_TRACEBACK:
+		f = traceback_fields;
+		nf = PYX_ARRAY_SIZE(traceback_fields);
+		break;
+	case PYX_K_EXCEPTION:
+		f = exception_fields;
+		nf = PYX_ARRAY_SIZE(exception_fields);
+		break;
+	default:
+		break;
+	}
+	end &= ~(uint64_t)7;
+	if (end <= 16 || end / 8 > MAX_SCAN_WORDS)
+		return 0;
+	if ((err = words(py, obj, end / 8, &v, &buf)))
+		goto out;
+	for (uint64_t o = 16; o < end && !err; o += 8) {
+		enum pyx_ref_kind kind = PYX_REF_INFERRED;
+		const char *name = NULL;
+		uint64_t index = o;
+		pyx_addr_t key = 0;
+
+		if (ti->dictoffset > 0 && o == (uint64_t)ti->dictoffset)
+			continue;
+		if (o >= lo && o < hi) {
+			kind = PYX_REF_LOCAL;
+			index = (o - lo) / 8;
+			key = code;
+		} else {
+			for (size_t i = 0; i < nf; i++)
+				if (pyx_layout_has(&py->layout, f[i].id) &&
+				    (uint64_t)pyx_off(py, f[i].id) == o) {
+					kind = PYX_REF_FIELD;
+					name = f[i].name;
+				}
+			for (uint32_t i = 0; kind == PYX_REF_INFERRED &&
+					     i < ti->nslots; i++)
+				if ((uint64_t)ti->slots[i] == o) {
+					kind = PYX_REF_SLOT;
+					name = ti->slot_names[i];
+				}
+		}
+		if (v[o / 8] && !(v[o / 8] & 7))
+			err = visit(fn, ctx, kind, v[o / 8], index, key, name);
+	}
+out:
+	free(buf);
+	return err;
+}
+
 int pyx_referents(struct pyx_types *t, pyx_addr_t obj,
 		  const struct pyx_typeinfo *ti, size_t max_items,
 		  pyx_ref_fn fn, void *ctx)
+{
+	return pyx_referents_ex(t, obj, ti, max_items, 0, fn, ctx);
+}
+
+int pyx_referents_ex(struct pyx_types *t, pyx_addr_t obj,
+		     const struct pyx_typeinfo *ti, size_t max_items,
+		     unsigned flags, pyx_ref_fn fn, void *ctx)
 {
 	struct pyx_python *py = t->py;
 	struct dict_visit d = { fn, ctx, 0, false };
@@ -634,12 +979,12 @@ int pyx_referents(struct pyx_types *t, pyx_addr_t obj,
 		err = deque_items(py, obj, max_items, fn, ctx);
 		break;
 	case PYX_K_TYPE: {
-		uint64_t flags, keys;
+		uint64_t tflags, keys;
 
 		generic_dict = false; /* tp_dictoffset is for instances */
 		if ((err = visit_fields(py, obj, FIELDS(type_fields), fn, ctx)) ||
-		    (err = pyx_read_field(py, obj, PYX_L_TP_FLAGS, &flags)) ||
-		    !(flags & PYX_TPFLAGS_HEAPTYPE))
+		    (err = pyx_read_field(py, obj, PYX_L_TP_FLAGS, &tflags)) ||
+		    !(tflags & PYX_TPFLAGS_HEAPTYPE))
 			break;
 		if ((err = visit_fields(py, obj, FIELDS(heap_type_fields), fn,
 					ctx)) ||
@@ -675,6 +1020,18 @@ int pyx_referents(struct pyx_types *t, pyx_addr_t obj,
 	case PYX_K_LRU_ELEM:
 		err = visit_fields(py, obj, FIELDS(lru_elem_fields), fn, ctx);
 		break;
+	case PYX_K_OBJECT: /* C types based on object too: their fields */
+	case PYX_K_GENERATOR:
+	case PYX_K_OTHER:
+	case PYX_K_FRAME:
+	case PYX_K_TRACEBACK:
+	case PYX_K_EXCEPTION:
+		if (!(flags & PYX_REFERENTS_FULL))
+			break;
+		/* Every word, members included: no second visit of those. */
+		if ((err = scan_words(py, obj, ti, fn, ctx)))
+			return err;
+		goto tail;
 	default:
 		break;
 	}
@@ -687,8 +1044,9 @@ int pyx_referents(struct pyx_types *t, pyx_addr_t obj,
 					    &v)))
 			return err;
 		err = visit(fn, ctx, PYX_REF_SLOT, v, (uint64_t)ti->slots[i], 0,
-			    NULL);
+			    ti->slot_names[i]);
 	}
+tail:
 	if (!err && (ti->flags & PYX_TPFLAGS_HEAPTYPE))
 		err = visit(fn, ctx, PYX_REF_TYPE, ti->addr, 0, 0, "__class__");
 	if (err || !generic_dict)

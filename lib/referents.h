@@ -39,6 +39,13 @@ enum pyx_kind {
 	PYX_K_DEQUE,
 	PYX_K_LRU,      /* functools._lru_cache_wrapper */
 	PYX_K_LRU_ELEM, /* functools._lru_list_elem */
+	/* Read in full (PYX_REFERENTS_FULL) by the refs walker; the census
+	 * treats them as PYX_K_OTHER. */
+	PYX_K_FRAME,
+	PYX_K_TRACEBACK,
+	PYX_K_EXCEPTION, /* BaseException and subclasses */
+	PYX_K_WEAKREF,   /* weak references and proxies: wr_object is weak */
+	PYX_K_GENERATOR, /* generators, coroutines, async generators */
 };
 
 /* Facts about one type object, read once. */
@@ -54,6 +61,7 @@ struct pyx_typeinfo {
 			         (type objects: decided per object) */
 	uint32_t nslots;      /* object members (__slots__, T_OBJECT*) */
 	int32_t *slots;       /* their offsets, over the tp_base chain */
+	char **slot_names;    /* their names (an entry may be NULL) */
 	char *name;           /* tp_name, or module.qualname for classes */
 	uint32_t id;          /* 0, 1, 2...: index for per-type arrays */
 };
@@ -83,6 +91,11 @@ enum pyx_ref_kind {
 	PYX_REF_SLOT,       /* a member (__slots__): index = its offset */
 	PYX_REF_FIELD,      /* a named C field: name ("__defaults__") */
 	PYX_REF_TYPE,       /* a heap type's instance -> its class */
+	PYX_REF_LOCAL,      /* a frame's fast local, cell or free variable:
+			       index into localsplus, key the code object */
+	PYX_REF_INFERRED,   /* a word of an unknown type that may be a
+			       pointer: index = its offset */
+	PYX_REF_MEMBER,     /* refs walker only: a PYX_REF_SLOT by name */
 };
 
 struct pyx_ref {
@@ -103,6 +116,27 @@ typedef int (*pyx_ref_fn)(void *ctx, const struct pyx_ref *ref);
 int pyx_referents(struct pyx_types *t, pyx_addr_t obj,
 		  const struct pyx_typeinfo *ti, size_t max_items,
 		  pyx_ref_fn fn, void *ctx);
+
+/* The same, for the refs walker: frames (their locals), tracebacks and
+ * exceptions by field, weak references without their referent, and every
+ * word of a type pyxray does not know that may point at an object
+ * (PYX_REF_INFERRED: the caller keeps those that are objects). */
+#define PYX_REFERENTS_FULL 1u
+int pyx_referents_ex(struct pyx_types *t, pyx_addr_t obj,
+		     const struct pyx_typeinfo *ti, size_t max_items,
+		     unsigned flags, pyx_ref_fn fn, void *ctx);
+
+/* The name of local i of a frame running code ("x"), from co_varnames /
+ * co_cellvars / co_freevars (3.8-3.10) or co_localsplusnames (3.11+). */
+/* Where the fast locals (and cells, free variables) of a frame running
+ * code are: a frame object (3.8-3.10) or a _PyInterpreterFrame (3.11+). */
+int pyx_frame_localsplus(struct pyx_python *py, pyx_addr_t frame,
+			 pyx_addr_t code, pyx_addr_t *at, uint64_t *n);
+/* 3.11+: the frame embedded in a generator or coroutine, 0 when it has
+ * completed (its locals are then stale words). */
+pyx_addr_t pyx_gen_frame(struct pyx_python *py, pyx_addr_t gen);
+int pyx_code_local_name(struct pyx_python *py, pyx_addr_t code, uint64_t i,
+			char *buf, size_t n);
 
 /* sys.getsizeof rules (lib/sizes.c): pure functions of fields already
  * read, so each rule is unit-tested per version without a process. */

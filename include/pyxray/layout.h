@@ -173,7 +173,22 @@ extern "C" {
 	X(LRU_CACHE, "lru_cache_object", "cache")                              \
 	X(LRU_FUNC, "lru_cache_object", "func")                                \
 	X(LRU_ELEM_KEY, "lru_list_elem", "key")                                \
-	X(LRU_ELEM_RESULT, "lru_list_elem", "result")
+	X(LRU_ELEM_RESULT, "lru_list_elem", "result")                          \
+	/* refs: frames' locals, tracebacks, exceptions, weakrefs */           \
+	X(FO_LOCALSPLUS, "PyFrameObject", "f_localsplus")                      \
+	X(FO_FRAME, "PyFrameObject", "f_frame")                                \
+	X(IF_LOCALSPLUS, "_PyInterpreterFrame", "localsplus")                  \
+	X(CO_NLOCALSPLUS, "PyCodeObject", "co_nlocalsplus")                    \
+	X(CO_NLOCALS, "PyCodeObject", "co_nlocals")                            \
+	X(TB_NEXT, "PyTracebackObject", "tb_next")                             \
+	X(TB_FRAME, "PyTracebackObject", "tb_frame")                           \
+	X(EXC_ARGS, "PyBaseExceptionObject", "args")                           \
+	X(EXC_TRACEBACK, "PyBaseExceptionObject", "traceback")                 \
+	X(EXC_CONTEXT, "PyBaseExceptionObject", "context")                     \
+	X(EXC_CAUSE, "PyBaseExceptionObject", "cause")                         \
+	X(WR_CALLBACK, "PyWeakReference", "wr_callback")                      \
+	X(GEN_IFRAME, "PyGenObject", "gi_iframe")                              \
+	X(GEN_FRAME_STATE, "PyGenObject", "gi_frame_state")
 
 /* X(ID, struct or typedef name): sizeof() of a struct. */
 #define PYX_LAYOUT_SIZES(X)                                                    \

@@ -1,0 +1,165 @@
+#!/usr/bin/env python3
+"""Benchmark: `pyxray refs --type X` against objgraph.find_backref_chain.
+
+  refs_bench.py [--pyxray BIN] [--python PY ...] [--objects 5000000]
+                [--runs 3]
+
+For every Python, the 5-million-object heap of bench/census_bench.py
+(fixtures/census_target.py's build_bench: instances, their lists, dicts,
+tuples, __slots__ objects) is built in a target that then measures, in
+process and holding the GIL, objgraph.find_backref_chain(one Plain object,
+objgraph.is_proper_module) and one gc.get_referrers() call, where objgraph
+is installed (Debian's python3-objgraph, for /usr/bin/python3).  On the same
+heap: `pyxray refs PID --type census_target.Plain --json` (every retention
+group of ~900 k objects) and `pyxray census PID --json` for the pause to
+compare with: wall, pause, graph build, peak RSS (getrusage of the child).
+Prints a markdown table (docs/refs.md).  Use a build without sanitizers.
+"""
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SOURCE_DIR = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(SOURCE_DIR, "test", "integration"))
+import pyxtest as T  # noqa: E402
+
+DEFAULT_PYTHONS = ["/root/.pyenv/versions/3.11.7/bin/python3.11",
+                   "/root/.pyenv/versions/3.12.1/bin/python3.12",
+                   "/usr/bin/python3"]
+
+# Runs in the target: census_target's bench heap, the in-process peers,
+# then idles.  The classes are census_target.Plain etc.
+TARGET_CODE = r'''
+import gc, json, os, sys, time
+sys.path.insert(0, sys.argv[1])
+import census_target as C
+n, path = int(sys.argv[2]), sys.argv[3]
+C.build_bench(n)
+gc.collect()
+out = {"pid": os.getpid(), "python_version": "%d.%d.%d" % sys.version_info[:3],
+       "gc_objects": len(gc.get_objects()), "plain": len(C.KEEP[0]),
+       "objgraph_s": None, "get_referrers_s": None}
+obj = C.KEEP[0][len(C.KEEP[0]) // 2]
+t0 = time.perf_counter()
+gc.get_referrers(obj)
+out["get_referrers_s"] = time.perf_counter() - t0
+try:
+    import objgraph
+except ImportError:
+    objgraph = None
+if objgraph:
+    t0 = time.perf_counter()
+    chain = objgraph.find_backref_chain(obj, objgraph.is_proper_module)
+    out["objgraph_s"] = time.perf_counter() - t0
+    out["objgraph_chain"] = len(chain)
+    del chain
+del obj
+with open(path + ".tmp", "w") as f:
+    json.dump(out, f)
+os.rename(path + ".tmp", path)
+time.sleep(600)
+'''
+
+
+def run(argv):
+    """(wall s, peak RSS MiB, rc, stdout) of one run."""
+    t0 = time.monotonic()
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out, err = p.communicate()
+    wall = time.monotonic() - t0
+    # the largest reaped child so far: pyxray (the target is not reaped)
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0
+    return wall, peak, p.returncode, out.decode(), err.decode()
+
+
+def bench_one(pyxray, py, nobj, runs):
+    d = T.tmpdir()
+    truth = os.path.join(d, "truth.json")
+    proc = T.spawn([py, "-c", TARGET_CODE, os.path.join(SOURCE_DIR, "fixtures"),
+                    str(nobj), truth], stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 900
+        while not os.path.exists(truth):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("fixture failed under %s" % py)
+            time.sleep(0.2)
+        with open(truth) as f:
+            t = json.load(f)
+        row = dict(t)
+        for name, argv in (
+                ("refs", [pyxray, "refs", str(proc.pid), "--type",
+                          "census_target.Plain", "--json"]),
+                ("census", [pyxray, "census", str(proc.pid), "--json",
+                            "--top", "1"])):
+            walls, pauses, walks, peaks = [], [], [], []
+            for _ in range(runs):
+                wall, peak, rc, out, err = run(argv)
+                if rc != 0:
+                    raise RuntimeError("%s failed (%d): %s" % (name, rc, err))
+                doc = json.loads(out)
+                walls.append(wall)
+                pauses.append(doc["pause_ms"])
+                walks.append(doc["walk_ms"])
+                peaks.append(peak)
+                if name == "refs":
+                    row["targets"] = doc["targets"]
+                    row["objects"] = doc["objects"]
+                    row["edges"] = doc["edges"]
+                    row["groups"] = doc["ngroups"]
+            row[name] = {"wall": statistics.median(walls),
+                         "wall_best": min(walls),
+                         "pause": statistics.median(pauses),
+                         "walk": statistics.median(walks),
+                         "rss": max(peaks)}
+        return row
+    finally:
+        T.kill_child(proc)
+
+
+def fmt_s(v):
+    return "–" if v is None else "%.2f s" % v
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--pyxray", default=os.path.join(SOURCE_DIR, "build",
+                                                     "pyxray"))
+    ap.add_argument("--python", action="append")
+    ap.add_argument("--objects", type=int, default=5000000)
+    ap.add_argument("--runs", type=int, default=3)
+    args = ap.parse_args()
+    pythons = args.python or [p for p in DEFAULT_PYTHONS if os.path.exists(p)]
+    rows = []
+    for py in pythons:
+        T.log("# %s: building %d objects..." % (py, args.objects))
+        rows.append(bench_one(os.path.abspath(args.pyxray), py, args.objects,
+                              args.runs))
+    print()
+    print("| Python | GC objects | graph (nodes / edges) | targets / groups "
+          "| refs wall (median / best) | refs pause | graph+search | "
+          "census pause | peak RSS (refs) | objgraph.find_backref_chain "
+          "| gc.get_referrers |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        f, c = r["refs"], r["census"]
+        print("| %s | %d | %d / %d | %d / %d | %.2f / %.2f s | %.0f ms | "
+              "%.2f s | %.0f ms | %.0f MiB | %s | %s |" % (
+                  r["python_version"], r["gc_objects"], r["objects"],
+                  r["edges"], r["targets"], r["groups"], f["wall"],
+                  f["wall_best"], f["pause"], f["walk"] / 1000.0, c["pause"],
+                  f["rss"], fmt_s(r["objgraph_s"]),
+                  fmt_s(r["get_referrers_s"])))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,390 @@
+/* pyxray refs: who keeps objects alive, grouped by retention path. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd.h"
+#include "pyxray/error.h"
+#include "pyxray/process.h"
+#include "pyxray/python.h"
+#include "pyxray/refs.h"
+
+#define DEFAULT_CHAINS 10
+#define DEFAULT_DEPTH 64
+
+void help_refs(FILE *out)
+{
+	fprintf(out,
+		"Usage: pyxray refs PID --type NAME | --addr 0xADDR [OPTIONS]\n"
+		"\n"
+		"Why are these objects still alive?  The shortest paths from the roots\n"
+		"(sys.modules, the sys and builtins dicts, every thread's frames and\n"
+		"locals, then objects held from outside the Python heap) to every object\n"
+		"of type NAME (as 'pyxray census' names it: __main__.Session, dict), or\n"
+		"to one object, with each edge named: dict key, attribute, item, local\n"
+		"variable, __defaults__, __self__, lru_cache entry... Objects of NAME are\n"
+		"grouped by the shape of their path, biggest first.  Objects no root\n"
+		"reaches are garbage awaiting collection (piling up if gc is disabled).\n"
+		"Edges marked (inferred) are words of a type pyxray does not know that\n"
+		"hold an object's address.  The target is stopped only to copy its heap,\n"
+		"as for a census; the graph is built on the copy.\n"
+		"\n"
+		"Options:\n"
+		"  --type NAME        the objects of this type\n"
+		"  --addr 0xADDR      this object; also lists its direct referrers\n"
+		"  --chains N         the N biggest groups (default %d; 0: all)\n"
+		"  --max-depth D      paths longer than D are counted, not shown\n"
+		"                     (default %d)\n"
+		"  --json             one JSON object instead of text\n"
+		"  --dot FILE         the paths as a Graphviz graph in FILE\n"
+		"  --max-copy MIB     copy at most MIB MiB of heap\n"
+		"  --deadline-ms MS   give up if the threads are not stopped within MS\n"
+		PYX_CMD_PYTHON_OPTS_HELP
+		"  -v, --verbose      diagnostics on stderr\n"
+		"  -h, --help         this help\n"
+		"\n"
+		"An unknown type name is a usage error (exit 2) that suggests close\n"
+		"names; so is an address that is not an object pyxray found.\n"
+		"JSON: {\"pid\",\"target\",\"targets\",\"bytes\",\"groups\":[{\"count\",\"bytes\",\n"
+		"\"root\",\"inferred\",\"path\":[{\"type\",\"holder\",\"edge\",\"addr\",\"inferred\"}]}],\n"
+		"\"unreachable\",\"unreachable_bytes\",\"too_deep\",\"referrers\":[{\"addr\",\n"
+		"\"type\",\"edge\",\"inferred\"}],\"gc_garbage\",...}; path goes from the target's\n"
+		"holder to the root.\n", DEFAULT_CHAINS, DEFAULT_DEPTH);
+}
+
+/* "dict value ['k'] of dict" then "__dict__ of X": one line,
+ * "attribute 'k' of X" (global of a module, class attribute). */
+static bool merged(const struct pyx_refs_step *a, const struct pyx_refs_step *b,
+		   char *buf, size_t n)
+{
+	const char *k = a->edge + strlen("dict value [");
+
+	if (strncmp(a->edge, "dict value ['", 13) != 0 ||
+	    strcmp(a->type, "dict") != 0 || strcmp(b->edge, "__dict__") != 0)
+		return false;
+	snprintf(buf, n, "%s %.*s of  %s",
+		 strncmp(b->holder, "module ", 7) == 0 ? "global"
+		 : strncmp(b->holder, "class ", 6) == 0 ? "class attribute"
+		 : "attribute", (int)(strlen(k) - 1), k, b->holder);
+	return true;
+}
+
+static void print_group(const struct pyx_refs_group *g, const char *type)
+{
+	char head[512], b[32], line[1024];
+	int w;
+
+	snprintf(head, sizeof(head), "%" PRIu64 " x %s (%s)", g->count, type,
+		 cmd_human_bytes((double)g->bytes, b, sizeof(b)));
+	w = (int)strlen(head);
+	for (size_t i = 0; i < g->npath; i++) {
+		const struct pyx_refs_step *st = &g->path[i];
+
+		if (i + 1 < g->npath && merged(st, &g->path[i + 1], line,
+					       sizeof(line)))
+			i++;
+		else if (strcmp(st->type, "dict") == 0 ||
+			 strcmp(st->holder, st->type) == 0)
+			snprintf(line, sizeof(line), "%s of  %s at " PYX_PRIaddr,
+				 st->edge, st->holder, st->addr);
+		else
+			snprintf(line, sizeof(line), "%s of  %s", st->edge,
+				 st->holder);
+		/* The module's entry in sys.modules: one line with the root. */
+		if (i + 1 == g->npath && strcmp(g->root, "sys.modules") == 0 &&
+		    strncmp(st->edge, "dict value [", 12) == 0) {
+			printf("%-*s  <- root: sys.modules%s\n", w, head,
+			       st->edge + 11);
+			return;
+		}
+		printf("%-*s  <- %s\n", w, head, line);
+		head[0] = '\0';
+	}
+	printf("%-*s  <- root: %s\n", w, head, g->root);
+}
+
+static void print_text(const struct pyx_refs *r, const char *binary)
+{
+	char a[32], b[32];
+
+	printf("Process %d: Python %s (%s)\n", r->pid, r->python_version, binary);
+	printf("Paused the target for %.1f ms (copied %s of heap in %" PRIu64
+	       " reads); graph of %" PRIu64 " objects and %" PRIu64 " references"
+	       " (%" PRIu64 " inferred) searched in %.1f ms\n", r->pause_ms,
+	       cmd_human_bytes((double)r->copied_bytes, a, sizeof(a)),
+	       r->copy_reads, r->objects, r->edges, r->inferred_edges, r->walk_ms);
+	if (r->truncated)
+		printf("Warning: the heap copy hit its bound: paths may be "
+		       "missing; see --max-copy\n");
+	printf("\nTargets: %" PRIu64 " x %s, %s\n\n", r->targets, r->target,
+	       cmd_human_bytes((double)r->target_bytes, b, sizeof(b)));
+	for (size_t i = 0; i < r->ngroups; i++) {
+		print_group(&r->groups[i], r->target);
+		if (r->groups[i].inferred)
+			printf("    (a link of this path is inferred: a word of an "
+			       "object of unknown type holds the address)\n");
+		printf("\n");
+	}
+	if (r->ngroups < r->ngroups_total)
+		printf("(the %zu biggest of %zu paths; --chains 0 for all)\n\n",
+		       r->ngroups, r->ngroups_total);
+	if (r->unreachable)
+		printf("%" PRIu64 " x %s (%s) unreachable — garbage awaiting "
+		       "collection (no root reaches them)\n\n", r->unreachable,
+		       r->target, cmd_human_bytes((double)r->unreachable_bytes, a,
+						  sizeof(a)));
+	if (r->too_deep)
+		printf("%" PRIu64 " x %s reached only by paths longer than "
+		       "--max-depth\n\n", r->too_deep, r->target);
+	if (r->nreferrers) {
+		printf("Direct referrers:\n");
+		for (size_t i = 0; i < r->nreferrers; i++)
+			printf("  %s of  %s at " PYX_PRIaddr "\n",
+			       r->referrers[i].edge, r->referrers[i].type,
+			       r->referrers[i].addr);
+		printf("\n");
+	}
+	if (r->garbage) {
+		printf("gc.garbage holds %" PRIu64 " uncollectable objects:",
+		       r->garbage);
+		for (size_t i = 0; i < r->ngarbage_types; i++)
+			printf("%s %s", i ? "," : "", r->garbage_types[i]);
+		printf("%s\n", r->garbage > r->ngarbage_types ? ", ..." : "");
+	}
+}
+
+static void json_addr(pyx_addr_t a)
+{
+	printf("\"" PYX_PRIaddr "\"", a);
+}
+
+static void print_json(const struct pyx_refs *r)
+{
+	printf("{\"pid\":%d,\"python_version\":", r->pid);
+	json_str(stdout, r->python_version);
+	printf(",\"target\":");
+	json_str(stdout, r->target);
+	printf(",\"pause_ms\":%.3f,\"walk_ms\":%.3f,\"objects\":%" PRIu64
+	       ",\"edges\":%" PRIu64 ",\"inferred_edges\":%" PRIu64
+	       ",\"roots\":%" PRIu64 ",\"truncated\":%s,\"targets\":%" PRIu64
+	       ",\"bytes\":%" PRIu64 ",\"unreachable\":%" PRIu64
+	       ",\"unreachable_bytes\":%" PRIu64 ",\"too_deep\":%" PRIu64
+	       ",\"ngroups\":%zu,\"groups\":[", r->pause_ms, r->walk_ms,
+	       r->objects, r->edges, r->inferred_edges, r->roots,
+	       r->truncated ? "true" : "false", r->targets, r->target_bytes,
+	       r->unreachable, r->unreachable_bytes, r->too_deep,
+	       r->ngroups_total);
+	for (size_t i = 0; i < r->ngroups; i++) {
+		const struct pyx_refs_group *g = &r->groups[i];
+
+		printf("%s{\"count\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"example\":",
+		       i ? "," : "", g->count, g->bytes);
+		json_addr(g->example);
+		printf(",\"root\":");
+		json_str(stdout, g->root);
+		printf(",\"inferred\":%s,\"path\":[", g->inferred ? "true" : "false");
+		for (size_t j = 0; j < g->npath; j++) {
+			const struct pyx_refs_step *st = &g->path[j];
+
+			printf("%s{\"type\":", j ? "," : "");
+			json_str(stdout, st->type);
+			printf(",\"holder\":");
+			json_str(stdout, st->holder);
+			printf(",\"edge\":");
+			json_str(stdout, st->edge);
+			printf(",\"addr\":");
+			json_addr(st->addr);
+			printf(",\"inferred\":%s}", st->inferred ? "true" : "false");
+		}
+		printf("]}");
+	}
+	printf("],\"referrers\":[");
+	for (size_t i = 0; i < r->nreferrers; i++) {
+		printf("%s{\"addr\":", i ? "," : "");
+		json_addr(r->referrers[i].addr);
+		printf(",\"type\":");
+		json_str(stdout, r->referrers[i].type);
+		printf(",\"edge\":");
+		json_str(stdout, r->referrers[i].edge);
+		printf(",\"inferred\":%s}", r->referrers[i].inferred ? "true"
+								       : "false");
+	}
+	printf("],\"gc_garbage\":%" PRIu64 "}\n", r->garbage);
+}
+
+static void dot_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			fputc('\\', f);
+		fputc(*s, f);
+	}
+	fputc('"', f);
+}
+
+static int write_dot(const struct pyx_refs *r, const char *path)
+{
+	FILE *f = fopen(path, "we");
+
+	if (!f)
+		return pyx_err_set(PYX_E_IO, "cannot write %s: %s", path,
+				   strerror(errno));
+	fprintf(f, "digraph refs {\n  rankdir=BT;\n  node [shape=box];\n");
+	for (size_t i = 0; i < r->ngroups; i++) {
+		const struct pyx_refs_group *g = &r->groups[i];
+		char lab[600];
+
+		snprintf(lab, sizeof(lab), "%" PRIu64 " x %s", g->count, r->target);
+		fprintf(f, "  t%zu [style=filled,fillcolor=\"#ffd0d0\",label=", i);
+		dot_str(f, lab);
+		fprintf(f, "];\n");
+		for (size_t j = 0; j < g->npath; j++) {
+			fprintf(f, "  n%" PRIx64 " [label=", g->path[j].addr);
+			dot_str(f, g->path[j].holder);
+			fprintf(f, "];\n");
+			if (j == 0)
+				fprintf(f, "  t%zu -> n%" PRIx64 " [label=", i,
+					g->path[j].addr);
+			else
+				fprintf(f, "  n%" PRIx64 " -> n%" PRIx64 " [label=",
+					g->path[j - 1].addr, g->path[j].addr);
+			dot_str(f, g->path[j].edge);
+			fprintf(f, "%s];\n", g->path[j].inferred ? ",style=dashed" : "");
+		}
+		fprintf(f, "  r%zu [shape=ellipse,label=", i);
+		dot_str(f, g->root);
+		fprintf(f, "];\n");
+		if (g->npath)
+			fprintf(f, "  n%" PRIx64 " -> r%zu;\n",
+				g->path[g->npath - 1].addr, i);
+		else
+			fprintf(f, "  t%zu -> r%zu;\n", i, i);
+	}
+	if (r->unreachable)
+		fprintf(f, "  unreachable [label=\"%" PRIu64 " unreachable "
+			"(garbage)\",style=dashed];\n", r->unreachable);
+	fprintf(f, "}\n");
+	if (fclose(f) != 0)
+		return pyx_err_set(PYX_E_IO, "writing %s failed", path);
+	return 0;
+}
+
+static int parse_addr(const char *s, uint64_t *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtoull(s, &end, 16);
+	return errno || end == s || *end || !*out ? -1 : 0;
+}
+
+int do_refs(int argc, char **argv)
+{
+	struct pyx_python_opts popts = { 0 };
+	struct pyx_refs_opts o = { 0 };
+	struct pyx_proc *proc = NULL;
+	struct pyx_python *py = NULL;
+	struct pyx_refs *r = NULL;
+	const char *dot = NULL;
+	bool json = false;
+	int chains = DEFAULT_CHAINS, depth = DEFAULT_DEPTH, mib, err, ret = 0;
+	pid_t pid = 0;
+
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		const char *val = i + 1 < argc ? argv[i + 1] : NULL;
+		int used;
+
+		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+			help_refs(stdout);
+			return 0;
+		} else if (strcmp(a, "--json") == 0) {
+			json = true;
+		} else if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
+			cmd_set_verbose(true);
+		} else if ((used = cmd_python_opt("refs", argc - i, argv + i,
+						  &popts)) != 0) {
+			if (used < 0)
+				return 2;
+			i += used - 1;
+		} else if (a[0] == '-' && !val) {
+			return cmd_usage("refs", "%s needs a value or is unknown", a);
+		} else if (strcmp(a, "--type") == 0) {
+			if (!val[0])
+				return cmd_usage("refs", "--type needs a type name");
+			o.type_name = val;
+			i++;
+		} else if (strcmp(a, "--addr") == 0) {
+			if (parse_addr(val, &o.addr))
+				return cmd_usage("refs", "--addr takes a hex address "
+						 "(0x7f...), not '%s'", val);
+			i++;
+		} else if (strcmp(a, "--chains") == 0) {
+			if (cmd_parse_int("refs", a, val, &chains))
+				return 2;
+			i++;
+		} else if (strcmp(a, "--max-depth") == 0) {
+			if (cmd_parse_int("refs", a, val, &depth))
+				return 2;
+			if (depth < 1 || depth > 65000)
+				return cmd_usage("refs", "--max-depth takes 1 to "
+						 "65000, not %d", depth);
+			i++;
+		} else if (strcmp(a, "--dot") == 0) {
+			dot = val;
+			i++;
+		} else if (strcmp(a, "--max-copy") == 0) {
+			if (cmd_parse_int("refs", a, val, &mib))
+				return 2;
+			o.max_copy = (uint64_t)mib << 20;
+			i++;
+		} else if (strcmp(a, "--deadline-ms") == 0) {
+			if (cmd_parse_int("refs", a, val, &o.deadline_ms))
+				return 2;
+			i++;
+		} else if (a[0] == '-' || pid) {
+			return cmd_usage("refs", "unexpected argument '%s'", a);
+		} else if (cmd_parse_pid("refs", a, &pid)) {
+			return 2;
+		}
+	}
+	if (!pid)
+		return cmd_usage("refs", "missing PID");
+	if (!o.type_name == !o.addr)
+		return cmd_usage("refs", "give one of --type NAME and --addr 0xADDR");
+	o.max_depth = depth;
+	o.max_groups = chains ? (size_t)chains : SIZE_MAX;
+	if ((err = pyx_proc_open(pid, &proc)) ||
+	    (err = pyx_python_open_opts(proc, &popts, &py)) ||
+	    (err = pyx_refs_take(py, &o, &r))) {
+		ret = cmd_fail(err);
+		goto out;
+	}
+	if (r->unknown_type) {
+		fprintf(stderr, "pyxray refs: error: no object of type '%s' in "
+			"process %d", o.type_name, pid);
+		for (size_t i = 0; i < r->nsuggestions; i++)
+			fprintf(stderr, "%s'%s'", i ? ", " : "; did you mean ",
+				r->suggestions[i]);
+		fprintf(stderr, "%s (hint: names as 'pyxray census %d' shows "
+			"them)\n", r->nsuggestions ? "?" : "", pid);
+		ret = pyx_exit_code(PYX_E_USAGE);
+		goto out;
+	}
+	if (dot && (err = write_dot(r, dot))) {
+		ret = cmd_fail(err);
+		goto out;
+	}
+	if (json)
+		print_json(r);
+	else
+		print_text(r, pyx_python_info(py)->binary);
+	if (fflush(stdout) != 0)
+		ret = cmd_fail(pyx_err_set(PYX_E_IO, "writing the output failed"));
+out:
+	pyx_refs_free(r);
+	pyx_python_free(py);
+	pyx_proc_free(proc);
+	return ret;
+}

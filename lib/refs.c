@@ -1,0 +1,1235 @@
+/* pyx_refs_take: retention paths, on a heap copy taken as the census does. */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pyxray/heap.h"
+#include "pyxray/refs.h"
+#include "pyxray/stacks.h"
+#include "referents.h"
+#include "walk.h"
+
+#define DEFAULT_MAX_DEPTH 64
+#define DEFAULT_GROUPS 10
+#define DEFAULT_REFERRERS 100
+#define MAX_ITEMS (1u << 28)
+#define NONE UINT32_MAX
+#define ROOT_EDGE (UINT64_C(1) << 63) /* pedge of a root: | root id */
+#define REFCNT_MASK (~(UINT64_C(1) << 63)) /* the census's mark bit */
+#define MAX_SUGGESTIONS 5
+#define MAX_GARBAGE_TYPES 10
+
+struct slot {
+	pyx_addr_t addr;
+	uint32_t node;
+};
+
+/* The graph: nodes by index; out-edges of node i (tracked objects only)
+ * are [off[i], off[i+1]) of dst/kind/aux.  13 bytes an edge, 24 a node. */
+struct graph {
+	pyx_addr_t *addr;
+	uint32_t *type;          /* type id (pyx_types) */
+	size_t n, cap, ntracked; /* tracked nodes first */
+	size_t nrows, offcap;    /* nodes whose out-edges are known */
+	struct slot *hash;       /* open addressing, key inline: one cache
+				    miss a look-up; addr 0 is empty */
+	size_t hcap;
+	uint64_t *off;
+	uint32_t *dst;
+	uint8_t *kind;
+	uint64_t *aux;
+	size_t ne, ecap;
+	uint32_t *inrefs;
+};
+
+struct root {
+	char *desc;
+};
+
+struct refs {
+	struct pyx_python *py;
+	struct pyx_types *types;
+	const struct pyx_refs_opts *o;
+	struct graph g;
+	int8_t *match;           /* by type id: -1 unknown, 0, 1 */
+	size_t nmatch;
+	uint32_t *parent;
+	uint64_t *pedge;
+	uint16_t *depth;
+	struct root *roots;
+	size_t nroots;
+	uint64_t inferred;
+	uint32_t cur;            /* the node whose edges are being added */
+	bool untracked_targets;  /* the type may have untracked objects */
+};
+
+static inline size_t hash_addr(pyx_addr_t a)
+{
+	return (size_t)(((a >> 4) * UINT64_C(0x9E3779B97F4A7C15)) >> 17);
+}
+
+static int hash_rebuild(struct graph *g, size_t cap)
+{
+	struct slot *h = calloc(cap, sizeof(*h));
+
+	if (!h)
+		return -PYX_E_NOMEM;
+	for (size_t i = 0; i < g->n; i++) {
+		size_t k = hash_addr(g->addr[i]) & (cap - 1);
+
+		while (h[k].addr)
+			k = (k + 1) & (cap - 1);
+		h[k].addr = g->addr[i];
+		h[k].node = (uint32_t)i;
+	}
+	free(g->hash);
+	g->hash = h;
+	g->hcap = cap;
+	return 0;
+}
+
+static inline uint32_t node_find(const struct graph *g, pyx_addr_t a)
+{
+	size_t mask = g->hcap - 1;
+
+	for (size_t k = hash_addr(a) & mask; g->hash[k].addr; k = (k + 1) & mask)
+		if (g->hash[k].addr == a)
+			return g->hash[k].node;
+	return NONE;
+}
+
+static int node_add(struct graph *g, pyx_addr_t a, uint32_t type)
+{
+	if (g->n >= NONE - 1)
+		return pyx_err_set(PYX_E_NOMEM, "more than 4G objects");
+	if (g->n == g->cap) {
+		size_t cap = g->cap ? g->cap * 2 : 1u << 16;
+		pyx_addr_t *v = realloc(g->addr, cap * sizeof(*v));
+		uint32_t *t;
+
+		if (!v)
+			return -PYX_E_NOMEM;
+		g->addr = v;
+		if (!(t = realloc(g->type, cap * sizeof(*t))))
+			return -PYX_E_NOMEM;
+		g->type = t;
+		g->cap = cap;
+	}
+	g->addr[g->n] = a;
+	g->type[g->n++] = type;
+	return 0;
+}
+
+/* Insert node n - 1 (just added) into the hash. */
+static int node_index(struct graph *g)
+{
+	size_t mask, k;
+	int err;
+
+	if (g->n * 4 > g->hcap * 3 && (err = hash_rebuild(g, g->hcap * 2)))
+		return err;
+	mask = g->hcap - 1;
+	for (k = hash_addr(g->addr[g->n - 1]) & mask; g->hash[k].addr;
+	     k = (k + 1) & mask)
+		;
+	g->hash[k].addr = g->addr[g->n - 1];
+	g->hash[k].node = (uint32_t)g->n - 1;
+	return 0;
+}
+
+static int edge_add(struct graph *g, uint32_t dst, uint8_t kind, uint64_t aux)
+{
+	if (g->ne == g->ecap) {
+		size_t cap = g->ecap ? g->ecap * 2 : 1u << 18;
+		uint32_t *d = realloc(g->dst, cap * sizeof(*d));
+		uint8_t *k;
+		uint64_t *a;
+
+		if (!d)
+			return -PYX_E_NOMEM;
+		g->dst = d;
+		if (!(k = realloc(g->kind, cap)))
+			return -PYX_E_NOMEM;
+		g->kind = k;
+		if (!(a = realloc(g->aux, cap * sizeof(*a))))
+			return -PYX_E_NOMEM;
+		g->aux = a;
+		g->ecap = cap;
+	}
+	g->dst[g->ne] = dst;
+	g->kind[g->ne] = kind;
+	g->aux[g->ne++] = aux;
+	return 0;
+}
+
+static void graph_free(struct graph *g)
+{
+	free(g->addr);
+	free(g->type);
+	free(g->hash);
+	free(g->off);
+	free(g->dst);
+	free(g->kind);
+	free(g->aux);
+	free(g->inrefs);
+}
+
+/* ---- the copy: the census's (pyx_heap_capture) ----------------------- */
+
+static int copy_heap(struct pyx_python *py, const struct pyx_refs_opts *o,
+		     struct pyx_refs *r)
+{
+	struct pyx_heap_capture_opts co = {
+		.deadline_ms = o->deadline_ms, .max_copy = o->max_copy,
+	};
+	struct pyx_heap_capture_info ci;
+	int err = pyx_heap_capture(py, &co, &ci);
+
+	if (err)
+		return err;
+	r->copied_bytes = ci.copied_bytes;
+	r->copy_reads = ci.copy_reads;
+	r->truncated = ci.truncated;
+	return 0;
+}
+
+/* ---- building the graph ----------------------------------------------- */
+
+static int type_matches(struct refs *s, const struct pyx_typeinfo *ti)
+{
+	if (ti->id >= s->nmatch) {
+		size_t n = s->nmatch ? s->nmatch : 256;
+		int8_t *m;
+
+		while (n <= ti->id)
+			n *= 2;
+		if (!(m = realloc(s->match, n)))
+			return -PYX_E_NOMEM;
+		memset(m + s->nmatch, -1, n - s->nmatch);
+		s->match = m;
+		s->nmatch = n;
+	}
+	if (s->match[ti->id] < 0)
+		s->match[ti->id] = s->o->type_name &&
+				   strcmp(ti->name, s->o->type_name) == 0;
+	return s->match[ti->id];
+}
+
+static int obj_type(struct refs *s, pyx_addr_t obj,
+		    const struct pyx_typeinfo **ti)
+{
+	const uint64_t *p = pyx_mem_snapshot_ptr(s->py->mem, obj, 16);
+	uint64_t tp;
+	int err;
+
+	if (p)
+		tp = p[1];
+	else if ((err = pyx_read_field(s->py, obj, PYX_L_OB_TYPE, &tp)))
+		return err;
+	return pyx_types_get(s->types, tp, ti);
+}
+
+static int on_tracked(void *ctx, pyx_addr_t obj, const struct pyx_heap_where *w)
+{
+	struct refs *s = ctx;
+	const struct pyx_typeinfo *ti;
+	int err;
+
+	(void)w;
+	if ((err = obj_type(s, obj, &ti))) {
+		if (err == -PYX_E_NOMEM || err == -PYX_E_EXITED)
+			return err;
+		return 0; /* not an object: no node */
+	}
+	return node_add(&s->g, obj, ti->id);
+}
+
+/* Labels as stored: aux by edge kind (see label()). */
+static int on_ref(void *ctx, const struct pyx_ref *ref)
+{
+	struct refs *s = ctx;
+	struct graph *g = &s->g;
+	uint32_t d = node_find(g, ref->target);
+	uint64_t aux = ref->index;
+	int err;
+
+	if (d == NONE) {
+		const struct pyx_typeinfo *ti;
+
+		/* An untracked object is a node if it is a target, or an
+		 * untracked dict or tuple that may hold one (3.8-3.10
+		 * instance dicts of atoms are not tracked). */
+		if (ref->kind == PYX_REF_INFERRED || !s->untracked_targets)
+			return 0;
+		if (obj_type(s, ref->target, &ti)) {
+			pyx_err_clear();
+			return 0;
+		}
+		if (ref->target != s->o->addr &&
+		    (err = type_matches(s, ti)) <= 0) {
+			if (err < 0)
+				return err;
+			if (ti->kind != PYX_K_DICT && ti->kind != PYX_K_TUPLE)
+				return 0;
+		}
+		if ((err = node_add(g, ref->target, ti->id)) ||
+		    (err = node_index(g)))
+			return err;
+		d = (uint32_t)g->n - 1;
+	}
+	if (d == s->cur && ref->kind == PYX_REF_INFERRED)
+		return 0;
+	switch (ref->kind) {
+	case PYX_REF_DICT_VALUE:
+	case PYX_REF_ATTR:
+	case PYX_REF_LOCAL:
+		aux = ref->key; /* the key's address; a local: see below */
+		if (ref->kind == PYX_REF_LOCAL)
+			aux = ref->index;
+		break;
+	case PYX_REF_FIELD:
+	case PYX_REF_DICT:
+	case PYX_REF_TYPE:
+		aux = (uint64_t)(uintptr_t)ref->name;
+		break;
+	case PYX_REF_SLOT:
+		/* by name: the type table (and its names) outlive the graph */
+		if (ref->name) {
+			aux = (uint64_t)(uintptr_t)ref->name;
+			return edge_add(g, d, PYX_REF_MEMBER, aux);
+		}
+		break;
+	default:
+		break;
+	}
+	if (ref->kind == PYX_REF_INFERRED)
+		s->inferred++;
+	return edge_add(g, d, (uint8_t)ref->kind, aux);
+}
+
+static int build_graph(struct refs *s, uint64_t copied)
+{
+	struct graph *g = &s->g;
+	struct pyx_heap_stats hs;
+	int err;
+
+	if ((err = pyx_heap_walk(s->py, copied / 32 + 1, on_tracked, s, &hs)))
+		return err;
+	g->ntracked = g->n;
+	{
+		size_t cap = 1u << 17;
+
+		/* at most 3/4 full: a bigger table costs more in page
+		 * faults than the longer probes do */
+		while (cap * 3 < g->n * 4 + 4)
+			cap *= 2;
+		if ((err = hash_rebuild(g, cap)))
+			return err;
+	}
+	/* Objects of a type the GC tracks are all on its lists, but for
+	 * tuples and dicts (untracked while they hold only atoms): only
+	 * then look at every untracked referent's type. */
+	s->untracked_targets = true;
+	for (size_t i = 0; i < g->n && s->o->type_name; i++) {
+		const struct pyx_typeinfo *ti = pyx_types_at(s->types, g->type[i]);
+
+		if ((err = type_matches(s, ti)) < 0)
+			return err;
+		if (err) {
+			s->untracked_targets = ti->kind == PYX_K_TUPLE ||
+					       ti->kind == PYX_K_DICT;
+			break;
+		}
+	}
+	/* Untracked nodes are appended as they are met: rows to g->n. */
+	for (size_t i = 0; i < g->n; i++) {
+		const struct pyx_typeinfo *ti = pyx_types_at(s->types, g->type[i]);
+
+		if (i + 2 > g->offcap) {
+			size_t cap = g->n + 2 > 2 * g->offcap ? g->n + 2
+							       : 2 * g->offcap;
+			uint64_t *o = realloc(g->off, cap * sizeof(*o));
+
+			if (!o)
+				return -PYX_E_NOMEM;
+			g->off = o;
+			g->offcap = cap;
+		}
+		g->off[i] = g->ne;
+		s->cur = (uint32_t)i;
+		err = pyx_referents_ex(s->types, g->addr[i], ti, MAX_ITEMS,
+				       PYX_REFERENTS_FULL, on_ref, s);
+		if (err == -PYX_E_NOMEM || err == -PYX_E_EXITED)
+			return err;
+		if (err) {
+			pyx_debug("object " PYX_PRIaddr " (%s): %s", g->addr[i],
+				  ti->name, pyx_err_detail());
+			pyx_err_clear();
+		}
+	}
+	g->nrows = g->n;
+	if (!g->off && !(g->off = calloc(1, sizeof(*g->off))))
+		return -PYX_E_NOMEM;
+	g->off[g->nrows] = g->ne;
+	g->inrefs = calloc(g->n ? g->n : 1, sizeof(*g->inrefs));
+	if (!g->inrefs)
+		return -PYX_E_NOMEM;
+	for (size_t e = 0; e < g->ne; e++)
+		if (g->kind[e] != PYX_REF_INFERRED)
+			g->inrefs[g->dst[e]]++;
+	return 0;
+}
+
+/* ---- roots and the search ---------------------------------------------- */
+
+static int root_add(struct refs *s, const char *desc, uint32_t *id)
+{
+	struct root *v = realloc(s->roots, (s->nroots + 1) * sizeof(*v));
+
+	if (!v)
+		return -PYX_E_NOMEM;
+	s->roots = v;
+	if (!(v[s->nroots].desc = strdup(desc)))
+		return -PYX_E_NOMEM;
+	*id = (uint32_t)s->nroots++;
+	return 0;
+}
+
+/* Make node a root (if no root holds it yet) and queue it. */
+static void seed(struct refs *s, uint32_t node, uint32_t root, uint32_t *queue,
+		 size_t *nq)
+{
+	if (node == NONE || s->parent[node] != NONE)
+		return;
+	s->parent[node] = node;
+	s->pedge[node] = ROOT_EDGE | root;
+	s->depth[node] = 0;
+	queue[(*nq)++] = node;
+}
+
+static int seed_addr(struct refs *s, pyx_addr_t a, const char *desc,
+		     uint32_t *queue, size_t *nq)
+{
+	uint32_t node = a ? node_find(&s->g, a) : NONE, id;
+	int err;
+
+	if (node == NONE || s->parent[node] != NONE)
+		return 0;
+	if ((err = root_add(s, desc, &id)))
+		return err;
+	seed(s, node, id, queue, nq);
+	return 0;
+}
+
+static void bfs(struct refs *s, uint32_t *queue, size_t head, size_t nq)
+{
+	struct graph *g = &s->g;
+
+	while (head < nq) {
+		uint32_t u = queue[head++];
+
+		if (u >= g->nrows)
+			continue;
+		for (uint64_t e = g->off[u]; e < g->off[u + 1]; e++) {
+			uint32_t v = g->dst[e];
+
+			if (s->parent[v] != NONE)
+				continue;
+			s->parent[v] = u;
+			s->pedge[v] = e;
+			s->depth[v] = s->depth[u] == UINT16_MAX ? UINT16_MAX
+				      : (uint16_t)(s->depth[u] + 1);
+			queue[nq++] = v;
+		}
+	}
+}
+
+/* Thread frames: 3.8-3.10 frame objects are nodes; 3.11+ frames live in
+ * the threads' data stacks, so their locals are the roots. */
+static int seed_threads(struct refs *s, uint32_t *queue, size_t *nq)
+{
+	struct pyx_python *py = s->py;
+	struct pyx_code_cache *cc = NULL;
+	struct pyx_stacks *st = calloc(1, sizeof(*st));
+	int err;
+
+	if (!st)
+		return -PYX_E_NOMEM;
+	if ((err = pyx_code_cache_new(&cc)) ||
+	    (err = pyx_threads_walk(py, cc, 4096, false, st)))
+		goto out;
+	for (size_t t = 0; t < st->nthreads; t++) {
+		const struct pyx_thread *th = &st->threads[t];
+
+		for (size_t i = 0; i < th->nframes; i++) {
+			const struct pyx_frame *f = &th->frames[i];
+			char desc[512];
+			pyx_addr_t at;
+			uint64_t n = 0;
+
+			/* A frame object the GC tracks is a node; 3.8-3.10
+			 * do not track a running frame that has not escaped,
+			 * and 3.11+ frames live in the threads' data stacks:
+			 * then their locals are the roots. */
+			if (!py->k.interp_frames &&
+			    node_find(&s->g, f->frame) != NONE) {
+				snprintf(desc, sizeof(desc), "frame of %s() in "
+					 "thread %" PRIu64 " (running)",
+					 f->function, th->thread_id);
+				if ((err = seed_addr(s, f->frame, desc, queue, nq)))
+					goto out;
+				continue;
+			}
+			if (pyx_frame_localsplus(py, f->frame, f->code, &at, &n)) {
+				pyx_err_clear();
+				continue;
+			}
+			for (uint64_t j = 0; j < n; j++) {
+				char name[128];
+				uint64_t v;
+
+				if (pyx_mem_read_u64(py->mem, at + 8 * j, &v))
+					break;
+				if (!v || node_find(&s->g, v) == NONE)
+					continue;
+				if (pyx_code_local_name(py, f->code, j, name,
+							sizeof(name)))
+					snprintf(name, sizeof(name), "#%" PRIu64, j);
+				snprintf(desc, sizeof(desc), "local '%s' of %s() "
+					 "in thread %" PRIu64 " (running)", name,
+					 f->function, th->thread_id);
+				if ((err = seed_addr(s, v, desc, queue, nq)))
+					goto out;
+			}
+			pyx_err_clear();
+		}
+	}
+out:
+	pyx_stacks_free(st);
+	pyx_code_cache_free(cc);
+	if (err && err != -PYX_E_NOMEM) {
+		/* Frames are one kind of root among several: go on. */
+		pyx_debug("thread frames: %s", pyx_err_detail());
+		pyx_err_clear();
+		err = 0;
+	}
+	return err;
+}
+
+static pyx_addr_t garbage_list(struct pyx_python *py);
+
+static int search(struct refs *s, struct pyx_refs *r)
+{
+	struct pyx_python *py = s->py;
+	struct graph *g = &s->g;
+	pyx_addr_t interps[64];
+	uint32_t *queue, ext = NONE;
+	size_t nq = 0, ninterp = 0, head;
+	int err;
+
+	s->parent = malloc((g->n ? g->n : 1) * sizeof(*s->parent));
+	s->pedge = malloc((g->n ? g->n : 1) * sizeof(*s->pedge));
+	s->depth = malloc((g->n ? g->n : 1) * sizeof(*s->depth));
+	queue = malloc((g->n ? g->n : 1) * sizeof(*queue));
+	if (!s->parent || !s->pedge || !s->depth || !queue) {
+		free(queue);
+		return -PYX_E_NOMEM;
+	}
+	memset(s->parent, 0xff, g->n * sizeof(*s->parent));
+	if ((err = pyx_python_interps(py, interps, 64, &ninterp)))
+		goto out;
+	for (size_t i = 0; i < ninterp; i++) {
+		static const struct {
+			enum pyx_layout_id id;
+			const char *what;
+		} named[] = {
+			{ PYX_L_IS_MODULES, "sys.modules" },
+			{ PYX_L_IS_SYSDICT, "the sys module's dict" },
+			{ PYX_L_IS_BUILTINS, "the builtins dict" },
+		};
+		for (size_t k = 0; k < PYX_ARRAY_SIZE(named); k++) {
+			uint64_t v;
+			char desc[128];
+
+			if (pyx_read_field(py, interps[i], named[k].id, &v))
+				continue;
+			snprintf(desc, sizeof(desc), "%s%s", named[k].what,
+				 ninterp > 1 ? " (an interpreter)" : "");
+			if ((err = seed_addr(s, v, desc, queue, &nq)))
+				goto out;
+		}
+	}
+	pyx_err_clear();
+	if ((err = seed_threads(s, queue, &nq)) ||
+	    (err = seed_addr(s, garbage_list(py), "gc.garbage (uncollectable, "
+			     "or saved by gc.DEBUG_SAVEALL)", queue, &nq)))
+		goto out;
+	bfs(s, queue, 0, nq);
+	/* What the named roots do not reach but something outside the GC
+	 * heap holds (C statics, extension state, the interpreter): the
+	 * collector's own test, refcount > references from the heap. */
+	head = nq;
+	for (uint32_t i = 0; i < g->ntracked; i++) {
+		const uint64_t *p;
+		uint64_t rc;
+
+		if (s->parent[i] != NONE)
+			continue;
+		p = pyx_mem_snapshot_ptr(py->mem, g->addr[i], 8);
+		if (!p)
+			continue;
+		rc = *p & REFCNT_MASK;
+		if (rc <= g->inrefs[i])
+			continue;
+		if (ext == NONE && (err = root_add(s, "held from outside the "
+						    "Python heap (C code, the "
+						    "interpreter)", &ext)))
+			goto out;
+		seed(s, i, ext, queue, &nq);
+	}
+	bfs(s, queue, head, nq);
+	r->roots = nq;
+out:
+	free(queue);
+	return err;
+}
+
+/* ---- labels and groups -------------------------------------------------- */
+
+/* The code a frame object runs (3.8-3.10 f_code, 3.11+ f_frame->f_code). */
+static uint64_t frame_code(struct pyx_python *py, pyx_addr_t frame)
+{
+	uint64_t code = 0, f;
+
+	if (pyx_layout_has(&py->layout, PYX_L_FO_CODE))
+		pyx_read_field(py, frame, PYX_L_FO_CODE, &code);
+	else if (pyx_read_field(py, frame, PYX_L_FO_FRAME, &f) == 0 && f)
+		pyx_read_field(py, f, PYX_L_IF_CODE, &code);
+	pyx_err_clear();
+	return code;
+}
+
+/* A short description of an object: "module __main__", "class X",
+ * "function f", "dict". */
+static void describe(struct refs *s, uint32_t node, char *buf, size_t n)
+{
+	struct pyx_python *py = s->py;
+	const struct pyx_typeinfo *ti = pyx_types_at(s->types, s->g.type[node]);
+	pyx_addr_t a = s->g.addr[node];
+	char name[256];
+	uint64_t v;
+
+	switch (ti->kind) {
+	case PYX_K_MODULE:
+		if (pyx_read_field(py, a, PYX_L_MODULE_NAME, &v) == 0 &&
+		    pyx_str_read(py, v, name, sizeof(name)) == 0) {
+			snprintf(buf, n, "module %s", name);
+			return;
+		}
+		break;
+	case PYX_K_TYPE: {
+		const struct pyx_typeinfo *self;
+
+		if (pyx_types_get(s->types, a, &self) == 0) {
+			snprintf(buf, n, "class %s", self->name);
+			return;
+		}
+		break;
+	}
+	case PYX_K_FUNCTION:
+		if (pyx_read_field(py, a, PYX_L_FUNC_QUALNAME, &v) == 0 &&
+		    pyx_str_read(py, v, name, sizeof(name)) == 0) {
+			snprintf(buf, n, "function %s", name);
+			return;
+		}
+		break;
+	case PYX_K_FRAME:
+	case PYX_K_CODE:
+		if (pyx_read_field(py, ti->kind == PYX_K_FRAME ? frame_code(py, a)
+				   : a, PYX_L_CO_NAME, &v) == 0 &&
+		    pyx_str_read(py, v, name, sizeof(name)) == 0) {
+			snprintf(buf, n, "%s of %s()", ti->kind == PYX_K_FRAME
+				 ? "frame" : "code", name);
+			return;
+		}
+		break;
+	default:
+		break;
+	}
+	pyx_err_clear();
+	snprintf(buf, n, "%s", ti->name);
+}
+
+static bool is_str(struct refs *s, pyx_addr_t a)
+{
+	return a && pyx_obj_is(s->py, a, s->py->types.str,
+			       PYX_TPFLAGS_UNICODE_SUBCLASS);
+}
+
+/* The label of edge e out of node src; generic: without the index or the
+ * int key, for a group (the shape keeps only what the label shows). */
+static void label(struct refs *s, uint32_t src, uint64_t e, bool generic,
+		  char *buf, size_t n)
+{
+	struct pyx_python *py = s->py;
+	uint64_t aux = s->g.aux[e];
+	char k[200];
+
+	switch ((enum pyx_ref_kind)s->g.kind[e]) {
+	case PYX_REF_ITEM:
+		if (generic)
+			snprintf(buf, n, "item");
+		else
+			snprintf(buf, n, "item [%" PRIu64 "]", aux);
+		return;
+	case PYX_REF_DICT_KEY:
+		snprintf(buf, n, "dict key");
+		return;
+	case PYX_REF_SET_ITEM:
+		snprintf(buf, n, "set element");
+		return;
+	case PYX_REF_DICT_VALUE:
+	case PYX_REF_ATTR:
+		if (is_str(s, aux) && pyx_str_read(py, aux, k, sizeof(k)) == 0) {
+			snprintf(buf, n, s->g.kind[e] == PYX_REF_ATTR
+				 ? "attribute '%s'" : "dict value ['%s']", k);
+		} else {
+			const struct pyx_typeinfo *ti;
+			int64_t iv;
+
+			if (aux && pyx_obj_is(py, aux, py->types.long_, 0) &&
+			    !generic && pyx_long_read(py, aux, &iv) == 0)
+				snprintf(k, sizeof(k), "%" PRId64, iv);
+			else if (aux && obj_type(s, aux, &ti) == 0)
+				snprintf(k, sizeof(k), "<%s key>", ti->name);
+			else
+				snprintf(k, sizeof(k), "?");
+			snprintf(buf, n, "dict value [%s]", k);
+		}
+		pyx_err_clear();
+		return;
+	case PYX_REF_DICT:
+		snprintf(buf, n, "__dict__");
+		return;
+	case PYX_REF_SLOT:
+		snprintf(buf, n, "slot at +%" PRIu64, aux);
+		return;
+	case PYX_REF_FIELD:
+	case PYX_REF_TYPE:
+		snprintf(buf, n, "%s", aux ? (const char *)(uintptr_t)aux : "?");
+		return;
+	case PYX_REF_LOCAL: {
+		uint64_t code = 0;
+		const struct pyx_typeinfo *ti = pyx_types_at(s->types,
+							     s->g.type[src]);
+
+		/* The code of the frame: again, from the frame. */
+		if (ti->kind == PYX_K_FRAME)
+			code = frame_code(py, s->g.addr[src]);
+		else if (ti->kind == PYX_K_GENERATOR) {
+			pyx_addr_t f = pyx_gen_frame(py, s->g.addr[src]);
+
+			if (f && pyx_read_field(py, f, PYX_L_IF_CODE, &code))
+				code = 0;
+		}
+		if (!code || pyx_code_local_name(py, code, aux, k, sizeof(k)))
+			snprintf(k, sizeof(k), "#%" PRIu64, aux);
+		pyx_err_clear();
+		snprintf(buf, n, "local '%s'", k);
+		return;
+	}
+	case PYX_REF_INFERRED:
+		snprintf(buf, n, "word at +%" PRIu64 " (inferred)", aux);
+		return;
+	case PYX_REF_MEMBER:
+		/* __slots__ of a class; a C type's member reads as a field */
+		snprintf(buf, n, (pyx_types_at(s->types, s->g.type[src])->flags &
+				  PYX_TPFLAGS_HEAPTYPE) ? "slot '%s'" : "%s",
+			 (const char *)(uintptr_t)aux);
+		return;
+	}
+	snprintf(buf, n, "?");
+}
+
+/* The shape of an edge: what the generic label says. */
+static uint64_t edge_shape(struct refs *s, uint64_t e)
+{
+	uint64_t aux = s->g.aux[e];
+
+	switch ((enum pyx_ref_kind)s->g.kind[e]) {
+	case PYX_REF_ITEM:
+	case PYX_REF_DICT_KEY:
+	case PYX_REF_SET_ITEM:
+		return 0;
+	case PYX_REF_DICT_VALUE:
+	case PYX_REF_ATTR: {
+		const struct pyx_typeinfo *ti;
+
+		if (is_str(s, aux))
+			return aux; /* interned keys: one address per name */
+		pyx_err_clear();
+		return aux && obj_type(s, aux, &ti) == 0 ? ti->addr : 1;
+	}
+	default:
+		return aux;
+	}
+}
+
+static inline uint64_t mix(uint64_t h, uint64_t v)
+{
+	h ^= v + UINT64_C(0x9E3779B97F4A7C15) + (h << 6) + (h >> 2);
+	return h * UINT64_C(0xff51afd7ed558ccd);
+}
+
+static uint64_t path_shape(struct refs *s, uint32_t v)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	while (!(s->pedge[v] & ROOT_EDGE)) {
+		uint32_t u = s->parent[v];
+		uint64_t e = s->pedge[v];
+
+		h = mix(h, s->g.type[u]);
+		h = mix(h, s->g.kind[e]);
+		h = mix(h, edge_shape(s, e));
+		v = u;
+	}
+	return mix(h, s->pedge[v]);
+}
+
+static char *dupstr(const char *a, int *err)
+{
+	char *p = strdup(a);
+
+	if (!p)
+		*err = -PYX_E_NOMEM;
+	return p;
+}
+
+static int build_path(struct refs *s, uint32_t v, bool generic,
+		      struct pyx_refs_group *gr)
+{
+	int err = 0;
+
+	while (!(s->pedge[v] & ROOT_EDGE) && !err) {
+		uint32_t u = s->parent[v];
+		uint64_t e = s->pedge[v];
+		struct pyx_refs_step *st, *p;
+		char buf[512], h[512];
+
+		p = realloc(gr->path, (gr->npath + 1) * sizeof(*p));
+		if (!p)
+			return -PYX_E_NOMEM;
+		gr->path = p;
+		st = &p[gr->npath++];
+		memset(st, 0, sizeof(*st));
+		label(s, u, e, generic, buf, sizeof(buf));
+		describe(s, u, h, sizeof(h));
+		st->addr = s->g.addr[u];
+		st->inferred = s->g.kind[e] == PYX_REF_INFERRED;
+		gr->inferred |= st->inferred;
+		st->type = dupstr(pyx_types_at(s->types, s->g.type[u])->name, &err);
+		st->edge = dupstr(buf, &err);
+		st->holder = dupstr(h, &err);
+		v = u;
+	}
+	if (!err)
+		gr->root = dupstr(s->roots[s->pedge[v] & ~ROOT_EDGE].desc, &err);
+	return err;
+}
+
+struct tgt {
+	uint64_t shape, size;
+	uint32_t node;
+};
+
+static int cmp_tgt(const void *a, const void *b)
+{
+	const struct tgt *x = a, *y = b;
+
+	if (x->shape != y->shape)
+		return x->shape < y->shape ? -1 : 1;
+	return x->node < y->node ? -1 : x->node > y->node;
+}
+
+static int cmp_group(const void *a, const void *b)
+{
+	const struct pyx_refs_group *x = a, *y = b;
+
+	if (x->bytes != y->bytes)
+		return x->bytes < y->bytes ? 1 : -1;
+	if (x->count != y->count)
+		return x->count < y->count ? 1 : -1;
+	return x->example < y->example ? -1 : x->example > y->example;
+}
+
+static uint64_t obj_size(struct refs *s, uint32_t v)
+{
+	const struct pyx_typeinfo *ti = pyx_types_at(s->types, s->g.type[v]);
+	uint64_t size;
+
+	if (pyx_obj_sizeof(s->py, pyx_types_rules(s->types), s->g.addr[v], ti,
+			   &size)) {
+		pyx_err_clear();
+		size = ti->basicsize + ti->preheader;
+	}
+	return size;
+}
+
+static int group(struct refs *s, struct pyx_refs *r, const uint32_t *targets,
+		 size_t nt)
+{
+	struct tgt *v = malloc((nt ? nt : 1) * sizeof(*v));
+	struct pyx_refs_group *gs = NULL;
+	size_t n = 0, ng = 0, max = s->o->max_groups ? s->o->max_groups
+						      : DEFAULT_GROUPS;
+	int err = 0;
+
+	if (!v)
+		return -PYX_E_NOMEM;
+	for (size_t i = 0; i < nt; i++) {
+		uint32_t t = targets[i];
+		uint64_t size = obj_size(s, t);
+
+		r->targets++;
+		r->target_bytes += size;
+		if (s->parent[t] == NONE) {
+			r->unreachable++;
+			r->unreachable_bytes += size;
+			continue;
+		}
+		/* The whole graph is searched; longer paths are not shown. */
+		if (s->depth[t] > s->o->max_depth) {
+			r->too_deep++;
+			continue;
+		}
+		v[n].shape = path_shape(s, t);
+		v[n].size = size;
+		v[n++].node = t;
+	}
+	qsort(v, n, sizeof(*v), cmp_tgt);
+	gs = calloc(n ? n : 1, sizeof(*gs));
+	if (!gs) {
+		free(v);
+		return -PYX_E_NOMEM;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (!i || v[i].shape != v[i - 1].shape)
+			gs[ng++].example = s->g.addr[v[i].node];
+		gs[ng - 1].count++;
+		gs[ng - 1].bytes += v[i].size;
+	}
+	qsort(gs, ng, sizeof(*gs), cmp_group);
+	r->ngroups_total = ng;
+	if (ng > max)
+		ng = max;
+	for (size_t i = 0; i < ng && !err; i++)
+		err = build_path(s, node_find(&s->g, gs[i].example),
+				 gs[i].count > 1, &gs[i]);
+	r->groups = gs;
+	r->ngroups = ng;
+	free(v);
+	return err;
+}
+
+static int referrers(struct refs *s, struct pyx_refs *r, uint32_t target)
+{
+	struct graph *g = &s->g;
+	size_t max = s->o->max_referrers ? s->o->max_referrers
+					 : DEFAULT_REFERRERS;
+	int err = 0;
+
+	for (uint32_t u = 0; u < g->nrows && !err; u++)
+		for (uint64_t e = g->off[u]; e < g->off[u + 1] && !err; e++) {
+			struct pyx_refs_referrer *p;
+			char buf[512];
+
+			if (g->dst[e] != target || r->nreferrers >= max)
+				continue;
+			p = realloc(r->referrers, (r->nreferrers + 1) * sizeof(*p));
+			if (!p)
+				return -PYX_E_NOMEM;
+			r->referrers = p;
+			p = &p[r->nreferrers++];
+			memset(p, 0, sizeof(*p));
+			label(s, u, e, false, buf, sizeof(buf));
+			p->addr = g->addr[u];
+			p->inferred = g->kind[e] == PYX_REF_INFERRED;
+			p->type = dupstr(pyx_types_at(s->types, g->type[u])->name,
+					 &err);
+			p->edge = dupstr(buf, &err);
+		}
+	return err;
+}
+
+/* The gc.garbage list of the main interpreter (3.8: of the runtime),
+ * 0 if there is none. */
+static pyx_addr_t garbage_list(struct pyx_python *py)
+{
+	pyx_addr_t gc, interps[1];
+	uint64_t list;
+	size_t ni;
+
+	if (!pyx_layout_has(&py->layout, PYX_L_GC_GARBAGE))
+		return 0;
+	if (pyx_layout_has(&py->layout, PYX_L_IS_GC)) {
+		if (pyx_python_interps(py, interps, 1, &ni) || !ni)
+			return 0;
+		gc = interps[0] + (uint64_t)pyx_off(py, PYX_L_IS_GC);
+	} else {
+		gc = py->info.runtime + (uint64_t)pyx_off(py, PYX_L_RT_GC);
+	}
+	if (pyx_read_field(py, gc, PYX_L_GC_GARBAGE, &list) || !list ||
+	    !pyx_obj_is(py, list, py->types.list, 0))
+		list = 0;
+	pyx_err_clear();
+	return list;
+}
+
+static int garbage(struct refs *s, struct pyx_refs *r)
+{
+	struct pyx_python *py = s->py;
+	pyx_addr_t list = garbage_list(py);
+	uint64_t n, items;
+	int err = 0;
+
+	if (!list || pyx_read_field(py, list, PYX_L_OB_SIZE, &n) ||
+	    pyx_read_field(py, list, PYX_L_LIST_ITEM, &items))
+		goto out;
+	r->garbage = n;
+	for (uint64_t i = 0; i < n && i < MAX_GARBAGE_TYPES && !err; i++) {
+		const struct pyx_typeinfo *ti;
+		uint64_t o;
+		char **p;
+
+		if (pyx_mem_read_u64(py->mem, items + 8 * i, &o) ||
+		    obj_type(s, o, &ti))
+			break;
+		if (!(p = realloc(r->garbage_types, (r->ngarbage_types + 1) *
+				  sizeof(*p))))
+			return -PYX_E_NOMEM;
+		r->garbage_types = p;
+		p[r->ngarbage_types++] = dupstr(ti->name, &err);
+	}
+out:
+	pyx_err_clear();
+	return err;
+}
+
+size_t pyx_refs_distance(const char *a, const char *b, size_t max)
+{
+	size_t la = strlen(a), lb = strlen(b), *row, best;
+
+	if (la > 256 || lb > 256)
+		return max + 1;
+	if ((la > lb ? la - lb : lb - la) > max)
+		return max + 1;
+	row = malloc((lb + 1) * sizeof(*row));
+	if (!row)
+		return max + 1;
+	for (size_t j = 0; j <= lb; j++)
+		row[j] = j;
+	for (size_t i = 1; i <= la; i++) {
+		size_t diag = row[0];
+
+		row[0] = i;
+		for (size_t j = 1; j <= lb; j++) {
+			size_t up = row[j];
+			size_t c = diag + (tolower((unsigned char)a[i - 1]) !=
+					   tolower((unsigned char)b[j - 1]));
+
+			if (row[j - 1] + 1 < c)
+				c = row[j - 1] + 1;
+			if (up + 1 < c)
+				c = up + 1;
+			row[j] = c;
+			diag = up;
+		}
+	}
+	best = row[lb];
+	free(row);
+	return best;
+}
+
+/* Names of the types in the heap closest to what was asked for: those that
+ * end with it after a '.', contain it, or are a few edits away. */
+static int suggest(struct refs *s, struct pyx_refs *r)
+{
+	const char *want = s->o->type_name;
+	size_t nt = pyx_types_count(s->types), lw = strlen(want);
+	size_t best[MAX_SUGGESTIONS], nb = 0;
+	size_t score[MAX_SUGGESTIONS];
+
+	for (size_t i = 0; i < nt; i++) {
+		const struct pyx_typeinfo *ti = pyx_types_at(s->types, i);
+		size_t ln = strlen(ti->name), d, k;
+		bool dup = false;
+
+		if (ti->kind == PYX_K_INVALID)
+			continue;
+		for (k = 0; k < nb; k++)
+			dup |= strcmp(pyx_types_at(s->types, best[k])->name,
+				      ti->name) == 0;
+		if (dup)
+			continue;
+		if (ln > lw && strcmp(ti->name + ln - lw, want) == 0 &&
+		    ti->name[ln - lw - 1] == '.')
+			d = 0;
+		else if (strcasestr(ti->name, want))
+			d = 1;
+		else if (strrchr(ti->name, '.') &&
+			 (d = pyx_refs_distance(strrchr(ti->name, '.') + 1, want,
+						2)) <= 2)
+			d += 1;
+		else if ((d = pyx_refs_distance(ti->name, want, 3)) > 3)
+			continue;
+		else
+			d += 1;
+		/* insertion into the short sorted list */
+		for (k = nb; k > 0 && score[k - 1] > d; k--)
+			if (k < MAX_SUGGESTIONS) {
+				best[k] = best[k - 1];
+				score[k] = score[k - 1];
+			}
+		if (k < MAX_SUGGESTIONS) {
+			best[k] = i;
+			score[k] = d;
+			if (nb < MAX_SUGGESTIONS)
+				nb++;
+		}
+	}
+	r->suggestions = calloc(nb ? nb : 1, sizeof(*r->suggestions));
+	if (!r->suggestions)
+		return -PYX_E_NOMEM;
+	for (size_t k = 0; k < nb; k++) {
+		int err = 0;
+
+		r->suggestions[r->nsuggestions++] =
+			dupstr(pyx_types_at(s->types, best[k])->name, &err);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+int pyx_refs_take(struct pyx_python *py, const struct pyx_refs_opts *opts,
+		  struct pyx_refs **out)
+{
+	struct pyx_refs_opts o = *opts;
+	struct refs s = { .py = py, .o = &o };
+	struct pyx_refs *r;
+	uint64_t pause0 = pyx_proc_pause_ns(py->proc), t0;
+	uint32_t *targets = NULL;
+	size_t nt = 0;
+	int err;
+
+	*out = NULL;
+	if (!o.max_depth)
+		o.max_depth = DEFAULT_MAX_DEPTH;
+	if (o.max_depth > 65000)
+		o.max_depth = 65000;
+	if (!(r = calloc(1, sizeof(*r))))
+		return -PYX_E_NOMEM;
+	r->pid = (int)pyx_proc_pid(py->proc);
+	snprintf(r->python_version, sizeof(r->python_version), "%s",
+		 py->info.version);
+	if (o.type_name)
+		snprintf(r->target, sizeof(r->target), "%s", o.type_name);
+	else
+		snprintf(r->target, sizeof(r->target), PYX_PRIaddr, o.addr);
+	err = copy_heap(py, &o, r);
+	r->pause_ms = (double)(pyx_proc_pause_ns(py->proc) - pause0) / 1e6;
+	if (err)
+		goto out;
+	t0 = pyx_now_ns();
+	if ((err = pyx_types_new(py, &s.types)) ||
+	    (err = build_graph(&s, r->copied_bytes)))
+		goto out;
+	r->objects = s.g.n;
+	r->edges = s.g.ne;
+	r->inferred_edges = s.inferred;
+	/* The targets, tracked or reached. */
+	if (!(targets = malloc((s.g.n ? s.g.n : 1) * sizeof(*targets)))) {
+		err = -PYX_E_NOMEM;
+		goto out;
+	}
+	for (uint32_t i = 0; i < s.g.n; i++) {
+		int m = o.type_name
+			? type_matches(&s, pyx_types_at(s.types, s.g.type[i]))
+			: s.g.addr[i] == o.addr;
+
+		if (m < 0) {
+			err = m;
+			goto out;
+		}
+		if (m)
+			targets[nt++] = i;
+	}
+	if (!nt && o.type_name) {
+		r->unknown_type = true;
+		err = suggest(&s, r);
+		goto out;
+	}
+	if (!nt) {
+		err = pyx_err_set(PYX_E_USAGE, PYX_PRIaddr " is not an object "
+				  "pyxray found: not tracked by the GC nor "
+				  "referred to by a tracked object", o.addr);
+		goto out;
+	}
+	if (!o.type_name)
+		snprintf(r->target, sizeof(r->target), "%s at " PYX_PRIaddr,
+			 pyx_types_at(s.types, s.g.type[targets[0]])->name, o.addr);
+	if ((err = search(&s, r)) || (err = group(&s, r, targets, nt)) ||
+	    (err = garbage(&s, r)))
+		goto out;
+	if (!o.type_name)
+		err = referrers(&s, r, targets[0]);
+	r->walk_ms = (double)(pyx_now_ns() - t0) / 1e6;
+out:
+	pyx_mem_snapshot_release(py->mem);
+	for (size_t i = 0; i < s.nroots; i++)
+		free(s.roots[i].desc);
+	free(s.roots);
+	free(targets);
+	free(s.parent);
+	free(s.pedge);
+	free(s.depth);
+	free(s.match);
+	graph_free(&s.g);
+	pyx_types_free(s.types);
+	if (err) {
+		pyx_refs_free(r);
+		return err;
+	}
+	*out = r;
+	return 0;
+}
+
+void pyx_refs_free(struct pyx_refs *r)
+{
+	if (!r)
+		return;
+	for (size_t i = 0; i < r->ngroups; i++) {
+		for (size_t j = 0; j < r->groups[i].npath; j++) {
+			free(r->groups[i].path[j].type);
+			free(r->groups[i].path[j].holder);
+			free(r->groups[i].path[j].edge);
+		}
+		free(r->groups[i].path);
+		free(r->groups[i].root);
+	}
+	free(r->groups);
+	for (size_t i = 0; i < r->nreferrers; i++) {
+		free(r->referrers[i].type);
+		free(r->referrers[i].edge);
+	}
+	free(r->referrers);
+	for (size_t i = 0; i < r->ngarbage_types; i++)
+		free(r->garbage_types[i]);
+	free(r->garbage_types);
+	for (size_t i = 0; i < r->nsuggestions; i++)
+		free(r->suggestions[i]);
+	free(r->suggestions);
+	free(r);
+}
