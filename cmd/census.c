@@ -33,10 +33,7 @@ void help_census(FILE *out)
 		"  --save FILE.pxh    save the census to FILE.pxh, for 'pyxray diff'\n"
 		"  --json             one JSON object instead of text\n"
 		"  --tracked-only     skip the untracked objects (faster)\n"
-		"  --max-copy MIB     copy at most MIB MiB of heap (default: 3/4 of\n"
-		"                     the available memory); past it counts are partial\n"
-		"  --deadline-ms MS   give up if the threads are not stopped within MS\n"
-		"                     (default 2000); the target is always resumed\n"
+		PYX_CMD_CAPTURE_OPTS_HELP
 		PYX_CMD_PYTHON_OPTS_HELP
 		"  -v, --verbose      diagnostics on stderr\n"
 		"  -h, --help         this help\n"
@@ -244,7 +241,7 @@ int do_census(int argc, char **argv)
 	const char *save = NULL;
 	double interval = -1;
 	bool json = false, top_set = false;
-	int top = DEFAULT_TOP, err, ret = 0, mib;
+	int top = DEFAULT_TOP, err, ret = 0;
 	pid_t pid = 0;
 
 	for (int i = 1; i < argc; i++) {
@@ -262,7 +259,9 @@ int do_census(int argc, char **argv)
 		} else if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
 			cmd_set_verbose(true);
 		} else if ((used = cmd_python_opt("census", argc - i, argv + i,
-						  &popts)) != 0) {
+						  &popts)) != 0 ||
+			   (used = cmd_capture_opt("census", argc - i, argv + i,
+						   &copts.capture)) != 0) {
 			if (used < 0)
 				return 2;
 			i += used - 1;
@@ -289,19 +288,6 @@ int do_census(int argc, char **argv)
 			i++;
 		} else if (strcmp(a, "--save") == 0) {
 			save = val;
-			i++;
-		} else if (strcmp(a, "--max-copy") == 0) {
-			if (cmd_parse_int("census", a, val, &mib))
-				return 2;
-			copts.max_copy = (uint64_t)mib << 20;
-			i++;
-		} else if (strcmp(a, "--deadline-ms") == 0) {
-			if (cmd_parse_int("census", a, val, &copts.deadline_ms))
-				return 2;
-			i++;
-		} else if (strcmp(a, "--hold-ms") == 0) { /* test hook */
-			if (cmd_parse_int("census", a, val, &copts.hold_ms))
-				return 2;
 			i++;
 		} else if (a[0] == '-' || pid) {
 			return cmd_usage("census", "unexpected argument '%s'", a);

@@ -33,10 +33,10 @@ void cmd_set_verbose(bool verbose);
 
 struct pyx_python_opts;
 #define PYX_CMD_PYTHON_OPTS_HELP                                               \
-	"  --layout MODE            where struct offsets come from: auto (DWARF,\n" \
-	"                           separate debug file, _Py_DebugOffsets + built-in\n" \
-	"                           table, built-in table), dwarf, table, debug-offsets\n" \
-	"  --debug-dir DIR          look for separate debug files under DIR first\n"
+	"  --layout MODE      where struct offsets come from: auto (DWARF, a\n"   \
+	"                     separate debug file, _Py_DebugOffsets + built-in\n" \
+	"                     table, built-in table), dwarf, table, debug-offsets\n" \
+	"  --debug-dir DIR    look for separate debug files under DIR first\n"
 /* If argv[0] is --layout or --debug-dir, store it in o: returns how many
  * arguments it used, 0 if argv[0] is not one of these, -1 after a usage
  * error was printed. */
@@ -46,6 +46,17 @@ int cmd_python_opt(const char *cmd, int argc, char **argv,
 /* Text from the target (names, paths, source lines) on a terminal: control
  * characters escaped as \xNN, so a target cannot drive the terminal. */
 void print_safe(FILE *out, const char *s);
+
+struct pyx_heap_capture_opts;
+#define PYX_CMD_CAPTURE_OPTS_HELP                                              \
+	"  --max-copy MIB     bound the heap copy (default: 3/4 of the host's\n" \
+	"                     available memory); past it, counts are partial\n" \
+	"  --deadline-ms MS   give up if the threads do not stop within MS\n"    \
+	"                     (default 2000); the target is always resumed\n"
+/* --max-copy, --deadline-ms, --hold-ms (a test hook) for the commands that
+ * copy the heap: as cmd_python_opt(). */
+int cmd_capture_opt(const char *cmd, int argc, char **argv,
+		    struct pyx_heap_capture_opts *o);
 
 /* JSON output. */
 void json_str(FILE *out, const char *s);

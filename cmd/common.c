@@ -9,6 +9,7 @@
 #include "cmd.h"
 #include "pyxray/common.h"
 #include "pyxray/error.h"
+#include "pyxray/heap.h"
 #include "pyxray/process.h"
 #include "pyxray/python.h"
 
@@ -175,4 +176,29 @@ void print_safe(FILE *out, const char *s)
 		else
 			fputc(*p, out);
 	}
+}
+
+int cmd_capture_opt(const char *cmd, int argc, char **argv,
+		    struct pyx_heap_capture_opts *o)
+{
+	const char *a = argv[0];
+	int *dst = NULL, mib;
+
+	if (strcmp(a, "--max-copy") == 0)
+		dst = &mib;
+	else if (strcmp(a, "--deadline-ms") == 0)
+		dst = &o->deadline_ms;
+	else if (strcmp(a, "--hold-ms") == 0) /* test hook */
+		dst = &o->hold_ms;
+	else
+		return 0;
+	if (argc < 2) {
+		cmd_usage(cmd, "%s needs a value", a);
+		return -1;
+	}
+	if (cmd_parse_int(cmd, a, argv[1], dst))
+		return -1;
+	if (dst == &mib)
+		o->max_copy = (uint64_t)mib << 20;
+	return 2;
 }

@@ -21,9 +21,9 @@ void help_info(FILE *out)
 		"threads, RSS, and the target's namespaces next to pyxray's own.\n"
 		"\n"
 		"Options:\n"
-		"  --json                   one JSON object\n"
+		"  --json             one JSON object\n"
 		PYX_CMD_PYTHON_OPTS_HELP
-		"  -h, --help               this help\n");
+		"  -h, --help         this help\n");
 }
 
 static const char *layout_source(enum pyx_layout_source s)

@@ -37,8 +37,7 @@ void help_refs(FILE *out)
 		"                     (default %d)\n"
 		"  --json             one JSON object instead of text\n"
 		"  --dot FILE         the paths as a Graphviz graph in FILE\n"
-		"  --max-copy MIB     copy at most MIB MiB of heap\n"
-		"  --deadline-ms MS   give up if the threads are not stopped within MS\n"
+		PYX_CMD_CAPTURE_OPTS_HELP
 		PYX_CMD_PYTHON_OPTS_HELP
 		"  -v, --verbose      diagnostics on stderr\n"
 		"  -h, --help         this help\n"
@@ -288,7 +287,7 @@ int do_refs(int argc, char **argv)
 	struct pyx_refs *r = NULL;
 	const char *dot = NULL;
 	bool json = false;
-	int chains = DEFAULT_CHAINS, depth = DEFAULT_DEPTH, mib, err, ret = 0;
+	int chains = DEFAULT_CHAINS, depth = DEFAULT_DEPTH, err, ret = 0;
 	pid_t pid = 0;
 
 	for (int i = 1; i < argc; i++) {
@@ -304,7 +303,9 @@ int do_refs(int argc, char **argv)
 		} else if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
 			cmd_set_verbose(true);
 		} else if ((used = cmd_python_opt("refs", argc - i, argv + i,
-						  &popts)) != 0) {
+						  &popts)) != 0 ||
+			   (used = cmd_capture_opt("refs", argc - i, argv + i,
+						   &o.capture)) != 0) {
 			if (used < 0)
 				return 2;
 			i += used - 1;
@@ -333,15 +334,6 @@ int do_refs(int argc, char **argv)
 			i++;
 		} else if (strcmp(a, "--dot") == 0) {
 			dot = val;
-			i++;
-		} else if (strcmp(a, "--max-copy") == 0) {
-			if (cmd_parse_int("refs", a, val, &mib))
-				return 2;
-			o.max_copy = (uint64_t)mib << 20;
-			i++;
-		} else if (strcmp(a, "--deadline-ms") == 0) {
-			if (cmd_parse_int("refs", a, val, &o.deadline_ms))
-				return 2;
 			i++;
 		} else if (a[0] == '-' || pid) {
 			return cmd_usage("refs", "unexpected argument '%s'", a);

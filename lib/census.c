@@ -314,12 +314,9 @@ static int on_tracked(void *ctx, pyx_addr_t obj, const struct pyx_heap_where *wh
 static int copy_heap(struct pyx_python *py, const struct pyx_census_opts *o,
 		     struct pyx_census *c)
 {
-	struct pyx_heap_capture_opts co = {
-		.deadline_ms = o->deadline_ms, .max_copy = o->max_copy,
-		.retries = o->retries, .hold_ms = o->hold_ms,
-	};
+
 	struct pyx_heap_capture_info ci;
-	int err = pyx_heap_capture(py, &co, &ci);
+	int err = pyx_heap_capture(py, &o->capture, &ci);
 
 	c->attempts = ci.attempts;
 	if (err)

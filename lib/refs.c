@@ -180,11 +180,8 @@ static void graph_free(struct graph *g)
 static int copy_heap(struct pyx_python *py, const struct pyx_refs_opts *o,
 		     struct pyx_refs *r)
 {
-	struct pyx_heap_capture_opts co = {
-		.deadline_ms = o->deadline_ms, .max_copy = o->max_copy,
-	};
 	struct pyx_heap_capture_info ci;
-	int err = pyx_heap_capture(py, &co, &ci);
+	int err = pyx_heap_capture(py, &o->capture, &ci);
 
 	if (err)
 		return err;

@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "pyxray/common.h"
+#include "pyxray/heap.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -57,12 +58,8 @@ struct pyx_census {
 };
 
 struct pyx_census_opts {
-	int deadline_ms;        /* stopping the threads (default 2000) */
-	uint64_t max_copy;      /* bound on the heap copy (0: 3/4 of the
-				   host's available memory) */
+	struct pyx_heap_capture_opts capture; /* stop, copy, resume */
 	bool tracked_only;      /* skip the untracked objects (faster) */
-	int retries;            /* stops while the collector runs (default 20) */
-	int hold_ms;            /* test hook: stay stopped this long */
 };
 
 /* Errors: those of pyx_heap_capture() (pyx_proc_stop()'s; -PYX_E_EXITED;

@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "pyxray/common.h"
+#include "pyxray/heap.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -30,8 +31,7 @@ struct pyx_refs_opts {
 	int max_depth;          /* longest path searched (default 64) */
 	size_t max_groups;      /* groups kept, biggest first (default 10) */
 	size_t max_referrers;   /* direct referrers listed (default 100) */
-	int deadline_ms;        /* stopping the threads (default 2000) */
-	uint64_t max_copy;      /* bound on the heap copy (0: 3/4 of RAM) */
+	struct pyx_heap_capture_opts capture; /* stop, copy, resume */
 };
 
 /* One edge of a path, holder first: "<edge> of <holder>". */
