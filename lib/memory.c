@@ -313,10 +313,13 @@ static int get_page(struct pyx_mem *mem, uint64_t pn, const uint8_t **out)
 	return 0;
 }
 
-int pyx_mem_read(struct pyx_mem *mem, pyx_addr_t addr, void *buf, size_t len)
+/* What every read does first: serve it from the heap snapshot if it can
+ * (*done), else refuse an address outside the readable maps.  Returns 0 or
+ * an error. */
+static int read_prologue(struct pyx_mem *mem, pyx_addr_t addr, void *buf,
+			 size_t len, bool *done)
 {
-	uint8_t *dst = buf;
-
+	*done = true;
 	if (!mem || (!buf && len))
 		return pyx_err_set(PYX_E_USAGE, "pyx_mem_read: NULL");
 	if (len == 0)
@@ -331,6 +334,18 @@ int pyx_mem_read(struct pyx_mem *mem, pyx_addr_t addr, void *buf, size_t len)
 	}
 	if (!pyx_mem_valid(mem, addr, len))
 		return not_mapped(addr, len);
+	*done = false;
+	return 0;
+}
+
+int pyx_mem_read(struct pyx_mem *mem, pyx_addr_t addr, void *buf, size_t len)
+{
+	uint8_t *dst = buf;
+	bool done;
+	int err = read_prologue(mem, addr, buf, len, &done);
+
+	if (err || done)
+		return err;
 	if (len > PYX_MEM_DIRECT_MIN || !ensure_cache(mem))
 		return raw_read(mem, addr, dst, len);
 	while (len) {
@@ -363,20 +378,11 @@ int pyx_mem_read(struct pyx_mem *mem, pyx_addr_t addr, void *buf, size_t len)
 int pyx_mem_read_direct(struct pyx_mem *mem, pyx_addr_t addr, void *buf,
 			size_t len)
 {
-	if (!mem || (!buf && len))
-		return pyx_err_set(PYX_E_USAGE, "pyx_mem_read_direct: NULL");
-	if (len == 0)
-		return 0;
-	if (mem->snap) {
-		const void *p = pyx_mem_snapshot_ptr(mem, addr, len);
+	bool done;
+	int err = read_prologue(mem, addr, buf, len, &done);
 
-		if (p) {
-			memcpy(buf, p, len);
-			return 0;
-		}
-	}
-	if (!pyx_mem_valid(mem, addr, len))
-		return not_mapped(addr, len);
+	if (err || done)
+		return err;
 	return raw_read(mem, addr, buf, len);
 }
 
