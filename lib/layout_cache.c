@@ -9,7 +9,27 @@
 #include "internal.h"
 #include "layout_cache.h"
 
-#define CACHE_MAGIC "pyxray-layout-cache 1"
+#define CACHE_MAGIC "pyxray-layout-cache 2"
+
+/* A hash of what the library asks of a layout (every entry's name, struct
+ * and member path): a cached layout made for another field list, or for
+ * the same names with other paths, is not this one. */
+static uint64_t spec_hash(void)
+{
+	uint64_t h = 1469598103934665603ull; /* FNV-1a */
+
+	for (size_t i = 0; i < PYX_L__COUNT; i++) {
+		const char *parts[3] = { pyx_layout_name(i), pyx_layout_struct(i),
+					 pyx_layout_member(i) };
+
+		for (size_t k = 0; k < 3; k++) {
+			for (const char *p = parts[k] ? parts[k] : ""; *p; p++)
+				h = (h ^ (uint8_t)*p) * 1099511628211ull;
+			h = (h ^ 0xff) * 1099511628211ull;
+		}
+	}
+	return h;
+}
 
 static bool cache_path(const char *build_id, char *buf, size_t n)
 {
@@ -39,7 +59,8 @@ static bool load(struct pyx_layout *l, const char *file, const char *build_id)
 
 	if (!f)
 		return false;
-	snprintf(want, sizeof(want), "%s %s\n", CACHE_MAGIC, build_id);
+	snprintf(want, sizeof(want), "%s %s %016" PRIx64 "\n", CACHE_MAGIC,
+		 build_id, spec_hash());
 	if (!fgets(line, sizeof(line), f) || strcmp(line, want) != 0) {
 		fclose(f);
 		return false;
@@ -87,7 +108,7 @@ static void store(const struct pyx_layout *l, const char *file,
 	f = fopen(tmp, "w");
 	if (!f)
 		return;
-	fprintf(f, "%s %s\n", CACHE_MAGIC, build_id);
+	fprintf(f, "%s %s %016" PRIx64 "\n", CACHE_MAGIC, build_id, spec_hash());
 	for (size_t i = 0; i < PYX_L__COUNT; i++)
 		fprintf(f, "%s %d\n", pyx_layout_name(i), l->v[i]);
 	if (fclose(f) == 0 && rename(tmp, file) == 0)
