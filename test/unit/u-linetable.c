@@ -12,6 +12,8 @@
 
 #include "pyxray/linetable.h"
 
+#include "unit.h"
+
 #define A2L(kind, t, first, addr)                                              \
 	pyx_linetable_addr2line(kind, t, sizeof(t), first, addr)
 
@@ -405,11 +407,5 @@ static Suite *linetable_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(linetable_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return pyx_unit_run(linetable_suite());
 }

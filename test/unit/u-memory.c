@@ -19,6 +19,8 @@
 #include "pyxray/memory.h"
 #include "pyxray/process.h"
 
+#include "unit.h"
+
 #define PAGE 4096
 
 /* ---- children --------------------------------------------------------- */
@@ -39,12 +41,6 @@ static struct shared *shared_new(void)
 	return s;
 }
 
-static void msleep(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
 
 /* Wait (up to 2 s) until *flag == want. */
 static void wait_flag(volatile int *flag, int want)
@@ -54,33 +50,7 @@ static void wait_flag(volatile int *flag, int want)
 	ck_assert_int_eq(*flag, want);
 }
 
-/* Fork a child that runs fn() then sleeps until killed.  It dies with us
- * (PDEATHSIG) and after 20 s in any case. */
-static pid_t spawn(void (*fn)(void *), void *arg)
-{
-	pid_t parent = getpid();
-	pid_t pid = fork();
 
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != parent)
-			_exit(1);
-		alarm(20);
-		if (fn)
-			fn(arg);
-		for (;;)
-			pause();
-	}
-	return pid;
-}
-
-static void reap(pid_t pid)
-{
-	kill(pid, SIGKILL);
-	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-		;
-}
 
 /* ---- tests ------------------------------------------------------------ */
 
@@ -589,11 +559,5 @@ static Suite *memory_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(memory_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return pyx_unit_run(memory_suite());
 }

@@ -26,6 +26,8 @@
 #include "pyxray/memory.h"
 #include "pyxray/process.h"
 
+#include "unit.h"
+
 #define MAXT 16
 
 /* ---- helpers ---------------------------------------------------------- */
@@ -53,12 +55,6 @@ static void shared_new(void)
 	memset((void *)sh, 0, sizeof(*sh));
 }
 
-static void msleep(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
 
 static void wait_flag(volatile int *flag, int want)
 {
@@ -67,40 +63,7 @@ static void wait_flag(volatile int *flag, int want)
 	ck_assert_int_ge(*flag, want);
 }
 
-/* Fork a child that runs fn() then sleeps until killed.  It dies with us
- * (PDEATHSIG) and after 20 s in any case. */
-static pid_t spawn(void (*fn)(void *), void *arg)
-{
-	pid_t parent = getpid();
-	pid_t pid = fork();
 
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != parent)
-			_exit(1);
-		alarm(20);
-		if (fn)
-			fn(arg);
-		for (;;)
-			pause();
-	}
-	return pid;
-}
-
-/* Kill and reap a child.  __WALL on any pid: a thread of it that we still
- * trace is a zombie only we can reap, and the kernel does not let the
- * leader go before it. */
-static void reap(pid_t pid)
-{
-	kill(pid, SIGKILL);
-	for (;;) {
-		pid_t r = waitpid(-1, NULL, __WALL);
-
-		if (r == pid || (r < 0 && errno != EINTR))
-			break;
-	}
-}
 
 /* The tids of /proc/PID/task. */
 static int list_tasks(pid_t pid, pid_t *out, int max)
@@ -864,11 +827,5 @@ static Suite *process_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(process_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return pyx_unit_run(process_suite());
 }

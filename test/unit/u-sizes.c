@@ -7,6 +7,8 @@
 
 #include "referents.h"
 
+#include "unit.h"
+
 #define GC PYX_TPFLAGS_HAVE_GC
 #define MD PYX_TPFLAGS_MANAGED_DICT
 #define MW PYX_TPFLAGS_MANAGED_WEAKREF
@@ -188,11 +190,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return pyx_unit_run(suite());
 }

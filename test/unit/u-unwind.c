@@ -21,6 +21,8 @@
 #include "pyxray/unwind.h"
 #include "walk.h"
 
+#include "unit.h"
+
 /* ---- a child blocked under known functions ---------------------------- */
 
 static volatile int *ready;
@@ -90,12 +92,6 @@ static pid_t spawn_blocked(void)
 	return pid;
 }
 
-static void reap(pid_t pid)
-{
-	kill(pid, SIGKILL);
-	while (waitpid(pid, NULL, __WALL) < 0 && errno == EINTR)
-		;
-}
 
 static int find(const struct pyx_native_frame *f, size_t n, size_t from,
 		const char *name)
@@ -422,11 +418,5 @@ static Suite *unwind_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(unwind_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return pyx_unit_run(unwind_suite());
 }
