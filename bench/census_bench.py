@@ -46,18 +46,19 @@ def rss_kib(pid):
 
 
 def run_pyxray(argv):
-    """(wall s, peak RSS KiB, rc, stdout) of one pyxray run."""
+    """(wall s, peak RSS KiB, rc, stdout, stderr) of one pyxray run; the
+    peak RSS is this child's own (wait4), not the largest child's so far."""
     t0 = time.monotonic()
     p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     out = p.stdout.read()
-    p.stderr.read()
+    err = p.stderr.read()
     _, status, ru = os.wait4(p.pid, 0)
     wall = time.monotonic() - t0
     p.returncode = os.waitstatus_to_exitcode(status) \
         if hasattr(os, "waitstatus_to_exitcode") else status >> 8
     p.stdout.close()
     p.stderr.close()
-    return wall, ru.ru_maxrss, p.returncode, out.decode()
+    return wall, ru.ru_maxrss, p.returncode, out.decode(), err.decode()
 
 
 def bench_one(pyxray, py, nobj, runs):
@@ -82,7 +83,7 @@ def bench_one(pyxray, py, nobj, runs):
         for mode, extra in (("full", []), ("tracked", ["--tracked-only"])):
             walls, pauses, rss, walks = [], [], [], []
             for _ in range(runs):
-                wall, maxrss, rc, out = run_pyxray(
+                wall, maxrss, rc, out, _ = run_pyxray(
                     [pyxray, "census", str(proc.pid), "--json"] + extra)
                 if rc != 0:
                     raise RuntimeError("pyxray census failed (%d)" % rc)

@@ -19,7 +19,6 @@ Prints a markdown table (docs/refs.md).  Use a build without sanitizers.
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -29,10 +28,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE_DIR = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(SOURCE_DIR, "test", "integration"))
 import pyxtest as T  # noqa: E402
+sys.path.insert(0, HERE)
+from census_bench import DEFAULT_PYTHONS, fmt_s, run_pyxray  # noqa: E402
 
-DEFAULT_PYTHONS = ["/root/.pyenv/versions/3.11.7/bin/python3.11",
-                   "/root/.pyenv/versions/3.12.1/bin/python3.12",
-                   "/usr/bin/python3"]
 
 # Runs in the target: census_target's bench heap, the in-process peers,
 # then idles.  The classes are census_target.Plain etc.
@@ -68,17 +66,6 @@ time.sleep(600)
 '''
 
 
-def run(argv):
-    """(wall s, peak RSS MiB, rc, stdout) of one run."""
-    t0 = time.monotonic()
-    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    out, err = p.communicate()
-    wall = time.monotonic() - t0
-    # the largest reaped child so far: pyxray (the target is not reaped)
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0
-    return wall, peak, p.returncode, out.decode(), err.decode()
-
-
 def bench_one(pyxray, py, nobj, runs):
     d = T.tmpdir()
     truth = os.path.join(d, "truth.json")
@@ -101,7 +88,8 @@ def bench_one(pyxray, py, nobj, runs):
                             "--top", "1"])):
             walls, pauses, walks, peaks = [], [], [], []
             for _ in range(runs):
-                wall, peak, rc, out, err = run(argv)
+                wall, peak, rc, out, err = run_pyxray(argv)
+                peak /= 1024.0  # KiB -> MiB
                 if rc != 0:
                     raise RuntimeError("%s failed (%d): %s" % (name, rc, err))
                 doc = json.loads(out)
@@ -122,10 +110,6 @@ def bench_one(pyxray, py, nobj, runs):
         return row
     finally:
         T.kill_child(proc)
-
-
-def fmt_s(v):
-    return "–" if v is None else "%.2f s" % v
 
 
 def main():
