@@ -8,7 +8,7 @@
 #include "cmd.h"
 #include "pyxray/census.h"
 #include "pyxray/error.h"
-#include "pyxray/process.h"
+#include "pyxray/target.h"
 #include "pyxray/python.h"
 
 #define DEFAULT_TOP 25
@@ -233,7 +233,7 @@ int do_census(int argc, char **argv)
 {
 	struct pyx_python_opts popts = { 0 };
 	struct pyx_census_opts copts = { 0 };
-	struct pyx_proc *proc = NULL;
+	struct pyx_target *tgt = NULL;
 	struct pyx_python *py = NULL;
 	struct pyx_census *c = NULL, *c2 = NULL, *first = NULL;
 	struct pyx_census_delta *d = NULL;
@@ -298,8 +298,8 @@ int do_census(int argc, char **argv)
 	if (!pid)
 		return cmd_usage("census", "missing PID");
 
-	if ((err = pyx_proc_open(pid, &proc)) ||
-	    (err = pyx_python_open_opts(proc, &popts, &py)) ||
+	if ((err = pyx_target_open_pid(pid, &tgt)) ||
+	    (err = pyx_python_open_opts(tgt, &popts, &py)) ||
 	    (err = pyx_census_take(py, &copts, &c))) {
 		ret = cmd_fail(err);
 		goto out;
@@ -360,6 +360,6 @@ out:
 	pyx_census_free(c);
 	pyx_census_free(first);
 	pyx_python_free(py);
-	pyx_proc_free(proc);
+	pyx_target_free(tgt);
 	return ret;
 }

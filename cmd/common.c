@@ -10,7 +10,7 @@
 #include "pyxray/common.h"
 #include "pyxray/error.h"
 #include "pyxray/heap.h"
-#include "pyxray/process.h"
+#include "pyxray/target.h"
 #include "pyxray/python.h"
 
 int cmd_fail(int err)
@@ -69,7 +69,7 @@ static void on_signal(int sig)
 	static const char msg[] =
 		"pyxray: error: interrupted: the target was detached and resumed\n";
 
-	pyx_proc_emergency_resume();
+	pyx_target_emergency_resume();
 	if (write(STDERR_FILENO, msg, sizeof(msg) - 1) < 0) {
 		/* nothing left to do */
 	}

@@ -6,7 +6,7 @@
 
 #include "cmd.h"
 #include "pyxray/error.h"
-#include "pyxray/process.h"
+#include "pyxray/target.h"
 #include "pyxray/python.h"
 #include "pyxray/stacks.h"
 
@@ -54,7 +54,7 @@ int do_info(int argc, char **argv)
 	static const char *const nss[] = { "pid", "mnt", "user", "net" };
 	struct pyx_python_opts popts = { 0 };
 	struct pyx_stacks_opts sopts = { .nonblocking = true, .max_depth = 1 };
-	struct pyx_proc *proc = NULL;
+	struct pyx_target *tgt = NULL;
 	struct pyx_python *py = NULL;
 	struct pyx_stacks *s = NULL;
 	const struct pyx_python_info *in;
@@ -87,8 +87,8 @@ int do_info(int argc, char **argv)
 	if (!pid)
 		return cmd_usage("info", "missing PID");
 
-	if ((err = pyx_proc_open(pid, &proc)) ||
-	    (err = pyx_python_open_opts(proc, &popts, &py))) {
+	if ((err = pyx_target_open_pid(pid, &tgt)) ||
+	    (err = pyx_python_open_opts(tgt, &popts, &py))) {
 		ret = cmd_fail(err);
 		goto out;
 	}
@@ -121,7 +121,7 @@ int do_info(int argc, char **argv)
 		printf(",\"debug_offsets_checked\":%d,\"debug_offsets_mismatches\":%d",
 		       in->debug_offsets_checked, in->debug_offsets_mismatches);
 		printf(",\"interpreters\":%zu,\"threads\":%zu,\"rss_bytes\":%ld",
-		       ninterp, s ? s->nthreads : 0, (long)pyx_proc_rss_bytes(proc));
+		       ninterp, s ? s->nthreads : 0, (long)pyx_target_rss_bytes(tgt));
 		printf(",\"namespaces\":{");
 		for (size_t i = 0; i < sizeof(nss) / sizeof(nss[0]); i++) {
 			char t[128], me[128];
@@ -151,7 +151,7 @@ int do_info(int argc, char **argv)
 	if (s)
 		printf("  interpreters    %zu\n  threads         %zu\n", ninterp,
 		       s->nthreads);
-	printf("  RSS             %.1f MiB\n", (double)pyx_proc_rss_bytes(proc) / 1048576.0);
+	printf("  RSS             %.1f MiB\n", (double)pyx_target_rss_bytes(tgt) / 1048576.0);
 	for (size_t i = 0; i < sizeof(nss) / sizeof(nss[0]); i++) {
 		char t[128], me[128];
 
@@ -163,6 +163,6 @@ int do_info(int argc, char **argv)
 out:
 	pyx_stacks_free(s);
 	pyx_python_free(py);
-	pyx_proc_free(proc);
+	pyx_target_free(tgt);
 	return ret;
 }

@@ -5,7 +5,7 @@
 
 #include "cmd.h"
 #include "pyxray/error.h"
-#include "pyxray/process.h"
+#include "pyxray/target.h"
 #include "pyxray/python.h"
 #include "pyxray/refs.h"
 
@@ -282,7 +282,7 @@ int do_refs(int argc, char **argv)
 {
 	struct pyx_python_opts popts = { 0 };
 	struct pyx_refs_opts o = { 0 };
-	struct pyx_proc *proc = NULL;
+	struct pyx_target *tgt = NULL;
 	struct pyx_python *py = NULL;
 	struct pyx_refs *r = NULL;
 	const char *dot = NULL;
@@ -347,8 +347,8 @@ int do_refs(int argc, char **argv)
 		return cmd_usage("refs", "give one of --type NAME and --addr 0xADDR");
 	o.max_depth = depth;
 	o.max_groups = chains ? (size_t)chains : SIZE_MAX;
-	if ((err = pyx_proc_open(pid, &proc)) ||
-	    (err = pyx_python_open_opts(proc, &popts, &py)) ||
+	if ((err = pyx_target_open_pid(pid, &tgt)) ||
+	    (err = pyx_python_open_opts(tgt, &popts, &py)) ||
 	    (err = pyx_refs_take(py, &o, &r))) {
 		ret = cmd_fail(err);
 		goto out;
@@ -377,6 +377,6 @@ int do_refs(int argc, char **argv)
 out:
 	pyx_refs_free(r);
 	pyx_python_free(py);
-	pyx_proc_free(proc);
+	pyx_target_free(tgt);
 	return ret;
 }

@@ -5,7 +5,7 @@
 
 #include "cmd.h"
 #include "pyxray/error.h"
-#include "pyxray/process.h"
+#include "pyxray/target.h"
 #include "pyxray/python.h"
 #include "pyxray/source.h"
 #include "pyxray/stacks.h"
@@ -255,7 +255,7 @@ int do_stacks(int argc, char **argv)
 {
 	struct pyx_stacks_opts opts = { 0 };
 	struct pyx_python_opts popts = { 0 };
-	struct pyx_proc *proc = NULL;
+	struct pyx_target *tgt = NULL;
 	struct pyx_python *py = NULL;
 	struct pyx_stacks *s = NULL;
 	struct pyx_sources *src = NULL;
@@ -316,8 +316,8 @@ int do_stacks(int argc, char **argv)
 				 "--nonblocking: native stacks are read from "
 				 "the registers and stacks of stopped threads");
 
-	if ((err = pyx_proc_open(pid, &proc)) ||
-	    (err = pyx_python_open_opts(proc, &popts, &py)) ||
+	if ((err = pyx_target_open_pid(pid, &tgt)) ||
+	    (err = pyx_python_open_opts(tgt, &popts, &py)) ||
 	    (err = pyx_stacks_collect(py, &opts, &s))) {
 		ret = cmd_fail(err);
 		goto out;
@@ -326,7 +326,7 @@ int do_stacks(int argc, char **argv)
 	if (json) {
 		print_json(pyx_python_info(py), pid, s, opts.native);
 	} else {
-		if ((err = pyx_sources_new(proc, &src))) {
+		if ((err = pyx_sources_new(tgt, &src))) {
 			ret = cmd_fail(err);
 			goto out;
 		}
@@ -339,6 +339,6 @@ out:
 	pyx_sources_free(src);
 	pyx_stacks_free(s);
 	pyx_python_free(py);
-	pyx_proc_free(proc);
+	pyx_target_free(tgt);
 	return ret;
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Regenerate lib/layout_tables.c: the built-in struct layouts for stripped
+# Regenerate lib/abi/layout_tables.c: the built-in struct layouts for stripped
 # Pythons, derived by pyxray itself from the DWARF of every CPython build on
 # this machine.  Never edit the output by hand; test/integration/
 # test_layout_tables checks it still equals what the DWARF says.
@@ -7,7 +7,7 @@
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 pyxray=${1:-"$top/build/pyxray"}
-out=${2:-"$top/lib/layout_tables.c"}
+out=${2:-"$top/lib/abi/layout_tables.c"}
 tmp=$(mktemp)
 trap 'rm -f "$tmp" "$tmp.rows"' EXIT
 : > "$tmp.rows"

@@ -62,7 +62,7 @@ struct pyx_census_opts {
 	bool tracked_only;      /* skip the untracked objects (faster) */
 };
 
-/* Errors: those of pyx_heap_capture() (pyx_proc_stop()'s; -PYX_E_EXITED;
+/* Errors: those of pyx_heap_capture() (pyx_target_stop()'s; -PYX_E_EXITED;
  * -PYX_E_NOT_SUPPORTED if Python is finalizing; -PYX_E_GC_BUSY if a
  * collection was running at every attempt); -PYX_E_BAD_MEMORY for a corrupt GC list; -PYX_E_NOMEM. */
 int pyx_census_take(struct pyx_python *py, const struct pyx_census_opts *o,

@@ -67,7 +67,7 @@ struct pyx_heap_capture_info {
 	int attempts;       /* stops made */
 	int64_t rss_bytes;  /* the target's RSS while stopped, -1 unknown */
 };
-/* Errors: those of pyx_proc_stop(); -PYX_E_EXITED; -PYX_E_NOT_SUPPORTED
+/* Errors: those of pyx_target_stop(); -PYX_E_EXITED; -PYX_E_NOT_SUPPORTED
  * (finalizing); -PYX_E_GC_BUSY (a collection at every stop);
  * -PYX_E_NOMEM.  The target is running again on every return. */
 int pyx_heap_capture(struct pyx_python *py,

@@ -16,17 +16,35 @@
 #include <sys/types.h>
 
 #include "pyxray/common.h"
+#include "pyxray/maps.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
 struct pyx_mem;
-struct pyx_proc;
 
-/* Created and freed by the process module (pyx_proc_mem()); a standalone
- * reader for tests: pyx_mem_new(pid, NULL) skips the maps check. */
-int pyx_mem_new(pid_t pid, struct pyx_proc *proc, struct pyx_mem **out);
+/* Where the bytes come from: the memory backend.  A target backend (a live
+ * process, a synthetic image, a core file) fills one; the page cache and
+ * the heap copy are the same above every backend. */
+struct pyx_mem_source {
+	void *ctx;
+	/* The maps every read is checked against, sorted by start; NULL: no
+	 * check (unit tests). */
+	const struct pyx_map *(*maps)(void *ctx, size_t *n);
+	/* Re-read the maps (a mapping made after open); NULL: fixed maps. */
+	int (*refresh_maps)(void *ctx);
+	/* Read exactly len bytes at addr: 0, -PYX_E_BAD_MEMORY, -PYX_E_EXITED.
+	 * NULL: the live process pid, by process_vm_readv with a fallback to
+	 * pread(/proc/PID/mem). */
+	int (*read)(void *ctx, pyx_addr_t addr, void *buf, size_t len);
+	pid_t pid;
+};
+
+/* Created and freed by the target (pyx_target_mem()). */
+int pyx_mem_new(const struct pyx_mem_source *src, struct pyx_mem **out);
+/* A standalone reader of a live process without a maps check (tests). */
+int pyx_mem_new_pid(pid_t pid, struct pyx_mem **out);
 void pyx_mem_free(struct pyx_mem *mem);
 
 /* Read len bytes at addr into buf, through the cache.  All or nothing:

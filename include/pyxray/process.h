@@ -1,5 +1,8 @@
 /* A target process: its maps, its threads, stopping and resuming it.
  *
+ * This is the live-process backend of a target (pyxray/target.h): only
+ * lib/target calls it; the layers above see the target.
+ *
  * Lifecycle: pyx_proc_open() -> [pyx_proc_stop() ... pyx_proc_resume()]* ->
  * pyx_proc_free().  pyx_proc_free() resumes the target if it is stopped, and
  * pyx_proc_emergency_resume() does the same from a signal handler, so no
@@ -12,24 +15,14 @@
 #include <sys/types.h>
 
 #include "pyxray/common.h"
+#include "pyxray/maps.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
 struct pyx_proc;
-struct pyx_mem;
 
-/* One line of /proc/PID/maps.  path is "" for anonymous mappings and keeps
- * the kernel's spelling ("[heap]", "/usr/lib/x.so (deleted)"). */
-struct pyx_map {
-	pyx_addr_t start, end; /* [start, end) */
-	uint64_t offset;       /* file offset of start */
-	uint64_t inode;
-	unsigned int dev_major, dev_minor;
-	bool r, w, x, p;
-	char *path; /* owned by the proc */
-};
 
 /* Open pid: checks it exists and reads its maps; does not stop it.
  * Errors: -PYX_E_NO_PROCESS, -PYX_E_PERMISSION, -PYX_E_NOMEM. */
@@ -97,8 +90,10 @@ int64_t pyx_proc_rss_bytes(const struct pyx_proc *proc);
  * failed because of that from one that failed otherwise. */
 bool pyx_proc_gone(const struct pyx_proc *proc);
 
-/* The memory reader of this process (owned by proc). */
-struct pyx_mem *pyx_proc_mem(struct pyx_proc *proc);
+/* The thread's general registers (x86_64 struct user_regs_struct) into
+ * regs, regs_size bytes at most.  Needs the thread stopped. */
+int pyx_proc_thread_regs(const struct pyx_proc *proc, pid_t tid, void *regs,
+			 size_t regs_size);
 
 /* Async-signal-safe: detach every thread of every stopped proc.  For
  * SIGINT/SIGTERM handlers; the handler then exits. */

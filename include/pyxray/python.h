@@ -19,7 +19,7 @@ extern "C" {
 #endif
 
 struct pyx_python;
-struct pyx_proc;
+struct pyx_target;
 
 struct pyx_python_info {
 	int major, minor, micro;
@@ -49,12 +49,12 @@ struct pyx_python_opts {
 	const char *debug_dir;    /* searched before /usr/lib/debug */
 };
 
-/* Find the interpreter in proc (not owned: it must outlive the python).
+/* Find the interpreter in tgt (not owned: it must outlive the python).
  * Errors: -PYX_E_NOT_PYTHON, -PYX_E_UNSUPPORTED_VERSION,
  * -PYX_E_NO_DEBUG_INFO, -PYX_E_IO, -PYX_E_EXITED, -PYX_E_BAD_MEMORY. */
-int pyx_python_open(struct pyx_proc *proc, struct pyx_python **out);
+int pyx_python_open(struct pyx_target *tgt, struct pyx_python **out);
 /* The same with options; NULL means the defaults. */
-int pyx_python_open_opts(struct pyx_proc *proc,
+int pyx_python_open_opts(struct pyx_target *tgt,
 			 const struct pyx_python_opts *opts,
 			 struct pyx_python **out);
 /* Parse "auto", "dwarf", "table", "debug-offsets"; -1 if none. */
@@ -63,7 +63,7 @@ void pyx_python_free(struct pyx_python *py);
 
 const struct pyx_python_info *pyx_python_info(const struct pyx_python *py);
 const struct pyx_layout *pyx_python_layout(const struct pyx_python *py);
-struct pyx_proc *pyx_python_proc(const struct pyx_python *py);
+struct pyx_target *pyx_python_target(const struct pyx_python *py);
 
 #ifdef __cplusplus
 }

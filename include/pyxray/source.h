@@ -9,9 +9,9 @@ extern "C" {
 #endif
 
 struct pyx_sources;
-struct pyx_proc;
+struct pyx_target;
 
-int pyx_sources_new(const struct pyx_proc *proc, struct pyx_sources **out);
+int pyx_sources_new(const struct pyx_target *tgt, struct pyx_sources **out);
 void pyx_sources_free(struct pyx_sources *s);
 
 /* Line number line (1-based) of file, without its newline, or NULL if the

@@ -89,7 +89,7 @@ struct pyx_stacks_opts {
 			       Python thread state; not with nonblocking */
 };
 
-/* Errors: those of pyx_proc_stop(), -PYX_E_BAD_MEMORY (nonblocking reads
+/* Errors: those of pyx_target_stop(), -PYX_E_BAD_MEMORY (nonblocking reads
  * that never agreed), -PYX_E_EXITED, -PYX_E_USAGE (native and nonblocking).
  * A thread that cannot be unwound (it exited, say) is not an error: its
  * native_error says why. */

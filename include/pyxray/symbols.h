@@ -16,17 +16,17 @@ extern "C" {
 #endif
 
 struct pyx_elf;
-struct pyx_proc;
+struct pyx_target;
 
 /* Open local_path; bias is added to every symbol value.
  * Errors: -PYX_E_IO, -PYX_E_FORMAT (not ELF), -PYX_E_NOMEM. */
 int pyx_elf_open(const char *local_path, pyx_addr_t bias, struct pyx_elf **out);
 void pyx_elf_free(struct pyx_elf *elf);
 
-/* Compute the load bias of the ELF file mapped in proc under the target's
+/* Compute the load bias of the ELF file mapped in tgt under the target's
  * path (the map with the lowest file offset).  -PYX_E_NOT_PYTHON if the file
  * is not mapped. */
-int pyx_elf_bias(struct pyx_elf *elf, const struct pyx_proc *proc,
+int pyx_elf_bias(struct pyx_elf *elf, const struct pyx_target *tgt,
 		 const char *target_path, pyx_addr_t *bias);
 void pyx_elf_set_bias(struct pyx_elf *elf, pyx_addr_t bias);
 

@@ -22,7 +22,7 @@
 extern "C" {
 #endif
 
-struct pyx_proc;
+struct pyx_target;
 struct pyx_unwinder;
 struct pyx_symbolizer;
 
@@ -40,9 +40,9 @@ struct pyx_unwind_frame {
 	bool precise;
 };
 
-/* One unwinder serves every thread of proc (not owned: it must outlive
+/* One unwinder serves every thread of tgt (not owned: it must outlive
  * the unwinder); its caches are shared between them.  -PYX_E_NOMEM. */
-int pyx_unwinder_new(struct pyx_proc *proc, struct pyx_unwinder **out);
+int pyx_unwinder_new(struct pyx_target *tgt, struct pyx_unwinder **out);
 void pyx_unwinder_free(struct pyx_unwinder *u);
 
 /* Load the unwind table of the file holding pc now, so that the first
@@ -76,11 +76,11 @@ struct pyx_native_frame {
 
 void pyx_native_frame_release(struct pyx_native_frame *f);
 
-/* A symbolizer for proc's maps as they are now (call
- * pyx_proc_refresh_maps() first if they may be stale); files are opened
+/* A symbolizer for tgt's maps as they are now (call
+ * pyx_target_refresh_maps() first if they may be stale); files are opened
  * lazily, at the first lookup in them.  -PYX_E_NOMEM, -PYX_E_INTERNAL
  * (libdwfl failed). */
-int pyx_symbolizer_new(struct pyx_proc *proc, struct pyx_symbolizer **out);
+int pyx_symbolizer_new(struct pyx_target *tgt, struct pyx_symbolizer **out);
 void pyx_symbolizer_free(struct pyx_symbolizer *sy);
 
 /* Load the symbols and debug info of the file holding pc now (the first

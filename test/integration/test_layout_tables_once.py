@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The built-in layout tables (lib/layout_tables.c) must equal, field by
+"""The built-in layout tables (lib/abi/layout_tables.c) must equal, field by
 field, what pyxray's generator derives from the DWARF of each build on this
 machine: a table can never drift from the build it was made from, nor miss a
 field added to PYX_LAYOUT_FIELDS since."""
@@ -27,7 +27,7 @@ def tables(text):
     return out, rows
 
 
-committed_text = open(os.path.join(top, "lib", "layout_tables.c")).read()
+committed_text = open(os.path.join(top, "lib", "abi", "layout_tables.c")).read()
 with tempfile.TemporaryDirectory() as d:
     fresh = os.path.join(d, "layout_tables.c")
     subprocess.run(["bash", os.path.join(top, "scripts", "gen-layout-tables.sh"), args.pyxray, fresh],
@@ -43,7 +43,7 @@ if not generated:
 for name, fields in sorted(generated.items()):
     have = committed.get(name)
     if have is None:
-        print("FAIL: table %s (a build on this machine) is missing from lib/layout_tables.c" % name)
+        print("FAIL: table %s (a build on this machine) is missing from lib/abi/layout_tables.c" % name)
         failures += 1
         continue
     for field in sorted(set(fields) | set(have)):

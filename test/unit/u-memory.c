@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "process_private.h"
+#include "pyxray/target.h"
 #include "pyxray/error.h"
 #include "pyxray/memory.h"
 #include "pyxray/process.h"
@@ -65,7 +66,7 @@ START_TEST(test_self_read)
 
 	for (size_t i = 0; i < sizeof(self_buf); i++)
 		self_buf[i] = (char)(i * 7 + 3);
-	ck_assert_int_eq(pyx_mem_new(getpid(), NULL, &mem), 0);
+	ck_assert_int_eq(pyx_mem_new_pid(getpid(), &mem), 0);
 	/* Across the first page boundary. */
 	ck_assert_int_eq(pyx_mem_read(mem, (uintptr_t)self_buf + PAGE - 20, buf,
 				      sizeof(buf)),
@@ -138,7 +139,7 @@ START_TEST(test_child_read)
 	uint8_t buf[3 * PAGE];
 	uintptr_t base = (uintptr_t)child_region;
 
-	ck_assert_int_eq(pyx_mem_new(pid, NULL, &mem), 0);
+	ck_assert_int_eq(pyx_mem_new_pid(pid, &mem), 0);
 	/* Within a page, across one boundary, across two. */
 	ck_assert_int_eq(pyx_mem_read(mem, base + 100, buf, 50), 0);
 	for (size_t i = 0; i < 50; i++)
@@ -168,7 +169,7 @@ START_TEST(test_unmapped)
 
 	ck_assert_ptr_ne(p, MAP_FAILED);
 	munmap(p, PAGE);
-	ck_assert_int_eq(pyx_mem_new(getpid(), NULL, &mem), 0);
+	ck_assert_int_eq(pyx_mem_new_pid(getpid(), &mem), 0);
 	/* Without maps, the system call says EFAULT. */
 	ck_assert_int_eq(pyx_mem_read(mem, (uintptr_t)p, buf, 8),
 			 -PYX_E_BAD_MEMORY);
@@ -193,7 +194,7 @@ END_TEST
 
 START_TEST(test_maps_check)
 {
-	struct pyx_proc *proc;
+	struct pyx_target *proc;
 	struct pyx_mem *mem;
 	struct pyx_mem_stats st0, st1;
 	uint8_t *p, buf[32];
@@ -210,8 +211,8 @@ START_TEST(test_maps_check)
 	ck_assert_ptr_ne(gone, MAP_FAILED);
 	munmap(gone, PAGE);
 
-	ck_assert_int_eq(pyx_proc_open(getpid(), &proc), 0);
-	mem = pyx_proc_mem(proc);
+	ck_assert_int_eq(pyx_target_open_pid(getpid(), &proc), 0);
+	mem = pyx_target_mem(proc);
 	ck_assert_ptr_nonnull(mem);
 	ck_assert(pyx_mem_valid(mem, (uintptr_t)p + PAGE - 8, 16));
 	ck_assert(pyx_mem_valid(mem, (uintptr_t)p, 2 * PAGE));
@@ -232,14 +233,14 @@ START_TEST(test_maps_check)
 			 -PYX_E_BAD_MEMORY);
 	pyx_mem_get_stats(mem, &st1);
 	ck_assert_uint_eq(st0.syscalls, st1.syscalls);
-	pyx_proc_free(proc);
+	pyx_target_free(proc);
 	munmap(p, 3 * PAGE);
 }
 END_TEST
 
 START_TEST(test_cstr)
 {
-	struct pyx_proc *proc;
+	struct pyx_target *proc;
 	struct pyx_mem *mem;
 	char *p, buf[64];
 	uintptr_t end;
@@ -253,8 +254,8 @@ START_TEST(test_cstr)
 	memcpy(p + PAGE - 6, "hello", 6);
 	end = (uintptr_t)p + PAGE;
 
-	ck_assert_int_eq(pyx_proc_open(getpid(), &proc), 0);
-	mem = pyx_proc_mem(proc);
+	ck_assert_int_eq(pyx_target_open_pid(getpid(), &proc), 0);
+	mem = pyx_target_mem(proc);
 	ck_assert_int_eq(pyx_mem_read_cstr(mem, end - 6, buf, sizeof(buf)), 0);
 	ck_assert_str_eq(buf, "hello");
 	/* Cut at n-1. */
@@ -274,7 +275,7 @@ START_TEST(test_cstr)
 	ck_assert_str_eq(buf, "");
 	ck_assert_int_eq(pyx_mem_read_cstr(mem, end - 6, buf, 0),
 			 -PYX_E_USAGE);
-	pyx_proc_free(proc);
+	pyx_target_free(proc);
 	munmap(p, 2 * PAGE);
 }
 END_TEST
@@ -284,7 +285,7 @@ START_TEST(test_u64)
 	struct pyx_mem *mem;
 	uint64_t words[2] = { 1, 0xdeadbeefcafef00du }, v = 7;
 
-	ck_assert_int_eq(pyx_mem_new(getpid(), NULL, &mem), 0);
+	ck_assert_int_eq(pyx_mem_new_pid(getpid(), &mem), 0);
 	ck_assert_int_eq(pyx_mem_read_u64(mem, (uintptr_t)&words[1], &v), 0);
 	ck_assert_uint_eq(v, words[1]);
 	ck_assert_int_eq(pyx_mem_read_u64(mem, (uintptr_t)&words[0] + 4, &v),
@@ -303,7 +304,7 @@ START_TEST(test_cache)
 	uintptr_t base = (uintptr_t)child_region;
 	uint8_t b[16];
 
-	ck_assert_int_eq(pyx_mem_new(pid, NULL, &mem), 0);
+	ck_assert_int_eq(pyx_mem_new_pid(pid, &mem), 0);
 	ck_assert_int_eq(pyx_mem_read(mem, base + 8, b, 8), 0);
 	pyx_mem_get_stats(mem, &st0);
 	ck_assert_uint_eq(st0.syscalls, 1);
@@ -349,7 +350,7 @@ START_TEST(test_large_direct)
 	ck_assert_ptr_nonnull(dst);
 	for (size_t i = 0; i < len; i++)
 		src[i] = (uint8_t)(i * 13);
-	ck_assert_int_eq(pyx_mem_new(getpid(), NULL, &mem), 0);
+	ck_assert_int_eq(pyx_mem_new_pid(getpid(), &mem), 0);
 	ck_assert_int_eq(pyx_mem_read(mem, (uintptr_t)src, dst, len), 0);
 	ck_assert_mem_eq(src, dst, len);
 	pyx_mem_get_stats(mem, &st);
@@ -390,7 +391,7 @@ START_TEST(test_dead)
 			break;
 		msleep(1);
 	}
-	ck_assert_int_eq(pyx_mem_new(pid, NULL, &mem), 0);
+	ck_assert_int_eq(pyx_mem_new_pid(pid, &mem), 0);
 	ck_assert_int_eq(pyx_mem_read_u64(mem, (uintptr_t)&v, &v),
 			 -PYX_E_EXITED);
 	reap(pid);
@@ -416,7 +417,7 @@ START_TEST(test_pread_fallback)
 	ck_assert_ptr_ne(gone, MAP_FAILED);
 	munmap(gone, PAGE);
 
-	ck_assert_int_eq(pyx_mem_new(pid, NULL, &mem), 0);
+	ck_assert_int_eq(pyx_mem_new_pid(pid, &mem), 0);
 	pyx_mem_test_force_pread(mem);
 	ck_assert(pyx_mem_test_uses_pread(mem));
 	ck_assert_int_eq(pyx_mem_read(mem, base + PAGE - 5, buf, 10), 0);
@@ -449,15 +450,15 @@ static void snapshot_case(bool force_pread)
 	/* Low in the address space: copied first, before the bound (under
 	 * ASan the shadow alone maps terabytes). */
 	pid_t pid = spawn_filled_at(&sh, (void *)0x50000000);
-	struct pyx_proc *proc;
+	struct pyx_target *proc;
 	struct pyx_mem *mem;
 	struct pyx_mem_snapshot_info si;
 	uintptr_t base = (uintptr_t)child_region;
 	const uint8_t *p;
 	uint8_t *w, buf[3 * PAGE];
 
-	ck_assert_int_eq(pyx_proc_open(pid, &proc), 0);
-	mem = pyx_proc_mem(proc);
+	ck_assert_int_eq(pyx_target_open_pid(pid, &proc), 0);
+	mem = pyx_target_mem(proc);
 	if (force_pread)
 		pyx_mem_test_force_pread(mem);
 	ck_assert(!pyx_mem_has_snapshot(mem));
@@ -501,7 +502,7 @@ static void snapshot_case(bool force_pread)
 	ck_assert_uint_le(si.bytes, PAGE);
 	ck_assert_uint_gt(si.skipped_bytes, 0);
 	pyx_mem_snapshot_release(mem);
-	pyx_proc_free(proc);
+	pyx_target_free(proc);
 	reap(pid);
 }
 
@@ -520,17 +521,17 @@ END_TEST
 START_TEST(test_snapshot_dead)
 {
 	pid_t pid = spawn(NULL, NULL);
-	struct pyx_proc *proc;
+	struct pyx_target *proc;
 	struct pyx_mem_snapshot_info si;
 	int rc;
 
-	ck_assert_int_eq(pyx_proc_open(pid, &proc), 0);
+	ck_assert_int_eq(pyx_target_open_pid(pid, &proc), 0);
 	reap(pid);
-	rc = pyx_mem_snapshot(pyx_proc_mem(proc), SNAP_BOUND, &si);
+	rc = pyx_mem_snapshot(pyx_target_mem(proc), SNAP_BOUND, &si);
 	ck_assert(rc == -PYX_E_EXITED || rc == -PYX_E_BAD_MEMORY);
-	ck_assert(!pyx_mem_has_snapshot(pyx_proc_mem(proc)) ||
+	ck_assert(!pyx_mem_has_snapshot(pyx_target_mem(proc)) ||
 		  rc == -PYX_E_BAD_MEMORY);
-	pyx_proc_free(proc);
+	pyx_target_free(proc);
 }
 END_TEST
 

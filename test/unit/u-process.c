@@ -25,6 +25,8 @@
 #include "pyxray/error.h"
 #include "pyxray/memory.h"
 #include "pyxray/process.h"
+#include "pyxray/target.h"
+#include "pyxray/memory.h"
 
 #include "unit.h"
 
@@ -434,20 +436,20 @@ END_TEST
 
 START_TEST(test_memory_while_stopped)
 {
-	struct pyx_proc *proc;
+	struct pyx_target *proc;
 	struct pyx_mem *mem;
 	uint64_t v;
 	pid_t pid = spawn_threads(1);
 
-	ck_assert_int_eq(pyx_proc_open(pid, &proc), 0);
-	mem = pyx_proc_mem(proc);
+	ck_assert_int_eq(pyx_target_open_pid(pid, &proc), 0);
+	mem = pyx_target_mem(proc);
 	ck_assert_ptr_nonnull(mem);
-	ck_assert_int_eq(pyx_proc_stop(proc, 1000), 0);
+	ck_assert_int_eq(pyx_target_stop(proc, 1000), 0);
 	/* sh is MAP_SHARED: the same value here and there. */
 	ck_assert_int_eq(pyx_mem_read_u64(mem, (uintptr_t)&sh->selfs[1], &v),
 			 0);
 	ck_assert_uint_eq(v, sh->selfs[1]);
-	pyx_proc_free(proc);
+	pyx_target_free(proc);
 	reap(pid);
 }
 END_TEST

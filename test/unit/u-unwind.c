@@ -17,7 +17,7 @@
 
 #include "native.h"
 #include "pyxray/error.h"
-#include "pyxray/process.h"
+#include "pyxray/target.h"
 #include "pyxray/unwind.h"
 #include "walk.h"
 
@@ -115,19 +115,19 @@ START_TEST(test_unwind_child)
 	struct pyx_native_frame *f = NULL;
 	struct pyx_symbolizer *sy;
 	struct pyx_unwinder *u;
-	struct pyx_proc *proc;
+	struct pyx_target *tgt;
 	size_t n = 0, nf = 0, cap = 0;
 	pid_t pid = spawn_blocked();
 	int leaf, inl, mid, out, rc;
 
-	ck_assert_int_eq(pyx_proc_open(pid, &proc), 0);
-	ck_assert_int_eq(pyx_unwinder_new(proc, &u), 0);
+	ck_assert_int_eq(pyx_target_open_pid(pid, &tgt), 0);
+	ck_assert_int_eq(pyx_unwinder_new(tgt, &u), 0);
 	/* Not stopped: no registers. */
 	rc = pyx_unwind_thread(u, pid, raw, PYX_UNWIND_MAX_FRAMES, &n);
 	ck_assert_int_eq(rc, -PYX_E_NOT_SUPPORTED);
 	ck_assert_uint_eq(n, 0);
 
-	ck_assert_int_eq(pyx_proc_stop(proc, 2000), 0);
+	ck_assert_int_eq(pyx_target_stop(tgt, 2000), 0);
 	rc = pyx_unwind_thread(u, pid, raw, PYX_UNWIND_MAX_FRAMES, &n);
 	/* Twice: the second run uses what the first cached. */
 	if (rc == 0) {
@@ -150,14 +150,14 @@ START_TEST(test_unwind_child)
 		ck_assert_uint_eq(n3, 2);
 	}
 	rc = pyx_unwind_thread(u, pid, raw, PYX_UNWIND_MAX_FRAMES, &n);
-	pyx_proc_resume(proc);
+	pyx_target_resume(tgt);
 	ck_assert_msg(rc == 0, "unwind: %s", pyx_err_detail());
 	ck_assert_uint_ge(n, 5);
 	ck_assert(raw[0].precise);
 	ck_assert(!raw[1].precise);
 
 	/* Symbols after resume: from the files, not the process. */
-	ck_assert_int_eq(pyx_symbolizer_new(proc, &sy), 0);
+	ck_assert_int_eq(pyx_symbolizer_new(tgt, &sy), 0);
 	for (size_t i = 0; i < n; i++)
 		ck_assert_int_eq(pyx_symbolize(sy, &raw[i], &f, &nf, &cap), 0);
 	ck_assert_uint_ge(nf, n);
@@ -211,7 +211,7 @@ START_TEST(test_unwind_child)
 	free(f);
 	pyx_symbolizer_free(sy);
 	pyx_unwinder_free(u);
-	pyx_proc_free(proc);
+	pyx_target_free(tgt);
 	reap(pid);
 }
 END_TEST
@@ -220,7 +220,7 @@ START_TEST(test_unwind_gone)
 {
 	struct pyx_unwind_frame raw[8];
 	struct pyx_unwinder *u;
-	struct pyx_proc *proc;
+	struct pyx_target *tgt;
 	size_t n = 1;
 	pid_t pid = spawn_blocked(), gone;
 
@@ -230,15 +230,15 @@ START_TEST(test_unwind_gone)
 	if (gone == 0)
 		_exit(0);
 	waitpid(gone, NULL, 0);
-	ck_assert_int_eq(pyx_proc_open(pid, &proc), 0);
-	ck_assert_int_eq(pyx_unwinder_new(proc, &u), 0);
-	ck_assert_int_eq(pyx_proc_stop(proc, 2000), 0);
+	ck_assert_int_eq(pyx_target_open_pid(pid, &tgt), 0);
+	ck_assert_int_eq(pyx_unwinder_new(tgt, &u), 0);
+	ck_assert_int_eq(pyx_target_stop(tgt, 2000), 0);
 	ck_assert_int_eq(pyx_unwind_thread(u, gone, raw, 8, &n), -PYX_E_EXITED);
 	ck_assert_uint_eq(n, 0);
 	ck_assert(strstr(pyx_err_detail(), "exited"));
-	pyx_proc_resume(proc);
+	pyx_target_resume(tgt);
 	pyx_unwinder_free(u);
-	pyx_proc_free(proc);
+	pyx_target_free(tgt);
 	reap(pid);
 }
 END_TEST

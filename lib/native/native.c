@@ -29,7 +29,7 @@ struct sym_entry {
 };
 
 struct pyx_symbolizer {
-	struct pyx_proc *proc;
+	struct pyx_target *tgt;
 	Dwfl *dwfl;
 	Dwfl_Callbacks cb;
 	void **images;        /* vDSO copies, alive as long as dwfl */
@@ -66,7 +66,7 @@ static int find_elf(Dwfl_Module *mod, void **userdata, const char *name,
 			return -1;
 		imgs = realloc(sy->images, (sy->nimages + 1) * sizeof(*imgs));
 		if (!imgs ||
-		    pyx_mem_read_direct(pyx_proc_mem(sy->proc), start, img,
+		    pyx_mem_read_direct(pyx_target_mem(sy->tgt), start, img,
 					end - start)) {
 			if (imgs)
 				sy->images = imgs;
@@ -78,7 +78,7 @@ static int find_elf(Dwfl_Module *mod, void **userdata, const char *name,
 		*elfp = elf_memory(img, end - start);
 		return -1;
 	}
-	if (pyx_proc_path(sy->proc, name, path, sizeof(path)))
+	if (pyx_target_path(sy->tgt, name, path, sizeof(path)))
 		return -1;
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
@@ -134,7 +134,7 @@ static int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *name,
 	GElf_Addr vaddr;
 	int nbits = dwfl_module_build_id(mod, &bits, &vaddr), fd;
 
-	if (pyx_proc_path(sy->proc, "/usr/lib/debug", dirs[nd], PATH_MAX) == 0)
+	if (pyx_target_path(sy->tgt, "/usr/lib/debug", dirs[nd], PATH_MAX) == 0)
 		nd++;
 	snprintf(dirs[nd++], PATH_MAX, "/usr/lib/debug");
 	for (int i = 0; i < nbits && i < 60; i++)
@@ -196,7 +196,7 @@ static void report_maps(struct pyx_symbolizer *sy)
 	pyx_addr_t high = 0;
 	size_t n;
 
-	maps = pyx_proc_maps(sy->proc, &n);
+	maps = pyx_target_maps(sy->tgt, &n);
 	dwfl_report_begin(sy->dwfl);
 	for (size_t i = 0; i <= n; i++) {
 		const struct pyx_map *m = i < n ? &maps[i] : NULL;
@@ -217,7 +217,7 @@ static void report_maps(struct pyx_symbolizer *sy)
 	dwfl_report_end(sy->dwfl, NULL, NULL);
 }
 
-int pyx_symbolizer_new(struct pyx_proc *proc, struct pyx_symbolizer **out)
+int pyx_symbolizer_new(struct pyx_target *tgt, struct pyx_symbolizer **out)
 {
 	struct pyx_symbolizer *sy;
 
@@ -225,7 +225,7 @@ int pyx_symbolizer_new(struct pyx_proc *proc, struct pyx_symbolizer **out)
 	sy = calloc(1, sizeof(*sy));
 	if (!sy)
 		return pyx_err_set(PYX_E_NOMEM, "out of memory");
-	sy->proc = proc;
+	sy->tgt = tgt;
 	sy->cb.find_elf = find_elf;
 	sy->cb.find_debuginfo = find_debuginfo;
 	sy->dwfl = dwfl_begin(&sy->cb);
@@ -587,7 +587,7 @@ static void warm(struct pyx_native *n)
 	const struct pyx_map *maps;
 	size_t nmaps;
 
-	maps = pyx_proc_maps(n->py->proc, &nmaps);
+	maps = pyx_target_maps(n->py->tgt, &nmaps);
 	for (size_t i = 0; i < nmaps; i++) {
 		if (!maps[i].x)
 			continue;
@@ -614,11 +614,11 @@ static int new_symbolizers(struct pyx_native *n)
 {
 	int rc;
 
-	if ((rc = pyx_symbolizer_new(n->py->proc, &n->sy)))
+	if ((rc = pyx_symbolizer_new(n->py->tgt, &n->sy)))
 		return rc;
 	if (!n->libc_path)
 		return 0;
-	return pyx_symbolizer_new(n->py->proc, &n->sy_libc);
+	return pyx_symbolizer_new(n->py->tgt, &n->sy_libc);
 }
 
 static void start_libc(struct pyx_native *n)
@@ -644,12 +644,12 @@ int pyx_native_new(struct pyx_python *py, struct pyx_native **out)
 	/* Threads and libraries created since the process was opened: their
 	 * stacks and files must be in the maps the memory reader checks and
 	 * the symbolizer reports. */
-	if ((rc = pyx_proc_refresh_maps(py->proc)))
+	if ((rc = pyx_target_refresh_maps(py->tgt)))
 		return rc;
 	if (!(n = calloc(1, sizeof(*n))))
 		return pyx_err_set(PYX_E_NOMEM, "out of memory");
 	n->py = py;
-	if ((rc = pyx_unwinder_new(py->proc, &n->unw))) {
+	if ((rc = pyx_unwinder_new(py->tgt, &n->unw))) {
 		free(n);
 		return rc;
 	}
@@ -713,9 +713,9 @@ static int add_native_thread(struct pyx_native *n, struct pyx_stacks *s,
 	t->native_id = tid;
 	t->ns_native_id = -1; /* resolved after the stop */
 	t->interp_id = -1;
-	if (pyx_proc_thread_tls(n->py->proc, tid, &tls) == 0)
+	if (pyx_target_thread_tls(n->py->tgt, tid, &tls) == 0)
 		t->thread_id = tls;
-	if (pyx_proc_thread_comm(n->py->proc, tid, comm, sizeof(comm)) == 0 &&
+	if (pyx_target_thread_comm(n->py->tgt, tid, comm, sizeof(comm)) == 0 &&
 	    !(t->name = strdup(comm)))
 		return -PYX_E_NOMEM;
 	pyx_err_clear();
@@ -778,7 +778,7 @@ int pyx_native_unwind(struct pyx_native *n, struct pyx_stacks *s)
 	size_t ntids, nix = 0, npy = s->nthreads;
 	int rc = 0;
 
-	tids = pyx_proc_threads(n->py->proc, &ntids);
+	tids = pyx_target_threads(n->py->tgt, &ntids);
 	if (!tids)
 		return -PYX_E_NOMEM; /* stopped: its only failure */
 	ix = malloc((npy + 1) * sizeof(*ix));
@@ -827,7 +827,7 @@ static struct pyx_symbolizer *symbolizer_for(struct pyx_native *n,
 {
 	const struct pyx_map *m;
 
-	if (n->sy_libc && (m = pyx_proc_find_map(n->py->proc, pc)) &&
+	if (n->sy_libc && (m = pyx_target_find_map(n->py->tgt, pc)) &&
 	    strcmp(m->path, n->libc_path) == 0)
 		return n->sy_libc;
 	return n->sy;

@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "internal.h"
-#include "pyxray/process.h"
+#include "pyxray/target.h"
 #include "pyxray/symbols.h"
 
 struct pyx_elf {
@@ -119,13 +119,13 @@ void pyx_elf_free(struct pyx_elf *e)
 	free(e);
 }
 
-int pyx_elf_bias(struct pyx_elf *e, const struct pyx_proc *proc,
+int pyx_elf_bias(struct pyx_elf *e, const struct pyx_target *tgt,
 		 const char *target_path, pyx_addr_t *bias)
 {
 	const struct pyx_map *maps, *lowest = NULL;
 	size_t n, phnum;
 
-	maps = pyx_proc_maps(proc, &n);
+	maps = pyx_target_maps(tgt, &n);
 	for (size_t i = 0; i < n; i++)
 		if (strcmp(maps[i].path, target_path) == 0 &&
 		    (!lowest || maps[i].offset < lowest->offset))

@@ -400,14 +400,14 @@ int pyx_census_take(struct pyx_python *py, const struct pyx_census_opts *opts,
 	struct pyx_heap_stats hs;
 	struct pyx_census *c;
 	struct timeval tv;
-	uint64_t pause0 = pyx_proc_pause_ns(py->proc), t0, arenas;
+	uint64_t pause0 = pyx_target_pause_ns(py->tgt), t0, arenas;
 	int err;
 
 	*out = NULL;
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return -PYX_E_NOMEM;
-	c->pid = (int)pyx_proc_pid(py->proc);
+	c->pid = (int)pyx_target_pid(py->tgt);
 	snprintf(c->python_version, sizeof(c->python_version), "%s",
 		 py->info.version);
 	snprintf(c->python_binary, sizeof(c->python_binary), "%s",
@@ -418,7 +418,7 @@ int pyx_census_take(struct pyx_python *py, const struct pyx_census_opts *opts,
 	c->arena_bytes = -1;
 
 	err = copy_heap(py, &o, c);
-	c->pause_ms = (double)(pyx_proc_pause_ns(py->proc) - pause0) / 1e6;
+	c->pause_ms = (double)(pyx_target_pause_ns(py->tgt) - pause0) / 1e6;
 	if (err)
 		goto out;
 	t0 = pyx_now_ns();

@@ -25,7 +25,7 @@
 
 #include "internal.h"
 #include "pyxray/memory.h"
-#include "pyxray/process.h"
+#include "pyxray/target.h"
 #include "pyxray/unwind.h"
 
 /* More files than this in one stack share the last handle. */
@@ -37,7 +37,7 @@ struct upt_slot {
 };
 
 struct pyx_unwinder {
-	struct pyx_proc *proc;
+	struct pyx_target *tgt;
 	struct pyx_mem *mem;
 	unw_addr_space_t as;
 	void *upt;               /* passed to unw_init_remote */
@@ -94,7 +94,7 @@ _Static_assert(UNW_X86_64_RIP == 16, "libunwind register numbering");
 /* The _UPT handle for the file holding ip. */
 static void *upt_for(struct pyx_unwinder *u, unw_word_t ip)
 {
-	const struct pyx_map *m = pyx_proc_find_map(u->proc, ip);
+	const struct pyx_map *m = pyx_target_find_map(u->tgt, ip);
 	struct upt_slot *sl;
 
 	if (!m || !m->path[0])
@@ -107,7 +107,7 @@ static void *upt_for(struct pyx_unwinder *u, unw_word_t ip)
 	sl = &u->slot[u->nslots];
 	if (!(sl->path = strdup(m->path)))
 		return u->upt;
-	if (!(sl->upt = _UPT_create(pyx_proc_pid(u->proc)))) {
+	if (!(sl->upt = _UPT_create(pyx_target_pid(u->tgt)))) {
 		free(sl->path);
 		return u->upt;
 	}
@@ -161,7 +161,7 @@ static int acc_proc_name(unw_addr_space_t as, unw_word_t ip, char *buf,
 	return -UNW_ENOINFO; /* names come from the symbolizer */
 }
 
-int pyx_unwinder_new(struct pyx_proc *proc, struct pyx_unwinder **out)
+int pyx_unwinder_new(struct pyx_target *tgt, struct pyx_unwinder **out)
 {
 	unw_accessors_t acc = _UPT_accessors; /* copied by libunwind */
 	struct pyx_unwinder *u;
@@ -177,10 +177,10 @@ int pyx_unwinder_new(struct pyx_proc *proc, struct pyx_unwinder **out)
 	u = calloc(1, sizeof(*u));
 	if (!u)
 		return pyx_err_set(PYX_E_NOMEM, "out of memory");
-	u->proc = proc;
-	u->mem = pyx_proc_mem(proc);
+	u->tgt = tgt;
+	u->mem = pyx_target_mem(tgt);
 	u->as = unw_create_addr_space(&acc, 0);
-	u->upt = _UPT_create(pyx_proc_pid(proc));
+	u->upt = _UPT_create(pyx_target_pid(tgt));
 	if (!u->as || !u->upt) {
 		pyx_unwinder_free(u);
 		return pyx_err_set(PYX_E_NOMEM, "libunwind: cannot create an "
@@ -231,7 +231,7 @@ static int load_regs(struct pyx_unwinder *u, pid_t tid)
 		return 0;
 	e = errno;
 	snprintf(path, sizeof(path), "/proc/%d/task/%d",
-		 (int)pyx_proc_pid(u->proc), (int)tid);
+		 (int)pyx_target_pid(u->tgt), (int)tid);
 	if (e == ESRCH && access(path, F_OK) != 0)
 		return pyx_err_set(PYX_E_EXITED, "thread %d exited", (int)tid);
 	if (e == ESRCH)

@@ -1116,7 +1116,7 @@ int pyx_refs_take(struct pyx_python *py, const struct pyx_refs_opts *opts,
 	struct pyx_refs_opts o = *opts;
 	struct refs s = { .py = py, .o = &o };
 	struct pyx_refs *r;
-	uint64_t pause0 = pyx_proc_pause_ns(py->proc), t0;
+	uint64_t pause0 = pyx_target_pause_ns(py->tgt), t0;
 	uint32_t *targets = NULL;
 	size_t nt = 0;
 	int err;
@@ -1128,7 +1128,7 @@ int pyx_refs_take(struct pyx_python *py, const struct pyx_refs_opts *opts,
 		o.max_depth = 65000;
 	if (!(r = calloc(1, sizeof(*r))))
 		return -PYX_E_NOMEM;
-	r->pid = (int)pyx_proc_pid(py->proc);
+	r->pid = (int)pyx_target_pid(py->tgt);
 	snprintf(r->python_version, sizeof(r->python_version), "%s",
 		 py->info.version);
 	if (o.type_name)
@@ -1136,7 +1136,7 @@ int pyx_refs_take(struct pyx_python *py, const struct pyx_refs_opts *opts,
 	else
 		snprintf(r->target, sizeof(r->target), PYX_PRIaddr, o.addr);
 	err = copy_heap(py, &o, r);
-	r->pause_ms = (double)(pyx_proc_pause_ns(py->proc) - pause0) / 1e6;
+	r->pause_ms = (double)(pyx_target_pause_ns(py->tgt) - pause0) / 1e6;
 	if (err)
 		goto out;
 	t0 = pyx_now_ns();

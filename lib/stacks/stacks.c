@@ -46,7 +46,7 @@ int pyx_stacks_collect(struct pyx_python *py, const struct pyx_stacks_opts *o,
 	struct pyx_stacks *s;
 	struct pyx_mem_stats st;
 	int err = 0, attempts = opts.nonblocking ? NONBLOCKING_ATTEMPTS : 1;
-	uint64_t pause0 = pyx_proc_pause_ns(py->proc);
+	uint64_t pause0 = pyx_target_pause_ns(py->tgt);
 
 	*out = NULL;
 	if (!opts.deadline_ms)
@@ -81,7 +81,7 @@ int pyx_stacks_collect(struct pyx_python *py, const struct pyx_stacks_opts *o,
 		stacks_clear(s);
 		pyx_mem_invalidate(py->mem);
 		if (!opts.nonblocking) {
-			if ((err = pyx_proc_stop(py->proc, opts.deadline_ms)))
+			if ((err = pyx_target_stop(py->tgt, opts.deadline_ms)))
 				break;
 			if (opts.hold_ms > 0) {
 				struct timespec ts = { opts.hold_ms / 1000,
@@ -94,7 +94,7 @@ int pyx_stacks_collect(struct pyx_python *py, const struct pyx_stacks_opts *o,
 		if (!err && nat)
 			err = pyx_native_unwind(nat, s);
 		if (!opts.nonblocking)
-			pyx_proc_resume(py->proc);
+			pyx_target_resume(py->tgt);
 		/* A nonblocking read races the target: read again until a walk
 		 * completes without an inconsistency. */
 		if (!opts.nonblocking || err == -PYX_E_EXITED ||
@@ -112,7 +112,7 @@ int pyx_stacks_collect(struct pyx_python *py, const struct pyx_stacks_opts *o,
 	pyx_native_free(nat);
 	pyx_mem_get_stats(py->mem, &st);
 	s->read_syscalls = st.syscalls;
-	s->pause_ms = (double)(pyx_proc_pause_ns(py->proc) - pause0) / 1e6;
+	s->pause_ms = (double)(pyx_target_pause_ns(py->tgt) - pause0) / 1e6;
 	if (err) {
 		pyx_stacks_free(s);
 		return err;

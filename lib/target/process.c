@@ -43,7 +43,6 @@
 
 #include "internal.h"
 #include "process_private.h"
-#include "pyxray/memory.h"
 #include "pyxray/process.h"
 
 #ifndef PTRACE_EVENT_STOP
@@ -66,7 +65,6 @@ struct pyx_proc {
 	pid_t pid;
 	struct pyx_map *maps;
 	size_t nmaps;
-	struct pyx_mem *mem;
 
 	bool stopped;
 	struct task *tasks; /* seized threads, in the order found */
@@ -453,23 +451,7 @@ const struct pyx_map *pyx_proc_maps(const struct pyx_proc *proc, size_t *n)
 const struct pyx_map *pyx_proc_find_map(const struct pyx_proc *proc,
 					pyx_addr_t addr)
 {
-	size_t lo = 0, hi;
-
-	if (!proc || !proc->nmaps)
-		return NULL;
-	hi = proc->nmaps;
-	/* The last map with start <= addr. */
-	while (hi - lo > 1) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (proc->maps[mid].start <= addr)
-			lo = mid;
-		else
-			hi = mid;
-	}
-	if (proc->maps[lo].start <= addr && addr < proc->maps[lo].end)
-		return &proc->maps[lo];
-	return NULL;
+	return proc ? pyx_maps_find(proc->maps, proc->nmaps, addr) : NULL;
 }
 
 /* ---- open / free ------------------------------------------------------ */
@@ -525,9 +507,6 @@ int pyx_proc_open(pid_t pid, struct pyx_proc **out)
 			goto fail;
 		}
 	}
-	rc = pyx_mem_new(pid, proc, &proc->mem);
-	if (rc < 0)
-		goto fail;
 	*out = proc;
 	return 0;
 fail:
@@ -541,10 +520,6 @@ pid_t pyx_proc_pid(const struct pyx_proc *proc)
 	return proc ? proc->pid : 0;
 }
 
-struct pyx_mem *pyx_proc_mem(struct pyx_proc *proc)
-{
-	return proc ? proc->mem : NULL;
-}
 
 /* A relative path is taken relative to the target's working directory
  * ("/proc/PID/cwd/" + path), an absolute one to its root directory. */
@@ -942,8 +917,6 @@ static int abort_stop(struct pyx_proc *proc, int rc)
 	}
 	end_pause(proc);
 	proc->nskip = 0;
-	if (proc->mem)
-		pyx_mem_invalidate(proc->mem);
 	/* Keep the detail of the error, whatever the cleanup recorded. */
 	return pyx_err_set((enum pyx_error)-rc, "%s", detail);
 }
@@ -1050,8 +1023,6 @@ int pyx_proc_stop(struct pyx_proc *proc, int deadline_ms)
 	}
 	proc->stopped = true;
 	proc->nskip = 0;
-	if (proc->mem)
-		pyx_mem_invalidate(proc->mem);
 	return 0;
 fail:
 	return abort_stop(proc, rc);
@@ -1067,8 +1038,6 @@ int pyx_proc_resume(struct pyx_proc *proc)
 	}
 	release_pending(proc);
 	end_pause(proc);
-	if (proc->mem)
-		pyx_mem_invalidate(proc->mem);
 	return 0;
 }
 
@@ -1117,6 +1086,38 @@ const pid_t *pyx_proc_threads(struct pyx_proc *proc, size_t *n)
 	}
 	*n = k;
 	return proc->tids;
+}
+
+int pyx_proc_thread_regs(const struct pyx_proc *proc, pid_t tid, void *regs,
+			 size_t regs_size)
+{
+	const struct task *t;
+
+	if (!proc || !regs)
+		return pyx_err_set(PYX_E_USAGE, "pyx_proc_thread_regs: NULL");
+	t = find_task(proc, tid);
+	if (!proc->stopped || !t || t->state != TASK_STOPPED)
+		return pyx_err_set(PYX_E_NOT_SUPPORTED,
+				   "thread %d of process %d is not stopped",
+				   (int)tid, (int)proc->pid);
+#if defined(__x86_64__)
+	{
+		struct user_regs_struct r;
+
+		if (ptrace(PTRACE_GETREGS, tid, NULL, &r) != 0)
+			return errno == ESRCH ?
+				pyx_err_set(PYX_E_EXITED, "thread %d exited",
+					    (int)tid) :
+				pyx_err_set(PYX_E_IO,
+					    "ptrace(PTRACE_GETREGS, %d): %s",
+					    (int)tid, strerror(errno));
+		memcpy(regs, &r, regs_size < sizeof(r) ? regs_size : sizeof(r));
+		return 0;
+	}
+#else
+	(void)regs_size;
+	return pyx_err_set(PYX_E_NOT_SUPPORTED, "registers: x86_64 only");
+#endif
 }
 
 int pyx_proc_thread_tls(const struct pyx_proc *proc, pid_t tid,
@@ -1300,7 +1301,6 @@ void pyx_proc_free(struct pyx_proc *proc)
 		pyx_warn("%zu threads of process %d are still seized (they "
 			 "never stopped); they run on when this program exits",
 			 proc->ntasks, (int)proc->pid);
-	pyx_mem_free(proc->mem);
 	free_maps(proc->maps, proc->nmaps);
 	free(proc->tasks);
 	free(proc->skip);

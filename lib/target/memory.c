@@ -23,7 +23,6 @@
 #include "internal.h"
 #include "process_private.h"
 #include "pyxray/memory.h"
-#include "pyxray/process.h"
 
 _Static_assert((PYX_MEM_PAGE & (PYX_MEM_PAGE - 1)) == 0, "page: power of 2");
 _Static_assert(PYX_MEM_SLOTS == 1024, "slot hash uses 10 bits");
@@ -44,7 +43,7 @@ struct snap_range {
 
 struct pyx_mem {
 	pid_t pid;
-	struct pyx_proc *proc; /* NULL: no maps check (tests) */
+	struct pyx_mem_source src; /* src.maps NULL: no maps check (tests) */
 	int fd;                /* /proc/PID/mem, once the fallback is on */
 	bool use_pread;
 	bool no_cache; /* the cache could not be allocated: read direct */
@@ -68,25 +67,38 @@ struct pyx_mem {
 	} rcache[RCACHE];
 };
 
-int pyx_mem_new(pid_t pid, struct pyx_proc *proc, struct pyx_mem **out)
+int pyx_mem_new(const struct pyx_mem_source *src, struct pyx_mem **out)
 {
 	struct pyx_mem *mem;
 
-	if (!out)
-		return pyx_err_set(PYX_E_USAGE, "pyx_mem_new: NULL out");
+	if (!out || !src)
+		return pyx_err_set(PYX_E_USAGE, "pyx_mem_new: NULL argument");
 	*out = NULL;
-	if (pid <= 0)
+	if (!src->read && src->pid <= 0)
 		return pyx_err_set(PYX_E_NO_PROCESS, "no process with PID %d",
-				   (int)pid);
+				   (int)src->pid);
 	mem = calloc(1, sizeof(*mem));
 	if (!mem)
 		return pyx_err_set(PYX_E_NOMEM, "out of memory");
-	mem->pid = pid;
-	mem->proc = proc;
+	mem->pid = src->pid;
+	mem->src = *src;
 	mem->fd = -1;
 	mem->gen = 1;
 	*out = mem;
 	return 0;
+}
+
+int pyx_mem_new_pid(pid_t pid, struct pyx_mem **out)
+{
+	struct pyx_mem_source src = { .pid = pid };
+
+	return pyx_mem_new(&src, out);
+}
+
+static const struct pyx_map *mem_maps(const struct pyx_mem *mem, size_t *n)
+{
+	*n = 0;
+	return mem->src.maps ? mem->src.maps(mem->src.ctx, n) : NULL;
 }
 
 void pyx_mem_free(struct pyx_mem *mem)
@@ -129,12 +141,14 @@ bool pyx_mem_valid(const struct pyx_mem *mem, pyx_addr_t addr, size_t len)
 	if (addr + len < addr) /* wraps */
 		return false;
 	end = addr + len;
-	if (!mem->proc)
+	if (!mem->src.maps)
 		return true;
 	/* May span contiguous readable mappings; each step moves to the
 	 * next mapping, so this is bounded by their number. */
 	while (addr < end) {
-		const struct pyx_map *m = pyx_proc_find_map(mem->proc, addr);
+		size_t nm;
+		const struct pyx_map *maps = mem_maps(mem, &nm);
+		const struct pyx_map *m = pyx_maps_find(maps, nm, addr);
 
 		if (!m || !m->r)
 			return false;
@@ -227,6 +241,12 @@ static int raw_read(struct pyx_mem *mem, pyx_addr_t addr, uint8_t *buf,
 	ssize_t k;
 	int e;
 
+	if (mem->src.read) {
+		mem->stats.syscalls++;
+		if ((e = mem->src.read(mem->src.ctx, addr, buf, len)) == 0)
+			mem->stats.bytes += len;
+		return e;
+	}
 	if (mem->use_pread)
 		return pread_read(mem, addr, buf, len);
 	do {
@@ -460,9 +480,9 @@ uint64_t pyx_mem_snapshot_size(const struct pyx_mem *mem)
 	uint64_t total = 0;
 	size_t n;
 
-	if (!mem || !mem->proc)
+	if (!mem || !mem->src.maps)
 		return 0;
-	maps = pyx_proc_maps(mem->proc, &n);
+	maps = mem_maps(mem, &n);
 	for (size_t i = 0; i < n; i++)
 		if (snap_wanted(&maps[i]))
 			total += maps[i].end - maps[i].start;
@@ -596,9 +616,9 @@ static int snap_copy(struct pyx_mem *mem, struct snap_range *rg, size_t n)
 		size_t k = 0, want = 0;
 		ssize_t got;
 
-		if (mem->use_pread) {
-			int rc = pread_read(mem, rg[i].start, rg[i].data,
-					    rg[i].end - rg[i].start);
+		if (mem->use_pread || mem->src.read) {
+			int rc = raw_read(mem, rg[i].start, rg[i].data,
+					  rg[i].end - rg[i].start);
 
 			if (rc == -PYX_E_EXITED)
 				return rc;
@@ -672,11 +692,11 @@ int pyx_mem_snapshot(struct pyx_mem *mem, uint64_t max_bytes,
 	size_t n, nr = 0, off = 0, out = 0;
 	int rc;
 
-	if (!mem || !mem->proc)
-		return pyx_err_set(PYX_E_USAGE, "pyx_mem_snapshot: no process");
+	if (!mem || !mem->src.maps)
+		return pyx_err_set(PYX_E_USAGE, "pyx_mem_snapshot: no maps");
 	release_copy(mem);
 	sys0 = mem->stats.syscalls;
-	maps = pyx_proc_maps(mem->proc, &n);
+	maps = mem_maps(mem, &n);
 	rg = calloc(n ? n : 1, sizeof(*rg));
 	if (!rg)
 		return pyx_err_set(PYX_E_NOMEM, "out of memory");
@@ -761,4 +781,25 @@ void pyx_mem_test_force_pread(struct pyx_mem *mem)
 int pyx_mem_test_uses_pread(const struct pyx_mem *mem)
 {
 	return mem && mem->use_pread;
+}
+
+const struct pyx_map *pyx_maps_find(const struct pyx_map *maps, size_t n,
+				    pyx_addr_t addr)
+{
+	size_t lo = 0, hi = n;
+
+	if (!maps || !n)
+		return NULL;
+	/* The last map with start <= addr. */
+	while (hi - lo > 1) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (maps[mid].start <= addr)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	if (maps[lo].start <= addr && addr < maps[lo].end)
+		return &maps[lo];
+	return NULL;
 }

@@ -5,7 +5,7 @@
 #include "internal.h"
 #include "pyxray/layout.h"
 #include "pyxray/memory.h"
-#include "pyxray/process.h"
+#include "pyxray/target.h"
 #include "pyxray/python.h"
 #include "pyxray/symbols.h"
 
@@ -70,7 +70,7 @@ struct pyx_version_consts {
 #define PYX_TPFLAGS_DICT_SUBCLASS (1UL << 29)
 
 struct pyx_python {
-	struct pyx_proc *proc;
+	struct pyx_target *tgt;
 	struct pyx_mem *mem;
 	struct pyx_elf *elf;
 	struct pyx_layout layout;

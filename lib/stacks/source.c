@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "internal.h"
-#include "pyxray/process.h"
+#include "pyxray/target.h"
 #include "pyxray/source.h"
 
 #define MAX_SOURCE_BYTES (16u << 20)
@@ -22,17 +22,17 @@ struct source_file {
 };
 
 struct pyx_sources {
-	const struct pyx_proc *proc;
+	const struct pyx_target *tgt;
 	struct source_file files[MAX_FILES];
 	size_t nfiles;
 };
 
-int pyx_sources_new(const struct pyx_proc *proc, struct pyx_sources **out)
+int pyx_sources_new(const struct pyx_target *tgt, struct pyx_sources **out)
 {
 	*out = calloc(1, sizeof(**out));
 	if (!*out)
 		return -PYX_E_NOMEM;
-	(*out)->proc = proc;
+	(*out)->tgt = tgt;
 	return 0;
 }
 
@@ -57,10 +57,10 @@ static void load(struct pyx_sources *s, struct source_file *f)
 	int fd;
 
 	if (f->name[0] == '/') {
-		if (pyx_proc_path(s->proc, f->name, path, sizeof(path)))
+		if (pyx_target_path(s->tgt, f->name, path, sizeof(path)))
 			return;
 	} else if (snprintf(path, sizeof(path), "/proc/%d/cwd/%s",
-			    (int)pyx_proc_pid(s->proc), f->name) >= (int)sizeof(path)) {
+			    (int)pyx_target_pid(s->tgt), f->name) >= (int)sizeof(path)) {
 		return;
 	}
 	/* The path comes from the target: only a regular file is read, and

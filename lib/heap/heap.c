@@ -7,7 +7,7 @@
 
 #include "object.h"
 #include "pyxray/heap.h"
-#include "pyxray/process.h"
+#include "pyxray/target.h"
 
 #define MAX_INTERPRETERS PYX_MAX_INTERPRETERS
 #define MAX_GENERATIONS 8
@@ -301,7 +301,7 @@ int pyx_heap_capture(struct pyx_python *py,
 	info->rss_bytes = -1;
 	/* The buffer for the copy, faulted in while the target runs; a
 	 * little more than the maps say now, as the heap may grow. */
-	if ((err = pyx_proc_refresh_maps(py->proc)))
+	if ((err = pyx_target_refresh_maps(py->tgt)))
 		return err;
 	want = pyx_mem_snapshot_size(py->mem);
 	if (max && want > max)
@@ -309,27 +309,27 @@ int pyx_heap_capture(struct pyx_python *py,
 	if ((err = pyx_mem_snapshot_reserve(py->mem, want, want / 16 + (16u << 20))))
 		return err;
 	for (info->attempts = 1; info->attempts <= retries + 1; info->attempts++) {
-		if ((err = pyx_proc_stop(py->proc, deadline)))
+		if ((err = pyx_target_stop(py->tgt, deadline)))
 			return err;
 		if (o->hold_ms > 0)
 			sleep_ms(o->hold_ms);
-		if ((err = pyx_proc_refresh_maps(py->proc)) ||
+		if ((err = pyx_target_refresh_maps(py->tgt)) ||
 		    (err = pyx_heap_check(py, &collecting)))
 			break;
 		if (!collecting) {
-			info->rss_bytes = pyx_proc_rss_bytes(py->proc);
+			info->rss_bytes = pyx_target_rss_bytes(py->tgt);
 			err = pyx_mem_snapshot(py->mem, max, &si);
 			break;
 		}
-		pyx_proc_resume(py->proc);
+		pyx_target_resume(py->tgt);
 		sleep_ms(CAPTURE_RETRY_SLEEP_MS);
 	}
-	pyx_proc_resume(py->proc);
+	pyx_target_resume(py->tgt);
 	if (info->attempts > retries + 1)
 		info->attempts = retries + 1;
-	if (err && err != -PYX_E_EXITED && pyx_proc_gone(py->proc))
+	if (err && err != -PYX_E_EXITED && pyx_target_gone(py->tgt))
 		err = pyx_err_set(PYX_E_EXITED, "process %d exited while its "
-				  "heap was copied", (int)pyx_proc_pid(py->proc));
+				  "heap was copied", (int)pyx_target_pid(py->tgt));
 	if (err)
 		return err;
 	if (collecting)

@@ -140,14 +140,14 @@ static int local_path_of(struct pyx_python *py, const char *target_path,
 	size_t nmaps;
 
 	if (len <= dl || strcmp(target_path + len - dl, deleted) != 0)
-		return pyx_proc_path(py->proc, target_path, buf, n);
-	maps = pyx_proc_maps(py->proc, &nmaps);
+		return pyx_target_path(py->tgt, target_path, buf, n);
+	maps = pyx_target_maps(py->tgt, &nmaps);
 	for (size_t i = 0; i < nmaps; i++)
 		if (strcmp(maps[i].path, target_path) == 0 &&
 		    (!lowest || maps[i].offset < lowest->offset))
 			lowest = &maps[i];
 	if (!lowest || snprintf(buf, n, "/proc/%d/map_files/%" PRIx64 "-%" PRIx64,
-				(int)pyx_proc_pid(py->proc), lowest->start,
+				(int)pyx_target_pid(py->tgt), lowest->start,
 				lowest->end) >= (int)n)
 		return pyx_err_set(PYX_E_IO, "%s: cannot reach the deleted file",
 				   target_path);
@@ -165,7 +165,7 @@ static int try_file(struct pyx_python *py, const char *target_path)
 		return err;
 	if ((err = pyx_elf_open(local, 0, &py->elf)))
 		return err;
-	if ((err = pyx_elf_bias(py->elf, py->proc, target_path, &bias)) == 0) {
+	if ((err = pyx_elf_bias(py->elf, py->tgt, target_path, &bias)) == 0) {
 		/* .dynsym or .symtab; failing both (stripped of both), the
 		 * section 3.10+ put _PyRuntime in. */
 		if (pyx_elf_lookup(py->elf, "_PyRuntime", &runtime, NULL) == 0)
@@ -198,7 +198,7 @@ static int find_runtime(struct pyx_python *py)
 	size_t n, used = 0;
 	int major = 0, minor = 0;
 
-	maps = pyx_proc_maps(py->proc, &n);
+	maps = pyx_target_maps(py->tgt, &n);
 	/* libpython first: with a shared build the executable only imports
 	 * _PyRuntime.  Each distinct path once. */
 	for (int pass = 0; pass < 2; pass++) {
@@ -337,7 +337,7 @@ static int find_debug_file(struct pyx_python *py, const char *debug_dir,
 
 	if (debug_dir)
 		snprintf(dirs[nd++], PATH_MAX, "%s", debug_dir);
-	if (pyx_proc_path(py->proc, "/usr/lib/debug", dirs[nd], PATH_MAX) == 0)
+	if (pyx_target_path(py->tgt, "/usr/lib/debug", dirs[nd], PATH_MAX) == 0)
 		nd++;
 	snprintf(dirs[nd++], PATH_MAX, "/usr/lib/debug");
 	pyx_elf_debuglink(py->elf, link, sizeof(link));
@@ -361,7 +361,7 @@ static int find_debug_file(struct pyx_python *py, const char *debug_dir,
 			/* Beside the binary, as gdb looks. */
 			char local[PATH_MAX];
 
-			if (pyx_proc_path(py->proc, bindir, local, sizeof(local)) == 0) {
+			if (pyx_target_path(py->tgt, bindir, local, sizeof(local)) == 0) {
 				snprintf(cand[nc++], sizeof(cand[0]), "%s/%s", local, link);
 				snprintf(cand[nc++], sizeof(cand[0]), "%s/.debug/%s",
 					 local, link);
@@ -457,12 +457,12 @@ static int layout_from_tables(struct pyx_python *py, int major, int minor,
 	return err;
 }
 
-int pyx_python_open(struct pyx_proc *proc, struct pyx_python **out)
+int pyx_python_open(struct pyx_target *tgt, struct pyx_python **out)
 {
-	return pyx_python_open_opts(proc, NULL, out);
+	return pyx_python_open_opts(tgt, NULL, out);
 }
 
-int pyx_python_open_opts(struct pyx_proc *proc,
+int pyx_python_open_opts(struct pyx_target *tgt,
 			 const struct pyx_python_opts *opts,
 			 struct pyx_python **out)
 {
@@ -474,8 +474,8 @@ int pyx_python_open_opts(struct pyx_proc *proc,
 	py = calloc(1, sizeof(*py));
 	if (!py)
 		return -PYX_E_NOMEM;
-	py->proc = proc;
-	py->mem = pyx_proc_mem(proc);
+	py->tgt = tgt;
+	py->mem = pyx_target_mem(tgt);
 	pyx_layout_init(&py->layout);
 
 	if ((err = find_runtime(py)))
@@ -604,7 +604,7 @@ const struct pyx_layout *pyx_python_layout(const struct pyx_python *py)
 	return &py->layout;
 }
 
-struct pyx_proc *pyx_python_proc(const struct pyx_python *py)
+struct pyx_target *pyx_python_target(const struct pyx_python *py)
 {
-	return py->proc;
+	return py->tgt;
 }

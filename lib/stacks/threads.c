@@ -113,7 +113,7 @@ void pyx_threads_resolve_tids(struct pyx_python *py, struct pyx_stacks *s)
 	const pid_t *tids;
 	size_t n = 0;
 
-	if (pyx_proc_same_pidns(py->proc)) {
+	if (pyx_target_same_pidns(py->tgt)) {
 		for (size_t i = 0; i < s->nthreads; i++) {
 			struct pyx_thread *t = &s->threads[i];
 
@@ -125,13 +125,13 @@ void pyx_threads_resolve_tids(struct pyx_python *py, struct pyx_stacks *s)
 	}
 	/* A container: the interpreter knows its threads by the TIDs of its
 	 * own namespace; /proc/PID/task/TID/status (NSpid) has both. */
-	tids = pyx_proc_threads(py->proc, &n);
+	tids = pyx_target_threads(py->tgt, &n);
 	map = n ? calloc(n, sizeof(*map)) : NULL;
 	for (size_t i = 0; map && i < n; i++) {
 		pid_t ns = -1;
 
 		map[i].host = tids[i];
-		map[i].ns = pyx_proc_ns_tid(py->proc, tids[i], &ns) ? -1 : ns;
+		map[i].ns = pyx_target_ns_tid(py->tgt, tids[i], &ns) ? -1 : ns;
 	}
 	for (size_t i = 0; map && i < s->nthreads; i++) {
 		struct pyx_thread *t = &s->threads[i];
@@ -161,11 +161,11 @@ static void native_ids_from_tls(struct pyx_python *py, struct pyx_stacks *s)
 			break;
 	if (n == s->nthreads)
 		return;
-	tids = pyx_proc_threads(py->proc, &n);
+	tids = pyx_target_threads(py->tgt, &n);
 	for (size_t i = 0; i < n; i++) {
 		pyx_addr_t tls;
 
-		if (pyx_proc_thread_tls(py->proc, tids[i], &tls))
+		if (pyx_target_thread_tls(py->tgt, tids[i], &tls))
 			continue;
 		for (size_t j = 0; j < s->nthreads; j++)
 			if (s->threads[j].native_id < 0 &&

@@ -1,0 +1,109 @@
+/* A target: what pyxray reads.  Today a live process; a synthetic image (for
+ * unit tests and fuzzing) and a core file fill the same interface.
+ *
+ * This is the bottom layer of the library.  The layers above (CPython's ABI
+ * in lib/abi, the walkers in lib/stacks, lib/heap and lib/native) read the
+ * target only through it: its memory (pyx_target_mem(), a struct pyx_mem),
+ * its maps, its threads and the files it maps or names.  Whether a target can
+ * be stopped, and how, is the backend's business: stopping a core file or an
+ * image succeeds at once and pauses nothing.
+ *
+ * Lifecycle: pyx_target_open_pid() -> [pyx_target_stop() ...
+ * pyx_target_resume()]* -> pyx_target_free().  pyx_target_free() resumes a
+ * stopped process, and pyx_proc_emergency_resume() does so from a signal
+ * handler: no exit path leaves the target stopped.
+ *
+ * Errors are negative -PYX_E_* codes with a detail (pyxray/error.h).
+ */
+#ifndef PYXRAY_TARGET_H
+#define PYXRAY_TARGET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "pyxray/common.h"
+#include "pyxray/maps.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct pyx_target;
+struct pyx_mem;
+
+enum pyx_target_kind {
+	PYX_TARGET_PROCESS, /* a live process, through ptrace and /proc */
+	PYX_TARGET_IMAGE,   /* a synthetic image: tests and fuzzing */
+	PYX_TARGET_CORE,    /* a core file */
+};
+
+/* Open a live process: checks it exists and reads its maps; does not stop
+ * it.  Errors: -PYX_E_NO_PROCESS, -PYX_E_PERMISSION, -PYX_E_NOMEM. */
+int pyx_target_open_pid(pid_t pid, struct pyx_target **out);
+/* Resume the target if stopped, then free everything.  NULL is a no-op. */
+void pyx_target_free(struct pyx_target *t);
+
+enum pyx_target_kind pyx_target_kind(const struct pyx_target *t);
+/* The process id (as pyxray's PID namespace numbers it; a core's PID). */
+pid_t pyx_target_pid(const struct pyx_target *t);
+/* The memory reader (owned by the target). */
+struct pyx_mem *pyx_target_mem(struct pyx_target *t);
+
+/* Re-read the maps (the target may have mapped more since open). */
+int pyx_target_refresh_maps(struct pyx_target *t);
+/* The maps, sorted by start; valid until the next refresh or free. */
+const struct pyx_map *pyx_target_maps(const struct pyx_target *t, size_t *n);
+const struct pyx_map *pyx_target_find_map(const struct pyx_target *t,
+					  pyx_addr_t addr);
+
+/* A path of the target's mount namespace, seen from here (for a live
+ * process "/proc/PID/root" + path).  Writes at most n bytes. */
+int pyx_target_path(const struct pyx_target *t, const char *path, char *buf,
+		    size_t n);
+
+/* Stop every thread within deadline_ms (<= 0: the default), or leave the
+ * target running and fail (-PYX_E_TIMEOUT, -PYX_E_PERMISSION, -PYX_E_BUSY,
+ * -PYX_E_EXITED).  The memory cache is dropped on every stop and resume. */
+int pyx_target_stop(struct pyx_target *t, int deadline_ms);
+/* The target runs again.  Idempotent. */
+int pyx_target_resume(struct pyx_target *t);
+bool pyx_target_is_stopped(const struct pyx_target *t);
+/* Total time this target has been kept stopped, in ns. */
+uint64_t pyx_target_pause_ns(const struct pyx_target *t);
+
+/* Thread ids (kernel TIDs, as pyxray's namespace numbers them); valid until
+ * the next call on t. */
+const pid_t *pyx_target_threads(struct pyx_target *t, size_t *n);
+/* The thread's TLS base (x86_64 fs_base = pthread_self()).  A live thread
+ * must be stopped (-PYX_E_NOT_SUPPORTED otherwise). */
+int pyx_target_thread_tls(const struct pyx_target *t, pid_t tid,
+			  pyx_addr_t *out);
+/* The thread's general registers: x86_64 struct user_regs_struct, as bytes
+ * (regs_size is its size); a live thread must be stopped. */
+int pyx_target_thread_regs(const struct pyx_target *t, pid_t tid, void *regs,
+			   size_t regs_size);
+/* The thread's name (comm), without the newline. */
+int pyx_target_thread_comm(const struct pyx_target *t, pid_t tid, char *buf,
+			   size_t n);
+/* Whether the target's thread ids are pyxray's (same PID namespace). */
+bool pyx_target_same_pidns(const struct pyx_target *t);
+/* host TID -> the TID in the target's own PID namespace, and back. */
+int pyx_target_ns_tid(const struct pyx_target *t, pid_t host_tid,
+		      pid_t *ns_tid);
+int pyx_target_host_tid(struct pyx_target *t, pid_t ns_tid, pid_t *host_tid);
+
+/* The resident set size in bytes, -1 if unknown. */
+int64_t pyx_target_rss_bytes(const struct pyx_target *t);
+/* Whether the target has gone (exited, or a zombie): tells a read that
+ * failed because of that from one that failed otherwise. */
+bool pyx_target_gone(const struct pyx_target *t);
+
+/* Async-signal-safe: let every stopped process run again.  For SIGINT and
+ * SIGTERM handlers; the handler then exits. */
+void pyx_target_emergency_resume(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
