@@ -1,4 +1,4 @@
-/* Error reporting, argument parsing, signals and JSON for the CLI. */
+/* Error reporting, argument parsing and JSON for the CLI. */
 #include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -62,38 +62,6 @@ int cmd_parse_int(const char *cmd, const char *opt, const char *arg, int *out)
 				  opt, arg);
 	*out = (int)v;
 	return 0;
-}
-
-static void on_signal(int sig)
-{
-	static const char msg[] =
-		"pyxray: error: interrupted: the target was detached and resumed\n";
-
-	pyx_target_emergency_resume();
-	if (write(STDERR_FILENO, msg, sizeof(msg) - 1) < 0) {
-		/* nothing left to do */
-	}
-	(void)sig;
-	_exit(pyx_exit_code(PYX_E_INTERRUPTED));
-}
-
-void cmd_install_signal_handlers(void)
-{
-	/* Ctrl-Z would leave the target stopped as long as we are: treat the
-	 * stop signals like an interrupt.  SIGSTOP cannot be caught; SIGKILL
-	 * needs nothing (the kernel detaches and the target resumes). */
-	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT,
-				    SIGTSTP, SIGTTIN, SIGTTOU };
-	struct sigaction sa;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigfillset(&sa.sa_mask); /* one handler at a time */
-	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
-		sigaction(sigs[i], &sa, NULL);
-	/* Output to a closed pipe must not kill us while a target is stopped:
-	 * we write only after resuming, but be safe. */
-	signal(SIGPIPE, SIG_IGN);
 }
 
 static void print_stderr(enum pyx_print_level level, const char *msg)

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "layout_cache.h"
+#include "pyxray/files.h"
 #include "object.h"
 #include "python_private.h"
 
@@ -128,44 +129,15 @@ static int version_from_symbol(struct pyx_python *py)
 	return 0;
 }
 
-/* Where to open a file the target maps.  One deleted or replaced on disk
- * since (a package upgrade: maps say "path (deleted)") is still open in the
- * target: /proc/PID/map_files/START-END reaches the very file it runs. */
-static int local_path_of(struct pyx_python *py, const char *target_path,
-			 char *buf, size_t n)
-{
-	static const char deleted[] = " (deleted)";
-	size_t len = strlen(target_path), dl = sizeof(deleted) - 1;
-	const struct pyx_map *maps, *lowest = NULL;
-	size_t nmaps;
-
-	if (len <= dl || strcmp(target_path + len - dl, deleted) != 0)
-		return pyx_target_path(py->tgt, target_path, buf, n);
-	maps = pyx_target_maps(py->tgt, &nmaps);
-	for (size_t i = 0; i < nmaps; i++)
-		if (strcmp(maps[i].path, target_path) == 0 &&
-		    (!lowest || maps[i].offset < lowest->offset))
-			lowest = &maps[i];
-	if (!lowest || snprintf(buf, n, "/proc/%d/map_files/%" PRIx64 "-%" PRIx64,
-				(int)pyx_target_pid(py->tgt), lowest->start,
-				lowest->end) >= (int)n)
-		return pyx_err_set(PYX_E_IO, "%s: cannot reach the deleted file",
-				   target_path);
-	return 0;
-}
-
 /* Try one mapped file: does it define _PyRuntime? */
 static int try_file(struct pyx_python *py, const char *target_path)
 {
-	char local[PATH_MAX + 32];
-	pyx_addr_t bias, runtime;
-	int err;
+	pyx_addr_t runtime;
+	int err = 0;
 
-	if ((err = local_path_of(py, target_path, local, sizeof(local))))
+	if ((err = pyx_target_open_elf(py->tgt, target_path, &py->elf)))
 		return err;
-	if ((err = pyx_elf_open(local, 0, &py->elf)))
-		return err;
-	if ((err = pyx_elf_bias(py->elf, py->tgt, target_path, &bias)) == 0) {
+	{
 		/* .dynsym or .symtab; failing both (stripped of both), the
 		 * section 3.10+ put _PyRuntime in. */
 		if (pyx_elf_lookup(py->elf, "_PyRuntime", &runtime, NULL) == 0)
@@ -325,72 +297,6 @@ static int validate_layout(struct pyx_python *py)
 	return err;
 }
 
-/* A debug file for the interpreter, by build-id or .gnu_debuglink, under
- * the given directory, the target's /usr/lib/debug and ours. */
-static int find_debug_file(struct pyx_python *py, const char *debug_dir,
-			   char *out, size_t n, char *searched, size_t sn)
-{
-	char dirs[3][PATH_MAX], link[256], bindir[PATH_MAX];
-	const char *bid = py->info.build_id;
-	size_t nd = 0, used = 0;
-	char *slash;
-
-	if (debug_dir)
-		snprintf(dirs[nd++], PATH_MAX, "%s", debug_dir);
-	if (pyx_target_path(py->tgt, "/usr/lib/debug", dirs[nd], PATH_MAX) == 0)
-		nd++;
-	snprintf(dirs[nd++], PATH_MAX, "/usr/lib/debug");
-	pyx_elf_debuglink(py->elf, link, sizeof(link));
-	snprintf(bindir, sizeof(bindir), "%s", py->info.binary);
-	slash = strrchr(bindir, '/');
-	if (slash)
-		*slash = '\0';
-
-	for (size_t i = 0; i < nd + 1; i++) {
-		char cand[3][PATH_MAX + 400];
-		size_t nc = 0;
-
-		if (i < nd && strlen(bid) > 2) {
-			snprintf(cand[nc++], sizeof(cand[0]), "%s/.build-id/%.2s/%s.debug",
-				 dirs[i], bid, bid + 2);
-			if (link[0] &&
-			    snprintf(cand[nc], sizeof(cand[0]), "%s%s/%s", dirs[i],
-				     bindir, link) < (int)sizeof(cand[0]))
-				nc++;
-		} else if (i == nd && link[0]) {
-			/* Beside the binary, as gdb looks. */
-			char local[PATH_MAX];
-
-			if (pyx_target_path(py->tgt, bindir, local, sizeof(local)) == 0) {
-				snprintf(cand[nc++], sizeof(cand[0]), "%s/%s", local, link);
-				snprintf(cand[nc++], sizeof(cand[0]), "%s/.debug/%s",
-					 local, link);
-			}
-		}
-		for (size_t c = 0; c < nc; c++) {
-			struct pyx_elf *e;
-			char got[64] = "";
-
-			if (used < sn)
-				used += (size_t)snprintf(searched + used, sn - used,
-							 "%s%s", used ? ", " : "",
-							 cand[c]);
-			if (pyx_elf_open(cand[c], 0, &e))
-				continue;
-			pyx_elf_build_id(e, got, sizeof(got));
-			if (pyx_elf_has_dwarf(e) && (!bid[0] || strcmp(got, bid) == 0) &&
-			    snprintf(out, n, "%s", cand[c]) < (int)n) {
-				pyx_elf_free(e);
-				pyx_err_clear();
-				return 0;
-			}
-			pyx_elf_free(e);
-		}
-	}
-	pyx_err_clear();
-	return -PYX_E_NO_DEBUG_INFO;
-}
-
 static int layout_from_dwarf_files(struct pyx_python *py,
 				   const struct pyx_python_opts *o)
 {
@@ -398,11 +304,13 @@ static int layout_from_dwarf_files(struct pyx_python *py,
 	int err;
 
 	if (pyx_elf_has_dwarf(py->elf)) {
-		if ((err = local_path_of(py, py->info.binary, local,
-					 sizeof(local))))
+		if ((err = pyx_target_local_path(py->tgt, py->info.binary,
+						 local, sizeof(local))))
 			return err;
-	} else if (find_debug_file(py, o->debug_dir, local, sizeof(local),
-				   searched, sizeof(searched))) {
+	} else if (pyx_target_find_debug_file(py->tgt, py->elf,
+					      py->info.binary, o->debug_dir,
+					      local, sizeof(local), searched,
+					      sizeof(searched))) {
 		return pyx_err_set(PYX_E_NO_DEBUG_INFO,
 				   "%s is stripped and no debug file was found "
 				   "(searched %s)", py->info.binary,

@@ -1,0 +1,68 @@
+/* The file resolver: every file pyxray opens because a target maps or names
+ * it (its interpreter and libraries, their debug files, the sources its code
+ * objects name) is opened here, and only here.
+ *
+ * pyxray runs as root; a target does not.  So a path the target names is
+ * resolved inside the target's root (no escape by symlink, "..", or magic
+ * link), and a file shown to the user must be one the target itself could
+ * read.  A file the target maps is reached through /proc/PID/map_files
+ * (a chroot, a deleted or replaced file) and checked by device and inode.
+ */
+#ifndef PYXRAY_FILES_H
+#define PYXRAY_FILES_H
+
+#include <stddef.h>
+
+#include "pyxray/common.h"
+#include "pyxray/maps.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct pyx_target;
+struct pyx_elf;
+
+/* How pyx_target_open_file() opens a path the target names. */
+enum pyx_open_flags {
+	/* Only if the target's own credentials (fsuid, fsgid, groups) allow
+	 * reading it: for anything shown to the user (sources). */
+	PYX_OPEN_AS_TARGET = 1 << 0,
+	/* Regular files only (not a FIFO, a device, a directory). */
+	PYX_OPEN_REGULAR = 1 << 1,
+};
+
+/* Open path as the target sees it (absolute: inside its root; relative:
+ * from its working directory), O_RDONLY | O_CLOEXEC | O_NONBLOCK.  *fd is
+ * the caller's to close.  Errors: -PYX_E_IO (with the reason, ENOENT /
+ * EACCES / ELOOP / EXDEV in the detail), -PYX_E_PERMISSION. */
+int pyx_target_open_file(const struct pyx_target *t, const char *path,
+			 unsigned flags, int *fd);
+
+/* Open the ELF file behind the target's mappings of target_path (as maps
+ * spell it, " (deleted)" included), with its load bias set. */
+int pyx_target_open_elf(const struct pyx_target *t, const char *target_path,
+			struct pyx_elf **out);
+
+/* Find and open a separate debug file for elf (mapped in the target as
+ * target_path): by build-id, then .gnu_debuglink, under debug_dir (may be
+ * NULL), the target's /usr/lib/debug and pyxray's own, and beside the
+ * binary as gdb looks.  A file whose build-id differs is never taken.
+ * *local gets a path pyxray can open (for libdw), searched a list of the
+ * places tried (for the error message).  -PYX_E_NO_DEBUG_INFO if none. */
+int pyx_target_find_debug_file(const struct pyx_target *t,
+			       const struct pyx_elf *elf,
+			       const char *target_path, const char *debug_dir,
+			       char *local, size_t n, char *searched,
+			       size_t sn);
+
+/* A local path that reaches target_path's file (for libdw, which opens by
+ * name): /proc/PID/map_files/START-END for a mapped file, else the path
+ * resolved inside the target's root. */
+int pyx_target_local_path(const struct pyx_target *t, const char *target_path,
+			  char *buf, size_t n);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
