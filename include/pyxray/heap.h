@@ -38,6 +38,10 @@ struct pyx_heap_stats {
 	uint64_t interpreters;
 	uint64_t permanent;    /* of which in the permanent generation */
 	uint64_t gc_states;    /* distinct GC states walked */
+	/* Lists cut short at a link that does not point back (a damaged or
+	 * changing heap): the rest of such a list is not visited, the walk
+	 * goes on with the next list, and the result is partial. */
+	uint64_t damaged_lists;
 };
 
 /* The state of the collector.  -PYX_E_NOT_SUPPORTED (detail says so) if

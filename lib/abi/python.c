@@ -494,6 +494,47 @@ out:
 	return 0;
 }
 
+int pyx_python_open_facts(struct pyx_target *tgt,
+			  const struct pyx_python_facts *f,
+			  struct pyx_python **out)
+{
+	struct pyx_python *py;
+
+	*out = NULL;
+	if (f->major != 3 || f->minor < 8 || f->minor > 13)
+		return pyx_err_set(PYX_E_UNSUPPORTED_VERSION, "Python %d.%d",
+				   f->major, f->minor);
+	py = calloc(1, sizeof(*py));
+	if (!py)
+		return pyx_err_set(PYX_E_NOMEM, "out of memory");
+	py->tgt = tgt;
+	py->mem = pyx_target_mem(tgt);
+	py->layout = f->layout;
+	py->types = f->types;
+	py->info.major = f->major;
+	py->info.minor = f->minor;
+	py->info.micro = f->micro;
+	py->info.runtime = f->runtime;
+	snprintf(py->info.version, sizeof(py->info.version), "%d.%d.%d",
+		 f->major, f->minor, f->micro);
+	snprintf(py->info.binary, sizeof(py->info.binary), "(facts)");
+	set_version_consts(py);
+	*out = py;
+	return 0;
+}
+
+void pyx_python_get_facts(const struct pyx_python *py,
+			  struct pyx_python_facts *f)
+{
+	memset(f, 0, sizeof(*f));
+	f->major = py->info.major;
+	f->minor = py->info.minor;
+	f->micro = py->info.micro;
+	f->runtime = py->info.runtime;
+	f->types = py->types;
+	f->layout = py->layout;
+}
+
 void pyx_python_free(struct pyx_python *py)
 {
 	if (!py)

@@ -80,6 +80,25 @@ struct pyx_python {
 	int hexversion_minor; /* 308 for 3.8 ... */
 };
 
+/* What pyx_python_open() learns from the target's ELF files and DWARF, given
+ * directly: for a target without files (a synthetic image in unit tests and
+ * the fuzzer) or with facts saved beside it. */
+struct pyx_python_facts {
+	int major, minor, micro;
+	pyx_addr_t runtime;            /* &_PyRuntime */
+	struct pyx_known_types types;
+	struct pyx_layout layout;
+};
+/* A python over tgt from facts: no file is opened and nothing validated
+ * (the walkers must survive whatever the memory holds).  Errors:
+ * -PYX_E_UNSUPPORTED_VERSION, -PYX_E_NOMEM. */
+int pyx_python_open_facts(struct pyx_target *tgt,
+			  const struct pyx_python_facts *facts,
+			  struct pyx_python **out);
+/* The facts of an open python (to save them beside an image). */
+void pyx_python_get_facts(const struct pyx_python *py,
+			  struct pyx_python_facts *facts);
+
 /* More interpreters than this means a corrupt list. */
 #define PYX_MAX_INTERPRETERS 1024
 
