@@ -2,11 +2,11 @@
  *
  * The symbolizer reports each file mapped in the target to libdwfl as a
  * module at the address it is mapped at, and opens it only when a lookup
- * first needs it, through /proc/PID/root (the vDSO is copied from memory).
- * Results are cached per pc: threads of one process share most of them.
+ * first needs it, through the file resolver (the vDSO is copied from
+ * memory); separate debug files are found by the resolver too.  Results
+ * are cached per pc: threads of one process share most of them.
  */
 #include <dwarf.h>
-#include <elfutils/libdwelf.h>
 #include <elfutils/libdwfl.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -18,6 +18,8 @@
 #include <unistd.h>
 
 #include "native.h"
+#include "pyxray/files.h"
+#include "pyxray/symbols.h"
 #include "python_private.h"
 
 /* ---- symbolizer -------------------------------------------------------- */
@@ -29,11 +31,9 @@ struct sym_entry {
 };
 
 struct pyx_symbolizer {
-	struct pyx_target *tgt;
+	struct pyx_dwfl_files files; /* first: the modules' userdata */
 	Dwfl *dwfl;
 	Dwfl_Callbacks cb;
-	void **images;        /* vDSO copies, alive as long as dwfl */
-	size_t nimages;
 	struct sym_entry *tab; /* open addressing, capacity a power of 2 */
 	size_t tabcap, tabused;
 	struct pyx_native_frame *pool;
@@ -48,173 +48,37 @@ void pyx_native_frame_release(struct pyx_native_frame *f)
 	memset(f, 0, sizeof(*f));
 }
 
-static int find_elf(Dwfl_Module *mod, void **userdata, const char *name,
-		    Dwarf_Addr base, char **file_name, Elf **elfp)
-{
-	struct pyx_symbolizer *sy = *userdata;
-	char path[PATH_MAX];
-	int fd;
-
-	if (strcmp(name, "[vdso]") == 0) {
-		Dwarf_Addr start, end;
-		void *img, **imgs;
-
-		/* Not a file: a copy of its pages makes one. */
-		dwfl_module_info(mod, NULL, &start, &end, NULL, NULL, NULL, NULL);
-		if (end <= start || end - start > (1u << 20) ||
-		    !(img = malloc(end - start)))
-			return -1;
-		imgs = realloc(sy->images, (sy->nimages + 1) * sizeof(*imgs));
-		if (!imgs ||
-		    pyx_mem_read_direct(pyx_target_mem(sy->tgt), start, img,
-					end - start)) {
-			if (imgs)
-				sy->images = imgs;
-			free(img);
-			return -1;
-		}
-		sy->images = imgs;
-		sy->images[sy->nimages++] = img;
-		*elfp = elf_memory(img, end - start);
-		return -1;
-	}
-	if (pyx_target_path(sy->tgt, name, path, sizeof(path)))
-		return -1;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	*file_name = strdup(path);
-	return fd;
-}
-
-/* Whether the ELF file open on fd carries build-id bits (any file does if
- * bits is empty). */
-static bool same_build_id(int fd, const unsigned char *bits, int nbits)
-{
-	Elf *e = elf_begin(fd, ELF_C_READ_MMAP, NULL);
-	const void *id;
-	bool same;
-
-	if (!e)
-		return false;
-	same = nbits <= 0 || (dwelf_elf_gnu_build_id(e, &id) == nbits &&
-			      memcmp(id, bits, (size_t)nbits) == 0);
-	elf_end(e);
-	return same;
-}
-
-/* Separate debug files: by build-id, then by .gnu_debuglink, under the
- * target's /usr/lib/debug and ours, then beside the file as gdb looks.
- * Not libdwfl's standard search: it falls back to debuginfod, which loads
- * a network client and may download for minutes. */
-static int try_debug_file(const char *path, const char *file_name,
-			  const unsigned char *bits, int nbits, char **out)
-{
-	int fd;
-
-	if (file_name && strcmp(path, file_name) == 0)
-		return -1;
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-		return -1;
-	if (same_build_id(fd, bits, nbits) && (*out = strdup(path)))
-		return fd;
-	close(fd);
-	return -1;
-}
-
+/* Separate debug files, as the resolver finds them: by build-id, then by
+ * .gnu_debuglink, under the target's /usr/lib/debug and ours, then beside
+ * the file as gdb looks; never one whose build-id differs.  Not libdwfl's
+ * standard search: it falls back to debuginfod, which loads a network
+ * client and may download for minutes. */
 static int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *name,
 			  Dwarf_Addr base, const char *file_name,
 			  const char *debuglink, GElf_Word crc, char **out)
 {
-	struct pyx_symbolizer *sy = *userdata;
-	char dirs[2][PATH_MAX], path[PATH_MAX], hex[128] = "";
-	const unsigned char *bits = NULL;
-	const char *slash;
-	size_t nd = 0;
-	GElf_Addr vaddr;
-	int nbits = dwfl_module_build_id(mod, &bits, &vaddr), fd;
+	struct pyx_dwfl_files *df = *userdata;
+	char local[PATH_MAX];
+	struct pyx_elf *elf;
+	int fd, rc;
 
-	if (pyx_target_path(sy->tgt, "/usr/lib/debug", dirs[nd], PATH_MAX) == 0)
-		nd++;
-	snprintf(dirs[nd++], PATH_MAX, "/usr/lib/debug");
-	for (int i = 0; i < nbits && i < 60; i++)
-		sprintf(hex + 2 * i, "%02x", bits[i]);
-	for (size_t d = 0; d < nd && hex[0] && hex[2]; d++)
-		if (snprintf(path, sizeof(path), "%s/.build-id/%.2s/%s.debug",
-			     dirs[d], hex, hex + 2) < (int)sizeof(path) &&
-		    (fd = try_debug_file(path, file_name, bits, nbits, out)) >= 0)
-			return fd;
-	if (!debuglink || !debuglink[0])
+	(void)mod, (void)base, (void)debuglink, (void)crc;
+	/* file_name is the resolver's local path of the file (find_elf). */
+	if (!file_name || pyx_elf_open(file_name, 0, &elf))
 		return -1;
-	/* The debug directory mirrors the target's path of the file. */
-	slash = strrchr(name, '/');
-	for (size_t d = 0; d < nd && slash; d++)
-		if (snprintf(path, sizeof(path), "%s%.*s/%s", dirs[d],
-			     (int)(slash - name), name, debuglink) <
-			    (int)sizeof(path) &&
-		    (fd = try_debug_file(path, file_name, bits, nbits, out)) >= 0)
-			return fd;
-	slash = file_name ? strrchr(file_name, '/') : NULL;
-	if (slash &&
-	    ((snprintf(path, sizeof(path), "%.*s/%s", (int)(slash - file_name),
-		       file_name, debuglink) < (int)sizeof(path) &&
-	      (fd = try_debug_file(path, file_name, bits, nbits, out)) >= 0) ||
-	     (snprintf(path, sizeof(path), "%.*s/.debug/%s",
-		       (int)(slash - file_name), file_name, debuglink) <
-		      (int)sizeof(path) &&
-	      (fd = try_debug_file(path, file_name, bits, nbits, out)) >= 0)))
-		return fd;
-	return -1;
-}
-
-static bool usable_path(const char *p)
-{
-	size_t n = strlen(p), d = strlen(" (deleted)");
-
-	if (strcmp(p, "[vdso]") == 0)
-		return true;
-	return p[0] == '/' && !(n > d && strcmp(p + n - d, " (deleted)") == 0);
-}
-
-static void report(struct pyx_symbolizer *sy, const char *path,
-		   pyx_addr_t low, pyx_addr_t high)
-{
-	Dwfl_Module *mod = dwfl_report_module(sy->dwfl, path, low, high);
-	void **ud;
-
-	if (mod && dwfl_module_info(mod, &ud, NULL, NULL, NULL, NULL, NULL,
-				    NULL))
-		*ud = sy;
-}
-
-/* One module per run of consecutive maps of one file.  libdwfl takes the
- * load bias from the module's start, so a run must begin with the map of
- * file offset 0 (where the first PT_LOAD is) or it is left out. */
-static void report_maps(struct pyx_symbolizer *sy)
-{
-	const struct pyx_map *maps, *first = NULL;
-	pyx_addr_t high = 0;
-	size_t n;
-
-	maps = pyx_target_maps(sy->tgt, &n);
-	dwfl_report_begin(sy->dwfl);
-	for (size_t i = 0; i <= n; i++) {
-		const struct pyx_map *m = i < n ? &maps[i] : NULL;
-
-		if (m && first && strcmp(m->path, first->path) == 0 &&
-		    m->start >= high) {
-			high = m->end;
-			continue;
-		}
-		if (first && first->offset == 0)
-			report(sy, first->path, first->start, high);
-		first = NULL;
-		if (m && usable_path(m->path)) {
-			first = m;
-			high = m->end;
-		}
+	rc = pyx_target_find_debug_file(df->tgt, elf, name, NULL, local,
+					sizeof(local), NULL, 0);
+	pyx_elf_free(elf);
+	pyx_err_clear();
+	if (rc || strcmp(local, file_name) == 0)
+		return -1;
+	if ((fd = open(local, O_RDONLY | O_CLOEXEC)) < 0)
+		return -1;
+	if (!(*out = strdup(local))) {
+		close(fd);
+		return -1;
 	}
-	dwfl_report_end(sy->dwfl, NULL, NULL);
+	return fd;
 }
 
 int pyx_symbolizer_new(struct pyx_target *tgt, struct pyx_symbolizer **out)
@@ -225,8 +89,8 @@ int pyx_symbolizer_new(struct pyx_target *tgt, struct pyx_symbolizer **out)
 	sy = calloc(1, sizeof(*sy));
 	if (!sy)
 		return pyx_err_set(PYX_E_NOMEM, "out of memory");
-	sy->tgt = tgt;
-	sy->cb.find_elf = find_elf;
+	sy->files.tgt = tgt;
+	sy->cb.find_elf = pyx_dwfl_find_elf;
 	sy->cb.find_debuginfo = find_debuginfo;
 	sy->dwfl = dwfl_begin(&sy->cb);
 	if (!sy->dwfl) {
@@ -234,7 +98,7 @@ int pyx_symbolizer_new(struct pyx_target *tgt, struct pyx_symbolizer **out)
 		return pyx_err_set(PYX_E_INTERNAL, "libdwfl: %s",
 				   dwfl_errmsg(-1));
 	}
-	report_maps(sy);
+	pyx_dwfl_report_maps(sy->dwfl, &sy->files);
 	*out = sy;
 	return 0;
 }
@@ -244,9 +108,7 @@ void pyx_symbolizer_free(struct pyx_symbolizer *sy)
 	if (!sy)
 		return;
 	dwfl_end(sy->dwfl);
-	for (size_t i = 0; i < sy->nimages; i++)
-		free(sy->images[i]);
-	free(sy->images);
+	pyx_dwfl_files_release(&sy->files);
 	for (size_t i = 0; i < sy->npool; i++)
 		pyx_native_frame_release(&sy->pool[i]);
 	free(sy->pool);

@@ -7,6 +7,7 @@
 #ifndef PYX_NATIVE_H
 #define PYX_NATIVE_H
 
+#include <elfutils/libdwfl.h>
 #include <stdbool.h>
 
 #include "pyxray/stacks.h"
@@ -14,6 +15,24 @@
 
 struct pyx_native;
 struct pyx_python;
+struct pyx_target;
+
+/* libdwfl over the target's files, for the unwinder's and the symbolizer's
+ * sessions (lib/native/unwind.c).  Every module's userdata points at one
+ * pyx_dwfl_files: pyx_dwfl_find_elf() opens the file through the resolver
+ * (pyxray/files.h) and makes the vDSO from a copy of its pages, kept here
+ * until pyx_dwfl_files_release() (after dwfl_end). */
+struct pyx_dwfl_files {
+	struct pyx_target *tgt;
+	void **images;
+	size_t nimages;
+};
+
+int pyx_dwfl_find_elf(Dwfl_Module *mod, void **userdata, const char *name,
+		      Dwarf_Addr base, char **file_name, Elf **elfp);
+/* Report every file mapped in the target as a module at its address. */
+void pyx_dwfl_report_maps(Dwfl *dwfl, struct pyx_dwfl_files *df);
+void pyx_dwfl_files_release(struct pyx_dwfl_files *df);
 
 int pyx_native_new(struct pyx_python *py, struct pyx_native **out);
 void pyx_native_free(struct pyx_native *n);

@@ -1,74 +1,149 @@
-/* Unwinding stopped threads with libunwind-ptrace.
+/* Unwinding stopped threads with libdwfl, over pyxray's own target reader.
  *
- * One address space serves every thread of the process, so what libunwind
- * learns about a pc (its register rules) is learnt once.  _UPT finds a pc's
- * ELF file and unwind table through /proc/PID/maps, which all threads
- * share, but keeps one file at a time: each switch between libc and
- * libpython would read the maps and map a file again.  So there is one
- * _UPT handle per file, and each keeps its own.
+ * libdwfl is told nothing of a process: dwfl_attach_state() gets callbacks
+ * of ours, so memory comes from pyx_mem (cached), the first frame's
+ * registers from pyx_target_thread_regs(), and the ELF files (for their
+ * .eh_frame) from the file resolver, which reaches what the target maps
+ * inside its own root.  Nothing here opens a path the target names in
+ * pyxray's mount namespace, and nothing needs a pid: the same unwinder can
+ * serve any backend with memory, maps and registers (a core file).
  *
- * Two accessors are replaced: memory goes through pyx_mem (cached,
- * process_vm_readv) instead of one PTRACE_PEEKDATA per word, and registers
- * come from one PTRACE_GETREGS per thread instead of one PTRACE_PEEKUSER
- * per register.  libunwind hands the accessors whichever _UPT handle is at
- * work, so the unwinder at work is found through a thread-local pointer:
- * unwinding is synchronous.
+ * One Dwfl serves every thread of the target, so what libdwfl learns about
+ * a file (its call frame information, sorted) is learnt once.  It is kept
+ * apart from the symbolizer's, which loads separate debug files: this one
+ * never does (find_debuginfo finds nothing), because it works while the
+ * target is stopped and .eh_frame is what unwinding needs.
  */
-#include <errno.h>
-#include <libunwind-ptrace.h>
+#include <dwarf.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ptrace.h>
 #include <sys/user.h>
 #include <unistd.h>
 
 #include "internal.h"
+#include "native.h"
+#include "pyxray/files.h"
 #include "pyxray/memory.h"
 #include "pyxray/target.h"
 #include "pyxray/unwind.h"
 
-/* More files than this in one stack share the last handle. */
-#define MAX_UPT 64
+/* ---- libdwfl over the target's files (shared with the symbolizer) ------- */
 
-struct upt_slot {
-	char *path;
-	void *upt;
-};
-
-struct pyx_unwinder {
-	struct pyx_target *tgt;
-	struct pyx_mem *mem;
-	unw_addr_space_t as;
-	void *upt;               /* passed to unw_init_remote */
-	struct upt_slot slot[MAX_UPT];
-	size_t nslots;
-#if defined(__x86_64__)
-	struct user_regs_struct regs; /* of the thread being unwound */
-#endif
-};
-
-static _Thread_local struct pyx_unwinder *current;
-
-static struct pyx_unwinder *working_on(unw_addr_space_t as)
+int pyx_dwfl_find_elf(Dwfl_Module *mod, void **userdata, const char *name,
+		      Dwarf_Addr base, char **file_name, Elf **elfp)
 {
-	return current && current->as == as ? current : NULL;
+	struct pyx_dwfl_files *df = *userdata;
+	char path[PATH_MAX + 64];
+	int fd;
+
+	(void)base;
+	if (strcmp(name, "[vdso]") == 0) {
+		Dwarf_Addr start, end;
+		void *img, **imgs;
+
+		/* Not a file: a copy of its pages makes one. */
+		dwfl_module_info(mod, NULL, &start, &end, NULL, NULL, NULL, NULL);
+		if (end <= start || end - start > (1u << 20) ||
+		    !(img = malloc(end - start)))
+			return -1;
+		imgs = realloc(df->images, (df->nimages + 1) * sizeof(*imgs));
+		if (!imgs ||
+		    pyx_mem_read_direct(pyx_target_mem(df->tgt), start, img,
+					end - start)) {
+			if (imgs)
+				df->images = imgs;
+			free(img);
+			return -1;
+		}
+		df->images = imgs;
+		df->images[df->nimages++] = img;
+		*elfp = elf_memory(img, end - start);
+		return -1;
+	}
+	/* The resolver's way to the file the target maps (its root, its
+	 * map_files): never the path as pyxray's namespace sees it. */
+	if (pyx_target_local_path(df->tgt, name, path, sizeof(path)))
+		return -1;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	if (!(*file_name = strdup(path))) {
+		close(fd);
+		return -1;
+	}
+	return fd;
 }
 
-static int acc_mem(unw_addr_space_t as, unw_word_t addr, unw_word_t *val,
-		   int write, void *arg)
+void pyx_dwfl_files_release(struct pyx_dwfl_files *df)
 {
-	struct pyx_unwinder *u = working_on(as);
-
-	if (!u)
-		return _UPT_access_mem(as, addr, val, write, arg);
-	if (write)
-		return -UNW_EINVAL; /* never: the target is only read */
-	return pyx_mem_read(u->mem, addr, val, sizeof(*val)) ? -UNW_EINVAL : 0;
+	for (size_t i = 0; i < df->nimages; i++)
+		free(df->images[i]);
+	free(df->images);
+	df->images = NULL;
+	df->nimages = 0;
 }
 
+static bool usable_path(const char *p)
+{
+	size_t n = strlen(p), d = strlen(" (deleted)");
+
+	if (strcmp(p, "[vdso]") == 0)
+		return true;
+	/* A deleted file is reached through map_files by the resolver. */
+	if (n > d && strcmp(p + n - d, " (deleted)") == 0)
+		n -= d;
+	return p[0] == '/' && n > 1;
+}
+
+static void report(Dwfl *dwfl, struct pyx_dwfl_files *df, const char *path,
+		   pyx_addr_t low, pyx_addr_t high)
+{
+	Dwfl_Module *mod = dwfl_report_module(dwfl, path, low, high);
+	void **ud;
+
+	if (mod && dwfl_module_info(mod, &ud, NULL, NULL, NULL, NULL, NULL,
+				    NULL))
+		*ud = df;
+}
+
+/* One module per run of consecutive maps of one file.  libdwfl takes the
+ * load bias from the module's start, so a run must begin with the map of
+ * file offset 0 (where the first PT_LOAD is) or it is left out. */
+void pyx_dwfl_report_maps(Dwfl *dwfl, struct pyx_dwfl_files *df)
+{
+	const struct pyx_map *maps, *first = NULL;
+	pyx_addr_t high = 0;
+	size_t n;
+
+	maps = pyx_target_maps(df->tgt, &n);
+	dwfl_report_begin(dwfl);
+	for (size_t i = 0; i <= n; i++) {
+		const struct pyx_map *m = i < n ? &maps[i] : NULL;
+
+		if (m && first && strcmp(m->path, first->path) == 0 &&
+		    m->start >= high) {
+			high = m->end;
+			continue;
+		}
+		if (first && first->offset == 0)
+			report(dwfl, df, first->path, first->start, high);
+		first = NULL;
+		if (m && usable_path(m->path)) {
+			first = m;
+			high = m->end;
+		}
+	}
+	dwfl_report_end(dwfl, NULL, NULL);
+}
+
+/* ---- the unwinder -------------------------------------------------------- */
+
+/* DWARF's x86_64 register numbers, in order, to struct user_regs_struct:
+ * 0-15 the general registers, 16 the return address column (rip). */
 #if defined(__x86_64__)
-/* libunwind's x86_64 register numbers, in order, to struct user_regs_struct. */
 static const size_t reg_offset[] = {
 	offsetof(struct user_regs_struct, rax),
 	offsetof(struct user_regs_struct, rdx),
@@ -88,220 +163,269 @@ static const size_t reg_offset[] = {
 	offsetof(struct user_regs_struct, r15),
 	offsetof(struct user_regs_struct, rip),
 };
-_Static_assert(UNW_X86_64_RIP == 16, "libunwind register numbering");
-#endif
-
-/* The _UPT handle for the file holding ip. */
-static void *upt_for(struct pyx_unwinder *u, unw_word_t ip)
-{
-	const struct pyx_map *m = pyx_target_find_map(u->tgt, ip);
-	struct upt_slot *sl;
-
-	if (!m || !m->path[0])
-		return u->upt;
-	for (size_t i = 0; i < u->nslots; i++)
-		if (strcmp(u->slot[i].path, m->path) == 0)
-			return u->slot[i].upt;
-	if (u->nslots == MAX_UPT)
-		return u->upt;
-	sl = &u->slot[u->nslots];
-	if (!(sl->path = strdup(m->path)))
-		return u->upt;
-	if (!(sl->upt = _UPT_create(pyx_target_pid(u->tgt)))) {
-		free(sl->path);
-		return u->upt;
-	}
-	u->nslots++;
-	return sl->upt;
-}
-
-static int acc_find_proc_info(unw_addr_space_t as, unw_word_t ip,
-			      unw_proc_info_t *pi, int need_unwind_info,
-			      void *arg)
-{
-	struct pyx_unwinder *u = working_on(as);
-
-	return _UPT_find_proc_info(as, ip, pi, need_unwind_info,
-				   u ? upt_for(u, ip) : arg);
-}
-
-static int acc_reg(unw_addr_space_t as, unw_regnum_t reg, unw_word_t *val,
-		   int write, void *arg)
-{
-	struct pyx_unwinder *u = working_on(as);
-
-	if (!u)
-		return _UPT_access_reg(as, reg, val, write, arg);
-	if (write)
-		return -UNW_EREADONLYREG;
-#if defined(__x86_64__)
-	if (reg < 0 || (size_t)reg >= PYX_ARRAY_SIZE(reg_offset))
-		return -UNW_EBADREG;
-	memcpy(val, (const char *)&u->regs + reg_offset[reg], sizeof(*val));
-	return 0;
+#define NREGS PYX_ARRAY_SIZE(reg_offset)
+#define REG_SP 7
+#define REG_PC 16
 #else
-	return -UNW_EBADREG;
+#define NREGS 1
+#endif
+
+struct pyx_unwinder {
+	struct pyx_dwfl_files files; /* first: the modules' userdata */
+	struct pyx_mem *mem;
+	Dwfl *dwfl;
+	Dwfl_Callbacks cb;
+	/* An ELF header that names the machine: libdwfl's unwinder takes
+	 * the architecture from it, not from a file of the target. */
+	Elf *arch;
+	unsigned char ehdr[64];
+	bool attached;
+	Dwarf_Word regs[NREGS]; /* of the thread being unwound */
+	pid_t tid;
+};
+
+static int no_debuginfo(Dwfl_Module *mod, void **userdata, const char *name,
+			Dwarf_Addr base, const char *file_name,
+			const char *debuglink, GElf_Word crc, char **out)
+{
+	(void)mod, (void)userdata, (void)name, (void)base, (void)file_name;
+	(void)debuglink, (void)crc, (void)out;
+	return -1;
+}
+
+/* Threads are named by pyx_unwind_thread(): libdwfl never lists them. */
+static pid_t next_thread(Dwfl *dwfl, void *arg, void **thread_argp)
+{
+	(void)dwfl, (void)arg, (void)thread_argp;
+	return 0;
+}
+
+static bool get_thread(Dwfl *dwfl, pid_t tid, void *arg, void **thread_argp)
+{
+	struct pyx_unwinder *u = arg;
+
+	(void)dwfl;
+	*thread_argp = u;
+	return tid == u->tid;
+}
+
+static bool memory_read(Dwfl *dwfl, Dwarf_Addr addr, Dwarf_Word *result,
+			void *arg)
+{
+	struct pyx_unwinder *u = arg;
+
+	(void)dwfl;
+	/* Refused before any system call if not mapped: a corrupt stack
+	 * ends the walk with an error, nothing else. */
+	return pyx_mem_read(u->mem, addr, result, sizeof(*result)) == 0;
+}
+
+static bool set_initial_registers(Dwfl_Thread *thread, void *arg)
+{
+	struct pyx_unwinder *u = arg;
+
+#if defined(__x86_64__)
+	if (!dwfl_thread_state_registers(thread, 0, NREGS, u->regs))
+		return false;
+	dwfl_thread_state_register_pc(thread, u->regs[REG_PC]);
+	return true;
+#else
+	(void)thread, (void)u;
+	return false;
 #endif
 }
 
-static int acc_fpreg(unw_addr_space_t as, unw_regnum_t reg, unw_fpreg_t *val,
-		     int write, void *arg)
-{
-	return -UNW_EBADREG; /* unwinding needs none */
-}
+static const Dwfl_Thread_Callbacks thread_callbacks = {
+	.next_thread = next_thread,
+	.get_thread = get_thread,
+	.memory_read = memory_read,
+	.set_initial_registers = set_initial_registers,
+};
 
-static int acc_resume(unw_addr_space_t as, unw_cursor_t *c, void *arg)
+/* An in-memory ELF header of pyxray's own class, byte order and machine. */
+static Elf *arch_elf(struct pyx_unwinder *u)
 {
-	return -UNW_EINVAL; /* never: pyxray does not run the target */
-}
+#if defined(__x86_64__)
+	Elf64_Ehdr *h = (Elf64_Ehdr *)u->ehdr;
 
-static int acc_proc_name(unw_addr_space_t as, unw_word_t ip, char *buf,
-			 size_t n, unw_word_t *off, void *arg)
-{
-	return -UNW_ENOINFO; /* names come from the symbolizer */
+	_Static_assert(sizeof(u->ehdr) >= sizeof(Elf64_Ehdr), "ehdr");
+	memcpy(h->e_ident, ELFMAG, SELFMAG);
+	h->e_ident[EI_CLASS] = ELFCLASS64;
+	h->e_ident[EI_DATA] = ELFDATA2LSB;
+	h->e_ident[EI_VERSION] = EV_CURRENT;
+	h->e_type = ET_CORE;
+	h->e_machine = EM_X86_64;
+	h->e_version = EV_CURRENT;
+	h->e_ehsize = sizeof(*h);
+	return elf_memory((char *)u->ehdr, sizeof(*h));
+#else
+	(void)u;
+	return NULL;
+#endif
 }
 
 int pyx_unwinder_new(struct pyx_target *tgt, struct pyx_unwinder **out)
 {
-	unw_accessors_t acc = _UPT_accessors; /* copied by libunwind */
 	struct pyx_unwinder *u;
 
 	*out = NULL;
-	/* _UPT's lookups of unwind info, with our memory and registers. */
-	acc.find_proc_info = acc_find_proc_info;
-	acc.access_mem = acc_mem;
-	acc.access_reg = acc_reg;
-	acc.access_fpreg = acc_fpreg;
-	acc.resume = acc_resume;
-	acc.get_proc_name = acc_proc_name;
+#if !defined(__x86_64__)
+	(void)tgt, (void)u;
+	return pyx_err_set(PYX_E_NOT_SUPPORTED, "native unwinding is "
+			   "supported on x86_64 only");
+#else
+	elf_version(EV_CURRENT);
 	u = calloc(1, sizeof(*u));
 	if (!u)
 		return pyx_err_set(PYX_E_NOMEM, "out of memory");
-	u->tgt = tgt;
+	u->files.tgt = tgt;
 	u->mem = pyx_target_mem(tgt);
-	u->as = unw_create_addr_space(&acc, 0);
-	u->upt = _UPT_create(pyx_target_pid(tgt));
-	if (!u->as || !u->upt) {
+	u->cb.find_elf = pyx_dwfl_find_elf;
+	u->cb.find_debuginfo = no_debuginfo;
+	if (!(u->dwfl = dwfl_begin(&u->cb)) || !(u->arch = arch_elf(u))) {
 		pyx_unwinder_free(u);
-		return pyx_err_set(PYX_E_NOMEM, "libunwind: cannot create an "
-				   "address space");
+		return pyx_err_set(PYX_E_NOMEM, "libdwfl: cannot set up an "
+				   "unwinder: %s", dwfl_errmsg(-1));
 	}
-	unw_set_caching_policy(u->as, UNW_CACHE_GLOBAL);
+	pyx_dwfl_report_maps(u->dwfl, &u->files);
+	if (!dwfl_attach_state(u->dwfl, u->arch, pyx_target_pid(tgt),
+			       &thread_callbacks, u)) {
+		int rc = pyx_err_set(PYX_E_INTERNAL, "libdwfl: cannot attach "
+				     "the unwinder: %s", dwfl_errmsg(-1));
+
+		pyx_unwinder_free(u);
+		return rc;
+	}
+	u->attached = true;
 	*out = u;
 	return 0;
+#endif
 }
 
 void pyx_unwinder_free(struct pyx_unwinder *u)
 {
 	if (!u)
 		return;
-	for (size_t i = 0; i < u->nslots; i++) {
-		_UPT_destroy(u->slot[i].upt);
-		free(u->slot[i].path);
-	}
-	if (u->upt)
-		_UPT_destroy(u->upt);
-	if (u->as)
-		unw_destroy_addr_space(u->as);
+	if (u->dwfl)
+		dwfl_end(u->dwfl);
+	/* After dwfl_end: libdwfl's backend keeps the header until then. */
+	if (u->arch)
+		elf_end(u->arch);
+	pyx_dwfl_files_release(&u->files);
 	free(u);
 }
 
 int pyx_unwinder_warm(struct pyx_unwinder *u, pyx_addr_t pc)
 {
-	unw_proc_info_t pi;
+	Dwfl_Module *mod = dwfl_addrmodule(u->dwfl, pc);
+	Dwarf_Addr bias;
 
-	/* Whether pc has unwind info does not matter: the file's table is
-	 * loaded either way.  Without unwind info asked, nothing to put. */
-	memset(&pi, 0, sizeof(pi));
-	current = u;
-	_UPT_find_proc_info(u->as, pc, &pi, 0, upt_for(u, pc));
-	current = NULL;
+	/* Opens the file and indexes its .eh_frame_hdr. */
+	if (mod)
+		dwfl_module_eh_cfi(mod, &bias);
 	return 0;
 }
 
-/* Fetch tid's registers; distinguish a thread that is gone from one that
- * is not stopped (both give ESRCH). */
+/* tid's registers into u->regs; tell a thread that is gone from a target
+ * that is not stopped. */
 static int load_regs(struct pyx_unwinder *u, pid_t tid)
 {
 #if defined(__x86_64__)
-	char path[64];
-	int e;
+	struct pyx_target *tgt = u->files.tgt;
+	struct user_regs_struct r;
+	int rc;
 
-	if (ptrace(PTRACE_GETREGS, tid, NULL, &u->regs) == 0)
-		return 0;
-	e = errno;
-	snprintf(path, sizeof(path), "/proc/%d/task/%d",
-		 (int)pyx_target_pid(u->tgt), (int)tid);
-	if (e == ESRCH && access(path, F_OK) != 0)
-		return pyx_err_set(PYX_E_EXITED, "thread %d exited", (int)tid);
-	if (e == ESRCH)
-		return pyx_err_set(PYX_E_NOT_SUPPORTED, "thread %d is not "
-				   "stopped", (int)tid);
-	return pyx_err_set(PYX_E_IO, "ptrace(PTRACE_GETREGS, %d): %s",
-			   (int)tid, strerror(e));
+	rc = pyx_target_thread_regs(tgt, tid, &r, sizeof(r));
+	if (rc == -PYX_E_NOT_SUPPORTED && pyx_target_is_stopped(tgt))
+		return pyx_err_set(PYX_E_EXITED, "thread %d exited (it is not "
+				   "among the stopped threads)", (int)tid);
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < NREGS; i++)
+		memcpy(&u->regs[i], (const char *)&r + reg_offset[i],
+		       sizeof(u->regs[i]));
+	u->tid = tid;
+	return 0;
 #else
+	(void)u, (void)tid;
 	return pyx_err_set(PYX_E_NOT_SUPPORTED, "native unwinding is "
 			   "supported on x86_64 only");
 #endif
 }
 
-static int walk(struct pyx_unwinder *u, pid_t tid,
-		struct pyx_unwind_frame *out, size_t max, size_t *n)
-{
-	unw_cursor_t c;
-	unw_word_t pc, sp, prev_sp = 0;
-	bool precise = true;
-	int rc;
+struct walk {
+	struct pyx_unwind_frame *out;
+	size_t max, *n;
+	pid_t tid;
+	Dwarf_Word prev_sp;
+	int rc;     /* why on_frame stopped the walk */
+	bool ended; /* it stopped at the outermost frame */
+};
 
-	if ((rc = load_regs(u, tid)))
-		return rc;
-	if ((rc = unw_init_remote(&c, u->as, u->upt)) < 0)
-		return pyx_err_set(PYX_E_BAD_MEMORY, "thread %d: libunwind: "
-				   "cannot start: %s", (int)tid, unw_strerror(rc));
-	for (;;) {
-		if (unw_get_reg(&c, UNW_REG_IP, &pc) < 0 ||
-		    unw_get_reg(&c, UNW_REG_SP, &sp) < 0)
-			return pyx_err_set(PYX_E_BAD_MEMORY, "thread %d: "
-					   "libunwind: no pc in frame %zu",
-					   (int)tid, *n);
-		if (pc == 0)
-			return 0; /* the outermost frame's return address */
-		/* A stack grows down: a caller's frame never lies below
-		 * its callee's.  Stops loops in corrupt stacks. */
-		if (*n && sp < prev_sp)
-			return pyx_err_set(PYX_E_BAD_MEMORY, "thread %d: stack "
-					   "pointer went backwards at frame "
-					   "%zu", (int)tid, *n);
-		if (*n == max)
-			return pyx_err_set(PYX_E_NOT_SUPPORTED, "thread %d: "
-					   "cut at %zu native frames",
-					   (int)tid, max);
-		out[*n].pc = pc;
-		out[*n].precise = precise;
-		(*n)++;
-		prev_sp = sp;
-		/* The frame after a signal frame was interrupted, not
-		 * calling: its pc is the instruction itself. */
-		precise = unw_is_signal_frame(&c) > 0;
-		rc = unw_step(&c);
-		if (rc == 0)
-			return 0;
-		if (rc < 0)
-			return pyx_err_set(PYX_E_BAD_MEMORY, "thread %d: "
-					   "libunwind: stopped after %zu "
-					   "frames: %s", (int)tid, *n,
-					   unw_strerror(rc));
+static int on_frame(Dwfl_Frame *state, void *arg)
+{
+	struct walk *w = arg;
+	Dwarf_Addr pc;
+	Dwarf_Word sp;
+	bool activation = false;
+
+	/* activation: the pc is the instruction being executed (the
+	 * innermost frame, or one a signal interrupted), not a return
+	 * address. */
+	if (!dwfl_frame_pc(state, &pc, &activation)) {
+		w->rc = pyx_err_set(PYX_E_BAD_MEMORY, "thread %d: no pc in "
+				    "frame %zu: %s", (int)w->tid, *w->n,
+				    dwfl_errmsg(-1));
+		return DWARF_CB_ABORT;
 	}
+	if (pc == 0) {
+		w->ended = true; /* the outermost frame's return address */
+		return DWARF_CB_ABORT;
+	}
+#if defined(__x86_64__)
+	/* A stack grows down: a caller's frame never lies below its
+	 * callee's.  Stops loops in corrupt stacks. */
+	if (dwfl_frame_reg(state, REG_SP, &sp) == 0) {
+		if (*w->n && sp < w->prev_sp) {
+			w->rc = pyx_err_set(PYX_E_BAD_MEMORY, "thread %d: stack "
+					    "pointer went backwards at frame "
+					    "%zu", (int)w->tid, *w->n);
+			return DWARF_CB_ABORT;
+		}
+		w->prev_sp = sp;
+	}
+#else
+	(void)sp;
+#endif
+	if (*w->n == w->max) {
+		w->rc = pyx_err_set(PYX_E_NOT_SUPPORTED, "thread %d: cut at %zu "
+				    "native frames", (int)w->tid, w->max);
+		return DWARF_CB_ABORT;
+	}
+	w->out[*w->n].pc = pc;
+	w->out[*w->n].precise = activation;
+	(*w->n)++;
+	return DWARF_CB_OK;
 }
 
 int pyx_unwind_thread(struct pyx_unwinder *u, pid_t tid,
 		      struct pyx_unwind_frame *out, size_t max, size_t *n)
 {
+	struct walk w = { out, max, n, tid, 0, 0, false };
 	int rc;
 
 	*n = 0;
-	current = u;
-	rc = walk(u, tid, out, max, n);
-	current = NULL;
-	return rc;
+	if ((rc = load_regs(u, tid)))
+		return rc;
+	rc = dwfl_getthread_frames(u->dwfl, tid, on_frame, &w);
+	u->tid = 0;
+	if (rc == 0 || w.ended)
+		return 0;
+	if (w.rc)
+		return w.rc;
+	if (*n == 0)
+		return pyx_err_set(PYX_E_BAD_MEMORY, "thread %d: libdwfl: cannot "
+				   "start: %s", (int)tid, dwfl_errmsg(-1));
+	return pyx_err_set(PYX_E_BAD_MEMORY, "thread %d: libdwfl: stopped "
+			   "after %zu frames: %s", (int)tid, *n, dwfl_errmsg(-1));
 }
