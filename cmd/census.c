@@ -1,5 +1,6 @@
 /* pyxray census: objects by type, counts and sizes; growth over time. */
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,7 +94,11 @@ static void print_header(const struct pyx_census *c, const char *binary)
 {
 	char a[32];
 
-	printf("Process %d: Python %s (%s)\n", c->pid, c->python_version, binary);
+	printf("Process %d: Python ", c->pid);
+	print_safe(stdout, c->python_version);
+	printf(" (");
+	print_safe(stdout, binary);
+	printf(")\n");
 	printf("Paused the target for %.1f ms (copied %s of heap in %" PRIu64
 	       " reads%s); counted in %.1f ms\n", c->pause_ms,
 	       cmd_human_bytes((double)c->copied_bytes, a, sizeof(a)),
@@ -111,8 +116,10 @@ static void print_table(const struct pyx_census *c, size_t top,
 	for (size_t i = 0; i < n; i++) {
 		const struct pyx_census_type *t = &c->types[i];
 
-		printf("%12" PRIu64 " %12s  %s\n", t->count,
-		       cmd_human_bytes((double)t->bytes, a, sizeof(a)), t->name);
+		printf("%12" PRIu64 " %12s  ", t->count,
+		       cmd_human_bytes((double)t->bytes, a, sizeof(a)));
+		print_safe(stdout, t->name);
+		printf("\n");
 	}
 	if (n < c->ntypes)
 		printf("(the top %zu of %zu types by %s; --top 0 for all)\n", n,
@@ -200,9 +207,11 @@ void cmd_print_growth(const struct pyx_census_delta *d, size_t top,
 	for (size_t i = 0; i < n; i++) {
 		const struct pyx_census_change *t = &d->types[i];
 
-		printf("%12" PRIu64 " %+10" PRId64 " %12s %12s  %s\n", t->count,
+		printf("%12" PRIu64 " %+10" PRId64 " %12s %12s  ", t->count,
 		       t->dcount, cmd_human_bytes((double)t->bytes, a, sizeof(a)),
-		       cmd_human_bytes((double)t->dbytes, b, sizeof(b)), t->name);
+		       cmd_human_bytes((double)t->dbytes, b, sizeof(b)));
+		print_safe(stdout, t->name);
+		printf("\n");
 	}
 	if (n < d->ntypes)
 		printf("(the top %zu of %zu changed types by growth in %s; --top 0 "
@@ -229,8 +238,31 @@ static int parse_seconds(const char *arg, double *out)
 	return 0;
 }
 
+enum {
+	OPT_TOP = CMD_OPT_OWN,
+	OPT_SORT,
+	OPT_INTERVAL,
+	OPT_SAVE,
+	OPT_TRACKED_ONLY,
+};
+
+static const struct cmd_opt census_opts[] = {
+	CMD_OPTS_HELP,
+	CMD_OPTS_VERBOSE,
+	CMD_OPTS_JSON,
+	{ "--top", NULL, OPT_TOP, true },
+	{ "--sort", NULL, OPT_SORT, true },
+	{ "--interval", NULL, OPT_INTERVAL, true },
+	{ "--save", NULL, OPT_SAVE, true },
+	{ "--tracked-only", NULL, OPT_TRACKED_ONLY, false },
+	CMD_OPTS_CAPTURE
+	CMD_OPTS_PYTHON,
+	CMD_OPTS_END
+};
+
 int do_census(int argc, char **argv)
 {
+	struct cmd_args args = CMD_ARGS("census", argc, argv);
 	struct pyx_python_opts popts = { 0 };
 	struct pyx_census_opts copts = { 0 };
 	struct pyx_target *tgt = NULL;
@@ -240,40 +272,33 @@ int do_census(int argc, char **argv)
 	enum pyx_census_sort by = PYX_CENSUS_BY_BYTES;
 	const char *save = NULL;
 	double interval = -1;
+	const char *val;
 	bool json = false, top_set = false;
-	int top = DEFAULT_TOP, err, ret = 0;
+	int top = DEFAULT_TOP, id, err, ret = 0;
 	pid_t pid = 0;
 
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		const char *val = i + 1 < argc ? argv[i + 1] : NULL;
-		int used;
-
-		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+	while ((id = cmd_next(&args, census_opts, &val)) != CMD_ARG_END) {
+		switch (id) {
+		case CMD_ARG_ERROR:
+			return 2;
+		case CMD_OPT_HELP:
 			help_census(stdout);
 			return 0;
-		} else if (strcmp(a, "--json") == 0) {
-			json = true;
-		} else if (strcmp(a, "--tracked-only") == 0) {
-			copts.tracked_only = true;
-		} else if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
+		case CMD_OPT_VERBOSE:
 			cmd_set_verbose(true);
-		} else if ((used = cmd_python_opt("census", argc - i, argv + i,
-						  &popts)) != 0 ||
-			   (used = cmd_capture_opt("census", argc - i, argv + i,
-						   &copts.capture)) != 0) {
-			if (used < 0)
-				return 2;
-			i += used - 1;
-		} else if (a[0] == '-' && !val) {
-			return cmd_usage("census", "%s needs a value or is unknown",
-					 a);
-		} else if (strcmp(a, "--top") == 0) {
-			if (cmd_parse_int("census", a, val, &top))
+			break;
+		case CMD_OPT_JSON:
+			json = true;
+			break;
+		case OPT_TRACKED_ONLY:
+			copts.tracked_only = true;
+			break;
+		case OPT_TOP:
+			if (cmd_opt_int(&args, val, 0, INT_MAX, &top))
 				return 2;
 			top_set = true;
-			i++;
-		} else if (strcmp(a, "--sort") == 0) {
+			break;
+		case OPT_SORT:
 			if (strcmp(val, "bytes") == 0 || strcmp(val, "size") == 0)
 				by = PYX_CENSUS_BY_BYTES;
 			else if (strcmp(val, "count") == 0)
@@ -281,18 +306,27 @@ int do_census(int argc, char **argv)
 			else
 				return cmd_usage("census", "--sort takes bytes or "
 						 "count, not '%s'", val);
-			i++;
-		} else if (strcmp(a, "--interval") == 0) {
+			break;
+		case OPT_INTERVAL:
 			if (parse_seconds(val, &interval))
 				return 2;
-			i++;
-		} else if (strcmp(a, "--save") == 0) {
+			break;
+		case OPT_SAVE:
+			if (!val[0])
+				return cmd_usage("census", "--save needs a file name");
 			save = val;
-			i++;
-		} else if (a[0] == '-' || pid) {
-			return cmd_usage("census", "unexpected argument '%s'", a);
-		} else if (cmd_parse_pid("census", a, &pid)) {
-			return 2;
+			break;
+		case CMD_ARG_WORD:
+			if (pid)
+				return cmd_usage("census", "unexpected argument "
+						 "'%s'", val);
+			if (cmd_parse_pid("census", val, &pid))
+				return 2;
+			break;
+		default:
+			if (cmd_python_opt(&args, id, val, &popts) < 0 ||
+			    cmd_capture_opt(&args, id, val, &copts.capture) < 0)
+				return 2;
 		}
 	}
 	if (!pid)
@@ -349,11 +383,12 @@ int do_census(int argc, char **argv)
 			print_table(c, (size_t)top, by);
 		}
 		print_totals(c);
-		if (save)
-			printf("Saved to %s\n", save);
+		if (save) {
+			printf("Saved to ");
+			print_safe(stdout, save);
+			printf("\n");
+		}
 	}
-	if (fflush(stdout) != 0)
-		ret = cmd_fail(pyx_err_set(PYX_E_IO, "writing the output failed"));
 out:
 	pyx_census_delta_free(d);
 	pyx_census_free(c2);

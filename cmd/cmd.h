@@ -3,6 +3,7 @@
 #define PYX_CMD_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <sys/types.h>
 
@@ -23,13 +24,87 @@ int cmd_usage(const char *cmd, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 /* Parse a PID argument strictly. */
 int cmd_parse_pid(const char *cmd, const char *arg, pid_t *pid);
-/* Parse a non-negative integer option. */
-int cmd_parse_int(const char *cmd, const char *opt, const char *arg, int *out);
+/* Parse an integer option value in [min, max]; a usage error otherwise. */
+int cmd_parse_int(const char *cmd, const char *opt, const char *arg, int min,
+		  int max, int *out);
 /* SIGINT/SIGTERM/SIGHUP/SIGQUIT: resume every stopped target, then exit
  * with the "interrupted" code. */
 void cmd_install_signal_handlers(void);
 /* Library diagnostics to stderr (with --verbose). */
 void cmd_set_verbose(bool verbose);
+
+/* Flush and close stdout once a command is done; returns the exit code.  A
+ * reader that went away (EPIPE: 'pyxray stacks PID | head -1') has what it
+ * wanted: that ends quietly with ret.  Any other write error is reported
+ * (if ret is 0) as an I/O error. */
+int cmd_finish_output(int ret);
+
+/*
+ * Options.  Every command lists its options in a table and walks argv with
+ * cmd_next(), so every option that takes a value takes it as "--opt VALUE"
+ * or "--opt=VALUE", and options may come before or after the positional
+ * arguments ("--" ends the options).
+ */
+struct cmd_opt {
+	const char *name;   /* "--context" */
+	const char *alias;  /* "-v", or NULL */
+	int id;             /* > 0: what cmd_next() returns */
+	bool value;         /* takes a value */
+};
+
+enum {
+	CMD_ARG_END = 0,     /* no arguments left */
+	CMD_ARG_ERROR = -1,  /* a usage error was printed: exit 2 */
+	CMD_ARG_WORD = -2,   /* a positional argument, in *val */
+	/* Options several commands share. */
+	CMD_OPT_HELP = 1,
+	CMD_OPT_VERBOSE,
+	CMD_OPT_JSON,
+	CMD_OPT_LAYOUT,
+	CMD_OPT_DEBUG_DIR,
+	CMD_OPT_MAX_COPY,
+	CMD_OPT_DEADLINE_MS,
+	CMD_OPT_HOLD_MS,
+	CMD_OPT_OWN,         /* the first id of a command's own options */
+};
+
+#define CMD_OPTS_HELP { "--help", "-h", CMD_OPT_HELP, false }
+#define CMD_OPTS_VERBOSE { "--verbose", "-v", CMD_OPT_VERBOSE, false }
+#define CMD_OPTS_JSON { "--json", NULL, CMD_OPT_JSON, false }
+#define CMD_OPTS_PYTHON                                                        \
+	{ "--layout", NULL, CMD_OPT_LAYOUT, true },                            \
+	{ "--debug-dir", NULL, CMD_OPT_DEBUG_DIR, true }
+/* --hold-ms keeps the target stopped for the tests that kill pyxray while it
+ * holds one: it exists only in test builds (-DPYX_TEST_HOOKS=ON). */
+#ifdef PYX_TEST_HOOKS
+#define CMD_OPTS_HOLD { "--hold-ms", NULL, CMD_OPT_HOLD_MS, true },
+#else
+#define CMD_OPTS_HOLD
+#endif
+#define CMD_OPTS_CAPTURE                                                       \
+	{ "--max-copy", NULL, CMD_OPT_MAX_COPY, true },                        \
+	{ "--deadline-ms", NULL, CMD_OPT_DEADLINE_MS, true },                  \
+	CMD_OPTS_HOLD
+#define CMD_OPTS_END { NULL, NULL, 0, false }
+
+struct cmd_args {
+	const char *cmd;
+	int argc;
+	char **argv;
+	int next;                  /* argv[next] is read next */
+	bool words_only;           /* after "--" */
+	const struct cmd_opt *opt; /* the option cmd_next() returned last */
+};
+#define CMD_ARGS(cmd, argc, argv) { (cmd), (argc), (argv), 1, false, NULL }
+
+/* The next argument: an option id (with *val its value, or NULL), a
+ * CMD_ARG_WORD (*val), CMD_ARG_END, or CMD_ARG_ERROR after a usage error
+ * (unknown option, missing value, a value given to a flag). */
+int cmd_next(struct cmd_args *a, const struct cmd_opt *opts, const char **val);
+/* The value of the last option as an integer in [min, max]: 0, or -1 after
+ * a usage error. */
+int cmd_opt_int(const struct cmd_args *a, const char *val, int min, int max,
+		int *out);
 
 struct pyx_python_opts;
 #define PYX_CMD_PYTHON_OPTS_HELP                                               \
@@ -37,15 +112,10 @@ struct pyx_python_opts;
 	"                     separate debug file, _Py_DebugOffsets + built-in\n" \
 	"                     table, built-in table), dwarf, table, debug-offsets\n" \
 	"  --debug-dir DIR    look for separate debug files under DIR first\n"
-/* If argv[0] is --layout or --debug-dir, store it in o: returns how many
- * arguments it used, 0 if argv[0] is not one of these, -1 after a usage
- * error was printed. */
-int cmd_python_opt(const char *cmd, int argc, char **argv,
+/* CMD_OPTS_PYTHON: 1 if id is one of them (stored in o), 0 if not, -1 after
+ * a usage error. */
+int cmd_python_opt(const struct cmd_args *a, int id, const char *val,
 		   struct pyx_python_opts *o);
-
-/* Text from the target (names, paths, source lines) on a terminal: control
- * characters escaped as \xNN, so a target cannot drive the terminal. */
-void print_safe(FILE *out, const char *s);
 
 struct pyx_heap_capture_opts;
 #define PYX_CMD_CAPTURE_OPTS_HELP                                              \
@@ -53,12 +123,31 @@ struct pyx_heap_capture_opts;
 	"                     available memory); past it, counts are partial\n" \
 	"  --deadline-ms MS   give up if the threads do not stop within MS\n"    \
 	"                     (default 2000); the target is always resumed\n"
-/* --max-copy, --deadline-ms, --hold-ms (a test hook) for the commands that
- * copy the heap: as cmd_python_opt(). */
-int cmd_capture_opt(const char *cmd, int argc, char **argv,
+/* CMD_OPTS_CAPTURE, for the commands that copy the heap: as
+ * cmd_python_opt(). */
+int cmd_capture_opt(const struct cmd_args *a, int id, const char *val,
 		    struct pyx_heap_capture_opts *o);
+/* The bounds of the integer options several commands share. */
+#define CMD_DEADLINE_MS_MAX 600000
+#define CMD_HOLD_MS_MAX 60000
 
-/* JSON output. */
+/*
+ * Text from the target (names, paths, source lines, type names, dict keys)
+ * or from a file never reaches a terminal raw: print_safe() writes valid
+ * UTF-8 only, with C0 controls, DEL and C1 controls (U+0080-U+009F: CSI is
+ * U+009B) as \xNN, a lone surrogate (a str the target built with one,
+ * encoded as ED A0..BF xx) as \uDXXX and a byte that is not UTF-8 as \xNN.
+ */
+void print_safe(FILE *out, const char *s);
+/* The same escaping into buf (always terminated, cut only between
+ * characters); returns the length written. */
+size_t cmd_escape(char *buf, size_t n, const char *s);
+
+/* A JSON string, NULL as null.  The output is ASCII-safe valid UTF-8: C0,
+ * DEL and C1 controls as \u00XX; a lone surrogate as \uDXXX, as Python's
+ * json.dumps writes one; a byte that is not UTF-8 as \uDCXX, the lone
+ * surrogate Python's surrogateescape decodes it to (os.fsdecode), so a
+ * consumer in Python gets back the exact bytes with os.fsencode(). */
 void json_str(FILE *out, const char *s);
 
 /* The subcommands: each file defines its run and help. */

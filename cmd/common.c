@@ -1,7 +1,9 @@
-/* Error reporting, argument parsing and JSON for the CLI. */
+/* Error reporting, argument parsing, output and JSON for the CLI. */
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -13,29 +15,229 @@
 #include "pyxray/target.h"
 #include "pyxray/python.h"
 
+/* ---- UTF-8 and escaping ------------------------------------------------ */
+
+enum u8_kind {
+	U8_TEXT,      /* printable as is */
+	U8_CONTROL,   /* C0, DEL or C1: cp holds it */
+	U8_SURROGATE, /* a lone surrogate (U+D800-U+DFFF) encoded in 3 bytes */
+	U8_INVALID,   /* one byte that starts no valid UTF-8 sequence */
+};
+
+/* The character at p (p[0] != 0): its kind, code point (the byte for
+ * U8_INVALID) and length in bytes.  Overlong forms and code points past
+ * U+10FFFF are invalid; the terminating NUL never passes as a continuation
+ * byte, so no read goes past it. */
+static size_t u8_next(const unsigned char *p, uint32_t *cp, enum u8_kind *k)
+{
+	static const uint32_t min[5] = { 0, 0, 0x80, 0x800, 0x10000 };
+	unsigned char c = p[0];
+	size_t n;
+	uint32_t v;
+
+	if (c < 0x80) {
+		*cp = c;
+		*k = c < 0x20 || c == 0x7f ? U8_CONTROL : U8_TEXT;
+		return 1;
+	}
+	if (c >= 0xc2 && c <= 0xdf)
+		n = 2, v = c & 0x1f;
+	else if (c >= 0xe0 && c <= 0xef)
+		n = 3, v = c & 0x0f;
+	else if (c >= 0xf0 && c <= 0xf4)
+		n = 4, v = c & 0x07;
+	else
+		goto invalid;
+	for (size_t i = 1; i < n; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			goto invalid;
+		v = v << 6 | (p[i] & 0x3f);
+	}
+	if (v < min[n] || v > 0x10ffff)
+		goto invalid;
+	*cp = v;
+	if (v >= 0xd800 && v <= 0xdfff)
+		*k = U8_SURROGATE;
+	else
+		*k = v <= 0x9f ? U8_CONTROL : U8_TEXT;
+	return n;
+invalid:
+	*cp = c;
+	*k = U8_INVALID;
+	return 1;
+}
+
+/* One character of s escaped for a terminal into out (at least 7 bytes):
+ * its length; *used is the bytes of s it stands for. */
+static size_t escape_one(const unsigned char *s, char *out, size_t *used)
+{
+	enum u8_kind k;
+	uint32_t cp;
+
+	*used = u8_next(s, &cp, &k);
+	switch (k) {
+	case U8_TEXT:
+		memcpy(out, s, *used);
+		return *used;
+	case U8_SURROGATE:
+		return (size_t)snprintf(out, 7, "\\u%04x", (unsigned)cp);
+	default:
+		return (size_t)snprintf(out, 7, "\\x%02x", (unsigned)cp);
+	}
+}
+
+void print_safe(FILE *out, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t used;
+	char e[8];
+
+	while (p && *p) {
+		fwrite(e, 1, escape_one(p, e, &used), out);
+		p += used;
+	}
+}
+
+size_t cmd_escape(char *buf, size_t n, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t o = 0, used, w;
+	char e[8];
+
+	if (n == 0)
+		return 0;
+	while (p && *p) {
+		w = escape_one(p, e, &used);
+		if (o + w > n - 1)
+			break;
+		memcpy(buf + o, e, w);
+		o += w;
+		p += used;
+	}
+	buf[o] = '\0';
+	return o;
+}
+
+void json_str(FILE *out, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	enum u8_kind k;
+	uint32_t cp;
+	size_t n;
+
+	if (!s) {
+		fputs("null", out);
+		return;
+	}
+	fputc('"', out);
+	for (; *p; p += n) {
+		n = u8_next(p, &cp, &k);
+		switch (k) {
+		case U8_TEXT:
+			if (*p == '"' || *p == '\\')
+				fputc('\\', out);
+			fwrite(p, 1, n, out);
+			break;
+		case U8_CONTROL:
+			if (cp == '\n')
+				fputs("\\n", out);
+			else if (cp == '\r')
+				fputs("\\r", out);
+			else if (cp == '\t')
+				fputs("\\t", out);
+			else
+				fprintf(out, "\\u%04x", (unsigned)cp);
+			break;
+		case U8_SURROGATE:
+			fprintf(out, "\\u%04x", (unsigned)cp);
+			break;
+		case U8_INVALID:
+			fprintf(out, "\\u%04x", 0xdc00u | cp);
+			break;
+		}
+	}
+	fputc('"', out);
+}
+
+/* ---- errors ------------------------------------------------------------ */
+
 int cmd_fail(int err)
 {
 	const char *detail = pyx_err_detail();
 	const char *hint = pyx_errhint(err);
 
-	fprintf(stderr, "pyxray: error: %s%s%s%s%s%s\n", pyx_strerror(err),
-		detail[0] ? ": " : "", detail, hint[0] ? " (hint: " : "", hint,
+	/* The detail may name what the target controls (a path, a symbol). */
+	fprintf(stderr, "pyxray: error: %s%s", pyx_strerror(err),
+		detail[0] ? ": " : "");
+	print_safe(stderr, detail);
+	fprintf(stderr, "%s%s%s\n", hint[0] ? " (hint: " : "", hint,
 		hint[0] ? ")" : "");
 	return pyx_exit_code(err);
 }
 
 int cmd_usage(const char *cmd, const char *fmt, ...)
 {
+	char msg[1024];
 	va_list ap;
 
-	fprintf(stderr, "pyxray%s%s: error: ", cmd ? " " : "", cmd ? cmd : "");
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	fprintf(stderr, "pyxray%s%s: error: ", cmd ? " " : "", cmd ? cmd : "");
+	print_safe(stderr, msg);
 	fprintf(stderr, " (hint: see 'pyxray %s%s--help')\n", cmd ? cmd : "",
 		cmd ? " " : "");
 	return pyx_exit_code(PYX_E_USAGE);
 }
+
+static void print_stderr(enum pyx_print_level level, const char *msg)
+{
+	fprintf(stderr, "pyxray: %s: ",
+		level == PYX_WARN ? "warning" : level == PYX_INFO ? "info" : "debug");
+	print_safe(stderr, msg);
+	fputc('\n', stderr);
+}
+
+void cmd_set_verbose(bool verbose)
+{
+	pyx_set_print(verbose ? print_stderr : NULL);
+}
+
+/* ---- output ------------------------------------------------------------ */
+
+/* Whether stdout is a pipe or socket nobody reads any more. */
+static bool reader_gone(int err)
+{
+	struct pollfd p = { .fd = STDOUT_FILENO, .events = 0 };
+
+	if (err == EPIPE)
+		return true;
+	return poll(&p, 1, 0) == 1 && (p.revents & POLLERR);
+}
+
+int cmd_finish_output(int ret)
+{
+	bool failed = ferror(stdout) != 0;
+	int err = 0;
+
+	errno = 0;
+	if (fflush(stdout) != 0) {
+		failed = true;
+		err = errno;
+	}
+	/* Close it here, not at exit, so a late write error is seen. */
+	errno = 0;
+	if (fclose(stdout) != 0 && !err) {
+		failed = true;
+		err = errno;
+	}
+	if (!failed || ret != 0 || reader_gone(err))
+		return ret;
+	return cmd_fail(pyx_err_set(PYX_E_IO, "writing the output: %s",
+				    strerror(err ? err : EIO)));
+}
+
+/* ---- arguments --------------------------------------------------------- */
 
 int cmd_parse_pid(const char *cmd, const char *arg, pid_t *pid)
 {
@@ -50,123 +252,120 @@ int cmd_parse_pid(const char *cmd, const char *arg, pid_t *pid)
 	return 0;
 }
 
-int cmd_parse_int(const char *cmd, const char *opt, const char *arg, int *out)
+int cmd_parse_int(const char *cmd, const char *opt, const char *arg, int min,
+		  int max, int *out)
 {
 	char *end;
 	long v;
 
 	errno = 0;
 	v = strtol(arg, &end, 10);
-	if (errno || end == arg || *end || v < 0 || v > 1000000000)
-		return -cmd_usage(cmd, "%s takes a non-negative integer, not '%s'",
-				  opt, arg);
+	if (errno || end == arg || *end || v < min || v > max)
+		return -cmd_usage(cmd, "%s takes an integer from %d to %d, not "
+				  "'%s'", opt, min, max, arg);
 	*out = (int)v;
 	return 0;
 }
 
-static void print_stderr(enum pyx_print_level level, const char *msg)
+int cmd_opt_int(const struct cmd_args *a, const char *val, int min, int max,
+		int *out)
 {
-	fprintf(stderr, "pyxray: %s: %s\n",
-		level == PYX_WARN ? "warning" : level == PYX_INFO ? "info" : "debug",
-		msg);
+	return cmd_parse_int(a->cmd, a->opt ? a->opt->name : "the option",
+			     val, min, max, out) ? -1 : 0;
 }
 
-void cmd_set_verbose(bool verbose)
+int cmd_next(struct cmd_args *a, const struct cmd_opt *opts, const char **val)
 {
-	pyx_set_print(verbose ? print_stderr : NULL);
-}
+	const char *arg, *eq;
+	size_t len;
 
-void json_str(FILE *out, const char *s)
-{
-	if (!s) {
-		fputs("null", out);
-		return;
+	*val = NULL;
+	a->opt = NULL;
+	if (a->next >= a->argc)
+		return CMD_ARG_END;
+	arg = a->argv[a->next++];
+	if (!a->words_only && strcmp(arg, "--") == 0) {
+		a->words_only = true;
+		return cmd_next(a, opts, val);
 	}
-	fputc('"', out);
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		switch (*p) {
-		case '"': fputs("\\\"", out); break;
-		case '\\': fputs("\\\\", out); break;
-		case '\n': fputs("\\n", out); break;
-		case '\r': fputs("\\r", out); break;
-		case '\t': fputs("\\t", out); break;
-		default:
-			if (*p < 0x20)
-				fprintf(out, "\\u%04x", *p);
-			else
-				fputc(*p, out);
+	/* "-" alone is a word, as for most tools. */
+	if (a->words_only || arg[0] != '-' || !arg[1]) {
+		*val = arg;
+		return CMD_ARG_WORD;
+	}
+	eq = arg[1] == '-' ? strchr(arg, '=') : NULL;
+	len = eq ? (size_t)(eq - arg) : strlen(arg);
+	for (const struct cmd_opt *o = opts; o->name; o++) {
+		if (!((strlen(o->name) == len && !strncmp(arg, o->name, len)) ||
+		      (o->alias && !eq && !strcmp(arg, o->alias))))
+			continue;
+		a->opt = o;
+		if (!o->value) {
+			if (eq) {
+				cmd_usage(a->cmd, "%s takes no value", o->name);
+				return CMD_ARG_ERROR;
+			}
+		} else if (eq) {
+			*val = eq + 1;
+		} else if (a->next < a->argc) {
+			*val = a->argv[a->next++];
+		} else {
+			cmd_usage(a->cmd, "%s needs a value", o->name);
+			return CMD_ARG_ERROR;
 		}
+		return o->id;
 	}
-	fputc('"', out);
+	cmd_usage(a->cmd, "unknown option '%.*s'", (int)len, arg);
+	return CMD_ARG_ERROR;
 }
 
-int cmd_python_opt(const char *cmd, int argc, char **argv,
+int cmd_python_opt(const struct cmd_args *a, int id, const char *val,
 		   struct pyx_python_opts *o)
 {
-	const char *a = argv[0], *val = NULL;
-	size_t n;
-	int used = 2, mode;
+	int mode;
 
-	if (strncmp(a, "--layout", 8) == 0 && (a[8] == '=' || !a[8]))
-		n = 8;
-	else if (strncmp(a, "--debug-dir", 11) == 0 && (a[11] == '=' || !a[11]))
-		n = 11;
-	else
-		return 0;
-	if (a[n] == '=') {
-		val = a + n + 1;
-		used = 1;
-	} else if (argc > 1) {
-		val = argv[1];
-	} else {
-		cmd_usage(cmd, "%.*s needs a value", (int)n, a);
-		return -1;
-	}
-	if (n == 11) {
+	switch (id) {
+	case CMD_OPT_DEBUG_DIR:
+		if (!val[0]) {
+			cmd_usage(a->cmd, "--debug-dir needs a directory");
+			return -1;
+		}
 		o->debug_dir = val;
-		return used;
-	}
-	mode = pyx_layout_mode_parse(val);
-	if (mode < 0) {
-		cmd_usage(cmd, "--layout takes auto, dwarf, table or "
-			  "debug-offsets, not '%s'", val);
-		return -1;
-	}
-	o->layout = (enum pyx_layout_mode)mode;
-	return used;
-}
-
-void print_safe(FILE *out, const char *s)
-{
-	for (const unsigned char *p = (const unsigned char *)s; p && *p; p++) {
-		if (*p < 0x20 || *p == 0x7f)
-			fprintf(out, "\\x%02x", *p);
-		else
-			fputc(*p, out);
+		return 1;
+	case CMD_OPT_LAYOUT:
+		mode = pyx_layout_mode_parse(val);
+		if (mode < 0) {
+			cmd_usage(a->cmd, "--layout takes auto, dwarf, table or "
+				  "debug-offsets, not '%s'", val);
+			return -1;
+		}
+		o->layout = (enum pyx_layout_mode)mode;
+		return 1;
+	default:
+		return 0;
 	}
 }
 
-int cmd_capture_opt(const char *cmd, int argc, char **argv,
+int cmd_capture_opt(const struct cmd_args *a, int id, const char *val,
 		    struct pyx_heap_capture_opts *o)
 {
-	const char *a = argv[0];
-	int *dst = NULL, mib;
+	int mib;
 
-	if (strcmp(a, "--max-copy") == 0)
-		dst = &mib;
-	else if (strcmp(a, "--deadline-ms") == 0)
-		dst = &o->deadline_ms;
-	else if (strcmp(a, "--hold-ms") == 0) /* test hook */
-		dst = &o->hold_ms;
-	else
-		return 0;
-	if (argc < 2) {
-		cmd_usage(cmd, "%s needs a value", a);
-		return -1;
-	}
-	if (cmd_parse_int(cmd, a, argv[1], dst))
-		return -1;
-	if (dst == &mib)
+	switch (id) {
+	case CMD_OPT_MAX_COPY:
+		/* 0 keeps the default bound. */
+		if (cmd_opt_int(a, val, 0, 1 << 30, &mib))
+			return -1;
 		o->max_copy = (uint64_t)mib << 20;
-	return 2;
+		return 1;
+	case CMD_OPT_DEADLINE_MS:
+		return cmd_opt_int(a, val, 1, CMD_DEADLINE_MS_MAX,
+				   &o->deadline_ms) ? -1 : 1;
+#ifdef PYX_TEST_HOOKS
+	case CMD_OPT_HOLD_MS:
+		return cmd_opt_int(a, val, 0, CMD_HOLD_MS_MAX, &o->hold_ms) ? -1 : 1;
+#endif
+	default:
+		return 0;
+	}
 }

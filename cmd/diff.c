@@ -1,4 +1,5 @@
 /* pyxray diff: growth between two saved censuses. */
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,30 +41,46 @@ static void json_side(const char *key, const char *path,
 		printf("null}");
 }
 
+enum {
+	OPT_TOP = CMD_OPT_OWN,
+	OPT_SORT,
+};
+
+static const struct cmd_opt diff_opts[] = {
+	CMD_OPTS_HELP,
+	CMD_OPTS_JSON,
+	{ "--top", NULL, OPT_TOP, true },
+	{ "--sort", NULL, OPT_SORT, true },
+	CMD_OPTS_END
+};
+
 int do_diff(int argc, char **argv)
 {
+	struct cmd_args args = CMD_ARGS("diff", argc, argv);
 	struct pyx_census *a = NULL, *b = NULL;
 	struct pyx_census_delta *d = NULL;
 	enum pyx_census_sort by = PYX_CENSUS_BY_COUNT;
 	const char *files[2] = { NULL, NULL };
 	bool json = false, top_set = false;
-	int top = 25, nfiles = 0, err, ret = 0;
+	const char *val;
+	int top = 25, nfiles = 0, id, err, ret = 0;
 
-	for (int i = 1; i < argc; i++) {
-		const char *a0 = argv[i];
-		const char *val = i + 1 < argc ? argv[i + 1] : NULL;
-
-		if (strcmp(a0, "--help") == 0 || strcmp(a0, "-h") == 0) {
+	while ((id = cmd_next(&args, diff_opts, &val)) != CMD_ARG_END) {
+		switch (id) {
+		case CMD_ARG_ERROR:
+			return 2;
+		case CMD_OPT_HELP:
 			help_diff(stdout);
 			return 0;
-		} else if (strcmp(a0, "--json") == 0) {
+		case CMD_OPT_JSON:
 			json = true;
-		} else if (strcmp(a0, "--top") == 0 && val) {
-			if (cmd_parse_int("diff", a0, val, &top))
+			break;
+		case OPT_TOP:
+			if (cmd_opt_int(&args, val, 0, INT_MAX, &top))
 				return 2;
 			top_set = true;
-			i++;
-		} else if (strcmp(a0, "--sort") == 0 && val) {
+			break;
+		case OPT_SORT:
 			if (strcmp(val, "bytes") == 0 || strcmp(val, "size") == 0)
 				by = PYX_CENSUS_BY_BYTES;
 			else if (strcmp(val, "count") == 0)
@@ -71,11 +88,13 @@ int do_diff(int argc, char **argv)
 			else
 				return cmd_usage("diff", "--sort takes bytes or "
 						 "count, not '%s'", val);
-			i++;
-		} else if (a0[0] == '-' || nfiles == 2) {
-			return cmd_usage("diff", "unexpected argument '%s'", a0);
-		} else {
-			files[nfiles++] = a0;
+			break;
+		case CMD_ARG_WORD:
+			if (nfiles == 2)
+				return cmd_usage("diff", "unexpected argument '%s'",
+						 val);
+			files[nfiles++] = val;
+			break;
 		}
 	}
 	if (nfiles != 2)
@@ -100,13 +119,16 @@ int do_diff(int argc, char **argv)
 		cmd_print_growth_json(d, top_set ? (size_t)top : 0);
 		printf("}\n");
 	} else {
-		printf("From %s (process %d, Python %s) to %s (process %d), "
-		       "%.1f s later:\n", files[0], a->pid, a->python_version,
-		       files[1], b->pid, b->time - a->time);
+		/* Names and versions come from the files. */
+		printf("From ");
+		print_safe(stdout, files[0]);
+		printf(" (process %d, Python ", a->pid);
+		print_safe(stdout, a->python_version);
+		printf(") to ");
+		print_safe(stdout, files[1]);
+		printf(" (process %d), %.1f s later:\n", b->pid, b->time - a->time);
 		cmd_print_growth(d, (size_t)top, by);
 	}
-	if (fflush(stdout) != 0)
-		ret = cmd_fail(pyx_err_set(PYX_E_IO, "writing the output failed"));
 out:
 	pyx_census_delta_free(d);
 	pyx_census_free(a);

@@ -1,5 +1,4 @@
 /* pyxray info: what pyxray sees of a Python process, and how. */
-#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -23,6 +22,7 @@ void help_info(FILE *out)
 		"Options:\n"
 		"  --json             one JSON object\n"
 		PYX_CMD_PYTHON_OPTS_HELP
+		"  -v, --verbose      diagnostics on stderr\n"
 		"  -h, --help         this help\n");
 }
 
@@ -49,8 +49,17 @@ static void ns_link(pid_t pid, const char *ns, char *buf, size_t n)
 	buf[len > 0 ? len : 0] = '\0';
 }
 
+static const struct cmd_opt info_opts[] = {
+	CMD_OPTS_HELP,
+	CMD_OPTS_VERBOSE,
+	CMD_OPTS_JSON,
+	CMD_OPTS_PYTHON,
+	CMD_OPTS_END
+};
+
 int do_info(int argc, char **argv)
 {
+	struct cmd_args args = CMD_ARGS("info", argc, argv);
 	static const char *const nss[] = { "pid", "mnt", "user", "net" };
 	struct pyx_python_opts popts = { 0 };
 	struct pyx_stacks_opts sopts = { .nonblocking = true, .max_depth = 1 };
@@ -61,27 +70,33 @@ int do_info(int argc, char **argv)
 	const struct pyx_layout *l;
 	bool json = false;
 	size_t ninterp = 0;
-	int err, ret = 0, argi;
+	const char *val;
+	int err, ret = 0, id;
 	pid_t pid = 0;
 
-	for (argi = 1; argi < argc; argi++) {
-		const char *a = argv[argi];
-		int used;
-
-		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+	while ((id = cmd_next(&args, info_opts, &val)) != CMD_ARG_END) {
+		switch (id) {
+		case CMD_ARG_ERROR:
+			return 2;
+		case CMD_OPT_HELP:
 			help_info(stdout);
 			return 0;
-		} else if (strcmp(a, "--json") == 0) {
+		case CMD_OPT_VERBOSE:
+			cmd_set_verbose(true);
+			break;
+		case CMD_OPT_JSON:
 			json = true;
-		} else if ((used = cmd_python_opt("info", argc - argi, argv + argi,
-						  &popts)) != 0) {
-			if (used < 0)
+			break;
+		case CMD_ARG_WORD:
+			if (pid)
+				return cmd_usage("info", "unexpected argument '%s'",
+						 val);
+			if (cmd_parse_pid("info", val, &pid))
 				return 2;
-			argi += used - 1;
-		} else if (a[0] == '-' || pid) {
-			return cmd_usage("info", "unexpected argument '%s'", a);
-		} else if (cmd_parse_pid("info", a, &pid)) {
-			return 2;
+			break;
+		default:
+			if (cmd_python_opt(&args, id, val, &popts) < 0)
+				return 2;
 		}
 	}
 	if (!pid)
@@ -135,16 +150,20 @@ int do_info(int argc, char **argv)
 		printf("}}\n");
 		goto out;
 	}
-	printf("Process %d\n", (int)pid);
-	printf("  Python          %s\n", in->version);
-	printf("  binary          %s (%s)\n", in->binary,
+	/* Every string below comes from the target or its files. */
+	printf("Process %d\n  Python          ", (int)pid);
+	print_safe(stdout, in->version);
+	printf("\n  binary          ");
+	print_safe(stdout, in->binary);
+	printf(" (%s)\n  build-id        ",
 	       in->shared ? "shared libpython" : "static executable");
-	printf("  build-id        %s\n", in->build_id[0] ? in->build_id : "(none)");
-	printf("  _PyRuntime      0x%" PRIx64 " (found in %s)\n", in->runtime,
-	       in->runtime_via);
-	printf("  layout          %s%s: %s (validated against the process)\n",
-	       layout_source(l->source), in->layout_cached ? " (cached)" : "",
-	       l->source_file);
+	print_safe(stdout, in->build_id[0] ? in->build_id : "(none)");
+	printf("\n  _PyRuntime      0x%" PRIx64 " (found in ", in->runtime);
+	print_safe(stdout, in->runtime_via);
+	printf(")\n  layout          %s%s: ", layout_source(l->source),
+	       in->layout_cached ? " (cached)" : "");
+	print_safe(stdout, l->source_file);
+	printf(" (validated against the process)\n");
 	if (in->debug_offsets_checked)
 		printf("  _Py_DebugOffsets %d entries compared with the DWARF, %d differ\n",
 		       in->debug_offsets_checked, in->debug_offsets_mismatches);
@@ -157,8 +176,9 @@ int do_info(int argc, char **argv)
 
 		ns_link(pid, nss[i], t, sizeof(t));
 		ns_link(0, nss[i], me, sizeof(me));
-		printf("  namespace %-5s %s%s\n", nss[i], t,
-		       strcmp(t, me) ? " (differs from pyxray's)" : "");
+		printf("  namespace %-5s ", nss[i]);
+		print_safe(stdout, t);
+		printf("%s\n", strcmp(t, me) ? " (differs from pyxray's)" : "");
 	}
 out:
 	pyx_stacks_free(s);

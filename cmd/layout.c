@@ -20,22 +20,40 @@ void help_layout(FILE *out)
 		"every build on the machine).\n");
 }
 
+enum {
+	OPT_FROM_DWARF = CMD_OPT_OWN,
+	OPT_TABLE,
+};
+
+static const struct cmd_opt layout_opts[] = {
+	CMD_OPTS_HELP,
+	{ "--from-dwarf", NULL, OPT_FROM_DWARF, true },
+	{ "--table", NULL, OPT_TABLE, true },
+	CMD_OPTS_END
+};
+
 int do_layout(int argc, char **argv)
 {
+	struct cmd_args args = CMD_ARGS("layout", argc, argv);
 	struct pyx_layout l;
-	int major = 0, minor = 0, micro = 0, err;
-	const char *file = NULL, *table = NULL;
+	int major = 0, minor = 0, micro = 0, id, err;
+	const char *file = NULL, *table = NULL, *val;
 
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+	while ((id = cmd_next(&args, layout_opts, &val)) != CMD_ARG_END) {
+		switch (id) {
+		case CMD_ARG_ERROR:
+			return 2;
+		case CMD_OPT_HELP:
 			help_layout(stdout);
 			return 0;
-		} else if (strcmp(argv[i], "--from-dwarf") == 0 && i + 1 < argc) {
-			file = argv[++i];
-		} else if (strcmp(argv[i], "--table") == 0 && i + 1 < argc) {
-			table = argv[++i];
-		} else {
-			return cmd_usage("layout", "unexpected argument '%s'", argv[i]);
+		case OPT_FROM_DWARF:
+			file = val;
+			break;
+		case OPT_TABLE:
+			table = val;
+			break;
+		default:
+			return cmd_usage("layout", "unexpected argument '%s'", val);
 		}
 	}
 	if (!file)

@@ -1,4 +1,5 @@
 /* pyxray: a debugger for live CPython processes.  The table of commands. */
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -23,7 +24,7 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"Usage: pyxray COMMAND PID [OPTIONS]\n"
-		"       pyxray COMMAND --help | pyxray --help | pyxray --version\n"
+		"       pyxray COMMAND --help | pyxray help COMMAND | pyxray --version\n"
 		"\n"
 		"Inspect a live CPython (3.8-3.13) process from outside: pyxray stops it\n"
 		"for as short a time as it can, reads its memory, and never runs code in it.\n"
@@ -37,15 +38,36 @@ static void usage(FILE *out)
 		"5 not a Python process, 6 unsupported version, 7 no debug info,\n"
 		"8 process exited, 9 inconsistent memory, 10 timeout, 11 interrupted,\n"
 		"14 layout check failed, 15 already traced, 16 bad file format,\n"
-		"17 not supported, 18 the garbage collector kept running.\n");
+		"17 not supported, 18 the garbage collector kept running.\n"
+		"Output to a pipe closed early (pyxray ... | head) ends quietly, with\n"
+		"the status the command would have had.\n"
+		"Options that take a value take it as --opt VALUE or --opt=VALUE.\n");
 }
 
-int main(int argc, char **argv)
+static const struct pyx_cmd *find_command(const char *name)
 {
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(name, commands[i].name) == 0)
+			return &commands[i];
+	return NULL;
+}
+
+static int run(int argc, char **argv)
+{
+	const struct pyx_cmd *c;
+
 	if (argc < 2)
 		return usage(stderr), 2;
 	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
 	    strcmp(argv[1], "help") == 0) {
+		/* "pyxray help COMMAND" is "pyxray COMMAND --help". */
+		if (argc > 2 && strcmp(argv[1], "help") == 0) {
+			if (!(c = find_command(argv[2])))
+				return cmd_usage(NULL, "unknown command '%s'",
+						 argv[2]);
+			c->help(stdout);
+			return 0;
+		}
 		usage(stdout);
 		return 0;
 	}
@@ -53,9 +75,17 @@ int main(int argc, char **argv)
 		printf("pyxray %s\n", PYX_VERSION_STRING);
 		return 0;
 	}
+	if (!(c = find_command(argv[1])))
+		return cmd_usage(NULL, "unknown command '%s'", argv[1]);
 	cmd_install_signal_handlers();
-	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		if (strcmp(argv[1], commands[i].name) == 0)
-			return commands[i].run(argc - 1, argv + 1);
-	return cmd_usage(NULL, "unknown command '%s'", argv[1]);
+	return c->run(argc - 1, argv + 1);
+}
+
+int main(int argc, char **argv)
+{
+	/* A reader that goes away ('pyxray stacks PID | head') makes writes
+	 * fail with EPIPE, which cmd_finish_output() takes as a quiet end,
+	 * instead of killing pyxray, even before the other handlers are in. */
+	signal(SIGPIPE, SIG_IGN);
+	return cmd_finish_output(run(argc, argv));
 }

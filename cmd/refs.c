@@ -1,5 +1,6 @@
 /* pyxray refs: who keeps objects alive, grouped by retention path. */
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -70,12 +71,14 @@ static bool merged(const struct pyx_refs_step *a, const struct pyx_refs_step *b,
 
 static void print_group(const struct pyx_refs_group *g, const char *type)
 {
-	char head[512], b[32], line[1024];
+	char raw[512], head[1024], b[32], line[1024];
 	int w;
 
-	snprintf(head, sizeof(head), "%" PRIu64 " x %s (%s)", g->count, type,
+	/* Target strings: line is printed with print_safe(), head escaped
+	 * first so that its width is what the terminal shows. */
+	snprintf(raw, sizeof(raw), "%" PRIu64 " x %s (%s)", g->count, type,
 		 cmd_human_bytes((double)g->bytes, b, sizeof(b)));
-	w = (int)strlen(head);
+	w = (int)cmd_escape(head, sizeof(head), raw);
 	for (size_t i = 0; i < g->npath; i++) {
 		const struct pyx_refs_step *st = &g->path[i];
 
@@ -92,21 +95,30 @@ static void print_group(const struct pyx_refs_group *g, const char *type)
 		/* The module's entry in sys.modules: one line with the root. */
 		if (i + 1 == g->npath && strcmp(g->root, "sys.modules") == 0 &&
 		    strncmp(st->edge, "dict value [", 12) == 0) {
-			printf("%-*s  <- root: sys.modules%s\n", w, head,
-			       st->edge + 11);
+			printf("%-*s  <- root: sys.modules", w, head);
+			print_safe(stdout, st->edge + 11);
+			printf("\n");
 			return;
 		}
-		printf("%-*s  <- %s\n", w, head, line);
+		printf("%-*s  <- ", w, head);
+		print_safe(stdout, line);
+		printf("\n");
 		head[0] = '\0';
 	}
-	printf("%-*s  <- root: %s\n", w, head, g->root);
+	printf("%-*s  <- root: ", w, head);
+	print_safe(stdout, g->root);
+	printf("\n");
 }
 
 static void print_text(const struct pyx_refs *r, const char *binary)
 {
 	char a[32], b[32];
 
-	printf("Process %d: Python %s (%s)\n", r->pid, r->python_version, binary);
+	printf("Process %d: Python ", r->pid);
+	print_safe(stdout, r->python_version);
+	printf(" (");
+	print_safe(stdout, binary);
+	printf(")\n");
 	printf("Paused the target for %.1f ms (copied %s of heap in %" PRIu64
 	       " reads); graph of %" PRIu64 " objects and %" PRIu64 " references"
 	       " (%" PRIu64 " inferred) searched in %.1f ms\n", r->pause_ms,
@@ -115,8 +127,9 @@ static void print_text(const struct pyx_refs *r, const char *binary)
 	if (r->truncated)
 		printf("Warning: the heap copy hit its bound: paths may be "
 		       "missing; see --max-copy\n");
-	printf("\nTargets: %" PRIu64 " x %s, %s\n\n", r->targets, r->target,
-	       cmd_human_bytes((double)r->target_bytes, b, sizeof(b)));
+	printf("\nTargets: %" PRIu64 " x ", r->targets);
+	print_safe(stdout, r->target);
+	printf(", %s\n\n", cmd_human_bytes((double)r->target_bytes, b, sizeof(b)));
 	for (size_t i = 0; i < r->ngroups; i++) {
 		print_group(&r->groups[i], r->target);
 		if (r->groups[i].inferred)
@@ -127,27 +140,36 @@ static void print_text(const struct pyx_refs *r, const char *binary)
 	if (r->ngroups < r->ngroups_total)
 		printf("(the %zu biggest of %zu paths; --chains 0 for all)\n\n",
 		       r->ngroups, r->ngroups_total);
-	if (r->unreachable)
-		printf("%" PRIu64 " x %s (%s) unreachable — garbage awaiting "
-		       "collection (no root reaches them)\n\n", r->unreachable,
-		       r->target, cmd_human_bytes((double)r->unreachable_bytes, a,
-						  sizeof(a)));
-	if (r->too_deep)
-		printf("%" PRIu64 " x %s reached only by paths longer than "
-		       "--max-depth\n\n", r->too_deep, r->target);
+	if (r->unreachable) {
+		printf("%" PRIu64 " x ", r->unreachable);
+		print_safe(stdout, r->target);
+		printf(" (%s) unreachable — garbage awaiting collection (no root "
+		       "reaches them)\n\n",
+		       cmd_human_bytes((double)r->unreachable_bytes, a, sizeof(a)));
+	}
+	if (r->too_deep) {
+		printf("%" PRIu64 " x ", r->too_deep);
+		print_safe(stdout, r->target);
+		printf(" reached only by paths longer than --max-depth\n\n");
+	}
 	if (r->nreferrers) {
 		printf("Direct referrers:\n");
-		for (size_t i = 0; i < r->nreferrers; i++)
-			printf("  %s of  %s at " PYX_PRIaddr "\n",
-			       r->referrers[i].edge, r->referrers[i].type,
-			       r->referrers[i].addr);
+		for (size_t i = 0; i < r->nreferrers; i++) {
+			printf("  ");
+			print_safe(stdout, r->referrers[i].edge);
+			printf(" of  ");
+			print_safe(stdout, r->referrers[i].type);
+			printf(" at " PYX_PRIaddr "\n", r->referrers[i].addr);
+		}
 		printf("\n");
 	}
 	if (r->garbage) {
 		printf("gc.garbage holds %" PRIu64 " uncollectable objects:",
 		       r->garbage);
-		for (size_t i = 0; i < r->ngarbage_types; i++)
-			printf("%s %s", i ? "," : "", r->garbage_types[i]);
+		for (size_t i = 0; i < r->ngarbage_types; i++) {
+			printf("%s ", i ? "," : "");
+			print_safe(stdout, r->garbage_types[i]);
+		}
 		printf("%s\n", r->garbage > r->ngarbage_types ? ", ..." : "");
 	}
 }
@@ -278,67 +300,88 @@ static int parse_addr(const char *s, uint64_t *out)
 	return errno || end == s || *end || !*out ? -1 : 0;
 }
 
+enum {
+	OPT_TYPE = CMD_OPT_OWN,
+	OPT_ADDR,
+	OPT_CHAINS,
+	OPT_MAX_DEPTH,
+	OPT_DOT,
+};
+
+static const struct cmd_opt refs_opts[] = {
+	CMD_OPTS_HELP,
+	CMD_OPTS_VERBOSE,
+	CMD_OPTS_JSON,
+	{ "--type", NULL, OPT_TYPE, true },
+	{ "--addr", NULL, OPT_ADDR, true },
+	{ "--chains", NULL, OPT_CHAINS, true },
+	{ "--max-depth", NULL, OPT_MAX_DEPTH, true },
+	{ "--dot", NULL, OPT_DOT, true },
+	CMD_OPTS_CAPTURE
+	CMD_OPTS_PYTHON,
+	CMD_OPTS_END
+};
+
 int do_refs(int argc, char **argv)
 {
+	struct cmd_args args = CMD_ARGS("refs", argc, argv);
 	struct pyx_python_opts popts = { 0 };
 	struct pyx_refs_opts o = { 0 };
 	struct pyx_target *tgt = NULL;
 	struct pyx_python *py = NULL;
 	struct pyx_refs *r = NULL;
-	const char *dot = NULL;
+	const char *dot = NULL, *val;
 	bool json = false;
-	int chains = DEFAULT_CHAINS, depth = DEFAULT_DEPTH, err, ret = 0;
+	int chains = DEFAULT_CHAINS, depth = DEFAULT_DEPTH, id, err, ret = 0;
 	pid_t pid = 0;
 
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		const char *val = i + 1 < argc ? argv[i + 1] : NULL;
-		int used;
-
-		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+	while ((id = cmd_next(&args, refs_opts, &val)) != CMD_ARG_END) {
+		switch (id) {
+		case CMD_ARG_ERROR:
+			return 2;
+		case CMD_OPT_HELP:
 			help_refs(stdout);
 			return 0;
-		} else if (strcmp(a, "--json") == 0) {
-			json = true;
-		} else if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
+		case CMD_OPT_VERBOSE:
 			cmd_set_verbose(true);
-		} else if ((used = cmd_python_opt("refs", argc - i, argv + i,
-						  &popts)) != 0 ||
-			   (used = cmd_capture_opt("refs", argc - i, argv + i,
-						   &o.capture)) != 0) {
-			if (used < 0)
-				return 2;
-			i += used - 1;
-		} else if (a[0] == '-' && !val) {
-			return cmd_usage("refs", "%s needs a value or is unknown", a);
-		} else if (strcmp(a, "--type") == 0) {
+			break;
+		case CMD_OPT_JSON:
+			json = true;
+			break;
+		case OPT_TYPE:
 			if (!val[0])
 				return cmd_usage("refs", "--type needs a type name");
 			o.type_name = val;
-			i++;
-		} else if (strcmp(a, "--addr") == 0) {
+			break;
+		case OPT_ADDR:
 			if (parse_addr(val, &o.addr))
 				return cmd_usage("refs", "--addr takes a hex address "
 						 "(0x7f...), not '%s'", val);
-			i++;
-		} else if (strcmp(a, "--chains") == 0) {
-			if (cmd_parse_int("refs", a, val, &chains))
+			break;
+		case OPT_CHAINS:
+			if (cmd_opt_int(&args, val, 0, INT_MAX, &chains))
 				return 2;
-			i++;
-		} else if (strcmp(a, "--max-depth") == 0) {
-			if (cmd_parse_int("refs", a, val, &depth))
+			break;
+		case OPT_MAX_DEPTH:
+			if (cmd_opt_int(&args, val, 1, 65000, &depth))
 				return 2;
-			if (depth < 1 || depth > 65000)
-				return cmd_usage("refs", "--max-depth takes 1 to "
-						 "65000, not %d", depth);
-			i++;
-		} else if (strcmp(a, "--dot") == 0) {
+			break;
+		case OPT_DOT:
+			if (!val[0])
+				return cmd_usage("refs", "--dot needs a file name");
 			dot = val;
-			i++;
-		} else if (a[0] == '-' || pid) {
-			return cmd_usage("refs", "unexpected argument '%s'", a);
-		} else if (cmd_parse_pid("refs", a, &pid)) {
-			return 2;
+			break;
+		case CMD_ARG_WORD:
+			if (pid)
+				return cmd_usage("refs", "unexpected argument '%s'",
+						 val);
+			if (cmd_parse_pid("refs", val, &pid))
+				return 2;
+			break;
+		default:
+			if (cmd_python_opt(&args, id, val, &popts) < 0 ||
+			    cmd_capture_opt(&args, id, val, &o.capture) < 0)
+				return 2;
 		}
 	}
 	if (!pid)
@@ -354,11 +397,14 @@ int do_refs(int argc, char **argv)
 		goto out;
 	}
 	if (r->unknown_type) {
-		fprintf(stderr, "pyxray refs: error: no object of type '%s' in "
-			"process %d", o.type_name, pid);
-		for (size_t i = 0; i < r->nsuggestions; i++)
-			fprintf(stderr, "%s'%s'", i ? ", " : "; did you mean ",
-				r->suggestions[i]);
+		fprintf(stderr, "pyxray refs: error: no object of type '");
+		print_safe(stderr, o.type_name);
+		fprintf(stderr, "' in process %d", pid);
+		for (size_t i = 0; i < r->nsuggestions; i++) {
+			fprintf(stderr, "%s'", i ? ", " : "; did you mean ");
+			print_safe(stderr, r->suggestions[i]);
+			fprintf(stderr, "'");
+		}
 		fprintf(stderr, "%s (hint: names as 'pyxray census %d' shows "
 			"them)\n", r->nsuggestions ? "?" : "", pid);
 		ret = pyx_exit_code(PYX_E_USAGE);
@@ -372,8 +418,6 @@ int do_refs(int argc, char **argv)
 		print_json(r);
 	else
 		print_text(r, pyx_python_info(py)->binary);
-	if (fflush(stdout) != 0)
-		ret = cmd_fail(pyx_err_set(PYX_E_IO, "writing the output failed"));
 out:
 	pyx_refs_free(r);
 	pyx_python_free(py);

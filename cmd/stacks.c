@@ -1,5 +1,6 @@
 /* pyxray stacks: every thread's Python stack, and with --native its native
  * stack merged in. */
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,6 +10,12 @@
 #include "pyxray/python.h"
 #include "pyxray/source.h"
 #include "pyxray/stacks.h"
+
+/* --context: lines either side of the current one; more is a file viewer's
+ * job.  --max-depth: frames per thread. */
+#define STACKS_MAX_CONTEXT 50
+#define STACKS_DEFAULT_DEPTH 4096
+#define STACKS_MAX_DEPTH 1000000
 
 void help_stacks(FILE *out)
 {
@@ -26,12 +33,13 @@ void help_stacks(FILE *out)
 		"                     loop frame that runs them; threads Python does\n"
 		"                     not know are shown too (not with --nonblocking)\n"
 		"  --json             one JSON object instead of text\n"
-		"  --context N        N source lines around each current line (like py-list)\n"
+		"  --context N        N source lines around each current line (like\n"
+		"                     py-list; 0 to 50)\n"
 		"  --nonblocking      read without stopping the target (may be inconsistent;\n"
 		"                     pyxray re-reads until a walk is consistent)\n"
 		"  --deadline-ms MS   give up if the threads are not stopped within MS\n"
 		"                     (default 2000); the target is always resumed\n"
-		"  --max-depth N      frames per thread (default 4096)\n"
+		"  --max-depth N      frames per thread (default 4096, at most 1000000)\n"
 		PYX_CMD_PYTHON_OPTS_HELP
 		"  -v, --verbose      diagnostics on stderr\n"
 		"  -h, --help         this help\n");
@@ -42,7 +50,8 @@ static void print_context(struct pyx_sources *src, const struct pyx_frame *f,
 {
 	const char *text;
 
-	if (f->line < 1)
+	/* A line number the target wrote: no overflow below. */
+	if (f->line < 1 || f->line > INT_MAX - STACKS_MAX_CONTEXT)
 		return;
 	if (context <= 0) {
 		text = pyx_sources_line(src, f->file, f->line);
@@ -107,7 +116,11 @@ static void print_text(const struct pyx_python_info *in, pid_t pid,
 		       const struct pyx_stacks *s, struct pyx_sources *src,
 		       int context, bool nonblocking, bool native)
 {
-	printf("Process %d: Python %s (%s)\n", (int)pid, in->version, in->binary);
+	printf("Process %d: Python ", (int)pid);
+	print_safe(stdout, in->version);
+	printf(" (");
+	print_safe(stdout, in->binary);
+	printf(")\n");
 	if (nonblocking)
 		printf("Read without stopping the target (%d attempt%s)\n",
 		       s->attempts, s->attempts == 1 ? "" : "s");
@@ -150,10 +163,16 @@ static void print_text(const struct pyx_python_info *in, pid_t pid,
 			for (size_t j = 0; j < t->nframes; j++)
 				print_python(src, &t->frames[j], context);
 		}
-		if (t->error)
-			printf("    ... stack cut short: %s\n", t->error);
-		if (native && t->native_error)
-			printf("    ... native stack: %s\n", t->native_error);
+		if (t->error) {
+			printf("    ... stack cut short: ");
+			print_safe(stdout, t->error);
+			printf("\n");
+		}
+		if (native && t->native_error) {
+			printf("    ... native stack: ");
+			print_safe(stdout, t->native_error);
+			printf("\n");
+		}
 	}
 }
 
@@ -251,60 +270,90 @@ static void print_json(const struct pyx_python_info *in, pid_t pid,
 	printf("]}\n");
 }
 
+enum {
+	OPT_NATIVE = CMD_OPT_OWN,
+	OPT_NONBLOCKING,
+	OPT_CONTEXT,
+	OPT_MAX_DEPTH,
+};
+
+static const struct cmd_opt stacks_opts[] = {
+	CMD_OPTS_HELP,
+	CMD_OPTS_VERBOSE,
+	CMD_OPTS_JSON,
+	{ "--native", NULL, OPT_NATIVE, false },
+	{ "--nonblocking", NULL, OPT_NONBLOCKING, false },
+	{ "--context", NULL, OPT_CONTEXT, true },
+	{ "--max-depth", NULL, OPT_MAX_DEPTH, true },
+	{ "--deadline-ms", NULL, CMD_OPT_DEADLINE_MS, true },
+	CMD_OPTS_HOLD
+	CMD_OPTS_PYTHON,
+	CMD_OPTS_END
+};
+
 int do_stacks(int argc, char **argv)
 {
+	struct cmd_args args = CMD_ARGS("stacks", argc, argv);
 	struct pyx_stacks_opts opts = { 0 };
 	struct pyx_python_opts popts = { 0 };
 	struct pyx_target *tgt = NULL;
 	struct pyx_python *py = NULL;
 	struct pyx_stacks *s = NULL;
 	struct pyx_sources *src = NULL;
+	const char *val;
 	bool json = false;
-	int context = 0, depth = 0, err, ret = 0;
+	int context = 0, depth = STACKS_DEFAULT_DEPTH, id, err, ret = 0;
 	pid_t pid = 0;
 
-	/* One pass; options may come before or after the PID. */
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		const char *val = i + 1 < argc ? argv[i + 1] : NULL;
-		int used, *intopt = NULL;
-
-		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+	while ((id = cmd_next(&args, stacks_opts, &val)) != CMD_ARG_END) {
+		switch (id) {
+		case CMD_ARG_ERROR:
+			return 2;
+		case CMD_OPT_HELP:
 			help_stacks(stdout);
 			return 0;
-		} else if (strcmp(a, "--json") == 0) {
-			json = true;
-		} else if (strcmp(a, "--native") == 0) {
-			opts.native = true;
-		} else if (strcmp(a, "--nonblocking") == 0) {
-			opts.nonblocking = true;
-		} else if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
+		case CMD_OPT_VERBOSE:
 			cmd_set_verbose(true);
-		} else if (strcmp(a, "--context") == 0) {
-			intopt = &context;
-		} else if (strcmp(a, "--deadline-ms") == 0) {
-			intopt = &opts.deadline_ms;
-		} else if (strcmp(a, "--max-depth") == 0) {
-			intopt = &depth;
-		} else if (strcmp(a, "--hold-ms") == 0) { /* test hook */
-			intopt = &opts.hold_ms;
-		} else if ((used = cmd_python_opt("stacks", argc - i, argv + i,
-						  &popts)) != 0) {
-			if (used < 0)
+			break;
+		case CMD_OPT_JSON:
+			json = true;
+			break;
+		case OPT_NATIVE:
+			opts.native = true;
+			break;
+		case OPT_NONBLOCKING:
+			opts.nonblocking = true;
+			break;
+		case OPT_CONTEXT:
+			if (cmd_opt_int(&args, val, 0, STACKS_MAX_CONTEXT, &context))
 				return 2;
-			i += used - 1;
-		} else if (a[0] != '-' && !pid) {
-			if (cmd_parse_pid("stacks", a, &pid))
+			break;
+		case OPT_MAX_DEPTH:
+			if (cmd_opt_int(&args, val, 1, STACKS_MAX_DEPTH, &depth))
 				return 2;
-		} else {
-			return cmd_usage("stacks", "unexpected argument '%s'", a);
-		}
-		if (intopt) {
-			if (!val)
-				return cmd_usage("stacks", "%s needs a value", a);
-			if (cmd_parse_int("stacks", a, val, intopt))
+			break;
+		case CMD_OPT_DEADLINE_MS:
+			if (cmd_opt_int(&args, val, 1, CMD_DEADLINE_MS_MAX,
+					&opts.deadline_ms))
 				return 2;
-			i++;
+			break;
+#ifdef PYX_TEST_HOOKS
+		case CMD_OPT_HOLD_MS:
+			if (cmd_opt_int(&args, val, 0, CMD_HOLD_MS_MAX,
+					&opts.hold_ms))
+				return 2;
+			break;
+#endif
+		case CMD_ARG_WORD:
+			if (pid)
+				return cmd_usage("stacks", "unexpected argument "
+						 "'%s'", val);
+			if (cmd_parse_pid("stacks", val, &pid))
+				return 2;
+			break;
+		default:
+			if (cmd_python_opt(&args, id, val, &popts) < 0)
+				return 2;
 		}
 	}
 	if (!pid)
@@ -333,8 +382,6 @@ int do_stacks(int argc, char **argv)
 		print_text(pyx_python_info(py), pid, s, src, context,
 			   opts.nonblocking, opts.native);
 	}
-	if (fflush(stdout) != 0)
-		ret = cmd_fail(pyx_err_set(PYX_E_IO, "writing the output failed"));
 out:
 	pyx_sources_free(src);
 	pyx_stacks_free(s);

@@ -37,10 +37,11 @@ extern "C" {
 	  "the target may have changed while being read; retry, or drop "      \
 	  "--nonblocking so pyxray stops it while reading")                    \
 	X(TIMEOUT, 10, "deadline exceeded",                                    \
-	  "the target did not stop in time; retry, or raise --deadline")       \
+	  "the target did not stop in time; retry, or raise --deadline-ms")    \
 	X(INTERRUPTED, 11, "interrupted", "the target was detached and resumed") \
 	X(NOMEM, 12, "out of memory", "free memory on the host and retry")     \
-	X(IO, 13, "I/O error", "check that the files named can be read")       \
+	X(IO, 13, "I/O error",                                                 \
+	  "check that the files named can be read or written")                 \
 	X(LAYOUT, 14, "interpreter layout check failed",                       \
 	  "the offsets used do not match this Python build: install its "      \
 	  "debug symbols and use --layout dwarf, or report a bug with "        \

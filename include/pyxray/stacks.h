@@ -83,7 +83,9 @@ struct pyx_stacks {
 struct pyx_stacks_opts {
 	bool nonblocking;   /* read without stopping the target */
 	int deadline_ms;    /* max time to stop all threads (default 2000) */
-	int hold_ms;        /* test hook: stay stopped this long */
+#ifdef PYX_TEST_HOOKS
+	int hold_ms;        /* stay stopped this long: test builds only */
+#endif
 	size_t max_depth;   /* frames per thread (default 4096) */
 	bool native;        /* native frames too, and threads without a
 			       Python thread state; not with nonblocking */
