@@ -77,6 +77,7 @@ extern "C" {
 	/* objects */                                                          \
 	X(OB_TYPE, "PyObject", "ob_type")                                      \
 	X(OB_SIZE, "PyVarObject", "ob_size")                                   \
+	X(OB_TID, "PyObject", "ob_tid") /* free-threaded builds only */        \
 	X(TP_NAME, "PyTypeObject", "tp_name")                                  \
 	X(TP_BASICSIZE, "PyTypeObject", "tp_basicsize")                        \
 	X(TP_ITEMSIZE, "PyTypeObject", "tp_itemsize")                          \

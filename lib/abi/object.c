@@ -93,9 +93,9 @@ static size_t utf8_put(char *out, uint32_t c)
 	return 4;
 }
 
-/* Where a str's characters are, how many and how wide. */
-static int str_data(struct pyx_python *py, pyx_addr_t obj, pyx_addr_t *data,
-		    uint64_t *len, unsigned *kind)
+/* Where a str's characters are, how many and how wide: PEP 393 (3.3+). */
+int pyx_str_data_pep393(struct pyx_python *py, pyx_addr_t obj,
+			pyx_addr_t *data, uint64_t *len, unsigned *kind)
 {
 	uint64_t state;
 	int err;
@@ -139,7 +139,7 @@ int pyx_str_read(struct pyx_python *py, pyx_addr_t obj, char *buf, size_t n)
 	if (n == 0)
 		return -PYX_E_INTERNAL;
 	buf[0] = '\0';
-	if ((err = str_data(py, obj, &data, &len, &kind)))
+	if ((err = py->abi->ops->str_data(py, obj, &data, &len, &kind)))
 		return err;
 	/* Never more characters than could fit as UTF-8. */
 	chars = len < n ? (size_t)len : n - 1;
@@ -183,7 +183,8 @@ bool pyx_str_equals(struct pyx_python *py, pyx_addr_t obj, const char *s)
 	 * otherwise equal s. */
 	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
 		chars += (*p & 0xc0) != 0x80;
-	if (str_data(py, obj, &data, &len, &kind) || len != chars)
+	if (py->abi->ops->str_data(py, obj, &data, &len, &kind) ||
+	    len != chars)
 		return false;
 	if (pyx_str_read(py, obj, buf, sizeof(buf)))
 		return false;
@@ -221,6 +222,21 @@ int pyx_bytes_read(struct pyx_python *py, pyx_addr_t obj, size_t max,
 	return 0;
 }
 
+int pyx_long_digits_ob_size(struct pyx_python *py, pyx_addr_t obj,
+			    uint64_t *ndigits, bool *negative)
+{
+	uint64_t size;
+	int err;
+
+	*ndigits = 0;
+	*negative = false;
+	if ((err = pyx_read_field(py, obj, PYX_L_OB_SIZE, &size)))
+		return err;
+	*negative = (int64_t)size < 0;
+	*ndigits = *negative ? -size : size;
+	return 0;
+}
+
 int pyx_long_read(struct pyx_python *py, pyx_addr_t obj, int64_t *out)
 {
 	uint32_t digits[3];
@@ -231,22 +247,8 @@ int pyx_long_read(struct pyx_python *py, pyx_addr_t obj, int64_t *out)
 	if (!pyx_obj_is(py, obj, py->types.long_, PYX_TPFLAGS_LONG_SUBCLASS))
 		return pyx_err_set(PYX_E_BAD_MEMORY, "object " PYX_PRIaddr
 				   " is not an int", obj);
-	if (pyx_layout_has(&py->layout, PYX_L_LONG_TAG)) {
-		uint64_t tag;
-
-		/* 3.12+: lv_tag = ndigits << 3 | sign (0 +, 1 zero, 2 -). */
-		if ((err = pyx_read_field(py, obj, PYX_L_LONG_TAG, &tag)))
-			return err;
-		ndigits = tag >> 3;
-		neg = (tag & 3) == 2;
-	} else {
-		uint64_t size;
-
-		if ((err = pyx_read_field(py, obj, PYX_L_OB_SIZE, &size)))
-			return err;
-		neg = (int64_t)size < 0;
-		ndigits = neg ? -size : size;
-	}
+	if ((err = py->abi->ops->long_digits(py, obj, &ndigits, &neg)))
+		return err;
 	if (ndigits > 3)
 		return pyx_err_set(PYX_E_BAD_MEMORY, "int " PYX_PRIaddr
 				   " does not fit in 64 bits", obj);

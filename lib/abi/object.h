@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "abi.h"
 #include "python_private.h"
 
 /* Read the word at addr + the offset of layout entry id.

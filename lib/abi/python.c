@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "abi.h"
 #include "layout_cache.h"
 #include "pyxray/files.h"
 #include "object.h"
@@ -33,31 +34,6 @@ static bool is_candidate(const char *path)
 	base = base ? base + 1 : path;
 	return strncmp(base, "libpython", 9) == 0 ||
 	       strncmp(base, "python", 6) == 0;
-}
-
-static void set_version_consts(struct pyx_python *py)
-{
-	int v = pyx_py_ver(py);
-	struct pyx_version_consts *k = &py->k;
-
-	memset(k, 0, sizeof(*k));
-	k->interp_frames = v >= 311;
-	k->shim_frames = v >= 312;
-	if (v >= 311)
-		k->managed_dict_word = 3; /* obj[-3]: dict, before PyGC_Head */
-	if (v == 311)
-		k->managed_values_word = 4;
-	k->tagged_dict_or_values = v == 312;
-	k->inline_values = v >= 313;
-	k->int_min_digits = v >= 311;
-	if (v == 311)
-		k->preheader_flags = PYX_TPFLAGS_MANAGED_DICT;
-	else if (v >= 312)
-		k->preheader_flags = PYX_TPFLAGS_MANAGED_DICT |
-				     PYX_TPFLAGS_MANAGED_WEAKREF;
-	k->static_type_gc_head = v == 311 || v == 312;
-	k->arena_size = v >= 310 ? 1u << 20 : 1u << 18;
-	k->obmalloc_ptr = v >= 313;
 }
 
 static int parse_version(struct pyx_python *py, const char *s)
@@ -163,12 +139,22 @@ static int try_file(struct pyx_python *py, const char *target_path)
 	return 0;
 }
 
+/* A version no ABI row reads, as the file's name or Py_Version gives it. */
+static int unsupported(const char *version, const char *binary)
+{
+	int lo, hi;
+
+	pyx_abi_range(&lo, &hi);
+	return pyx_err_set(PYX_E_UNSUPPORTED_VERSION, "Python %s (%s): pyxray "
+			   "reads 3.%d to 3.%d", version, binary, lo, hi);
+}
+
 static int find_runtime(struct pyx_python *py)
 {
 	const struct pyx_map *maps;
-	char searched[512] = "";
+	char searched[512] = "", open_detail[512] = "";
 	size_t n, used = 0;
-	int major = 0, minor = 0;
+	int major = 0, minor = 0, open_err = 0, err;
 
 	maps = pyx_target_maps(py->tgt, &n);
 	/* libpython first: with a shared build the executable only imports
@@ -187,12 +173,24 @@ static int find_runtime(struct pyx_python *py)
 			if (lib != (pass == 0))
 				continue;
 			if (version_from_name(path, &major, &minor) &&
-			    (major != 3 || minor < 8))
-				return pyx_err_set(PYX_E_UNSUPPORTED_VERSION,
-						   "Python %d.%d (%s)", major,
-						   minor, path);
-			if (try_file(py, path) == 0)
+			    !pyx_abi_for(major, minor)) {
+				char v[32];
+
+				snprintf(v, sizeof(v), "%d.%d", major, minor);
+				return unsupported(v, path);
+			}
+			if ((err = try_file(py, path)) == 0)
 				return 0;
+			/* A file that could not be opened may well be the
+			 * interpreter: its error is the answer, not "not a
+			 * Python process". */
+			if (!open_err && (err == -PYX_E_IO ||
+					  err == -PYX_E_PERMISSION)) {
+				open_err = err;
+				snprintf(open_detail, sizeof(open_detail), "%s",
+					 pyx_err_detail()[0] ? pyx_err_detail()
+							     : path);
+			}
 			if (used < sizeof(searched))
 				used += (size_t)snprintf(searched + used,
 							 sizeof(searched) - used,
@@ -200,6 +198,8 @@ static int find_runtime(struct pyx_python *py)
 							 path);
 		}
 	}
+	if (open_err)
+		return pyx_err_set((enum pyx_error)-open_err, "%s", open_detail);
 	return pyx_err_set(PYX_E_NOT_PYTHON, "no _PyRuntime symbol in %s",
 			   used ? searched : "any mapped python or libpython");
 }
@@ -221,6 +221,7 @@ int pyx_layout_mode_parse(const char *s)
 int pyx_python_interps(struct pyx_python *py, pyx_addr_t *out, size_t max,
 		       size_t *n)
 {
+	struct pyx_chain_check cyc = PYX_CHAIN_CHECK_INIT;
 	uint64_t interp;
 	int err;
 
@@ -232,6 +233,9 @@ int pyx_python_interps(struct pyx_python *py, pyx_addr_t *out, size_t max,
 		return pyx_err_set(PYX_E_NOT_SUPPORTED, "no interpreter: Python "
 				   "is not initialised yet, or has finalized");
 	while (interp) {
+		if (pyx_chain_cycles(&cyc, interp))
+			return pyx_err_set(PYX_E_BAD_MEMORY, "the interpreter "
+					   "list loops at " PYX_PRIaddr, interp);
 		if (*n >= max)
 			return pyx_err_set(PYX_E_BAD_MEMORY, "more than %zu "
 					   "interpreters: the list is corrupt", max);
@@ -297,6 +301,29 @@ static int validate_layout(struct pyx_python *py)
 	return err;
 }
 
+/* A free-threaded build has another object header (ob_tid first, the
+ * refcount split in two, ob_type at 24): no GIL layout reads it.  Refuse it
+ * before any layout is validated against it. */
+static int check_free_threaded(struct pyx_python *py,
+			       const struct pyx_layout *l)
+{
+	uint8_t head[PYX_DEBUG_OFFSETS_HEAD];
+	struct pyx_build_signals s = {
+		.layout = l,
+		.binary = py->info.binary,
+	};
+
+	/* 3.13+: _Py_DebugOffsets opens _PyRuntime; before, other bytes
+	 * that cannot hold its cookie. */
+	if (py->mem && pyx_mem_read(py->mem, py->info.runtime, head,
+				    sizeof(head)) == 0) {
+		s.runtime_head = head;
+		s.runtime_head_len = sizeof(head);
+	}
+	pyx_err_clear();
+	return pyx_abi_check_free_threaded(&s);
+}
+
 static int layout_from_dwarf_files(struct pyx_python *py,
 				   const struct pyx_python_opts *o)
 {
@@ -318,7 +345,8 @@ static int layout_from_dwarf_files(struct pyx_python *py,
 	}
 	if ((err = pyx_layout_from_dwarf_cached(&py->layout, local,
 						py->info.build_id,
-						&py->info.layout_cached)))
+						&py->info.layout_cached)) ||
+	    (err = check_free_threaded(py, &py->layout)))
 		return err;
 	if (snprintf(py->info.layout_file, sizeof(py->info.layout_file), "%s",
 		     local) >= (int)sizeof(py->info.layout_file))
@@ -326,16 +354,62 @@ static int layout_from_dwarf_files(struct pyx_python *py,
 	return validate_layout(py);
 }
 
+/* With the version unknown, a table that validates is only a guess (the
+ * few fields validation reads can sit alike in two versions): it is kept
+ * only if sys.version, read through it, names the table's own version. */
+static int confirm_table_version(struct pyx_python *py,
+				 const struct pyx_layout_table *t)
+{
+	char table[16];
+	int err;
+
+	py->info.major = t->major;
+	py->info.minor = t->minor;
+	py->info.micro = 0;
+	py->info.version[0] = '\0';
+	if ((err = pyx_abi_select(py)) || (err = version_from_sys(py)))
+		goto out;
+	if (py->info.major != t->major || py->info.minor != t->minor) {
+		snprintf(table, sizeof(table), "%d.%d", t->major, t->minor);
+		err = pyx_err_set(PYX_E_LAYOUT, "the built-in %s table reads "
+				  "sys.version %s: not this build's table",
+				  table, py->info.version);
+	}
+out:
+	if (err) {
+		py->info.major = py->info.minor = py->info.micro = 0;
+		py->info.version[0] = '\0';
+	}
+	return err;
+}
+
 /* Built-in tables: the one for this version, or with the version unknown
- * (a stripped 3.8-3.10 static executable) each until one validates. */
+ * (a stripped 3.8-3.10 static executable has no Py_Version, and its name
+ * may not say) each until one validates and sys.version confirms it.  A
+ * known version without a table is never read with another's. */
 static int layout_from_tables(struct pyx_python *py, int major, int minor,
 			      bool debug_offsets)
 {
-	const char *force = getenv("PYX_TABLE_VERSION"); /* test hook */
+	const char *build_id = py->info.build_id;
+	const struct pyx_layout_table *own = NULL;
+	bool unknown;
 	int err;
 
-	if (force && sscanf(force, "%d.%d", &major, &minor) != 2)
-		major = minor = 0;
+#ifdef PYX_TEST_HOOKS
+	/* Test hook: read the process with another version's table ("0.0":
+	 * as if the version were unknown), never by build-id. */
+	const char *force = getenv("PYX_TABLE_VERSION");
+
+	if (force) {
+		if (sscanf(force, "%d.%d", &major, &minor) != 2)
+			major = minor = 0;
+		build_id = NULL;
+	}
+#endif
+	unknown = major == 0;
+	for (size_t i = 0; build_id && build_id[0] && i < pyx_layout_ntables; i++)
+		if (strcmp(pyx_layout_tables[i].build_id, build_id) == 0)
+			own = &pyx_layout_tables[i];
 	err = pyx_err_set(PYX_E_UNSUPPORTED_VERSION,
 			  "no built-in layout for Python %d.%d: install its "
 			  "debug symbols, or run pyxray on a build with DWARF",
@@ -345,21 +419,26 @@ static int layout_from_tables(struct pyx_python *py, int major, int minor,
 		const struct pyx_layout_table *t = &pyx_layout_tables[i];
 		int filled, mism;
 
-		if (major && (t->major != major || t->minor != minor))
+		/* Unknown: this build's own table (by build-id) if there is
+		 * one, else each supported version's in turn. */
+		if (unknown ? !pyx_abi_for(t->major, t->minor) ||
+				      (own && t != own)
+			    : t->major != major || t->minor != minor)
 			continue;
 		if ((err = pyx_layout_from_table(&py->layout, t->major, t->minor,
-						 major ? py->info.micro : t->micro,
-						 force ? NULL : py->info.build_id)))
+						 unknown ? t->micro : py->info.micro,
+						 unknown ? NULL : build_id)))
 			continue;
 		/* 3.13+: what the interpreter says of itself beats a table
 		 * built from another patch release. */
-		if (debug_offsets)
+		if (debug_offsets || (unknown && t->minor >= 13))
 			pyx_layout_from_debug_offsets(&py->layout, py->mem,
 						      py->info.runtime, &filled,
 						      &mism);
-		if ((err = validate_layout(py)) == 0)
+		if ((err = validate_layout(py)) == 0 &&
+		    (!unknown || (err = confirm_table_version(py, t)) == 0))
 			return 0;
-		if (major)
+		if (!unknown || err == -PYX_E_EXITED)
 			break;
 	}
 	return err;
@@ -386,7 +465,7 @@ int pyx_python_open_opts(struct pyx_target *tgt,
 	py->mem = pyx_target_mem(tgt);
 	pyx_layout_init(&py->layout);
 
-	if ((err = find_runtime(py)))
+	if ((err = find_runtime(py)) || (err = check_free_threaded(py, NULL)))
 		goto out;
 	err = version_from_symbol(py);
 	if (err && err != -PYX_E_NOT_SUPPORTED)
@@ -394,14 +473,12 @@ int pyx_python_open_opts(struct pyx_target *tgt,
 	if (err == 0) {
 		major = py->info.major;
 		minor = py->info.minor;
-		if (major != 3 || minor < 8 || minor > 13) {
-			err = pyx_err_set(PYX_E_UNSUPPORTED_VERSION,
-					  "Python %s (%s)", py->info.version,
-					  py->info.binary);
+		if (!pyx_abi_for(major, minor)) {
+			err = unsupported(py->info.version, py->info.binary);
 			goto out;
 		}
-	} else {
-		version_from_name(py->info.binary, &major, &minor);
+	} else if (!version_from_name(py->info.binary, &major, &minor)) {
+		major = minor = 0; /* unknown: sys.version will say */
 	}
 
 #define PYX_KT_LOOKUP_(f, sym)                                                 \
@@ -469,22 +546,19 @@ int pyx_python_open_opts(struct pyx_target *tgt,
 	}
 
 	if (!py->info.version[0]) {
-		/* The object readers need the version constants; sys.version
-		 * only needs str and dict, laid out alike up to 3.10. */
+		/* The object readers need an ABI; sys.version only needs str
+		 * and dict, laid out alike up to 3.10 (the only versions
+		 * without Py_Version). */
 		py->info.major = 3;
-		py->info.minor = minor ? minor : 8;
-		set_version_consts(py);
-		if ((err = version_from_sys(py)))
+		py->info.minor = major == 3 && minor ? minor : 8;
+		if ((err = pyx_abi_select(py)) || (err = version_from_sys(py)))
 			goto out;
-		if (py->info.major != 3 || py->info.minor < 8 ||
-		    py->info.minor > 13) {
-			err = pyx_err_set(PYX_E_UNSUPPORTED_VERSION,
-					  "Python %s (%s)", py->info.version,
-					  py->info.binary);
+		if (!pyx_abi_for(py->info.major, py->info.minor)) {
+			err = unsupported(py->info.version, py->info.binary);
 			goto out;
 		}
 	}
-	set_version_consts(py);
+	err = pyx_abi_select(py);
 out:
 	if (err) {
 		pyx_python_free(py);
@@ -501,9 +575,12 @@ int pyx_python_open_facts(struct pyx_target *tgt,
 	struct pyx_python *py;
 
 	*out = NULL;
-	if (f->major != 3 || f->minor < 8 || f->minor > 13)
+	if (!pyx_abi_for(f->major, f->minor))
 		return pyx_err_set(PYX_E_UNSUPPORTED_VERSION, "Python %d.%d",
 				   f->major, f->minor);
+	if (pyx_layout_has(&f->layout, PYX_L_OB_TID))
+		return pyx_abi_check_free_threaded(
+			&(struct pyx_build_signals){ .layout = &f->layout });
 	py = calloc(1, sizeof(*py));
 	if (!py)
 		return pyx_err_set(PYX_E_NOMEM, "out of memory");
@@ -518,7 +595,7 @@ int pyx_python_open_facts(struct pyx_target *tgt,
 	snprintf(py->info.version, sizeof(py->info.version), "%d.%d.%d",
 		 f->major, f->minor, f->micro);
 	snprintf(py->info.binary, sizeof(py->info.binary), "(facts)");
-	set_version_consts(py);
+	pyx_abi_select(py); /* cannot fail: checked above */
 	*out = py;
 	return 0;
 }

@@ -38,7 +38,8 @@ struct pyx_known_types {
 };
 
 /* Facts that are not struct members, so DWARF cannot give them: they follow
- * from the version, and are set in one place (python.c). */
+ * from the version.  Each ABI row (lib/abi/abi_py*.c) sets them: they are
+ * the capabilities a walker may test instead of a version number. */
 struct pyx_version_consts {
 	int managed_dict_word;   /* obj[-N] holds the dict (3.11+), 0: none */
 	int managed_values_word; /* obj[-N] holds the values (3.11 only) */
@@ -46,6 +47,12 @@ struct pyx_version_consts {
 	bool inline_values;      /* 3.13: values at obj + tp_basicsize */
 	bool interp_frames;      /* 3.11+: _PyInterpreterFrame chains */
 	bool shim_frames;        /* 3.12+: owner FRAME_OWNED_BY_CSTACK */
+	int gen_frame_completed; /* gi_frame_state at and past which a
+				    generator has no live frame (3.11: 1,
+				    3.12: 3, 3.13: 4); 0: no gi_iframe */
+	bool gc_in_runtime;      /* 3.8: one GC state, in _PyRuntime */
+	bool immortals;          /* 3.12+: ob_refcnt's low 32 bits negative
+				    as an int32 mark an immortal object */
 	/* sys.getsizeof rules (lib/sizes.c) */
 	int int_min_digits;      /* int.__sizeof__ counts at least this many
 				    digits (3.11+: 1; 0 is 24 bytes before) */
@@ -69,15 +76,17 @@ struct pyx_version_consts {
 #define PYX_TPFLAGS_UNICODE_SUBCLASS (1UL << 28)
 #define PYX_TPFLAGS_DICT_SUBCLASS (1UL << 29)
 
+struct pyx_abi;
+
 struct pyx_python {
+	const struct pyx_abi *abi; /* the version's ABI row (abi.h) */
 	struct pyx_target *tgt;
 	struct pyx_mem *mem;
 	struct pyx_elf *elf;
 	struct pyx_layout layout;
 	struct pyx_python_info info;
 	struct pyx_known_types types;
-	struct pyx_version_consts k;
-	int hexversion_minor; /* 308 for 3.8 ... */
+	struct pyx_version_consts k; /* a copy of abi->k */
 };
 
 /* What pyx_python_open() learns from the target's ELF files and DWARF, given
@@ -108,7 +117,8 @@ void pyx_python_get_facts(const struct pyx_python *py,
 int pyx_python_interps(struct pyx_python *py, pyx_addr_t *out, size_t max,
 		       size_t *n);
 
-/* 3.11 -> 311: for the few decisions the layout cannot make. */
+/* 3.11 -> 311.  Walkers should not need it: a version's knowledge belongs
+ * in its ABI row (abi.h), as an operation or a constant of py->k. */
 static inline int pyx_py_ver(const struct pyx_python *py)
 {
 	return py->info.major * 100 + py->info.minor;

@@ -1,5 +1,7 @@
-/* Walking a thread's Python frames: PyFrameObject chains (3.8-3.10) and
- * _PyInterpreterFrame chains (3.11+), with line numbers. */
+/* Walking a thread's Python frames, with line numbers.  What a frame is in
+ * each version (PyFrameObject, _PyInterpreterFrame, shim frames...) is the
+ * ABI layer's business (lib/abi/abi.h): this walker only follows the
+ * chain, bounded and cycle-checked, and decodes the code objects. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +16,6 @@ struct code_info {
 	uint64_t fingerprint[4]; /* name, filename, line table, first line */
 	char *function, *name, *file;
 	int firstlineno;
-	int firsttraceable; /* code units; 3.11+ */
 	uint8_t *table;
 	size_t table_len;
 	int code_len;       /* bytes of bytecode, for line ranges */
@@ -62,7 +63,7 @@ static char *read_str_dup(struct pyx_python *py, pyx_addr_t obj, int *err)
 static int load_code(struct pyx_python *py, pyx_addr_t code,
 		     struct code_info *ci)
 {
-	uint64_t filename, name, qualname = 0, table, first, ft = 0;
+	uint64_t filename, name, qualname = 0, table, first;
 	int err;
 
 	ci->addr = code;
@@ -77,11 +78,7 @@ static int load_code(struct pyx_python *py, pyx_addr_t code,
 	if (pyx_layout_has(&py->layout, PYX_L_CO_QUALNAME) &&
 	    (err = pyx_read_field(py, code, PYX_L_CO_QUALNAME, &qualname)))
 		return err;
-	if (pyx_layout_has(&py->layout, PYX_L_CO_FIRSTTRACEABLE) &&
-	    (err = pyx_read_field_n(py, code, PYX_L_CO_FIRSTTRACEABLE, 4, &ft)))
-		return err;
 	ci->firstlineno = (int)(int32_t)first;
-	ci->firsttraceable = (int)(int32_t)ft;
 	if (!(ci->name = read_str_dup(py, name, &err)) ||
 	    !(ci->file = read_str_dup(py, filename, &err)))
 		return err ? err : -PYX_E_NOMEM;
@@ -137,14 +134,6 @@ static int get_code(struct pyx_python *py, struct pyx_code_cache *cc,
 	return 0;
 }
 
-static enum pyx_linetable_kind table_kind(const struct pyx_python *py)
-{
-	int v = pyx_py_ver(py);
-
-	return v <= 309 ? PYX_LT_LNOTAB : v == 310 ? PYX_LT_LINETABLE
-						   : PYX_LT_LOCATIONS;
-}
-
 static int push_frame(struct pyx_thread *t, size_t *cap,
 		      const struct code_info *ci, pyx_addr_t frame, int line,
 		      bool entry)
@@ -179,15 +168,6 @@ static int push_frame(struct pyx_thread *t, size_t *cap,
 	return 0;
 }
 
-/* f_lasti counts bytes (3.8, 3.9) or code units (3.10); a value from the
- * target that would overflow an int is no address at all. */
-static int addr_of_lasti(int ver, int32_t lasti)
-{
-	int64_t a = ver == 310 ? (int64_t)lasti * 2 : lasti;
-
-	return a < INT32_MIN || a > INT32_MAX ? -1 : (int)a;
-}
-
 /* The chain goes on past the bound: say so, never cut silently. */
 static int cut_short(struct pyx_thread *t, size_t max)
 {
@@ -200,121 +180,45 @@ static int cut_short(struct pyx_thread *t, size_t max)
 	return 0;
 }
 
-/* 3.8-3.10: one PyFrameObject per Python call. */
-static int walk_frame_objects(struct pyx_python *py, struct pyx_code_cache *cc,
-			      pyx_addr_t tstate, size_t max, struct pyx_thread *t,
-			      size_t *cap)
+static int walk_chain(struct pyx_python *py, struct pyx_code_cache *cc,
+		      pyx_addr_t tstate, size_t max, struct pyx_thread *t,
+		      size_t *cap)
 {
-	uint64_t f, code, lasti, lineno, trace;
-	int v = pyx_py_ver(py);
+	struct pyx_chain_check cyc = PYX_CHAIN_CHECK_INIT;
+	pyx_addr_t f;
 	int err;
 
-	struct pyx_chain_check cyc = PYX_CHAIN_CHECK_INIT;
-
-	if ((err = pyx_read_field(py, tstate, PYX_L_TS_FRAME, &f)))
+	if ((err = pyx_abi_first_frame(py, tstate, &f)))
 		return err;
 	for (size_t depth = 0; f && depth < max; depth++) {
-		if (pyx_chain_cycles(&cyc, f))
-			return pyx_err_set(PYX_E_BAD_MEMORY, "the frame chain "
-					   "loops at " PYX_PRIaddr, f);
+		struct pyx_abi_frame fr;
 		struct code_info *ci;
 		int line;
 
-		if ((err = pyx_read_field(py, f, PYX_L_FO_CODE, &code)) ||
-		    (err = pyx_read_field_n(py, f, PYX_L_FO_LASTI, 4, &lasti)) ||
-		    (err = pyx_read_field_n(py, f, PYX_L_FO_LINENO, 4, &lineno)) ||
-		    (err = pyx_read_field(py, f, PYX_L_FO_TRACE, &trace)) ||
-		    (err = get_code(py, cc, code, &ci)))
-			return err;
-		/* PyFrame_GetLineNumber: f_lineno is authoritative only while
-		 * tracing (3.8/3.9) or when set (3.10). */
-		if (v <= 309 && trace)
-			line = (int)(int32_t)lineno;
-		else if (v == 310 && (int32_t)lineno != 0)
-			line = (int)(int32_t)lineno;
-		else
-			line = pyx_linetable_addr2line(table_kind(py), ci->table,
-					ci->table_len, ci->firstlineno,
-					addr_of_lasti(v, (int32_t)lasti));
-		if ((err = push_frame(t, cap, ci, f, line, true)))
-			return err;
-		if ((err = pyx_read_field(py, f, PYX_L_FO_BACK, &f)))
-			return err;
-	}
-	return f ? cut_short(t, max) : 0;
-}
-
-#define OWNED_BY_GENERATOR 1
-#define OWNED_BY_CSTACK 3 /* 3.12+: the shim frame of a C->Python call */
-
-/* 3.11+: frames live in per-thread data stacks, several per C call. */
-static int walk_interp_frames(struct pyx_python *py, struct pyx_code_cache *cc,
-			      pyx_addr_t tstate, size_t max, struct pyx_thread *t,
-			      size_t *cap)
-{
-	struct pyx_chain_check cyc = PYX_CHAIN_CHECK_INIT;
-	uint64_t f, code, instr, owner, is_entry = 0;
-	int err;
-
-	if (pyx_layout_has(&py->layout, PYX_L_TS_CURRENT_FRAME)) {
-		err = pyx_read_field(py, tstate, PYX_L_TS_CURRENT_FRAME, &f);
-	} else {
-		uint64_t cframe;
-
-		err = pyx_read_field(py, tstate, PYX_L_TS_CFRAME, &cframe);
-		if (!err && !cframe)
-			return 0;
-		if (!err)
-			err = pyx_read_field(py, cframe, PYX_L_CFRAME_CURRENT_FRAME, &f);
-	}
-	if (err)
-		return err;
-	for (size_t depth = 0; f && depth < max; depth++) {
-		struct code_info *ci;
-		pyx_addr_t prev_f = f, first;
-
 		if (pyx_chain_cycles(&cyc, f))
 			return pyx_err_set(PYX_E_BAD_MEMORY, "the frame chain "
 					   "loops at " PYX_PRIaddr, f);
-		int line, lasti;
-
-		if ((err = pyx_read_field(py, f, PYX_L_IF_CODE, &code)) ||
-		    (err = pyx_read_field(py, f, PYX_L_IF_INSTR, &instr)) ||
-		    (err = pyx_read_field_n(py, f, PYX_L_IF_OWNER, 1, &owner)))
+		if ((err = pyx_abi_step_frame(py, f, &fr)))
 			return err;
-		if (pyx_layout_has(&py->layout, PYX_L_IF_IS_ENTRY) &&
-		    (err = pyx_read_field_n(py, f, PYX_L_IF_IS_ENTRY, 1, &is_entry)))
-			return err;
-		if ((err = pyx_read_field(py, f, PYX_L_IF_PREVIOUS, &f)))
-			return err;
-		if (py->k.shim_frames && owner == OWNED_BY_CSTACK) {
-			/* The frame below a shim was entered from C. */
-			if (t->nframes)
+		if (fr.kind != PYX_FRAME_PYTHON) {
+			/* Not shown; it may say the frame before it was
+			 * entered from C. */
+			if (fr.entry && t->nframes)
 				t->frames[t->nframes - 1].entry = true;
+			f = fr.previous;
 			continue;
 		}
-		if (!code || !pyx_obj_is(py, code, py->types.code, 0))
-			continue; /* not Python code (3.13 executables) */
-		if ((err = get_code(py, cc, code, &ci)))
+		if ((err = get_code(py, cc, fr.code, &ci)))
 			return err;
-		first = code + (uint64_t)pyx_off(py, PYX_L_CO_CODE_ADAPTIVE);
-		/* Incomplete frames are being set up or torn down: CPython
-		 * itself hides them (_PyFrame_IsIncomplete). */
-		if (owner != OWNED_BY_GENERATOR &&
-		    instr < first + 2 * (uint64_t)ci->firsttraceable) {
-			/* Hidden, but it may end a C call's run of frames
-			 * (3.11 is_entry): the frame it called ends it now. */
-			if (is_entry && t->nframes && !t->frames[t->nframes - 1].entry)
-				t->frames[t->nframes - 1].entry = true;
-			continue;
-		}
-		lasti = instr >= first && instr - first < (1u << 30)
-			? (int)((instr - first) / 2) : -1;
-		line = pyx_linetable_addr2line(PYX_LT_LOCATIONS, ci->table,
-					       ci->table_len, ci->firstlineno,
-					       lasti < 0 ? -1 : lasti * 2);
-		if ((err = push_frame(t, cap, ci, prev_f, line, is_entry != 0)))
+		line = fr.has_line ? fr.line
+				   : pyx_linetable_addr2line(pyx_abi_linetable(py),
+							     ci->table,
+							     ci->table_len,
+							     ci->firstlineno,
+							     fr.lasti);
+		if ((err = push_frame(t, cap, ci, f, line, fr.entry)))
 			return err;
+		f = fr.previous;
 	}
 	return f ? cut_short(t, max) : 0;
 }
@@ -325,9 +229,7 @@ int pyx_frames_walk(struct pyx_python *py, struct pyx_code_cache *cc,
 	size_t cap = 0;
 	int err;
 
-	err = py->k.interp_frames
-		? walk_interp_frames(py, cc, tstate, max_depth, t, &cap)
-		: walk_frame_objects(py, cc, tstate, max_depth, t, &cap);
+	err = walk_chain(py, cc, tstate, max_depth, t, &cap);
 	if (err == -PYX_E_EXITED || err == -PYX_E_NOMEM)
 		return err;
 	if (err) {

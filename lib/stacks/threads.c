@@ -21,26 +21,6 @@ void pyx_thread_release(struct pyx_thread *t)
 	memset(t, 0, sizeof(*t));
 }
 
-/* Which thread state holds the GIL of interp, or 0. */
-static pyx_addr_t gil_holder(struct pyx_python *py, pyx_addr_t interp)
-{
-	uint64_t gil, locked, holder;
-
-	/* 3.8-3.11: the runtime's current thread state is the holder; it is
-	 * cleared before the GIL is dropped. */
-	if (pyx_layout_has(&py->layout, PYX_L_RT_TSTATE_CURRENT))
-		return pyx_read_field(py, py->info.runtime,
-				      PYX_L_RT_TSTATE_CURRENT, &holder)
-			       ? 0 : holder;
-	/* 3.12+: each interpreter points at its GIL (its own or the main
-	 * one); last_holder is the holder while locked. */
-	if (pyx_read_field(py, interp, PYX_L_IS_CEVAL_GIL, &gil) || !gil ||
-	    pyx_read_field_n(py, gil, PYX_L_GIL_LOCKED, 4, &locked) ||
-	    pyx_read_field(py, gil, PYX_L_GIL_LAST_HOLDER, &holder))
-		return 0;
-	return (int32_t)locked == 1 ? holder : 0;
-}
-
 struct names_ctx {
 	struct pyx_python *py;
 	struct pyx_thread *threads;
@@ -193,7 +173,7 @@ int pyx_threads_walk(struct pyx_python *py, struct pyx_code_cache *cc,
 			return err;
 		struct pyx_chain_check cyc = PYX_CHAIN_CHECK_INIT;
 
-		holder = gil_holder(py, interp);
+		holder = pyx_abi_gil_holder(py, interp);
 		for (; tstate; nts++) {
 			struct pyx_thread *t;
 			uint64_t tid, ntid;

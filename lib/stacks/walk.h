@@ -2,6 +2,7 @@
 #ifndef PYX_WALK_H
 #define PYX_WALK_H
 
+#include "abi.h"
 #include "pyxray/stacks.h"
 #include "python_private.h"
 

@@ -1,0 +1,216 @@
+/* The ABI table: which family reads which CPython version, the operations
+ * the families share, and the builds no family reads (free-threaded). */
+#include <stdio.h>
+#include <string.h>
+
+#include "abi.h"
+#include "object.h"
+
+/* One row per supported minor version, oldest first.  A new release: its
+ * row here (and its family file), then its layout table (docs/abi.md). */
+static const struct pyx_abi *const abi_table[] = {
+	&pyx_abi_3_8,  &pyx_abi_3_9,  &pyx_abi_3_10,
+	&pyx_abi_3_11, &pyx_abi_3_12, &pyx_abi_3_13,
+};
+
+const struct pyx_abi *pyx_abi_for(int major, int minor)
+{
+	for (size_t i = 0; i < PYX_ARRAY_SIZE(abi_table); i++)
+		if (abi_table[i]->major == major && abi_table[i]->minor == minor)
+			return abi_table[i];
+	return NULL;
+}
+
+void pyx_abi_range(int *oldest_minor, int *newest_minor)
+{
+	*oldest_minor = abi_table[0]->minor;
+	*newest_minor = abi_table[PYX_ARRAY_SIZE(abi_table) - 1]->minor;
+}
+
+int pyx_abi_select(struct pyx_python *py)
+{
+	const struct pyx_abi *abi = pyx_abi_for(py->info.major, py->info.minor);
+
+	if (!abi) {
+		int lo, hi;
+
+		pyx_abi_range(&lo, &hi);
+		return pyx_err_set(PYX_E_UNSUPPORTED_VERSION, "Python %d.%d "
+				   "(%s): pyxray reads 3.%d to 3.%d",
+				   py->info.major, py->info.minor,
+				   py->info.binary[0] ? py->info.binary : "?",
+				   lo, hi);
+	}
+	py->abi = abi;
+	py->k = abi->k;
+	return 0;
+}
+
+/* ---- shared operations ------------------------------------------------ */
+
+pyx_addr_t pyx_abi_untag_identity(uint64_t ref)
+{
+	return ref;
+}
+
+/* GIL builds up to 3.13: ob_refcnt is a Py_ssize_t at 0 (its low 32 bits
+ * negative as an int32 mark an immortal, 3.12+), ob_type follows. */
+int pyx_abi_header_decode_gil(const struct pyx_python *py, const uint64_t *w,
+			      size_t nwords, struct pyx_obj_header *h)
+{
+	int32_t off = py->layout.v[PYX_L_OB_TYPE];
+
+	memset(h, 0, sizeof(*h));
+	if (off == PYX_OFF_NONE || off < 8 || (off & 7) ||
+	    (size_t)off / 8 >= nwords)
+		return pyx_err_set(PYX_E_LAYOUT, "no PyObject.ob_type in the "
+				   "layout, or past the header");
+	h->refcnt = w[0];
+	h->immortal = py->k.immortals && (int32_t)(uint32_t)w[0] < 0;
+	h->type = w[off / 8];
+	return 0;
+}
+
+int pyx_abi_obj_header(struct pyx_python *py, pyx_addr_t obj,
+		       struct pyx_obj_header *h)
+{
+	uint64_t w[4];
+	int32_t off = pyx_off(py, PYX_L_OB_TYPE);
+	size_t n;
+	int err;
+
+	memset(h, 0, sizeof(*h));
+	if (obj == 0 || (obj & 7))
+		return pyx_err_set(PYX_E_BAD_MEMORY, "bad object address "
+				   PYX_PRIaddr, obj);
+	if (off == PYX_OFF_NONE || off < 0 || off / 8 >= (int32_t)PYX_ARRAY_SIZE(w))
+		return pyx_err_set(PYX_E_LAYOUT, "no PyObject.ob_type in the "
+				   "layout");
+	n = (size_t)off / 8 + 1;
+	if ((err = pyx_mem_read(py->mem, obj, w, n * 8)) ||
+	    (err = py->abi->ops->header_decode(py, w, n, h)))
+		return err;
+	if (h->type == 0 || (h->type & 7))
+		return pyx_err_set(PYX_E_BAD_MEMORY, "object " PYX_PRIaddr
+				   " has a bad type pointer", obj);
+	return 0;
+}
+
+int pyx_abi_gc_lists(struct pyx_python *py, pyx_addr_t interp,
+		     struct pyx_gc_lists *out)
+{
+	memset(out, 0, sizeof(*out));
+	return py->abi->ops->gc_lists(py, interp, out);
+}
+
+/* generations[NUM_GENERATIONS] then, in 3.8-3.13, generation0 (a pointer
+ * to generations[0]): the distance between them counts the generations. */
+static int ngenerations(struct pyx_python *py)
+{
+	int32_t g = pyx_off(py, PYX_L_GC_GENERATIONS);
+	int32_t g0 = pyx_off(py, PYX_L_GC_GENERATION0);
+	int32_t sz = pyx_off(py, PYX_L_SZ_GC_GENERATION);
+
+	if (g0 != PYX_OFF_NONE && sz > 0 && g0 > g && (g0 - g) % sz == 0 &&
+	    (g0 - g) / sz < PYX_GC_MAX_LISTS)
+		return (g0 - g) / sz;
+	return 3;
+}
+
+int pyx_abi_gc_lists_generational(struct pyx_python *py, pyx_addr_t interp,
+				  struct pyx_gc_lists *out)
+{
+	int32_t gens = pyx_off(py, PYX_L_GC_GENERATIONS);
+	int32_t perm = pyx_off(py, PYX_L_GC_PERMANENT);
+	int32_t size = pyx_off(py, PYX_L_SZ_GC_GENERATION);
+	enum pyx_layout_id where = py->k.gc_in_runtime ? PYX_L_RT_GC : PYX_L_IS_GC;
+	pyx_addr_t base = py->k.gc_in_runtime ? py->info.runtime : interp;
+	int ngen = ngenerations(py);
+
+	if (gens == PYX_OFF_NONE || perm == PYX_OFF_NONE || size <= 0 ||
+	    !pyx_layout_has(&py->layout, PYX_L_GCH_NEXT) ||
+	    !pyx_layout_has(&py->layout, where))
+		return pyx_err_set(PYX_E_LAYOUT, "the layout of %s has no GC "
+				   "lists (_gc_runtime_state)",
+				   py->layout.source_file);
+	if (!base)
+		return pyx_err_set(PYX_E_BAD_MEMORY, "no interpreter");
+	out->state = base + (uint64_t)(int64_t)pyx_off(py, where);
+	out->ngenerations = ngen;
+	for (int g = 0; g < ngen; g++)
+		out->list[out->n++] = (struct pyx_gc_list){
+			out->state + (uint64_t)(int64_t)gens +
+				(uint64_t)g * (uint64_t)size, g };
+	out->list[out->n++] = (struct pyx_gc_list){
+		out->state + (uint64_t)(int64_t)perm, PYX_GC_PERMANENT };
+	return 0;
+}
+
+/* 3.8-3.11: the runtime's current thread state holds the GIL; it is
+ * cleared before the GIL is dropped. */
+pyx_addr_t pyx_abi_gil_holder_runtime(struct pyx_python *py, pyx_addr_t interp)
+{
+	uint64_t holder;
+
+	return pyx_read_field(py, py->info.runtime, PYX_L_RT_TSTATE_CURRENT,
+			      &holder) ? 0 : holder;
+}
+
+/* 3.12+: each interpreter points at its GIL (its own or the main one);
+ * last_holder holds it while locked. */
+pyx_addr_t pyx_abi_gil_holder_interp(struct pyx_python *py, pyx_addr_t interp)
+{
+	uint64_t gil, locked, holder;
+
+	if (pyx_read_field(py, interp, PYX_L_IS_CEVAL_GIL, &gil) || !gil ||
+	    pyx_read_field_n(py, gil, PYX_L_GIL_LOCKED, 4, &locked) ||
+	    pyx_read_field(py, gil, PYX_L_GIL_LAST_HOLDER, &holder))
+		return 0;
+	return (int32_t)locked == 1 ? holder : 0;
+}
+
+/* ---- free-threaded builds --------------------------------------------- */
+
+/* "python3.13t", "libpython3.13t.so.1.0": the ABI flag 't' after the
+ * version (3.13+ only: there is no free-threaded build before). */
+static bool name_says_free_threaded(const char *path)
+{
+	const char *base = strrchr(path, '/');
+	int major, minor, len = 0;
+
+	base = base ? base + 1 : path;
+	if (strncmp(base, "libpython", 9) == 0)
+		base += 9;
+	else if (strncmp(base, "python", 6) == 0)
+		base += 6;
+	else
+		return false;
+	if (sscanf(base, "%d.%d%n", &major, &minor, &len) != 2 || len <= 0)
+		return false;
+	return major == 3 && minor >= 13 && base[len] == 't';
+}
+
+int pyx_abi_check_free_threaded(const struct pyx_build_signals *s)
+{
+	const char *why = NULL;
+	uint64_t version = 0, ft = 0;
+
+	if (s->runtime_head && s->runtime_head_len >= PYX_DEBUG_OFFSETS_HEAD &&
+	    memcmp(s->runtime_head, "xdebugpy", 8) == 0) {
+		memcpy(&version, s->runtime_head + 8, 8);
+		memcpy(&ft, s->runtime_head + 16, 8);
+		/* A cookie is only believed with a 3.13+ version beside it. */
+		if ((version >> 24) == 3 && ((version >> 16) & 0xff) >= 13 &&
+		    ft != 0)
+			why = "its _Py_DebugOffsets say free_threaded";
+	}
+	if (!why && s->layout && pyx_layout_has(s->layout, PYX_L_OB_TID))
+		why = "its DWARF has PyObject.ob_tid";
+	if (!why && s->binary && name_says_free_threaded(s->binary))
+		why = "its name has the ABI flag 't'";
+	if (!why)
+		return 0;
+	return pyx_err_set(PYX_E_UNSUPPORTED_VERSION, "free-threaded build "
+			   "(Py_GIL_DISABLED): not supported yet (%s: %s)",
+			   s->binary ? s->binary : "the interpreter", why);
+}
