@@ -123,6 +123,148 @@ def case_help(chk, args):
         chk.ok(opt in res.out, "stacks --help mentions %s" % opt)
 
 
+def expect_usage(chk, args, argv, words):
+    """Exit 2, one stderr line with a hint, naming one of words."""
+    res = T.pyxray(args.pyxray, *argv)
+    what = "pyxray %s" % " ".join(argv)
+    expect_error(chk, res, what, T.EXIT["USAGE"], words)
+    chk.ok("hint:" in res.err, "%s: the error line has a hint" % what,
+           "      stderr: %r" % res.err[:300])
+
+
+def case_bounds(chk, args):
+    """Values out of range are usage errors before anything is attached
+    (a PID nobody uses: a binary that does not check would say so)."""
+    pid = str(T.free_pid())
+    for argv in (["stacks", pid, "--context", "1000000"],
+                 ["stacks", pid, "--context=51"],
+                 ["stacks", pid, "--context", "-1"],
+                 ["stacks", pid, "--max-depth=0"],
+                 ["stacks", pid, "--deadline-ms", "99999999999"],
+                 ["census", pid, "--top=-3"],
+                 ["refs", pid, "--max-depth=70000", "--type", "dict"]):
+        expect_usage(chk, args, argv, [argv[2].split("=")[0]])
+
+
+def build_hooks(args):
+    """True/False: the PYX_TEST_HOOKS the pyxray under test was built with
+    (its build directory's CMakeCache.txt; a cache that predates the option
+    is a build without hooks); None if no cache is found."""
+    for d in (os.environ.get("PYX_BUILD_DIR"), os.path.dirname(args.pyxray)):
+        cache = os.path.join(d, "CMakeCache.txt") if d else None
+        if not cache or not os.path.exists(cache):
+            continue
+        with open(cache) as f:
+            m = re.search(r"^PYX_TEST_HOOKS:BOOL=(\w+)$", f.read(), re.M)
+        return bool(m) and m.group(1).upper() in ("ON", "1", "TRUE", "YES")
+    return None
+
+
+def case_test_hooks(chk, args):
+    """--hold-ms (keeps a target stopped) exists in test builds only."""
+    for cmd in ("stacks", "census", "refs"):
+        res = T.pyxray(args.pyxray, cmd, "--help")
+        chk.ok(res.rc == 0 and "hold-ms" not in res.out,
+               "%s --help does not mention --hold-ms" % cmd,
+               "      " + res.describe())
+    hooks = build_hooks(args)
+    T.log("  build with test hooks: %s" % hooks)
+    if hooks is None:
+        T.log("  skip --hold-ms refusal: no CMakeCache.txt next to the binary")
+    elif hooks:
+        for cmd in ("stacks", "census", "refs"):
+            for form in (["--hold-ms", "5"], ["--hold-ms=5"]):
+                res = T.pyxray(args.pyxray, cmd, *(form + ["--help"]))
+                chk.ok(res.rc == 0, "test build: %s %s accepted" % (
+                    cmd, " ".join(form)), "      " + res.describe())
+    else:
+        pid = str(T.free_pid())
+        for cmd in ("stacks", "census", "refs"):
+            for form in (["--hold-ms", "5"], ["--hold-ms=5"]):
+                expect_usage(chk, args, [cmd, pid] + form + ["--type", "x"]
+                             if cmd == "refs" else [cmd, pid] + form,
+                             ["--hold-ms", "unknown"])
+
+
+# Every option of every command, with a valid value.
+OPTIONS = {
+    "stacks": ["--context=2", "--max-depth=10", "--deadline-ms=1000",
+               "--layout=auto", "--debug-dir=/tmp", "--json", "--native",
+               "--verbose"],
+    "census": ["--top=5", "--sort=count", "--interval=0.5",
+               "--save=/tmp/x.pxh", "--max-copy=100", "--deadline-ms=1000",
+               "--layout=table", "--debug-dir=/tmp", "--json",
+               "--tracked-only", "--verbose"],
+    "refs": ["--type=dict", "--addr=0x1000", "--chains=3", "--max-depth=10",
+             "--dot=/tmp/x.dot", "--max-copy=100", "--deadline-ms=1000",
+             "--layout=dwarf", "--debug-dir=/tmp", "--json", "--verbose"],
+    "info": ["--layout=debug-offsets", "--debug-dir=/tmp", "--json",
+             "--verbose"],
+    "diff": ["--top=3", "--sort=bytes", "--json"],
+    "layout": ["--from-dwarf=/nonexistent", "--table=3.11.7"],
+}
+
+
+def case_opt_forms(chk, args, target_py):
+    """--opt=VALUE and --opt VALUE for every option of every command: the
+    value is parsed and checked before --help answers."""
+    pid = str(T.free_pid())
+    for cmd, opts in sorted(OPTIONS.items()):
+        for opt in opts:
+            forms = [[opt]]
+            if "=" in opt:
+                forms.append(opt.split("=", 1))
+            for form in forms:
+                res = T.pyxray(args.pyxray, cmd, *(form + ["--help"]))
+                chk.ok(res.rc == 0 and res.err == "",
+                       "%s %s accepted" % (cmd, " ".join(form)),
+                       "      " + res.describe())
+    for argv, words in ((["stacks", pid, "--json=yes"], ["--json"]),
+                        (["stacks", pid, "--context="], ["--context"]),
+                        (["stacks", pid, "--context=abc"], ["--context"]),
+                        (["stacks", pid, "--context"], ["--context"]),
+                        (["census", pid, "--sort=name"], ["--sort"]),
+                        (["refs", pid, "--type="], ["--type"]),
+                        (["info", pid, "--layout=bogus"], ["--layout"]),
+                        (["stacks", pid, "--bogus=1"], ["--bogus"]),
+                        (["diff", "a", "b", "--top=x"], ["--top"])):
+        expect_usage(chk, args, argv, words)
+    if target_py is None:
+        T.log("  skip --opt=VALUE on a live target: no supported Python "
+              "with DWARF")
+        return
+    fx = T.Fixture(target_py, threads=2)
+    try:
+        for form in (["--max-depth=1"], ["--max-depth", "1"]):
+            res = T.pyxray(args.pyxray, "stacks", fx.pid, "--json", *form)
+            ok = res.rc == 0
+            if ok:
+                ok = all(len(t["frames"]) <= 1 for t in res.json()["threads"])
+            chk.ok(ok, "stacks %s: one frame per thread" % " ".join(form),
+                   "      " + res.describe())
+        for form in (["--context=1"], ["--context", "1"]):
+            res = T.pyxray(args.pyxray, "stacks", fx.pid, *form)
+            chk.ok(res.rc == 0 and re.search(r"^\s+>\s*\d+ ", res.out, re.M),
+                   "stacks %s: context lines shown" % " ".join(form),
+                   "      " + res.describe())
+        res = T.pyxray(args.pyxray, "census", fx.pid, "--json", "--top=2",
+                       "--sort=count")
+        chk.ok(res.rc == 0 and len(res.json()["types"]) == 2,
+               "census --top=2 --sort=count: two types",
+               "      " + res.describe())
+        res = T.pyxray(args.pyxray, "refs", fx.pid, "--json", "--type=dict",
+                       "--chains=1")
+        chk.ok(res.rc == 0 and len(res.json()["groups"]) <= 1,
+               "refs --type=dict --chains=1: one group",
+               "      " + res.describe())
+        res = T.pyxray(args.pyxray, "info", fx.pid, "--json", "--layout=dwarf")
+        chk.ok(res.rc == 0 and res.json()["layout"] == "dwarf",
+               "info --layout=dwarf: the layout from DWARF",
+               "      " + res.describe())
+    finally:
+        fx.stop()
+
+
 def case_already_traced(chk, args, target_py):
     fx = T.Fixture(target_py, threads=1)
     seizer = None
@@ -193,6 +335,12 @@ def main():
     case_usage(chk, args)
     T.log("case: --help / --version")
     case_help(chk, args)
+    T.log("case: option values out of range")
+    case_bounds(chk, args)
+    T.log("case: test hooks only in test builds")
+    case_test_hooks(chk, args)
+    T.log("case: --opt=VALUE and --opt VALUE for every option")
+    case_opt_forms(chk, args, target_py)
     if target_py is None:
         T.log("  skip permission and already-traced cases: no supported "
               "Python with DWARF found")
