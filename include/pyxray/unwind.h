@@ -1,13 +1,17 @@
 /* Native (machine code) stacks of a target's threads.
  *
  * Two halves, so the target is stopped only for the first:
- *   - an unwinder (lib/unwind.c, libunwind-ptrace) turns a stopped thread's
- *     registers and stack into raw program counters;
- *   - a symbolizer (lib/native.c, libdwfl) turns a program counter into
+ *   - an unwinder (lib/native/unwind.c) turns a stopped thread's registers
+ *     and stack into raw program counters, with the call frame information
+ *     (.eh_frame) of the files the target maps;
+ *   - a symbolizer (lib/native/native.c) turns a program counter into
  *     function, library and source line, inlined calls included.  It reads
  *     the ELF and DWARF files, not the process, so it runs after resume.
  *
- * Files of the target are opened through /proc/PID/root (containers).
+ * Both read the target only through pyxray/target.h: its memory, its maps,
+ * a thread's registers, and files through the resolver (pyxray/files.h),
+ * so a container's files are its own, and any backend with memory, maps
+ * and registers can be unwound.  Both use libdwfl.
  */
 #ifndef PYXRAY_UNWIND_H
 #define PYXRAY_UNWIND_H
@@ -50,7 +54,7 @@ void pyx_unwinder_free(struct pyx_unwinder *u);
  * files every stack goes through (libc, the interpreter).  Best effort. */
 int pyx_unwinder_warm(struct pyx_unwinder *u, pyx_addr_t pc);
 
-/* Unwind thread tid, which must be stopped (pyx_proc_stop), into at most
+/* Unwind thread tid, which must be stopped (pyx_target_stop), into at most
  * max frames of out; *n is how many were filled, also on error.  Returns 0
  * when the walk reached the outermost frame.  Errors: -PYX_E_EXITED (the
  * thread is gone), -PYX_E_NOT_SUPPORTED (not stopped, or more than max

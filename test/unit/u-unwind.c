@@ -6,6 +6,7 @@
 #include <check.h>
 #include <errno.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +54,8 @@ __attribute__((noinline, noclone)) static void u_outer(void)
 	sink++;
 }
 
+static pid_t spawn_blocked_in(void (*fn)(void));
+
 static char task_state(pid_t pid)
 {
 	char path[64], buf[512] = "", *p;
@@ -68,9 +71,44 @@ static char task_state(pid_t pid)
 	return p && p[1] == ' ' ? p[2] : 0;
 }
 
+/* A stack a hostile or broken target could have: the thread blocks with
+ * its stack pointer (and frame pointer) in a region of plausible return
+ * addresses into u_leaf, each a frame of its own, up to an unreadable
+ * page.  Unwinding must end there, or at the frame bound, with an error. */
+#define GARBAGE_BYTES (64u << 10)
+
+static void u_corrupt(void)
+{
+	uint64_t *g = mmap(NULL, GARBAGE_BYTES + 4096, PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (g == MAP_FAILED)
+		_exit(1);
+	mprotect((char *)g + GARBAGE_BYTES, 4096, PROT_NONE);
+	for (size_t i = 0; i < GARBAGE_BYTES / sizeof(*g); i++)
+		g[i] = (uint64_t)(uintptr_t)u_leaf + 4;
+	*ready = 1;
+#if defined(__x86_64__)
+	/* pause(2) with the stack and frame pointers in the garbage. */
+	__asm__ volatile("mov %0, %%rsp\n\t"
+			 "mov %0, %%rbp\n\t"
+			 "1: mov $34, %%eax\n\t"
+			 "syscall\n\t"
+			 "jmp 1b"
+			 : : "r"(g + 16) : "memory", "rax", "rcx", "r11");
+#endif
+	for (;;)
+		pause();
+}
+
 /* Fork a child that blocks in pause() under u_outer/u_middle/u_leaf, and
  * wait until it sleeps there. */
 static pid_t spawn_blocked(void)
+{
+	return spawn_blocked_in(u_outer);
+}
+
+static pid_t spawn_blocked_in(void (*fn)(void))
 {
 	pid_t pid;
 
@@ -83,7 +121,7 @@ static pid_t spawn_blocked(void)
 	if (pid == 0) {
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		alarm(20);
-		u_outer();
+		fn();
 		_exit(0);
 	}
 	for (int i = 0; i < 5000 && !(*ready && task_state(pid) == 'S'); i++)
@@ -237,6 +275,33 @@ START_TEST(test_unwind_gone)
 	ck_assert_uint_eq(n, 0);
 	ck_assert(strstr(pyx_err_detail(), "exited"));
 	pyx_target_resume(tgt);
+	pyx_unwinder_free(u);
+	pyx_target_free(tgt);
+	reap(pid);
+}
+END_TEST
+
+START_TEST(test_unwind_corrupt)
+{
+	struct pyx_unwind_frame raw[PYX_UNWIND_MAX_FRAMES];
+	struct pyx_unwinder *u;
+	struct pyx_target *tgt;
+	size_t n = 0;
+	pid_t pid = spawn_blocked_in(u_corrupt);
+	int rc;
+
+	ck_assert_int_eq(pyx_target_open_pid(pid, &tgt), 0);
+	ck_assert_int_eq(pyx_unwinder_new(tgt, &u), 0);
+	ck_assert_int_eq(pyx_target_stop(tgt, 2000), 0);
+	rc = pyx_unwind_thread(u, pid, raw, PYX_UNWIND_MAX_FRAMES, &n);
+	pyx_target_resume(tgt);
+	/* Ended by the unreadable page (the walk got lost) or by the bound,
+	 * never a crash or a walk without end. */
+	ck_assert_msg(rc == -PYX_E_BAD_MEMORY || rc == -PYX_E_NOT_SUPPORTED,
+		      "rc %d after %zu frames: %s", rc, n, pyx_err_detail());
+	ck_assert_uint_ge(n, 1);
+	ck_assert_uint_le(n, PYX_UNWIND_MAX_FRAMES);
+	ck_assert(raw[0].precise);
 	pyx_unwinder_free(u);
 	pyx_target_free(tgt);
 	reap(pid);
@@ -407,6 +472,7 @@ static Suite *unwind_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_unwind_child);
 	tcase_add_test(tc, test_unwind_gone);
+	tcase_add_test(tc, test_unwind_corrupt);
 	tcase_add_test(tc, test_is_eval);
 	tcase_add_test(tc, test_merge_runs);
 	tcase_add_test(tc, test_merge_one_each);
