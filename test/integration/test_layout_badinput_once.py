@@ -2,7 +2,8 @@
 validation (exit 14) instead of printing garbage; a version with no table
 says so and how to supply debug info (exit 6); an unknown --layout is a usage
 error (exit 2).  Each is one line on stderr.  PYX_TABLE_VERSION is pyxray's
-test hook that forces another version's table.
+test hook that forces another version's table: it exists only in test builds
+(-DPYX_TEST_HOOKS=ON), never in a release binary.
 
   test_layout_badinput_once.py --pyxray BIN --python PY    exit 0, 1 or 77
 """
@@ -14,9 +15,31 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import pyxtest as T  # noqa: E402
 
 
+def test_hooks_built(pyxray):
+    """Whether the build was configured with PYX_TEST_HOOKS (its CMake
+    cache, beside the binary or in PYX_BUILD_DIR); None if unknown."""
+    for d in (os.environ.get("PYX_BUILD_DIR"), os.path.dirname(os.path.abspath(pyxray))):
+        try:
+            with open(os.path.join(d or "", "CMakeCache.txt")) as f:
+                for line in f:
+                    if line.startswith("PYX_TEST_HOOKS:"):
+                        return line.strip().split("=", 1)[1].upper() in ("ON", "1", "TRUE", "YES")
+        except OSError:
+            pass
+    return None
+
+
 def main():
     args = T.parse_args(__doc__)
     T.require_pyxray(args.pyxray)
+    hooks = test_hooks_built(args.pyxray)
+    with open(args.pyxray, "rb") as f:
+        has_hook = b"PYX_TABLE_VERSION" in f.read()
+    if hooks is False:
+        chk = T.Checker("layout bad input")
+        chk.ok(not has_hook, "a build without PYX_TEST_HOOKS has no PYX_TABLE_VERSION hook")
+        T.log("note: not a test build: the hook's checks need -DPYX_TEST_HOOKS=ON")
+        return chk.finish()
     py = T.find_dwarf_python(preferred=("3.12", "3.13", "3.11"))
     if py is None:
         T.log("SKIP: no CPython 3.11-3.13 with DWARF on this machine")
