@@ -37,8 +37,9 @@ static void usage(FILE *out)
 		"Exit codes: 0 ok, 2 usage, 3 no such process, 4 permission denied,\n"
 		"5 not a Python process, 6 unsupported version, 7 no debug info,\n"
 		"8 process exited, 9 inconsistent memory, 10 timeout, 11 interrupted,\n"
-		"14 layout check failed, 15 already traced, 16 bad file format,\n"
-		"17 not supported, 18 the garbage collector kept running.\n"
+		"12 out of memory, 13 I/O error, 14 layout check failed, 15 already\n"
+		"traced, 16 bad file format, 17 not supported, 18 the garbage collector\n"
+		"kept running, 70 internal error.\n"
 		"Output to a pipe closed early (pyxray ... | head) ends quietly, with\n"
 		"the status the command would have had.\n"
 		"Options that take a value take it as --opt VALUE or --opt=VALUE.\n");
