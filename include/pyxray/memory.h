@@ -1,18 +1,26 @@
 /* Reading the target's memory.
  *
- * process_vm_readv, with a fallback to pread(/proc/PID/mem) where it is
- * refused.  Reads go through a page cache so that walking a stack costs few
- * system calls; the cache is only coherent while the target is stopped, so
- * the process module drops it on resume (pyx_mem_invalidate).
+ * Three layers, top down:
+ *  - the page cache and the maps check (every read): an address outside
+ *    every readable mapping is refused before any system call; the cache
+ *    is only coherent while the target is stopped, so the target drops it
+ *    on every stop and resume (pyx_mem_invalidate);
+ *  - the heap copy (pyx_mem_snapshot), when there is one: it serves what it
+ *    holds and refuses what it should hold but does not; the rest (read-only
+ *    mappings: text, .rodata) goes on to the backend;
+ *  - the backend, a struct pyx_mem_source: the live process
+ *    (process_vm_readv, with a fallback to pread(/proc/PID/mem)), a
+ *    synthetic image, a core file.
  *
- * Remote memory is never trusted: an address outside every readable mapping
- * is refused before any system call, and every failure maps to a domain
- * error (-PYX_E_BAD_MEMORY, -PYX_E_EXITED).
+ * Remote memory is never trusted: every failure maps to a domain error
+ * (-PYX_E_BAD_MEMORY, -PYX_E_EXITED).
  */
 #ifndef PYXRAY_MEMORY_H
 #define PYXRAY_MEMORY_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "pyxray/common.h"
@@ -24,21 +32,49 @@ extern "C" {
 
 struct pyx_mem;
 
+/* One range of a vectored read (struct pyx_mem_source.read_ranges). */
+struct pyx_mem_range {
+	pyx_addr_t addr;
+	void *buf;
+	size_t len;
+	bool failed; /* set by the source: not read whole (buf undefined) */
+};
+
 /* Where the bytes come from: the memory backend.  A target backend (a live
  * process, a synthetic image, a core file) fills one; the page cache and
- * the heap copy are the same above every backend. */
+ * the heap copy are the same above every backend.  Every callback but
+ * read may be NULL. */
 struct pyx_mem_source {
 	void *ctx;
 	/* The maps every read is checked against, sorted by start; NULL: no
 	 * check (unit tests). */
 	const struct pyx_map *(*maps)(void *ctx, size_t *n);
-	/* Re-read the maps (a mapping made after open); NULL: fixed maps. */
+	/* Re-read the maps (a mapping made after open); NULL: fixed maps.
+	 * Called at most once per cache generation on a read outside every
+	 * mapping, never while a heap copy exists.  The previous maps array
+	 * must stay valid until the source is freed (callers may be walking
+	 * it). */
 	int (*refresh_maps)(void *ctx);
 	/* Read exactly len bytes at addr: 0, -PYX_E_BAD_MEMORY, -PYX_E_EXITED.
 	 * NULL: the live process pid, by process_vm_readv with a fallback to
 	 * pread(/proc/PID/mem). */
 	int (*read)(void *ctx, pyx_addr_t addr, void *buf, size_t len);
 	pid_t pid;
+	/* Optional: read n ranges at once (a heap copy: few system calls).
+	 * A range that cannot be read whole gets failed = true; the others
+	 * are read.  Returns 0, or an error that ends the copy
+	 * (-PYX_E_EXITED, -PYX_E_NOMEM, -PYX_E_IO); *syscalls counts the
+	 * reads made.  NULL: read() once per range. */
+	int (*read_ranges)(void *ctx, struct pyx_mem_range *r, size_t n,
+			   uint64_t *syscalls);
+	/* Optional: the runs of pages of [start, end) (page-aligned) that
+	 * hold data, in memory or swapped out, in address order: cb(arg,
+	 * run_start, run_end) for each (a non-zero return from cb ends the
+	 * walk and is returned).  A page never touched reads as zeros.  NULL,
+	 * or an error: every page holds data. */
+	int (*populated)(void *ctx, pyx_addr_t start, pyx_addr_t end,
+			 int (*cb)(void *arg, pyx_addr_t s, pyx_addr_t e),
+			 void *arg);
 };
 
 /* Created and freed by the target (pyx_target_mem()). */
@@ -71,30 +107,37 @@ void pyx_mem_invalidate(struct pyx_mem *mem);
  * pyx_mem_snapshot() copies every private writable mapping that can hold
  * Python objects (the [heap], anonymous mappings such as pymalloc arenas,
  * the .data and .bss of every file: static types and objects live there)
- * into one local buffer, in a few large reads.  Call it with the target
- * stopped and the maps fresh (pyx_proc_refresh_maps()); then resume the
- * target and walk: until pyx_mem_snapshot_release(), pyx_mem_read() and
- * friends serve addresses inside the copy from it, and read the live
- * process only for the rest (read-only mappings such as .rodata).  The copy
- * stays valid across pyx_mem_invalidate().
+ * into one local buffer, in a few large reads.  Only the pages that hold
+ * data are read (present or swapped out, from the backend's populated());
+ * a page never touched reads as zeros in the copy as in the target.  Call
+ * it with the target stopped and the maps fresh; then resume the target and
+ * walk: until pyx_mem_snapshot_release(), pyx_mem_read() and friends serve
+ * addresses inside the copy from it, refuse those of a mapping the copy
+ * left out (-PYX_E_BAD_MEMORY, "not copied": a live read would mix another
+ * moment into the copy), and read the live process only for the rest
+ * (read-only mappings such as text and .rodata, which cannot change).  The
+ * copy stays valid across pyx_mem_invalidate().
  *
  * At most max_bytes are copied (0: no bound), whole mappings in address
  * order; info says when the bound left mappings out. */
 struct pyx_mem_snapshot_info {
-	uint64_t bytes;         /* bytes copied */
+	uint64_t bytes;         /* bytes copied (populated pages) */
 	uint64_t mappings;      /* mappings copied */
-	uint64_t skipped_bytes; /* writable bytes left out (bound, errors) */
+	uint64_t skipped_bytes; /* populated bytes left out (bound, errors) */
 	uint64_t syscalls;      /* read system calls made for the copy */
 	uint64_t ns;            /* time spent copying */
+	uint64_t virtual_bytes; /* size of the mappings copied */
+	uint64_t skipped_mappings; /* mappings left out */
 	bool truncated;         /* max_bytes was reached */
 };
 int pyx_mem_snapshot(struct pyx_mem *mem, uint64_t max_bytes,
 		     struct pyx_mem_snapshot_info *info);
-/* Allocate a buffer for the next pyx_mem_snapshot() and fault its first
- * bytes in, with the target still running: a fresh page costs a page
- * fault, which would otherwise lengthen the pause.  slack more bytes are
- * reserved but not touched (the heap may grow before the stop).  The
- * snapshot uses the buffer if it is big enough, else allocates its own. */
+/* Allocate a buffer for the next pyx_mem_snapshot() and fault it in, with
+ * the target still running: a fresh page costs a page fault, which would
+ * otherwise lengthen the pause.  bytes: what the copy is expected to hold
+ * (pyx_mem_snapshot_size()); slack more bytes are reserved but not touched
+ * (the heap may grow before the stop).  The snapshot uses the buffer if it
+ * is big enough, else allocates its own. */
 int pyx_mem_snapshot_reserve(struct pyx_mem *mem, uint64_t bytes,
 			     uint64_t slack);
 /* Free the copy; reads go to the live process again.  Idempotent. */
@@ -107,8 +150,9 @@ const void *pyx_mem_snapshot_ptr(struct pyx_mem *mem, pyx_addr_t addr,
 /* The same, writable: the copy is private, so a walker may keep marks in
  * it (the census sets bit 63 of ob_refcnt of the objects it counted). */
 void *pyx_mem_snapshot_wptr(struct pyx_mem *mem, pyx_addr_t addr, size_t len);
-/* Bytes the rw mappings of the target add up to (what a snapshot would
- * copy without a bound).  No system call. */
+/* Bytes a snapshot would copy without a bound: the populated pages of the
+ * mappings it copies (their whole size where the backend cannot tell).
+ * Reads the backend's page map (a few system calls for a live process). */
 uint64_t pyx_mem_snapshot_size(const struct pyx_mem *mem);
 
 struct pyx_mem_stats {

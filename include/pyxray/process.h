@@ -32,9 +32,10 @@ void pyx_proc_free(struct pyx_proc *proc);
 
 pid_t pyx_proc_pid(const struct pyx_proc *proc);
 
-/* Re-read /proc/PID/maps (the target may have mapped more since open). */
+/* Re-read /proc/PID/maps (the target may have mapped more since open).
+ * Arrays returned before stay valid until pyx_proc_free(). */
 int pyx_proc_refresh_maps(struct pyx_proc *proc);
-/* The maps, sorted by start; valid until the next refresh or free. */
+/* The maps, sorted by start; valid until pyx_proc_free(). */
 const struct pyx_map *pyx_proc_maps(const struct pyx_proc *proc, size_t *n);
 /* The map containing addr, or NULL. */
 const struct pyx_map *pyx_proc_find_map(const struct pyx_proc *proc,
@@ -95,9 +96,13 @@ bool pyx_proc_gone(const struct pyx_proc *proc);
 int pyx_proc_thread_regs(const struct pyx_proc *proc, pid_t tid, void *regs,
 			 size_t regs_size);
 
-/* Async-signal-safe: detach every thread of every stopped proc.  For
- * SIGINT/SIGTERM handlers; the handler then exits. */
-void pyx_proc_emergency_resume(void);
+/* Async-signal-safe: detach every thread of every stopped proc (or proc
+ * being stopped), handing back a signal a thread had dequeued.  For
+ * SIGINT/SIGTERM handlers; the handler then exits.  Returns how many
+ * threads were seized: 0 means no target was stopped, and the signal can
+ * have its usual effect.  Must run on the thread that stopped the procs
+ * (ptrace requests from another thread fail). */
+int pyx_proc_emergency_resume(void);
 
 #ifdef __cplusplus
 }

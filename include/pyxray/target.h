@@ -50,9 +50,11 @@ pid_t pyx_target_pid(const struct pyx_target *t);
 /* The memory reader (owned by the target). */
 struct pyx_mem *pyx_target_mem(struct pyx_target *t);
 
-/* Re-read the maps (the target may have mapped more since open). */
+/* Re-read the maps (the target may have mapped more since open).  A stop
+ * re-reads them too, and a read outside them may (pyxray/memory.h). */
 int pyx_target_refresh_maps(struct pyx_target *t);
-/* The maps, sorted by start; valid until the next refresh or free. */
+/* The maps, sorted by start; the array stays valid until
+ * pyx_target_free() (a refresh makes a new one). */
 const struct pyx_map *pyx_target_maps(const struct pyx_target *t, size_t *n);
 const struct pyx_map *pyx_target_find_map(const struct pyx_target *t,
 					  pyx_addr_t addr);
@@ -64,7 +66,9 @@ int pyx_target_path(const struct pyx_target *t, const char *path, char *buf,
 
 /* Stop every thread within deadline_ms (<= 0: the default), or leave the
  * target running and fail (-PYX_E_TIMEOUT, -PYX_E_PERMISSION, -PYX_E_BUSY,
- * -PYX_E_EXITED).  The memory cache is dropped on every stop and resume. */
+ * -PYX_E_EXITED).  The memory cache is dropped on every stop and resume,
+ * and the maps are re-read once stopped: what the target mapped since
+ * open (a new thread's stack, a new arena) is readable. */
 int pyx_target_stop(struct pyx_target *t, int deadline_ms);
 /* The target runs again.  Idempotent. */
 int pyx_target_resume(struct pyx_target *t);
@@ -99,9 +103,12 @@ int64_t pyx_target_rss_bytes(const struct pyx_target *t);
  * failed because of that from one that failed otherwise. */
 bool pyx_target_gone(const struct pyx_target *t);
 
-/* Async-signal-safe: let every stopped process run again.  For SIGINT and
- * SIGTERM handlers; the handler then exits. */
-void pyx_target_emergency_resume(void);
+/* Async-signal-safe: let every stopped process (or one being stopped) run
+ * again, with the signals its threads had dequeued.  For SIGINT and
+ * SIGTERM handlers, on the thread that stops targets; the handler then
+ * exits.  Returns how many threads it let go: 0 when no target was
+ * stopped (the signal may then have its default effect). */
+int pyx_target_emergency_resume(void);
 
 #ifdef __cplusplus
 }

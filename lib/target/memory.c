@@ -1,20 +1,29 @@
-/* Reading the target's memory: process_vm_readv (or pread of
- * /proc/PID/mem where that is refused) behind a page cache.
+/* Reading the target's memory, in three layers (pyxray/memory.h):
  *
- * The cache is direct-mapped: PYX_MEM_SLOTS slots of one aligned 4 KiB page
- * each, the slot chosen by a hash of the page number, allocated on first
- * use (4 MiB) and never grown.  A page is read whole with one system call;
- * mappings are page-aligned, so a page inside a readable mapping is
- * readable as a whole.  Invalidation bumps a generation number: a slot is
- * valid only if it carries the current one.
+ *  - the page cache and the maps check.  The cache is direct-mapped:
+ *    PYX_MEM_SLOTS slots of one aligned 4 KiB page each, the slot chosen by
+ *    a hash of the page number, allocated on first use (4 MiB) and never
+ *    grown.  A page is read whole with one read of the source; mappings are
+ *    page-aligned, so a page inside a readable mapping is readable as a
+ *    whole.  Invalidation bumps a generation number: a slot is valid only
+ *    if it carries the current one;
+ *  - the heap copy: populated pages of the writable mappings, packed in one
+ *    buffer; it answers for every address of the mappings it was asked to
+ *    hold (the copy, zeros for pages never touched, or a refusal for what
+ *    it left out), and lets the rest through to the source;
+ *  - the source (struct pyx_mem_source): a backend's callbacks, or the live
+ *    process below (process_vm_readv, pread of /proc/PID/mem where that is
+ *    refused, /proc/PID/pagemap for the populated pages).
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/types.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/types.h>
 #include <sys/uio.h>
@@ -28,43 +37,382 @@ _Static_assert((PYX_MEM_PAGE & (PYX_MEM_PAGE - 1)) == 0, "page: power of 2");
 _Static_assert(PYX_MEM_SLOTS == 1024, "slot hash uses 10 bits");
 #define SLOT_BITS 10
 
+/* ---- the live process: a memory source -------------------------------- */
+
+/* PAGEMAP_SCAN (Linux 6.7): the runs of pages with given flags, without
+ * one 8-byte entry per page.  The kernel ABI, for older headers. */
+#ifndef PAGEMAP_SCAN
+struct page_region {
+	__u64 start, end, categories;
+};
+struct pm_scan_arg {
+	__u64 size, flags, start, end, walk_end, vec, vec_len, max_pages;
+	__u64 category_inverted, category_mask, category_anyof_mask;
+	__u64 return_mask;
+};
+#define PAGEMAP_SCAN _IOWR('f', 16, struct pm_scan_arg)
+#define PAGE_IS_PRESENT (1 << 3)
+#define PAGE_IS_SWAPPED (1 << 4)
+#endif
+
+/* /proc/PID/pagemap entries: bit 63 present, bit 62 swapped. */
+#define PM_PRESENT (UINT64_C(1) << 63)
+#define PM_SWAPPED (UINT64_C(1) << 62)
+/* Without PAGEMAP_SCAN a mapping costs 8 bytes of pagemap per page: above
+ * this many pages (64 GiB) it is taken as populated whole. */
+#define PM_MAX_PAGES (UINT64_C(16) << 20)
+
+struct live {
+	pid_t pid;
+	int mem_fd; /* /proc/PID/mem, once the fallback is on */
+	int pm_fd;  /* /proc/PID/pagemap, once opened; -2: cannot be */
+	bool use_pread;
+	bool no_scan; /* PAGEMAP_SCAN unknown: read the entries */
+};
+
+static int exited(pid_t pid)
+{
+	return pyx_err_set(PYX_E_EXITED, "process %d exited", (int)pid);
+}
+
+static int live_open_mem(struct live *lv)
+{
+	char path[64];
+	int e;
+
+	snprintf(path, sizeof(path), "/proc/%d/mem", (int)lv->pid);
+	lv->mem_fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (lv->mem_fd >= 0)
+		return 0;
+	e = errno;
+	if (e == ENOENT || e == ESRCH)
+		return exited(lv->pid);
+	if (e == EACCES || e == EPERM)
+		return pyx_err_set(PYX_E_PERMISSION,
+				   "open %s: %s; needs root or CAP_SYS_PTRACE",
+				   path, strerror(e));
+	return pyx_err_set(PYX_E_IO, "open %s: %s", path, strerror(e));
+}
+
+static int live_pread(struct live *lv, pyx_addr_t addr, uint8_t *buf,
+		      size_t len)
+{
+	size_t done = 0;
+	int rc;
+
+	/* File offsets are signed. */
+	if (addr > (uint64_t)INT64_MAX || len > (uint64_t)INT64_MAX - addr)
+		return pyx_err_set(PYX_E_BAD_MEMORY, "address " PYX_PRIaddr
+				   " not mapped (%zu bytes)", addr, len);
+	if (lv->mem_fd < 0 && (rc = live_open_mem(lv)) < 0)
+		return rc;
+	while (done < len) {
+		ssize_t k = pread(lv->mem_fd, buf + done, len - done,
+				  (off_t)(addr + done));
+
+		if (k < 0) {
+			int e = errno;
+
+			if (e == EINTR)
+				continue;
+			if (e == EIO || e == EFAULT)
+				return pyx_err_set(PYX_E_BAD_MEMORY,
+						   "cannot read %zu bytes at "
+						   PYX_PRIaddr,
+						   len - done, addr + done);
+			if (e == ESRCH)
+				return exited(lv->pid);
+			return pyx_err_set(PYX_E_IO, "pread /proc/%d/mem: %s",
+					   (int)lv->pid, strerror(e));
+		}
+		if (k == 0) /* its address space is gone */
+			return exited(lv->pid);
+		done += (size_t)k;
+	}
+	return 0;
+}
+
+static int live_read(struct live *lv, pyx_addr_t addr, void *buf, size_t len)
+{
+	struct iovec local = { buf, len };
+	struct iovec remote = { (void *)(uintptr_t)addr, len };
+	ssize_t k;
+	int e;
+
+	if (lv->use_pread)
+		return live_pread(lv, addr, buf, len);
+	do
+		k = process_vm_readv(lv->pid, &local, 1, &remote, 1, 0);
+	while (k < 0 && errno == EINTR);
+	if (k >= 0) {
+		if ((size_t)k == len)
+			return 0;
+		return pyx_err_set(PYX_E_BAD_MEMORY,
+				   "partial read at " PYX_PRIaddr
+				   ": %zd of %zu bytes (fault at " PYX_PRIaddr
+				   ")",
+				   addr, k, len, addr + (uint64_t)k);
+	}
+	e = errno;
+	switch (e) {
+	case EFAULT:
+		return pyx_err_set(PYX_E_BAD_MEMORY,
+				   "cannot read %zu bytes at " PYX_PRIaddr, len,
+				   addr);
+	case ESRCH:
+		return exited(lv->pid);
+	case ENOSYS:
+	case EPERM:
+		/* seccomp, some containers: /proc/PID/mem may still do. */
+		pyx_debug("process_vm_readv(%d): %s; using /proc/%d/mem",
+			  (int)lv->pid, strerror(e), (int)lv->pid);
+		lv->use_pread = true;
+		return live_pread(lv, addr, buf, len);
+	case ENOMEM:
+		return pyx_err_set(PYX_E_NOMEM, "process_vm_readv: %s",
+				   strerror(e));
+	default:
+		return pyx_err_set(PYX_E_IO, "process_vm_readv(%d, " PYX_PRIaddr
+				   ", %zu): %s",
+				   (int)lv->pid, addr, len, strerror(e));
+	}
+}
+
+/* Many ranges with as few process_vm_readv calls as the iovec limit
+ * allows.  A partial read stops inside the first range that faulted: that
+ * one fails, the reading goes on after it. */
+#define LIVE_IOV 512
+static int live_read_ranges(struct live *lv, struct pyx_mem_range *r,
+			    size_t n, uint64_t *syscalls)
+{
+	struct iovec local[LIVE_IOV], remote[LIVE_IOV];
+	size_t i = 0;
+
+	while (i < n) {
+		size_t k = 0, want = 0;
+		ssize_t got;
+
+		if (lv->use_pread) {
+			int rc;
+
+			(*syscalls)++;
+			rc = live_pread(lv, r[i].addr, r[i].buf, r[i].len);
+			if (rc == -PYX_E_EXITED || rc == -PYX_E_PERMISSION)
+				return rc;
+			r[i++].failed = rc < 0;
+			continue;
+		}
+		for (; k < LIVE_IOV && i + k < n; k++) {
+			local[k] = (struct iovec){ r[i + k].buf, r[i + k].len };
+			remote[k] = (struct iovec){
+				(void *)(uintptr_t)r[i + k].addr, r[i + k].len
+			};
+			want += r[i + k].len;
+		}
+		(*syscalls)++;
+		got = process_vm_readv(lv->pid, local, k, remote, k, 0);
+		if (got < 0) {
+			int e = errno;
+
+			if (e == EINTR)
+				continue;
+			if (e == ESRCH)
+				return exited(lv->pid);
+			if (e == ENOSYS || e == EPERM) {
+				lv->use_pread = true;
+				continue;
+			}
+			if (e == ENOMEM)
+				return pyx_err_set(PYX_E_NOMEM,
+						   "process_vm_readv: %s",
+						   strerror(e));
+			if (e != EFAULT)
+				return pyx_err_set(PYX_E_IO,
+						   "process_vm_readv(%d): %s",
+						   (int)lv->pid, strerror(e));
+			got = 0;
+		}
+		if ((size_t)got == want) {
+			for (size_t j = 0; j < k; j++)
+				r[i + j].failed = false;
+			i += k;
+			continue;
+		}
+		for (size_t j = 0; j < k; j++) {
+			if ((size_t)got >= r[i + j].len) {
+				got -= (ssize_t)r[i + j].len;
+				r[i + j].failed = false;
+				continue;
+			}
+			r[i + j].failed = true;
+			i += j + 1;
+			break;
+		}
+	}
+	return 0;
+}
+
+static int live_open_pagemap(struct live *lv)
+{
+	char path[64];
+
+	if (lv->pm_fd == -2)
+		return -1;
+	if (lv->pm_fd >= 0)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", (int)lv->pid);
+	lv->pm_fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (lv->pm_fd >= 0)
+		return 0;
+	pyx_debug("open %s: %s; copying whole mappings", path,
+		  strerror(errno));
+	lv->pm_fd = -2;
+	return -1;
+}
+
+static int pagemap_scan(struct live *lv, pyx_addr_t start, pyx_addr_t end,
+			int (*cb)(void *, pyx_addr_t, pyx_addr_t), void *arg)
+{
+	struct page_region reg[256];
+	pyx_addr_t at = start;
+
+	while (at < end) {
+		struct pm_scan_arg a = {
+			.size = sizeof(a),
+			.start = at,
+			.end = end,
+			.vec = (uintptr_t)reg,
+			.vec_len = PYX_ARRAY_SIZE(reg),
+			.category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
+			.return_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
+		};
+		int k = ioctl(lv->pm_fd, PAGEMAP_SCAN, &a), rc;
+
+		if (k < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		for (int i = 0; i < k && i < (int)PYX_ARRAY_SIZE(reg); i++) {
+			if (reg[i].start < at || reg[i].end > end ||
+			    reg[i].start >= reg[i].end)
+				return -EIO;
+			if ((rc = cb(arg, reg[i].start, reg[i].end)))
+				return rc;
+		}
+		/* Each call moves on: else trust none of it. */
+		if (a.walk_end <= at || a.walk_end > end)
+			return -EIO;
+		at = a.walk_end;
+	}
+	return 0;
+}
+
+static int pagemap_read(struct live *lv, pyx_addr_t start, pyx_addr_t end,
+			int (*cb)(void *, pyx_addr_t, pyx_addr_t), void *arg)
+{
+	uint64_t ent[512];
+	pyx_addr_t run = 0, at = start;
+	bool in_run = false;
+	int rc;
+
+	if ((end - start) / PYX_MEM_PAGE > PM_MAX_PAGES)
+		return -EFBIG;
+	while (at < end) {
+		size_t want = (size_t)((end - at) / PYX_MEM_PAGE);
+		ssize_t k;
+
+		if (want > PYX_ARRAY_SIZE(ent))
+			want = PYX_ARRAY_SIZE(ent);
+		k = pread(lv->pm_fd, ent, want * 8,
+			  (off_t)(at / PYX_MEM_PAGE * 8));
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 8)
+			return k < 0 ? -errno : -EIO;
+		for (ssize_t i = 0; i < k / 8; i++, at += PYX_MEM_PAGE) {
+			bool has = ent[i] & (PM_PRESENT | PM_SWAPPED);
+
+			if (has && !in_run)
+				run = at;
+			else if (!has && in_run && (rc = cb(arg, run, at)))
+				return rc;
+			in_run = has;
+		}
+	}
+	if (in_run && (rc = cb(arg, run, end)))
+		return rc;
+	return 0;
+}
+
+static int live_populated(struct live *lv, pyx_addr_t start, pyx_addr_t end,
+			  int (*cb)(void *, pyx_addr_t, pyx_addr_t), void *arg)
+{
+	int rc;
+
+	if (live_open_pagemap(lv) < 0)
+		return -EACCES;
+	if (!lv->no_scan) {
+		rc = pagemap_scan(lv, start, end, cb, arg);
+		if (rc != -ENOTTY)
+			return rc;
+		/* A kernel before 6.7 (the first call failed: nothing was
+		 * reported yet). */
+		lv->no_scan = true;
+	}
+	return pagemap_read(lv, start, end, cb, arg);
+}
+
+/* ---- the memory reader ------------------------------------------------ */
+
 struct slot {
 	uint64_t page; /* page number (addr / PYX_MEM_PAGE) */
 	uint64_t gen;  /* valid iff == mem->gen */
 };
 
-#define RCACHE 1024
-
-/* One contiguous copied range of the snapshot. */
-struct snap_range {
+/* Address ranges of the copy.  A run is copied bytes; a span is a range
+ * the copy answers for without bytes (zeros, or a refusal). */
+struct run {
 	pyx_addr_t start, end;
 	uint8_t *data;
 };
+struct span {
+	pyx_addr_t start, end;
+};
 
-struct pyx_mem {
-	pid_t pid;
-	struct pyx_mem_source src; /* src.maps NULL: no maps check (tests) */
-	int fd;                /* /proc/PID/mem, once the fallback is on */
-	bool use_pread;
-	bool no_cache; /* the cache could not be allocated: read direct */
-	uint64_t gen;
-	struct slot *slots;
-	uint8_t *data; /* PYX_MEM_SLOTS * PYX_MEM_PAGE */
-	struct pyx_mem_stats stats;
-	/* snapshot mode */
-	uint8_t *snap;          /* mmap'ed copy, snap_len bytes */
-	size_t snap_len;
-	uint8_t *spare;         /* reserved for the next copy, spare_len bytes */
-	size_t spare_len;
-	struct snap_range *ranges; /* sorted, disjoint, merged when adjacent */
-	size_t nranges;
-	size_t last;            /* range of the last hit */
-	/* 1 MiB chunk -> range: objects of a walk hop between arenas, and a
+#define RCACHE 1024
+
+struct copy {
+	uint8_t *buf; /* mmap'ed, len bytes; NULL: no copy */
+	size_t len;
+	struct run *runs; /* sorted, disjoint, merged when adjacent */
+	size_t nruns;
+	struct span *zero; /* the mappings copied: zeros where no run is */
+	size_t nzero;
+	struct span *lost; /* wanted but not copied: refused */
+	size_t nlost;
+	size_t last; /* run of the last hit */
+	/* 1 MiB chunk -> run: objects of a walk hop between arenas, and a
 	 * binary search per read would cost more than the read. */
 	struct {
 		uint64_t chunk; /* addr >> 20, + 1 (0: empty) */
 		uint32_t idx;
 	} rcache[RCACHE];
+};
+
+struct pyx_mem {
+	struct pyx_mem_source src; /* src.maps NULL: no maps check (tests) */
+	struct live *live;         /* the source when src.read is NULL */
+	bool no_cache; /* the cache could not be allocated: read direct */
+	uint64_t gen;
+	uint64_t refresh_gen; /* generation of the last refresh on a miss */
+	uint64_t refreshes;
+	struct slot *slots;
+	uint8_t *data; /* PYX_MEM_SLOTS * PYX_MEM_PAGE */
+	struct pyx_mem_stats stats;
+	struct copy copy;
+	uint8_t *spare; /* reserved for the next copy, spare_len bytes */
+	size_t spare_len;
 };
 
 int pyx_mem_new(const struct pyx_mem_source *src, struct pyx_mem **out)
@@ -80,9 +428,17 @@ int pyx_mem_new(const struct pyx_mem_source *src, struct pyx_mem **out)
 	mem = calloc(1, sizeof(*mem));
 	if (!mem)
 		return pyx_err_set(PYX_E_NOMEM, "out of memory");
-	mem->pid = src->pid;
 	mem->src = *src;
-	mem->fd = -1;
+	if (!src->read) {
+		mem->live = calloc(1, sizeof(*mem->live));
+		if (!mem->live) {
+			free(mem);
+			return pyx_err_set(PYX_E_NOMEM, "out of memory");
+		}
+		mem->live->pid = src->pid;
+		mem->live->mem_fd = -1;
+		mem->live->pm_fd = -1;
+	}
 	mem->gen = 1;
 	*out = mem;
 	return 0;
@@ -106,8 +462,13 @@ void pyx_mem_free(struct pyx_mem *mem)
 	if (!mem)
 		return;
 	pyx_mem_snapshot_release(mem);
-	if (mem->fd >= 0)
-		close(mem->fd);
+	if (mem->live) {
+		if (mem->live->mem_fd >= 0)
+			close(mem->live->mem_fd);
+		if (mem->live->pm_fd >= 0)
+			close(mem->live->pm_fd);
+		free(mem->live);
+	}
 	free(mem->slots);
 	free(mem->data);
 	free(mem);
@@ -128,6 +489,22 @@ void pyx_mem_get_stats(const struct pyx_mem *mem, struct pyx_mem_stats *out)
 		return;
 	}
 	*out = mem->stats;
+}
+
+/* One read of the source, no cache, no maps check. */
+static int src_read(struct pyx_mem *mem, pyx_addr_t addr, void *buf,
+		    size_t len)
+{
+	int err;
+
+	mem->stats.syscalls++;
+	if (mem->live)
+		err = live_read(mem->live, addr, buf, len);
+	else
+		err = mem->src.read(mem->src.ctx, addr, buf, len);
+	if (err == 0)
+		mem->stats.bytes += len;
+	return err;
 }
 
 bool pyx_mem_valid(const struct pyx_mem *mem, pyx_addr_t addr, size_t len)
@@ -166,127 +543,24 @@ static int not_mapped(pyx_addr_t addr, size_t len)
 			   addr, len);
 }
 
-static int open_mem_fd(struct pyx_mem *mem)
+/* The maps check.  A miss re-reads the maps once per cache generation:
+ * the target may have mapped the address since they were read (a new
+ * thread's stack, a new arena).  Never while a heap copy exists: the copy
+ * is the address space of its moment. */
+static int check_maps(struct pyx_mem *mem, pyx_addr_t addr, size_t len)
 {
-	char path[64];
-	int e;
-
-	snprintf(path, sizeof(path), "/proc/%d/mem", (int)mem->pid);
-	mem->fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (mem->fd >= 0)
+	if (pyx_mem_valid(mem, addr, len))
 		return 0;
-	e = errno;
-	if (e == ENOENT || e == ESRCH)
-		return pyx_err_set(PYX_E_EXITED, "process %d exited",
-				   (int)mem->pid);
-	if (e == EACCES || e == EPERM)
-		return pyx_err_set(PYX_E_PERMISSION,
-				   "open %s: %s; needs root or CAP_SYS_PTRACE",
-				   path, strerror(e));
-	return pyx_err_set(PYX_E_IO, "open %s: %s", path, strerror(e));
-}
-
-static int pread_read(struct pyx_mem *mem, pyx_addr_t addr, uint8_t *buf,
-		      size_t len)
-{
-	size_t done = 0;
-	int rc;
-
-	/* File offsets are signed. */
-	if (addr > (uint64_t)INT64_MAX || len > (uint64_t)INT64_MAX - addr)
+	if (!mem->src.refresh_maps || mem->copy.buf || addr == 0 ||
+	    addr + len < addr || mem->refresh_gen == mem->gen)
 		return not_mapped(addr, len);
-	if (mem->fd < 0) {
-		rc = open_mem_fd(mem);
-		if (rc < 0)
-			return rc;
-	}
-	while (done < len) {
-		ssize_t k;
-
-		mem->stats.syscalls++;
-		k = pread(mem->fd, buf + done, len - done,
-			  (off_t)(addr + done));
-		if (k < 0) {
-			int e = errno;
-
-			if (e == EINTR)
-				continue;
-			if (e == EIO || e == EFAULT)
-				return pyx_err_set(PYX_E_BAD_MEMORY,
-						   "cannot read %zu bytes at "
-						   PYX_PRIaddr,
-						   len - done, addr + done);
-			if (e == ESRCH)
-				return pyx_err_set(PYX_E_EXITED,
-						   "process %d exited",
-						   (int)mem->pid);
-			return pyx_err_set(PYX_E_IO, "pread /proc/%d/mem: %s",
-					   (int)mem->pid, strerror(e));
-		}
-		if (k == 0) /* its address space is gone */
-			return pyx_err_set(PYX_E_EXITED, "process %d exited",
-					   (int)mem->pid);
-		done += (size_t)k;
-		mem->stats.bytes += (uint64_t)k;
-	}
-	return 0;
-}
-
-/* One read, no cache, no maps check. */
-static int raw_read(struct pyx_mem *mem, pyx_addr_t addr, uint8_t *buf,
-		    size_t len)
-{
-	struct iovec local = { buf, len };
-	struct iovec remote = { (void *)(uintptr_t)addr, len };
-	ssize_t k;
-	int e;
-
-	if (mem->src.read) {
-		mem->stats.syscalls++;
-		if ((e = mem->src.read(mem->src.ctx, addr, buf, len)) == 0)
-			mem->stats.bytes += len;
-		return e;
-	}
-	if (mem->use_pread)
-		return pread_read(mem, addr, buf, len);
-	do {
-		mem->stats.syscalls++;
-		k = process_vm_readv(mem->pid, &local, 1, &remote, 1, 0);
-	} while (k < 0 && errno == EINTR);
-	if (k >= 0) {
-		mem->stats.bytes += (uint64_t)k;
-		if ((size_t)k == len)
-			return 0;
-		return pyx_err_set(PYX_E_BAD_MEMORY,
-				   "partial read at " PYX_PRIaddr
-				   ": %zd of %zu bytes (fault at " PYX_PRIaddr
-				   ")",
-				   addr, k, len, addr + (uint64_t)k);
-	}
-	e = errno;
-	switch (e) {
-	case EFAULT:
-		return pyx_err_set(PYX_E_BAD_MEMORY,
-				   "cannot read %zu bytes at " PYX_PRIaddr, len,
-				   addr);
-	case ESRCH:
-		return pyx_err_set(PYX_E_EXITED, "process %d exited",
-				   (int)mem->pid);
-	case ENOSYS:
-	case EPERM:
-		/* seccomp, some containers: /proc/PID/mem may still do. */
-		pyx_debug("process_vm_readv(%d): %s; using /proc/%d/mem",
-			  (int)mem->pid, strerror(e), (int)mem->pid);
-		mem->use_pread = true;
-		return pread_read(mem, addr, buf, len);
-	case ENOMEM:
-		return pyx_err_set(PYX_E_NOMEM, "process_vm_readv: %s",
-				   strerror(e));
-	default:
-		return pyx_err_set(PYX_E_IO, "process_vm_readv(%d, " PYX_PRIaddr
-				   ", %zu): %s",
-				   (int)mem->pid, addr, len, strerror(e));
-	}
+	mem->refresh_gen = mem->gen;
+	mem->refreshes++;
+	if (mem->src.refresh_maps(mem->src.ctx) < 0)
+		pyx_debug("maps not re-read: %s", pyx_err_detail());
+	if (pyx_mem_valid(mem, addr, len))
+		return 0;
+	return not_mapped(addr, len);
 }
 
 static bool ensure_cache(struct pyx_mem *mem)
@@ -324,7 +598,7 @@ static int get_page(struct pyx_mem *mem, uint64_t pn, const uint8_t **out)
 		return 0;
 	}
 	s->gen = 0; /* the slot is being overwritten */
-	rc = raw_read(mem, pn * PYX_MEM_PAGE, data, PYX_MEM_PAGE);
+	rc = src_read(mem, pn * PYX_MEM_PAGE, data, PYX_MEM_PAGE);
 	if (rc < 0)
 		return rc;
 	s->page = pn;
@@ -333,47 +607,21 @@ static int get_page(struct pyx_mem *mem, uint64_t pn, const uint8_t **out)
 	return 0;
 }
 
-/* What every read does first: serve it from the heap snapshot if it can
- * (*done), else refuse an address outside the readable maps.  Returns 0 or
- * an error. */
-static int read_prologue(struct pyx_mem *mem, pyx_addr_t addr, void *buf,
-			 size_t len, bool *done)
+/* A read of the source through the cache (direct: around it). */
+static int cached_read(struct pyx_mem *mem, pyx_addr_t addr, uint8_t *dst,
+		       size_t len, bool direct)
 {
-	*done = true;
-	if (!mem || (!buf && len))
-		return pyx_err_set(PYX_E_USAGE, "pyx_mem_read: NULL");
-	if (len == 0)
-		return 0;
-	if (mem->snap) {
-		const void *p = pyx_mem_snapshot_ptr(mem, addr, len);
+	int rc = check_maps(mem, addr, len);
 
-		if (p) {
-			memcpy(buf, p, len);
-			return 0;
-		}
-	}
-	if (!pyx_mem_valid(mem, addr, len))
-		return not_mapped(addr, len);
-	*done = false;
-	return 0;
-}
-
-int pyx_mem_read(struct pyx_mem *mem, pyx_addr_t addr, void *buf, size_t len)
-{
-	uint8_t *dst = buf;
-	bool done;
-	int err = read_prologue(mem, addr, buf, len, &done);
-
-	if (err || done)
-		return err;
-	if (len > PYX_MEM_DIRECT_MIN || !ensure_cache(mem))
-		return raw_read(mem, addr, dst, len);
+	if (rc < 0)
+		return rc;
+	if (direct || len > PYX_MEM_DIRECT_MIN || !ensure_cache(mem))
+		return src_read(mem, addr, dst, len);
 	while (len) {
 		uint64_t pn = addr / PYX_MEM_PAGE;
 		size_t off = (size_t)(addr % PYX_MEM_PAGE);
 		size_t chunk = PYX_MEM_PAGE - off;
 		const uint8_t *page;
-		int rc;
 
 		if (chunk > len)
 			chunk = len;
@@ -382,7 +630,7 @@ int pyx_mem_read(struct pyx_mem *mem, pyx_addr_t addr, void *buf, size_t len)
 			memcpy(dst, page + off, chunk);
 		} else if (rc == -PYX_E_BAD_MEMORY) {
 			/* The whole page failed: try the exact range. */
-			rc = raw_read(mem, addr, dst, chunk);
+			rc = src_read(mem, addr, dst, chunk);
 			if (rc < 0)
 				return rc;
 		} else {
@@ -395,15 +643,39 @@ int pyx_mem_read(struct pyx_mem *mem, pyx_addr_t addr, void *buf, size_t len)
 	return 0;
 }
 
+static int copy_read(struct pyx_mem *mem, pyx_addr_t addr, uint8_t *dst,
+		     size_t len, bool direct);
+
+static int mem_read(struct pyx_mem *mem, pyx_addr_t addr, void *buf,
+		    size_t len, bool direct)
+{
+	if (!mem || (!buf && len))
+		return pyx_err_set(PYX_E_USAGE, "pyx_mem_read: NULL");
+	if (len == 0)
+		return 0;
+	if (addr == 0 || addr + len < addr)
+		return not_mapped(addr, len);
+	if (mem->copy.buf) {
+		const void *p = pyx_mem_snapshot_ptr(mem, addr, len);
+
+		if (p) {
+			memcpy(buf, p, len);
+			return 0;
+		}
+		return copy_read(mem, addr, buf, len, direct);
+	}
+	return cached_read(mem, addr, buf, len, direct);
+}
+
+int pyx_mem_read(struct pyx_mem *mem, pyx_addr_t addr, void *buf, size_t len)
+{
+	return mem_read(mem, addr, buf, len, false);
+}
+
 int pyx_mem_read_direct(struct pyx_mem *mem, pyx_addr_t addr, void *buf,
 			size_t len)
 {
-	bool done;
-	int err = read_prologue(mem, addr, buf, len, &done);
-
-	if (err || done)
-		return err;
-	return raw_read(mem, addr, buf, len);
+	return mem_read(mem, addr, buf, len, true);
 }
 
 int pyx_mem_read_u64(struct pyx_mem *mem, pyx_addr_t addr, uint64_t *out)
@@ -460,7 +732,7 @@ int pyx_mem_read_cstr(struct pyx_mem *mem, pyx_addr_t addr, char *buf,
 	return 0;
 }
 
-/* ---- snapshot mode ---------------------------------------------------- */
+/* ---- the heap copy ---------------------------------------------------- */
 
 /* Mappings that can hold Python objects: private and writable.  Not the
  * kernel's special ones, nor devices (reading those can have effects). */
@@ -474,10 +746,70 @@ static bool snap_wanted(const struct pyx_map *m)
 	return strncmp(m->path, "/dev/", 5) != 0;
 }
 
-uint64_t pyx_mem_snapshot_size(const struct pyx_mem *mem)
+/* Runs collected from the source's populated(), merged when adjacent. */
+struct collect {
+	struct run *v;
+	size_t n, cap;
+	uint64_t bytes;
+	bool count_only;
+};
+
+static int collect_run(void *arg, pyx_addr_t s, pyx_addr_t e)
 {
+	struct collect *c = arg;
+
+	if (e <= s)
+		return 0;
+	c->bytes += e - s;
+	if (c->count_only)
+		return 0;
+	if (c->n && c->v[c->n - 1].end == s) {
+		c->v[c->n - 1].end = e;
+		return 0;
+	}
+	if (c->n == c->cap) {
+		size_t ncap = c->cap ? c->cap * 2 : 64;
+		struct run *v = realloc(c->v, ncap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		c->v = v;
+		c->cap = ncap;
+	}
+	c->v[c->n++] = (struct run){ s, e, NULL };
+	return 0;
+}
+
+/* Append the populated runs of m to c.  Where the source cannot tell, the
+ * whole mapping.  0 or -PYX_E_NOMEM. */
+static int collect_mapping(struct pyx_mem *mem, const struct pyx_map *m,
+			   struct collect *c)
+{
+	size_t n0 = c->n;
+	uint64_t b0 = c->bytes;
+	int rc = -ENOSYS;
+
+	if (mem->live)
+		rc = live_populated(mem->live, m->start, m->end, collect_run, c);
+	else if (mem->src.populated)
+		rc = mem->src.populated(mem->src.ctx, m->start, m->end,
+					collect_run, c);
+	if (rc == -ENOMEM)
+		return pyx_err_set(PYX_E_NOMEM, "out of memory");
+	if (rc == 0)
+		return 0;
+	c->n = n0;
+	c->bytes = b0;
+	if (collect_run(c, m->start, m->end))
+		return pyx_err_set(PYX_E_NOMEM, "out of memory");
+	return 0;
+}
+
+uint64_t pyx_mem_snapshot_size(const struct pyx_mem *cmem)
+{
+	struct pyx_mem *mem = (struct pyx_mem *)cmem; /* the pagemap fd */
+	struct collect c = { .count_only = true };
 	const struct pyx_map *maps;
-	uint64_t total = 0;
 	size_t n;
 
 	if (!mem || !mem->src.maps)
@@ -485,17 +817,17 @@ uint64_t pyx_mem_snapshot_size(const struct pyx_mem *mem)
 	maps = mem_maps(mem, &n);
 	for (size_t i = 0; i < n; i++)
 		if (snap_wanted(&maps[i]))
-			total += maps[i].end - maps[i].start;
-	return total;
+			(void)collect_mapping(mem, &maps[i], &c);
+	return c.bytes;
 }
 
 bool pyx_mem_has_snapshot(const struct pyx_mem *mem)
 {
-	return mem && mem->snap;
+	return mem && mem->copy.buf;
 }
 
 /* A buffer for a copy: huge pages where the kernel gives them (fewer
- * faults), every page touched now if prefault. */
+ * faults), the first prefault bytes touched now. */
 static uint8_t *snap_alloc(size_t len, size_t prefault)
 {
 	uint8_t *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
@@ -516,6 +848,9 @@ int pyx_mem_snapshot_reserve(struct pyx_mem *mem, uint64_t bytes,
 {
 	if (!mem)
 		return pyx_err_set(PYX_E_USAGE, "pyx_mem_snapshot_reserve: NULL");
+	if (bytes > SIZE_MAX / 2 || slack > SIZE_MAX / 2)
+		return pyx_err_set(PYX_E_NOMEM, "cannot map %" PRIu64 " bytes "
+				   "for a copy of the heap", bytes + slack);
 	if (mem->spare && mem->spare_len >= bytes + slack)
 		return 0;
 	if (mem->spare)
@@ -532,15 +867,14 @@ int pyx_mem_snapshot_reserve(struct pyx_mem *mem, uint64_t bytes,
 
 static void release_copy(struct pyx_mem *mem)
 {
-	if (!mem->snap)
-		return;
-	munmap(mem->snap, mem->snap_len);
-	free(mem->ranges);
-	mem->snap = NULL;
-	mem->snap_len = 0;
-	mem->ranges = NULL;
-	mem->nranges = 0;
-	mem->last = 0;
+	struct copy *c = &mem->copy;
+
+	if (c->buf)
+		munmap(c->buf, c->len);
+	free(c->runs);
+	free(c->zero);
+	free(c->lost);
+	memset(c, 0, sizeof(*c));
 }
 
 void pyx_mem_snapshot_release(struct pyx_mem *mem)
@@ -563,224 +897,348 @@ const void *pyx_mem_snapshot_ptr(struct pyx_mem *mem, pyx_addr_t addr,
 
 void *pyx_mem_snapshot_wptr(struct pyx_mem *mem, pyx_addr_t addr, size_t len)
 {
-	const struct snap_range *r;
+	struct copy *c = &mem->copy;
+	const struct run *r;
 	uint64_t chunk = (addr >> 20) + 1;
 	size_t lo, hi, slot = (size_t)chunk & (RCACHE - 1);
 
-	if (!mem->nranges)
+	if (!c->nruns)
 		return NULL;
-	/* Walks go object to nearby object: the last range usually hits. */
-	r = &mem->ranges[mem->last];
+	/* Walks go object to nearby object: the last run usually hits. */
+	r = &c->runs[c->last];
 	if (addr >= r->start && addr < r->end)
 		goto found;
-	if (mem->rcache[slot].chunk == chunk) {
-		r = &mem->ranges[mem->rcache[slot].idx];
+	if (c->rcache[slot].chunk == chunk) {
+		r = &c->runs[c->rcache[slot].idx];
 		if (addr >= r->start && addr < r->end) {
-			mem->last = mem->rcache[slot].idx;
+			c->last = c->rcache[slot].idx;
 			goto found;
 		}
 	}
 	lo = 0;
-	hi = mem->nranges;
+	hi = c->nruns;
 	while (hi - lo > 1) {
 		size_t mid = lo + (hi - lo) / 2;
 
-		if (mem->ranges[mid].start <= addr)
+		if (c->runs[mid].start <= addr)
 			lo = mid;
 		else
 			hi = mid;
 	}
-	r = &mem->ranges[lo];
+	r = &c->runs[lo];
 	if (addr < r->start || addr >= r->end)
 		return NULL;
-	mem->last = lo;
-	mem->rcache[slot].chunk = chunk;
-	mem->rcache[slot].idx = (uint32_t)lo;
+	c->last = lo;
+	c->rcache[slot].chunk = chunk;
+	c->rcache[slot].idx = (uint32_t)lo;
 found:
 	if (len > r->end - addr)
 		return NULL;
 	return r->data + (addr - r->start);
 }
 
-/* Copy ranges [first, last) of the plan, whose copies are contiguous in
- * the buffer, with as few process_vm_readv calls as the iovec limit
- * allows.  A range that cannot be read (it faults) is zeroed and marked
- * by data = NULL. */
-#define SNAP_IOV 512
-static int snap_copy(struct pyx_mem *mem, struct snap_range *rg, size_t n)
+/* In an array sorted by start (struct run or struct span: both begin with
+ * start, end): the index of the element holding addr, or SIZE_MAX; *next:
+ * the start of the first element after addr (UINT64_MAX: none). */
+static size_t find_range(const void *arr, size_t n, size_t stride,
+			 pyx_addr_t addr, pyx_addr_t *next)
 {
-	struct iovec local[SNAP_IOV], remote[SNAP_IOV];
-	size_t i = 0;
+#define AT(i) ((const pyx_addr_t *)((const char *)arr + (i) * stride))
+	size_t lo = 0, hi = n;
 
-	while (i < n) {
-		size_t k = 0, want = 0;
-		ssize_t got;
+	*next = UINT64_MAX;
+	if (!n)
+		return SIZE_MAX;
+	if (AT(0)[0] > addr) {
+		*next = AT(0)[0];
+		return SIZE_MAX;
+	}
+	while (hi - lo > 1) { /* the last element with start <= addr */
+		size_t mid = lo + (hi - lo) / 2;
 
-		if (mem->use_pread || mem->src.read) {
-			int rc = raw_read(mem, rg[i].start, rg[i].data,
-					  rg[i].end - rg[i].start);
+		if (AT(mid)[0] <= addr)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	if (lo + 1 < n)
+		*next = AT(lo + 1)[0];
+	return addr < AT(lo)[1] ? lo : SIZE_MAX;
+#undef AT
+}
 
-			if (rc == -PYX_E_EXITED)
-				return rc;
-			if (rc < 0)
-				rg[i].data = NULL;
-			i++;
-			continue;
+static int not_copied(pyx_addr_t addr, size_t len)
+{
+	return pyx_err_set(PYX_E_BAD_MEMORY,
+			   "address " PYX_PRIaddr " (%zu bytes) was not copied "
+			   "with the heap (--max-copy reached, or unreadable); "
+			   "not read from the running process, which has moved "
+			   "on since the copy", addr, len);
+}
+
+/* A read while a copy exists, piece by piece: copied bytes from the copy,
+ * pages never touched as zeros, what the copy left out refused, and the
+ * rest (read-only mappings) from the source. */
+static int copy_read(struct pyx_mem *mem, pyx_addr_t addr, uint8_t *dst,
+		     size_t len, bool direct)
+{
+	const struct copy *c = &mem->copy;
+
+	while (len) {
+		pyx_addr_t lim = addr + len, next;
+		size_t i, n;
+		int rc;
+
+		i = find_range(c->runs, c->nruns, sizeof(*c->runs), addr, &next);
+		if (i != SIZE_MAX) {
+			n = c->runs[i].end - addr < len ?
+				    (size_t)(c->runs[i].end - addr) : len;
+			memcpy(dst, c->runs[i].data + (addr - c->runs[i].start),
+			       n);
+			goto next_piece;
 		}
-		for (; k < SNAP_IOV && i + k < n; k++) {
-			size_t len = rg[i + k].end - rg[i + k].start;
-
-			local[k] = (struct iovec){ rg[i + k].data, len };
-			remote[k] = (struct iovec){ (void *)(uintptr_t)rg[i + k].start,
-						    len };
-			want += len;
+		if (next < lim)
+			lim = next;
+		i = find_range(c->lost, c->nlost, sizeof(*c->lost), addr, &next);
+		if (i != SIZE_MAX)
+			return not_copied(addr, len);
+		if (next < lim)
+			lim = next;
+		i = find_range(c->zero, c->nzero, sizeof(*c->zero), addr, &next);
+		if (i != SIZE_MAX) {
+			if (c->zero[i].end < lim)
+				lim = c->zero[i].end;
+			n = (size_t)(lim - addr);
+			memset(dst, 0, n);
+			goto next_piece;
 		}
-		mem->stats.syscalls++;
-		got = process_vm_readv(mem->pid, local, k, remote, k, 0);
-		if (got < 0) {
-			int e = errno;
-
-			if (e == EINTR)
-				continue;
-			if (e == ESRCH)
-				return pyx_err_set(PYX_E_EXITED,
-						   "process %d exited",
-						   (int)mem->pid);
-			if (e == ENOSYS || e == EPERM) {
-				mem->use_pread = true;
-				continue;
-			}
-			if (e == ENOMEM)
-				return pyx_err_set(PYX_E_NOMEM,
-						   "process_vm_readv: %s",
-						   strerror(e));
-			if (e != EFAULT)
-				return pyx_err_set(PYX_E_IO,
-						   "process_vm_readv(%d): %s",
-						   (int)mem->pid, strerror(e));
-			got = 0;
-		}
-		mem->stats.bytes += (uint64_t)got;
-		if ((size_t)got == want) {
-			i += k;
-			continue;
-		}
-		/* A partial read stops inside the first range that faulted:
-		 * keep the ranges before it, drop that one, go on after it. */
-		for (size_t j = 0; j < k; j++) {
-			size_t len = rg[i + j].end - rg[i + j].start;
-
-			if ((size_t)got >= len) {
-				got -= (ssize_t)len;
-				continue;
-			}
-			rg[i + j].data = NULL;
-			i += j + 1;
-			break;
-		}
+		if (next < lim)
+			lim = next;
+		n = (size_t)(lim - addr);
+		if ((rc = cached_read(mem, addr, dst, n, direct)) < 0)
+			return rc;
+next_piece:
+		dst += n;
+		addr += n;
+		len -= n;
 	}
 	return 0;
+}
+
+static int add_span(struct span **v, size_t *n, size_t *cap, pyx_addr_t s,
+		    pyx_addr_t e)
+{
+	if (*n && (*v)[*n - 1].end == s) {
+		(*v)[*n - 1].end = e;
+		return 0;
+	}
+	if (*n == *cap) {
+		size_t ncap = *cap ? *cap * 2 : 16;
+		struct span *p = realloc(*v, ncap * sizeof(*p));
+
+		if (!p)
+			return pyx_err_set(PYX_E_NOMEM, "out of memory");
+		*v = p;
+		*cap = ncap;
+	}
+	(*v)[(*n)++] = (struct span){ s, e };
+	return 0;
+}
+
+static int cmp_span(const void *a, const void *b)
+{
+	const struct span *x = a, *y = b;
+
+	return (x->start > y->start) - (x->start < y->start);
+}
+
+/* Read the runs into their places in the buffer; failed[i] for a run that
+ * could not be read. */
+static int copy_runs(struct pyx_mem *mem, struct run *runs, size_t n,
+		     bool *failed)
+{
+	struct pyx_mem_range *r;
+	uint64_t sys = 0;
+	int rc = 0;
+
+	if (!n)
+		return 0;
+	r = calloc(n, sizeof(*r));
+	if (!r)
+		return pyx_err_set(PYX_E_NOMEM, "out of memory");
+	for (size_t i = 0; i < n; i++)
+		r[i] = (struct pyx_mem_range){ runs[i].start, runs[i].data,
+					       (size_t)(runs[i].end -
+							runs[i].start),
+					       false };
+	if (mem->live) {
+		rc = live_read_ranges(mem->live, r, n, &sys);
+	} else if (mem->src.read_ranges) {
+		rc = mem->src.read_ranges(mem->src.ctx, r, n, &sys);
+	} else {
+		for (size_t i = 0; i < n && !rc; i++) {
+			sys++;
+			rc = mem->src.read(mem->src.ctx, r[i].addr, r[i].buf,
+					   r[i].len);
+			r[i].failed = rc < 0;
+			if (rc == -PYX_E_BAD_MEMORY)
+				rc = 0;
+		}
+	}
+	mem->stats.syscalls += sys;
+	for (size_t i = 0; i < n; i++) {
+		failed[i] = r[i].failed;
+		if (!r[i].failed && !rc)
+			mem->stats.bytes += r[i].len;
+	}
+	free(r);
+	return rc;
 }
 
 int pyx_mem_snapshot(struct pyx_mem *mem, uint64_t max_bytes,
 		     struct pyx_mem_snapshot_info *info)
 {
 	struct pyx_mem_snapshot_info in = { 0 };
+	struct copy *c;
 	const struct pyx_map *maps;
-	struct snap_range *rg = NULL;
-	uint64_t t0 = pyx_now_ns(), sys0, total = 0;
-	size_t n, nr = 0, off = 0, out = 0;
-	int rc;
+	struct collect col = { 0 };
+	bool *failed = NULL;
+	size_t n, nwanted = 0, zcap = 0, lcap = 0, out = 0;
+	uint64_t t0 = pyx_now_ns(), sys0, off = 0;
+	int rc = 0;
 
+	if (info)
+		*info = in;
 	if (!mem || !mem->src.maps)
 		return pyx_err_set(PYX_E_USAGE, "pyx_mem_snapshot: no maps");
 	release_copy(mem);
+	c = &mem->copy;
 	sys0 = mem->stats.syscalls;
 	maps = mem_maps(mem, &n);
-	rg = calloc(n ? n : 1, sizeof(*rg));
-	if (!rg)
-		return pyx_err_set(PYX_E_NOMEM, "out of memory");
+	/* The plan: the populated runs of each wanted mapping, whole
+	 * mappings in address order up to the bound. */
 	for (size_t i = 0; i < n; i++) {
-		uint64_t len = maps[i].end - maps[i].start;
+		const struct pyx_map *m = &maps[i];
+		size_t n0 = col.n;
+		uint64_t b0 = col.bytes;
 
-		if (!snap_wanted(&maps[i]))
+		if (!snap_wanted(m))
 			continue;
-		if (max_bytes && total + len > max_bytes) {
+		nwanted++;
+		if ((rc = collect_mapping(mem, m, &col)))
+			goto fail;
+		if (max_bytes && col.bytes > max_bytes) {
 			in.truncated = true;
-			in.skipped_bytes += len;
-			continue;
+			in.skipped_bytes += col.bytes - b0;
+			in.skipped_mappings++;
+			col.n = n0;
+			col.bytes = b0;
+			rc = add_span(&c->lost, &c->nlost, &lcap, m->start,
+				      m->end);
+		} else {
+			in.mappings++;
+			in.virtual_bytes += m->end - m->start;
+			rc = add_span(&c->zero, &c->nzero, &zcap, m->start,
+				      m->end);
 		}
-		rg[nr++] = (struct snap_range){ maps[i].start, maps[i].end, NULL };
-		total += len;
+		if (rc)
+			goto fail;
 	}
-	if (total == 0) {
-		free(rg);
-		if (info)
-			*info = in;
-		return pyx_err_set(PYX_E_BAD_MEMORY, "process %d has no "
-				   "writable memory to copy", (int)mem->pid);
+	if (!nwanted) {
+		rc = pyx_err_set(PYX_E_BAD_MEMORY, "process %d has no "
+				 "writable memory to copy", (int)mem->src.pid);
+		goto fail;
 	}
-	if (mem->spare && mem->spare_len >= total) {
-		mem->snap = mem->spare;
-		total = mem->spare_len;
+	/* One buffer, the runs packed in it. */
+	if (mem->spare && mem->spare_len >= col.bytes && col.bytes) {
+		c->buf = mem->spare;
+		c->len = mem->spare_len;
 		mem->spare = NULL;
 		mem->spare_len = 0;
 	} else {
-		mem->snap = snap_alloc(total, 0);
+		c->len = col.bytes ? (size_t)col.bytes : PYX_MEM_PAGE;
+		c->buf = snap_alloc(c->len, 0);
+		if (!c->buf) {
+			c->len = 0;
+			rc = pyx_err_set(PYX_E_NOMEM, "cannot map %" PRIu64
+					 " bytes for a copy of the heap: %s",
+					 col.bytes, strerror(errno));
+			goto fail;
+		}
 	}
-	if (!mem->snap) {
-		free(rg);
-		return pyx_err_set(PYX_E_NOMEM, "cannot map %" PRIu64 " bytes "
-				   "for a copy of the heap: %s", total,
-				   strerror(errno));
+	for (size_t i = 0; i < col.n; i++) {
+		col.v[i].data = c->buf + off;
+		off += col.v[i].end - col.v[i].start;
 	}
-	mem->snap_len = total;
-	for (size_t i = 0; i < nr; i++) {
-		rg[i].data = mem->snap + off;
-		off += rg[i].end - rg[i].start;
+	failed = calloc(col.n ? col.n : 1, sizeof(*failed));
+	if (!failed) {
+		rc = pyx_err_set(PYX_E_NOMEM, "out of memory");
+		goto fail;
 	}
-	if ((rc = snap_copy(mem, rg, nr))) {
-		free(rg);
-		mem->ranges = NULL;
-		release_copy(mem);
-		return rc;
-	}
-	/* Drop what failed; merge neighbours whose copies are adjacent too,
-	 * so a read across two mappings is still served. */
-	for (size_t i = 0; i < nr; i++) {
-		if (!rg[i].data) {
-			in.skipped_bytes += rg[i].end - rg[i].start;
+	if ((rc = copy_runs(mem, col.v, col.n, failed)))
+		goto fail;
+	/* What failed is refused, not zeros; neighbours whose copies are
+	 * adjacent too are merged, so a read across two runs is one. */
+	for (size_t i = 0; i < col.n; i++) {
+		struct run *r = &col.v[i];
+
+		if (failed[i]) {
+			in.skipped_bytes += r->end - r->start;
+			if ((rc = add_span(&c->lost, &c->nlost, &lcap, r->start,
+					   r->end)))
+				goto fail;
 			continue;
 		}
-		in.bytes += rg[i].end - rg[i].start;
-		in.mappings++;
-		if (out && rg[out - 1].end == rg[i].start &&
-		    rg[out - 1].data + (rg[out - 1].end - rg[out - 1].start) ==
-			    rg[i].data)
-			rg[out - 1].end = rg[i].end;
+		in.bytes += r->end - r->start;
+		if (out && col.v[out - 1].end == r->start &&
+		    col.v[out - 1].data +
+				    (col.v[out - 1].end - col.v[out - 1].start) ==
+			    r->data)
+			col.v[out - 1].end = r->end;
 		else
-			rg[out++] = rg[i];
+			col.v[out++] = *r;
 	}
-	mem->ranges = rg;
-	mem->nranges = out;
-	mem->last = 0;
-	memset(mem->rcache, 0, sizeof(mem->rcache));
+	if (in.skipped_bytes && !in.truncated)
+		pyx_debug("heap copy: %" PRIu64 " bytes could not be read",
+			  in.skipped_bytes);
+	qsort(c->lost, c->nlost, sizeof(*c->lost), cmp_span);
+	free(failed);
+	c->runs = col.v;
+	c->nruns = out;
 	in.syscalls = mem->stats.syscalls - sys0;
 	in.ns = pyx_now_ns() - t0;
 	if (info)
 		*info = in;
 	return 0;
+fail:
+	free(failed);
+	free(col.v);
+	release_copy(mem);
+	return rc;
 }
+
+/* ---- test hooks ------------------------------------------------------- */
 
 void pyx_mem_test_force_pread(struct pyx_mem *mem)
 {
-	if (mem)
-		mem->use_pread = true;
+	if (mem && mem->live)
+		mem->live->use_pread = true;
 }
 
 int pyx_mem_test_uses_pread(const struct pyx_mem *mem)
 {
-	return mem && mem->use_pread;
+	return mem && mem->live && mem->live->use_pread;
+}
+
+uint64_t pyx_mem_test_refreshes(const struct pyx_mem *mem)
+{
+	return mem ? mem->refreshes : 0;
+}
+
+void pyx_mem_test_no_pagemap_scan(struct pyx_mem *mem)
+{
+	if (mem && mem->live)
+		mem->live->no_scan = true;
 }
 
 const struct pyx_map *pyx_maps_find(const struct pyx_map *maps, size_t n,

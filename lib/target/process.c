@@ -80,6 +80,13 @@ struct pyx_proc {
 
 	uint64_t pause_total, pause_start;
 	uint64_t reinjected;
+	/* Maps replaced by a refresh, freed with the proc: a caller may be
+	 * walking an array when a read refreshes it (pyxray/memory.h). */
+	struct retired {
+		struct pyx_map *maps;
+		size_t n;
+	} *retired;
+	size_t nretired, cap_retired;
 };
 
 /* ---- small helpers ---------------------------------------------------- */
@@ -263,22 +270,44 @@ static void reg_set_sig(int slot, int sig)
 		atomic_store(&reg_sig[slot], sig);
 }
 
-void pyx_proc_emergency_resume(void)
+/* The signal a thread in a ptrace-stop has dequeued and would lose on a
+ * PTRACE_DETACH without it, or 0.  The kernel's siginfo tells a
+ * signal-delivery-stop from our interrupt and from a group-stop, whose
+ * si_code carries PTRACE_EVENT_STOP: this covers a stop nobody has waited
+ * for yet, and one waited for just before the registry was told.  Only
+ * system calls: async-signal-safe. */
+static int dequeued_signal(pid_t tid)
 {
-	int saved = errno;
+	siginfo_t si;
+
+	memset(&si, 0, sizeof(si));
+	if (ptrace(PTRACE_GETSIGINFO, tid, NULL, &si) != 0)
+		return 0; /* not stopped (still pending), or gone */
+	if ((si.si_code >> 8) == PTRACE_EVENT_STOP)
+		return 0;
+	return si.si_signo > 0 && si.si_signo < NSIG ? si.si_signo : 0;
+}
+
+int pyx_proc_emergency_resume(void)
+{
+	int saved = errno, n = 0;
 
 	for (size_t i = 0; i < REG_MAX; i++) {
 		int tid, sig;
 
 		if (!atomic_load_explicit(&reg_tid[i], memory_order_relaxed))
 			continue;
-		sig = atomic_load(&reg_sig[i]);
 		tid = atomic_exchange(&reg_tid[i], 0);
-		if (tid > 0)
-			ptrace(PTRACE_DETACH, (pid_t)tid, NULL,
-			       (void *)(long)sig);
+		if (tid <= 0)
+			continue;
+		n++;
+		sig = atomic_load(&reg_sig[i]);
+		if (!sig)
+			sig = dequeued_signal((pid_t)tid);
+		ptrace(PTRACE_DETACH, (pid_t)tid, NULL, (void *)(long)sig);
 	}
 	errno = saved;
+	return n;
 }
 
 /* ---- maps ------------------------------------------------------------- */
@@ -430,7 +459,16 @@ int pyx_proc_refresh_maps(struct pyx_proc *proc)
 	rc = read_maps(proc->pid, &maps, &n);
 	if (rc < 0)
 		return rc;
-	free_maps(proc->maps, proc->nmaps);
+	if (proc->maps) {
+		rc = grow(&proc->retired, &proc->cap_retired,
+			  proc->nretired + 1, sizeof(*proc->retired));
+		if (rc < 0) {
+			free_maps(maps, n);
+			return rc;
+		}
+		proc->retired[proc->nretired++] =
+			(struct retired){ proc->maps, proc->nmaps };
+	}
 	proc->maps = maps;
 	proc->nmaps = n;
 	return 0;
@@ -695,7 +733,7 @@ void pyx_proc_test_set_seize_delay(unsigned int us)
 static int seize_one(struct pyx_proc *proc, pid_t tid)
 {
 	struct task *t;
-	int rc;
+	int rc, slot;
 
 	if (proc->ntasks >= PYX_MAX_THREADS)
 		return pyx_err_set(PYX_E_NOT_SUPPORTED,
@@ -706,9 +744,13 @@ static int seize_one(struct pyx_proc *proc, pid_t tid)
 		  sizeof(*proc->tasks));
 	if (rc < 0)
 		return rc;
+	/* Published before the seize: a signal handler that runs in between
+	 * must know that a thread is (being) stopped. */
+	slot = reg_add(tid);
 	if (ptrace(PTRACE_SEIZE, tid, NULL, NULL) != 0) {
 		int e = errno;
 
+		reg_del(slot, tid);
 		if (e == ESRCH) /* gone meanwhile */
 			return add_skip(proc, tid);
 		if (e == EPERM)
@@ -720,7 +762,7 @@ static int seize_one(struct pyx_proc *proc, pid_t tid)
 	t->tid = tid;
 	t->sig = 0;
 	t->state = TASK_PENDING;
-	t->slot = reg_add(tid);
+	t->slot = slot;
 	if (t->slot < 0)
 		pyx_debug("emergency registry full; thread %d not registered",
 			  (int)tid);
@@ -1302,6 +1344,9 @@ void pyx_proc_free(struct pyx_proc *proc)
 			 "never stopped); they run on when this program exits",
 			 proc->ntasks, (int)proc->pid);
 	free_maps(proc->maps, proc->nmaps);
+	for (size_t i = 0; i < proc->nretired; i++)
+		free_maps(proc->retired[i].maps, proc->retired[i].n);
+	free(proc->retired);
 	free(proc->tasks);
 	free(proc->skip);
 	free(proc->known);

@@ -1,4 +1,4 @@
-/* Private to lib/process.c and lib/memory.c, and their unit tests: limits
+/* Private to lib/target/process.c and lib/target/memory.c, and their unit tests: limits
  * and test hooks.  Not part of the public API. */
 #ifndef PYX_PROCESS_PRIVATE_H
 #define PYX_PROCESS_PRIVATE_H
@@ -28,6 +28,11 @@ struct pyx_proc;
 void pyx_mem_test_force_pread(struct pyx_mem *mem);
 /* Whether mem has switched to pread(/proc/PID/mem). */
 int pyx_mem_test_uses_pread(const struct pyx_mem *mem);
+/* How many times a read outside the maps made mem re-read them. */
+uint64_t pyx_mem_test_refreshes(const struct pyx_mem *mem);
+/* Test hook: find populated pages by reading /proc/PID/pagemap entries,
+ * as on kernels without the PAGEMAP_SCAN ioctl. */
+void pyx_mem_test_no_pagemap_scan(struct pyx_mem *mem);
 
 /* Test hook: how many signals caught in signal-delivery-stops this proc has
  * handed back to their thread on detach. */

@@ -181,8 +181,18 @@ int pyx_target_stop(struct pyx_target *t, int deadline_ms)
 {
 	int err = t->ops->stop ? t->ops->stop(t->be, deadline_ms) : 0;
 
-	/* What was cached while it ran is stale, whether or not it stopped. */
+	/* What was cached while it ran is stale, whether or not it stopped;
+	 * so are the maps: a thread started or an arena mapped since they
+	 * were read must not be refused as "not mapped".  Re-reading them
+	 * costs a read of /proc/PID/maps; if that fails, the old maps do
+	 * (a read outside them still re-reads them once). */
 	pyx_mem_invalidate(t->mem);
+	if (!err && t->ops->stop && t->ops->refresh_maps &&
+	    t->ops->refresh_maps(t->be) < 0) {
+		pyx_debug("maps not re-read after the stop: %s",
+			  pyx_err_detail());
+		pyx_err_clear();
+	}
 	return err;
 }
 
@@ -271,7 +281,7 @@ bool pyx_target_gone(const struct pyx_target *t)
 	return t->ops->gone ? t->ops->gone(t->be) : false;
 }
 
-void pyx_target_emergency_resume(void)
+int pyx_target_emergency_resume(void)
 {
-	pyx_proc_emergency_resume();
+	return pyx_proc_emergency_resume();
 }
