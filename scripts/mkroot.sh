@@ -5,6 +5,7 @@
 # Py_DEBUG interpreters).  docs/test-bed.md explains how the tests use it.
 #
 #   scripts/mkroot.sh [--rebuild]     prints the root's path on stdout
+#   scripts/mkroot.sh --check         exit 0 iff the cached root is current
 #
 # PYX_ROOT_DIR overrides the path (default /var/cache/pyxray/roots/sid);
 # PYX_ROOT_MIRROR the archive (default: the Debian archive of this machine's
@@ -31,7 +32,13 @@ format=1	# bump when the root's layout below changes
 root=${PYX_ROOT_DIR:-/var/cache/pyxray/roots/$suite}
 table_repo="$top/docs/test-bed-builds.md"
 rebuild=0
-[ "${1:-}" = "--rebuild" ] && rebuild=1
+check=0
+case "${1:-}" in
+--rebuild) rebuild=1 ;;
+--check) check=1 ;;
+"") ;;
+*) echo "usage: scripts/mkroot.sh [--rebuild|--check]" >&2; exit 2 ;;
+esac
 
 include=()
 for v in $versions; do
@@ -204,6 +211,11 @@ if old != text:
     print("mkroot: wrote %s" % repo_table, file=sys.stderr)
 EOF
 }
+
+if [ "$check" = 1 ]; then
+	[ -f "$stamp" ] && grep -qx "hash=$hash" "$stamp"
+	exit
+fi
 
 mkdir -p "$(dirname "$root")"
 exec 9> "$root.lock"
