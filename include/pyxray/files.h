@@ -40,11 +40,15 @@ int pyx_target_open_file(const struct pyx_target *t, const char *path,
 			 unsigned flags, int *fd);
 
 /* Open the ELF file behind the target's mappings of target_path (as maps
- * spell it, " (deleted)" included), with its load bias set. */
+ * spell it, " (deleted)" included), with its load bias set: through
+ * /proc/PID/map_files, else the path inside the target's root, and only if
+ * its device and inode are those the maps line names.  pyx_elf_path() is
+ * target_path.  Errors: -PYX_E_IO, -PYX_E_PERMISSION (which path, why),
+ * -PYX_E_FORMAT, -PYX_E_UNSUPPORTED_VERSION (not ELF64 x86_64). */
 int pyx_target_open_elf(const struct pyx_target *t, const char *target_path,
 			struct pyx_elf **out);
 
-/* Find and open a separate debug file for elf (mapped in the target as
+/* Find a separate debug file for elf (mapped in the target as
  * target_path): by build-id, then .gnu_debuglink, under debug_dir (may be
  * NULL), the target's /usr/lib/debug and pyxray's own, and beside the
  * binary as gdb looks.  A file whose build-id differs is never taken.
@@ -55,10 +59,20 @@ int pyx_target_find_debug_file(const struct pyx_target *t,
 			       const char *target_path, const char *debug_dir,
 			       char *local, size_t n, char *searched,
 			       size_t sn);
+/* The same, and *fd: the debug file open for reading, the very file checked
+ * (the caller's to close).  Better than a path for a caller that can take an
+ * fd (libdwfl's find_debuginfo): nothing can be put in its place between
+ * the check and the open. */
+int pyx_target_open_debug_file(const struct pyx_target *t,
+			       const struct pyx_elf *elf,
+			       const char *target_path, const char *debug_dir,
+			       int *fd, char *local, size_t n, char *searched,
+			       size_t sn);
 
 /* A local path that reaches target_path's file (for libdw, which opens by
- * name): /proc/PID/map_files/START-END for a mapped file, else the path
- * resolved inside the target's root. */
+ * name): /proc/PID/map_files/START-END for a mapped file, else
+ * /proc/PID/root + the path resolved inside the target's root (no symlink
+ * left in it; a mapped file's device and inode checked). */
 int pyx_target_local_path(const struct pyx_target *t, const char *target_path,
 			  char *buf, size_t n);
 

@@ -1,6 +1,8 @@
-/* Source lines of the files a target runs, read as the target sees them:
- * absolute paths through /proc/PID/root (containers), relative ones
- * through /proc/PID/cwd.  Files are read once and kept until free. */
+/* Source lines of the files a target runs, read as the target sees them
+ * and only if the target itself could read them (pyx_target_open_file()
+ * with PYX_OPEN_AS_TARGET): absolute paths inside its root (containers,
+ * chroots), relative ones from its working directory.  Files are read once
+ * and kept until free. */
 #ifndef PYXRAY_SOURCE_H
 #define PYXRAY_SOURCE_H
 

@@ -1,8 +1,9 @@
 /* ELF files of the target: symbols, build-id, debug info presence.
  *
- * A pyx_elf is one file mapped in the target, opened locally (through
- * /proc/PID/root), with the load bias that turns its symbol values into
- * addresses of the target.
+ * A pyx_elf is one file mapped in the target, opened by the file resolver
+ * (pyxray/files.h: never by the path the target names), with the load bias
+ * that turns its symbol values into addresses of the target.  Only 64-bit
+ * x86_64 files are accepted.
  */
 #ifndef PYXRAY_SYMBOLS_H
 #define PYXRAY_SYMBOLS_H
@@ -18,9 +19,15 @@ extern "C" {
 struct pyx_elf;
 struct pyx_target;
 
-/* Open local_path; bias is added to every symbol value.
- * Errors: -PYX_E_IO, -PYX_E_FORMAT (not ELF), -PYX_E_NOMEM. */
+/* Open local_path (a path of pyxray's own namespace: the resolver's, or one
+ * the user gave); bias is added to every symbol value.
+ * Errors: -PYX_E_IO, -PYX_E_PERMISSION, -PYX_E_FORMAT (not ELF),
+ * -PYX_E_UNSUPPORTED_VERSION (not ELF64 x86_64), -PYX_E_NOMEM. */
 int pyx_elf_open(const char *local_path, pyx_addr_t bias, struct pyx_elf **out);
+/* The same over an open file: takes fd (closed by pyx_elf_free(), or here
+ * on error); name is what pyx_elf_path() and error details say. */
+int pyx_elf_open_fd(int fd, const char *name, pyx_addr_t bias,
+		    struct pyx_elf **out);
 void pyx_elf_free(struct pyx_elf *elf);
 
 /* Compute the load bias of the ELF file mapped in tgt under the target's

@@ -1,6 +1,5 @@
-/* Source files of the target, cached. */
-#include <fcntl.h>
-#include <limits.h>
+/* Source files of the target, cached: opened through the file resolver. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +7,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "pyxray/files.h"
 #include "pyxray/target.h"
 #include "pyxray/source.h"
 
@@ -50,37 +50,35 @@ void pyx_sources_free(struct pyx_sources *s)
 
 static void load(struct pyx_sources *s, struct source_file *f)
 {
-	char path[PATH_MAX + 64];
 	struct stat st;
-	ssize_t got;
-	size_t cap = 0;
+	size_t cap = 0, have = 0;
 	int fd;
 
-	if (f->name[0] == '/') {
-		if (pyx_target_path(s->tgt, f->name, path, sizeof(path)))
-			return;
-	} else if (snprintf(path, sizeof(path), "/proc/%d/cwd/%s",
-			    (int)pyx_target_pid(s->tgt), f->name) >= (int)sizeof(path)) {
+	/* The name comes from the target: resolved inside its root, opened
+	 * only if the target itself could read it, and only if a regular
+	 * file (a FIFO would block, a device act). */
+	if (pyx_target_open_file(s->tgt, f->name,
+				 PYX_OPEN_AS_TARGET | PYX_OPEN_REGULAR, &fd)) {
+		pyx_err_clear();
 		return;
 	}
-	/* The path comes from the target: only a regular file is read, and
-	 * nothing else is even opened (a FIFO would block, a device act). */
-	if (stat(path, &st) || !S_ISREG(st.st_mode))
-		return;
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-	if (fd < 0)
-		return;
 	if (fstat(fd, &st) || !S_ISREG(st.st_mode) ||
 	    (size_t)st.st_size > MAX_SOURCE_BYTES ||
 	    !(f->text = malloc((size_t)st.st_size + 1))) {
 		close(fd);
 		return;
 	}
-	got = read(fd, f->text, (size_t)st.st_size);
+	while (have < (size_t)st.st_size) {
+		ssize_t got = read(fd, f->text + have, (size_t)st.st_size - have);
+
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0)
+			break;
+		have += (size_t)got;
+	}
 	close(fd);
-	if (got < 0)
-		got = 0;
-	f->text[got] = '\0';
+	f->text[have] = '\0';
 	for (char *p = f->text; p && *p;) {
 		char *nl = strchr(p, '\n');
 

@@ -1,13 +1,40 @@
 /* The file resolver (pyxray/files.h): the one place that turns a path the
- * target maps or names into a file pyxray opens. */
+ * target maps or names into a file pyxray opens.
+ *
+ * pyxray runs as root and the target names the paths, so nothing here opens
+ * a target's path as pyxray's own namespace would resolve it:
+ *
+ * - a path is resolved inside the target's root, as the kernel would for the
+ *   target itself: openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS) from
+ *   /proc/PID/root, so "..", absolute symlinks and magic links stay inside
+ *   (without openat2: a walk of our own, one component at a time, with
+ *   O_NOFOLLOW and at most 40 symlinks, as the kernel counts);
+ * - a file shown to the user is opened with the target's credentials: a
+ *   short-lived thread takes its fsuid, fsgid, groups and effective
+ *   capabilities (credentials are per thread for the raw system calls) and
+ *   dies with them, so pyxray's own never change;
+ * - a file the target maps is reached through /proc/PID/map_files (right in
+ *   a chroot, and for a file deleted or replaced since) and must be the file
+ *   the maps line names, by device and inode.
+ *
+ * Library code: errors are -PYX_E_* with a detail; the helpers below return
+ * 0 or -errno, and the detail is set once, by the public function.
+ */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <linux/capability.h>
+#include <linux/openat2.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -15,56 +42,689 @@
 #include "pyxray/symbols.h"
 #include "pyxray/target.h"
 
-int pyx_target_local_path(const struct pyx_target *t, const char *target_path,
-			  char *buf, size_t n)
-{
-	static const char deleted[] = " (deleted)";
-	size_t len = strlen(target_path), dl = sizeof(deleted) - 1;
-	const struct pyx_map *maps, *lowest = NULL;
-	size_t nmaps;
+#define MAX_LINKS 40		/* symlinks per resolution, as Linux's MAXSYMLINKS */
+#define MAX_GROUPS 65536	/* NGROUPS_MAX */
+#define OPENAT2_RETRIES 8	/* EAGAIN: a rename raced the resolution */
 
-	/* A file deleted or replaced on disk since (a package upgrade: maps
-	 * say "path (deleted)") is still open in the target:
-	 * /proc/PID/map_files/START-END reaches the very file it runs. */
-	if (len <= dl || strcmp(target_path + len - dl, deleted) != 0)
-		return pyx_target_path(t, target_path, buf, n);
-	maps = pyx_target_maps(t, &nmaps);
-	for (size_t i = 0; i < nmaps; i++)
-		if (strcmp(maps[i].path, target_path) == 0 &&
-		    (!lowest || maps[i].offset < lowest->offset))
-			lowest = &maps[i];
-	if (!lowest || snprintf(buf, n, "/proc/%d/map_files/%" PRIx64 "-%" PRIx64,
-				(int)pyx_target_pid(t), lowest->start,
-				lowest->end) >= (int)n)
-		return pyx_err_set(PYX_E_IO, "%s: cannot reach the deleted file",
-				   target_path);
+static const char deleted_suffix[] = " (deleted)";
+
+static int err_code(int eno)
+{
+	return eno == EACCES || eno == EPERM ? PYX_E_PERMISSION : PYX_E_IO;
+}
+
+static bool is_deleted(const char *path)
+{
+	size_t len = strlen(path), dl = sizeof(deleted_suffix) - 1;
+
+	return len > dl && strcmp(path + len - dl, deleted_suffix) == 0;
+}
+
+/* ---- resolution inside a root ----------------------------------------- */
+
+/* Open canon (absolute, no ".", "..", or symlink: walk_in_root's output)
+ * below rootfd, one component at a time, never following a symlink: if one
+ * was put there since, ELOOP.  Returns an fd or -errno. */
+static int open_canon(int rootfd, const char *canon, int oflags)
+{
+	const char *p = canon;
+	int dfd, fd;
+
+	dfd = openat(rootfd, ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return -errno;
+	for (;;) {
+		char comp[NAME_MAX + 1];
+		size_t len;
+		bool last;
+		struct stat st;
+
+		while (*p == '/')
+			p++;
+		if (!*p) {
+			/* The root itself. */
+			fd = openat(dfd, ".", oflags | O_CLOEXEC);
+			close(dfd);
+			return fd < 0 ? -errno : fd;
+		}
+		len = strcspn(p, "/");
+		if (len > NAME_MAX) {
+			close(dfd);
+			return -ENAMETOOLONG;
+		}
+		memcpy(comp, p, len);
+		comp[len] = '\0';
+		p += len;
+		while (*p == '/')
+			p++;
+		last = !*p;
+		fd = openat(dfd, comp, (last ? oflags : O_PATH | O_DIRECTORY) |
+			    O_NOFOLLOW | O_CLOEXEC);
+		close(dfd);
+		if (fd < 0)
+			return -errno;
+		if (last) {
+			/* O_PATH | O_NOFOLLOW opens a symlink itself. */
+			if ((oflags & O_PATH) &&
+			    (fstat(fd, &st) != 0 || S_ISLNK(st.st_mode))) {
+				close(fd);
+				return -ELOOP;
+			}
+			return fd;
+		}
+		dfd = fd;
+	}
+}
+
+/* Resolve path inside rootfd's tree as RESOLVE_IN_ROOT does: "/" and ".."
+ * stop at the root, a symlink's target is read and resolved in the root
+ * (absolute ones from the root), at most MAX_LINKS of them.  canon gets
+ * the result: absolute, without ".", ".." or symlinks.  0 or -errno. */
+static int walk_in_root(int rootfd, const char *path, char *canon, size_t cn)
+{
+	char todo[PATH_MAX], next[PATH_MAX], cand[PATH_MAX];
+	const char *p;
+	size_t clen = 0;
+	int links = 0;
+
+	if (cn < 2)
+		return -ENAMETOOLONG;
+	if (snprintf(todo, sizeof(todo), "%s", path) >= (int)sizeof(todo))
+		return -ENAMETOOLONG;
+	canon[0] = '\0';
+	p = todo;
+	while (*p) {
+		size_t len;
+		struct stat st;
+		int fd;
+
+		while (*p == '/')
+			p++;
+		if (!*p)
+			break;
+		len = strcspn(p, "/");
+		if (len == 1 && p[0] == '.') {
+			p += len;
+			continue;
+		}
+		if (len == 2 && p[0] == '.' && p[1] == '.') {
+			/* canon has no symlink: its parent is lexical. */
+			char *slash = strrchr(canon, '/');
+
+			if (slash)
+				*slash = '\0';
+			clen = strlen(canon);
+			p += len;
+			continue;
+		}
+		if (clen + 1 + len >= sizeof(cand) || clen + 1 + len >= cn)
+			return -ENAMETOOLONG;
+		memcpy(cand, canon, clen);
+		cand[clen] = '/';
+		memcpy(cand + clen + 1, p, len);
+		cand[clen + 1 + len] = '\0';
+		p += len;
+		fd = open_canon(rootfd, cand, O_PATH);
+		if (fd == -ELOOP) {
+			/* The component is a symlink: open it, not its target. */
+			char *slash = strrchr(cand, '/');
+			char linkname[PATH_MAX];
+			ssize_t got;
+			int dfd;
+
+			*slash = '\0';
+			dfd = open_canon(rootfd, cand[0] ? cand : "/",
+					 O_PATH | O_DIRECTORY);
+			if (dfd < 0)
+				return dfd;
+			if (++links > MAX_LINKS) {
+				close(dfd);
+				return -ELOOP;
+			}
+			got = readlinkat(dfd, slash + 1, linkname,
+					 sizeof(linkname) - 1);
+			close(dfd);
+			if (got < 0)
+				return -errno;
+			if (got == 0)
+				return -ENOENT;
+			linkname[got] = '\0';
+			if (snprintf(next, sizeof(next), "%s/%s", linkname, p) >=
+			    (int)sizeof(next))
+				return -ENAMETOOLONG;
+			memcpy(todo, next, sizeof(todo));
+			p = todo;
+			if (linkname[0] == '/') {
+				canon[0] = '\0';
+				clen = 0;
+			}
+			continue;
+		}
+		if (fd < 0)
+			return fd;
+		if (fstat(fd, &st) != 0) {
+			int e = errno;
+
+			close(fd);
+			return -e;
+		}
+		close(fd);
+		while (*p == '/')
+			p++;
+		if (*p && !S_ISDIR(st.st_mode))
+			return -ENOTDIR;
+		memcpy(canon, cand, clen + 1 + len + 1);
+		clen += 1 + len;
+	}
+	if (!canon[0])
+		snprintf(canon, cn, "/");
+	return 0;
+}
+
+/* Open path inside rootfd's tree (see walk_in_root) with oflags; with
+ * canon, also say which path that was.  An fd or -errno. */
+static int open_in_root(int rootfd, const char *path, int oflags, char *canon,
+			size_t cn)
+{
+	char buf[PATH_MAX];
+	int fd, err;
+
+	if (!canon) {
+		struct open_how how = {
+			.flags = (uint64_t)(oflags | O_CLOEXEC),
+			.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+		};
+
+		for (int i = 0; i < OPENAT2_RETRIES; i++) {
+			fd = (int)syscall(SYS_openat2, rootfd, path, &how,
+					  sizeof(how));
+			if (fd >= 0)
+				return fd;
+			if (errno != EAGAIN)
+				break;
+		}
+		if (errno != ENOSYS && errno != EAGAIN)
+			return -errno;
+		canon = buf;
+		cn = sizeof(buf);
+	}
+	if ((err = walk_in_root(rootfd, path, canon, cn)))
+		return err;
+	return open_canon(rootfd, canon, oflags);
+}
+
+/* O_PATH fd -> a readable fd of the same file, if it is a regular file:
+ * nothing else is even opened for reading (a FIFO would block, a device
+ * act).  Permission is checked now, with the calling thread's
+ * credentials.  Closes pfd.  An fd or -errno. */
+static int reopen_regular(int pfd)
+{
+	char self[64];
+	struct stat st;
+	int fd;
+
+	if (fstat(pfd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		close(pfd);
+		return -EINVAL;
+	}
+	snprintf(self, sizeof(self), "/proc/thread-self/fd/%d", pfd);
+	fd = open(self, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	fd = fd < 0 ? -errno : fd;
+	close(pfd);
+	return fd;
+}
+
+/* ---- the target's root, cwd and credentials --------------------------- */
+
+static int open_root(const struct pyx_target *t, int *rootfd)
+{
+	char root[64];
+	int err;
+
+	*rootfd = -1;
+	if ((err = pyx_target_path(t, "/", root, sizeof(root))))
+		return err;
+	*rootfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (*rootfd < 0)
+		return pyx_err_set(err_code(errno), "open %s: %s", root,
+				   strerror(errno));
+	return 0;
+}
+
+/* Where the target's working directory is, as the target names it (inside
+ * its root).  /proc/PID/cwd and /root read as paths of our namespace; the
+ * candidate is kept only if it is, inside the root, the very directory
+ * /proc/PID/cwd is.  A relative path is then that joined with it, and ".."
+ * in it goes where it would go for the target. */
+static int cwd_in_root(const struct pyx_target *t, int rootfd, char *out,
+		       size_t n)
+{
+	char link[64], root[PATH_MAX], cwd[PATH_MAX];
+	const char *in;
+	struct stat a, b;
+	ssize_t rl, cl;
+	size_t len;
+	pid_t pid = pyx_target_pid(t);
+	int fd;
+
+	if (pyx_target_kind(t) != PYX_TARGET_PROCESS)
+		return -ENOTSUP;
+	snprintf(link, sizeof(link), "/proc/%d/root", (int)pid);
+	rl = readlink(link, root, sizeof(root) - 1);
+	snprintf(link, sizeof(link), "/proc/%d/cwd", (int)pid);
+	cl = readlink(link, cwd, sizeof(cwd) - 1);
+	if (rl <= 0 || cl <= 0)
+		return -ENOENT;
+	root[rl] = cwd[cl] = '\0';
+	len = strlen(root);
+	if (strcmp(root, "/") == 0)
+		in = cwd;
+	else if (strncmp(cwd, root, len) == 0 && cwd[len] == '/')
+		in = cwd + len;
+	else if (strcmp(cwd, root) == 0)
+		in = "/";
+	else
+		return -EXDEV;
+	if ((fd = open(link, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return -errno;
+	if (fstat(fd, &a) != 0) {
+		close(fd);
+		return -errno;
+	}
+	close(fd);
+	fd = open_in_root(rootfd, in, O_PATH | O_DIRECTORY, NULL, 0);
+	if (fd < 0)
+		return -EXDEV;
+	if (fstat(fd, &b) != 0 || a.st_dev != b.st_dev || a.st_ino != b.st_ino) {
+		close(fd);
+		return -EXDEV;
+	}
+	close(fd);
+	if (snprintf(out, n, "%s", in) >= (int)n)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+struct creds {
+	uid_t fsuid;
+	gid_t fsgid;
+	gid_t *groups; /* sorted, as the kernel keeps them */
+	size_t ngroups;
+	uint64_t cap_eff;
+	bool have_uid, have_gid, have_groups, have_cap;
+};
+
+static int cmp_gid(const void *a, const void *b)
+{
+	gid_t x = *(const gid_t *)a, y = *(const gid_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The 4th of "Uid:" and "Gid:" (fsuid, fsgid), "Groups:", "CapEff:" of
+ * /proc/PID/status: what the kernel checks when the target opens a file. */
+static int read_creds(pid_t pid, struct creds *c)
+{
+	char path[64], *line = NULL;
+	size_t cap = 0;
+	FILE *f;
+	int err = 0;
+
+	memset(c, 0, sizeof(*c));
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	if (!(f = fopen(path, "re")))
+		return -errno;
+	while (getline(&line, &cap, f) > 0) {
+		unsigned long v[4];
+		unsigned long long cv;
+
+		if (sscanf(line, "Uid: %lu %lu %lu %lu", &v[0], &v[1], &v[2],
+			   &v[3]) == 4) {
+			c->fsuid = (uid_t)v[3];
+			c->have_uid = true;
+		} else if (sscanf(line, "Gid: %lu %lu %lu %lu", &v[0], &v[1],
+				  &v[2], &v[3]) == 4) {
+			c->fsgid = (gid_t)v[3];
+			c->have_gid = true;
+		} else if (sscanf(line, "CapEff: %llx", &cv) == 1) {
+			c->cap_eff = cv;
+			c->have_cap = true;
+		} else if (strncmp(line, "Groups:", 7) == 0) {
+			char *p = line + 7, *end;
+
+			c->have_groups = true;
+			for (;;) {
+				unsigned long g = strtoul(p, &end, 10);
+				gid_t *ng;
+
+				if (end == p)
+					break;
+				p = end;
+				if (c->ngroups == MAX_GROUPS) {
+					err = -E2BIG;
+					goto out;
+				}
+				ng = realloc(c->groups,
+					     (c->ngroups + 1) * sizeof(*ng));
+				if (!ng) {
+					err = -ENOMEM;
+					goto out;
+				}
+				c->groups = ng;
+				c->groups[c->ngroups++] = (gid_t)g;
+			}
+		}
+	}
+	if (!c->have_uid || !c->have_gid || !c->have_groups || !c->have_cap)
+		err = -ENOENT;
+	else if (c->ngroups)
+		qsort(c->groups, c->ngroups, sizeof(*c->groups), cmp_gid);
+out:
+	free(line);
+	fclose(f);
+	return err;
+}
+
+/* Whether the calling thread's credentials are now c's. */
+static bool creds_taken(const struct creds *c)
+{
+	gid_t *have;
+	int n;
+	bool same;
+
+	/* An invalid id changes nothing and returns the current one. */
+	if ((uid_t)syscall(SYS_setfsuid, (uid_t)-1) != c->fsuid ||
+	    (gid_t)syscall(SYS_setfsgid, (gid_t)-1) != c->fsgid)
+		return false;
+	n = getgroups(0, NULL);
+	if (n < 0 || (size_t)n != c->ngroups)
+		return false;
+	if (n == 0)
+		return true;
+	if (!(have = malloc((size_t)n * sizeof(*have))))
+		return false;
+	same = getgroups(n, have) == n;
+	if (same) {
+		qsort(have, (size_t)n, sizeof(*have), cmp_gid);
+		same = memcmp(have, c->groups, (size_t)n * sizeof(*have)) == 0;
+	}
+	free(have);
+	return same;
+}
+
+/* The effective capabilities of the calling thread become the target's
+ * (those we have): without CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH, the
+ * kernel checks the file's mode and ACLs against the target's ids. */
+static bool caps_taken(const struct creds *c)
+{
+	struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct d[_LINUX_CAPABILITY_U32S_3];
+
+	if (syscall(SYS_capget, &h, d) != 0)
+		return false;
+	d[0].effective = d[0].permitted & (uint32_t)c->cap_eff;
+	d[1].effective = d[1].permitted & (uint32_t)(c->cap_eff >> 32);
+	return syscall(SYS_capset, &h, d) == 0;
+}
+
+struct open_job {
+	const struct creds *creds; /* NULL: with pyxray's own */
+	int rootfd;
+	const char *path;
+	unsigned flags;
+	int fd;	    /* the result: an fd or -errno */
+	bool creds_refused;
+};
+
+static void do_open(struct open_job *j)
+{
+	if (j->flags & PYX_OPEN_REGULAR) {
+		j->fd = open_in_root(j->rootfd, j->path, O_PATH, NULL, 0);
+		if (j->fd >= 0)
+			j->fd = reopen_regular(j->fd);
+	} else {
+		j->fd = open_in_root(j->rootfd, j->path,
+				     O_RDONLY | O_NOCTTY | O_NONBLOCK, NULL, 0);
+	}
+}
+
+/* A thread of its own: the raw set*id system calls change the calling
+ * thread's credentials only (glibc's wrappers would change every thread's),
+ * and they end with it. */
+static void *open_as_target(void *arg)
+{
+	struct open_job *j = arg;
+	const struct creds *c = j->creds;
+
+	/* Each may fail without privilege; what counts is the result. */
+	syscall(SYS_setgroups, c->ngroups, c->groups);
+	syscall(SYS_setfsgid, c->fsgid);
+	syscall(SYS_setfsuid, c->fsuid);
+	if (!creds_taken(c) || !caps_taken(c)) {
+		j->creds_refused = true;
+		j->fd = -EPERM;
+		return NULL;
+	}
+	do_open(j);
+	return NULL;
+}
+
+static int run_as_target(const struct pyx_target *t, struct open_job *j)
+{
+	struct creds c;
+	sigset_t all, old;
+	pthread_t th;
+	int rc;
+
+	if (pyx_target_kind(t) != PYX_TARGET_PROCESS)
+		return -ENOTSUP;
+	if ((rc = read_creds(pyx_target_pid(t), &c)))
+		return rc;
+	j->creds = &c;
+	/* pyxray's signal handlers run in the main thread, never in this one. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	rc = pthread_create(&th, NULL, open_as_target, j);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc == 0)
+		pthread_join(th, NULL);
+	else
+		j->fd = -rc;
+	free(c.groups);
 	return 0;
 }
 
 int pyx_target_open_file(const struct pyx_target *t, const char *path,
 			 unsigned flags, int *fd)
 {
-	char local[PATH_MAX + 64];
-	struct stat st;
+	char full[PATH_MAX], cwd[PATH_MAX];
+	struct open_job j = { .path = path, .flags = flags, .fd = -1 };
 	int err;
 
 	*fd = -1;
-	if (path[0] == '/') {
-		if ((err = pyx_target_path(t, path, local, sizeof(local))))
-			return err;
-	} else if (snprintf(local, sizeof(local), "/proc/%d/cwd/%s",
-			    (int)pyx_target_pid(t), path) >= (int)sizeof(local)) {
-		return pyx_err_set(PYX_E_IO, "%s: path too long", path);
+	if (!path[0] || strlen(path) >= PATH_MAX)
+		return pyx_err_set(PYX_E_IO, "%.200s: bad path", path);
+	if ((err = open_root(t, &j.rootfd)))
+		return err;
+	if (path[0] != '/') {
+		if ((err = cwd_in_root(t, j.rootfd, cwd, sizeof(cwd)))) {
+			err = pyx_err_set(PYX_E_IO, "%.200s: the target's working "
+					  "directory is not inside its root: %s",
+					  path, strerror(-err));
+			goto out;
+		}
+		if (snprintf(full, sizeof(full), "%s/%s", cwd, path) >=
+		    (int)sizeof(full)) {
+			err = pyx_err_set(PYX_E_IO, "%.200s: path too long", path);
+			goto out;
+		}
+		j.path = full;
 	}
-	*fd = open(local, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-	if (*fd < 0)
-		return pyx_err_set(PYX_E_IO, "open %s: %s", path, strerror(errno));
-	if ((flags & PYX_OPEN_REGULAR) &&
-	    (fstat(*fd, &st) != 0 || !S_ISREG(st.st_mode))) {
-		close(*fd);
-		*fd = -1;
-		return pyx_err_set(PYX_E_IO, "%s: not a regular file", path);
+	if (flags & PYX_OPEN_AS_TARGET) {
+		if ((err = run_as_target(t, &j))) {
+			err = pyx_err_set(PYX_E_IO, "%.200s: the target's "
+					  "credentials: %s", path, strerror(-err));
+			goto out;
+		}
+	} else {
+		do_open(&j);
 	}
+	if (j.creds_refused)
+		err = pyx_err_set(PYX_E_PERMISSION, "%.200s: cannot open as the "
+				  "target's user", path);
+	else if (j.fd == -EINVAL && (flags & PYX_OPEN_REGULAR))
+		err = pyx_err_set(PYX_E_IO, "%.200s: not a regular file", path);
+	else if (j.fd < 0)
+		err = pyx_err_set(err_code(-j.fd), "open %.200s inside the "
+				  "target's root%s: %s", path,
+				  flags & PYX_OPEN_AS_TARGET ? " as the target" : "",
+				  strerror(-j.fd));
+	else
+		*fd = j.fd;
+out:
+	close(j.rootfd);
+	return err;
+}
+
+/* ---- mapped files ----------------------------------------------------- */
+
+static const struct pyx_map *lowest_map(const struct pyx_target *t,
+					const char *target_path)
+{
+	const struct pyx_map *maps, *lowest = NULL;
+	size_t nmaps;
+
+	maps = pyx_target_maps(t, &nmaps);
+	for (size_t i = 0; i < nmaps; i++)
+		if (maps[i].path && strcmp(maps[i].path, target_path) == 0 &&
+		    (!lowest || maps[i].offset < lowest->offset))
+			lowest = &maps[i];
+	return lowest;
+}
+
+static bool is_mapped_file(const struct stat *st, const struct pyx_map *m)
+{
+	return st->st_ino == m->inode && major(st->st_dev) == m->dev_major &&
+	       minor(st->st_dev) == m->dev_minor;
+}
+
+/* Open target_path inside the target's root (resolved: canon), for
+ * reading, if it is a regular file and (m) the one mapped.  An fd or
+ * -errno; -ESTALE: another file is there now. */
+static int open_in_root_checked(int rootfd, const char *target_path,
+				const struct pyx_map *m, char *canon, size_t cn)
+{
+	struct stat st;
+	int fd;
+
+	fd = open_in_root(rootfd, target_path, O_PATH, canon, cn);
+	if (fd < 0)
+		return fd;
+	if (fstat(fd, &st) != 0 || (m && !is_mapped_file(&st, m))) {
+		close(fd);
+		return -ESTALE;
+	}
+	return reopen_regular(fd);
+}
+
+/* The file the target maps as target_path (or, not mapped, the path inside
+ * its root): an fd for reading and a local path to the same file.  First
+ * /proc/PID/map_files/START-END (root, or CAP_CHECKPOINT_RESTORE, may
+ * follow those links), then the path inside the target's root: as the maps
+ * spell it, and for a chroot (whose maps show the paths of our root) with
+ * the root's own path taken off. */
+static int reach_file(const struct pyx_target *t, const char *target_path,
+		      int *fdp, char *local, size_t n)
+{
+	const struct pyx_map *m = lowest_map(t, target_path);
+	char tried[PATH_MAX + 128] = "", canon[PATH_MAX], root[PATH_MAX];
+	const char *paths[2] = { target_path, NULL };
+	int fd = -1, rootfd = -1, err = 0, eno = ENOENT;
+
+	*fdp = -1;
+	if (m && pyx_target_kind(t) == PYX_TARGET_PROCESS) {
+		char mf[96];
+		struct stat st;
+
+		snprintf(mf, sizeof(mf), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64,
+			 (int)pyx_target_pid(t), m->start, m->end);
+		fd = open(mf, O_PATH | O_CLOEXEC);
+		if (fd < 0) {
+			fd = -errno;
+		} else if (fstat(fd, &st) != 0 || !is_mapped_file(&st, m)) {
+			close(fd);
+			fd = -ESTALE;
+		} else {
+			fd = reopen_regular(fd);
+		}
+		if (fd >= 0) {
+			if (snprintf(local, n, "%s", mf) >= (int)n) {
+				close(fd);
+				return pyx_err_set(PYX_E_IO, "%s: path too long",
+						   mf);
+			}
+			*fdp = fd;
+			return 0;
+		}
+		eno = -fd;
+		snprintf(tried, sizeof(tried), "%s: %s; ", mf,
+			 eno == ESTALE ? "another file" : strerror(eno));
+	}
+	if (is_deleted(target_path)) {
+		err = pyx_err_set(err_code(eno), "%.200s: %scannot reach the "
+				  "deleted file", target_path, tried);
+		goto out;
+	}
+	if ((err = open_root(t, &rootfd)))
+		goto out;
+	if (pyx_target_kind(t) == PYX_TARGET_PROCESS) {
+		char link[64];
+		ssize_t rl;
+
+		snprintf(link, sizeof(link), "/proc/%d/root",
+			 (int)pyx_target_pid(t));
+		rl = readlink(link, root, sizeof(root) - 1);
+		if (rl > 1) {
+			root[rl] = '\0';
+			if (strncmp(target_path, root, (size_t)rl) == 0 &&
+			    target_path[rl] == '/')
+				paths[1] = target_path + rl;
+		}
+	}
+	for (size_t i = 0; i < 2 && paths[i]; i++) {
+		fd = open_in_root_checked(rootfd, paths[i], m, canon,
+					  sizeof(canon));
+		if (fd >= 0)
+			break;
+		if (i == 0 || fd != -ENOENT)
+			eno = -fd;
+	}
+	if (fd < 0) {
+		err = pyx_err_set(err_code(eno), "%.200s: %sinside the target's "
+				  "root: %s", target_path, tried,
+				  eno == ESTALE ? "not the file mapped (replaced "
+						  "since?)" : strerror(eno));
+		goto out;
+	}
+	if ((err = pyx_target_path(t, canon, local, n))) {
+		close(fd);
+		goto out;
+	}
+	*fdp = fd;
+out:
+	if (rootfd >= 0)
+		close(rootfd);
+	return err;
+}
+
+int pyx_target_local_path(const struct pyx_target *t, const char *target_path,
+			  char *buf, size_t n)
+{
+	int fd, err;
+
+	if ((err = reach_file(t, target_path, &fd, buf, n)))
+		return err;
+	close(fd);
 	return 0;
 }
 
@@ -73,12 +733,13 @@ int pyx_target_open_elf(const struct pyx_target *t, const char *target_path,
 {
 	char local[PATH_MAX + 32];
 	pyx_addr_t bias;
-	int err;
+	int fd, err;
 
 	*out = NULL;
-	if ((err = pyx_target_local_path(t, target_path, local, sizeof(local))))
+	if ((err = reach_file(t, target_path, &fd, local, sizeof(local))))
 		return err;
-	if ((err = pyx_elf_open(local, 0, out)))
+	/* Named by the target's path: what error details should say. */
+	if ((err = pyx_elf_open_fd(fd, target_path, 0, out)))
 		return err;
 	if ((err = pyx_elf_bias(*out, t, target_path, &bias))) {
 		pyx_elf_free(*out);
@@ -87,73 +748,162 @@ int pyx_target_open_elf(const struct pyx_target *t, const char *target_path,
 	return err;
 }
 
-/* A debug file, by build-id or .gnu_debuglink, under
- * the given directory, the target's /usr/lib/debug and ours. */
-int pyx_target_find_debug_file(const struct pyx_target *t,
+/* ---- separate debug files --------------------------------------------- */
+
+struct debug_candidate {
+	char path[PATH_MAX];
+	bool in_root; /* a path of the target's, else of pyxray's */
+};
+
+static void add_candidate(struct debug_candidate *c, size_t *nc, size_t max,
+			  bool in_root, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+
+static void add_candidate(struct debug_candidate *c, size_t *nc, size_t max,
+			  bool in_root, const char *fmt, ...)
+{
+	va_list ap;
+	int len;
+
+	if (*nc == max)
+		return;
+	va_start(ap, fmt);
+	len = vsnprintf(c[*nc].path, sizeof(c[*nc].path), fmt, ap);
+	va_end(ap);
+	if (len < 0 || len >= (int)sizeof(c[*nc].path))
+		return;
+	c[*nc].in_root = in_root;
+	(*nc)++;
+}
+
+/* Open one candidate for reading (regular files only); local: the path to
+ * give libdw.  An fd or -errno. */
+static int open_candidate(const struct pyx_target *t, int rootfd,
+			  const struct debug_candidate *c, char *local,
+			  size_t n)
+{
+	char canon[PATH_MAX];
+	int fd;
+
+	if (!c->in_root) {
+		fd = open(c->path, O_PATH | O_CLOEXEC);
+		if (fd < 0)
+			return -errno;
+		if ((fd = reopen_regular(fd)) >= 0 &&
+		    snprintf(local, n, "%s", c->path) >= (int)n) {
+			close(fd);
+			return -ENAMETOOLONG;
+		}
+		return fd;
+	}
+	if (rootfd < 0)
+		return -ENOENT;
+	fd = open_in_root_checked(rootfd, c->path, NULL, canon, sizeof(canon));
+	if (fd >= 0 && pyx_target_path(t, canon, local, n)) {
+		close(fd);
+		return -ENAMETOOLONG;
+	}
+	return fd;
+}
+
+int pyx_target_open_debug_file(const struct pyx_target *t,
 			       const struct pyx_elf *elf,
 			       const char *target_path, const char *debug_dir,
-			       char *out, size_t n, char *searched,
+			       int *fdp, char *local, size_t n, char *searched,
 			       size_t sn)
 {
-	char dirs[3][PATH_MAX], link[256], bindir[PATH_MAX];
-	char bid[64] = "";
-	size_t nd = 0, used = 0;
+	struct debug_candidate *c;
+	char link[256], bindir[PATH_MAX], bid[64] = "";
+	size_t nc = 0, used = 0;
+	const size_t max = 8;
 	char *slash;
+	int rootfd = -1, err = -PYX_E_NO_DEBUG_INFO;
 
-	if (debug_dir)
-		snprintf(dirs[nd++], PATH_MAX, "%s", debug_dir);
+	*fdp = -1;
+	if (searched && sn)
+		searched[0] = '\0';
+	if (!(c = calloc(max, sizeof(*c))))
+		return pyx_err_set(PYX_E_NOMEM, "out of memory");
 	pyx_elf_build_id(elf, bid, sizeof(bid));
-	if (pyx_target_path(t, "/usr/lib/debug", dirs[nd], PATH_MAX) == 0)
-		nd++;
-	snprintf(dirs[nd++], PATH_MAX, "/usr/lib/debug");
 	pyx_elf_debuglink(elf, link, sizeof(link));
+	/* A file name, nothing else: "../x" would leave the directories. */
+	if (strchr(link, '/') || strcmp(link, ".") == 0 || strcmp(link, "..") == 0)
+		link[0] = '\0';
 	snprintf(bindir, sizeof(bindir), "%s", target_path);
 	slash = strrchr(bindir, '/');
 	if (slash)
 		*slash = '\0';
+	if (open_root(t, &rootfd))
+		pyx_err_clear();
 
-	for (size_t i = 0; i < nd + 1; i++) {
-		char cand[3][PATH_MAX + 400];
-		size_t nc = 0;
+	for (int d = 0; d < 3; d++) {
+		/* The user's directory and pyxray's /usr/lib/debug are ours;
+		 * the target's /usr/lib/debug is resolved inside its root. */
+		const char *dir = d == 0 ? debug_dir : "/usr/lib/debug";
+		bool in_root = d == 1;
 
-		if (i < nd && strlen(bid) > 2) {
-			snprintf(cand[nc++], sizeof(cand[0]), "%s/.build-id/%.2s/%s.debug",
-				 dirs[i], bid, bid + 2);
-			if (link[0] &&
-			    snprintf(cand[nc], sizeof(cand[0]), "%s%s/%s", dirs[i],
-				     bindir, link) < (int)sizeof(cand[0]))
-				nc++;
-		} else if (i == nd && link[0]) {
-			/* Beside the binary, as gdb looks. */
-			char local[PATH_MAX];
-
-			if (pyx_target_path(t, bindir, local, sizeof(local)) == 0) {
-				snprintf(cand[nc++], sizeof(cand[0]), "%s/%s", local, link);
-				snprintf(cand[nc++], sizeof(cand[0]), "%s/.debug/%s",
-					 local, link);
-			}
-		}
-		for (size_t c = 0; c < nc; c++) {
-			struct pyx_elf *e;
-			char got[64] = "";
-
-			if (used < sn)
-				used += (size_t)snprintf(searched + used, sn - used,
-							 "%s%s", used ? ", " : "",
-							 cand[c]);
-			if (pyx_elf_open(cand[c], 0, &e))
-				continue;
-			pyx_elf_build_id(e, got, sizeof(got));
-			if (pyx_elf_has_dwarf(e) && (!bid[0] || strcmp(got, bid) == 0) &&
-			    snprintf(out, n, "%s", cand[c]) < (int)n) {
-				pyx_elf_free(e);
-				pyx_err_clear();
-				return 0;
-			}
-			pyx_elf_free(e);
-		}
+		if (!dir)
+			continue;
+		if (strlen(bid) > 2)
+			add_candidate(c, &nc, max, in_root, "%s/.build-id/%.2s/%s.debug",
+				      dir, bid, bid + 2);
+		if (link[0])
+			add_candidate(c, &nc, max, in_root, "%s%s/%s", dir,
+				      bindir, link);
 	}
+	if (link[0]) {
+		/* Beside the binary, as gdb looks. */
+		add_candidate(c, &nc, max, true, "%s/%s", bindir, link);
+		add_candidate(c, &nc, max, true, "%s/.debug/%s", bindir, link);
+	}
+
+	for (size_t i = 0; i < nc; i++) {
+		struct pyx_elf *e;
+		char got[64] = "", here[PATH_MAX + 64];
+		int fd, dfd;
+
+		if (searched && used < sn)
+			used += (size_t)snprintf(searched + used, sn - used,
+						 "%s%s%s", used ? ", " : "",
+						 c[i].in_root ? "(target) " : "",
+						 c[i].path);
+		fd = open_candidate(t, rootfd, &c[i], here, sizeof(here));
+		if (fd < 0)
+			continue;
+		dfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+		if (dfd < 0 || pyx_elf_open_fd(dfd, here, 0, &e)) {
+			close(fd);
+			continue;
+		}
+		pyx_elf_build_id(e, got, sizeof(got));
+		if (pyx_elf_has_dwarf(e) && (!bid[0] || strcmp(got, bid) == 0) &&
+		    snprintf(local, n, "%s", here) < (int)n) {
+			pyx_elf_free(e);
+			*fdp = fd;
+			err = 0;
+			break;
+		}
+		pyx_elf_free(e);
+		close(fd);
+	}
+	if (rootfd >= 0)
+		close(rootfd);
+	free(c);
 	pyx_err_clear();
-	return -PYX_E_NO_DEBUG_INFO;
+	return err;
 }
 
+int pyx_target_find_debug_file(const struct pyx_target *t,
+			       const struct pyx_elf *elf,
+			       const char *target_path, const char *debug_dir,
+			       char *local, size_t n, char *searched,
+			       size_t sn)
+{
+	int fd, err;
+
+	err = pyx_target_open_debug_file(t, elf, target_path, debug_dir, &fd,
+					 local, n, searched, sn);
+	if (!err)
+		close(fd);
+	return err;
+}

@@ -1,4 +1,4 @@
-/* ELF symbol lookup with libelf. */
+/* ELF symbol lookup with libelf.  Files come from the resolver (files.c). */
 #include <errno.h>
 #include <fcntl.h>
 #include <gelf.h>
@@ -45,7 +45,42 @@ static void read_build_id(struct pyx_elf *e, Elf_Scn *scn, GElf_Shdr *sh)
 	}
 }
 
+/* pyxray reads x86_64 processes only: another class or machine would pass
+ * for a Python whose layout is wrong, so it is refused here, by name. */
+static int check_machine(Elf *elf, const char *name)
+{
+	GElf_Ehdr eh;
+
+	if (gelf_getclass(elf) != ELFCLASS64)
+		return pyx_err_set(PYX_E_UNSUPPORTED_VERSION,
+				   "%s: %s ELF: pyxray reads x86_64 targets only",
+				   name, gelf_getclass(elf) == ELFCLASS32 ?
+				   "32-bit" : "unknown-class");
+	if (!gelf_getehdr(elf, &eh))
+		return pyx_err_set(PYX_E_FORMAT, "%s: no ELF header", name);
+	if (eh.e_machine != EM_X86_64)
+		return pyx_err_set(PYX_E_UNSUPPORTED_VERSION,
+				   "%s: ELF machine %u, not x86_64: pyxray reads "
+				   "x86_64 targets only", name,
+				   (unsigned)eh.e_machine);
+	return 0;
+}
+
 int pyx_elf_open(const char *local_path, pyx_addr_t bias, struct pyx_elf **out)
+{
+	int fd;
+
+	*out = NULL;
+	fd = open(local_path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0)
+		return pyx_err_set(errno == EACCES || errno == EPERM ?
+				   PYX_E_PERMISSION : PYX_E_IO, "open %s: %s",
+				   local_path, strerror(errno));
+	return pyx_elf_open_fd(fd, local_path, bias, out);
+}
+
+int pyx_elf_open_fd(int fd, const char *name, pyx_addr_t bias,
+		    struct pyx_elf **out)
 {
 	struct pyx_elf *e;
 	Elf_Scn *scn = NULL;
@@ -55,41 +90,47 @@ int pyx_elf_open(const char *local_path, pyx_addr_t bias, struct pyx_elf **out)
 	*out = NULL;
 	elf_version(EV_CURRENT);
 	e = calloc(1, sizeof(*e));
-	if (!e)
-		return -PYX_E_NOMEM;
+	if (!e) {
+		close(fd);
+		return pyx_err_set(PYX_E_NOMEM, "out of memory");
+	}
+	e->fd = fd;
 	e->bias = bias;
-	e->path = strdup(local_path);
-	e->fd = open(local_path, O_RDONLY | O_CLOEXEC);
-	if (!e->path || e->fd < 0) {
-		err = pyx_err_set(PYX_E_IO, "open %s: %s", local_path,
-				  strerror(errno));
+	e->path = strdup(name);
+	if (!e->path) {
+		err = pyx_err_set(PYX_E_NOMEM, "out of memory");
 		goto out;
 	}
 	e->elf = elf_begin(e->fd, ELF_C_READ_MMAP, NULL);
-	if (!e->elf || elf_kind(e->elf) != ELF_K_ELF ||
-	    elf_getshdrstrndx(e->elf, &shstrndx) != 0) {
-		err = pyx_err_set(PYX_E_FORMAT, "%s is not an ELF file",
-				  local_path);
+	if (!e->elf || elf_kind(e->elf) != ELF_K_ELF) {
+		err = pyx_err_set(PYX_E_FORMAT, "%s is not an ELF file", name);
+		goto out;
+	}
+	if ((err = check_machine(e->elf, name)))
+		goto out;
+	if (elf_getshdrstrndx(e->elf, &shstrndx) != 0) {
+		err = pyx_err_set(PYX_E_FORMAT, "%s: no section header string "
+				  "table", name);
 		goto out;
 	}
 	e->shstrndx = shstrndx;
 	while ((scn = elf_nextscn(e->elf, scn))) {
 		GElf_Shdr sh;
-		const char *name;
+		const char *sname;
 
 		if (!gelf_getshdr(scn, &sh))
 			continue;
-		name = elf_strptr(e->elf, shstrndx, sh.sh_name);
+		sname = elf_strptr(e->elf, shstrndx, sh.sh_name);
 		if (sh.sh_type == SHT_DYNSYM)
 			e->symtabs[0] = scn;
 		else if (sh.sh_type == SHT_SYMTAB)
 			e->symtabs[1] = scn;
-		else if (name && strcmp(name, ".debug_info") == 0 &&
+		else if (sname && strcmp(sname, ".debug_info") == 0 &&
 			 sh.sh_type != SHT_NOBITS)
 			e->has_dwarf = true;
-		else if (name && strcmp(name, ".note.gnu.build-id") == 0)
+		else if (sname && strcmp(sname, ".note.gnu.build-id") == 0)
 			read_build_id(e, scn, &sh);
-		else if (name && strcmp(name, ".gnu_debuglink") == 0) {
+		else if (sname && strcmp(sname, ".gnu_debuglink") == 0) {
 			Elf_Data *d = elf_getdata(scn, NULL);
 
 			if (d && d->d_size > 0)
