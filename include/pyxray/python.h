@@ -50,8 +50,11 @@ struct pyx_python_opts {
 };
 
 /* Find the interpreter in tgt (not owned: it must outlive the python).
- * Errors: -PYX_E_NOT_PYTHON, -PYX_E_UNSUPPORTED_VERSION,
- * -PYX_E_NO_DEBUG_INFO, -PYX_E_IO, -PYX_E_EXITED, -PYX_E_BAD_MEMORY. */
+ * Errors: -PYX_E_NOT_PYTHON (no mapped file defines _PyRuntime),
+ * -PYX_E_IO or -PYX_E_PERMISSION (a candidate file could not be opened: its
+ * own error, not NOT_PYTHON), -PYX_E_UNSUPPORTED_VERSION (a version without
+ * an ABI row, or a free-threaded build), -PYX_E_NO_DEBUG_INFO,
+ * -PYX_E_LAYOUT, -PYX_E_EXITED, -PYX_E_BAD_MEMORY. */
 int pyx_python_open(struct pyx_target *tgt, struct pyx_python **out);
 /* The same with options; NULL means the defaults. */
 int pyx_python_open_opts(struct pyx_target *tgt,
