@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
 # Install the Debian packages pyxray needs, only those missing.
 set -euo pipefail
+# debootstrap, its keyring and gpgv: the test bed root (scripts/mkroot.sh);
+# clang, libFuzzer's runtime and llvm-symbolizer: the fuzz smoke run of
+# scripts/test.sh; util-linux: unshare, flock; binutils: readelf.
 pkgs=(gcc make cmake pkg-config libelf-dev libdw-dev libunwind-dev check
-      python3 python3-objgraph gdb util-linux procps binutils)
+      python3 python3-objgraph gdb util-linux procps binutils coreutils
+      debootstrap debian-archive-keyring gpgv wget
+      clang libclang-rt-dev llvm)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
