@@ -284,7 +284,7 @@ def run_mode(args, chk, mode, py):
             enter='unshare --root="$R" --wd=/ ' if mode == "chroot" else ""))
     T.log("%s:" % mode)
     log = open(os.path.join(d, "fixture.log"), "w")
-    outer = T.spawn(["unshare", "--mount", "--pid", "--fork",
+    outer = T.spawn(["unshare", "--mount", "--pid", "--fork", "--kill-child",
                      "--propagation", "private", "sh", script],
                     stdout=log, stderr=log)
     pid = None
