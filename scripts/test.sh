@@ -4,7 +4,8 @@
 # -Werror under AddressSanitizer + UndefinedBehaviorSanitizer, run every unit
 # and integration test against every CPython on the machine and in the root,
 # then the fuzz targets' smoke run.  Extra arguments go to ctest.
-# PYX_TEST_JOBS sets ctest's parallelism (default: the number of cores).
+# PYX_TEST_JOBS sets ctest's parallelism (default: the number of cores),
+# PYX_TEST_BUILD_DIR the build directory (default: build-sanitize).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 t_start=$(date +%s)
@@ -22,7 +23,7 @@ else
 	echo "test bed: SKIP: no test root: $(cat "$root.failed" 2>/dev/null || echo "mkroot.sh failed")"
 fi
 
-dir="$top/build-sanitize"
+dir=${PYX_TEST_BUILD_DIR:-"$top/build-sanitize"}
 t0=$(date +%s)
 "$top/scripts/build.sh" "$dir" -DPYX_SANITIZE=ON -DPYX_WERROR=ON -DPYX_TEST_HOOKS=ON \
 	-DPYX_ROOT_DIR="$root"
@@ -36,12 +37,12 @@ t_ctest=$(( $(date +%s) - t0 ))
 
 # The fuzz targets' smoke run (scripts/fuzz.sh): libFuzzer needs clang.
 t0=$(date +%s)
-if [ ! -x "$top/scripts/fuzz.sh" ]; then
+if [ ! -e "$top/scripts/fuzz.sh" ]; then
 	echo "fuzz smoke: SKIP: scripts/fuzz.sh does not exist"
 elif ! command -v clang > /dev/null 2>&1; then
 	echo "fuzz smoke: SKIP: clang not found (scripts/deps.sh installs it)"
 else
-	"$top/scripts/fuzz.sh" --smoke || { echo "fuzz smoke: FAILED"; rc=1; }
+	bash "$top/scripts/fuzz.sh" --smoke || { echo "fuzz smoke: FAILED"; rc=1; }
 fi
 t_fuzz=$(( $(date +%s) - t0 ))
 echo "timings: build ${t_build} s, ctest ${t_ctest} s, fuzz smoke ${t_fuzz} s," \
