@@ -501,6 +501,24 @@ static void snapshot_case(bool force_pread)
 	ck_assert(si.truncated);
 	ck_assert_uint_le(si.bytes, PAGE);
 	ck_assert_uint_gt(si.skipped_bytes, 0);
+	ck_assert_uint_gt(si.skipped_mappings, 0);
+	/* What the copy left out is refused, not read live (that would mix
+	 * two moments of the target); read-only mappings are still read. */
+	ck_assert_ptr_null(pyx_mem_snapshot_ptr(mem, base, 8));
+	{
+		struct pyx_mem_stats st0, st1;
+
+		pyx_mem_get_stats(mem, &st0);
+		ck_assert_int_eq(pyx_mem_read(mem, base, buf, 8),
+				 -PYX_E_BAD_MEMORY);
+		ck_assert_msg(strstr(pyx_err_detail(), "not copied"), "%s",
+			      pyx_err_detail());
+		ck_assert_int_eq(pyx_mem_read_direct(mem, base + PAGE, buf, 8),
+				 -PYX_E_BAD_MEMORY);
+		pyx_mem_get_stats(mem, &st1);
+		ck_assert_uint_eq(st0.syscalls, st1.syscalls);
+	}
+	ck_assert_int_eq(pyx_mem_read(mem, (uintptr_t)&snapshot_case, buf, 8), 0);
 	pyx_mem_snapshot_release(mem);
 	pyx_target_free(proc);
 	reap(pid);
@@ -535,6 +553,101 @@ START_TEST(test_snapshot_dead)
 }
 END_TEST
 
+/* A mapping of 64 pages of which the child touched 3: the copy holds
+ * those 3 (not 64); the others read as zeros from the copy, even after
+ * the child writes them. */
+#define SPARSE_PAGES 64
+static uint8_t *sparse; /* set before fork */
+
+static void child_sparse(void *arg)
+{
+	struct shared *sh = arg;
+
+	sparse[0] = 1;
+	sparse[10 * PAGE] = 2;
+	sparse[11 * PAGE + 5] = 3;
+	sh->ready = 1;
+	for (;;) {
+		if (sh->cmd == 1) {
+			sparse[5 * PAGE] = 0x55; /* a page never touched */
+			__sync_synchronize();
+			sh->ack = 1;
+			sh->cmd = 0;
+		}
+		msleep(1);
+	}
+}
+
+static void sparse_case(bool no_scan)
+{
+	struct shared *sh = shared_new();
+	struct pyx_target *proc;
+	struct pyx_mem *mem;
+	struct pyx_mem_snapshot_info si;
+	uintptr_t base;
+	uint8_t buf[2 * PAGE];
+	uint64_t before;
+	pid_t pid;
+
+	/* Low: copied first, before the bound (ASan maps terabytes). */
+	sparse = mmap((void *)0x58000000, SPARSE_PAGES * PAGE,
+		      PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
+		      0);
+	ck_assert_ptr_ne(sparse, MAP_FAILED);
+	base = (uintptr_t)sparse;
+	pid = spawn(child_sparse, sh);
+	wait_flag(&sh->ready, 1);
+	ck_assert_int_eq(pyx_target_open_pid(pid, &proc), 0);
+	mem = pyx_target_mem(proc);
+	if (no_scan)
+		pyx_mem_test_no_pagemap_scan(mem);
+	ck_assert_int_eq(pyx_mem_snapshot(mem, SNAP_BOUND, &si), 0);
+	ck_assert_uint_ge(si.virtual_bytes, SPARSE_PAGES * PAGE);
+	ck_assert_uint_lt(si.bytes, si.virtual_bytes);
+	/* The 3 pages touched are in the copy, whole. */
+	ck_assert_ptr_nonnull(pyx_mem_snapshot_ptr(mem, base, PAGE));
+	ck_assert_ptr_nonnull(pyx_mem_snapshot_ptr(mem, base + 10 * PAGE,
+						   2 * PAGE));
+	ck_assert_ptr_null(pyx_mem_snapshot_ptr(mem, base + 5 * PAGE, 8));
+	/* The child writes a page it never touched: the copy says zeros,
+	 * as the target's memory did at the copy, without a live read. */
+	sh->cmd = 1;
+	wait_flag(&sh->ack, 1);
+	before = si.bytes;
+	memset(buf, 0xff, sizeof(buf));
+	ck_assert_int_eq(pyx_mem_read(mem, base + 5 * PAGE - 8, buf, 16), 0);
+	for (int i = 0; i < 16; i++)
+		ck_assert_uint_eq(buf[i], 0);
+	/* Across a copied page and a hole. */
+	ck_assert_int_eq(pyx_mem_read(mem, base + 11 * PAGE, buf, 2 * PAGE), 0);
+	ck_assert_uint_eq(buf[5], 3);
+	ck_assert_uint_eq(buf[PAGE + 5], 0);
+	ck_assert_uint_eq(buf[2 * PAGE - 1], 0);
+	ck_assert_uint_eq(before, si.bytes);
+	pyx_mem_snapshot_release(mem);
+	/* Live again: the child's write. */
+	pyx_mem_invalidate(mem);
+	ck_assert_int_eq(pyx_mem_read(mem, base + 5 * PAGE, buf, 1), 0);
+	ck_assert_uint_eq(buf[0], 0x55);
+	/* The size estimate counts populated pages too. */
+	ck_assert_uint_lt(pyx_mem_snapshot_size(mem), si.virtual_bytes);
+	pyx_target_free(proc);
+	reap(pid);
+	munmap(sparse, SPARSE_PAGES * PAGE);
+}
+
+START_TEST(test_snapshot_sparse)
+{
+	sparse_case(false);
+}
+END_TEST
+
+START_TEST(test_snapshot_sparse_pagemap)
+{
+	sparse_case(true);
+}
+END_TEST
+
 static Suite *memory_suite(void)
 {
 	Suite *s = suite_create("memory");
@@ -554,6 +667,8 @@ static Suite *memory_suite(void)
 	tcase_add_test(tc, test_snapshot);
 	tcase_add_test(tc, test_snapshot_pread);
 	tcase_add_test(tc, test_snapshot_dead);
+	tcase_add_test(tc, test_snapshot_sparse);
+	tcase_add_test(tc, test_snapshot_sparse_pagemap);
 	suite_add_tcase(s, tc);
 	return s;
 }

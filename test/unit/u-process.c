@@ -648,9 +648,10 @@ START_TEST(test_emergency)
 	ck_assert_int_eq(pyx_proc_open(pid, &proc), 0);
 	ck_assert_int_eq(pyx_proc_stop(proc, 1000), 0);
 	ck_assert(all_traced(pid));
-	pyx_proc_emergency_resume();
+	ck_assert_int_eq(pyx_proc_emergency_resume(), 4);
 	ck_assert(settles_running(pid, true));
-	pyx_proc_emergency_resume(); /* nothing left: harmless */
+	/* Nothing left: harmless, and says so. */
+	ck_assert_int_eq(pyx_proc_emergency_resume(), 0);
 	ck_assert_int_eq(pyx_proc_resume(proc), 0);
 	/* The registry is reusable. */
 	ck_assert_int_eq(pyx_proc_stop(proc, 1000), 0);
@@ -658,6 +659,78 @@ START_TEST(test_emergency)
 	ck_assert_int_eq(pyx_proc_resume(proc), 0);
 	ck_assert(settles_running(pid, true));
 	pyx_proc_free(proc);
+	reap(pid);
+}
+END_TEST
+
+/* The tracer of test_emergency_signal: a SIGTERM handler like pyxray's
+ * detaches and exits; the stop is slowed between PTRACE_SEIZE and
+ * PTRACE_INTERRUPT so that the target dequeues a signal while seized. */
+static void on_term_emergency(int sig)
+{
+	pyx_proc_emergency_resume();
+	_exit(0);
+}
+
+static void helper_slow_stop(void *arg)
+{
+	struct pyx_proc *proc;
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_term_emergency;
+	sigfillset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	pyx_proc_test_set_seize_delay(5000000);
+	if (pyx_proc_open(target_for_helper, &proc) == 0)
+		(void)pyx_proc_stop(proc, 8000);
+	_exit(1); /* not reached: SIGTERM comes during the delay */
+}
+
+static long tracer_of(pid_t pid)
+{
+	char path[64], buf[4096], *p;
+	FILE *f;
+	size_t k;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	k = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[k] = '\0';
+	p = strstr(buf, "TracerPid:");
+	return p ? strtol(p + 10, NULL, 10) : -1;
+}
+
+/* A signal the target dequeued while seized (a signal-delivery-stop that
+ * the tracer has not waited for yet) survives an emergency detach: it is
+ * handed back, as the normal detach does. */
+START_TEST(test_emergency_signal)
+{
+	union sigval val = { 0 };
+	pid_t pid = spawn_threads(0), helper;
+
+	target_for_helper = pid;
+	helper = spawn(helper_slow_stop, NULL);
+	for (int i = 0; i < 3000 && tracer_of(pid) != helper; i++)
+		msleep(1);
+	ck_assert_int_eq(tracer_of(pid), helper);
+	ck_assert_int_eq(sh->sigcount, 0);
+	/* Seized, still running: it dequeues the signal and stops. */
+	ck_assert_int_eq(sigqueue(pid, SIGRTMIN, val), 0);
+	for (int i = 0; i < 2000 && tstate(pid, pid) != 't'; i++)
+		msleep(1);
+	ck_assert_int_eq(tstate(pid, pid), 't');
+	ck_assert_int_eq(sh->sigcount, 0);
+	kill(helper, SIGTERM);
+	ck_assert(settles_running(pid, true));
+	for (int i = 0; i < 2000 && sh->sigcount < 1; i++)
+		msleep(1);
+	ck_assert_msg(sh->sigcount == 1, "the signal was lost (%d handled)",
+		      sh->sigcount);
+	reap(helper);
 	reap(pid);
 }
 END_TEST
@@ -819,6 +892,7 @@ static Suite *process_suite(void)
 	tcase_add_test(tc, test_exited);
 	tcase_add_test(tc, test_stop_self);
 	tcase_add_test(tc, test_emergency);
+	tcase_add_test(tc, test_emergency_signal);
 	tcase_add_test(tc, test_busy);
 	tcase_add_test(tc, test_tracer_sigkill);
 	tcase_add_test(tc, test_timeout);
