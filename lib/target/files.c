@@ -425,6 +425,17 @@ out:
 	return err;
 }
 
+/* Whether pid lives in our user namespace (if unknown: no). */
+static bool same_user_ns(pid_t pid)
+{
+	char path[64];
+	struct stat a, b;
+
+	snprintf(path, sizeof(path), "/proc/%d/ns/user", (int)pid);
+	return stat(path, &a) == 0 && stat("/proc/self/ns/user", &b) == 0 &&
+	       a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
 /* Whether the calling thread's credentials are now c's. */
 static bool creds_taken(const struct creds *c)
 {
@@ -520,6 +531,10 @@ static int run_as_target(const struct pyx_target *t, struct open_job *j)
 		return -ENOTSUP;
 	if ((rc = read_creds(pyx_target_pid(t), &c)))
 		return rc;
+	/* Capabilities held in another user namespace (a rootless
+	 * container's root) are worth nothing on files of ours. */
+	if (!same_user_ns(pyx_target_pid(t)))
+		c.cap_eff = 0;
 	j->creds = &c;
 	/* pyxray's signal handlers run in the main thread, never in this one. */
 	sigfillset(&all);
