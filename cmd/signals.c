@@ -31,6 +31,9 @@ static void install(int sig)
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
+	/* A stop and continue in the middle of the output must not fail the
+	 * write it interrupted (EINTR). */
+	sa.sa_flags = SA_RESTART;
 	sigfillset(&sa.sa_mask); /* one handler at a time */
 	sigaction(sig, &sa, NULL);
 }
