@@ -96,8 +96,11 @@ int pyx_mem_read_u64(struct pyx_mem *mem, pyx_addr_t addr, uint64_t *out);
 int pyx_mem_read_cstr(struct pyx_mem *mem, pyx_addr_t addr, char *buf,
 		      size_t n);
 
-/* Whether [addr, addr+len) lies in readable mappings (no system call). */
-bool pyx_mem_valid(const struct pyx_mem *mem, pyx_addr_t addr, size_t len);
+/* Whether [addr, addr+len) lies in readable mappings.  No system call,
+ * but for a miss: the maps are then re-read (the target may have mapped
+ * it since), at most once per cache generation (pyx_mem_invalidate(), each
+ * stop and resume), and never while a heap copy exists. */
+bool pyx_mem_valid(struct pyx_mem *mem, pyx_addr_t addr, size_t len);
 
 /* Forget every cached page. */
 void pyx_mem_invalidate(struct pyx_mem *mem);

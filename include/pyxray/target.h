@@ -50,8 +50,8 @@ pid_t pyx_target_pid(const struct pyx_target *t);
 /* The memory reader (owned by the target). */
 struct pyx_mem *pyx_target_mem(struct pyx_target *t);
 
-/* Re-read the maps (the target may have mapped more since open).  A stop
- * re-reads them too, and a read outside them may (pyxray/memory.h). */
+/* Re-read the maps (the target may have mapped more since open).  A read
+ * outside them re-reads them too, once per stop (pyxray/memory.h). */
 int pyx_target_refresh_maps(struct pyx_target *t);
 /* The maps, sorted by start; the array stays valid until
  * pyx_target_free() (a refresh makes a new one). */
@@ -66,9 +66,10 @@ int pyx_target_path(const struct pyx_target *t, const char *path, char *buf,
 
 /* Stop every thread within deadline_ms (<= 0: the default), or leave the
  * target running and fail (-PYX_E_TIMEOUT, -PYX_E_PERMISSION, -PYX_E_BUSY,
- * -PYX_E_EXITED).  The memory cache is dropped on every stop and resume,
- * and the maps are re-read once stopped: what the target mapped since
- * open (a new thread's stack, a new arena) is readable. */
+ * -PYX_E_EXITED).  The memory cache is dropped on every stop and resume;
+ * what the target mapped since the maps were read (a new thread's stack,
+ * a new arena) is readable: the first read outside them after the stop
+ * re-reads them (pyxray/memory.h). */
 int pyx_target_stop(struct pyx_target *t, int deadline_ms);
 /* The target runs again.  Idempotent. */
 int pyx_target_resume(struct pyx_target *t);

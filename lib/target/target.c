@@ -181,18 +181,10 @@ int pyx_target_stop(struct pyx_target *t, int deadline_ms)
 {
 	int err = t->ops->stop ? t->ops->stop(t->be, deadline_ms) : 0;
 
-	/* What was cached while it ran is stale, whether or not it stopped;
-	 * so are the maps: a thread started or an arena mapped since they
-	 * were read must not be refused as "not mapped".  Re-reading them
-	 * costs a read of /proc/PID/maps; if that fails, the old maps do
-	 * (a read outside them still re-reads them once). */
+	/* What was cached while it ran is stale, whether or not it stopped.
+	 * So may the maps be; the new generation lets the first read outside
+	 * them re-read them (pyx_mem_valid). */
 	pyx_mem_invalidate(t->mem);
-	if (!err && t->ops->stop && t->ops->refresh_maps &&
-	    t->ops->refresh_maps(t->be) < 0) {
-		pyx_debug("maps not re-read after the stop: %s",
-			  pyx_err_detail());
-		pyx_err_clear();
-	}
 	return err;
 }
 

@@ -1,7 +1,7 @@
 /* Unit tests of lib/target/target.c: the target over the live-process
  * backend.  Memory the target maps after pyxray opened it (a new thread's
- * stack, a new arena) must be readable: the maps are re-read on the stop,
- * and once (not more) on a read outside them. */
+ * stack, a new arena) must be readable: a read (or validity check)
+ * outside the maps re-reads them, once (not more) per stop. */
 #include <check.h>
 #include <signal.h>
 #include <stdint.h>
@@ -110,6 +110,7 @@ START_TEST(test_mapped_after_open_read_when_stopped)
 	addr = child_maps_more(sh);
 	ck_assert_ptr_null(pyx_target_find_map(t, addr));
 	ck_assert_int_eq(pyx_target_stop(t, 2000), 0);
+	ck_assert(pyx_mem_valid(mem, addr, sizeof(buf)));
 	ck_assert_ptr_nonnull(pyx_target_find_map(t, addr));
 	rc = pyx_mem_read(mem, addr + PAGE - 8, buf, 16);
 	ck_assert_msg(rc == 0, "rc %d: %s", rc, pyx_err_detail());
