@@ -14,6 +14,8 @@
 #ifndef PYXRAY_LAYOUT_H
 #define PYXRAY_LAYOUT_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "pyxray/common.h"
@@ -41,6 +43,7 @@ extern "C" {
 	X(IS_GC, "PyInterpreterState", "gc")                                   \
 	X(IS_CEVAL_GIL, "PyInterpreterState", "ceval.gil")                     \
 	X(IS_GIL, "PyInterpreterState", "_gil")                                \
+	X(IS_THREADS_MAIN, "PyInterpreterState", "threads.main")               \
 	/* GIL */                                                              \
 	X(GIL_LOCKED, "_gil_runtime_state", "locked")                          \
 	X(GIL_LAST_HOLDER, "_gil_runtime_state", "last_holder")                \
@@ -52,6 +55,7 @@ extern "C" {
 	X(TS_CURRENT_FRAME, "PyThreadState", "current_frame")                  \
 	X(TS_THREAD_ID, "PyThreadState", "thread_id")                          \
 	X(TS_NATIVE_THREAD_ID, "PyThreadState", "native_thread_id")            \
+	X(TS_BASE_FRAME, "PyThreadState", "base_frame") /* 3.15 */             \
 	X(CFRAME_CURRENT_FRAME, "_PyCFrame", "current_frame")                  \
 	/* frame objects (3.8-3.10) */                                         \
 	X(FO_BACK, "PyFrameObject", "f_back")                                  \
@@ -65,6 +69,7 @@ extern "C" {
 	X(IF_INSTR, "_PyInterpreterFrame", "instr_ptr|prev_instr")             \
 	X(IF_OWNER, "_PyInterpreterFrame", "owner")                            \
 	X(IF_IS_ENTRY, "_PyInterpreterFrame", "is_entry")                      \
+	X(IF_STACKPOINTER, "_PyInterpreterFrame", "stackpointer") /* 3.14 */   \
 	/* code objects */                                                     \
 	X(CO_FILENAME, "PyCodeObject", "co_filename")                          \
 	X(CO_NAME, "PyCodeObject", "co_name")                                  \
@@ -110,6 +115,7 @@ extern "C" {
 	X(GC_GENERATIONS, "_gc_runtime_state", "generations")                  \
 	X(GC_GENERATION0, "_gc_runtime_state", "generation0")                  \
 	X(GC_PERMANENT, "_gc_runtime_state", "permanent_generation")           \
+	X(GC_YOUNG, "_gc_runtime_state", "young") /* incremental: 3.13a-3.14.4 */ \
 	X(GC_COLLECTING, "_gc_runtime_state", "collecting")                    \
 	X(GC_GARBAGE, "_gc_runtime_state", "garbage")                          \
 	X(GC_ENABLED, "_gc_runtime_state", "enabled")                          \
@@ -207,7 +213,12 @@ extern "C" {
 	X(SZ_MEMBER_DEF, "PyMemberDef")                                        \
 	X(SZ_DEQUE_BLOCK, "BLOCK")                                             \
 	X(SZ_DICT_KEYS, "PyDictKeysObject")                                    \
-	X(SZ_UNICODE, "PyUnicodeObject")
+	X(SZ_UNICODE, "PyUnicodeObject")                                       \
+	/* what tells builds of one version apart (Py_DEBUG, the GC) */        \
+	X(SZ_RUNTIME, "_PyRuntimeState")                                       \
+	X(SZ_INTERP, "PyInterpreterState")                                     \
+	X(SZ_THREAD, "PyThreadState")                                          \
+	X(SZ_GC_STATE, "_gc_runtime_state")
 
 enum pyx_layout_id {
 #define PYX_LAYOUT_ENUM_(id, s, m) PYX_L_##id,
@@ -249,6 +260,12 @@ int pyx_layout_from_dwarf(struct pyx_layout *l, const char *path);
 int pyx_layout_from_table(struct pyx_layout *l, int major, int minor,
 			  int micro, const char *build_id);
 
+/* The table pyx_layout_from_table() reads for these, NULL if none. */
+struct pyx_layout_table;
+const struct pyx_layout_table *pyx_layout_table_find(int major, int minor,
+						     int micro,
+						     const char *build_id);
+
 struct pyx_mem;
 /* Fill what the target's own _Py_DebugOffsets (3.13: the first member of
  * _PyRuntime) carries, leaving other entries as they are, so it can stand
@@ -259,6 +276,37 @@ struct pyx_mem;
 int pyx_layout_from_debug_offsets(struct pyx_layout *l, struct pyx_mem *mem,
 				  pyx_addr_t runtime, int *filled,
 				  int *mismatches);
+
+/* What a target's _Py_DebugOffsets said, beside the layout it filled. */
+struct pyx_debug_offsets_diff {
+	enum pyx_layout_id id;
+	int32_t had;  /* the layout's value before (DWARF, a table) */
+	int32_t says; /* the debug offsets' */
+};
+struct pyx_debug_offsets {
+	uint64_t version;    /* the PY_VERSION_HEX it carries */
+	int format_minor;    /* the format it was read in: 3.13, 3.14, 3.15 */
+	bool newer;          /* its version is newer than every format known:
+				read in the newest (format_minor) */
+	uint64_t runtime_size, interp_size, thread_size, gc_size;
+	int filled;          /* layout entries it set */
+	int mismatches;      /* entries it set that had another value */
+	size_t ndiff;        /* the first of them */
+	struct pyx_debug_offsets_diff diff[16];
+};
+/* Overlay what the target's _Py_DebugOffsets carries on l, all or nothing,
+ * reading the format its version names (the newest known for a newer
+ * version).  Every offset is bounded by the size of its struct.  Errors:
+ * -PYX_E_NOT_SUPPORTED (no cookie: before 3.13, no detail set; or a
+ * version no format reads), -PYX_E_UNSUPPORTED_VERSION (free-threaded),
+ * -PYX_E_LAYOUT (a value out of bounds), -PYX_E_BAD_MEMORY, -PYX_E_EXITED. */
+int pyx_debug_offsets_apply(struct pyx_layout *l, struct pyx_mem *mem,
+			    pyx_addr_t runtime, struct pyx_debug_offsets *d);
+/* The oldest and newest _Py_DebugOffsets formats known (3.x). */
+void pyx_debug_offsets_range(int *oldest_minor, int *newest_minor);
+/* hex, or with PYX_TEST_HOOKS and PYX_TEST_PRESENT_VERSION=X.Y set, hex
+ * presented as version X.Y (the test of a version newer than known). */
+uint64_t pyx_debug_offsets_present_version(uint64_t hex);
 
 /* One built-in table, as generated from a build's DWARF by
  * scripts/gen-layout-tables.sh (lib/layout_tables.c). */

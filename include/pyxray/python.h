@@ -31,8 +31,24 @@ struct pyx_python_info {
 	char runtime_via[32];      /* ".dynsym", ".symtab", ".PyRuntime section" */
 	char layout_file[PATH_MAX]; /* the DWARF file, if the layout came from one */
 	bool layout_cached;        /* that DWARF layout was read from the cache */
-	int debug_offsets_checked; /* 3.13: entries compared with _Py_DebugOffsets */
+	int debug_offsets_checked; /* 3.13+: entries compared with _Py_DebugOffsets */
 	int debug_offsets_mismatches;
+	/* 3.13+: the target's own _Py_DebugOffsets, validated (cookie, its
+	 * version against Py_Version, its runtime size against _PyRuntime's) */
+	bool debug_offsets_valid;
+	uint64_t debug_offsets_version; /* the PY_VERSION_HEX it carries */
+	int debug_offsets_format;  /* the format read: 13 for 3.13's... */
+	int debug_offsets_used;    /* layout entries taken from it */
+	size_t debug_offsets_ndiff; /* the first mismatches with the DWARF */
+	struct {
+		char field[64];    /* "PyThreadState.current_frame" */
+		int32_t dwarf, debug_offsets;
+	} debug_offsets_diff[16];
+	/* A version newer than pyxray knows (3.16), read through its
+	 * _Py_DebugOffsets alone in the newest format known: stacks work,
+	 * what needs fields they do not carry refuses (layout errors). */
+	bool newer;
+	int newest_known_minor;    /* the row it is read with (15) */
 };
 
 /* Where struct offsets may come from (--layout). */

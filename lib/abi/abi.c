@@ -11,6 +11,7 @@
 static const struct pyx_abi *const abi_table[] = {
 	&pyx_abi_3_8,  &pyx_abi_3_9,  &pyx_abi_3_10,
 	&pyx_abi_3_11, &pyx_abi_3_12, &pyx_abi_3_13,
+	&pyx_abi_3_14, &pyx_abi_3_15,
 };
 
 const struct pyx_abi *pyx_abi_for(int major, int minor)
@@ -120,7 +121,11 @@ static int ngenerations(struct pyx_python *py)
 int pyx_abi_gc_lists_generational(struct pyx_python *py, pyx_addr_t interp,
 				  struct pyx_gc_lists *out)
 {
-	int32_t gens = pyx_off(py, PYX_L_GC_GENERATIONS);
+	/* The incremental GC (3.14.0-3.14.4): young then old[2], laid out
+	 * as three generations. */
+	int32_t gens = pyx_layout_has(&py->layout, PYX_L_GC_GENERATIONS)
+		       ? pyx_off(py, PYX_L_GC_GENERATIONS)
+		       : pyx_off(py, PYX_L_GC_YOUNG);
 	int32_t perm = pyx_off(py, PYX_L_GC_PERMANENT);
 	int32_t size = pyx_off(py, PYX_L_SZ_GC_GENERATION);
 	enum pyx_layout_id where = py->k.gc_in_runtime ? PYX_L_RT_GC : PYX_L_IS_GC;

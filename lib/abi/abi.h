@@ -8,6 +8,9 @@
  *   abi_py38.c   3.8-3.10: PyFrameObject chains, f_lasti, lnotab/linetable
  *   abi_py311.c  3.11-3.13: _PyInterpreterFrame chains, owners and shim
  *                frames, prev_instr/instr_ptr, managed dicts, inline values
+ *   abi_py314.c  3.14+: tagged _PyStackRefs, the split refcount, entry and
+ *                base frames owned by the interpreter, 3.15's generator
+ *                states
  * A new CPython release is a new row (and, if the ABI moved, a new family
  * file) plus a regenerated layout table: docs/abi.md says how.
  *
@@ -120,6 +123,7 @@ struct pyx_abi {
 /* The ABI rows of each family (abi_py*.c), and the one table (abi.c). */
 extern const struct pyx_abi pyx_abi_3_8, pyx_abi_3_9, pyx_abi_3_10;
 extern const struct pyx_abi pyx_abi_3_11, pyx_abi_3_12, pyx_abi_3_13;
+extern const struct pyx_abi pyx_abi_3_14, pyx_abi_3_15;
 
 /* The row for a version, NULL if it is not supported. */
 const struct pyx_abi *pyx_abi_for(int major, int minor);
@@ -177,6 +181,8 @@ int pyx_abi_gc_lists(struct pyx_python *py, pyx_addr_t interp,
 /* ---- shared implementations, for the family files ---------------------- */
 
 pyx_addr_t pyx_abi_untag_identity(uint64_t ref);
+/* 3.14+ _PyStackRef: ref & ~3, 0 for a tagged int (abi_py314.c). */
+pyx_addr_t pyx_abi_untag_stackref(uint64_t ref);
 int pyx_abi_header_decode_gil(const struct pyx_python *py, const uint64_t *w,
 			      size_t nwords, struct pyx_obj_header *h);
 int pyx_abi_gc_lists_generational(struct pyx_python *py, pyx_addr_t interp,

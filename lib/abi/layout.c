@@ -259,12 +259,12 @@ out:
 	return err;
 }
 
-int pyx_layout_from_table(struct pyx_layout *l, int major, int minor,
-			  int micro, const char *build_id)
+const struct pyx_layout_table *pyx_layout_table_find(int major, int minor,
+						     int micro,
+						     const char *build_id)
 {
 	const struct pyx_layout_table *best = NULL;
 
-	pyx_layout_init(l);
 	for (size_t i = 0; i < pyx_layout_ntables; i++) {
 		const struct pyx_layout_table *t = &pyx_layout_tables[i];
 
@@ -281,6 +281,16 @@ int pyx_layout_from_table(struct pyx_layout *l, int major, int minor,
 		    (t->micro > micro && best->micro > micro && t->micro < best->micro))
 			best = t;
 	}
+	return best;
+}
+
+int pyx_layout_from_table(struct pyx_layout *l, int major, int minor,
+			  int micro, const char *build_id)
+{
+	const struct pyx_layout_table *best =
+		pyx_layout_table_find(major, minor, micro, build_id);
+
+	pyx_layout_init(l);
 	if (!best)
 		return pyx_err_set(PYX_E_UNSUPPORTED_VERSION,
 				   "no built-in layout for Python %d.%d", major,

@@ -85,6 +85,7 @@ static int version_from_symbol(struct pyx_python *py)
 		return -PYX_E_NOT_SUPPORTED;
 	if ((err = pyx_mem_read_u64(py->mem, addr, &hex)))
 		return err;
+	hex = pyx_debug_offsets_present_version(hex);
 	py->info.major = (int)(hex >> 24) & 0xff;
 	py->info.minor = (int)(hex >> 16) & 0xff;
 	py->info.micro = (int)(hex >> 8) & 0xff;
@@ -108,7 +109,8 @@ static int version_from_symbol(struct pyx_python *py)
 /* Try one mapped file: does it define _PyRuntime? */
 static int try_file(struct pyx_python *py, const char *target_path)
 {
-	pyx_addr_t runtime;
+	pyx_addr_t runtime, section;
+	uint64_t size = 0, section_size = 0;
 	int err = 0;
 
 	if ((err = pyx_target_open_elf(py->tgt, target_path, &py->elf)))
@@ -116,7 +118,7 @@ static int try_file(struct pyx_python *py, const char *target_path)
 	{
 		/* .dynsym or .symtab; failing both (stripped of both), the
 		 * section 3.10+ put _PyRuntime in. */
-		if (pyx_elf_lookup(py->elf, "_PyRuntime", &runtime, NULL) == 0)
+		if (pyx_elf_lookup(py->elf, "_PyRuntime", &runtime, &size) == 0)
 			snprintf(py->info.runtime_via, sizeof(py->info.runtime_via),
 				 "%s", pyx_elf_last_table(py->elf));
 		else if (pyx_elf_section(py->elf, ".PyRuntime", &runtime, NULL) == 0)
@@ -131,6 +133,12 @@ static int try_file(struct pyx_python *py, const char *target_path)
 		return err;
 	}
 	py->info.runtime = runtime;
+	/* Its size checks _Py_DebugOffsets' runtime_state.size (3.14+). */
+	if (!size && pyx_elf_section(py->elf, ".PyRuntime", &section,
+				     &section_size) == 0 && section == runtime)
+		size = section_size;
+	py->runtime_size = size;
+	pyx_err_clear();
 	snprintf(py->info.binary, sizeof(py->info.binary), "%s", target_path);
 	py->info.shared = strncmp(strrchr(target_path, '/') ?
 				  strrchr(target_path, '/') + 1 : target_path,
@@ -147,6 +155,16 @@ static int unsupported(const char *version, const char *binary)
 	pyx_abi_range(&lo, &hi);
 	return pyx_err_set(PYX_E_UNSUPPORTED_VERSION, "Python %s (%s): pyxray "
 			   "reads 3.%d to 3.%d", version, binary, lo, hi);
+}
+
+/* A 3.x newer than every ABI row: read through its _Py_DebugOffsets if
+ * they validate (pyx_python_open_opts), never with an older table. */
+static bool newer_than_known(int major, int minor)
+{
+	int lo, hi;
+
+	pyx_abi_range(&lo, &hi);
+	return major == 3 && minor > hi;
 }
 
 static int find_runtime(struct pyx_python *py)
@@ -173,7 +191,8 @@ static int find_runtime(struct pyx_python *py)
 			if (lib != (pass == 0))
 				continue;
 			if (version_from_name(path, &major, &minor) &&
-			    !pyx_abi_for(major, minor)) {
+			    !pyx_abi_for(major, minor) &&
+			    !newer_than_known(major, minor)) {
 				char v[32];
 
 				snprintf(v, sizeof(v), "%d.%d", major, minor);
@@ -324,6 +343,132 @@ static int check_free_threaded(struct pyx_python *py,
 	return pyx_abi_check_free_threaded(&s);
 }
 
+/* The target's _Py_DebugOffsets (3.13+), believed only if they describe
+ * this very process: the cookie, a version that is Py_Version's, and a
+ * runtime size that is _PyRuntime's.  What fails is a warning, not an
+ * error: DWARF and the tables do not need them (a version newer than
+ * known does, and is refused without them). */
+static void read_debug_offsets(struct pyx_python *py)
+{
+	struct pyx_debug_offsets *d = &py->dbg;
+	struct pyx_layout scratch;
+	unsigned vmaj, vmin, vmic;
+	int err;
+
+	pyx_layout_init(&scratch);
+	err = pyx_debug_offsets_apply(&scratch, py->mem, py->info.runtime, d);
+	if (err) {
+		/* No cookie before 3.13: nothing to say. */
+		if (err != -PYX_E_NOT_SUPPORTED || pyx_err_detail()[0])
+			pyx_warn("%s: _Py_DebugOffsets not used: %s",
+				 py->info.binary, pyx_err_detail()[0]
+				 ? pyx_err_detail() : pyx_strerror(err));
+		goto out;
+	}
+	vmaj = (unsigned)(d->version >> 24) & 0xff;
+	vmin = (unsigned)(d->version >> 16) & 0xff;
+	vmic = (unsigned)(d->version >> 8) & 0xff;
+	if (py->info.version[0] &&
+	    (vmaj != (unsigned)py->info.major || vmin != (unsigned)py->info.minor ||
+	     vmic != (unsigned)py->info.micro)) {
+		pyx_warn("%s: _Py_DebugOffsets not used: they say %u.%u.%u, "
+			 "Py_Version says %s", py->info.binary, vmaj, vmin,
+			 vmic, py->info.version);
+		goto out;
+	}
+	if (py->runtime_size && d->runtime_size &&
+	    d->runtime_size != py->runtime_size) {
+		pyx_warn("%s: _Py_DebugOffsets not used: they say _PyRuntime "
+			 "is %" PRIu64 " bytes, the ELF file %" PRIu64,
+			 py->info.binary, d->runtime_size, py->runtime_size);
+		goto out;
+	}
+	py->info.debug_offsets_valid = true;
+	py->info.debug_offsets_version = d->version;
+	py->info.debug_offsets_format = d->format_minor;
+out:
+	pyx_err_clear();
+}
+
+/* Fields a struct's size does not vouch for: a table made from another
+ * build of the same version (Py_DEBUG grows _PyRuntimeState and
+ * PyInterpreterState; 3.14.0-3.14.4 ran another GC) keeps its fields of
+ * that struct only if the sizes the target publishes agree, and never
+ * across a release known to have moved it. */
+static const struct {
+	enum pyx_layout_id size;
+	const char *type;
+} sized_structs[] = {
+	{ PYX_L_SZ_RUNTIME, "_PyRuntimeState" },
+	{ PYX_L_SZ_INTERP, "PyInterpreterState" },
+	{ PYX_L_SZ_THREAD, "PyThreadState" },
+	{ PYX_L_SZ_GC_STATE, "_gc_runtime_state" },
+};
+static const struct {
+	int major, minor, micro; /* the first release of a new layout */
+	const char *type;
+} layout_breaks[] = {
+	/* the incremental GC (young, old[2]) until 3.14.4 */
+	{ 3, 14, 5, "_gc_runtime_state" },
+};
+
+static void drop_struct(struct pyx_layout *l, const char *type)
+{
+	for (size_t i = 0; i < PYX_L__COUNT; i++)
+		if (strcmp(pyx_layout_struct(i), type) == 0)
+			l->v[i] = PYX_OFF_NONE;
+}
+
+static void table_drop_unvouched(struct pyx_python *py, int table_micro)
+{
+	struct pyx_layout *l = &py->layout;
+
+	for (size_t i = 0; i < PYX_ARRAY_SIZE(layout_breaks); i++) {
+		int m = layout_breaks[i].micro;
+
+		if (layout_breaks[i].major != py->info.major ||
+		    layout_breaks[i].minor != py->info.minor ||
+		    !py->info.version[0] ||
+		    (table_micro >= m) == (py->info.micro >= m))
+			continue;
+		pyx_warn("the built-in %d.%d.%d table does not describe %s of "
+			 "%s: those fields are left out (install the debug "
+			 "file)", py->info.major, py->info.minor, table_micro,
+			 layout_breaks[i].type, py->info.version);
+		drop_struct(l, layout_breaks[i].type);
+	}
+	if (!py->info.debug_offsets_valid)
+		return;
+	for (size_t i = 0; i < PYX_ARRAY_SIZE(sized_structs); i++) {
+		enum pyx_layout_id id = sized_structs[i].size;
+		uint64_t says = id == PYX_L_SZ_RUNTIME ? py->dbg.runtime_size
+			      : id == PYX_L_SZ_INTERP ? py->dbg.interp_size
+			      : id == PYX_L_SZ_THREAD ? py->dbg.thread_size
+						      : py->dbg.gc_size;
+
+		if (!says || !pyx_layout_has(l, id) || (uint64_t)l->v[id] == says)
+			continue;
+		pyx_warn("%s is %" PRIu64 " bytes in this build, %d in the "
+			 "built-in table (a Py_DEBUG or other build of %s): "
+			 "its fields not in _Py_DebugOffsets are left out",
+			 sized_structs[i].type, says, l->v[id],
+			 py->info.version);
+		drop_struct(l, sized_structs[i].type);
+	}
+}
+
+/* What the target says of itself beats a table built from another build:
+ * overlaid on it, and counted. */
+static void overlay_debug_offsets(struct pyx_python *py)
+{
+	struct pyx_debug_offsets d;
+
+	if (pyx_debug_offsets_apply(&py->layout, py->mem, py->info.runtime,
+				    &d) == 0)
+		py->info.debug_offsets_used = d.filled;
+	pyx_err_clear();
+}
+
 static int layout_from_dwarf_files(struct pyx_python *py,
 				   const struct pyx_python_opts *o)
 {
@@ -417,7 +562,6 @@ static int layout_from_tables(struct pyx_python *py, int major, int minor,
 
 	for (size_t i = 0; i < pyx_layout_ntables; i++) {
 		const struct pyx_layout_table *t = &pyx_layout_tables[i];
-		int filled, mism;
 
 		/* Unknown: this build's own table (by build-id) if there is
 		 * one, else each supported version's in turn. */
@@ -431,10 +575,13 @@ static int layout_from_tables(struct pyx_python *py, int major, int minor,
 			continue;
 		/* 3.13+: what the interpreter says of itself beats a table
 		 * built from another patch release. */
+		if (!unknown)
+			table_drop_unvouched(py, pyx_layout_table_find(
+							 t->major, t->minor,
+							 py->info.micro,
+							 build_id)->micro);
 		if (debug_offsets || (unknown && t->minor >= 13))
-			pyx_layout_from_debug_offsets(&py->layout, py->mem,
-						      py->info.runtime, &filled,
-						      &mism);
+			overlay_debug_offsets(py);
 		if ((err = validate_layout(py)) == 0 &&
 		    (!unknown || (err = confirm_table_version(py, t)) == 0))
 			return 0;
@@ -449,13 +596,56 @@ int pyx_python_open(struct pyx_target *tgt, struct pyx_python **out)
 	return pyx_python_open_opts(tgt, NULL, out);
 }
 
+/* A version newer than pyxray knows: its _Py_DebugOffsets, validated,
+ * read in the newest format known, are the whole layout; the newest ABI
+ * row reads it.  The walk validates it too (validate_layout). */
+static int open_newer(struct pyx_python *py, const struct pyx_python_opts *o)
+{
+	char why[160];
+	int lo, hi, err;
+
+	pyx_abi_range(&lo, &hi);
+	snprintf(why, sizeof(why), "Python %s is newer than pyxray knows "
+		 "(3.%d to 3.%d)", py->info.version, lo, hi);
+	if (!py->info.debug_offsets_valid || !py->dbg.newer)
+		return pyx_err_set(PYX_E_UNSUPPORTED_VERSION, "%s, and its "
+				   "_Py_DebugOffsets %s (%s)", why,
+				   py->info.debug_offsets_version
+				   ? "are not in a format it knows"
+				   : "do not validate",
+				   py->info.binary);
+	if (o->layout == PYX_LAYOUT_DWARF || o->layout == PYX_LAYOUT_TABLE)
+		return pyx_err_set(PYX_E_UNSUPPORTED_VERSION, "%s: only its "
+				   "_Py_DebugOffsets can be read (--layout auto "
+				   "or debug-offsets)", why);
+	pyx_layout_init(&py->layout);
+	if ((err = pyx_debug_offsets_apply(&py->layout, py->mem,
+					   py->info.runtime, &py->dbg)))
+		return err;
+	py->info.debug_offsets_used = py->dbg.filled;
+	py->layout.source = PYX_LAYOUT_FROM_DEBUG_OFFSETS;
+	snprintf(py->layout.source_file, sizeof(py->layout.source_file),
+		 "_Py_DebugOffsets of the target (Python %s, read in the 3.%d "
+		 "format: only what they carry)", py->info.version, hi);
+	if ((err = validate_layout(py)))
+		return err;
+	py->info.newer = true;
+	py->info.newest_known_minor = hi;
+	py->abi = pyx_abi_for(3, hi);
+	py->k = py->abi->k;
+	pyx_warn("%s: reading it through its own _Py_DebugOffsets as 3.%d; "
+		 "commands that need more than they carry will refuse", why, hi);
+	return 0;
+}
+
 int pyx_python_open_opts(struct pyx_target *tgt,
 			 const struct pyx_python_opts *opts,
 			 struct pyx_python **out)
 {
 	struct pyx_python_opts o = opts ? *opts : (struct pyx_python_opts){ 0 };
 	struct pyx_python *py;
-	int major = 0, minor = 0, filled, mism, err;
+	int major = 0, minor = 0, err;
+	bool newer = false;
 
 	*out = NULL;
 	py = calloc(1, sizeof(*py));
@@ -473,13 +663,19 @@ int pyx_python_open_opts(struct pyx_target *tgt,
 	if (err == 0) {
 		major = py->info.major;
 		minor = py->info.minor;
-		if (!pyx_abi_for(major, minor)) {
+		newer = newer_than_known(major, minor);
+		if (!pyx_abi_for(major, minor) && !newer) {
 			err = unsupported(py->info.version, py->info.binary);
 			goto out;
 		}
 	} else if (!version_from_name(py->info.binary, &major, &minor)) {
 		major = minor = 0; /* unknown: sys.version will say */
 	}
+	err = 0;
+	/* 3.13+: what the interpreter publishes about itself, checked
+	 * against the process before anything believes it. */
+	if (major == 0 || minor >= 13)
+		read_debug_offsets(py);
 
 #define PYX_KT_LOOKUP_(f, sym)                                                 \
 	if (pyx_elf_lookup(py->elf, sym, &py->types.f, NULL)) {                \
@@ -490,23 +686,32 @@ int pyx_python_open_opts(struct pyx_target *tgt,
 	PYX_KNOWN_TYPES(PYX_KT_LOOKUP_)
 #undef PYX_KT_LOOKUP_
 
+	if (newer) {
+		err = open_newer(py, &o);
+		goto out;
+	}
 	switch (o.layout) {
 	case PYX_LAYOUT_DWARF:
 		err = layout_from_dwarf_files(py, &o);
 		break;
 	case PYX_LAYOUT_TABLE:
-		err = layout_from_tables(py, major, minor, false);
+		/* 3.14+: the debug offsets first, the table for the rest. */
+		err = layout_from_tables(py, major, minor, minor >= 14);
 		break;
 	case PYX_LAYOUT_DEBUG_OFFSETS:
 		pyx_layout_init(&py->layout);
-		err = pyx_layout_from_debug_offsets(&py->layout, py->mem,
-						    py->info.runtime, &filled,
-						    &mism);
+		err = pyx_debug_offsets_apply(&py->layout, py->mem,
+					      py->info.runtime, &py->dbg);
 		if (err == -PYX_E_NOT_SUPPORTED && !pyx_err_detail()[0])
 			err = pyx_err_set(PYX_E_NOT_SUPPORTED, "%s has no "
 					  "_Py_DebugOffsets (3.13+ only)",
 					  py->info.binary);
+		if (!err && minor >= 14 && !py->info.debug_offsets_valid)
+			err = pyx_err_set(PYX_E_LAYOUT, "%s: its "
+					  "_Py_DebugOffsets do not describe "
+					  "this process", py->info.binary);
 		if (!err) {
+			py->info.debug_offsets_used = py->dbg.filled;
 			py->layout.source = PYX_LAYOUT_FROM_DEBUG_OFFSETS;
 			snprintf(py->layout.source_file,
 				 sizeof(py->layout.source_file),
@@ -531,17 +736,36 @@ int pyx_python_open_opts(struct pyx_target *tgt,
 	if (err)
 		goto out;
 
-	/* 3.13: the interpreter's own offsets must agree with the DWARF. */
+	/* 3.13+: the interpreter's own offsets must agree with the DWARF,
+	 * field by field. */
 	if (py->layout.source == PYX_LAYOUT_FROM_DWARF && minor >= 13) {
 		struct pyx_layout copy = py->layout;
+		struct pyx_debug_offsets d;
+		struct pyx_python_info *in = &py->info;
 
-		if (pyx_layout_from_debug_offsets(&copy, py->mem, py->info.runtime,
-						  &py->info.debug_offsets_checked,
-						  &py->info.debug_offsets_mismatches) == 0 &&
-		    py->info.debug_offsets_mismatches)
-			pyx_warn("_Py_DebugOffsets disagrees with the DWARF of %s "
-				 "in %d entries", py->info.layout_file,
-				 py->info.debug_offsets_mismatches);
+		if (pyx_debug_offsets_apply(&copy, py->mem, in->runtime, &d) == 0) {
+			in->debug_offsets_checked = d.filled;
+			in->debug_offsets_mismatches = d.mismatches;
+			in->debug_offsets_ndiff = d.ndiff;
+			for (size_t i = 0; i < d.ndiff; i++) {
+				snprintf(in->debug_offsets_diff[i].field,
+					 sizeof(in->debug_offsets_diff[i].field),
+					 "%s.%s", pyx_layout_struct(d.diff[i].id),
+					 pyx_layout_member(d.diff[i].id)
+					 ? pyx_layout_member(d.diff[i].id)
+					 : "(size)");
+				in->debug_offsets_diff[i].dwarf = d.diff[i].had;
+				in->debug_offsets_diff[i].debug_offsets =
+					d.diff[i].says;
+			}
+			if (d.mismatches)
+				pyx_warn("_Py_DebugOffsets disagrees with the "
+					 "DWARF of %s in %d entries (first: %s "
+					 "%d, DWARF %d)", in->layout_file,
+					 d.mismatches,
+					 in->debug_offsets_diff[0].field,
+					 d.diff[0].says, d.diff[0].had);
+		}
 		pyx_err_clear();
 	}
 

@@ -53,6 +53,14 @@ struct pyx_version_consts {
 	bool gc_in_runtime;      /* 3.8: one GC state, in _PyRuntime */
 	bool immortals;          /* 3.12+: ob_refcnt's low 32 bits negative
 				    as an int32 mark an immortal object */
+	bool stackrefs;          /* 3.14+: frames' f_executable, locals and
+				    value stack hold tagged _PyStackRefs:
+				    read them through pyx_abi_untag() */
+	int gen_yield_from_slot; /* 3.14+: a generator suspended in yield
+				    from / await holds the delegate at
+				    stackpointer[-N] (3.14: 1, 3.15: 2) */
+	bool base_frames;        /* 3.15+: every frame chain ends at the
+				    thread state's base frame (owner 3) */
 	/* sys.getsizeof rules (lib/sizes.c) */
 	int int_min_digits;      /* int.__sizeof__ counts at least this many
 				    digits (3.11+: 1; 0 is 24 bytes before) */
@@ -87,6 +95,8 @@ struct pyx_python {
 	struct pyx_python_info info;
 	struct pyx_known_types types;
 	struct pyx_version_consts k; /* a copy of abi->k */
+	struct pyx_debug_offsets dbg; /* valid if info.debug_offsets_valid */
+	uint64_t runtime_size;     /* _PyRuntime's symbol or section size, 0 */
 };
 
 /* What pyx_python_open() learns from the target's ELF files and DWARF, given
