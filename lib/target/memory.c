@@ -1255,7 +1255,8 @@ int pyx_mem_snapshot(struct pyx_mem *mem, uint64_t max_bytes,
 	if (in.skipped_bytes && !in.truncated)
 		pyx_debug("heap copy: %" PRIu64 " bytes could not be read",
 			  in.skipped_bytes);
-	qsort(c->lost, c->nlost, sizeof(*c->lost), cmp_span);
+	if (c->nlost > 1)
+		qsort(c->lost, c->nlost, sizeof(*c->lost), cmp_span);
 	free(failed);
 	c->runs = col.v;
 	c->nruns = out;

@@ -11,15 +11,19 @@
  *    to 100 ms in pyx_proc_free()).  If pyxray exits meanwhile, the kernel
  *    detaches it and it runs on (tracer exit resumes PTRACE_SEIZEd tracees);
  *  - a real signal that arrives while we wait (a signal-delivery-stop) is
- *    remembered and handed back with PTRACE_DETACH, never swallowed;
+ *    remembered and handed back with PTRACE_DETACH, never swallowed; the
+ *    emergency detach asks the kernel (PTRACE_GETSIGINFO) for one it has
+ *    not been told of yet;
  *  - every seized thread is also published in a fixed-size registry of
  *    atomics, so pyx_proc_emergency_resume() can detach them from a signal
  *    handler without locks or allocation.
  *
  * ptrace requests must come from the thread that seized: a proc must be
- * stopped, read and resumed by one thread.  If a signal handler calling
- * pyx_proc_emergency_resume() runs on another thread, its PTRACE_DETACH
- * fails (ESRCH), and the _exit() that follows releases the threads anyway.
+ * stopped, read and resumed by one thread.  A signal handler calling
+ * pyx_proc_emergency_resume() must run on it (pyxray's forwards a signal
+ * another thread caught); elsewhere its PTRACE_DETACH fails (ESRCH), and
+ * the _exit() that follows releases the threads, but a signal the tracer
+ * had already waited for is then lost.
  */
 #include <dirent.h>
 #include <elf.h>

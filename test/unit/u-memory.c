@@ -629,8 +629,10 @@ static void sparse_case(bool no_scan)
 	pyx_mem_invalidate(mem);
 	ck_assert_int_eq(pyx_mem_read(mem, base + 5 * PAGE, buf, 1), 0);
 	ck_assert_uint_eq(buf[0], 0x55);
-	/* The size estimate counts populated pages too. */
-	ck_assert_uint_lt(pyx_mem_snapshot_size(mem), si.virtual_bytes);
+	/* The size estimate counts populated pages too (reading pagemap
+	 * entries, a mapping of more than 64 GiB counts whole: ASan's). */
+	if (!no_scan)
+		ck_assert_uint_lt(pyx_mem_snapshot_size(mem), si.virtual_bytes);
 	pyx_target_free(proc);
 	reap(pid);
 	munmap(sparse, SPARSE_PAGES * PAGE);
