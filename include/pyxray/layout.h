@@ -220,6 +220,16 @@ extern "C" {
 	X(SZ_THREAD, "PyThreadState")                                          \
 	X(SZ_GC_STATE, "_gc_runtime_state")
 
+/* X(ID, symbol, size): the address (size 0) or size (1) of a symbol of
+ * the file the DWARF is read from, as its symbol table has it (unbiased):
+ * what the build's stripped executable cannot say, such as where the eval
+ * loop's .cold part is (GCC splits it off; only the debug file's .symtab
+ * names it).  A table keeps them only for the very build (its build-id). */
+#define PYX_LAYOUT_SYMBOLS(X)                                                  \
+	X(SYM_RUNTIME, "_PyRuntime", 0)                                        \
+	X(SYM_EVAL_COLD, "_PyEval_EvalFrameDefault.cold", 0)                   \
+	X(SYM_EVAL_COLD_SIZE, "_PyEval_EvalFrameDefault.cold", 1)
+
 enum pyx_layout_id {
 #define PYX_LAYOUT_ENUM_(id, s, m) PYX_L_##id,
 	PYX_LAYOUT_FIELDS(PYX_LAYOUT_ENUM_)
@@ -227,8 +237,12 @@ enum pyx_layout_id {
 #define PYX_LAYOUT_ENUM_(id, s) PYX_L_##id,
 	PYX_LAYOUT_SIZES(PYX_LAYOUT_ENUM_)
 #undef PYX_LAYOUT_ENUM_
+#define PYX_LAYOUT_ENUM_(id, s, z) PYX_L_##id,
+	PYX_LAYOUT_SYMBOLS(PYX_LAYOUT_ENUM_)
+#undef PYX_LAYOUT_ENUM_
 	PYX_L__COUNT
 };
+#define PYX_L_SYM__FIRST PYX_L_SYM_RUNTIME
 
 #define PYX_OFF_NONE INT32_MIN
 
@@ -328,7 +342,8 @@ void pyx_layout_print_table(const struct pyx_layout *l, int major, int minor,
 			    int micro, const char *build_id, void *file);
 
 /* The name of an entry ("TS_NEXT") and its C spelling ("PyThreadState",
- * "next"); member is NULL for sizes. */
+ * "next"); member is NULL for sizes; for symbols the struct is "(symbol)"
+ * and the member the symbol's name. */
 const char *pyx_layout_name(enum pyx_layout_id id);
 const char *pyx_layout_struct(enum pyx_layout_id id);
 const char *pyx_layout_member(enum pyx_layout_id id);

@@ -1,6 +1,8 @@
 /* Struct layouts read from the DWARF of the interpreter's ELF file. */
 #include <dwarf.h>
 #include <elfutils/libdw.h>
+#include <gelf.h>
+#include <stdint.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
@@ -13,12 +15,16 @@
 
 static const struct {
 	const char *name, *type, *member;
+	bool size; /* a symbol's size, not its address */
 } entries[PYX_L__COUNT] = {
 #define PYX_LAYOUT_TAB_(id, s, m) [PYX_L_##id] = { #id, s, m },
 	PYX_LAYOUT_FIELDS(PYX_LAYOUT_TAB_)
 #undef PYX_LAYOUT_TAB_
 #define PYX_LAYOUT_TAB_(id, s) [PYX_L_##id] = { #id, s, NULL },
 	PYX_LAYOUT_SIZES(PYX_LAYOUT_TAB_)
+#undef PYX_LAYOUT_TAB_
+#define PYX_LAYOUT_TAB_(id, sym, z) [PYX_L_##id] = { #id, "(symbol)", sym, z },
+	PYX_LAYOUT_SYMBOLS(PYX_LAYOUT_TAB_)
 #undef PYX_LAYOUT_TAB_
 };
 
@@ -174,6 +180,40 @@ static void scan_cu(Dwarf_Die *cudie, struct wanted *w, size_t nw,
 	} while (*left > 0 && dwarf_siblingof(&child, &child) == 0);
 }
 
+/* The PYX_LAYOUT_SYMBOLS entries, from .symtab and .dynsym. */
+static void read_symbols(Elf *elf, struct pyx_layout *l)
+{
+	Elf_Scn *scn = NULL;
+
+	while (elf && (scn = elf_nextscn(elf, scn))) {
+		GElf_Shdr sh;
+		Elf_Data *data;
+		size_t n;
+
+		if (!gelf_getshdr(scn, &sh) ||
+		    (sh.sh_type != SHT_SYMTAB && sh.sh_type != SHT_DYNSYM) ||
+		    !sh.sh_entsize || !(data = elf_getdata(scn, NULL)))
+			continue;
+		n = sh.sh_size / sh.sh_entsize;
+		for (size_t k = 0; k < n; k++) {
+			GElf_Sym sym;
+			const char *name;
+
+			if (!gelf_getsym(data, (int)k, &sym) ||
+			    !(name = elf_strptr(elf, sh.sh_link, sym.st_name)))
+				continue;
+			for (size_t i = PYX_L_SYM__FIRST; i < PYX_L__COUNT; i++) {
+				uint64_t v = entries[i].size ? sym.st_size
+							     : sym.st_value;
+
+				if (l->v[i] == PYX_OFF_NONE && v && v < INT32_MAX &&
+				    strcmp(name, entries[i].member) == 0)
+					l->v[i] = (int32_t)v;
+			}
+		}
+	}
+}
+
 int pyx_layout_from_dwarf(struct pyx_layout *l, const char *path)
 {
 	struct wanted w[PYX_L__COUNT];
@@ -184,7 +224,7 @@ int pyx_layout_from_dwarf(struct pyx_layout *l, const char *path)
 	int fd, err = 0;
 
 	pyx_layout_init(l);
-	for (size_t i = 0; i < PYX_L__COUNT; i++) {
+	for (size_t i = 0; i < PYX_L_SYM__FIRST; i++) {
 		size_t j;
 
 		for (j = 0; j < nw; j++)
@@ -213,7 +253,7 @@ int pyx_layout_from_dwarf(struct pyx_layout *l, const char *path)
 		off = next;
 	}
 
-	for (size_t i = 0; i < PYX_L__COUNT; i++) {
+	for (size_t i = 0; i < PYX_L_SYM__FIRST; i++) {
 		struct wanted *t = NULL;
 
 		for (size_t j = 0; j < nw; j++)
@@ -250,6 +290,7 @@ int pyx_layout_from_dwarf(struct pyx_layout *l, const char *path)
 				  "(_PyRuntimeState, PyThreadState)", path);
 		goto out;
 	}
+	read_symbols(dwarf_getelf(dw), l);
 	l->source = PYX_LAYOUT_FROM_DWARF;
 	snprintf(l->source_file, sizeof(l->source_file), "%s", path);
 out:
@@ -299,6 +340,10 @@ int pyx_layout_from_table(struct pyx_layout *l, int major, int minor,
 		for (size_t i = 0; i < PYX_L__COUNT; i++)
 			if (strcmp(entries[i].name, kv->name) == 0)
 				l->v[i] = kv->value;
+	/* Addresses describe the very build the table was made from. */
+	if (!build_id || strcmp(best->build_id, build_id) != 0)
+		for (size_t i = PYX_L_SYM__FIRST; i < PYX_L__COUNT; i++)
+			l->v[i] = PYX_OFF_NONE;
 	l->source = PYX_LAYOUT_FROM_TABLE;
 	snprintf(l->source_file, sizeof(l->source_file),
 		 "built-in table %d.%d.%d (from %s)", best->major, best->minor,

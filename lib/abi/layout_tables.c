@@ -141,6 +141,7 @@ static const struct pyx_layout_kv t_3_8_18_ff2a4988[] = {
 	{ "SZ_INTERP", 2720 },
 	{ "SZ_THREAD", 264 },
 	{ "SZ_GC_STATE", 240 },
+	{ "SYM_RUNTIME", 3616256 },
 	{ NULL, 0 },
 };
 
@@ -282,6 +283,7 @@ static const struct pyx_layout_kv t_3_9_18_8a6cadea[] = {
 	{ "SZ_INTERP", 5656 },
 	{ "SZ_THREAD", 264 },
 	{ "SZ_GC_STATE", 240 },
+	{ "SYM_RUNTIME", 3854176 },
 	{ NULL, 0 },
 };
 
@@ -425,6 +427,7 @@ static const struct pyx_layout_kv t_3_10_13_ece57af6[] = {
 	{ "SZ_INTERP", 113528 },
 	{ "SZ_THREAD", 280 },
 	{ "SZ_GC_STATE", 240 },
+	{ "SYM_RUNTIME", 3835488 },
 	{ NULL, 0 },
 };
 
@@ -583,6 +586,9 @@ static const struct pyx_layout_kv t_3_11_7_49daf84e[] = {
 	{ "SZ_INTERP", 107752 },
 	{ "SZ_THREAD", 360 },
 	{ "SZ_GC_STATE", 240 },
+	{ "SYM_RUNTIME", 5563712 },
+	{ "SYM_EVAL_COLD", 1026038 },
+	{ "SYM_EVAL_COLD_SIZE", 4 },
 	{ NULL, 0 },
 };
 
@@ -742,6 +748,9 @@ static const struct pyx_layout_kv t_3_12_1_f9d5c82f[] = {
 	{ "SZ_INTERP", 383552 },
 	{ "SZ_THREAD", 288 },
 	{ "SZ_GC_STATE", 240 },
+	{ "SYM_RUNTIME", 6566720 },
+	{ "SYM_EVAL_COLD", 1096228 },
+	{ "SYM_EVAL_COLD_SIZE", 8 },
 	{ NULL, 0 },
 };
 
@@ -902,6 +911,7 @@ static const struct pyx_layout_kv t_3_13_0_d11d13fb[] = {
 	{ "SZ_INTERP", 194968 },
 	{ "SZ_THREAD", 304 },
 	{ "SZ_GC_STATE", 240 },
+	{ "SYM_RUNTIME", 5412032 },
 	{ NULL, 0 },
 };
 
@@ -1063,6 +1073,9 @@ static const struct pyx_layout_kv t_3_14_10_cccda113[] = {
 	{ "SZ_INTERP", 225864 },
 	{ "SZ_THREAD", 832 },
 	{ "SZ_GC_STATE", 264 },
+	{ "SYM_RUNTIME", 12191680 },
+	{ "SYM_EVAL_COLD", 4455256 },
+	{ "SYM_EVAL_COLD_SIZE", 84423 },
 	{ NULL, 0 },
 };
 
@@ -1225,6 +1238,9 @@ static const struct pyx_layout_kv t_3_15_2_d41ac9e2[] = {
 	{ "SZ_INTERP", 226240 },
 	{ "SZ_THREAD", 888 },
 	{ "SZ_GC_STATE", 176 },
+	{ "SYM_RUNTIME", 12847264 },
+	{ "SYM_EVAL_COLD", 4466411 },
+	{ "SYM_EVAL_COLD_SIZE", 82341 },
 	{ NULL, 0 },
 };
 

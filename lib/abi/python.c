@@ -596,6 +596,28 @@ int pyx_python_open(struct pyx_target *tgt, struct pyx_python **out)
 	return pyx_python_open_opts(tgt, NULL, out);
 }
 
+/* The eval loop's .cold part from the layout's symbols, biased as
+ * _PyRuntime is: a build whose _PyRuntime is not where the symbols say is
+ * not the build they came from. */
+static void eval_cold_range(struct pyx_python *py)
+{
+	const struct pyx_layout *l = &py->layout;
+	pyx_addr_t bias;
+
+	if (!pyx_layout_has(l, PYX_L_SYM_RUNTIME) ||
+	    !pyx_layout_has(l, PYX_L_SYM_EVAL_COLD) ||
+	    !pyx_layout_has(l, PYX_L_SYM_EVAL_COLD_SIZE) ||
+	    l->v[PYX_L_SYM_EVAL_COLD_SIZE] <= 0 ||
+	    py->info.runtime < (pyx_addr_t)l->v[PYX_L_SYM_RUNTIME])
+		return;
+	bias = py->info.runtime - (pyx_addr_t)l->v[PYX_L_SYM_RUNTIME];
+	if (bias & 0xfff)
+		return;
+	py->eval_cold_lo = bias + (pyx_addr_t)l->v[PYX_L_SYM_EVAL_COLD];
+	py->eval_cold_hi = py->eval_cold_lo +
+			   (pyx_addr_t)l->v[PYX_L_SYM_EVAL_COLD_SIZE];
+}
+
 /* A version newer than pyxray knows: its _Py_DebugOffsets, validated,
  * read in the newest format known, are the whole layout; the newest ABI
  * row reads it.  The walk validates it too (validate_layout). */
@@ -769,6 +791,7 @@ int pyx_python_open_opts(struct pyx_target *tgt,
 		pyx_err_clear();
 	}
 
+	eval_cold_range(py);
 	if (!py->info.version[0]) {
 		/* The object readers need an ABI; sys.version only needs str
 		 * and dict, laid out alike up to 3.10 (the only versions

@@ -97,7 +97,19 @@ struct pyx_python {
 	struct pyx_version_consts k; /* a copy of abi->k */
 	struct pyx_debug_offsets dbg; /* valid if info.debug_offsets_valid */
 	uint64_t runtime_size;     /* _PyRuntime's symbol or section size, 0 */
+	/* The eval loop's .cold part, where only the build's debug file (or
+	 * its own built-in table) says: [lo, hi) in the target, 0 unknown. */
+	pyx_addr_t eval_cold_lo, eval_cold_hi;
 };
+
+/* Whether pc is in a part of the eval loop that no symbol of the loaded
+ * files names (_PyEval_EvalFrameDefault.cold of a stripped build). */
+static inline bool pyx_python_eval_pc(const struct pyx_python *py,
+				      pyx_addr_t pc)
+{
+	return py->eval_cold_hi && pc >= py->eval_cold_lo &&
+	       pc < py->eval_cold_hi;
+}
 
 /* What pyx_python_open() learns from the target's ELF files and DWARF, given
  * directly: for a target without files (a synthetic image in unit tests and

@@ -723,9 +723,15 @@ int pyx_native_finish(struct pyx_native *n, struct pyx_stacks *s)
 					   &cap);
 		if (rc)
 			break;
+		/* The eval loop is _PyEval_EvalFrameDefault and its .cold
+		 * part: by name, or by address where only the build's debug
+		 * file names it (a stripped build with its own table). */
 		for (size_t k = 0; k < t->nnative; k++)
 			t->native[k].eval =
-				pyx_native_is_eval(t->native[k].function);
+				pyx_native_is_eval(t->native[k].function) ||
+				(!t->native[k].function &&
+				 pyx_python_eval_pc(n->py,
+						    t->native[k].address));
 		if (t->native_id < 0)
 			note(&t->native_error, "no native frames: the "
 			     "thread's kernel id is unknown");

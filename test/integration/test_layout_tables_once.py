@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
 """The built-in layout tables (lib/abi/layout_tables.c) must equal, field by
 field, what pyxray's generator derives from the DWARF of each build on this
-machine: a table can never drift from the build it was made from, nor miss a
-field added to PYX_LAYOUT_FIELDS since."""
+machine (pyenv's 3.8-3.13, and the test bed root's Debian 3.14/3.15 through
+their -dbg debug files): a table can never drift from the build it was made
+from, nor miss a field added to PYX_LAYOUT_FIELDS since.  The 3.14/3.15 tables
+also carry the eval loop's .cold range (PYX_LAYOUT_SYMBOLS), checked the same
+way against the debug file's .symtab."""
 import argparse
 import os
 import re
@@ -38,7 +41,7 @@ committed, crows = tables(committed_text)
 generated, grows = tables(fresh_text)
 failures = 0
 if not generated:
-    print("SKIP: no CPython 3.8-3.13 build with DWARF on this machine to generate tables from")
+    print("SKIP: no CPython build with DWARF on this machine to generate tables from")
     sys.exit(77)
 for name, fields in sorted(generated.items()):
     have = committed.get(name)
@@ -53,7 +56,10 @@ for name, fields in sorted(generated.items()):
     print("table %s: %d fields checked" % (name, len(fields)))
 for name in sorted(set(committed) - set(generated)):
     print("note: table %s has no build on this machine to check it against" % name)
-if sorted(crows) != sorted(r for r in grows) and not failures:
+# Rows of builds not on this machine (the test bed root missing) are only
+# noted above; every generated row must be committed as generated.
+missing_rows = [r for r in grows if r not in crows]
+if missing_rows and not failures:
     print("FAIL: the table rows differ from what the generator writes")
     failures += 1
 print("%d passed, %d failed" % (0 if failures else 1, 1 if failures else 0))

@@ -8,7 +8,9 @@ co_lines() answers for a few thousand code objects) and feeds the corpus to
 pyx-linetable-check ($PYX_BUILD_DIR/test/pyx-linetable-check, or
 $PYX_LINETABLE_CHECK for manual runs).  Needs no DWARF, so it runs on
 stripped interpreters too.  Exit 0 pass, 77 skip (unsupported version),
-anything else fail.
+anything else fail.  PY may be a test bed spec (root:DIR:NAME:MODE,
+docs/test-bed.md): the corpus is then made by the root's interpreter, in a
+container or through the root's loader.
 """
 import argparse
 import os
@@ -17,6 +19,9 @@ import sys
 import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import pyxtest as T  # noqa: E402
+
 SKIP = 77
 
 
@@ -36,6 +41,8 @@ def checker_path():
 
 
 def python_version(py):
+    if py.startswith("root:"):
+        return T.python_version(py)  # skips, named, without a root
     try:
         out = subprocess.run(
             [py, "-E", "-s", "-c",
@@ -58,8 +65,19 @@ def main():
 
     version = python_version(args.python)
     major_minor = tuple(int(x) for x in version.split(".")[:2])
-    if not (3, 8) <= major_minor <= (3, 13):
+    if not (3, 8) <= major_minor <= (3, 15):
         print("SKIP: %s (%s): unsupported version" % (args.python, version))
+        return SKIP
+
+    rec = T.Spec(args.python).recorded() if args.python.startswith("root:") \
+        else None
+    if rec and rec.get("py_debug"):
+        # The corpus probes PyCode_Addr2Line out of range on purpose,
+        # which a Py_DEBUG build asserts on; its line tables are the
+        # release build's (the same compiler), tested there.
+        print("SKIP: %s (%s): Py_DEBUG build: the corpus's out-of-range "
+              "probes abort it; its line table format is the release "
+              "build's" % (args.python, version))
         return SKIP
 
     checker = checker_path()
@@ -69,13 +87,23 @@ def main():
     corpus_script = os.path.join(source_dir(), "fixtures",
                                  "linetable_corpus.py")
 
-    with tempfile.TemporaryDirectory(prefix="pyx-linetable-") as tmp:
+    # /tmp: what a container-mode interpreter shares with the host
+    with tempfile.TemporaryDirectory(prefix="pyx-linetable-",
+                                     dir="/tmp") as tmp:
         corpus = os.path.join(tmp, "corpus.txt")
-        # -I: no user site or PYTHON* variables; -B: leave no .pyc behind
-        gen = subprocess.run([args.python, "-I", "-B", corpus_script,
-                              corpus],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             universal_newlines=True, timeout=240)
+        spec = T.Spec(args.python)
+        # -I: no user site or PYTHON* variables; -B: leave no .pyc behind.
+        # A root's interpreter on the host needs PYTHONHOME (its env()
+        # drops every other PYTHON* variable): -s -B there.
+        flags = ["-s", "-B"] if spec.kind == "root" else ["-I", "-B"]
+        p = spec.popen(flags + [corpus_script, corpus],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       universal_newlines=True)
+        try:
+            out, err = p.communicate(timeout=240)
+        finally:
+            T.kill_child(p)
+        gen = subprocess.CompletedProcess(p.args, p.returncode, out, err)
         sys.stdout.write(gen.stdout)
         if gen.returncode != 0:
             sys.stdout.write(gen.stderr)
