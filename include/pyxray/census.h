@@ -49,9 +49,15 @@ struct pyx_census {
 	uint64_t skipped_bytes; /* writable memory not copied */
 	uint64_t interpreters;
 	uint64_t permanent;     /* tracked objects frozen by gc.freeze() */
-	uint64_t bad_objects;   /* tracked objects that did not read as their
-				   type says (skipped) */
+	uint64_t bad_objects;   /* damaged objects: tracked ones, and reached
+				   containers, that did not read as their type
+				   says (counted with their type's basic size,
+				   their referents skipped) */
 	uint64_t bad_refs;      /* referents that were not objects */
+	uint64_t damaged_lists; /* GC lists cut short at a bad link: the
+				   objects after it were not counted */
+	bool partial;           /* some of the heap could not be read:
+				   truncated, damaged_lists or bad_objects */
 	int attempts;           /* stops needed (the collector was running) */
 	struct pyx_census_type *types;
 	size_t ntypes;
@@ -62,9 +68,12 @@ struct pyx_census_opts {
 	bool tracked_only;      /* skip the untracked objects (faster) */
 };
 
-/* Errors: those of pyx_heap_capture() (pyx_target_stop()'s; -PYX_E_EXITED;
- * -PYX_E_NOT_SUPPORTED if Python is finalizing; -PYX_E_GC_BUSY if a
- * collection was running at every attempt); -PYX_E_BAD_MEMORY for a corrupt GC list; -PYX_E_NOMEM. */
+/* A damaged heap is not an error: what can be read is counted, and the
+ * result says it is partial.  Errors: those of pyx_heap_capture()
+ * (pyx_target_stop()'s; -PYX_E_EXITED; -PYX_E_NOT_SUPPORTED if Python is
+ * finalizing; -PYX_E_GC_BUSY if a collection was running at every
+ * attempt); -PYX_E_BAD_MEMORY if no GC list can be followed at all (a
+ * layout that does not fit); -PYX_E_NOMEM. */
 int pyx_census_take(struct pyx_python *py, const struct pyx_census_opts *o,
 		    struct pyx_census **out);
 void pyx_census_free(struct pyx_census *c);
@@ -78,7 +87,8 @@ void pyx_census_sort(struct pyx_census *c, enum pyx_census_sort by);
 
 /* .pxh files: save is atomic (a temporary file renamed).  Load refuses a
  * file that is not a snapshot, is of another format version, or is
- * corrupt (-PYX_E_FORMAT, detail says where). */
+ * corrupt (-PYX_E_FORMAT, detail says where).  Version 1 files (before
+ * the partial mark) load with partial = truncated and no damage counts. */
 int pyx_census_save(const struct pyx_census *c, const char *path);
 int pyx_census_load(const char *path, struct pyx_census **out);
 

@@ -5,8 +5,9 @@
  * in the runtime (3.8) or in each interpreter (3.9+).  It reads through the
  * memory module, so with a heap snapshot (pyx_mem_snapshot()) it walks a
  * consistent copy while the target runs.  Every list is bounded and checked
- * (each node's _gc_prev must point back at the node before it): a corrupt
- * or cyclic list is an error, not a crash or an endless loop.
+ * (each node's _gc_prev must point back at the node before it): a list that
+ * is corrupt or cyclic, or that runs into unreadable memory, ends there (it
+ * is counted in damaged_lists) and the walk goes on with the next list.
  */
 #ifndef PYXRAY_HEAP_H
 #define PYXRAY_HEAP_H
@@ -38,9 +39,10 @@ struct pyx_heap_stats {
 	uint64_t interpreters;
 	uint64_t permanent;    /* of which in the permanent generation */
 	uint64_t gc_states;    /* distinct GC states walked */
-	/* Lists cut short at a link that does not point back (a damaged or
-	 * changing heap): the rest of such a list is not visited, the walk
-	 * goes on with the next list, and the result is partial. */
+	/* Lists cut short at a link that does not point back, a bad or
+	 * unreadable node, or past max_objects (a damaged or changing heap):
+	 * the rest of such a list is not visited, the walk goes on with the
+	 * next list, and the result is partial. */
 	uint64_t damaged_lists;
 };
 
@@ -49,8 +51,11 @@ struct pyx_heap_stats {
  * objects are then on temporary lists: stop again a moment later). */
 int pyx_heap_check(struct pyx_python *py, bool *collecting);
 
-/* Visit every tracked object.  max_objects bounds the walk (0: 1 << 32):
- * past it, or on a list that does not link back, -PYX_E_BAD_MEMORY. */
+/* Visit every tracked object.  max_objects bounds the walk (0: 1 << 32).
+ * A damaged list is not an error (stats->damaged_lists), but for a heap of
+ * damaged lists only, with not one object visited (-PYX_E_BAD_MEMORY: more
+ * likely a layout that does not fit).  Errors: a GC state that cannot be
+ * read, -PYX_E_EXITED, and what fn returns. */
 int pyx_heap_walk(struct pyx_python *py, uint64_t max_objects, pyx_heap_fn fn,
 		  void *ctx, struct pyx_heap_stats *stats);
 

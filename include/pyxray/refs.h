@@ -66,6 +66,13 @@ struct pyx_refs {
 	double pause_ms, walk_ms;
 	uint64_t copied_bytes, copy_reads;
 	bool truncated;
+	bool partial;            /* some of the heap could not be read:
+				    truncated, damaged_lists or bad_objects;
+				    paths may be missing */
+	uint64_t damaged_lists;  /* GC lists cut short at a bad link: the
+				    objects after it are not in the graph */
+	uint64_t bad_objects;    /* damaged objects: not objects, or whose
+				    referents could not be read (no edges) */
 	uint64_t objects, edges, inferred_edges, roots;
 	uint64_t targets, target_bytes;
 	uint64_t unreachable, unreachable_bytes; /* no root reaches them */
@@ -82,7 +89,9 @@ struct pyx_refs {
 	size_t nsuggestions;
 };
 
-/* Errors: those of the census (stop, copy, corrupt GC list);
+/* A damaged heap is not an error: the graph holds what could be read, and
+ * the result says it is partial.  Errors: those of the census (stop, copy,
+ * no GC list that can be followed);
  * -PYX_E_USAGE if addr is not an object pyxray found.  An unknown type is
  * not an error: r->unknown_type is set with suggestions. */
 int pyx_refs_take(struct pyx_python *py, const struct pyx_refs_opts *o,

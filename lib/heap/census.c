@@ -207,15 +207,31 @@ static bool has_referents(enum pyx_kind k)
 	       k != PYX_K_FLOAT && k != PYX_K_BYTEARRAY;
 }
 
+/* A damaged object: counted once, its referents skipped, the walk goes
+ * on.  Running out of memory or the process ends the walk. */
+static int damaged(struct walk *w, int err, pyx_addr_t obj,
+		   const struct pyx_typeinfo *ti, bool *bad)
+{
+	if (err == -PYX_E_NOMEM || err == -PYX_E_EXITED)
+		return err;
+	pyx_debug("object " PYX_PRIaddr " (%s): %s", obj,
+		  ti ? ti->name : "no type", pyx_err_detail());
+	pyx_err_clear();
+	if (!*bad)
+		w->bad_objects++;
+	*bad = true;
+	return 0;
+}
+
 static int on_ref(void *ctx, const struct pyx_ref *r)
 {
 	struct walk *w = ctx;
 	const struct pyx_typeinfo *ti;
 	struct counts *c;
-	uint64_t size;
-	int err;
-
 	struct head h;
+	uint64_t size;
+	bool bad = false;
+	int err;
 
 	if (r->target & 7) {
 		w->bad_refs++;
@@ -233,7 +249,7 @@ static int on_ref(void *ctx, const struct pyx_ref *r)
 	if ((err = mark(w, r->target, &h)) <= 0)
 		return err;
 	if ((err = pyx_obj_sizeof(w->py, w->rules, r->target, ti, &size))) {
-		if (err == -PYX_E_NOMEM)
+		if ((err = damaged(w, err, r->target, ti, &bad)))
 			return err;
 		size = ti->basicsize + ti->preheader;
 	}
@@ -252,26 +268,27 @@ static int on_ref(void *ctx, const struct pyx_ref *r)
 		w->stack = s;
 		w->capstack = cap;
 	}
-	w->stack[w->nstack++] = r->target;
+	/* bit 0 (objects are aligned): already counted as damaged */
+	w->stack[w->nstack++] = r->target | bad;
 	return 0;
 }
 
-/* Referents of obj, then of every untracked container found under it. */
-static int expand(struct walk *w, pyx_addr_t obj, const struct pyx_typeinfo *ti)
+/* Referents of obj (bad: already counted as damaged), then of every
+ * untracked container found under it. */
+static int expand(struct walk *w, pyx_addr_t obj, const struct pyx_typeinfo *ti,
+		  bool bad)
 {
 	int err = pyx_referents(w->types, obj, ti, MAX_ITEMS, on_ref, w);
 
 	for (;;) {
-		if (err == -PYX_E_NOMEM || err == -PYX_E_EXITED)
+		if (err && (err = damaged(w, err, obj, ti, &bad)))
 			return err;
-		if (err) {
-			w->bad_objects++;
-			pyx_debug("object " PYX_PRIaddr " (%s): %s", obj, ti->name,
-				  pyx_err_detail());
-		}
 		if (!w->nstack)
 			return 0;
 		obj = w->stack[--w->nstack];
+		bad = obj & 1;
+		obj &= ~(uint64_t)1;
+		ti = NULL;
 		if ((err = type_of(w, obj, &ti)))
 			continue;
 		err = pyx_referents(w->types, obj, ti, MAX_ITEMS, on_ref, w);
@@ -281,24 +298,18 @@ static int expand(struct walk *w, pyx_addr_t obj, const struct pyx_typeinfo *ti)
 static int on_tracked(void *ctx, pyx_addr_t obj, const struct pyx_heap_where *where)
 {
 	struct walk *w = ctx;
-	const struct pyx_typeinfo *ti;
+	const struct pyx_typeinfo *ti = NULL;
 	struct counts *c;
 	uint64_t size;
+	bool bad = false;
 	int err;
 
 	(void)where;
-	if ((err = type_of(w, obj, &ti))) {
-		if (err == -PYX_E_NOMEM || err == -PYX_E_EXITED)
-			return err;
-		w->bad_objects++;
-		return 0;
-	}
+	if ((err = type_of(w, obj, &ti)))
+		return damaged(w, err, obj, NULL, &bad);
 	if ((err = pyx_obj_sizeof(w->py, w->rules, obj, ti, &size))) {
-		if (err == -PYX_E_NOMEM)
+		if ((err = damaged(w, err, obj, ti, &bad)))
 			return err;
-		w->bad_objects++;
-		pyx_debug("object " PYX_PRIaddr " (%s): %s", obj, ti->name,
-			  pyx_err_detail());
 		size = ti->basicsize + ti->preheader;
 	}
 	if ((err = counts_for(w, ti, &c)))
@@ -307,7 +318,7 @@ static int on_tracked(void *ctx, pyx_addr_t obj, const struct pyx_heap_where *wh
 	c->tracked_bytes += size;
 	if (w->tracked_only)
 		return 0;
-	return expand(w, obj, ti);
+	return expand(w, obj, ti, bad);
 }
 
 /* Stop until the collector is idle, copy the heap, resume. */
@@ -438,6 +449,8 @@ int pyx_census_take(struct pyx_python *py, const struct pyx_census_opts *opts,
 	c->permanent = hs.permanent;
 	c->bad_objects = w.bad_objects;
 	c->bad_refs = w.bad_refs;
+	c->damaged_lists = hs.damaged_lists;
+	c->partial = c->truncated || c->damaged_lists || c->bad_objects;
 	err = collect(&w, c);
 	c->walk_ms = (double)(pyx_now_ns() - t0) / 1e6;
 out:

@@ -118,46 +118,62 @@ static inline int gc_head(struct pyx_python *py, pyx_addr_t node,
 	return 0;
 }
 
+/* A list that cannot be followed further ends there: the nodes before the
+ * bad link were visited, the rest of it is lost, the walk goes on with the
+ * next list.  On a damaged process that partial view is what the user
+ * needs; the caller counts the list and marks its result partial. */
+static void cut(struct pyx_heap_stats *s, pyx_addr_t head, const char *why,
+		pyx_addr_t node, pyx_addr_t before, uint64_t prev)
+{
+	s->damaged_lists++;
+	pyx_debug("GC list at " PYX_PRIaddr " ends early after %s node "
+		  PYX_PRIaddr ": %s (node " PYX_PRIaddr ", _gc_prev "
+		  PYX_PRIaddr ")", head, before == head ? "its head, no" : "the",
+		  before, why, node, prev);
+}
+
 static int walk_list(struct pyx_python *py, pyx_addr_t head, uint64_t *left,
 		     const struct pyx_heap_where *w, pyx_heap_fn fn, void *ctx,
-		     uint64_t *count)
+		     struct pyx_heap_stats *s)
 {
 	uint64_t gch = (uint64_t)pyx_off(py, PYX_L_SZ_GC_HEAD);
 	uint64_t next, prev;
 	pyx_addr_t node, before = head;
 	int err;
 
+	/* The head lives in the interpreter's state: if it cannot be read,
+	 * nothing can (a wrong layout, a dead process), not a damaged list. */
 	if ((err = gc_head(py, head, &next, &prev)))
 		return err;
 	node = next & GC_PTR_MASK;
 	while (node != head) {
-		if (!node || (node & 7))
-			return pyx_err_set(PYX_E_BAD_MEMORY, "GC list at "
-					   PYX_PRIaddr " is corrupt: bad "
-					   "pointer " PYX_PRIaddr " after "
-					   PYX_PRIaddr, head, node, before);
-		if (*left == 0)
-			return pyx_err_set(PYX_E_BAD_MEMORY, "GC list at "
-					   PYX_PRIaddr " does not end (cyclic "
-					   "or corrupt)", head);
+		if (!node || (node & 7)) {
+			cut(s, head, "a bad pointer", node, before, 0);
+			return 0;
+		}
+		/* The bound is for all lists: past it, each list left is cut
+		 * at once (a cycle that the checks below missed). */
+		if (*left == 0) {
+			cut(s, head, "more nodes than the heap can hold", node,
+			    before, 0);
+			return 0;
+		}
 		(*left)--;
-		if ((err = gc_head(py, node, &next, &prev)))
-			return err == -PYX_E_BAD_MEMORY
-			       ? pyx_err_set(PYX_E_BAD_MEMORY, "GC list at "
-					     PYX_PRIaddr " is corrupt: node "
-					     PYX_PRIaddr " cannot be read",
-					     head, node)
-			       : err;
+		if ((err = gc_head(py, node, &next, &prev))) {
+			if (err != -PYX_E_BAD_MEMORY)
+				return err;
+			pyx_err_clear();
+			cut(s, head, "unreadable", node, before, 0);
+			return 0;
+		}
 		/* A list that links back is a list: this catches cycles
 		 * that miss the head, and pointers into garbage. */
-		if ((prev & GC_PTR_MASK) != before)
-			return pyx_err_set(PYX_E_BAD_MEMORY, "GC list at "
-					   PYX_PRIaddr " is corrupt: node "
-					   PYX_PRIaddr " links back to "
-					   PYX_PRIaddr ", not " PYX_PRIaddr,
-					   head, node, prev & GC_PTR_MASK,
-					   before);
-		(*count)++;
+		if ((prev & GC_PTR_MASK) != before) {
+			cut(s, head, "its _gc_prev does not point back", node,
+			    before, prev);
+			return 0;
+		}
+		s->objects++;
 		if ((err = fn(ctx, node + gch, w)))
 			return err;
 		before = node;
@@ -200,16 +216,37 @@ int pyx_heap_walk(struct pyx_python *py, uint64_t max_objects, pyx_heap_fn fn,
 					(uint64_t)g * (uint64_t)pyx_off(py, PYX_L_SZ_GC_GENERATION);
 			else
 				head += (uint64_t)pyx_off(py, PYX_L_GC_PERMANENT);
-			err = walk_list(py, head, &left, &w, fn, ctx, &s.objects);
+			err = walk_list(py, head, &left, &w, fn, ctx, &s);
 			if (g == ngen)
 				s.permanent += s.objects - before;
 		}
 	}
+	/* Not one object: a heap this damaged is more likely read the wrong
+	 * way (a layout that does not fit) than worth a partial result. */
+	if (!err && s.damaged_lists && !s.objects)
+		err = pyx_err_set(PYX_E_BAD_MEMORY, "no GC list can be "
+				  "followed: %" PRIu64 " end at their first "
+				  "node, the others are empty", s.damaged_lists);
 out:
 	free(st);
 	if (stats)
 		*stats = s;
 	return err;
+}
+
+/* No process has more arenas than its address space holds. */
+#define MAX_ARENA_BYTES (UINT64_C(1) << 47)
+
+static int arenas_bytes(struct pyx_python *py, uint64_t n, uint64_t *bytes)
+{
+	uint64_t b;
+
+	if (__builtin_mul_overflow(n, py->k.arena_size, &b) ||
+	    __builtin_add_overflow(*bytes, b, &b) || b > MAX_ARENA_BYTES)
+		return pyx_err_set(PYX_E_BAD_MEMORY, "%" PRIu64 " pymalloc "
+				   "arenas: corrupt count", n);
+	*bytes = b;
+	return 0;
 }
 
 int pyx_heap_arena_bytes(struct pyx_python *py, uint64_t *bytes)
@@ -244,7 +281,8 @@ int pyx_heap_arena_bytes(struct pyx_python *py, uint64_t *bytes)
 				if ((err = pyx_read_field(py, state,
 							  PYX_L_OBM_NARENAS, &n)))
 					return err;
-				*bytes += n * py->k.arena_size;
+				if ((err = arenas_bytes(py, n, bytes)))
+					return err;
 			}
 		}
 		return 0;
@@ -256,8 +294,7 @@ int pyx_heap_arena_bytes(struct pyx_python *py, uint64_t *bytes)
 				   py->info.binary);
 	if ((err = pyx_mem_read_u64(py->mem, sym, &n)))
 		return err;
-	*bytes = n * py->k.arena_size;
-	return 0;
+	return arenas_bytes(py, n, bytes);
 }
 
 #define CAPTURE_RETRIES 20

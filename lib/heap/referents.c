@@ -6,7 +6,11 @@
 #include "referents.h"
 
 #define MAX_BASE_DEPTH 64    /* tp_base chains are short; a loop is corrupt */
-#define MAX_MEMBERS 4096     /* PyMemberDef entries per type */
+#define MAX_MEMBERS 4096     /* PyMemberDef entries per type, bases included */
+/* Words read at once: a container's items, a set's table (2 words an
+ * entry); more is a corrupt count (the walkers' max_items is below). */
+#define MAX_WORDS (UINT64_C(1) << 29)
+#define MAX_LOCALS (1u << 20) /* a frame's locals, cells and free vars */
 #define T_OBJECT 6
 #define T_OBJECT_EX 16
 #define PYX_TPFLAGS_TYPE_SUBCLASS (1UL << 31)
@@ -42,8 +46,9 @@ int pyx_types_new(struct pyx_python *py, struct pyx_types **out)
 		free(t);
 		return -PYX_E_NOMEM;
 	}
-	/* The deleted-entry marker of sets: a pointer variable. */
-	if (pyx_elf_lookup(py->elf, "_PySet_Dummy", &dummy, NULL) == 0)
+	/* The deleted-entry marker of sets: a pointer variable (no ELF file:
+	 * a synthetic image). */
+	if (py->elf && pyx_elf_lookup(py->elf, "_PySet_Dummy", &dummy, NULL) == 0)
 		pyx_mem_read_u64(py->mem, dummy, &t->set_dummy);
 	pyx_err_clear();
 	*out = t;
@@ -233,7 +238,7 @@ static int collect_slots(struct pyx_types *t, struct pyx_typeinfo *ti)
 	bool all = ti->kind == PYX_K_OBJECT || ti->kind == PYX_K_OTHER ||
 		   ti->kind >= PYX_K_FRAME;
 	pyx_addr_t tp = ti->addr;
-	int err;
+	int left = MAX_MEMBERS, err;
 
 	if (msize == PYX_OFF_NONE || !pyx_layout_has(&py->layout, PYX_L_TP_MEMBERS) ||
 	    !pyx_layout_has(&py->layout, PYX_L_MEMBER_TYPE))
@@ -245,8 +250,9 @@ static int collect_slots(struct pyx_types *t, struct pyx_typeinfo *ti)
 		    (err = pyx_read_field(py, tp, PYX_L_TP_FLAGS, &flags)) ||
 		    (err = pyx_read_field(py, tp, PYX_L_TP_BASE, &base)))
 			return err;
+		/* Bounded over the whole chain: add_slot() is quadratic. */
 		for (int i = 0; members && (all || (flags & PYX_TPFLAGS_HEAPTYPE)) &&
-				i < MAX_MEMBERS; i++) {
+				left > 0; i++, left--) {
 			pyx_addr_t m = members + (uint64_t)i * (uint64_t)msize;
 			uint64_t name, type, off;
 
@@ -406,14 +412,26 @@ int pyx_types_get(struct pyx_types *t, pyx_addr_t tp,
 
 /* ---- referents -------------------------------------------------------- */
 
-/* n words at addr: from the snapshot, else copied into *buf. */
+/* n words at addr: from the snapshot, else copied into *buf.  n comes
+ * from the target: the buffer is only allocated for a range that is
+ * mapped. */
 static int words(struct pyx_python *py, pyx_addr_t addr, uint64_t n,
 		 const uint64_t **out, uint64_t **buf)
 {
 	*buf = NULL;
-	*out = pyx_mem_snapshot_ptr(py->mem, addr, n * 8);
-	if (*out || n == 0)
+	*out = NULL;
+	if (n == 0)
 		return 0;
+	if (n > MAX_WORDS || (addr & 7))
+		return pyx_err_set(PYX_E_BAD_MEMORY, "%" PRIu64 " words at "
+				   PYX_PRIaddr ": corrupt count or pointer", n,
+				   addr);
+	*out = pyx_mem_snapshot_ptr(py->mem, addr, n * 8);
+	if (*out)
+		return 0;
+	if (!pyx_mem_valid(py->mem, addr, n * 8))
+		return pyx_err_set(PYX_E_BAD_MEMORY, "%" PRIu64 " words at "
+				   PYX_PRIaddr ": not mapped", n, addr);
 	*buf = malloc(n * 8);
 	if (!*buf)
 		return -PYX_E_NOMEM;
@@ -588,9 +606,12 @@ static int set_items(struct pyx_python *py, pyx_addr_t obj, size_t max,
 	if ((err = pyx_read_field(py, obj, PYX_L_SET_TABLE, &table)) ||
 	    (err = pyx_read_field(py, obj, PYX_L_SET_MASK, &mask)))
 		return err;
-	if (mask + 1 > max || ((mask + 1) & mask))
+	/* mask is table size - 1, a power of 2 less 1: -1 would wrap
+	 * mask + 1 to 0, an empty table looped over 2^64 times. */
+	if (mask >= max || mask >= MAX_WORDS / 2 || ((mask + 1) & mask))
 		return pyx_err_set(PYX_E_BAD_MEMORY, "set " PYX_PRIaddr
-				   " has mask %" PRIu64, obj, mask);
+				   " has mask %" PRId64 ": corrupt", obj,
+				   (int64_t)mask);
 	/* setentry {key, hash} */
 	if ((err = words(py, table, 2 * (mask + 1), &v, &buf)) == 0)
 		for (uint64_t i = 0; i <= mask && !err; i++)
@@ -722,12 +743,18 @@ int pyx_frame_localsplus(struct pyx_python *py, pyx_addr_t frame,
 		    (err = pyx_read_field(py, code, PYX_L_CO_FREEVARS, &frees)) ||
 		    (err = tuple_len(py, frees, &c)))
 			return err;
-		*n = a + b + c;
+		/* each bounded first: their sum must not wrap */
+		*n = a > MAX_LOCALS || b > MAX_LOCALS || c > MAX_LOCALS
+		     ? UINT64_MAX : a + b + c;
 		*at = frame + (uint64_t)pyx_off(py, PYX_L_FO_LOCALSPLUS);
 	}
-	if (*n > (1u << 20))
+	if (*n > MAX_LOCALS) {
+		uint64_t bad = *n;
+
+		*n = 0;
 		return pyx_err_set(PYX_E_BAD_MEMORY, "frame " PYX_PRIaddr
-				   " has %" PRIu64 " locals", frame, *n);
+				   " has %" PRIu64 " locals", frame, bad);
+	}
 	return 0;
 }
 
@@ -751,7 +778,8 @@ static int frame_locals(struct pyx_python *py, pyx_addr_t obj, uint64_t *end,
 		    (err = pyx_read_field(py, *code, PYX_L_CO_FREEVARS, &frees)) ||
 		    (err = tuple_len(py, frees, &c)))
 			return err;
-		n = a + b + c;
+		n = a > MAX_LOCALS || b > MAX_LOCALS || c > MAX_LOCALS
+		    ? UINT64_MAX : a + b + c;
 		*lo = (uint64_t)pyx_off(py, PYX_L_FO_LOCALSPLUS);
 	} else if (pyx_layout_has(&py->layout, PYX_L_FO_FRAME) &&
 		   pyx_layout_has(&py->layout, PYX_L_IF_LOCALSPLUS)) {
@@ -762,7 +790,7 @@ static int frame_locals(struct pyx_python *py, pyx_addr_t obj, uint64_t *end,
 		/* A frame that outlived its call owns its data (inline);
 		 * a running one points into the thread's stack: the thread
 		 * walk reads those locals. */
-		if (f <= obj || f + off > obj + *end) {
+		if (f <= obj || f - obj > *end || off > *end - (f - obj)) {
 			uint64_t stop = (uint64_t)pyx_off(py, PYX_L_FO_FRAME) + 16;
 
 			*end = stop < *end ? stop : *end;
@@ -775,7 +803,7 @@ static int frame_locals(struct pyx_python *py, pyx_addr_t obj, uint64_t *end,
 	} else {
 		return 0;
 	}
-	if (n > (1u << 20))
+	if (n > MAX_LOCALS)
 		return pyx_err_set(PYX_E_BAD_MEMORY, "frame " PYX_PRIaddr
 				   " has %" PRIu64 " locals", obj, n);
 	*hi = *lo + 8 * n;
@@ -820,7 +848,7 @@ static int gen_locals(struct pyx_python *py, pyx_addr_t obj, uint64_t *end,
 	if ((err = pyx_read_field(py, f, PYX_L_IF_CODE, code)) ||
 	    (err = pyx_read_field_n(py, *code, PYX_L_CO_NLOCALSPLUS, 4, &n)))
 		return err;
-	if (n > (1u << 20))
+	if (n > MAX_LOCALS)
 		return pyx_err_set(PYX_E_BAD_MEMORY, "generator " PYX_PRIaddr
 				   " has %" PRIu64 " locals", obj, n);
 	*lo = f - obj + (uint64_t)pyx_off(py, PYX_L_IF_LOCALSPLUS);

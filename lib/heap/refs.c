@@ -60,6 +60,8 @@ struct refs {
 	struct root *roots;
 	size_t nroots;
 	uint64_t inferred;
+	uint64_t max_edges;      /* a bound on the graph (from the copy) */
+	uint64_t bad_objects, damaged_lists;
 	uint32_t cur;            /* the node whose edges are being added */
 	bool untracked_targets;  /* the type may have untracked objects */
 };
@@ -237,7 +239,11 @@ static int on_tracked(void *ctx, pyx_addr_t obj, const struct pyx_heap_where *w)
 	if ((err = obj_type(s, obj, &ti))) {
 		if (err == -PYX_E_NOMEM || err == -PYX_E_EXITED)
 			return err;
-		return 0; /* not an object: no node */
+		/* not an object: no node */
+		pyx_debug("object " PYX_PRIaddr ": %s", obj, pyx_err_detail());
+		pyx_err_clear();
+		s->bad_objects++;
+		return 0;
 	}
 	return node_add(&s->g, obj, ti->id);
 }
@@ -305,6 +311,19 @@ static int on_ref(void *ctx, const struct pyx_ref *ref)
 	return edge_add(g, d, (uint8_t)ref->kind, aux);
 }
 
+/* A sane heap has fewer references than words; past that, the objects
+ * left are damaged (referents not read), not memory exhausted. */
+static int on_ref_bounded(void *ctx, const struct pyx_ref *ref)
+{
+	struct refs *s = ctx;
+
+	if (s->g.ne >= s->max_edges)
+		return pyx_err_set(PYX_E_BAD_MEMORY, "more than %" PRIu64
+				   " references: the graph is full",
+				   s->max_edges);
+	return on_ref(ctx, ref);
+}
+
 static int build_graph(struct refs *s, uint64_t copied)
 {
 	struct graph *g = &s->g;
@@ -313,6 +332,8 @@ static int build_graph(struct refs *s, uint64_t copied)
 
 	if ((err = pyx_heap_walk(s->py, copied / 32 + 1, on_tracked, s, &hs)))
 		return err;
+	s->damaged_lists = hs.damaged_lists;
+	s->max_edges = copied / 8 + (1u << 20);
 	g->ntracked = g->n;
 	{
 		size_t cap = 1u << 17;
@@ -356,13 +377,15 @@ static int build_graph(struct refs *s, uint64_t copied)
 		g->off[i] = g->ne;
 		s->cur = (uint32_t)i;
 		err = pyx_referents_ex(s->types, g->addr[i], ti, MAX_ITEMS,
-				       PYX_REFERENTS_FULL, on_ref, s);
+				       PYX_REFERENTS_FULL, on_ref_bounded, s);
 		if (err == -PYX_E_NOMEM || err == -PYX_E_EXITED)
 			return err;
 		if (err) {
+			/* its edges read so far are kept */
 			pyx_debug("object " PYX_PRIaddr " (%s): %s", g->addr[i],
 				  ti->name, pyx_err_detail());
 			pyx_err_clear();
+			s->bad_objects++;
 		}
 	}
 	g->nrows = g->n;
@@ -992,7 +1015,7 @@ static int garbage(struct refs *s, struct pyx_refs *r)
 	int err = 0;
 
 	if (!list || pyx_read_field(py, list, PYX_L_OB_SIZE, &n) ||
-	    pyx_read_field(py, list, PYX_L_LIST_ITEM, &items))
+	    pyx_read_field(py, list, PYX_L_LIST_ITEM, &items) || n > MAX_ITEMS)
 		goto out;
 	r->garbage = n;
 	for (uint64_t i = 0; i < n && i < MAX_GARBAGE_TYPES && !err; i++) {
@@ -1146,6 +1169,9 @@ int pyx_refs_take(struct pyx_python *py, const struct pyx_refs_opts *opts,
 	r->objects = s.g.n;
 	r->edges = s.g.ne;
 	r->inferred_edges = s.inferred;
+	r->damaged_lists = s.damaged_lists;
+	r->bad_objects = s.bad_objects;
+	r->partial = r->truncated || r->damaged_lists || r->bad_objects;
 	/* The targets, tracked or reached. */
 	if (!(targets = malloc((s.g.n ? s.g.n : 1) * sizeof(*targets)))) {
 		err = -PYX_E_NOMEM;

@@ -14,6 +14,9 @@
 #include "referents.h"
 
 #define PTR 8u
+/* A count or size read from the target past this is corrupt: no object
+ * is a TiB, and below it no rule's arithmetic can wrap. */
+#define MAX_FIELD (UINT64_C(1) << 40)
 
 void pyx_size_rules_init(struct pyx_size_rules *r, const struct pyx_python *py)
 {
@@ -182,7 +185,7 @@ static int str_size(const struct view *py, const struct pyx_size_rules *r,
 		return err;
 	compact = state & (1u << 5);
 	ascii = state & (1u << 6);
-	if (len > (1ull << 40))
+	if (len > MAX_FIELD)
 		return pyx_err_set(PYX_E_BAD_MEMORY, "str " PYX_PRIaddr
 				   " has length %" PRIu64, obj, len);
 	if (compact)
@@ -196,6 +199,11 @@ static int str_size(const struct view *py, const struct pyx_size_rules *r,
 			utf8_extra = true;
 			if ((err = rd(py, obj, PYX_L_STR_UTF8_LENGTH, 8, &utf8_len)))
 				return err;
+			if (utf8_len > MAX_FIELD)
+				return pyx_err_set(PYX_E_BAD_MEMORY, "str "
+						   PYX_PRIaddr " has a UTF-8 "
+						   "length of %" PRIu64, obj,
+						   utf8_len);
 		}
 	}
 	if (r->wstr) {
@@ -210,6 +218,11 @@ static int str_size(const struct view *py, const struct pyx_size_rules *r,
 			else if ((err = rd(py, obj, PYX_L_STR_WSTR_LENGTH, 8,
 					   &wstr_len)))
 				return err;
+			if (wstr_len > MAX_FIELD)
+				return pyx_err_set(PYX_E_BAD_MEMORY, "str "
+						   PYX_PRIaddr " has a wstr "
+						   "length of %" PRIu64, obj,
+						   wstr_len);
 		}
 	}
 	*out = pyx_size_str(r, (uint32_t)state, len, data != 0, utf8_extra,
@@ -260,7 +273,7 @@ int pyx_obj_sizeof(struct pyx_python *py, const struct pyx_size_rules *r,
 		} else if (!(err = rd(w, obj, PYX_L_OB_SIZE, 8, &v))) {
 			v = (int64_t)v < 0 ? -v : v;
 		}
-		if (!err && v > (1ull << 40))
+		if (!err && v > MAX_FIELD)
 			err = pyx_err_set(PYX_E_BAD_MEMORY, "int " PYX_PRIaddr
 					  " corrupt", obj);
 		if (!err)
@@ -268,7 +281,7 @@ int pyx_obj_sizeof(struct pyx_python *py, const struct pyx_size_rules *r,
 		break;
 	case PYX_K_LIST:
 		if (!(err = rd(w, obj, PYX_L_LIST_ALLOCATED, 8, &v)) &&
-		    v > (1ull << 40))
+		    v > MAX_FIELD)
 			err = pyx_err_set(PYX_E_BAD_MEMORY, "list " PYX_PRIaddr
 					  " corrupt", obj);
 		if (!err)
@@ -280,7 +293,7 @@ int pyx_obj_sizeof(struct pyx_python *py, const struct pyx_size_rules *r,
 	case PYX_K_SET:
 		if (!(err = rd(w, obj, PYX_L_SET_TABLE, 8, &v)) &&
 		    !(err = rd(w, obj, PYX_L_SET_MASK, 8, &v2))) {
-			if (v2 > (1ull << 40))
+			if (v2 > MAX_FIELD)
 				err = pyx_err_set(PYX_E_BAD_MEMORY, "set "
 						  PYX_PRIaddr " corrupt", obj);
 			else
@@ -290,13 +303,17 @@ int pyx_obj_sizeof(struct pyx_python *py, const struct pyx_size_rules *r,
 		}
 		break;
 	case PYX_K_BYTEARRAY:
-		if (!(err = rd(w, obj, PYX_L_BYTEARRAY_ALLOC, 8, &v)))
+		if (!(err = rd(w, obj, PYX_L_BYTEARRAY_ALLOC, 8, &v)) &&
+		    v > MAX_FIELD)
+			err = pyx_err_set(PYX_E_BAD_MEMORY, "bytearray "
+					  PYX_PRIaddr " corrupt", obj);
+		if (!err)
 			size = ti->basicsize + v;
 		break;
 	case PYX_K_DEQUE:
 		if (!(err = rd(w, obj, PYX_L_DEQUE_LEFTINDEX, 8, &v)) &&
 		    !(err = rd(w, obj, PYX_L_OB_SIZE, 8, &v2))) {
-			if (v > (1ull << 40) || v2 > (1ull << 40))
+			if (v > MAX_FIELD || v2 > MAX_FIELD)
 				err = pyx_err_set(PYX_E_BAD_MEMORY, "deque "
 						  PYX_PRIaddr " corrupt", obj);
 			else
@@ -332,7 +349,8 @@ int pyx_obj_sizeof(struct pyx_python *py, const struct pyx_size_rules *r,
 				break;
 			/* Some types set tp_itemsize without an ob_size
 			 * (3.11+ generators: their own __sizeof__). */
-			if ((int64_t)v > (1ll << 40) || (int64_t)v < -(1ll << 40))
+			if ((int64_t)v > (int64_t)MAX_FIELD ||
+			    (int64_t)v < -(int64_t)MAX_FIELD)
 				v = 0;
 			size = pyx_size_var(ti->basicsize, ti->itemsize,
 					    (int64_t)v);
@@ -343,6 +361,13 @@ int pyx_obj_sizeof(struct pyx_python *py, const struct pyx_size_rules *r,
 	}
 	if (err)
 		return err;
+	/* The keys tables come from the dict reader: whatever they say,
+	 * a size past the bound is a damaged object, not a total that
+	 * wraps. */
+	if (size > MAX_FIELD)
+		return pyx_err_set(PYX_E_BAD_MEMORY, "object " PYX_PRIaddr
+				   " (%s) would be %" PRIu64 " bytes: corrupt",
+				   obj, ti->name, size);
 	*out = size + pre;
 	return 0;
 }

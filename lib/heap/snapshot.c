@@ -1,9 +1,9 @@
 /* Census snapshot files (.pxh): saving and loading.
  *
- * Format version 1 (also in docs/snapshot-format.md).  UTF-8 text, lines
+ * Format version 2 (also in docs/snapshot-format.md).  UTF-8 text, lines
  * ending in "\n", fields separated by one TAB:
  *
- *   pyxray-heap-snapshot<TAB>1
+ *   pyxray-heap-snapshot<TAB>2
  *   python_version<TAB>3.11.7
  *   python_binary<TAB>/usr/lib/libpython3.11.so.1.0
  *   pid<TAB>4242
@@ -17,6 +17,9 @@
  *   reached_bytes<TAB>N
  *   truncated<TAB>0|1                   the heap copy hit its bound
  *   tracked_only<TAB>0|1                untracked objects not counted
+ *   partial<TAB>0|1                     some of the heap could not be read
+ *   damaged_lists<TAB>N                 GC lists cut short at a bad link
+ *   bad_objects<TAB>N                   objects that did not read as such
  *   types<TAB>K
  *   t<TAB>tracked<TAB>tracked_bytes<TAB>reached<TAB>reached_bytes<TAB>name
  *   ... K lines, names sorted (strcmp), distinct, no control characters
@@ -27,6 +30,8 @@
  * unknown first line, another format version, a missing or extra key, a
  * number that does not parse, totals that do not match the rows, or a bad
  * checksum.  A later format version changes the number on the first line.
+ * Version 1 is version 2 without the three damage lines: it is read too
+ * (partial = truncated, no damage counts).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -39,7 +44,8 @@
 #include "pyxray/census.h"
 
 #define PXH_MAGIC "pyxray-heap-snapshot"
-#define PXH_VERSION 1
+#define PXH_VERSION 2
+#define PXH_OLDEST 1   /* the oldest version read */
 #define PXH_MAX_SIZE (256u << 20)  /* a file bigger than this is refused */
 #define PXH_MAX_TYPES (1u << 22)
 #define PXH_MAX_NAME 1024
@@ -106,6 +112,9 @@ int pyx_census_save(const struct pyx_census *c, const char *path)
 	fprintf(m, "reached_bytes\t%" PRIu64 "\n", c->reached_bytes);
 	fprintf(m, "truncated\t%d\n", c->truncated ? 1 : 0);
 	fprintf(m, "tracked_only\t%d\n", c->tracked_only ? 1 : 0);
+	fprintf(m, "partial\t%d\n", c->partial ? 1 : 0);
+	fprintf(m, "damaged_lists\t%" PRIu64 "\n", c->damaged_lists);
+	fprintf(m, "bad_objects\t%" PRIu64 "\n", c->bad_objects);
 	fprintf(m, "types\t%zu\n", c->ntypes);
 	/* Rows sorted by name, whatever order the caller sorted them in. */
 	sorted = malloc((c->ntypes ? c->ntypes : 1) * sizeof(*sorted));
@@ -257,6 +266,7 @@ int pyx_census_load(const char *path, struct pyx_census **out)
 	const char *v;
 	uint64_t u, ntypes, sum[4] = { 0 }, crc;
 	int64_t i64;
+	int version;
 	size_t len = 0;
 	long size;
 	FILE *f;
@@ -334,12 +344,14 @@ int pyx_census_load(const char *path, struct pyx_census **out)
 	}
 	v = keyed(&r, PXH_MAGIC);
 	NEED(v, "no '" PXH_MAGIC "' header");
-	if (strcmp(v, "1") != 0) {
+	if (strlen(v) != 1 || v[0] < '0' + PXH_OLDEST ||
+	    v[0] > '0' + PXH_VERSION) {
 		err = pyx_err_set(PYX_E_FORMAT, "%s: snapshot format version "
-				  "'%.20s'; this pyxray reads version %d",
-				  path, v, PXH_VERSION);
+				  "'%.20s'; this pyxray reads versions %d to %d",
+				  path, v, PXH_OLDEST, PXH_VERSION);
 		goto out;
 	}
+	version = v[0] - '0';
 	NEED((v = keyed(&r, "python_version")) && *v &&
 	     strlen(v) < sizeof(c->python_version), "bad python_version");
 	snprintf(c->python_version, sizeof(c->python_version), "%s", v);
@@ -371,6 +383,20 @@ int pyx_census_load(const char *path, struct pyx_census **out)
 	NEED((v = keyed(&r, "tracked_only")) &&
 	     (!strcmp(v, "0") || !strcmp(v, "1")), "bad tracked_only");
 	c->tracked_only = v[0] == '1';
+	if (version >= 2) {
+		NEED((v = keyed(&r, "partial")) &&
+		     (!strcmp(v, "0") || !strcmp(v, "1")), "bad partial");
+		c->partial = v[0] == '1';
+		NEED((v = keyed(&r, "damaged_lists")) &&
+		     parse_u64(v, &c->damaged_lists), "bad damaged_lists");
+		NEED((v = keyed(&r, "bad_objects")) &&
+		     parse_u64(v, &c->bad_objects), "bad bad_objects");
+		NEED(c->partial == (c->truncated || c->damaged_lists ||
+				    c->bad_objects),
+		     "partial does not match truncated and the damage counts");
+	} else {
+		c->partial = c->truncated;
+	}
 	NEED((v = keyed(&r, "types")) && parse_u64(v, &ntypes) &&
 	     ntypes <= PXH_MAX_TYPES, "bad types");
 	c->types = calloc(ntypes ? ntypes : 1, sizeof(*c->types));
@@ -408,10 +434,12 @@ int pyx_census_load(const char *path, struct pyx_census **out)
 		c->ntypes++;
 		t->count = t->tracked + t->reached;
 		t->bytes = t->tracked_bytes + t->reached_bytes;
-		sum[0] += t->tracked;
-		sum[1] += t->tracked_bytes;
-		sum[2] += t->reached;
-		sum[3] += t->reached_bytes;
+		/* totals that wrap could match a crafted header */
+		NEED(!__builtin_add_overflow(sum[0], t->tracked, &sum[0]) &&
+		     !__builtin_add_overflow(sum[1], t->tracked_bytes, &sum[1]) &&
+		     !__builtin_add_overflow(sum[2], t->reached, &sum[2]) &&
+		     !__builtin_add_overflow(sum[3], t->reached_bytes, &sum[3]),
+		     "totals do not match the type rows");
 	}
 	NEED(sum[0] == c->gc_objects && sum[1] == c->gc_bytes &&
 	     sum[2] == c->reached_objects && sum[3] == c->reached_bytes,

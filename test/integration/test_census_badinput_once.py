@@ -2,8 +2,10 @@
 """pyxray census and diff on bad input (version-independent: run once).
 
   - snapshot files: missing, empty, not a snapshot, cut short, one byte
-    flipped, another format version, totals that do not add up: exit 16
+    flipped, another format version, totals that do not add up, a partial
+    mark that contradicts the damage counts: exit 16
     (bad file format), one line on stderr;
+  - a version 1 snapshot (before the damage lines) is still read;
   - a snapshot from another Python version: exit 6;
   - a tracked-only census against a full one: exit 2;
   - the target killed while pyxray holds it stopped for the census: exit 8
@@ -82,9 +84,27 @@ def main():
         flipped = text[:i] + ("7" if text[i] != "7" else "8") + text[i + 1:]
         case("flipped.pxh", flipped, FORMAT, "one byte changed", "checksum")
         case("v2.pxh", with_crc(body_of(text).replace(
-            "pyxray-heap-snapshot\t1", "pyxray-heap-snapshot\t2", 1)),
+            "pyxray-heap-snapshot\t2", "pyxray-heap-snapshot\t9", 1)),
             FORMAT, "another format version", "version")
         lines = body_of(text).splitlines(True)
+        # version 1 (no damage lines) is still read
+        v1 = [l for l in lines if l.split("\t")[0] not in
+              ("partial", "damaged_lists", "bad_objects")]
+        ck.ok(len(v1) == len(lines) - 3, "the snapshot has the 3 damage "
+              "lines of version 2")
+        p = os.path.join(d, "v1.pxh")
+        with open(p, "w") as f:
+            f.write(with_crc("".join(v1).replace(
+                "pyxray-heap-snapshot\t2", "pyxray-heap-snapshot\t1", 1)))
+        res = T.pyxray(args.pyxray, "diff", good, p, "--json")
+        ck.ok(res.rc == 0 and res.json()["growth"] == [],
+              "a version 1 snapshot is still read", res.describe())
+        case("v1damage.pxh", with_crc(body_of(text).replace(
+            "pyxray-heap-snapshot\t2", "pyxray-heap-snapshot\t1", 1)),
+            FORMAT, "version 1 with version 2's lines", "line 15")
+        case("partial.pxh", with_crc(body_of(text).replace(
+            "\npartial\t0\n", "\npartial\t1\n", 1)), FORMAT,
+            "partial without a reason", "partial")
         bad_total = [("gc_objects\t999999999\n" if l.startswith("gc_objects\t")
                       else l) for l in lines]
         case("total.pxh", with_crc("".join(bad_total)), FORMAT,

@@ -6,8 +6,8 @@ in generation 0 whose _gc_prev does not point back), with the collector
 disabled so that it never walks them itself.  pyxray must not crash (exit
 0, no sanitizer report under the ASan build), must say the result is
 partial (JSON "partial": true, "damaged_lists" 1 (0 with the set alone),
-"damaged_objects" >= 1;
-a "Partial result" line in the text; "partial 1" in a saved snapshot), and
+"bad_objects" >= 1; a "Partial result" line in the text; "partial 1" in a
+saved snapshot), and
 must still count what it could read.  Two fixtures: the set alone
 (--damage set: every count exact), then both (--damage all):
   - Old (777, in the oldest generation, which is intact): exactly 777;
@@ -87,9 +87,9 @@ def check_census(ck, fx, doc):
     ck.ok(doc.get("damaged_lists", -1) == (1 if gc else 0),
           "census JSON: damaged_lists %d (%r)" % (1 if gc else 0,
                                                  doc.get("damaged_lists")))
-    ck.ok(doc.get("damaged_objects", doc.get("bad_objects", 0)) >= 1,
-          "census JSON: the set counted as a damaged object (%r)"
-          % doc.get("damaged_objects", doc.get("bad_objects")))
+    ck.ok(doc.get("bad_objects", 0) >= 1,
+          "census JSON: the set counted as a damaged object (bad_objects %r)"
+          % doc.get("bad_objects"))
     ck.ok(types.get("set", {}).get("tracked", 0) >= 1,
           "the damaged set is still counted as a set")
     total = sum(truth["counts"].values())
@@ -133,7 +133,7 @@ def run(ck, args, py, version, damage):
                     lines.setdefault(k, v)
         ck.ok(lines.get("partial") == "1" and
               int(lines.get("damaged_lists", "-1")) == nlists and
-              int(lines.get("damaged_objects", "0")) >= 1,
+              int(lines.get("bad_objects", "0")) >= 1,
               "census --save: the snapshot says partial, with its counts",
               res.describe() + "\n%r" % lines)
         res = T.pyxray(args.pyxray, "diff", pxh, pxh, "--json")
@@ -152,12 +152,12 @@ def run(ck, args, py, version, damage):
                   [:2000])
             ck.ok(doc.get("partial") is True and
                   doc.get("damaged_lists", -1) == nlists and
-                  doc.get("damaged_objects", 0) >= 1,
+                  doc.get("bad_objects", 0) >= 1,
                   "refs JSON: partial true, damaged_lists %d, "
-                  "damaged_objects >= 1" % nlists,
-                  "partial %r damaged_lists %r damaged_objects %r"
+                  "bad_objects >= 1" % nlists,
+                  "partial %r damaged_lists %r bad_objects %r"
                   % (doc.get("partial"), doc.get("damaged_lists"),
-                     doc.get("damaged_objects")))
+                     doc.get("bad_objects")))
         res = T.pyxray(args.pyxray, "refs", pid, "--type", "__main__.InSet",
                        timeout=120)
         ck.ok(sane(res) and "Partial result" in res.out and
