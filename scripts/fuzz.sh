@@ -83,8 +83,8 @@ opts=(-timeout=25 -rss_limit_mb=2048 -print_final_stats=1
 # The figures of a libFuzzer log: executions, exec/s, cov, ft.
 stats() {
 	local log=$1 n rate cov ft
-	n=$(awk -F': *' '/^stat::number_of_executed_units/ {s += $2} END {print s + 0}' "$log")
-	rate=$(awk -F': *' '/^stat::average_exec_per_sec/ {s += $2} END {print s + 0}' "$log")
+	n=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | awk '{s += $1} END {print s + 0}')
+	rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | awk '{s += $1} END {print s + 0}')
 	cov=$(grep -o 'cov: [0-9]*' "$log" | tail -n 1 | cut -d' ' -f2)
 	ft=$(grep -o 'ft: [0-9]*' "$log" | tail -n 1 | cut -d' ' -f2)
 	echo "$n executions, $rate exec/s, cov: ${cov:-?} ft: ${ft:-?}"
