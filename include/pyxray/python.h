@@ -49,6 +49,9 @@ struct pyx_python_info {
 	 * what needs fields they do not carry refuses (layout errors). */
 	bool newer;
 	int newest_known_minor;    /* the row it is read with (15) */
+	/* One line the CLI shows even without -v (a version newer than
+	 * known), "" if none. */
+	char warning[256];
 };
 
 /* Where struct offsets may come from (--layout). */
@@ -79,6 +82,13 @@ int pyx_python_open_opts(struct pyx_target *tgt,
 /* Parse "auto", "dwarf", "table", "debug-offsets"; -1 if none. */
 int pyx_layout_mode_parse(const char *s);
 void pyx_python_free(struct pyx_python *py);
+
+/* 0 if command (a name for the message: "census") may run on this
+ * python; -PYX_E_UNSUPPORTED_VERSION for a version newer than pyxray
+ * knows (info.newer), whose _Py_DebugOffsets carry what stacks need but not
+ * the GC lists, dict internals or type slots that census, refs and the
+ * other heap commands read. */
+int pyx_python_check_full(const struct pyx_python *py, const char *command);
 
 const struct pyx_python_info *pyx_python_info(const struct pyx_python *py);
 const struct pyx_layout *pyx_python_layout(const struct pyx_python *py);

@@ -655,9 +655,22 @@ static int open_newer(struct pyx_python *py, const struct pyx_python_opts *o)
 	py->info.newest_known_minor = hi;
 	py->abi = pyx_abi_for(3, hi);
 	py->k = py->abi->k;
-	pyx_warn("%s: reading it through its own _Py_DebugOffsets as 3.%d; "
-		 "commands that need more than they carry will refuse", why, hi);
+	snprintf(py->info.warning, sizeof(py->info.warning), "%s: read "
+		 "through its own _Py_DebugOffsets as 3.%d; only stacks work",
+		 why, hi);
+	pyx_warn("%s", py->info.warning);
 	return 0;
+}
+
+int pyx_python_check_full(const struct pyx_python *py, const char *command)
+{
+	if (!py->info.newer)
+		return 0;
+	return pyx_err_set(PYX_E_UNSUPPORTED_VERSION, "%s needs more of "
+			   "Python %s than its _Py_DebugOffsets carry: pyxray "
+			   "reads 3.8 to 3.%d fully, newer versions only for "
+			   "stacks", command, py->info.version,
+			   py->info.newest_known_minor);
 }
 
 int pyx_python_open_opts(struct pyx_target *tgt,
