@@ -127,7 +127,7 @@ if [ "$jobs" -eq 1 ]; then
 	log="$logdir/run.log"
 	# Progress goes to our output as well as to the log.
 	"$bin" "${opts[@]}" -runs="$runs" "$work" "${seed_dirs[@]}" 2>&1 |
-		tee "$log" | grep --line-buffered -E '^#[0-9]+ +(pulse|NEW|REDUCE)|^Done|ERROR|runtime error' || true
+		tee "$log" | grep --line-buffered -E '^#[0-9]+[[:space:]]+pulse|^Done|ERROR|runtime error' || true
 	rc=${PIPESTATUS[0]}
 	logs=("$log")
 else

@@ -10,7 +10,7 @@
  * Capture attaches (pyx_target_open_pid, pyx_python_open), stops the target
  * for the whole capture, and runs the stacks walk, a census and refs of
  * --type on a recording target: a target over the live one whose memory
- * source records what the walkers read, in blocks of --grain bytes (64).
+ * source records what the walkers read, in blocks of --grain bytes (8).
  * The image holds exactly what they read, so replaying it gives the same
  * results.  Then it resumes the target and writes the image with the facts.
  *
@@ -733,7 +733,7 @@ int main(int argc, char **argv)
 	};
 	struct run_opts o = { .type = "list", .census = true, .refs = true };
 	const char *out = NULL, *img = NULL;
-	unsigned long long budget = 40 << 10, grain = 64;
+	unsigned long long budget = 40 << 10, grain = 8;
 	int c, layout = PYX_LAYOUT_AUTO;
 	long pid;
 
