@@ -52,11 +52,13 @@ if ! command -v clang > /dev/null 2>&1; then
 fi
 
 echo "fuzz: building in $dir"
+mkdir -p "$dir"
+blog="$dir/fuzz-build.log"
 if ! CC=clang cmake -S "$top" -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-	-DPYX_FUZZ=ON -DPYX_TESTS=OFF -DPYX_WERROR=ON > "$dir.cmake.log" 2>&1 ||
-   ! cmake --build "$dir" -j"$(nproc)" --target "$target" >> "$dir.cmake.log" 2>&1; then
-	tail -n 30 "$dir.cmake.log"
-	echo "fuzz: FAILED: build (log: $dir.cmake.log)"
+	-DPYX_FUZZ=ON -DPYX_TESTS=OFF -DPYX_WERROR=ON > "$blog" 2>&1 ||
+   ! cmake --build "$dir" -j"$(nproc)" --target "$target" >> "$blog" 2>&1; then
+	tail -n 30 "$blog"
+	echo "fuzz: FAILED: build (log: $blog)"
 	exit 1
 fi
 bin="$dir/test/fuzz/$target"
