@@ -32,7 +32,7 @@ import threading
 import time
 
 PASS, FAIL, SKIP = 0, 1, 77
-SUPPORTED = ((3, 8), (3, 13))
+SUPPORTED = ((3, 8), (3, 15))
 
 SOURCE_DIR = os.path.abspath(os.environ.get("PYX_SOURCE_DIR") or os.path.join(
     os.path.dirname(os.path.abspath(__file__)), "..", ".."))
@@ -232,6 +232,21 @@ class Spec(object):
                 return os.path.normpath(there + path[len(host):])
         return path
 
+    def outside(self, path):
+        """path as the target sees it (a co_filename, a truth file's
+        block_file) as the host sees it: the inverse of inside()."""
+        if self.kind != "root" or self.mode != "container" or \
+                not isinstance(path, str) or not path.startswith("/"):
+            return path
+        if path == ROOT_FIXTURES or path.startswith(ROOT_FIXTURES + "/"):
+            return os.path.normpath(FIXTURES + path[len(ROOT_FIXTURES):])
+        return os.path.normpath(self.root + path)
+
+    def in_pid_namespace(self):
+        """Whether the target has PIDs of its own (container mode): its
+        truth's native_thread_id is then pyxray's ns_native_thread_id."""
+        return self.kind == "root" and self.mode == "container"
+
     def argv(self, args=()):
         """The command line that starts the interpreter with args (fixture
         paths translated), without the namespace setup popen() does."""
@@ -318,6 +333,11 @@ def _spec_of(py):
         global _TMP_BASE
         _TMP_BASE = "/tmp"
     return spec
+
+
+def spec(py):
+    """The Spec of a --python argument (a plain path gives kind "host")."""
+    return _spec_of(py) or Spec(py)
 
 
 def _setns(fd, nstype):
@@ -600,6 +620,7 @@ class Fixture(object):
 
     def __init__(self, python, threads=4, gap_file=None, lifetime=300,
                  preexec_user=None, timeout=20):
+        self.spec = spec(python)
         self.dir = tmpdir()
         self.truth_path = os.path.join(self.dir, "truth.json")
         self.log_path = os.path.join(self.dir, "fixture.log")
