@@ -349,8 +349,8 @@ int pyx_obj_sizeof(struct pyx_python *py, const struct pyx_size_rules *r,
 				break;
 			/* Some types set tp_itemsize without an ob_size
 			 * (3.11+ generators: their own __sizeof__). */
-			if ((int64_t)v > (int64_t)MAX_FIELD ||
-			    (int64_t)v < -(int64_t)MAX_FIELD)
+			if ((int64_t)v > (int64_t)(MAX_FIELD / ti->itemsize) ||
+			    (int64_t)v < -(int64_t)(MAX_FIELD / ti->itemsize))
 				v = 0;
 			size = pyx_size_var(ti->basicsize, ti->itemsize,
 					    (int64_t)v);

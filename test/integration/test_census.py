@@ -134,6 +134,10 @@ def check_counts(ck, fx, doc):
           "RSS and what objects do not explain")
     ck.ok(doc["bad_objects"] == 0, "no object skipped as unreadable (%d)"
           % doc["bad_objects"])
+    # a healthy heap is read whole (the keys: test_damaged.py)
+    ck.ok(not doc.get("partial") and not doc.get("damaged_lists"),
+          "not partial, no damaged GC list", "partial %r damaged_lists %r"
+          % (doc.get("partial"), doc.get("damaged_lists")))
 
 
 def growth(doc):

@@ -112,6 +112,12 @@ def main():
             doc = res.json()
             ck.ok(doc["targets"] == counts[name], "%s: %d targets (truth %d)"
                   % (name, doc["targets"], counts[name]))
+            # a healthy heap is read whole (the keys: test_damaged.py)
+            ck.ok(not doc.get("partial") and not doc.get("damaged_lists") and
+                  not doc.get("bad_objects"), "%s: not partial" % name,
+                  "partial %r damaged_lists %r bad_objects %r"
+                  % (doc.get("partial"), doc.get("damaged_lists"),
+                     doc.get("bad_objects")))
             if name == "CycleNode":
                 ck.ok(doc["unreachable"] == counts[name] and not doc["groups"],
                       "%s: all %d unreachable (got %d, %d groups)"
