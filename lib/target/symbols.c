@@ -199,6 +199,10 @@ void pyx_elf_set_bias(struct pyx_elf *e, pyx_addr_t bias) { e->bias = bias; }
 int pyx_elf_lookup(const struct pyx_elf *e, const char *name, pyx_addr_t *addr,
 		   uint64_t *size)
 {
+	/* A python made from facts (an image, a core's saved facts) may have
+	 * no ELF file at all: nothing is defined there. */
+	if (!e)
+		return -PYX_E_NOT_SUPPORTED;
 	for (size_t t = 0; t < 2; t++) {
 		Elf_Scn *scn = e->symtabs[t];
 		Elf_Data *data;
@@ -236,6 +240,8 @@ int pyx_elf_section(const struct pyx_elf *e, const char *name,
 {
 	Elf_Scn *scn = NULL;
 
+	if (!e)
+		return -PYX_E_NOT_SUPPORTED;
 	while ((scn = elf_nextscn(e->elf, scn))) {
 		GElf_Shdr sh;
 		const char *n;
