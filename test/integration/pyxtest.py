@@ -79,6 +79,8 @@ def spawn(argv, **kw):
     spec = _spec_of(argv[0]) if argv else None
     if spec is not None and spec.kind == "root":
         return spec.popen(list(argv[1:]), **kw)
+    if spec is not None:  # a host Spec: its path
+        argv = [spec.path] + list(argv[1:])
     p = subprocess.Popen(argv, preexec_fn=_child_setup, **kw)
     _children.append(p)
     return p
@@ -426,6 +428,27 @@ def ns_pid(pid):
     except (OSError, ValueError):
         pass
     return pid
+
+
+def host_tid(pid, tid):
+    """The host's TID of the thread of pid whose TID in its own (innermost)
+    PID namespace is tid (what its truth says); tid itself when no thread
+    says so (a process in our namespace)."""
+    try:
+        tasks = os.listdir("/proc/%d/task" % pid)
+    except OSError:
+        return tid
+    for t in tasks:
+        try:
+            with open("/proc/%d/task/%s/status" % (pid, t)) as f:
+                for line in f:
+                    if line.startswith("NSpid:"):
+                        if int(line.split()[-1]) == tid:
+                            return int(t)
+                        break
+        except (OSError, ValueError):
+            continue
+    return tid
 
 
 # --------------------------------------------------------------------------

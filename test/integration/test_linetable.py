@@ -64,9 +64,8 @@ def main():
     args = ap.parse_args()
 
     version = python_version(args.python)
-    major_minor = tuple(int(x) for x in version.split(".")[:2])
-    if not (3, 8) <= major_minor <= (3, 15):
-        print("SKIP: %s (%s): unsupported version" % (args.python, version))
+    if not T.supported(T.vtuple(version)):
+        print("SKIP: %s (%s): %s" % (args.python, version, T.UNSUPPORTED))
         return SKIP
 
     rec = T.Spec(args.python).recorded() if args.python.startswith("root:") \
@@ -96,19 +95,14 @@ def main():
         # A root's interpreter on the host needs PYTHONHOME (its env()
         # drops every other PYTHON* variable): -s -B there.
         flags = ["-s", "-B"] if spec.kind == "root" else ["-I", "-B"]
-        p = spec.popen(flags + [corpus_script, corpus],
-                       stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                       universal_newlines=True)
-        try:
-            out, err = p.communicate(timeout=240)
-        finally:
-            T.kill_child(p)
-        gen = subprocess.CompletedProcess(p.args, p.returncode, out, err)
-        sys.stdout.write(gen.stdout)
-        if gen.returncode != 0:
-            sys.stdout.write(gen.stderr)
-            print("FAIL: corpus script exited %d with %s"
-                  % (gen.returncode, args.python))
+        # T.run starts a spec in its mode (the fixture path translated
+        # for a container) and kills its process group on a timeout.
+        gen = T.run([spec] + flags + [corpus_script, corpus], timeout=240)
+        sys.stdout.write(gen.out)
+        if gen.rc != 0:
+            sys.stdout.write(gen.err)
+            print("FAIL: corpus script exited %s with %s"
+                  % (gen.rc, args.python))
             return 1
         chk = subprocess.run([checker, corpus], stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT,

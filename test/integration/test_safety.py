@@ -70,7 +70,9 @@ def one_case(chk, args, fx, sig, workdir):
     """sig None: let the hold run out (checks the hook itself)."""
     name = "no signal" if sig is None else signal.Signals(sig).name
     T.log("case %s:" % name)
-    spinner = fx.thread(role="spinner")["native_thread_id"]
+    # The truth's TID is the target's own: the host's differs in a PID
+    # namespace (container mode).
+    spinner = T.host_tid(fx.pid, fx.thread(role="spinner")["native_thread_id"])
     outp = os.path.join(workdir, "out-%s" % name.replace(" ", "_"))
     errp = outp + ".err"
     hold = HOLD_MS if sig is not None else 300
