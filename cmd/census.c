@@ -333,7 +333,14 @@ int do_census(int argc, char **argv)
 		return cmd_usage("census", "missing PID");
 
 	if ((err = pyx_target_open_pid(pid, &tgt)) ||
-	    (err = pyx_python_open_opts(tgt, &popts, &py)) ||
+	    (err = pyx_python_open_opts(tgt, &popts, &py))) {
+		ret = cmd_fail(err);
+		goto out;
+	}
+	cmd_python_warn(py);
+	/* A CPython newer than pyxray knows: its _Py_DebugOffsets carry no
+	 * GC lists or type slots; refuse before stopping it. */
+	if ((err = pyx_python_check_full(py, "census")) ||
 	    (err = pyx_census_take(py, &copts, &c))) {
 		ret = cmd_fail(err);
 		goto out;

@@ -32,6 +32,11 @@ int cmd_parse_int(const char *cmd, const char *opt, const char *arg, int min,
 void cmd_install_signal_handlers(void);
 /* Library diagnostics to stderr (with --verbose). */
 void cmd_set_verbose(bool verbose);
+struct pyx_python;
+/* Right after a python is opened: the one-line warning the library has
+ * about it (a CPython newer than pyxray knows), on stderr even without
+ * --verbose, once (--verbose has shown it already). */
+void cmd_python_warn(const struct pyx_python *py);
 
 /* Flush and close stdout once a command is done; returns the exit code.  A
  * reader that went away (EPIPE: 'pyxray stacks PID | head -1') has what it

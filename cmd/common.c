@@ -198,9 +198,21 @@ static void print_stderr(enum pyx_print_level level, const char *msg)
 	fputc('\n', stderr);
 }
 
+static bool verbose_on;
+
 void cmd_set_verbose(bool verbose)
 {
+	verbose_on = verbose;
 	pyx_set_print(verbose ? print_stderr : NULL);
+}
+
+void cmd_python_warn(const struct pyx_python *py)
+{
+	const char *w = pyx_python_info(py)->warning;
+
+	/* The library's pyx_warn() of it reached stderr with --verbose. */
+	if (w[0] && !verbose_on)
+		print_stderr(PYX_WARN, w);
 }
 
 /* ---- output ------------------------------------------------------------ */

@@ -391,7 +391,13 @@ int do_refs(int argc, char **argv)
 	o.max_depth = depth;
 	o.max_groups = chains ? (size_t)chains : SIZE_MAX;
 	if ((err = pyx_target_open_pid(pid, &tgt)) ||
-	    (err = pyx_python_open_opts(tgt, &popts, &py)) ||
+	    (err = pyx_python_open_opts(tgt, &popts, &py))) {
+		ret = cmd_fail(err);
+		goto out;
+	}
+	cmd_python_warn(py);
+	/* As census: the heap needs more than _Py_DebugOffsets carry. */
+	if ((err = pyx_python_check_full(py, "refs")) ||
 	    (err = pyx_refs_take(py, &o, &r))) {
 		ret = cmd_fail(err);
 		goto out;

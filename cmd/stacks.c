@@ -366,8 +366,12 @@ int do_stacks(int argc, char **argv)
 				 "the registers and stacks of stopped threads");
 
 	if ((err = pyx_target_open_pid(pid, &tgt)) ||
-	    (err = pyx_python_open_opts(tgt, &popts, &py)) ||
-	    (err = pyx_stacks_collect(py, &opts, &s))) {
+	    (err = pyx_python_open_opts(tgt, &popts, &py))) {
+		ret = cmd_fail(err);
+		goto out;
+	}
+	cmd_python_warn(py);
+	if ((err = pyx_stacks_collect(py, &opts, &s))) {
 		ret = cmd_fail(err);
 		goto out;
 	}
