@@ -36,6 +36,121 @@ static const char *layout_source(enum pyx_layout_source s)
 	}
 }
 
+/* What the layout came from, for a reader: a DWARF that is the binary's
+ * own is read through /proc/PID/map_files/START-END, a name that means
+ * nothing after the run; the binary's path says it. */
+static const char *layout_from(const struct pyx_python_info *in,
+			       const struct pyx_layout *l)
+{
+	const char *f = l->source_file;
+
+	if (l->source == PYX_LAYOUT_FROM_DWARF && strncmp(f, "/proc/", 6) == 0 &&
+	    strstr(f, "/map_files/"))
+		return in->binary;
+	return f;
+}
+
+/* "3.14.10" (or "3.15.0a1") from a PY_VERSION_HEX. */
+static void hex_version(uint64_t v, char *buf, size_t n)
+{
+	unsigned lv = (unsigned)(v >> 4) & 0xf;
+	const char *level = lv == 0xa ? "a" : lv == 0xb ? "b"
+			  : lv == 0xc ? "rc" : "";
+	int len = snprintf(buf, n, "%u.%u.%u", (unsigned)(v >> 24) & 0xff,
+			   (unsigned)(v >> 16) & 0xff, (unsigned)(v >> 8) & 0xff);
+
+	if (level[0] && len > 0 && (size_t)len < n)
+		snprintf(buf + len, n - (size_t)len, "%s%u", level,
+			 (unsigned)v & 0xf);
+}
+
+/* The first mismatches the library kept, never more than it has room for. */
+static size_t diff_count(const struct pyx_python_info *in)
+{
+	size_t max = sizeof(in->debug_offsets_diff) /
+		     sizeof(in->debug_offsets_diff[0]);
+
+	return in->debug_offsets_ndiff < max ? in->debug_offsets_ndiff : max;
+}
+
+static bool has_debug_offsets(const struct pyx_python_info *in)
+{
+	return in->debug_offsets_version || in->debug_offsets_valid ||
+	       in->debug_offsets_checked || in->debug_offsets_used;
+}
+
+/* "_Py_DebugOffsets  3.14 format, 3.14.10, validated; 59 entries compared
+ * with the DWARF, 0 differ", then one line per field that differs. */
+static void print_debug_offsets(const struct pyx_python_info *in)
+{
+	char v[48];
+	size_t n = diff_count(in);
+
+	if (!has_debug_offsets(in))
+		return;
+	printf("  _Py_DebugOffsets  ");
+	if (in->debug_offsets_format)
+		printf("3.%d format, ", in->debug_offsets_format);
+	if (in->debug_offsets_version) {
+		hex_version(in->debug_offsets_version, v, sizeof(v));
+		printf("%s, ", v);
+	}
+	printf("%s", in->debug_offsets_valid ? "validated"
+					      : "not valid for this process");
+	if (in->newer)
+		printf(", newer than pyxray knows: read as 3.%d",
+		       in->newest_known_minor);
+	if (in->debug_offsets_checked)
+		printf("; %d entries compared with the DWARF, %d differ",
+		       in->debug_offsets_checked, in->debug_offsets_mismatches);
+	if (in->debug_offsets_used)
+		printf("; %d entries from _Py_DebugOffsets",
+		       in->debug_offsets_used);
+	printf("\n");
+	for (size_t i = 0; i < n; i++) {
+		printf("    ");
+		print_safe(stdout, in->debug_offsets_diff[i].field);
+		printf(": DWARF %d, debug offsets %d\n",
+		       (int)in->debug_offsets_diff[i].dwarf,
+		       (int)in->debug_offsets_diff[i].debug_offsets);
+	}
+	if (in->debug_offsets_mismatches > 0 &&
+	    (size_t)in->debug_offsets_mismatches > n)
+		printf("    ... and %zu more\n",
+		       (size_t)in->debug_offsets_mismatches - n);
+}
+
+static void print_debug_offsets_json(const struct pyx_python_info *in)
+{
+	char v[48];
+	size_t n = diff_count(in);
+
+	printf(",\"debug_offsets_valid\":%s,\"debug_offsets_version\":",
+	       in->debug_offsets_valid ? "true" : "false");
+	if (in->debug_offsets_version) {
+		hex_version(in->debug_offsets_version, v, sizeof(v));
+		json_str(stdout, v);
+	} else {
+		printf("null");
+	}
+	printf(",\"debug_offsets_format\":");
+	if (in->debug_offsets_format)
+		printf("\"3.%d\"", in->debug_offsets_format);
+	else
+		printf("null");
+	printf(",\"debug_offsets_used\":%d,\"debug_offsets_diff\":[",
+	       in->debug_offsets_used);
+	for (size_t i = 0; i < n; i++) {
+		printf("%s{\"field\":", i ? "," : "");
+		json_str(stdout, in->debug_offsets_diff[i].field);
+		printf(",\"dwarf\":%d,\"debug_offsets\":%d}",
+		       (int)in->debug_offsets_diff[i].dwarf,
+		       (int)in->debug_offsets_diff[i].debug_offsets);
+	}
+	printf("],\"newer\":%s,\"warning\":", in->newer ? "true" : "false");
+	json_str(stdout, in->warning[0] ? in->warning : NULL);
+}
+
 static void ns_link(pid_t pid, const char *ns, char *buf, size_t n)
 {
 	char path[64];
@@ -107,6 +222,7 @@ int do_info(int argc, char **argv)
 		ret = cmd_fail(err);
 		goto out;
 	}
+	cmd_python_warn(py);
 	in = pyx_python_info(py);
 	l = pyx_python_layout(py);
 	/* Threads and interpreters from a nonblocking walk: info never stops
@@ -132,9 +248,10 @@ int do_info(int argc, char **argv)
 		       in->runtime);
 		json_str(stdout, in->runtime_via);
 		printf(",\"layout\":\"%s\",\"layout_from\":", layout_source(l->source));
-		json_str(stdout, l->source_file);
+		json_str(stdout, layout_from(in, l));
 		printf(",\"debug_offsets_checked\":%d,\"debug_offsets_mismatches\":%d",
 		       in->debug_offsets_checked, in->debug_offsets_mismatches);
+		print_debug_offsets_json(in);
 		printf(",\"interpreters\":%zu,\"threads\":%zu,\"rss_bytes\":%ld",
 		       ninterp, s ? s->nthreads : 0, (long)pyx_target_rss_bytes(tgt));
 		printf(",\"namespaces\":{");
@@ -162,11 +279,14 @@ int do_info(int argc, char **argv)
 	print_safe(stdout, in->runtime_via);
 	printf(")\n  layout          %s%s: ", layout_source(l->source),
 	       in->layout_cached ? " (cached)" : "");
-	print_safe(stdout, l->source_file);
+	print_safe(stdout, layout_from(in, l));
 	printf(" (validated against the process)\n");
-	if (in->debug_offsets_checked)
-		printf("  _Py_DebugOffsets %d entries compared with the DWARF, %d differ\n",
-		       in->debug_offsets_checked, in->debug_offsets_mismatches);
+	print_debug_offsets(in);
+	if (in->warning[0]) {
+		printf("  warning         ");
+		print_safe(stdout, in->warning);
+		printf("\n");
+	}
 	if (s)
 		printf("  interpreters    %zu\n  threads         %zu\n", ninterp,
 		       s->nthreads);
