@@ -25,7 +25,8 @@ socket.recv and the main thread:
     as the blocking call (clock_nanosleep, a futex wait, recv) or, for an
     internal function without a debug file, not at all; every frame before
     the Python caller is native, and the walk went from libc into the
-    interpreter's library (/mnt/py/...);
+    interpreter's library (/mnt/py/..., or ROOT/mnt/py/... for the chroot,
+    as its maps spell it);
   * libc frames name the library by the path the target's maps give;
   * every non-inlined libc frame that a symbol of the container's libc
     (read through /proc/PID/map_files) covers is named as that symbol (the
@@ -208,11 +209,15 @@ def check_thread(chk, mode, tt, t, plain, libc, bias, csyms, hsyms, differ):
            "libc runs inside %s (Python)" % (
                label, "/".join(tt["native"][:3]), tt["caller"]),
            "      stack:\n%s" % dump(frames))
+    # Libraries are named as the target's maps spell them: for a chroot
+    # (no mount namespace of its own for paths) that is the host's path,
+    # the root's prefix included.
+    py_dir = (os.path.normpath(ROOT) if mode == "chroot" else "") + "/mnt/py/"
     interp = [i for i, f in enumerate(inside)
-              if (f.get("library") or "").startswith("/mnt/py/")]
+              if (f.get("library") or "").startswith(py_dir)]
     chk.ok(bool(blocking) and bool(interp) and blocking[0] < interp[0],
-           "%s: unwound from libc into the interpreter (/mnt/py/...)" % label,
-           "      stack:\n%s" % dump(frames))
+           "%s: unwound from libc into the interpreter (%s...)" % (
+               label, py_dir), "      stack:\n%s" % dump(frames))
 
     checked, bad = 0, []
     for i, f in enumerate(frames):
