@@ -4,7 +4,7 @@ set -euo pipefail
 # debootstrap, its keyring and gpgv: the test bed root (scripts/mkroot.sh);
 # clang, libFuzzer's runtime and llvm-symbolizer: the fuzz smoke run of
 # scripts/test.sh; util-linux: unshare, flock; binutils: readelf.
-pkgs=(gcc make cmake pkg-config libelf-dev libdw-dev libunwind-dev check
+pkgs=(gcc make cmake pkg-config libelf-dev libdw-dev check
       python3 python3-objgraph gdb util-linux procps binutils coreutils
       debootstrap debian-archive-keyring gpgv wget
       clang libclang-rt-dev llvm)
