@@ -9,71 +9,56 @@
 #include "pyxray/heap.h"
 #include "pyxray/target.h"
 
-#define MAX_INTERPRETERS PYX_MAX_INTERPRETERS
-#define MAX_GENERATIONS 8
+#include "abi.h"
+
 /* _gc_prev's low bits are flags (FINALIZED, COLLECTING), _gc_next's low
  * bit marks unreachable objects during a collection. */
 #define GC_PTR_MASK (~(uint64_t)3)
 
-/* The GC states: one in the runtime (3.8) or one per interpreter. */
+/* The distinct GC states: one in the runtime (3.8, shared by every
+ * interpreter) or one per interpreter, each with its lists as the ABI
+ * layer lays them out. */
 struct gc_state {
-	pyx_addr_t addr;
+	struct pyx_gc_lists lists;
 	int64_t interp_id;
 };
 
 static int gc_states(struct pyx_python *py, struct gc_state *out, size_t max,
-		     size_t *n)
+		     size_t *n, size_t *interps_seen)
 {
 	pyx_addr_t interps[PYX_MAX_INTERPRETERS];
 	size_t ninterp;
 	uint64_t id;
 	int err;
 
-	if (max > PYX_MAX_INTERPRETERS)
-		max = PYX_MAX_INTERPRETERS;
-
 	*n = 0;
-	if (!pyx_layout_has(&py->layout, PYX_L_GC_GENERATIONS) ||
-	    !pyx_layout_has(&py->layout, PYX_L_GC_PERMANENT) ||
-	    !pyx_layout_has(&py->layout, PYX_L_GCH_NEXT) ||
-	    !pyx_layout_has(&py->layout, PYX_L_SZ_GC_GENERATION) ||
-	    (!pyx_layout_has(&py->layout, PYX_L_IS_GC) &&
-	     !pyx_layout_has(&py->layout, PYX_L_RT_GC)))
-		return pyx_err_set(PYX_E_LAYOUT, "the layout of %s has no GC "
-				   "lists (_gc_runtime_state)",
-				   py->layout.source_file);
-	if (!pyx_layout_has(&py->layout, PYX_L_IS_GC)) {
-		out[(*n)++] = (struct gc_state){
-			py->info.runtime + (uint64_t)pyx_off(py, PYX_L_RT_GC), 0 };
-		return 0;
-	}
-	if ((err = pyx_python_interps(py, interps, max, &ninterp)))
+	if ((err = pyx_python_interps(py, interps,
+				      max < PYX_MAX_INTERPRETERS ? max
+								 : PYX_MAX_INTERPRETERS,
+				      &ninterp)))
 		return err;
+	if (interps_seen)
+		*interps_seen = ninterp;
 	for (size_t i = 0; i < ninterp; i++) {
-		if ((err = pyx_read_field(py, interps[i], PYX_L_IS_ID, &id)))
+		struct gc_state *s = &out[*n];
+		bool seen = false;
+
+		if ((err = pyx_read_field(py, interps[i], PYX_L_IS_ID, &id)) ||
+		    (err = pyx_abi_gc_lists(py, interps[i], &s->lists)))
 			return err;
-		out[(*n)++] = (struct gc_state){
-			interps[i] + (uint64_t)pyx_off(py, PYX_L_IS_GC), (int64_t)id };
+		for (size_t j = 0; j < *n; j++)
+			seen |= out[j].lists.state == s->lists.state;
+		if (!seen) {
+			s->interp_id = (int64_t)id;
+			(*n)++;
+		}
 	}
 	return 0;
 }
 
-static int ngenerations(struct pyx_python *py)
-{
-	int32_t g = pyx_off(py, PYX_L_GC_GENERATIONS);
-	int32_t g0 = pyx_off(py, PYX_L_GC_GENERATION0);
-	int32_t sz = pyx_off(py, PYX_L_SZ_GC_GENERATION);
-
-	/* generations[NUM_GENERATIONS] is followed by generation0. */
-	if (g0 != PYX_OFF_NONE && sz > 0 && g0 > g && (g0 - g) % sz == 0 &&
-	    (g0 - g) / sz <= MAX_GENERATIONS)
-		return (g0 - g) / sz;
-	return 3;
-}
-
 int pyx_heap_check(struct pyx_python *py, bool *collecting)
 {
-	struct gc_state st[MAX_INTERPRETERS];
+	struct gc_state *st;
 	uint64_t fin, v;
 	size_t n;
 	int err;
@@ -85,18 +70,24 @@ int pyx_heap_check(struct pyx_python *py, bool *collecting)
 		return pyx_err_set(PYX_E_NOT_SUPPORTED, "Python is finalizing "
 				   "(Py_Finalize has begun): its heap is being "
 				   "torn down");
-	if ((err = gc_states(py, st, MAX_INTERPRETERS, &n)))
-		return err;
+	/* ~160 bytes each: not on the stack. */
+	st = calloc(PYX_MAX_INTERPRETERS, sizeof(*st));
+	if (!st)
+		return -PYX_E_NOMEM;
+	if ((err = gc_states(py, st, PYX_MAX_INTERPRETERS, &n, NULL)))
+		goto out;
+	if (!pyx_layout_has(&py->layout, PYX_L_GC_COLLECTING))
+		goto out;
 	for (size_t i = 0; i < n; i++) {
-		if (!pyx_layout_has(&py->layout, PYX_L_GC_COLLECTING))
-			break;
-		if ((err = pyx_read_field_n(py, st[i].addr, PYX_L_GC_COLLECTING,
-					    4, &v)))
-			return err;
+		if ((err = pyx_read_field_n(py, st[i].lists.state,
+					    PYX_L_GC_COLLECTING, 4, &v)))
+			goto out;
 		if (v)
 			*collecting = true;
 	}
-	return 0;
+out:
+	free(st);
+	return err;
 }
 
 /* Read a GC header: from the snapshot without a copy when possible. */
@@ -188,36 +179,30 @@ int pyx_heap_walk(struct pyx_python *py, uint64_t max_objects, pyx_heap_fn fn,
 	struct pyx_heap_stats s = { 0 };
 	struct gc_state *st;
 	uint64_t left = max_objects ? max_objects : (1ull << 32);
-	size_t n;
-	int ngen = ngenerations(py), err;
+	size_t n, ninterp = 0;
+	int err;
 
-	st = calloc(MAX_INTERPRETERS, sizeof(*st));
+	st = calloc(PYX_MAX_INTERPRETERS, sizeof(*st));
 	if (!st)
 		return -PYX_E_NOMEM;
-	if ((err = gc_states(py, st, MAX_INTERPRETERS, &n)))
+	if ((err = gc_states(py, st, PYX_MAX_INTERPRETERS, &n, &ninterp)))
 		goto out;
-	s.interpreters = n;
+	s.interpreters = ninterp;
+	s.gc_states = n;
 	for (size_t i = 0; i < n && !err; i++) {
-		bool seen = false;
+		const struct pyx_gc_lists *gl = &st[i].lists;
 
-		/* Subinterpreters may share the main GC state (3.8). */
-		for (size_t j = 0; j < i; j++)
-			seen |= st[j].addr == st[i].addr;
-		if (seen)
-			continue;
-		s.gc_states++;
-		for (int g = 0; g <= ngen && !err; g++) {
-			struct pyx_heap_where w = { st[i].interp_id, g, ngen };
-			pyx_addr_t head = st[i].addr;
+		for (size_t l = 0; l < gl->n && !err; l++) {
+			int g = gl->list[l].generation;
+			bool perm = g == PYX_GC_PERMANENT;
+			struct pyx_heap_where w = {
+				st[i].interp_id, perm ? gl->ngenerations : g,
+				gl->ngenerations };
 			uint64_t before = s.objects;
 
-			if (g < ngen)
-				head += (uint64_t)pyx_off(py, PYX_L_GC_GENERATIONS) +
-					(uint64_t)g * (uint64_t)pyx_off(py, PYX_L_SZ_GC_GENERATION);
-			else
-				head += (uint64_t)pyx_off(py, PYX_L_GC_PERMANENT);
-			err = walk_list(py, head, &left, &w, fn, ctx, &s);
-			if (g == ngen)
+			err = walk_list(py, gl->list[l].head, &left, &w, fn,
+					ctx, &s);
+			if (perm)
 				s.permanent += s.objects - before;
 		}
 	}

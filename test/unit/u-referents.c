@@ -358,9 +358,12 @@ static pyx_addr_t gc_head_of(struct pyx_python *py, int gen)
 static struct pyx_python *gc_py(uint64_t **n, size_t count)
 {
 	struct pyx_python *py = fake_py(8);
-	uint64_t *rt = take(2048);
+	uint64_t *rt = take(2048), *interp = take(1024);
 
+	/* The walk asks the ABI layer for each interpreter's lists: one
+	 * interpreter (id 0, no next), sharing the runtime's GC state. */
 	py->info.runtime = A(rt);
+	put(py, rt, PYX_L_RT_INTERP_HEAD, A(interp));
 	for (int g = -1; g < 3; g++)
 		link_list(gc_head_of(py, g), NULL, 0);
 	for (size_t i = 0; i < count; i++)
