@@ -88,6 +88,11 @@ static void print_totals(const struct pyx_census *c)
 		printf("Skipped %" PRIu64 " objects and %" PRIu64 " references "
 		       "that did not read as Python objects\n", c->bad_objects,
 		       c->bad_refs);
+	if (c->damaged_lists || c->bad_objects)
+		printf("Partial result: the heap is damaged (%" PRIu64 " GC lists "
+		       "cut short at a bad link, the objects after it not "
+		       "counted; %" PRIu64 " damaged objects)\n",
+		       c->damaged_lists, c->bad_objects);
 }
 
 static void print_header(const struct pyx_census *c, const char *binary)
@@ -152,10 +157,12 @@ static void json_census_fields(const struct pyx_census *c, size_t top)
 	else
 		printf("null");
 	printf(",\"copied_bytes\":%" PRIu64 ",\"copy_reads\":%" PRIu64
-	       ",\"truncated\":%s,\"interpreters\":%" PRIu64
+	       ",\"truncated\":%s,\"partial\":%s,\"damaged_lists\":%" PRIu64
+	       ",\"interpreters\":%" PRIu64
 	       ",\"permanent_generation\":%" PRIu64 ",\"bad_objects\":%" PRIu64
 	       ",\"bad_refs\":%" PRIu64 ",\"attempts\":%d,\"ntypes\":%zu,\"types\":[",
 	       c->copied_bytes, c->copy_reads, c->truncated ? "true" : "false",
+	       c->partial ? "true" : "false", c->damaged_lists,
 	       c->interpreters, c->permanent, c->bad_objects, c->bad_refs,
 	       c->attempts, c->ntypes);
 	for (size_t i = 0; i < n; i++) {

@@ -26,7 +26,7 @@ static void usage(FILE *out)
 		"Usage: pyxray COMMAND PID [OPTIONS]\n"
 		"       pyxray COMMAND --help | pyxray help COMMAND | pyxray --version\n"
 		"\n"
-		"Inspect a live CPython (3.8-3.13) process from outside: pyxray stops it\n"
+		"Inspect a live CPython (3.8-3.15) process from outside: pyxray stops it\n"
 		"for as short a time as it can, reads its memory, and never runs code in it.\n"
 		"\n"
 		"Commands:\n");

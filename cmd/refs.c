@@ -127,6 +127,11 @@ static void print_text(const struct pyx_refs *r, const char *binary)
 	if (r->truncated)
 		printf("Warning: the heap copy hit its bound: paths may be "
 		       "missing; see --max-copy\n");
+	if (r->damaged_lists || r->bad_objects)
+		printf("Partial result: the heap is damaged (%" PRIu64 " GC lists "
+		       "cut short at a bad link, %" PRIu64 " damaged objects): "
+		       "paths may be missing\n", r->damaged_lists,
+		       r->bad_objects);
 	printf("\nTargets: %" PRIu64 " x ", r->targets);
 	print_safe(stdout, r->target);
 	printf(", %s\n\n", cmd_human_bytes((double)r->target_bytes, b, sizeof(b)));
@@ -187,12 +192,15 @@ static void print_json(const struct pyx_refs *r)
 	json_str(stdout, r->target);
 	printf(",\"pause_ms\":%.3f,\"walk_ms\":%.3f,\"objects\":%" PRIu64
 	       ",\"edges\":%" PRIu64 ",\"inferred_edges\":%" PRIu64
-	       ",\"roots\":%" PRIu64 ",\"truncated\":%s,\"targets\":%" PRIu64
+	       ",\"roots\":%" PRIu64 ",\"truncated\":%s,\"partial\":%s"
+	       ",\"damaged_lists\":%" PRIu64 ",\"bad_objects\":%" PRIu64
+	       ",\"targets\":%" PRIu64
 	       ",\"bytes\":%" PRIu64 ",\"unreachable\":%" PRIu64
 	       ",\"unreachable_bytes\":%" PRIu64 ",\"too_deep\":%" PRIu64
 	       ",\"ngroups\":%zu,\"groups\":[", r->pause_ms, r->walk_ms,
 	       r->objects, r->edges, r->inferred_edges, r->roots,
-	       r->truncated ? "true" : "false", r->targets, r->target_bytes,
+	       r->truncated ? "true" : "false", r->partial ? "true" : "false",
+	       r->damaged_lists, r->bad_objects, r->targets, r->target_bytes,
 	       r->unreachable, r->unreachable_bytes, r->too_deep,
 	       r->ngroups_total);
 	for (size_t i = 0; i < r->ngroups; i++) {

@@ -27,7 +27,7 @@ extern "C" {
 	X(NOT_PYTHON, 5, "not a Python process",                               \
 	  "no python executable or libpython exporting _PyRuntime is mapped")  \
 	X(UNSUPPORTED_VERSION, 6, "Python version not supported",              \
-	  "pyxray supports CPython 3.8 to 3.13")                               \
+	  "pyxray supports CPython 3.8 to 3.15")                               \
 	X(NO_DEBUG_INFO, 7, "no usable debug info (DWARF) for the interpreter", \
 	  "use a Python built with -g, or install its debug symbols "          \
 	  "(e.g. python3-dbg) under /usr/lib/debug")                           \
