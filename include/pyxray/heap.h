@@ -44,6 +44,10 @@ struct pyx_heap_stats {
 	 * the rest of such a list is not visited, the walk goes on with the
 	 * next list, and the result is partial. */
 	uint64_t damaged_lists;
+	/* Of those, lists (or GC states) whose memory a bounded heap copy
+	 * left out (--max-copy): cut the same way, and never an error, even
+	 * with not one object visited. */
+	uint64_t lost_in_copy;
 };
 
 /* The state of the collector.  -PYX_E_NOT_SUPPORTED (detail says so) if
@@ -54,7 +58,8 @@ int pyx_heap_check(struct pyx_python *py, bool *collecting);
 /* Visit every tracked object.  max_objects bounds the walk (0: 1 << 32).
  * A damaged list is not an error (stats->damaged_lists), but for a heap of
  * damaged lists only, with not one object visited (-PYX_E_BAD_MEMORY: more
- * likely a layout that does not fit).  Errors: a GC state that cannot be
+ * likely a layout that does not fit; not when a bounded copy left memory
+ * out: stats->lost_in_copy).  Errors: a GC state that cannot be
  * read, -PYX_E_EXITED, and what fn returns. */
 int pyx_heap_walk(struct pyx_python *py, uint64_t max_objects, pyx_heap_fn fn,
 		  void *ctx, struct pyx_heap_stats *stats);
@@ -68,10 +73,13 @@ struct pyx_heap_capture_opts {
 	int deadline_ms;   /* stopping the threads (0: 2000) */
 	uint64_t max_copy; /* bound on the copy (0: 3/4 of MemAvailable) */
 	int retries;       /* stops while the collector runs (0: 20) */
+#ifdef PYX_TEST_HOOKS
 	int hold_ms;       /* test hook: stay stopped this long */
+#endif
 };
 struct pyx_heap_capture_info {
 	uint64_t copied_bytes, copy_reads, skipped_bytes;
+	uint64_t skipped_mappings; /* mappings the bound left out */
 	bool truncated;     /* the bound left mappings out */
 	int attempts;       /* stops made */
 	int64_t rss_bytes;  /* the target's RSS while stopped, -1 unknown */

@@ -208,6 +208,12 @@ int pyx_bytes_read(struct pyx_python *py, pyx_addr_t obj, size_t max,
 		return pyx_err_set(PYX_E_BAD_MEMORY, "bytes " PYX_PRIaddr
 				   " has size %" PRIu64 " (max %zu)", obj, size,
 				   max);
+	/* The size came from the target: the bytes must be there before a
+	 * buffer is allocated for them. */
+	if (!pyx_mem_valid(py->mem, obj + (uint64_t)pyx_off(py, PYX_L_BYTES_SVAL),
+			   size))
+		return pyx_err_set(PYX_E_BAD_MEMORY, "bytes " PYX_PRIaddr
+				   ": %" PRIu64 " bytes not mapped", obj, size);
 	*data = malloc(size ? size : 1);
 	if (!*data)
 		return -PYX_E_NOMEM;
@@ -387,6 +393,14 @@ static int foreach_entries(struct pyx_python *py, pyx_addr_t keys,
 			return -PYX_E_NOMEM;
 		err = pyx_mem_read(py->mem, dk.entries, ents_buf, elen);
 	}
+	/* The values array is as long as the keys say (nentries came from
+	 * the target, up to the hard bound): it must be mapped, and aligned,
+	 * before a buffer is allocated for it. */
+	if (!err && values &&
+	    ((values & 7) || !pyx_mem_valid(py->mem, values, dk.nentries * 8)))
+		err = pyx_err_set(PYX_E_BAD_MEMORY, "dict values " PYX_PRIaddr
+				  ": %" PRIu64 " values not mapped", values,
+				  dk.nentries);
 	if (!err && values) {
 		vals = pyx_mem_snapshot_ptr(py->mem, values, dk.nentries * 8);
 		if (!vals) {
@@ -401,7 +415,7 @@ static int foreach_entries(struct pyx_python *py, pyx_addr_t keys,
 
 		memcpy(&key, ents + i * dk.entry_size + dk.key_off, 8);
 		if (vals)
-			value = vals[i];
+			memcpy(&value, vals + i, 8);
 		else
 			memcpy(&value, ents + i * dk.entry_size + dk.value_off, 8);
 		if (key == 0 || (value == 0 && !keys_only))

@@ -129,10 +129,15 @@ static inline int type_info(struct walk *w, pyx_addr_t tp,
 static int type_of(struct walk *w, pyx_addr_t obj,
 		   const struct pyx_typeinfo **ti)
 {
-	const uint64_t *p = pyx_mem_snapshot_ptr(w->py->mem, obj, 16);
+	const uint64_t *p;
 	uint64_t tp;
 	int err;
 
+	/* Objects are 8-aligned: no 8-byte load at an address that is not. */
+	if (obj & 7)
+		return pyx_err_set(PYX_E_BAD_MEMORY, "object " PYX_PRIaddr
+				   " is not aligned", obj);
+	p = pyx_heap_words(w->py->mem, obj, 16);
 	if (p)
 		tp = p[1]; /* ob_type: after ob_refcnt in every GIL build */
 	else if ((err = pyx_read_field(w->py, obj, PYX_L_OB_TYPE, &tp)))
@@ -152,7 +157,10 @@ static int read_head(struct walk *w, pyx_addr_t obj, struct head *h)
 {
 	int err;
 
-	h->w = pyx_mem_snapshot_wptr(w->py->mem, obj - 16, 32);
+	if (obj & 7)
+		return pyx_err_set(PYX_E_BAD_MEMORY, "object " PYX_PRIaddr
+				   " is not aligned", obj);
+	h->w = pyx_heap_wwords(w->py->mem, obj - 16, 32);
 	if (h->w) {
 		h->tp = h->w[3];
 		return 0;
@@ -191,7 +199,7 @@ static bool is_tracked(struct walk *w, pyx_addr_t obj,
  * few outside the copy go to a set. */
 static inline int mark(struct walk *w, pyx_addr_t obj, struct head *h)
 {
-	uint64_t *rc = h->w ? &h->w[2] : pyx_mem_snapshot_wptr(w->py->mem, obj, 8);
+	uint64_t *rc = h->w ? &h->w[2] : pyx_heap_wwords(w->py->mem, obj, 8);
 
 	if (!rc)
 		return set_add(&w->seen, obj);

@@ -10,6 +10,7 @@
 #include "pyxray/target.h"
 
 #include "abi.h"
+#include "referents.h"
 
 /* _gc_prev's low bits are flags (FINALIZED, COLLECTING), _gc_next's low
  * bit marks unreachable objects during a collection. */
@@ -94,7 +95,7 @@ out:
 static inline int gc_head(struct pyx_python *py, pyx_addr_t node,
 			  uint64_t *next, uint64_t *prev)
 {
-	const uint64_t *h = pyx_mem_snapshot_ptr(py->mem, node, 16);
+	const uint64_t *h = pyx_heap_words(py->mem, node, 16);
 	uint64_t buf[2];
 	int err;
 
@@ -107,6 +108,16 @@ static inline int gc_head(struct pyx_python *py, pyx_addr_t node,
 	*next = h[0];
 	*prev = h[1];
 	return 0;
+}
+
+/* A read refused because a bounded heap copy (--max-copy) left that
+ * mapping out: the memory is not damaged, only missing from the copy (the
+ * live process has moved on since).  The walk treats it as damage, a
+ * partial result, not as a target that changed under it. */
+static bool lost_in_copy(struct pyx_python *py, int err)
+{
+	return err == -PYX_E_BAD_MEMORY && pyx_mem_has_snapshot(py->mem) &&
+	       strstr(pyx_err_detail(), "was not copied");
 }
 
 /* A list that cannot be followed further ends there: the nodes before the
@@ -133,9 +144,16 @@ static int walk_list(struct pyx_python *py, pyx_addr_t head, uint64_t *left,
 	int err;
 
 	/* The head lives in the interpreter's state: if it cannot be read,
-	 * nothing can (a wrong layout, a dead process), not a damaged list. */
-	if ((err = gc_head(py, head, &next, &prev)))
-		return err;
+	 * nothing can (a wrong layout, a dead process), not a damaged list;
+	 * unless a bounded copy left it out. */
+	if ((err = gc_head(py, head, &next, &prev))) {
+		if (!lost_in_copy(py, err))
+			return err;
+		pyx_err_clear();
+		s->lost_in_copy++;
+		cut(s, head, "not in the heap copy", head, head, 0);
+		return 0;
+	}
 	node = next & GC_PTR_MASK;
 	while (node != head) {
 		if (!node || (node & 7)) {
@@ -153,6 +171,8 @@ static int walk_list(struct pyx_python *py, pyx_addr_t head, uint64_t *left,
 		if ((err = gc_head(py, node, &next, &prev))) {
 			if (err != -PYX_E_BAD_MEMORY)
 				return err;
+			if (lost_in_copy(py, err))
+				s->lost_in_copy++;
 			pyx_err_clear();
 			cut(s, head, "unreadable", node, before, 0);
 			return 0;
@@ -185,8 +205,19 @@ int pyx_heap_walk(struct pyx_python *py, uint64_t max_objects, pyx_heap_fn fn,
 	st = calloc(PYX_MAX_INTERPRETERS, sizeof(*st));
 	if (!st)
 		return -PYX_E_NOMEM;
-	if ((err = gc_states(py, st, PYX_MAX_INTERPRETERS, &n, &ninterp)))
+	if ((err = gc_states(py, st, PYX_MAX_INTERPRETERS, &n, &ninterp))) {
+		/* The interpreters' own memory left out of a bounded copy:
+		 * nothing to walk, a result with nothing in it (partial),
+		 * not an error that blames the target. */
+		if (lost_in_copy(py, err)) {
+			pyx_debug("GC states not walked: %s", pyx_err_detail());
+			pyx_err_clear();
+			s.lost_in_copy++;
+			s.damaged_lists++;
+			err = 0;
+		}
 		goto out;
+	}
 	s.interpreters = ninterp;
 	s.gc_states = n;
 	for (size_t i = 0; i < n && !err; i++) {
@@ -208,7 +239,7 @@ int pyx_heap_walk(struct pyx_python *py, uint64_t max_objects, pyx_heap_fn fn,
 	}
 	/* Not one object: a heap this damaged is more likely read the wrong
 	 * way (a layout that does not fit) than worth a partial result. */
-	if (!err && s.damaged_lists && !s.objects)
+	if (!err && s.damaged_lists && !s.objects && !s.lost_in_copy)
 		err = pyx_err_set(PYX_E_BAD_MEMORY, "no GC list can be "
 				  "followed: %" PRIu64 " end at their first "
 				  "node, the others are empty", s.damaged_lists);
@@ -333,8 +364,10 @@ int pyx_heap_capture(struct pyx_python *py,
 	for (info->attempts = 1; info->attempts <= retries + 1; info->attempts++) {
 		if ((err = pyx_target_stop(py->tgt, deadline)))
 			return err;
+#ifdef PYX_TEST_HOOKS
 		if (o->hold_ms > 0)
 			sleep_ms(o->hold_ms);
+#endif
 		if ((err = pyx_target_refresh_maps(py->tgt)) ||
 		    (err = pyx_heap_check(py, &collecting)))
 			break;
@@ -362,5 +395,6 @@ int pyx_heap_capture(struct pyx_python *py,
 	info->copy_reads = si.syscalls;
 	info->truncated = si.truncated;
 	info->skipped_bytes = si.skipped_bytes;
+	info->skipped_mappings = si.skipped_mappings;
 	return 0;
 }

@@ -426,7 +426,7 @@ static int words(struct pyx_python *py, pyx_addr_t addr, uint64_t n,
 		return pyx_err_set(PYX_E_BAD_MEMORY, "%" PRIu64 " words at "
 				   PYX_PRIaddr ": corrupt count or pointer", n,
 				   addr);
-	*out = pyx_mem_snapshot_ptr(py->mem, addr, n * 8);
+	*out = pyx_heap_words(py->mem, addr, n * 8);
 	if (*out)
 		return 0;
 	if (!pyx_mem_valid(py->mem, addr, n * 8))

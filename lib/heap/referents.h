@@ -13,6 +13,27 @@
 #include <stdint.h>
 
 #include "object.h"
+#include "pyxray/memory.h"
+
+/* Words of the heap copy at addr, for 8-byte loads in place: NULL where
+ * pyx_mem_snapshot_ptr() has none, or where the copy of addr is not
+ * 8-aligned (an image's ranges may start anywhere); the caller then reads
+ * through pyx_mem_read(). */
+static inline const uint64_t *pyx_heap_words(struct pyx_mem *mem,
+					     pyx_addr_t addr, size_t len)
+{
+	const void *p = pyx_mem_snapshot_ptr(mem, addr, len);
+
+	return ((uintptr_t)p & 7) ? NULL : p;
+}
+
+static inline uint64_t *pyx_heap_wwords(struct pyx_mem *mem, pyx_addr_t addr,
+					size_t len)
+{
+	void *p = pyx_mem_snapshot_wptr(mem, addr, len);
+
+	return ((uintptr_t)p & 7) ? NULL : p;
+}
 
 /* What the walkers know how to read.  A type's kind is that of its nearest
  * known base (tp_base chain): a subclass of list is laid out as a list. */
