@@ -1,8 +1,12 @@
 #!/usr/bin/env python3
 """Benchmark: `pyxray census` against the in-process census tools.
 
-  census_bench.py [--pyxray BIN] [--python PY ...] [--objects 5000000]
-                  [--runs 3]
+  census_bench.py [--pyxray BIN] [--pyxray-baseline BIN] [--python PY ...]
+                  [--objects 5000000] [--runs 3]
+
+PY is an interpreter path or a test bed spec (root:DIR:NAME:container|
+hostld, docs/test-bed.md): the fixture then runs in that mode and pyxray is
+given its PID as the host sees it.
 
 For every Python, one fixtures/census_target.py --bench N heap (about N
 objects tracked by the GC: instances, their lists, dicts, tuples, __slots__
@@ -14,8 +18,12 @@ objects) is measured in the same run by:
     gc.get_objects()), a sys.getsizeof pass over gc.get_objects(), and
     objgraph.show_most_common_types() where objgraph is installed (Debian's
     python3-objgraph, for /usr/bin/python3).
-Prints a markdown table; see bench/README-census.md.  Use a Release build
-without sanitizers.
+With --pyxray-baseline, a second pyxray binary (an older build) reads the
+same heap, alternating run by run with --pyxray (in the order new, old, old,
+new, ... so that neither always comes first after the other), and a second
+table gives the ratios of the medians new/baseline.
+Prints a markdown table; see bench/README.md.  Use a Release build without
+sanitizers.
 """
 
 import argparse
@@ -61,12 +69,24 @@ def run_pyxray(argv):
     return wall, ru.ru_maxrss, p.returncode, out.decode(), err.decode()
 
 
-def bench_one(pyxray, py, nobj, runs):
+def python_label(py, version):
+    """'3.11.7', or '3.14.10 sid container' for a test bed spec."""
+    spec = T.spec(py)
+    if spec.kind != "root":
+        return version
+    return "%s %s %s" % (version, os.path.basename(spec.root), spec.mode)
+
+
+def bench_one(tools, py, nobj, runs):
+    """{tool: row} for the pyxray binaries tools [(label, path)] on one
+    heap; a row without "full" holds "cannot" (that binary cannot read
+    this target)."""
+    T.spec(py)  # a spec puts tmpdir() under /tmp, which the container shares
     d = T.tmpdir()
     truth = os.path.join(d, "truth.json")
     log = open(os.path.join(d, "log"), "w")
     proc = T.spawn([py, TARGET, truth, "--bench", str(nobj),
-                    "--lifetime", "600"], stdout=log, stderr=subprocess.STDOUT)
+                    "--lifetime", "900"], stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 600
         while not os.path.exists(truth):
@@ -75,34 +95,60 @@ def bench_one(pyxray, py, nobj, runs):
             time.sleep(0.2)
         with open(truth) as f:
             t = json.load(f)
-        row = {"python": t["python_version"], "gc_objects": t["total_count"],
-               "target_rss_mib": rss_kib(proc.pid) / 1024.0,
-               "counter_s": t.get("counter_s"),
-               "getsizeof_s": t.get("getsizeof_s"),
-               "objgraph_s": t.get("objgraph_s")}
+        common = {"python": python_label(py, t["python_version"]),
+                  "truth_gc": t["total_count"],
+                  "target_rss_mib": rss_kib(proc.pid) / 1024.0,
+                  "counter_s": t.get("counter_s"),
+                  "getsizeof_s": t.get("getsizeof_s"),
+                  "objgraph_s": t.get("objgraph_s")}
+        rows = dict((label, dict(common, tool=label)) for label, _ in tools)
+        first = True
         for mode, extra in (("full", []), ("tracked", ["--tracked-only"])):
-            walls, pauses, rss, walks = [], [], [], []
-            for _ in range(runs):
-                wall, maxrss, rc, out, _ = run_pyxray(
-                    [pyxray, "census", str(proc.pid), "--json"] + extra)
-                if rc != 0:
-                    raise RuntimeError("pyxray census failed (%d)" % rc)
-                doc = json.loads(out)
-                walls.append(wall)
-                pauses.append(doc["pause_ms"])
-                walks.append(doc["walk_ms"])
-                rss.append(maxrss / 1024.0)
-                if mode == "full":
-                    row["objects"] = doc["objects"]
-                    row["copied_mib"] = doc["copied_bytes"] / 1048576.0
-                    row["counted_gc"] = doc["gc_objects"]
-            row[mode] = {"wall_best": min(walls),
-                         "wall_median": statistics.median(walls),
-                         "pause_best": min(pauses),
-                         "pause_median": statistics.median(pauses),
-                         "walk_median": statistics.median(walks),
-                         "rss_mib": max(rss)}
-        return row
+            m = dict((label, {"walls": [], "pauses": [], "rss": [],
+                              "walks": []}) for label, _ in tools)
+            for i in range(runs):
+                order = tools if i % 2 == 0 else tools[::-1]
+                for label, binary in order:
+                    row = rows[label]
+                    if "cannot" in row:
+                        continue
+                    wall, maxrss, rc, out, err = run_pyxray(
+                        [binary, "census", str(proc.pid), "--json"] + extra)
+                    if rc != 0:
+                        if label != tools[0][0]:
+                            # An older build may not know this target.
+                            row["cannot"] = (err.strip().splitlines() or
+                                             ["exit %d" % rc])[-1]
+                            continue
+                        raise RuntimeError("pyxray census failed (%d): %s"
+                                           % (rc, err))
+                    doc = json.loads(out)
+                    if first:
+                        row["first_wall"] = wall
+                        row["first_pause"] = doc["pause_ms"]
+                        first = False
+                    r = m[label]
+                    r["walls"].append(wall)
+                    r["pauses"].append(doc["pause_ms"])
+                    r["walks"].append(doc["walk_ms"])
+                    r["rss"].append(maxrss / 1024.0)
+                    if mode == "full":
+                        row["objects"] = doc["objects"]
+                        row["copied_mib"] = doc["copied_bytes"] / 1048576.0
+                        row["counted_gc"] = doc["gc_objects"]
+                        row["partial"] = doc.get("partial", False)
+            for label, _ in tools:
+                r = m[label]
+                if not r["walls"]:
+                    continue
+                rows[label][mode] = {
+                    "wall_best": min(r["walls"]),
+                    "wall_median": statistics.median(r["walls"]),
+                    "pause_best": min(r["pauses"]),
+                    "pause_median": statistics.median(r["pauses"]),
+                    "walk_median": statistics.median(r["walks"]),
+                    "rss_mib": max(r["rss"])}
+        return [rows[label] for label, _ in tools]
     finally:
         T.kill_child(proc)
         log.close()
@@ -117,36 +163,79 @@ def main():
                                  formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--pyxray", default=os.path.join(SOURCE_DIR, "build",
                                                      "pyxray"))
-    ap.add_argument("--python", action="append")
+    ap.add_argument("--pyxray-baseline", metavar="BIN",
+                    help="an older pyxray measured on the same heaps, "
+                    "alternating with --pyxray")
+    ap.add_argument("--python", action="append",
+                    help="target Python: a path or a test bed spec "
+                    "root:DIR:NAME:MODE (repeatable)")
     ap.add_argument("--objects", type=int, default=5000000)
-    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--runs", type=int, default=3,
+                    help="runs of each binary, full and --tracked-only")
     args = ap.parse_args()
     pythons = args.python or [p for p in DEFAULT_PYTHONS if os.path.exists(p)]
+    tools = [("pyxray", os.path.abspath(args.pyxray))]
+    if args.pyxray_baseline:
+        tools.append(("pyxray baseline",
+                      os.path.abspath(args.pyxray_baseline)))
     rows = []
     for py in pythons:
         T.log("# %s: building %d objects..." % (py, args.objects))
-        rows.append(bench_one(os.path.abspath(args.pyxray), py, args.objects,
-                              args.runs))
+        rows.extend(bench_one(tools, py, args.objects, args.runs))
     print()
-    print("| Python | GC objects | target RSS | pyxray census wall (best / median) "
-          "| pause (best / median) | pyxray peak RSS | --tracked-only wall / pause "
-          "| Counter(gc.get_objects) | getsizeof pass | objgraph |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("| tool | Python | GC objects (fixture's gc.get_objects) "
+          "| target RSS | pyxray census wall (best / median) "
+          "| pause (best / median) | pyxray peak RSS "
+          "| --tracked-only wall / pause | Counter(gc.get_objects) "
+          "| getsizeof pass | objgraph |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
+        if "full" not in r:
+            print("| %s | %s | cannot read this target (%s) | | | | | | | | |"
+                  % (r["tool"], r["python"],
+                     r.get("cannot", "?").replace("|", "/")))
+            continue
         f, tr = r["full"], r["tracked"]
-        print("| %s | %d (+%d reached) | %.0f MiB | %.2f / %.2f s | %.0f / %.0f ms "
-              "| %.0f MiB | %.2f s / %.0f ms | %s | %s | %s |" % (
-                  r["python"], r["counted_gc"], r["objects"] - r["counted_gc"],
-                  r["target_rss_mib"], f["wall_best"], f["wall_median"],
-                  f["pause_best"], f["pause_median"], f["rss_mib"],
-                  tr["wall_median"], tr["pause_median"],
-                  fmt_s(r["counter_s"]), fmt_s(r["getsizeof_s"]),
-                  fmt_s(r["objgraph_s"])))
+        print("| %s | %s | %d (%d) (+%d reached)%s | %.0f MiB | %.2f / %.2f s "
+              "| %.0f / %.0f ms | %.0f MiB | %.2f s / %.0f ms | %s | %s | %s |"
+              % (r["tool"], r["python"], r["counted_gc"], r["truth_gc"],
+                 r["objects"] - r["counted_gc"],
+                 " partial" if r["partial"] else "",
+                 r["target_rss_mib"], f["wall_best"], f["wall_median"],
+                 f["pause_best"], f["pause_median"], f["rss_mib"],
+                 tr["wall_median"], tr["pause_median"],
+                 fmt_s(r["counter_s"]), fmt_s(r["getsizeof_s"]),
+                 fmt_s(r["objgraph_s"])))
     print()
-    print("Copied heap: %s" % ", ".join("%s %.0f MiB" % (r["python"],
-                                        r["copied_mib"]) for r in rows))
+    print("First census of each heap (cold): %s" % ", ".join(
+        "%s %s %.2f s / %.0f ms" % (r["python"], r["tool"], r["first_wall"],
+                                    r["first_pause"])
+        for r in rows if "first_wall" in r))
+    print("Copied heap: %s" % ", ".join(
+        "%s %s %.0f MiB" % (r["python"], r["tool"], r["copied_mib"])
+        for r in rows if "full" in r))
+    if len(tools) > 1:
+        new = dict((r["python"], r) for r in rows if r["tool"] == "pyxray")
+        print()
+        print("| Python | new/baseline: census wall median | pause median "
+              "| peak RSS | --tracked-only wall | --tracked-only pause |")
+        print("|---|---|---|---|---|---|")
+        for r in rows:
+            n = new.get(r["python"])
+            if r["tool"] == "pyxray" or "full" not in r or n is None:
+                continue
+            print("| %s | %.2f | %.2f | %.2f | %.2f | %.2f |" % (
+                r["python"],
+                n["full"]["wall_median"] / r["full"]["wall_median"],
+                n["full"]["pause_median"] / r["full"]["pause_median"],
+                n["full"]["rss_mib"] / r["full"]["rss_mib"],
+                n["tracked"]["wall_median"] / r["tracked"]["wall_median"],
+                n["tracked"]["pause_median"] / r["tracked"]["pause_median"]))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    finally:
+        T.cleanup()

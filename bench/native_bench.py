@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Benchmark: `pyxray stacks --native` against gdb's `thread apply all bt`.
 
-  native_bench.py [--pyxray BIN] [--python PY ...] [--threads 32]
-                  [--n 20] [--gdb-n 5]
+  native_bench.py [--pyxray BIN] [--pyxray-baseline BIN] [--python PY ...]
+                  [--threads 32] [--n 20] [--gdb-n 5]
 
 For every Python, one fixtures/stacks_target.py target of --threads threads
 in all (main, a spinner running pure Python, workers blocked in
@@ -18,6 +18,11 @@ p90; pyxray's self-reported pause_ms; the pause the target observed (the
 spinner's largest gap between two loop iterations, reset before each run);
 the idle gap (the same with nobody attached); speedup = gdb wall / pyxray
 wall (and gdb observed pause / pyxray observed pause).
+
+With --pyxray-baseline, an older pyxray build's `stacks --native --json`
+runs on the same target too, alternating run by run with --pyxray's, and
+the table gives the ratio of the medians new/baseline.  PY may be a test bed
+spec (root:DIR:NAME:MODE, docs/test-bed.md), as for stacks_bench.py.
 
 Sanity, else a PROBLEM line and exit 1: both tools see every thread; for
 each thread the non-inlined native functions pyxray names appear in gdb's
@@ -94,7 +99,7 @@ def sanity(label, doc, gdb_text, spinner, problems):
 
 
 def bench_one(args, py, nthreads, rows, problems):
-    version = T.python_version(py)
+    version = SB.python_label(py, T.python_version(py))
     label = "%s/%d" % (version, nthreads)
     d = T.tmpdir()
     gap = SB.Gap(os.path.join(d, "gap"))
@@ -112,24 +117,43 @@ def bench_one(args, py, nthreads, rows, problems):
             idle.append(gap.read_ms())
         idle = statistics.median(idle)
 
-        for tool, extra, n in (("pyxray --native", ["--native"], args.n),
-                               ("pyxray (Python only)", [], args.n)):
-            walls, obs, outs = run_tool(
-                gap, [args.pyxray, "stacks", str(fx.pid), "--json"] + extra,
-                n, "%s %s" % (label, tool), problems)
+        # --native of each binary alternating run by run, then Python only.
+        natives = [("pyxray --native", args.pyxray)]
+        if args.pyxray_baseline:
+            natives.append(("pyxray baseline --native",
+                            args.pyxray_baseline))
+        got = dict((t, ([], [], [])) for t, _ in natives)
+        for _ in range(args.n):
+            for tool, binary in natives:
+                walls, obs, outs = run_tool(
+                    gap, [binary, "stacks", str(fx.pid), "--json",
+                          "--native"], 1, "%s %s" % (label, tool), problems)
+                for acc, v in zip(got[tool], (walls, obs, outs)):
+                    acc.extend(v)
+        native_doc = None
+        for tool, _ in natives:
+            walls, obs, outs = got[tool]
             if not walls:
                 continue
             docs = [T.Result([], 0, o, "", 0).json() for o in outs]
             rows.append(row(tool, version, nthreads, walls, obs, idle,
                             statistics.median(float(x["pause_ms"])
                                               for x in docs)))
-            if extra:
+            if native_doc is None:
                 native_doc = docs[0]
+        walls, obs, outs = run_tool(
+            gap, [args.pyxray, "stacks", str(fx.pid), "--json"], args.n,
+            "%s pyxray (Python only)" % label, problems)
+        if walls:
+            docs = [T.Result([], 0, o, "", 0).json() for o in outs]
+            rows.append(row("pyxray (Python only)", version, nthreads, walls,
+                            obs, idle, statistics.median(
+                                float(x["pause_ms"]) for x in docs)))
 
         walls, obs, outs = run_tool(
             gap, TN.GDB_ARGV[:1] + ["-p", str(fx.pid)] + TN.GDB_ARGV[1:],
             args.gdb_n, "%s gdb" % label, problems)
-        if walls:
+        if walls and native_doc is not None:
             rows.append(row("gdb bt", version, nthreads, walls, obs, idle))
             sanity(label, native_doc, outs[0],
                    fx.thread(role="spinner")["native_thread_id"], problems)
@@ -146,8 +170,12 @@ def main():
                                  formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--pyxray", default=os.path.join(SOURCE_DIR, "build",
                                                      "pyxray"))
+    ap.add_argument("--pyxray-baseline", metavar="BIN",
+                    help="an older pyxray measured on the same targets, "
+                    "alternating with --pyxray")
     ap.add_argument("--python", action="append",
-                    help="target Python (repeatable); default 3.11 and 3.12")
+                    help="target Python: a path or a test bed spec "
+                    "(repeatable); default 3.11 and 3.12")
     ap.add_argument("--threads", default="32",
                     help="comma-separated thread counts (all threads)")
     ap.add_argument("--n", type=int, default=20, help="pyxray repetitions")
@@ -155,6 +183,9 @@ def main():
     args = ap.parse_args()
     args.pyxray = os.path.abspath(args.pyxray)
     T.require_pyxray(args.pyxray)
+    if args.pyxray_baseline:
+        args.pyxray_baseline = os.path.abspath(args.pyxray_baseline)
+        T.require_pyxray(args.pyxray_baseline)
     counts = [int(x) for x in args.threads.split(",")]
     if min(counts) < 3:
         ap.error("a fixture has at least 3 threads (main, spinner, worker)")
@@ -167,11 +198,13 @@ def main():
 
     gdb = dict(((r["python"], r["threads"]), r) for r in rows
                if r["tool"] == "gdb bt")
+    base = dict(((r["python"], r["threads"]), r) for r in rows
+                if r["tool"] == "pyxray baseline --native")
     print()
     print("| tool | python | threads | runs | wall median ms | wall p90 ms "
           "| pause self-reported ms | pause observed median (p90) ms "
-          "| idle gap ms | speedup wall (pause) |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          "| idle gap ms | speedup wall (pause) | new/baseline wall (pause) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         g = gdb.get((r["python"], r["threads"]))
         if r["tool"] == "pyxray --native" and g:
@@ -180,11 +213,18 @@ def main():
                                                          1e-3))
         else:
             sp = "1x" if r["tool"] == "gdb bt" else "-"
-        print("| %s | %s | %d | %d | %s | %s | %s | %s (%s) | %s | %s |" % (
-            r["tool"], r["python"], r["threads"], r["n"],
-            SB.fmt(r["wall_med"]), SB.fmt(r["wall_p90"]),
-            SB.fmt(r["pause_self"]), SB.fmt(r["pause_obs"]),
-            SB.fmt(r["pause_obs_p90"]), SB.fmt(r["idle"]), sp))
+        b = base.get((r["python"], r["threads"]))
+        if r["tool"] == "pyxray --native" and b:
+            ratio = "%.2f (%.2f)" % (r["wall_med"] / b["wall_med"],
+                                     r["pause_obs"] / max(b["pause_obs"],
+                                                          1e-3))
+        else:
+            ratio = "1" if r["tool"] == "pyxray baseline --native" else "-"
+        print("| %s | %s | %d | %d | %s | %s | %s | %s (%s) | %s | %s | %s |"
+              % (r["tool"], r["python"], r["threads"], r["n"],
+                 SB.fmt(r["wall_med"]), SB.fmt(r["wall_p90"]),
+                 SB.fmt(r["pause_self"]), SB.fmt(r["pause_obs"]),
+                 SB.fmt(r["pause_obs_p90"]), SB.fmt(r["idle"]), sp, ratio))
     if problems:
         print()
         for p in problems:

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Benchmark: `pyxray refs --type X` against objgraph.find_backref_chain.
 
-  refs_bench.py [--pyxray BIN] [--python PY ...] [--objects 5000000]
-                [--runs 3]
+  refs_bench.py [--pyxray BIN] [--pyxray-baseline BIN] [--python PY ...]
+                [--objects 5000000] [--runs 3]
 
 For every Python, the 5-million-object heap of bench/census_bench.py
 (fixtures/census_target.py's build_bench: instances, their lists, dicts,
@@ -13,6 +13,9 @@ is installed (Debian's python3-objgraph, for /usr/bin/python3).  On the same
 heap: `pyxray refs PID --type census_target.Plain --json` (every retention
 group of ~900 k objects) and `pyxray census PID --json` for the pause to
 compare with: wall, pause, graph build, peak RSS (getrusage of the child).
+With --pyxray-baseline, an older pyxray build runs the same commands on the
+same heap, alternating run by run, and a second table gives the ratios of
+the medians new/baseline.  PY may be a test bed spec (root:DIR:NAME:MODE).
 Prints a markdown table (docs/refs.md).  Use a build without sanitizers.
 """
 
@@ -29,7 +32,8 @@ SOURCE_DIR = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(SOURCE_DIR, "test", "integration"))
 import pyxtest as T  # noqa: E402
 sys.path.insert(0, HERE)
-from census_bench import DEFAULT_PYTHONS, fmt_s, run_pyxray  # noqa: E402
+from census_bench import DEFAULT_PYTHONS, fmt_s, run_pyxray, \
+    python_label  # noqa: E402
 
 
 # Runs in the target: census_target's bench heap, the in-process peers,
@@ -66,7 +70,9 @@ time.sleep(600)
 '''
 
 
-def bench_one(pyxray, py, nobj, runs):
+def bench_one(tools, py, nobj, runs):
+    """One row per pyxray binary of tools [(label, path)], same heap."""
+    T.spec(py)  # a spec puts tmpdir() under /tmp, which the container shares
     d = T.tmpdir()
     truth = os.path.join(d, "truth.json")
     proc = T.spawn([py, "-c", TARGET_CODE, os.path.join(SOURCE_DIR, "fixtures"),
@@ -80,34 +86,40 @@ def bench_one(pyxray, py, nobj, runs):
             time.sleep(0.2)
         with open(truth) as f:
             t = json.load(f)
-        row = dict(t)
-        for name, argv in (
-                ("refs", [pyxray, "refs", str(proc.pid), "--type",
+        t["python_version"] = python_label(py, t["python_version"])
+        rows = dict((label, dict(t, tool=label)) for label, _ in tools)
+        for name, args in (
+                ("refs", ["refs", str(proc.pid), "--type",
                           "census_target.Plain", "--json"]),
-                ("census", [pyxray, "census", str(proc.pid), "--json",
-                            "--top", "1"])):
-            walls, pauses, walks, peaks = [], [], [], []
-            for _ in range(runs):
-                wall, peak, rc, out, err = run_pyxray(argv)
-                peak /= 1024.0  # KiB -> MiB
-                if rc != 0:
-                    raise RuntimeError("%s failed (%d): %s" % (name, rc, err))
-                doc = json.loads(out)
-                walls.append(wall)
-                pauses.append(doc["pause_ms"])
-                walks.append(doc["walk_ms"])
-                peaks.append(peak)
-                if name == "refs":
-                    row["targets"] = doc["targets"]
-                    row["objects"] = doc["objects"]
-                    row["edges"] = doc["edges"]
-                    row["groups"] = doc["ngroups"]
-            row[name] = {"wall": statistics.median(walls),
-                         "wall_best": min(walls),
-                         "pause": statistics.median(pauses),
-                         "walk": statistics.median(walks),
-                         "rss": max(peaks)}
-        return row
+                ("census", ["census", str(proc.pid), "--json", "--top", "1"])):
+            m = dict((label, {"walls": [], "pauses": [], "walks": [],
+                              "peaks": []}) for label, _ in tools)
+            for i in range(runs):
+                for label, binary in (tools if i % 2 == 0 else tools[::-1]):
+                    wall, peak, rc, out, err = run_pyxray([binary] + args)
+                    if rc != 0:
+                        raise RuntimeError("%s %s failed (%d): %s"
+                                           % (label, name, rc, err))
+                    doc = json.loads(out)
+                    r = m[label]
+                    r["walls"].append(wall)
+                    r["pauses"].append(doc["pause_ms"])
+                    r["walks"].append(doc["walk_ms"])
+                    r["peaks"].append(peak / 1024.0)  # KiB -> MiB
+                    if name == "refs":
+                        row = rows[label]
+                        row["targets"] = doc["targets"]
+                        row["objects"] = doc["objects"]
+                        row["edges"] = doc["edges"]
+                        row["groups"] = doc["ngroups"]
+            for label, _ in tools:
+                r = m[label]
+                rows[label][name] = {"wall": statistics.median(r["walls"]),
+                                     "wall_best": min(r["walls"]),
+                                     "pause": statistics.median(r["pauses"]),
+                                     "walk": statistics.median(r["walks"]),
+                                     "rss": max(r["peaks"])}
+        return [rows[label] for label, _ in tools]
     finally:
         T.kill_child(proc)
 
@@ -117,33 +129,59 @@ def main():
                                  formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--pyxray", default=os.path.join(SOURCE_DIR, "build",
                                                      "pyxray"))
+    ap.add_argument("--pyxray-baseline", metavar="BIN",
+                    help="an older pyxray measured on the same heaps, "
+                    "alternating with --pyxray")
     ap.add_argument("--python", action="append")
     ap.add_argument("--objects", type=int, default=5000000)
     ap.add_argument("--runs", type=int, default=3)
     args = ap.parse_args()
     pythons = args.python or [p for p in DEFAULT_PYTHONS if os.path.exists(p)]
+    tools = [("pyxray", os.path.abspath(args.pyxray))]
+    if args.pyxray_baseline:
+        tools.append(("pyxray baseline",
+                      os.path.abspath(args.pyxray_baseline)))
     rows = []
     for py in pythons:
         T.log("# %s: building %d objects..." % (py, args.objects))
-        rows.append(bench_one(os.path.abspath(args.pyxray), py, args.objects,
-                              args.runs))
+        rows.extend(bench_one(tools, py, args.objects, args.runs))
     print()
-    print("| Python | GC objects | graph (nodes / edges) | targets / groups "
-          "| refs wall (median / best) | refs pause | graph+search | "
-          "census pause | peak RSS (refs) | objgraph.find_backref_chain "
-          "| gc.get_referrers |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| tool | Python | GC objects | graph (nodes / edges) "
+          "| targets / groups | refs wall (median / best) | refs pause "
+          "| graph+search | census pause | peak RSS (refs) "
+          "| objgraph.find_backref_chain | gc.get_referrers |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         f, c = r["refs"], r["census"]
-        print("| %s | %d | %d / %d | %d / %d | %.2f / %.2f s | %.0f ms | "
+        print("| %s | %s | %d | %d / %d | %d / %d | %.2f / %.2f s | %.0f ms | "
               "%.2f s | %.0f ms | %.0f MiB | %s | %s |" % (
-                  r["python_version"], r["gc_objects"], r["objects"],
-                  r["edges"], r["targets"], r["groups"], f["wall"],
-                  f["wall_best"], f["pause"], f["walk"] / 1000.0, c["pause"],
-                  f["rss"], fmt_s(r["objgraph_s"]),
+                  r["tool"], r["python_version"], r["gc_objects"],
+                  r["objects"], r["edges"], r["targets"], r["groups"],
+                  f["wall"], f["wall_best"], f["pause"], f["walk"] / 1000.0,
+                  c["pause"], f["rss"], fmt_s(r["objgraph_s"]),
                   fmt_s(r["get_referrers_s"])))
+    if len(tools) > 1:
+        new = dict((r["python_version"], r) for r in rows
+                   if r["tool"] == "pyxray")
+        print()
+        print("| Python | new/baseline: refs wall median | refs pause "
+              "| graph+search | peak RSS (refs) | census pause |")
+        print("|---|---|---|---|---|---|")
+        for r in rows:
+            n = new.get(r["python_version"])
+            if r["tool"] == "pyxray" or n is None:
+                continue
+            print("| %s | %.2f | %.2f | %.2f | %.2f | %.2f |" % (
+                r["python_version"], n["refs"]["wall"] / r["refs"]["wall"],
+                n["refs"]["pause"] / r["refs"]["pause"],
+                n["refs"]["walk"] / r["refs"]["walk"],
+                n["refs"]["rss"] / r["refs"]["rss"],
+                n["census"]["pause"] / r["census"]["pause"]))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    finally:
+        T.cleanup()
