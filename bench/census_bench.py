@@ -211,6 +211,12 @@ def main():
         "%s %s %.2f s / %.0f ms" % (r["python"], r["tool"], r["first_wall"],
                                     r["first_pause"])
         for r in rows if "first_wall" in r))
+    print("Walk after the resume (walk_ms), median, full / --tracked-only: "
+          "%s" % ", ".join(
+              "%s %s %.0f / %.0f ms" % (r["python"], r["tool"],
+                                        r["full"]["walk_median"],
+                                        r["tracked"]["walk_median"])
+              for r in rows if "full" in r))
     print("Copied heap: %s" % ", ".join(
         "%s %s %.0f MiB" % (r["python"], r["tool"], r["copied_mib"])
         for r in rows if "full" in r))
