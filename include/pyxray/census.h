@@ -43,6 +43,8 @@ struct pyx_census {
 	int64_t rss_bytes;      /* VmRSS, -1 unknown */
 	int64_t arena_bytes;    /* pymalloc arenas, -1 unknown */
 	uint64_t copied_bytes;  /* heap copy */
+	uint64_t heap_bytes;    /* the heap walked: the copy, or a core's
+				   writable memory (not copied) */
 	uint64_t copy_reads;    /* read system calls for it */
 	bool truncated;         /* the copy hit its bound: counts are partial */
 	bool tracked_only;      /* untracked objects were not counted */

@@ -66,7 +66,11 @@ int pyx_heap_walk(struct pyx_python *py, uint64_t max_objects, pyx_heap_fn fn,
 
 /* A consistent copy of the heap: stop the target, wait out a running
  * collection (resume, sleep, stop again), copy every private writable
- * mapping, resume.  Afterwards pyx_mem_read() on the python's memory is
+ * mapping, resume.  A target that cannot change (an image; a core) is a
+ * consistent snapshot already: nothing is stopped, a collection it was
+ * recorded in is -PYX_E_GC_BUSY at once, and only an image is copied (a
+ * memcpy that makes the walk's reads zero-copy; a core is walked in
+ * place).  Afterwards pyx_mem_read() on the python's memory is
  * served from the copy, so pyx_heap_walk() and every object reader work on
  * it while the target runs.  Shared by the census and refs. */
 struct pyx_heap_capture_opts {
@@ -80,6 +84,9 @@ struct pyx_heap_capture_opts {
 struct pyx_heap_capture_info {
 	uint64_t copied_bytes, copy_reads, skipped_bytes;
 	uint64_t skipped_mappings; /* mappings the bound left out */
+	uint64_t heap_bytes; /* what the walkers read the heap from: the
+				copy, or a core's writable memory (which is
+				not copied): bounds the walks */
 	bool truncated;     /* the bound left mappings out */
 	int attempts;       /* stops made */
 	int64_t rss_bytes;  /* the target's RSS while stopped, -1 unknown */

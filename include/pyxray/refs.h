@@ -65,6 +65,8 @@ struct pyx_refs {
 	char target[256];        /* the type name, or the address */
 	double pause_ms, walk_ms;
 	uint64_t copied_bytes, copy_reads;
+	uint64_t heap_bytes;     /* the heap walked: the copy, or a core's
+				    writable memory (not copied) */
 	bool truncated;
 	bool partial;            /* some of the heap could not be read:
 				    truncated, damaged_lists or bad_objects;

@@ -27,7 +27,7 @@ static inline size_t addr_hash(uint64_t a, size_t cap)
 
 static int set_grow(struct addr_set *s)
 {
-	size_t cap = s->cap ? s->cap * 2 : 1u << 16;
+	size_t cap = s->cap ? s->cap * 2 : 1u << 10;
 	uint64_t *v = calloc(cap, sizeof(*v));
 
 	if (!v)
@@ -342,6 +342,7 @@ static int copy_heap(struct pyx_python *py, const struct pyx_census_opts *o,
 		return err;
 	c->rss_bytes = ci.rss_bytes;
 	c->copied_bytes = ci.copied_bytes;
+	c->heap_bytes = ci.heap_bytes;
 	c->copy_reads = ci.copy_reads;
 	c->truncated = ci.truncated;
 	c->skipped_bytes = ci.skipped_bytes;
@@ -450,7 +451,7 @@ int pyx_census_take(struct pyx_python *py, const struct pyx_census_opts *opts,
 	w.tracked_only = o.tracked_only;
 	c->tracked_only = o.tracked_only;
 	/* Every node takes 32 bytes at least (header and object). */
-	err = pyx_heap_walk(py, c->copied_bytes / 32 + 1, on_tracked, &w, &hs);
+	err = pyx_heap_walk(py, c->heap_bytes / 32 + 1, on_tracked, &w, &hs);
 	if (err)
 		goto out;
 	c->interpreters = hs.interpreters;

@@ -188,6 +188,7 @@ static int copy_heap(struct pyx_python *py, const struct pyx_refs_opts *o,
 	if (err)
 		return err;
 	r->copied_bytes = ci.copied_bytes;
+	r->heap_bytes = ci.heap_bytes;
 	r->copy_reads = ci.copy_reads;
 	r->truncated = ci.truncated;
 	return 0;
@@ -330,16 +331,16 @@ static int on_ref_bounded(void *ctx, const struct pyx_ref *ref)
 	return on_ref(ctx, ref);
 }
 
-static int build_graph(struct refs *s, uint64_t copied)
+static int build_graph(struct refs *s, uint64_t heap_bytes)
 {
 	struct graph *g = &s->g;
 	struct pyx_heap_stats hs;
 	int err;
 
-	if ((err = pyx_heap_walk(s->py, copied / 32 + 1, on_tracked, s, &hs)))
+	if ((err = pyx_heap_walk(s->py, heap_bytes / 32 + 1, on_tracked, s, &hs)))
 		return err;
 	s->damaged_lists = hs.damaged_lists;
-	s->max_edges = copied / 8 + (1u << 20);
+	s->max_edges = heap_bytes / 8 + (1u << 20);
 	g->ntracked = g->n;
 	{
 		size_t cap = 1u << 17;
@@ -1170,7 +1171,7 @@ int pyx_refs_take(struct pyx_python *py, const struct pyx_refs_opts *opts,
 		goto out;
 	t0 = pyx_now_ns();
 	if ((err = pyx_types_new(py, &s.types)) ||
-	    (err = build_graph(&s, r->copied_bytes)))
+	    (err = build_graph(&s, r->heap_bytes)))
 		goto out;
 	r->objects = s.g.n;
 	r->edges = s.g.ne;

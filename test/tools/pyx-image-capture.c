@@ -40,6 +40,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "abi.h"
 #include "python_private.h"
 #include "image.h"
 #include "pyxray/census.h"
@@ -328,41 +329,28 @@ static const struct pyx_target_ops rec_ops = {
 
 static char empty_path[] = "";
 
-/* The GC list heads, as lib/heap/heap.c finds them: the generations and
- * the permanent one of each interpreter (3.8: of the runtime). */
+/* The GC list heads, as lib/heap/heap.c finds them: the ABI layer's lists
+ * of each distinct GC state (3.8: the runtime's, shared). */
 static void gc_heads(struct rec *r, struct pyx_python *py)
 {
-	pyx_addr_t interps[PYX_MAX_INTERPRETERS], states[PYX_MAX_INTERPRETERS];
-	int32_t g = pyx_off(py, PYX_L_GC_GENERATIONS);
-	int32_t g0 = pyx_off(py, PYX_L_GC_GENERATION0);
-	int32_t sz = pyx_off(py, PYX_L_SZ_GC_GENERATION);
-	int32_t perm = pyx_off(py, PYX_L_GC_PERMANENT);
-	size_t n = 0, ns = 0;
-	int ngen = 3;
+	pyx_addr_t interps[PYX_MAX_INTERPRETERS];
+	struct pyx_gc_lists gl;
+	size_t n = 0;
 
-	if (g == PYX_OFF_NONE || sz <= 0 || perm == PYX_OFF_NONE)
-		return;
-	if (g0 != PYX_OFF_NONE && g0 > g && (g0 - g) % sz == 0 &&
-	    (g0 - g) / sz <= 8)
-		ngen = (g0 - g) / sz;
-	if (!pyx_layout_has(&py->layout, PYX_L_IS_GC)) {
-		states[ns++] = py->info.runtime +
-			       (uint64_t)pyx_off(py, PYX_L_RT_GC);
-	} else if (pyx_python_interps(py, interps, PYX_MAX_INTERPRETERS,
-				      &n) == 0) {
-		for (size_t i = 0; i < n; i++)
-			states[ns++] = interps[i] +
-				       (uint64_t)pyx_off(py, PYX_L_IS_GC);
+	if (pyx_python_interps(py, interps, PYX_MAX_INTERPRETERS, &n))
+		n = 0;
+	for (size_t i = 0; i < n; i++) {
+		bool seen = false;
+
+		if (pyx_abi_gc_lists(py, interps[i], &gl))
+			continue;
+		for (size_t j = 0; j < r->nheads; j++)
+			seen |= r->heads[j] == gl.list[0].head;
+		for (size_t l = 0; !seen && l < gl.n &&
+				   r->nheads < PYX_ARRAY_SIZE(r->heads); l++)
+			r->heads[r->nheads++] = gl.list[l].head;
 	}
 	pyx_err_clear();
-	for (size_t i = 0; i < ns; i++) {
-		for (int k = 0; k < ngen &&
-				r->nheads < PYX_ARRAY_SIZE(r->heads); k++)
-			r->heads[r->nheads++] = states[i] + (uint64_t)g +
-						(uint64_t)k * (uint64_t)sz;
-		if (r->nheads < PYX_ARRAY_SIZE(r->heads))
-			r->heads[r->nheads++] = states[i] + (uint64_t)perm;
-	}
 }
 
 /* With the live target stopped: its maps and threads, frozen. */
