@@ -41,9 +41,9 @@
 #include "pyxray/files.h"
 #include "pyxray/symbols.h"
 #include "pyxray/target.h"
+#include "target_private.h"
 
 #define MAX_LINKS 40		/* symlinks per resolution, as Linux's MAXSYMLINKS */
-#define MAX_GROUPS 65536	/* NGROUPS_MAX */
 #define OPENAT2_RETRIES 8	/* EAGAIN: a rename raced the resolution */
 
 static const char deleted_suffix[] = " (deleted)";
@@ -278,10 +278,20 @@ static int reopen_regular(int pfd)
 
 static int open_root(const struct pyx_target *t, int *rootfd)
 {
+	const struct pyx_target_pin *pin = pyx_target_pin(t);
 	char root[64];
 	int err;
 
 	*rootfd = -1;
+	if (pin && pin->valid) {
+		/* The root pinned while the target was stopped: not that of
+		 * whatever has its PID now. */
+		*rootfd = fcntl(pin->rootfd, F_DUPFD_CLOEXEC, 0);
+		if (*rootfd < 0)
+			return pyx_err_set(PYX_E_IO, "the target's root: %s",
+					   strerror(errno));
+		return 0;
+	}
 	if ((err = pyx_target_path(t, "/", root, sizeof(root))))
 		return err;
 	*rootfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -289,6 +299,30 @@ static int open_root(const struct pyx_target *t, int *rootfd)
 		return pyx_err_set(err_code(errno), "open %s: %s", root,
 				   strerror(errno));
 	return 0;
+}
+
+/* readlink() of the target's root ("root") or cwd ("cwd"), from the pinned
+ * fds when there are, as a path of our namespace.  Length or -errno. */
+static ssize_t target_link(const struct pyx_target *t, const char *which,
+			   char *buf, size_t n)
+{
+	const struct pyx_target_pin *pin = pyx_target_pin(t);
+	char link[64];
+	ssize_t got;
+
+	if (n < 2)
+		return -ENAMETOOLONG;
+	if (pin && pin->valid)
+		snprintf(link, sizeof(link), "/proc/self/fd/%d",
+			 strcmp(which, "root") == 0 ? pin->rootfd : pin->cwdfd);
+	else
+		snprintf(link, sizeof(link), "/proc/%d/%s",
+			 (int)pyx_target_pid(t), which);
+	got = readlink(link, buf, n - 1);
+	if (got < 0)
+		return -errno;
+	buf[got] = '\0';
+	return got;
 }
 
 /* Where the target's working directory is, as the target names it (inside
@@ -299,23 +333,20 @@ static int open_root(const struct pyx_target *t, int *rootfd)
 static int cwd_in_root(const struct pyx_target *t, int rootfd, char *out,
 		       size_t n)
 {
-	char link[64], root[PATH_MAX], cwd[PATH_MAX];
+	const struct pyx_target_pin *pin = pyx_target_pin(t);
+	char root[PATH_MAX], cwd[PATH_MAX];
 	const char *in;
 	struct stat a, b;
 	ssize_t rl, cl;
 	size_t len;
-	pid_t pid = pyx_target_pid(t);
 	int fd;
 
 	if (pyx_target_kind(t) != PYX_TARGET_PROCESS)
 		return -ENOTSUP;
-	snprintf(link, sizeof(link), "/proc/%d/root", (int)pid);
-	rl = readlink(link, root, sizeof(root) - 1);
-	snprintf(link, sizeof(link), "/proc/%d/cwd", (int)pid);
-	cl = readlink(link, cwd, sizeof(cwd) - 1);
+	rl = target_link(t, "root", root, sizeof(root));
+	cl = target_link(t, "cwd", cwd, sizeof(cwd));
 	if (rl <= 0 || cl <= 0)
 		return -ENOENT;
-	root[rl] = cwd[cl] = '\0';
 	len = strlen(root);
 	if (strcmp(root, "/") == 0)
 		in = cwd;
@@ -325,13 +356,22 @@ static int cwd_in_root(const struct pyx_target *t, int rootfd, char *out,
 		in = "/";
 	else
 		return -EXDEV;
-	if ((fd = open(link, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
-		return -errno;
-	if (fstat(fd, &a) != 0) {
+	if (pin && pin->valid) {
+		if (fstat(pin->cwdfd, &a) != 0)
+			return -errno;
+	} else {
+		char link[64];
+
+		snprintf(link, sizeof(link), "/proc/%d/cwd",
+			 (int)pyx_target_pid(t));
+		if ((fd = open(link, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
+			return -errno;
+		if (fstat(fd, &a) != 0) {
+			close(fd);
+			return -errno;
+		}
 		close(fd);
-		return -errno;
 	}
-	close(fd);
 	fd = open_in_root(rootfd, in, O_PATH | O_DIRECTORY, NULL, 0);
 	if (fd < 0)
 		return -EXDEV;
@@ -348,10 +388,9 @@ static int cwd_in_root(const struct pyx_target *t, int rootfd, char *out,
 struct creds {
 	uid_t fsuid;
 	gid_t fsgid;
-	gid_t *groups; /* sorted, as the kernel keeps them */
+	const gid_t *groups; /* sorted, as the kernel keeps them */
 	size_t ngroups;
 	uint64_t cap_eff;
-	bool have_uid, have_gid, have_groups, have_cap;
 };
 
 static int cmp_gid(const void *a, const void *b)
@@ -359,81 +398,6 @@ static int cmp_gid(const void *a, const void *b)
 	gid_t x = *(const gid_t *)a, y = *(const gid_t *)b;
 
 	return x < y ? -1 : x > y;
-}
-
-/* The 4th of "Uid:" and "Gid:" (fsuid, fsgid), "Groups:", "CapEff:" of
- * /proc/PID/status: what the kernel checks when the target opens a file. */
-static int read_creds(pid_t pid, struct creds *c)
-{
-	char path[64], *line = NULL;
-	size_t cap = 0;
-	FILE *f;
-	int err = 0;
-
-	memset(c, 0, sizeof(*c));
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	if (!(f = fopen(path, "re")))
-		return -errno;
-	while (getline(&line, &cap, f) > 0) {
-		unsigned long v[4];
-		unsigned long long cv;
-
-		if (sscanf(line, "Uid: %lu %lu %lu %lu", &v[0], &v[1], &v[2],
-			   &v[3]) == 4) {
-			c->fsuid = (uid_t)v[3];
-			c->have_uid = true;
-		} else if (sscanf(line, "Gid: %lu %lu %lu %lu", &v[0], &v[1],
-				  &v[2], &v[3]) == 4) {
-			c->fsgid = (gid_t)v[3];
-			c->have_gid = true;
-		} else if (sscanf(line, "CapEff: %llx", &cv) == 1) {
-			c->cap_eff = cv;
-			c->have_cap = true;
-		} else if (strncmp(line, "Groups:", 7) == 0) {
-			char *p = line + 7, *end;
-
-			c->have_groups = true;
-			for (;;) {
-				unsigned long g = strtoul(p, &end, 10);
-				gid_t *ng;
-
-				if (end == p)
-					break;
-				p = end;
-				if (c->ngroups == MAX_GROUPS) {
-					err = -E2BIG;
-					goto out;
-				}
-				ng = realloc(c->groups,
-					     (c->ngroups + 1) * sizeof(*ng));
-				if (!ng) {
-					err = -ENOMEM;
-					goto out;
-				}
-				c->groups = ng;
-				c->groups[c->ngroups++] = (gid_t)g;
-			}
-		}
-	}
-	if (!c->have_uid || !c->have_gid || !c->have_groups || !c->have_cap)
-		err = -ENOENT;
-	else if (c->ngroups)
-		qsort(c->groups, c->ngroups, sizeof(*c->groups), cmp_gid);
-out:
-	free(line);
-	fclose(f);
-	return err;
-}
-
-/* Whether pid lives in our user namespace (if unknown: no). */
-static bool same_user_ns(pid_t pid)
-{
-	char path[64];
-	struct stat a, b;
-
-	snprintf(path, sizeof(path), "/proc/%d/ns/user", (int)pid);
-	return stat(path, &a) == 0 && stat("/proc/self/ns/user", &b) == 0 &&
-	       a.st_dev == b.st_dev && a.st_ino == b.st_ino;
 }
 
 /* Whether the calling thread's credentials are now c's. */
@@ -520,21 +484,34 @@ static void *open_as_target(void *arg)
 	return NULL;
 }
 
+/* Open j->path with the credentials the target had when it was pinned
+ * (stopped): never with what /proc/PID says now, which may be a setuid
+ * binary it has exec'd since, or another process with its PID.  And, as a
+ * second guard, not at all if they are no longer the same.  0, with the
+ * result in j->fd, or -errno: -ESRCH (not the process pinned, or no pin),
+ * -EPERM (its credentials changed). */
 static int run_as_target(const struct pyx_target *t, struct open_job *j)
 {
+	const struct pyx_target_pin *pin = pyx_target_pin(t);
 	struct creds c;
 	sigset_t all, old;
 	pthread_t th;
+	pid_t pid = pyx_target_pid(t);
 	int rc;
 
 	if (pyx_target_kind(t) != PYX_TARGET_PROCESS)
 		return -ENOTSUP;
-	if ((rc = read_creds(pyx_target_pid(t), &c)))
+	if (!pin || !pin->valid)
+		return -ESRCH;
+	if ((rc = pyx_pin_check(pin, pid)))
 		return rc;
+	c.fsuid = pin->fsuid;
+	c.fsgid = pin->fsgid;
+	c.groups = pin->groups;
+	c.ngroups = pin->ngroups;
 	/* Capabilities held in another user namespace (a rootless
 	 * container's root) are worth nothing on files of ours. */
-	if (!same_user_ns(pyx_target_pid(t)))
-		c.cap_eff = 0;
+	c.cap_eff = pin->same_userns ? pin->cap_eff : 0;
 	j->creds = &c;
 	/* pyxray's signal handlers run in the main thread, never in this one. */
 	sigfillset(&all);
@@ -545,7 +522,12 @@ static int run_as_target(const struct pyx_target *t, struct open_job *j)
 		pthread_join(th, NULL);
 	else
 		j->fd = -rc;
-	free(c.groups);
+	/* Changed while we opened: what was opened is not shown. */
+	if (j->fd >= 0 && (rc = pyx_pin_check(pin, pid))) {
+		close(j->fd);
+		j->fd = -1;
+		return rc;
+	}
 	return 0;
 }
 
@@ -577,8 +559,18 @@ int pyx_target_open_file(const struct pyx_target *t, const char *path,
 	}
 	if (flags & PYX_OPEN_AS_TARGET) {
 		if ((err = run_as_target(t, &j))) {
-			err = pyx_err_set(PYX_E_IO, "%.200s: the target's "
-					  "credentials: %s", path, strerror(-err));
+			if (err == -EPERM)
+				err = pyx_err_set(PYX_E_PERMISSION, "%.200s: the "
+						  "target changed credentials "
+						  "since it was read", path);
+			else if (err == -ESRCH)
+				err = pyx_err_set(PYX_E_PERMISSION, "%.200s: the "
+						  "target is no longer the "
+						  "process attached", path);
+			else
+				err = pyx_err_set(PYX_E_IO, "%.200s: the target's "
+						  "credentials: %s", path,
+						  strerror(-err));
 			goto out;
 		}
 	} else {
@@ -693,14 +685,9 @@ static int reach_file(const struct pyx_target *t, const char *target_path,
 	if ((err = open_root(t, &rootfd)))
 		goto out;
 	if (pyx_target_kind(t) == PYX_TARGET_PROCESS) {
-		char link[64];
-		ssize_t rl;
+		ssize_t rl = target_link(t, "root", root, sizeof(root));
 
-		snprintf(link, sizeof(link), "/proc/%d/root",
-			 (int)pyx_target_pid(t));
-		rl = readlink(link, root, sizeof(root) - 1);
 		if (rl > 1) {
-			root[rl] = '\0';
 			if (strncmp(target_path, root, (size_t)rl) == 0 &&
 			    target_path[rl] == '/')
 				paths[1] = target_path + rl;

@@ -30,6 +30,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -38,6 +39,7 @@
 #include <string.h>
 #include <sys/ptrace.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 #include <sys/user.h>
@@ -48,6 +50,7 @@
 #include "internal.h"
 #include "process_private.h"
 #include "pyxray/process.h"
+#include "target_private.h"
 
 #ifndef PTRACE_EVENT_STOP
 #define PTRACE_EVENT_STOP 128
@@ -84,6 +87,7 @@ struct pyx_proc {
 
 	uint64_t pause_total, pause_start;
 	uint64_t reinjected;
+	struct pyx_target_pin pin; /* taken at open, again on every stop */
 	/* Maps replaced by a refresh, freed with the proc: a caller may be
 	 * walking an array when a read refreshes it (pyxray/memory.h). */
 	struct retired {
@@ -496,6 +500,255 @@ const struct pyx_map *pyx_proc_find_map(const struct pyx_proc *proc,
 	return proc ? pyx_maps_find(proc->maps, proc->nmaps, addr) : NULL;
 }
 
+/* ---- the pin: identity and credentials, taken while stopped ----------- */
+
+#define PIN_MAX_GROUPS 65536 /* NGROUPS_MAX */
+
+static int cmp_gid(const void *a, const void *b)
+{
+	gid_t x = *(const gid_t *)a, y = *(const gid_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+struct pin_creds {
+	uid_t fsuid;
+	gid_t fsgid;
+	gid_t *groups;
+	size_t ngroups;
+	uint64_t cap_eff;
+};
+
+/* The 4th of "Uid:" and "Gid:" (fsuid, fsgid), "Groups:" (sorted) and
+ * "CapEff:" of /proc/PID/status: what the kernel checks when the target
+ * opens a file.  0 or -errno. */
+static int read_creds(pid_t pid, struct pin_creds *c)
+{
+	char path[64], *line = NULL;
+	size_t cap = 0;
+	bool have_uid = false, have_gid = false, have_groups = false,
+	     have_cap = false;
+	FILE *f;
+	int err = 0;
+
+	memset(c, 0, sizeof(*c));
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	if (!(f = fopen(path, "re")))
+		return -errno;
+	while (getline(&line, &cap, f) > 0) {
+		unsigned long v[4];
+		unsigned long long cv;
+
+		if (sscanf(line, "Uid: %lu %lu %lu %lu", &v[0], &v[1], &v[2],
+			   &v[3]) == 4) {
+			c->fsuid = (uid_t)v[3];
+			have_uid = true;
+		} else if (sscanf(line, "Gid: %lu %lu %lu %lu", &v[0], &v[1],
+				  &v[2], &v[3]) == 4) {
+			c->fsgid = (gid_t)v[3];
+			have_gid = true;
+		} else if (sscanf(line, "CapEff: %llx", &cv) == 1) {
+			c->cap_eff = cv;
+			have_cap = true;
+		} else if (strncmp(line, "Groups:", 7) == 0) {
+			char *q = line + 7, *end;
+
+			have_groups = true;
+			for (;;) {
+				unsigned long g = strtoul(q, &end, 10);
+				gid_t *ng;
+
+				if (end == q)
+					break;
+				q = end;
+				if (c->ngroups == PIN_MAX_GROUPS) {
+					err = -E2BIG;
+					goto out;
+				}
+				ng = realloc(c->groups,
+					     (c->ngroups + 1) * sizeof(*ng));
+				if (!ng) {
+					err = -ENOMEM;
+					goto out;
+				}
+				c->groups = ng;
+				c->groups[c->ngroups++] = (gid_t)g;
+			}
+		}
+	}
+	if (!have_uid || !have_gid || !have_groups || !have_cap)
+		err = -ENOENT;
+	else if (c->ngroups)
+		qsort(c->groups, c->ngroups, sizeof(*c->groups), cmp_gid);
+out:
+	if (err) {
+		free(c->groups);
+		c->groups = NULL;
+		c->ngroups = 0;
+	}
+	free(line);
+	fclose(f);
+	return err;
+}
+
+/* starttime, field 22 of /proc/PID/stat (after the comm's last ')').
+ * 0 or -errno. */
+static int read_start_time(pid_t pid, uint64_t *out)
+{
+	char path[64], buf[1024], *p;
+	ssize_t k;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	k = read_small(path, buf, sizeof(buf));
+	if (k < 0)
+		return (int)k;
+	p = strrchr(buf, ')');
+	if (!p)
+		return -EINVAL;
+	p++;
+	/* Fields 3 (state) to 21 come before it. */
+	for (int field = 3; field < 22; field++) {
+		while (*p == ' ')
+			p++;
+		if (!*p)
+			return -EINVAL;
+		p += strcspn(p, " ");
+	}
+	while (*p == ' ')
+		p++;
+	if (*p < '0' || *p > '9')
+		return -EINVAL;
+	*out = strtoull(p, NULL, 10);
+	return 0;
+}
+
+static int read_userns(pid_t pid, dev_t *dev, ino_t *ino)
+{
+	char path[64];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "/proc/%d/ns/user", (int)pid);
+	if (stat(path, &st) != 0)
+		return -errno;
+	*dev = st.st_dev;
+	*ino = st.st_ino;
+	return 0;
+}
+
+static int open_link(pid_t pid, const char *what)
+{
+	char path[64];
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, what);
+	fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+void pyx_pin_release(struct pyx_target_pin *p)
+{
+	if (p->pidfd >= 0)
+		close(p->pidfd);
+	if (p->rootfd >= 0)
+		close(p->rootfd);
+	if (p->cwdfd >= 0)
+		close(p->cwdfd);
+	free(p->groups);
+	memset(p, 0, sizeof(*p));
+	p->pidfd = p->rootfd = p->cwdfd = -1;
+}
+
+int pyx_pin_take(pid_t pid, struct pyx_target_pin *p)
+{
+	struct pin_creds c;
+	struct stat self;
+	uint64_t again;
+	int err;
+
+	pyx_pin_release(p);
+#ifdef SYS_pidfd_open
+	/* Before anything else: what follows is checked to be of the
+	 * process this fd holds (same start time, afterwards). */
+	p->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (p->pidfd < 0 && errno != ENOSYS)
+		return -errno;
+	if (p->pidfd >= 0)
+		(void)fcntl(p->pidfd, F_SETFD, FD_CLOEXEC);
+#else
+	p->pidfd = -1;
+#endif
+	if ((err = read_start_time(pid, &p->start_time)) ||
+	    (err = read_creds(pid, &c)))
+		goto fail;
+	p->fsuid = c.fsuid;
+	p->fsgid = c.fsgid;
+	p->groups = c.groups;
+	p->ngroups = c.ngroups;
+	p->cap_eff = c.cap_eff;
+	if ((err = read_userns(pid, &p->userns_dev, &p->userns_ino)))
+		goto fail;
+	p->same_userns = stat("/proc/self/ns/user", &self) == 0 &&
+			 self.st_dev == p->userns_dev &&
+			 self.st_ino == p->userns_ino;
+	if ((p->rootfd = open_link(pid, "root")) < 0) {
+		err = p->rootfd;
+		goto fail;
+	}
+	if ((p->cwdfd = open_link(pid, "cwd")) < 0) {
+		err = p->cwdfd;
+		goto fail;
+	}
+	/* Still the process the pidfd holds (not a new one with its PID)? */
+	if ((err = read_start_time(pid, &again)))
+		goto fail;
+	if (again != p->start_time) {
+		err = -ESRCH;
+		goto fail;
+	}
+	p->valid = true;
+	return 0;
+fail:
+	pyx_pin_release(p);
+	return err;
+}
+
+int pyx_pin_check(const struct pyx_target_pin *p, pid_t pid)
+{
+	struct pin_creds c;
+	uint64_t start;
+	dev_t dev = 0;
+	ino_t ino = 0;
+	bool same;
+
+	if (!p->valid)
+		return -ESRCH;
+	if (p->pidfd >= 0) {
+		/* A pidfd polls readable once its process has exited. */
+		struct pollfd pfd = { .fd = p->pidfd, .events = POLLIN };
+
+		if (poll(&pfd, 1, 0) != 0)
+			return -ESRCH;
+	}
+	if (read_start_time(pid, &start) || start != p->start_time)
+		return -ESRCH;
+	if (read_userns(pid, &dev, &ino) || dev != p->userns_dev ||
+	    ino != p->userns_ino)
+		return -EPERM;
+	if (read_creds(pid, &c))
+		return -ESRCH;
+	same = c.fsuid == p->fsuid && c.fsgid == p->fsgid &&
+	       c.cap_eff == p->cap_eff && c.ngroups == p->ngroups &&
+	       (!c.ngroups || memcmp(c.groups, p->groups,
+				     c.ngroups * sizeof(*c.groups)) == 0);
+	free(c.groups);
+	return same ? 0 : -EPERM;
+}
+
+const struct pyx_target_pin *pyx_proc_pin(const struct pyx_proc *proc)
+{
+	return proc ? &proc->pin : NULL;
+}
+
 /* ---- open / free ------------------------------------------------------ */
 
 int pyx_proc_open(pid_t pid, struct pyx_proc **out)
@@ -536,6 +789,7 @@ int pyx_proc_open(pid_t pid, struct pyx_proc **out)
 	if (!proc)
 		return pyx_err_set(PYX_E_NOMEM, "out of memory");
 	proc->pid = pid;
+	proc->pin.pidfd = proc->pin.rootfd = proc->pin.cwdfd = -1;
 	rc = read_maps(pid, &proc->maps, &proc->nmaps);
 	if (rc < 0)
 		goto fail;
@@ -549,6 +803,12 @@ int pyx_proc_open(pid_t pid, struct pyx_proc **out)
 			goto fail;
 		}
 	}
+	/* For a command that never stops the target; each stop takes a new
+	 * one.  Without a pin (the process is going) nothing is opened as
+	 * the target. */
+	if (pyx_pin_take(pid, &proc->pin))
+		pyx_debug("process %d: cannot pin its identity and credentials",
+			  (int)pid);
 	*out = proc;
 	return 0;
 fail:
@@ -1069,6 +1329,11 @@ int pyx_proc_stop(struct pyx_proc *proc, int deadline_ms)
 	}
 	proc->stopped = true;
 	proc->nskip = 0;
+	/* Now, while no thread of it runs: it cannot exec or change its
+	 * credentials until we let it go. */
+	if (pyx_pin_take(proc->pid, &proc->pin))
+		pyx_debug("process %d: cannot pin its identity and credentials",
+			  (int)proc->pid);
 	return 0;
 fail:
 	return abort_stop(proc, rc);
@@ -1347,6 +1612,7 @@ void pyx_proc_free(struct pyx_proc *proc)
 		pyx_warn("%zu threads of process %d are still seized (they "
 			 "never stopped); they run on when this program exits",
 			 proc->ntasks, (int)proc->pid);
+	pyx_pin_release(&proc->pin);
 	free_maps(proc->maps, proc->nmaps);
 	for (size_t i = 0; i < proc->nretired; i++)
 		free_maps(proc->retired[i].maps, proc->retired[i].n);

@@ -77,6 +77,11 @@ PROC_CB(int64_t, rss_bytes, (void *be), (be))
 PROC_CB(bool, gone, (void *be), (be))
 #undef PROC_CB
 
+static const struct pyx_target_pin *proc_pin_cb(void *be)
+{
+	return pyx_proc_pin(be);
+}
+
 static void proc_free_cb(void *be)
 {
 	pyx_proc_free(be);
@@ -103,6 +108,7 @@ static const struct pyx_target_ops process_ops = {
 	.host_tid = proc_host_tid,
 	.rss_bytes = proc_rss_bytes,
 	.gone = proc_gone,
+	.pin = proc_pin_cb,
 };
 
 int pyx_target_open_pid(pid_t pid, struct pyx_target **out)
@@ -147,6 +153,11 @@ pid_t pyx_target_pid(const struct pyx_target *t)
 struct pyx_mem *pyx_target_mem(struct pyx_target *t)
 {
 	return t ? t->mem : NULL;
+}
+
+const struct pyx_target_pin *pyx_target_pin(const struct pyx_target *t)
+{
+	return t && t->ops->pin ? t->ops->pin(t->be) : NULL;
 }
 
 int pyx_target_refresh_maps(struct pyx_target *t)

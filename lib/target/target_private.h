@@ -4,8 +4,48 @@
 #ifndef PYX_TARGET_PRIVATE_H
 #define PYX_TARGET_PRIVATE_H
 
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
 #include "pyxray/memory.h"
 #include "pyxray/target.h"
+
+struct pyx_proc;
+
+/* A live target pinned down while it was stopped (or, for commands that
+ * never stop it, at open): who it was and with which credentials.  Files
+ * opened as the target after it runs again (sources, read while printing)
+ * use this snapshot and these fds only, never what /proc/PID says by then:
+ * the target may have exec'd a setuid binary since, or exited and its PID
+ * been reused. */
+struct pyx_target_pin {
+	bool valid;
+	int pidfd;           /* pidfd_open(); -1 where the kernel has none */
+	int rootfd, cwdfd;   /* O_PATH of /proc/PID/root and /proc/PID/cwd */
+	uint64_t start_time; /* /proc/PID/stat's starttime (field 22) */
+	uid_t fsuid;
+	gid_t fsgid;
+	gid_t *groups;       /* sorted */
+	size_t ngroups;
+	uint64_t cap_eff;
+	dev_t userns_dev;    /* /proc/PID/ns/user */
+	ino_t userns_ino;
+	bool same_userns;    /* the target's user namespace is ours */
+};
+
+/* Take a pin of pid (releases what p held first); p->valid says whether it
+ * worked.  0 or -errno. */
+int pyx_pin_take(pid_t pid, struct pyx_target_pin *p);
+void pyx_pin_release(struct pyx_target_pin *p);
+/* 0 if pid is still the process p pinned (same start time, not exited)
+ * with the credentials and user namespace p recorded; -ESRCH if it is not
+ * that process any more, -EPERM if its credentials changed. */
+int pyx_pin_check(const struct pyx_target_pin *p, pid_t pid);
+/* The pin the process backend took on the last stop (or at open). */
+const struct pyx_target_pin *pyx_proc_pin(const struct pyx_proc *proc);
+/* The target's pin; NULL for a backend that has none. */
+const struct pyx_target_pin *pyx_target_pin(const struct pyx_target *t);
 
 /* Every member may be NULL: the target then does what a target without
  * that ability does (stop pauses nothing, threads are none, rss unknown,
@@ -31,6 +71,7 @@ struct pyx_target_ops {
 	int (*host_tid)(void *be, pid_t ns_tid, pid_t *host_tid);
 	int64_t (*rss_bytes)(void *be);
 	bool (*gone)(void *be);
+	const struct pyx_target_pin *(*pin)(void *be);
 };
 
 struct pyx_target {
