@@ -38,6 +38,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE_DIR = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(SOURCE_DIR, "test", "integration"))
 import pyxtest as T  # noqa: E402
+sys.path.insert(0, HERE)
+from stacks_bench import own_cache  # noqa: E402
 
 TARGET = os.path.join(SOURCE_DIR, "fixtures", "census_target.py")
 DEFAULT_PYTHONS = ["/root/.pyenv/versions/3.11.7/bin/python3.11",
@@ -112,8 +114,10 @@ def bench_one(tools, py, nobj, runs):
                     row = rows[label]
                     if "cannot" in row:
                         continue
-                    wall, maxrss, rc, out, err = run_pyxray(
-                        [binary, "census", str(proc.pid), "--json"] + extra)
+                    with own_cache(label != tools[0][0]):
+                        wall, maxrss, rc, out, err = run_pyxray(
+                            [binary, "census", str(proc.pid), "--json"]
+                            + extra)
                     if rc != 0:
                         if label != tools[0][0]:
                             # An older build may not know this target.

@@ -125,9 +125,11 @@ def bench_one(args, py, nthreads, rows, problems):
         got = dict((t, ([], [], [])) for t, _ in natives)
         for _ in range(args.n):
             for tool, binary in natives:
-                walls, obs, outs = run_tool(
-                    gap, [binary, "stacks", str(fx.pid), "--json",
-                          "--native"], 1, "%s %s" % (label, tool), problems)
+                with SB.own_cache(binary != args.pyxray):
+                    walls, obs, outs = run_tool(
+                        gap, [binary, "stacks", str(fx.pid), "--json",
+                              "--native"], 1, "%s %s" % (label, tool),
+                        problems)
                 for acc, v in zip(got[tool], (walls, obs, outs)):
                     acc.extend(v)
         native_doc = None

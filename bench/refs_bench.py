@@ -33,7 +33,7 @@ sys.path.insert(0, os.path.join(SOURCE_DIR, "test", "integration"))
 import pyxtest as T  # noqa: E402
 sys.path.insert(0, HERE)
 from census_bench import DEFAULT_PYTHONS, fmt_s, run_pyxray, \
-    python_label  # noqa: E402
+    python_label, own_cache  # noqa: E402
 
 
 # Runs in the target: census_target's bench heap, the in-process peers,
@@ -96,7 +96,8 @@ def bench_one(tools, py, nobj, runs):
                               "peaks": []}) for label, _ in tools)
             for i in range(runs):
                 for label, binary in (tools if i % 2 == 0 else tools[::-1]):
-                    wall, peak, rc, out, err = run_pyxray([binary] + args)
+                    with own_cache(label != tools[0][0]):
+                        wall, peak, rc, out, err = run_pyxray([binary] + args)
                     if rc != 0:
                         raise RuntimeError("%s %s failed (%d): %s"
                                            % (label, name, rc, err))
