@@ -2,6 +2,7 @@
  * each version (PyFrameObject, _PyInterpreterFrame, shim frames...) is the
  * ABI layer's business (lib/abi/abi.h): this walker only follows the
  * chain, bounded and cycle-checked, and decodes the code objects. */
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,14 +19,26 @@ struct code_info {
 	int firstlineno;
 	uint8_t *table;
 	size_t table_len;
-	int code_len;       /* bytes of bytecode, for line ranges */
+	bool table_skipped; /* too big for the code, or over the budget */
 	bool ok;
 };
 
 #define CODE_CACHE_SLOTS 1024 /* power of two */
+/* The most a line table may hold per byte of bytecode.  A 3.11+ location
+ * entry covers 1 to 8 code units (2 bytes each) in at most ~20 bytes; a
+ * 3.8-3.10 table has 2 bytes per (address, line) step, more only for line
+ * jumps of hundreds of lines: LINETABLE_SLACK covers those in small code. */
+#define LINETABLE_PER_CODE_BYTE 16u
+#define LINETABLE_SLACK 256u
+#define LINETABLE_MAX (16u << 20)
+/* Line tables copied in one walk, in all: past this, frames get line 0.
+ * Many code objects may name one huge table (the target chooses). */
+#define LINETABLE_BUDGET (64u << 20)
 
 struct pyx_code_cache {
 	struct code_info slot[CODE_CACHE_SLOTS];
+	size_t table_bytes; /* copied so far, against LINETABLE_BUDGET */
+	size_t tables_skipped;
 };
 
 int pyx_code_cache_new(struct pyx_code_cache **out)
@@ -60,8 +73,58 @@ static char *read_str_dup(struct pyx_python *py, pyx_addr_t obj, int *err)
 	return *err ? NULL : strdup(buf);
 }
 
-static int load_code(struct pyx_python *py, pyx_addr_t code,
-		     struct code_info *ci)
+/* How many bytes of bytecode the code object has, for the bound on its
+ * line table: 3.11+ keep it inline (ob_size counts 2-byte code units),
+ * 3.8-3.10 in a bytes object (co_code).  0 if it cannot be read. */
+static uint64_t code_bytes(struct pyx_python *py, pyx_addr_t code)
+{
+	uint64_t n = 0, bytes;
+
+	if (pyx_layout_has(&py->layout, PYX_L_CO_CODE_ADAPTIVE)) {
+		if (pyx_read_field(py, code, PYX_L_OB_SIZE, &n))
+			return 0;
+		return n > LINETABLE_MAX ? LINETABLE_MAX : n * 2;
+	}
+	if (!pyx_layout_has(&py->layout, PYX_L_CO_CODE) ||
+	    pyx_read_field(py, code, PYX_L_CO_CODE, &bytes) ||
+	    pyx_read_field(py, bytes, PYX_L_OB_SIZE, &n))
+		return 0;
+	return n > LINETABLE_MAX ? LINETABLE_MAX : n;
+}
+
+/* Copy the code object's line table if it is no bigger than its code can
+ * need and the walk's budget allows; else leave it out (its frames get
+ * line 0): a target can point any number of code objects at one huge
+ * bytes object, and each copy would be made while it is stopped. */
+static int load_table(struct pyx_python *py, struct pyx_code_cache *cc,
+		      pyx_addr_t code, pyx_addr_t table, struct code_info *ci)
+{
+	uint64_t size, cap;
+	int err;
+
+	if ((err = pyx_read_field(py, table, PYX_L_OB_SIZE, &size)))
+		return err;
+	cap = LINETABLE_SLACK + LINETABLE_PER_CODE_BYTE * code_bytes(py, code);
+	if (cap > LINETABLE_MAX)
+		cap = LINETABLE_MAX;
+	if (size > cap || size > LINETABLE_BUDGET - cc->table_bytes) {
+		if (!cc->tables_skipped++)
+			pyx_debug("line table of code " PYX_PRIaddr " skipped: "
+				  "%" PRIu64 " bytes (its code allows %" PRIu64
+				  ", %zu left of the walk's budget)", code, size,
+				  cap, LINETABLE_BUDGET - cc->table_bytes);
+		ci->table_skipped = true;
+		return 0;
+	}
+	if ((err = pyx_bytes_read(py, table, (size_t)size, &ci->table,
+				  &ci->table_len)))
+		return err;
+	cc->table_bytes += ci->table_len;
+	return 0;
+}
+
+static int load_code(struct pyx_python *py, struct pyx_code_cache *cc,
+		     pyx_addr_t code, struct code_info *ci)
 {
 	uint64_t filename, name, qualname = 0, table, first;
 	int err;
@@ -86,9 +149,7 @@ static int load_code(struct pyx_python *py, pyx_addr_t code,
 				: strdup(ci->name);
 	if (!ci->function)
 		return err ? err : -PYX_E_NOMEM;
-	/* A table of 16 MiB would be a 8M-instruction function: garbage. */
-	if ((err = pyx_bytes_read(py, table, 16u << 20, &ci->table,
-				  &ci->table_len)))
+	if ((err = load_table(py, cc, code, table, ci)))
 		return err;
 	ci->ok = true;
 	return 0;
@@ -124,7 +185,7 @@ static int get_code(struct pyx_python *py, struct pyx_code_cache *cc,
 		return 0;
 	}
 	code_info_release(ci);
-	err = load_code(py, code, ci);
+	err = load_code(py, cc, code, ci);
 	if (err) {
 		code_info_release(ci);
 		return err;
@@ -210,12 +271,14 @@ static int walk_chain(struct pyx_python *py, struct pyx_code_cache *cc,
 		}
 		if ((err = get_code(py, cc, fr.code, &ci)))
 			return err;
-		line = fr.has_line ? fr.line
-				   : pyx_linetable_addr2line(pyx_abi_linetable(py),
-							     ci->table,
-							     ci->table_len,
-							     ci->firstlineno,
-							     fr.lasti);
+		if (fr.has_line)
+			line = fr.line;
+		else if (ci->table_skipped)
+			line = 0; /* unknown: its line table was not read */
+		else
+			line = pyx_linetable_addr2line(pyx_abi_linetable(py),
+						       ci->table, ci->table_len,
+						       ci->firstlineno, fr.lasti);
 		if ((err = push_frame(t, cap, ci, f, line, fr.entry)))
 			return err;
 		f = fr.previous;
