@@ -11,6 +11,7 @@
 #ifndef PYXRAY_FILES_H
 #define PYXRAY_FILES_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "pyxray/common.h"
@@ -52,7 +53,8 @@ int pyx_target_open_elf(const struct pyx_target *t, const char *target_path,
  * target_path): by build-id, then .gnu_debuglink, under debug_dir (may be
  * NULL), the target's /usr/lib/debug and pyxray's own, and beside the
  * binary as gdb looks.  A file whose build-id differs is never taken.
- * *local gets a path pyxray can open (for libdw), searched a list of the
+ * *local gets the file's name (for messages: never open it by that name;
+ * pyx_target_open_debug_file() gives the fd), searched a list of the
  * places tried (for the error message).  -PYX_E_NO_DEBUG_INFO if none. */
 int pyx_target_find_debug_file(const struct pyx_target *t,
 			       const struct pyx_elf *elf,
@@ -69,12 +71,26 @@ int pyx_target_open_debug_file(const struct pyx_target *t,
 			       int *fd, char *local, size_t n, char *searched,
 			       size_t sn);
 
-/* A local path that reaches target_path's file (for libdw, which opens by
- * name): /proc/PID/map_files/START-END for a mapped file, else
- * /proc/PID/root + the path resolved inside the target's root (no symlink
- * left in it; a mapped file's device and inode checked). */
-int pyx_target_local_path(const struct pyx_target *t, const char *target_path,
-			  char *buf, size_t n);
+/* Open the file the target maps as target_path (" (deleted)" included):
+ * through /proc/PID/map_files/START-END, else inside the target's root,
+ * checked by device and inode against the maps (pyx_target_open_elf()'s
+ * way); not mapped: the path inside the target's root.  *fd is the
+ * caller's to close, and what the caller reads: a name is never handed on
+ * to be opened again (a component could be swapped for a symlink in
+ * between).  local (may be NULL) gets a name of that file, for messages
+ * and for libdwfl's file_name only. */
+int pyx_target_open_mapped(const struct pyx_target *t, const char *target_path,
+			   int *fd, char *local, size_t n);
+
+/* Whether a path of /proc/PID/maps ends in " (deleted)": the file was
+ * deleted or replaced since it was mapped. */
+bool pyx_path_is_deleted(const char *path);
+
+#ifdef PYX_TEST_HOOKS
+/* Test hook: fn(arg) runs after the resolver has checked a mapped file and
+ * before pyx_target_open_mapped() returns it (NULL: none). */
+void pyx_files_test_after_check(void (*fn)(void *arg), void *arg);
+#endif
 
 #ifdef __cplusplus
 }

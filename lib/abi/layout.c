@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "layout_cache.h"
 #include "pyxray/layout.h"
 
 static const struct {
@@ -216,12 +217,26 @@ static void read_symbols(Elf *elf, struct pyx_layout *l)
 
 int pyx_layout_from_dwarf(struct pyx_layout *l, const char *path)
 {
+	int fd, err;
+
+	pyx_layout_init(l);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return pyx_err_set(PYX_E_IO, "open %s: %s", path,
+				   strerror(errno));
+	err = pyx_layout_from_dwarf_fd(l, fd, path);
+	close(fd);
+	return err;
+}
+
+int pyx_layout_from_dwarf_fd(struct pyx_layout *l, int fd, const char *path)
+{
 	struct wanted w[PYX_L__COUNT];
 	size_t nw = 0, left;
 	Dwarf *dw = NULL;
 	Dwarf_Off off = 0, next;
 	size_t hsize;
-	int fd, err = 0;
+	int err = 0;
 
 	pyx_layout_init(l);
 	for (size_t i = 0; i < PYX_L_SYM__FIRST; i++) {
@@ -235,10 +250,7 @@ int pyx_layout_from_dwarf(struct pyx_layout *l, const char *path)
 	}
 	left = nw;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return pyx_err_set(PYX_E_IO, "open %s: %s", path,
-				   strerror(errno));
+	/* Not closed here: the caller's (dwarf_end() leaves it open). */
 	dw = dwarf_begin(fd, DWARF_C_READ);
 	if (!dw) {
 		err = pyx_err_set(PYX_E_NO_DEBUG_INFO, "no DWARF in %s", path);
@@ -296,7 +308,6 @@ int pyx_layout_from_dwarf(struct pyx_layout *l, const char *path)
 out:
 	if (dw)
 		dwarf_end(dw);
-	close(fd);
 	return err;
 }
 

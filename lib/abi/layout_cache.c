@@ -1,5 +1,9 @@
-/* A per-user cache of DWARF-derived layouts, keyed by build-id. */
+/* A per-user cache of DWARF-derived layouts, keyed by build-id and the
+ * DWARF file's identity (layout_cache.h). */
 #include <errno.h>
+#include <inttypes.h>
+#include <stdint.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,7 +13,7 @@
 #include "internal.h"
 #include "layout_cache.h"
 
-#define CACHE_MAGIC "pyxray-layout-cache 2"
+#define CACHE_MAGIC "pyxray-layout-cache 3"
 
 /* A hash of what the library asks of a layout (every entry's name, struct
  * and member path): a cached layout made for another field list, or for
@@ -50,17 +54,45 @@ static bool cache_path(const char *build_id, char *buf, size_t n)
 	return snprintf(buf, n, "%s/layout-%s", base, build_id) < (int)n;
 }
 
-static bool load(struct pyx_layout *l, const char *file, const char *build_id)
+/* The entry's first line: what the layout was read from. */
+static bool cache_key(int fd, const char *build_id, char *buf, size_t n)
 {
-	char line[256], want[128];
+	struct stat st;
+
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+		return false;
+	/* Only a file no user but root can have made or changed: anyone
+	 * else could give their DWARF another's build-id and inode-stable
+	 * identity, and the entry would serve root's next run on another
+	 * user's Python. */
+	if (st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH)))
+		return false;
+	return snprintf(buf, n, "%s %s %016" PRIx64 " dev %jx ino %ju size "
+			"%jd mtime %jd.%09ld\n", CACHE_MAGIC, build_id,
+			spec_hash(), (uintmax_t)st.st_dev, (uintmax_t)st.st_ino,
+			(intmax_t)st.st_size, (intmax_t)st.st_mtim.tv_sec,
+			st.st_mtim.tv_nsec) < (int)n;
+}
+
+static bool load(struct pyx_layout *l, const char *file, const char *want)
+{
+	char line[256];
 	bool seen[PYX_L__COUNT] = { false };
 	size_t nseen = 0;
-	FILE *f = fopen(file, "r");
+	struct stat st;
+	FILE *f;
+	int fd;
 
-	if (!f)
+	fd = open(file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
 		return false;
-	snprintf(want, sizeof(want), "%s %s %016" PRIx64 "\n", CACHE_MAGIC,
-		 build_id, spec_hash());
+	/* Ours, and only ours to change. */
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+	    st.st_uid != geteuid() || (st.st_mode & (S_IWGRP | S_IWOTH)) ||
+	    !(f = fdopen(fd, "r"))) {
+		close(fd);
+		return false;
+	}
 	if (!fgets(line, sizeof(line), f) || strcmp(line, want) != 0) {
 		fclose(f);
 		return false;
@@ -70,7 +102,8 @@ static bool load(struct pyx_layout *l, const char *file, const char *build_id)
 		char name[64];
 		long v;
 
-		if (sscanf(line, "%63s %ld", name, &v) != 2)
+		if (sscanf(line, "%63s %ld", name, &v) != 2 || v < INT32_MIN ||
+		    v > INT32_MAX)
 			continue;
 		for (size_t i = 0; i < PYX_L__COUNT; i++)
 			if (!seen[i] && strcmp(pyx_layout_name(i), name) == 0) {
@@ -83,13 +116,16 @@ static bool load(struct pyx_layout *l, const char *file, const char *build_id)
 	return nseen == PYX_L__COUNT;
 }
 
-static void store(const struct pyx_layout *l, const char *file,
-		  const char *build_id)
+void pyx_layout_cache_store(const struct pyx_layout *l,
+			    const struct pyx_layout_cache_slot *slot)
 {
-	char tmp[4200], dir[4200], *slash;
+	char tmp[4300], dir[4200], *slash;
 	FILE *f;
+	int fd;
 
-	snprintf(dir, sizeof(dir), "%s", file);
+	if (!slot || !slot->cacheable)
+		return;
+	snprintf(dir, sizeof(dir), "%s", slot->file);
 	slash = strrchr(dir, '/');
 	if (!slash)
 		return;
@@ -103,35 +139,40 @@ static void store(const struct pyx_layout *l, const char *file,
 	}
 	if (mkdir(dir, 0700) && errno != EEXIST)
 		return;
-	if (snprintf(tmp, sizeof(tmp), "%s.%d", file, (int)getpid()) >= (int)sizeof(tmp))
+	if (snprintf(tmp, sizeof(tmp), "%s.%d", slot->file, (int)getpid()) >=
+	    (int)sizeof(tmp))
 		return;
-	f = fopen(tmp, "w");
-	if (!f)
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
+		  0600);
+	if (fd < 0)
 		return;
-	fprintf(f, "%s %s %016" PRIx64 "\n", CACHE_MAGIC, build_id, spec_hash());
+	if (!(f = fdopen(fd, "w"))) {
+		close(fd);
+		unlink(tmp);
+		return;
+	}
+	fputs(slot->key, f);
 	for (size_t i = 0; i < PYX_L__COUNT; i++)
 		fprintf(f, "%s %d\n", pyx_layout_name(i), l->v[i]);
-	if (fclose(f) == 0 && rename(tmp, file) == 0)
+	if (fclose(f) == 0 && rename(tmp, slot->file) == 0)
 		return;
 	unlink(tmp);
 }
 
-int pyx_layout_from_dwarf_cached(struct pyx_layout *l, const char *path,
-				 const char *build_id, bool *hit)
+int pyx_layout_from_dwarf_cached(struct pyx_layout *l, int fd,
+				 const char *path, const char *build_id,
+				 bool *hit, struct pyx_layout_cache_slot *slot)
 {
-	char file[4200];
-	bool cacheable = cache_path(build_id, file, sizeof(file));
-	int err;
-
 	*hit = false;
-	if (cacheable && load(l, file, build_id)) {
+	memset(slot, 0, sizeof(*slot));
+	slot->cacheable = cache_path(build_id, slot->file, sizeof(slot->file)) &&
+			  cache_key(fd, build_id, slot->key, sizeof(slot->key));
+	if (slot->cacheable && load(l, slot->file, slot->key)) {
 		*hit = true;
+		slot->cacheable = false; /* nothing to store */
 		l->source = PYX_LAYOUT_FROM_DWARF;
 		snprintf(l->source_file, sizeof(l->source_file), "%s", path);
 		return 0;
 	}
-	err = pyx_layout_from_dwarf(l, path);
-	if (!err && cacheable)
-		store(l, file, build_id);
-	return err;
+	return pyx_layout_from_dwarf_fd(l, fd, path);
 }

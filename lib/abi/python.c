@@ -1,8 +1,10 @@
 /* Finding the interpreter in a target: file, version, layout. */
 #include <ctype.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "abi.h"
 #include "layout_cache.h"
@@ -469,34 +471,76 @@ static void overlay_debug_offsets(struct pyx_python *py)
 	pyx_err_clear();
 }
 
+/* The build-id of the ELF file open as fd (a dup is read; fd stays the
+ * caller's), "" if none or not ELF. */
+static void fd_build_id(int fd, const char *name, char *buf, size_t n)
+{
+	struct pyx_elf *e;
+	int dfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+
+	buf[0] = '\0';
+	if (dfd < 0)
+		return;
+	if (pyx_elf_open_fd(dfd, name, 0, &e)) {
+		pyx_err_clear();
+		return;
+	}
+	pyx_elf_build_id(e, buf, n);
+	pyx_elf_free(e);
+}
+
 static int layout_from_dwarf_files(struct pyx_python *py,
 				   const struct pyx_python_opts *o)
 {
-	char local[PATH_MAX + 32], searched[1024] = "";
-	int err;
+	char local[PATH_MAX + 32], searched[1024] = "", bid[64];
+	struct pyx_layout_cache_slot *slot;
+	int fd = -1, err;
 
+	/* By fd from the resolver to libdw: the file read is the file the
+	 * resolver checked, never a name opened again. */
 	if (pyx_elf_has_dwarf(py->elf)) {
-		if ((err = pyx_target_local_path(py->tgt, py->info.binary,
-						 local, sizeof(local))))
+		if ((err = pyx_target_open_mapped(py->tgt, py->info.binary, &fd,
+						  local, sizeof(local))))
 			return err;
-	} else if (pyx_target_find_debug_file(py->tgt, py->elf,
+		/* The file read must be the build we identified. */
+		fd_build_id(fd, local, bid, sizeof(bid));
+		if (strcmp(bid, py->info.build_id) != 0) {
+			close(fd);
+			return pyx_err_set(PYX_E_NO_DEBUG_INFO, "%s: the file "
+					   "opened has build-id %s, the one "
+					   "mapped %s", py->info.binary,
+					   bid[0] ? bid : "(none)",
+					   py->info.build_id[0] ? py->info.build_id
+								: "(none)");
+		}
+	} else if (pyx_target_open_debug_file(py->tgt, py->elf,
 					      py->info.binary, o->debug_dir,
-					      local, sizeof(local), searched,
-					      sizeof(searched))) {
+					      &fd, local, sizeof(local),
+					      searched, sizeof(searched))) {
 		return pyx_err_set(PYX_E_NO_DEBUG_INFO,
 				   "%s is stripped and no debug file was found "
 				   "(searched %s)", py->info.binary,
 				   searched[0] ? searched : "nothing: no build-id");
 	}
-	if ((err = pyx_layout_from_dwarf_cached(&py->layout, local,
-						py->info.build_id,
-						&py->info.layout_cached)) ||
-	    (err = check_free_threaded(py, &py->layout)))
-		return err;
+	if (!(slot = malloc(sizeof(*slot)))) {
+		close(fd);
+		return pyx_err_set(PYX_E_NOMEM, "out of memory");
+	}
+	err = pyx_layout_from_dwarf_cached(&py->layout, fd, local,
+					   py->info.build_id,
+					   &py->info.layout_cached, slot);
+	close(fd);
+	if (err || (err = check_free_threaded(py, &py->layout)))
+		goto out;
 	if (snprintf(py->info.layout_file, sizeof(py->info.layout_file), "%s",
 		     local) >= (int)sizeof(py->info.layout_file))
 		py->info.layout_file[0] = '\0';
-	return validate_layout(py);
+	/* Stored only once it has proved right on this process. */
+	if (!(err = validate_layout(py)))
+		pyx_layout_cache_store(&py->layout, slot);
+out:
+	free(slot);
+	return err;
 }
 
 /* With the version unknown, a table that validates is only a guess (the

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "native.h"
@@ -60,21 +61,29 @@ static int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *name,
 	struct pyx_dwfl_files *df = *userdata;
 	char local[PATH_MAX];
 	struct pyx_elf *elf;
+	struct stat main_st, st;
 	int fd, rc;
 
-	(void)mod, (void)base, (void)debuglink, (void)crc;
-	/* file_name is the resolver's local path of the file (find_elf). */
-	if (!file_name || pyx_elf_open(file_name, 0, &elf))
+	(void)mod, (void)base, (void)file_name, (void)debuglink, (void)crc;
+	/* The file the target maps, reached again by the resolver (an fd,
+	 * checked by device and inode): file_name is only a name. */
+	if (pyx_target_open_mapped(df->tgt, name, &fd, NULL, 0) ||
+	    fstat(fd, &main_st) != 0 || pyx_elf_open_fd(fd, name, 0, &elf)) {
+		pyx_err_clear();
 		return -1;
-	rc = pyx_target_find_debug_file(df->tgt, elf, name, NULL, local,
+	}
+	/* The debug file's fd is the very file whose build-id was checked:
+	 * libdwfl reads it, never a name. */
+	rc = pyx_target_open_debug_file(df->tgt, elf, name, NULL, &fd, local,
 					sizeof(local), NULL, 0);
 	pyx_elf_free(elf);
 	pyx_err_clear();
-	if (rc || strcmp(local, file_name) == 0)
+	if (rc)
 		return -1;
-	if ((fd = open(local, O_RDONLY | O_CLOEXEC)) < 0)
-		return -1;
-	if (!(*out = strdup(local))) {
+	/* Its own debug file (a debuglink naming itself): nothing more. */
+	if (fstat(fd, &st) != 0 || (st.st_dev == main_st.st_dev &&
+				    st.st_ino == main_st.st_ino) ||
+	    !(*out = strdup(local))) {
 		close(fd);
 		return -1;
 	}

@@ -65,11 +65,12 @@ int pyx_dwfl_find_elf(Dwfl_Module *mod, void **userdata, const char *name,
 	}
 	/* The resolver's way to the file the target maps (its root, its
 	 * map_files): never the path as pyxray's namespace sees it. */
-	if (pyx_target_local_path(df->tgt, name, path, sizeof(path)))
+	if (pyx_target_open_mapped(df->tgt, name, &fd, path, sizeof(path))) {
+		pyx_err_clear();
 		return -1;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
+	}
+	/* file_name names it (libdwfl's messages, our find_debuginfo's
+	 * lookup); the fd is what is read. */
 	if (!(*file_name = strdup(path))) {
 		close(fd);
 		return -1;
@@ -88,13 +89,13 @@ void pyx_dwfl_files_release(struct pyx_dwfl_files *df)
 
 static bool usable_path(const char *p)
 {
-	size_t n = strlen(p), d = strlen(" (deleted)");
+	size_t n = strlen(p);
 
 	if (strcmp(p, "[vdso]") == 0)
 		return true;
 	/* A deleted file is reached through map_files by the resolver. */
-	if (n > d && strcmp(p + n - d, " (deleted)") == 0)
-		n -= d;
+	if (pyx_path_is_deleted(p))
+		n -= strlen(" (deleted)");
 	return p[0] == '/' && n > 1;
 }
 

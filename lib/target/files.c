@@ -53,7 +53,7 @@ static int err_code(int eno)
 	return eno == EACCES || eno == EPERM ? PYX_E_PERMISSION : PYX_E_IO;
 }
 
-static bool is_deleted(const char *path)
+bool pyx_path_is_deleted(const char *path)
 {
 	size_t len = strlen(path), dl = sizeof(deleted_suffix) - 1;
 
@@ -634,6 +634,29 @@ static int open_in_root_checked(int rootfd, const char *target_path,
 	return reopen_regular(fd);
 }
 
+#ifdef PYX_TEST_HOOKS
+static void (*test_after_check)(void *arg);
+static void *test_after_check_arg;
+
+void pyx_files_test_after_check(void (*fn)(void *arg), void *arg)
+{
+	test_after_check = fn;
+	test_after_check_arg = arg;
+}
+
+/* Between the check of a file and its use by the caller: where a target
+ * would swap a path component for a symlink. */
+static void after_check(void)
+{
+	if (test_after_check)
+		test_after_check(test_after_check_arg);
+}
+#else
+static void after_check(void)
+{
+}
+#endif
+
 /* The file the target maps as target_path (or, not mapped, the path inside
  * its root): an fd for reading and a local path to the same file.  First
  * /proc/PID/map_files/START-END (root, or CAP_CHECKPOINT_RESTORE, may
@@ -671,13 +694,14 @@ static int reach_file(const struct pyx_target *t, const char *target_path,
 						   mf);
 			}
 			*fdp = fd;
+			after_check();
 			return 0;
 		}
 		eno = -fd;
 		snprintf(tried, sizeof(tried), "%s: %s; ", mf,
 			 eno == ESTALE ? "another file" : strerror(eno));
 	}
-	if (is_deleted(target_path)) {
+	if (pyx_path_is_deleted(target_path)) {
 		err = pyx_err_set(err_code(eno), "%.200s: %scannot reach the "
 				  "deleted file", target_path, tried);
 		goto out;
@@ -713,21 +737,23 @@ static int reach_file(const struct pyx_target *t, const char *target_path,
 		goto out;
 	}
 	*fdp = fd;
+	after_check();
 out:
 	if (rootfd >= 0)
 		close(rootfd);
 	return err;
 }
 
-int pyx_target_local_path(const struct pyx_target *t, const char *target_path,
-			  char *buf, size_t n)
+int pyx_target_open_mapped(const struct pyx_target *t, const char *target_path,
+			   int *fd, char *local, size_t n)
 {
-	int fd, err;
+	char buf[PATH_MAX + 64];
 
-	if ((err = reach_file(t, target_path, &fd, buf, n)))
-		return err;
-	close(fd);
-	return 0;
+	if (!local) {
+		local = buf;
+		n = sizeof(buf);
+	}
+	return reach_file(t, target_path, fd, local, n);
 }
 
 int pyx_target_open_elf(const struct pyx_target *t, const char *target_path,

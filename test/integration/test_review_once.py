@@ -12,6 +12,11 @@
    16 MiB bytes object: pyxray must neither allocate gigabytes nor keep the
    target stopped for seconds (peak RSS from wait4, pause_ms from --json).
 
+4. The layout cache (PYX_CACHE_DIR) is keyed by the target's build-id, which
+   any user can copy: a layout read from a DWARF file that is not root's (a
+   libpython copy owned by nobody, loaded with LD_LIBRARY_PATH) is never
+   stored; one from root's own file is stored, and found again.
+
   test_review_once.py --pyxray BIN --python PY    exit 0, 1 or 77
 """
 
@@ -175,6 +180,72 @@ def linetable_case(chk, args, d):
         T.kill_child(p)
 
 
+def cache_entries(cache):
+    return sorted(f for f in os.listdir(cache) if f.startswith("layout-")) \
+        if os.path.isdir(cache) else []
+
+
+def cache_case(chk, args, d):
+    py = T.find_dwarf_python(preferred=("3.12", "3.11", "3.13", "3.10"))
+    try:
+        pw = pwd.getpwnam("nobody")
+    except KeyError:
+        pw = None
+    libs = []
+    if py:
+        libdir = os.path.join(os.path.dirname(os.path.dirname(
+            os.path.realpath(py))), "lib")
+        libs = [f for f in (os.listdir(libdir) if os.path.isdir(libdir) else [])
+                if f.startswith("libpython") and ".so." in f]
+    if not py or not libs or pw is None:
+        chk.ok(True, "(no shared libpython with DWARF or no nobody: case 4 "
+               "skipped)")
+        return
+    cache = os.path.join(d, "cache")
+    os.environ["PYX_CACHE_DIR"] = cache
+    os.environ.pop("PYX_NO_LAYOUT_CACHE", None)
+    user = os.path.join(d, "userlib")
+    os.makedirs(user)
+    lib = os.path.join(user, libs[0])
+    shutil.copy(os.path.join(libdir, libs[0]), lib)
+    os.chown(lib, pw.pw_uid, pw.pw_gid)
+    os.chmod(lib, 0o755)
+    env = dict(os.environ, LD_LIBRARY_PATH=user)
+    p = T.spawn([py, "-c", "import time; print('ready', flush=True); "
+                 "time.sleep(300)"], env=env, stdout=subprocess.PIPE)
+    try:
+        p.stdout.readline()
+        with open("/proc/%d/maps" % p.pid) as f:
+            mapped = lib in f.read()
+        if not chk.ok(mapped, "cache: the target maps nobody's libpython copy"):
+            return
+        for i in range(2):
+            res = T.pyxray(args.pyxray, "info", p.pid)
+            chk.ok(res.rc == 0, "cache: pyxray info on nobody's copy (%d)" % i,
+                   res.describe())
+            chk.ok("(cached)" not in res.out,
+                   "cache: its layout is not from the cache (%d)" % i,
+                   res.describe())
+        chk.ok(cache_entries(cache) == [],
+               "cache: no entry stored for a DWARF file root does not own",
+               repr(cache_entries(cache)))
+    finally:
+        T.kill_child(p)
+    p = T.spawn([py, "-c", "import time; print('ready', flush=True); "
+                 "time.sleep(300)"], stdout=subprocess.PIPE)
+    try:
+        p.stdout.readline()
+        res = T.pyxray(args.pyxray, "info", p.pid)
+        chk.ok(res.rc == 0 and len(cache_entries(cache)) == 1,
+               "cache: root's own libpython is cached",
+               res.describe() + "\n" + repr(cache_entries(cache)))
+        res = T.pyxray(args.pyxray, "info", p.pid)
+        chk.ok(res.rc == 0 and "(cached)" in res.out,
+               "cache: and found again", res.describe())
+    finally:
+        T.kill_child(p)
+
+
 def main():
     args = T.parse_args(__doc__)
     T.require_pyxray(args.pyxray)
@@ -183,11 +254,13 @@ def main():
         return T.SKIP
     d = T.tmpdir()
     chk = T.Checker("review")
-    only = os.environ.get("PYX_REVIEW_CASES", "suid,linetable").split(",")
+    only = os.environ.get("PYX_REVIEW_CASES", "suid,linetable,cache").split(",")
     if "suid" in only:
         suid_case(chk, args, d)
     if "linetable" in only:
         linetable_case(chk, args, d)
+    if "cache" in only:
+        cache_case(chk, args, d)
     return chk.finish()
 
 

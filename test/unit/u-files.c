@@ -158,6 +158,17 @@ static void write_ehdr(const char *path, int class, unsigned machine)
 	fclose(f);
 }
 
+/* pyx_target_open_mapped(), for its name: the fd is closed at once. */
+static int local_path(const struct pyx_target *t, const char *path, char *buf,
+		      size_t n)
+{
+	int fd, err = pyx_target_open_mapped(t, path, &fd, buf, n);
+
+	if (!err)
+		close(fd);
+	return err;
+}
+
 START_TEST(elf32_refused)
 {
 	char path[] = "/tmp/u-files-elf32-XXXXXX";
@@ -245,18 +256,18 @@ START_TEST(inside_the_root)
 		      "detail: %s", pyx_err_detail());
 
 	/* The walk (a path for libdw): no symlink left in it. */
-	ck_assert_int_eq(pyx_target_local_path(t, "/app/link.py", local,
+	ck_assert_int_eq(local_path(t, "/app/link.py", local,
 					       sizeof(local)), 0);
 	snprintf(want, sizeof(want), "/proc/%d/root/app/good.py", (int)pid);
 	ck_assert_str_eq(local, want);
-	ck_assert_int_eq(pyx_target_local_path(t, "/app/../app//good.py", local,
+	ck_assert_int_eq(local_path(t, "/app/../app//good.py", local,
 					       sizeof(local)), 0);
 	ck_assert_str_eq(local, want);
-	ck_assert_int_ne(pyx_target_local_path(t, "/app/evil", local,
+	ck_assert_int_ne(local_path(t, "/app/evil", local,
 					       sizeof(local)), 0);
-	ck_assert_int_ne(pyx_target_local_path(t, "/app/up", local,
+	ck_assert_int_ne(local_path(t, "/app/up", local,
 					       sizeof(local)), 0);
-	ck_assert_int_ne(pyx_target_local_path(t, "/app/loop", local,
+	ck_assert_int_ne(local_path(t, "/app/loop", local,
 					       sizeof(local)), 0);
 
 	pyx_target_free(t);
@@ -424,6 +435,61 @@ END_TEST
 
 /* ---- mapped files ----------------------------------------------------- */
 
+#ifdef PYX_TEST_HOOKS
+/* The target swaps root/app/dir for an absolute symlink to a host
+ * directory: inside its root it points at nothing of the host's, but a name
+ * under /proc/PID/root, opened by pyxray, follows it in pyxray's root. */
+static void swap_dir(void *arg)
+{
+	char p[PATH_MAX], q[PATH_MAX];
+
+	(void)arg;
+	sub(p, root, "app/dir");
+	sub(q, root, "app/dir.old");
+	ck_assert_int_eq(rename(p, q), 0);
+	sub(q, dir, "hostdir");
+	ck_assert_int_eq(symlink(q, p), 0);
+}
+
+START_TEST(mapped_by_fd_not_name)
+{
+	struct pyx_target *t;
+	char p[PATH_MAX], local[PATH_MAX + 64];
+	int fd, lfd;
+	pid_t pid;
+
+	if (geteuid() != 0)
+		return;
+	make_tree();
+	sub(p, root, "app/dir");
+	ck_assert_int_eq(mkdir(p, 0755), 0);
+	sub(p, root, "app/dir/x.so");
+	put(p, "CHECKED-IN-ROOT\n", 0644);
+	sub(p, dir, "hostdir");
+	ck_assert_int_eq(mkdir(p, 0755), 0);
+	sub(p, dir, "hostdir/x.so");
+	put(p, "HOST-SWAPPED-IN\n", 0644);
+	pid = spawn(chroot_child, NULL);
+	msleep(100);
+	ck_assert_int_eq(pyx_target_open_pid(pid, &t), 0);
+	pyx_files_test_after_check(swap_dir, NULL);
+	ck_assert_int_eq(pyx_target_open_mapped(t, "/app/dir/x.so", &fd, local,
+						sizeof(local)), 0);
+	pyx_files_test_after_check(NULL, NULL);
+	/* What the caller reads is the file checked... */
+	ck_assert_str_eq(read_fd(fd), "CHECKED-IN-ROOT\n");
+	/* ...where its name, opened again (what libdw and the layout reader
+	 * did with pyx_target_local_path()), now reaches the host's file. */
+	lfd = open(local, O_RDONLY | O_CLOEXEC);
+	ck_assert_int_ge(lfd, 0);
+	ck_assert_str_eq(read_fd(lfd), "HOST-SWAPPED-IN\n");
+	pyx_target_free(t);
+	reap(pid);
+	remove_tree();
+}
+END_TEST
+#endif
+
 START_TEST(mapped_file_of_a_chroot)
 {
 	struct pyx_target *t;
@@ -449,7 +515,7 @@ START_TEST(mapped_file_of_a_chroot)
 	ck_assert_int_eq(pyx_target_open_elf(t, exe, &e), 0);
 	ck_assert_str_eq(pyx_elf_path(e), exe);
 	pyx_elf_free(e);
-	ck_assert_int_eq(pyx_target_local_path(t, exe, local, sizeof(local)), 0);
+	ck_assert_int_eq(local_path(t, exe, local, sizeof(local)), 0);
 	ck_assert_msg(strstr(local, "/map_files/"), "local: %s", local);
 	/* Not mapped, not inside: the real error, not "not Python". */
 	ck_assert_int_eq(pyx_target_open_elf(t, "/no/such/file", &e), -PYX_E_IO);
@@ -474,6 +540,9 @@ static Suite *suite(void)
 	tcase_add_test(tc, as_the_target);
 	tcase_add_test(tc, debug_file_in_root_only);
 	tcase_add_test(tc, mapped_file_of_a_chroot);
+#ifdef PYX_TEST_HOOKS
+	tcase_add_test(tc, mapped_by_fd_not_name);
+#endif
 	suite_add_tcase(s, tc);
 	return s;
 }
