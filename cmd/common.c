@@ -361,7 +361,7 @@ int cmd_python_opt(const struct cmd_args *a, int id, const char *val,
 int cmd_capture_opt(const struct cmd_args *a, int id, const char *val,
 		    struct pyx_heap_capture_opts *o)
 {
-	int mib;
+	int mib = 0; /* gcc -O3 cannot see cmd_opt_int sets it */
 
 	switch (id) {
 	case CMD_OPT_MAX_COPY:
