@@ -8,9 +8,11 @@
  *    whole.  Invalidation bumps a generation number: a slot is valid only
  *    if it carries the current one;
  *  - the heap copy: populated pages of the writable mappings, packed in one
- *    buffer; it answers for every address of the mappings it was asked to
- *    hold (the copy, zeros for pages never touched, or a refusal for what
- *    it left out), and lets the rest through to the source;
+ *    buffer (file-backed ones whole: a page of theirs not present is the
+ *    file's, not zeros); it answers for every address of the mappings it
+ *    was asked to hold (the copy, zeros for anonymous pages never touched,
+ *    or a refusal for what it left out), and lets the rest through to the
+ *    source;
  *  - the source (struct pyx_mem_source): a backend's callbacks, or the live
  *    process below (process_vm_readv, pread of /proc/PID/mem where that is
  *    refused, /proc/PID/pagemap for the populated pages).
@@ -835,7 +837,13 @@ static int collect_mapping(struct pyx_mem *mem, const struct pyx_map *m,
 	uint64_t b0 = c->bytes;
 	int rc = -ENOSYS;
 
-	if (mem->live)
+	/* A page not present is zeros only in anonymous memory.  In a file
+	 * mapping (libpython's .data: _PyRuntime, the static types) it is
+	 * the file's page: never faulted in, or reclaimed clean
+	 * (MADV_PAGEOUT/COLD); such a mapping is copied whole. */
+	if (m->inode != 0)
+		rc = -ENOSYS;
+	else if (mem->live)
 		rc = live_populated(mem->live, m->start, m->end, collect_run, c);
 	else if (mem->src.populated)
 		rc = mem->src.populated(mem->src.ctx, m->start, m->end,

@@ -3,6 +3,7 @@
  * fallback. */
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -650,6 +651,95 @@ START_TEST(test_snapshot_sparse_pagemap)
 }
 END_TEST
 
+/* A file mapped MAP_PRIVATE and writable (libpython's .data): a page the
+ * child never touched is not present, but its bytes are the file's, not
+ * zeros (never faulted, reclaimed clean, MADV_PAGEOUT). */
+#define FILE_PAGES 16
+#define FILE_MAP ((void *)0x5c000000)
+static char file_path[64];
+
+static uint8_t file_byte(size_t i)
+{
+	return (uint8_t)(i * 7 + 3) | 1;
+}
+
+static void child_file(void *arg)
+{
+	struct shared *sh = arg;
+	uint8_t *p;
+	int fd = open(file_path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		_exit(2);
+	/* Mapped here, after the fork: no page of it faulted in. */
+	p = mmap(FILE_MAP, FILE_PAGES * PAGE, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_FIXED_NOREPLACE, fd, 0);
+	if (p != FILE_MAP)
+		_exit(3);
+	close(fd);
+	p[0] = 0xee; /* page 0: written, a private copy */
+	sh->ready = 1;
+	for (;;)
+		msleep(10);
+}
+
+static void file_case(bool no_scan)
+{
+	struct shared *sh = shared_new();
+	struct pyx_target *proc;
+	struct pyx_mem *mem;
+	struct pyx_mem_snapshot_info si;
+	uintptr_t base = (uintptr_t)FILE_MAP;
+	uint8_t *data, buf[2 * PAGE];
+	pid_t pid;
+	int fd;
+
+	snprintf(file_path, sizeof(file_path), "/tmp/u-memory-XXXXXX");
+	fd = mkstemp(file_path);
+	ck_assert_int_ge(fd, 0);
+	data = malloc(FILE_PAGES * PAGE);
+	ck_assert_ptr_nonnull(data);
+	for (size_t i = 0; i < FILE_PAGES * PAGE; i++)
+		data[i] = file_byte(i);
+	ck_assert_int_eq(write(fd, data, FILE_PAGES * PAGE), FILE_PAGES * PAGE);
+	close(fd);
+	pid = spawn(child_file, sh);
+	wait_flag(&sh->ready, 1);
+	ck_assert_int_eq(pyx_target_open_pid(pid, &proc), 0);
+	mem = pyx_target_mem(proc);
+	if (no_scan)
+		pyx_mem_test_no_pagemap_scan(mem);
+	ck_assert_int_eq(pyx_mem_snapshot(mem, SNAP_BOUND, &si), 0);
+	ck_assert_int_eq(pyx_mem_read(mem, base, buf, 8), 0);
+	ck_assert_uint_eq(buf[0], 0xee);
+	ck_assert_uint_eq(buf[1], file_byte(1));
+	/* Pages never touched: the file's bytes. */
+	memset(buf, 0, sizeof(buf));
+	ck_assert_int_eq(pyx_mem_read(mem, base + 5 * PAGE - 8, buf, 16), 0);
+	for (int i = 0; i < 16; i++)
+		ck_assert_uint_eq(buf[i], file_byte(5 * PAGE - 8 + (size_t)i));
+	ck_assert_int_eq(pyx_mem_read(mem, base + 14 * PAGE, buf, 2 * PAGE), 0);
+	for (size_t i = 0; i < 2 * PAGE; i++)
+		ck_assert_uint_eq(buf[i], file_byte(14 * PAGE + i));
+	pyx_mem_snapshot_release(mem);
+	pyx_target_free(proc);
+	reap(pid);
+	unlink(file_path);
+	free(data);
+}
+
+START_TEST(test_snapshot_file_backed)
+{
+	file_case(false);
+}
+END_TEST
+
+START_TEST(test_snapshot_file_backed_pagemap)
+{
+	file_case(true);
+}
+END_TEST
+
 static Suite *memory_suite(void)
 {
 	Suite *s = suite_create("memory");
@@ -671,6 +761,8 @@ static Suite *memory_suite(void)
 	tcase_add_test(tc, test_snapshot_dead);
 	tcase_add_test(tc, test_snapshot_sparse);
 	tcase_add_test(tc, test_snapshot_sparse_pagemap);
+	tcase_add_test(tc, test_snapshot_file_backed);
+	tcase_add_test(tc, test_snapshot_file_backed_pagemap);
 	suite_add_tcase(s, tc);
 	return s;
 }
