@@ -195,7 +195,17 @@ extern "C" {
 	X(EXC_CAUSE, "PyBaseExceptionObject", "cause")                         \
 	X(WR_CALLBACK, "PyWeakReference", "wr_callback")                      \
 	X(GEN_IFRAME, "PyGenObject", "gi_iframe")                              \
-	X(GEN_FRAME_STATE, "PyGenObject", "gi_frame_state")
+	X(GEN_FRAME_STATE, "PyGenObject", "gi_frame_state")                    \
+	/* sys.getsizeof: generators (3.11+), 3.15's bytearray, io buffers */ \
+	X(CO_STACKSIZE, "PyCodeObject", "co_stacksize")                        \
+	X(BYTEARRAY_BYTES_OBJECT, "PyByteArrayObject", "ob_bytes_object")      \
+	X(BUFFERED_BUFFER, "buffered", "buffer")                               \
+	X(BUFFERED_BUFFER_SIZE, "buffered", "buffer_size")                     \
+	/* refs: the value stack of a suspended generator (its delegate) */    \
+	X(IF_STACKTOP, "_PyInterpreterFrame", "stacktop") /* 3.11-3.13 */      \
+	X(FO_STACKTOP, "PyFrameObject", "f_stacktop")     /* 3.8, 3.9 */      \
+	X(FO_VALUESTACK, "PyFrameObject", "f_valuestack") /* 3.8-3.10 */      \
+	X(FO_STACKDEPTH, "PyFrameObject", "f_stackdepth") /* 3.10 */
 
 /* X(ID, struct or typedef name): sizeof() of a struct. */
 #define PYX_LAYOUT_SIZES(X)                                                    \

@@ -436,12 +436,18 @@ int pyx_dict_keys_foreach(struct pyx_python *py, pyx_addr_t keys,
 int pyx_dict_foreach(struct pyx_python *py, pyx_addr_t dict,
 		     size_t max_entries, pyx_dict_fn fn, void *ctx)
 {
-	uint64_t keys, values;
-	int err;
-
 	if (!pyx_obj_is(py, dict, py->types.dict, PYX_TPFLAGS_DICT_SUBCLASS))
 		return pyx_err_set(PYX_E_BAD_MEMORY, "object " PYX_PRIaddr
 				   " is not a dict", dict);
+	return pyx_dict_like_foreach(py, dict, max_entries, fn, ctx);
+}
+
+int pyx_dict_like_foreach(struct pyx_python *py, pyx_addr_t dict,
+			  size_t max_entries, pyx_dict_fn fn, void *ctx)
+{
+	uint64_t keys, values;
+	int err;
+
 	if ((err = pyx_read_field(py, dict, PYX_L_DICT_KEYS, &keys)) ||
 	    (err = pyx_read_field(py, dict, PYX_L_DICT_VALUES, &values)))
 		return err;

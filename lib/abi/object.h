@@ -45,6 +45,10 @@ int pyx_long_read(struct pyx_python *py, pyx_addr_t obj, int64_t *out);
 typedef int (*pyx_dict_fn)(void *ctx, pyx_addr_t key, pyx_addr_t value);
 int pyx_dict_foreach(struct pyx_python *py, pyx_addr_t dict,
 		     size_t max_entries, pyx_dict_fn fn, void *ctx);
+/* The same for an object the caller knows is laid out as a dict without
+ * being a dict subclass (3.15's frozendict): no type check. */
+int pyx_dict_like_foreach(struct pyx_python *py, pyx_addr_t obj,
+			  size_t max_entries, pyx_dict_fn fn, void *ctx);
 /* The value of a str key in a dict; -PYX_E_NOT_SUPPORTED if absent. */
 int pyx_dict_get_str(struct pyx_python *py, pyx_addr_t dict, const char *key,
 		     pyx_addr_t *value);

@@ -195,8 +195,12 @@ static bool is_tracked(struct walk *w, pyx_addr_t obj,
 
 /* Count each untracked object once: 1 the first time, 0 after.  Objects
  * in the heap copy carry the mark in their copied ob_refcnt (bit 63, which
- * no refcount reaches in 3.8-3.13): no table, no extra cache miss.  The
- * few outside the copy go to a set. */
+ * no refcount reaches in 3.8-3.13; in 3.14+'s split refcount the top bit of
+ * ob_flags, which CPython leaves unused (IMMORTAL 1, STATICALLY_ALLOCATED
+ * 4) and the u32 count excludes): no table, no extra cache miss.  The few
+ * outside the copy go to a set.  Nothing reads a count from the copy after
+ * the census marks it (the refs walker takes a copy of its own, and masks
+ * the bit all the same). */
 static inline int mark(struct walk *w, pyx_addr_t obj, struct head *h)
 {
 	uint64_t *rc = h->w ? &h->w[2] : pyx_heap_wwords(w->py->mem, obj, 8);

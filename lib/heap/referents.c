@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "abi.h"
 #include "referents.h"
 
 #define MAX_BASE_DEPTH 64    /* tp_base chains are short; a loop is corrupt */
@@ -165,6 +166,11 @@ static enum pyx_kind kind_of(struct pyx_types *t, pyx_addr_t tp)
 		{ "generator", PYX_K_GENERATOR },
 		{ "coroutine", PYX_K_GENERATOR },
 		{ "async_generator", PYX_K_GENERATOR },
+		{ "_io.BufferedReader", PYX_K_BUFFERED },
+		{ "_io.BufferedWriter", PYX_K_BUFFERED },
+		{ "_io.BufferedRandom", PYX_K_BUFFERED },
+		/* 3.15: a dict's layout, not a dict subclass */
+		{ "frozendict", PYX_K_DICT },
 	};
 	uint64_t flags;
 
@@ -763,7 +769,7 @@ int pyx_frame_localsplus(struct pyx_python *py, pyx_addr_t frame,
 static int frame_locals(struct pyx_python *py, pyx_addr_t obj, uint64_t *end,
 			uint64_t *lo, uint64_t *hi, uint64_t *code)
 {
-	uint64_t n = 0, a, b, c;
+	uint64_t n = 0, a, b, c, top = 0, stack_end = 0;
 	int err;
 
 	*lo = *hi = *code = 0;
@@ -781,6 +787,29 @@ static int frame_locals(struct pyx_python *py, pyx_addr_t obj, uint64_t *end,
 		n = a > MAX_LOCALS || b > MAX_LOCALS || c > MAX_LOCALS
 		    ? UINT64_MAX : a + b + c;
 		*lo = (uint64_t)pyx_off(py, PYX_L_FO_LOCALSPLUS);
+		/* A suspended generator's frame keeps its value stack (and
+		 * the delegate of yield from / await) up to f_stacktop. */
+		if (n <= MAX_LOCALS &&
+		    pyx_layout_has(&py->layout, PYX_L_FO_STACKTOP) &&
+		    (err = pyx_read_field(py, obj, PYX_L_FO_STACKTOP, &top)))
+			return err;
+		/* 3.10: f_valuestack[0 .. f_stackdepth) */
+		if (n <= MAX_LOCALS &&
+		    pyx_layout_has(&py->layout, PYX_L_FO_STACKDEPTH) &&
+		    pyx_layout_has(&py->layout, PYX_L_FO_VALUESTACK)) {
+			uint64_t vs, depth;
+
+			if ((err = pyx_read_field(py, obj, PYX_L_FO_VALUESTACK,
+						  &vs)) ||
+			    (err = pyx_read_field_n(py, obj, PYX_L_FO_STACKDEPTH,
+						    4, &depth)))
+				return err;
+			if (vs && depth > 0 && depth <= MAX_LOCALS)
+				top = vs + 8 * depth;
+		}
+		if (n <= MAX_LOCALS && top > obj + *lo + 8 * n &&
+		    top - obj <= *end)
+			stack_end = (top - obj) & ~(uint64_t)7;
 	} else if (pyx_layout_has(&py->layout, PYX_L_FO_FRAME) &&
 		   pyx_layout_has(&py->layout, PYX_L_IF_LOCALSPLUS)) {
 		uint64_t f, off = (uint64_t)pyx_off(py, PYX_L_IF_LOCALSPLUS);
@@ -796,7 +825,7 @@ static int frame_locals(struct pyx_python *py, pyx_addr_t obj, uint64_t *end,
 			*end = stop < *end ? stop : *end;
 			return 0;
 		}
-		if ((err = pyx_read_field(py, f, PYX_L_IF_CODE, code)) ||
+		if ((err = pyx_iframe_code(py, f, code)) ||
 		    (err = pyx_read_field_n(py, *code, PYX_L_CO_NLOCALSPLUS, 4, &n)))
 			return err;
 		*lo = f - obj + off;
@@ -807,19 +836,35 @@ static int frame_locals(struct pyx_python *py, pyx_addr_t obj, uint64_t *end,
 		return pyx_err_set(PYX_E_BAD_MEMORY, "frame " PYX_PRIaddr
 				   " has %" PRIu64 " locals", obj, n);
 	*hi = *lo + 8 * n;
-	/* The value stack above the locals may hold stale words. */
-	if (*hi < *end)
+	/* The value stack above the locals may hold stale words: up to
+	 * f_stacktop only, where it is known (3.8-3.10). */
+	if (stack_end > *hi && stack_end < *end)
+		*end = stack_end;
+	else if (*hi < *end)
 		*end = *hi;
+	return 0;
+}
+
+int pyx_iframe_code(struct pyx_python *py, pyx_addr_t frame, pyx_addr_t *code)
+{
+	uint64_t w;
+	int err;
+
+	*code = 0;
+	if ((err = pyx_read_field(py, frame, PYX_L_IF_CODE, &w)))
+		return err;
+	*code = pyx_abi_untag(py, w);
 	return 0;
 }
 
 pyx_addr_t pyx_gen_frame(struct pyx_python *py, pyx_addr_t gen)
 {
-	/* gi_frame_state at and past FRAME_COMPLETED: no live frame */
-	int v = pyx_py_ver(py), completed = v == 311 ? 1 : v == 312 ? 3 : 4;
+	/* gi_frame_state at and past this: no live frame (3.15 renumbered
+	 * the states: EXECUTING is 4 there) */
+	int completed = py->k.gen_frame_completed;
 	uint64_t st;
 
-	if (!pyx_layout_has(&py->layout, PYX_L_GEN_IFRAME) ||
+	if (!completed || !pyx_layout_has(&py->layout, PYX_L_GEN_IFRAME) ||
 	    pyx_read_field_n(py, gen, PYX_L_GEN_FRAME_STATE, 1, &st)) {
 		pyx_err_clear();
 		return 0;
@@ -845,7 +890,7 @@ static int gen_locals(struct pyx_python *py, pyx_addr_t obj, uint64_t *end,
 		*end = (uint64_t)pyx_off(py, PYX_L_GEN_IFRAME);
 		return 0;
 	}
-	if ((err = pyx_read_field(py, f, PYX_L_IF_CODE, code)) ||
+	if ((err = pyx_iframe_code(py, f, code)) ||
 	    (err = pyx_read_field_n(py, *code, PYX_L_CO_NLOCALSPLUS, 4, &n)))
 		return err;
 	if (n > MAX_LOCALS)
@@ -854,6 +899,25 @@ static int gen_locals(struct pyx_python *py, pyx_addr_t obj, uint64_t *end,
 	*lo = f - obj + (uint64_t)pyx_off(py, PYX_L_IF_LOCALSPLUS);
 	*hi = *lo + 8 * n;
 	*end = *hi;
+	/* 3.14+: the value stack up to stackpointer holds references too;
+	 * a generator suspended in yield from / await keeps its delegate
+	 * there (stackpointer[-k.gen_yield_from_slot]). */
+	if (pyx_layout_has(&py->layout, PYX_L_IF_STACKPOINTER)) {
+		uint64_t sp;
+
+		if ((err = pyx_read_field(py, f, PYX_L_IF_STACKPOINTER, &sp)))
+			return err;
+		if (sp > obj + *hi && sp - obj - *hi <= 8 * (uint64_t)MAX_LOCALS)
+			*end = (sp - obj) & ~(uint64_t)7;
+	} else if (pyx_layout_has(&py->layout, PYX_L_IF_STACKTOP)) {
+		/* 3.11-3.13: stacktop counts slots from localsplus */
+		uint64_t top;
+
+		if ((err = pyx_read_field_n(py, f, PYX_L_IF_STACKTOP, 4, &top)))
+			return err;
+		if (top > n && top - n <= MAX_LOCALS)
+			*end = *lo + 8 * top;
+	}
 	return 0;
 }
 
@@ -935,7 +999,7 @@ static int scan_words(struct pyx_python *py, pyx_addr_t obj,
 	for (uint64_t o = 16; o < end && !err; o += 8) {
 		enum pyx_ref_kind kind = PYX_REF_INFERRED;
 		const char *name = NULL;
-		uint64_t index = o;
+		uint64_t index = o, w8;
 		pyx_addr_t key = 0;
 
 		if (ti->dictoffset > 0 && o == (uint64_t)ti->dictoffset)
@@ -944,6 +1008,9 @@ static int scan_words(struct pyx_python *py, pyx_addr_t obj,
 			kind = PYX_REF_LOCAL;
 			index = (o - lo) / 8;
 			key = code;
+		} else if (hi && o >= hi) {
+			kind = PYX_REF_FIELD;
+			name = "value stack";
 		} else {
 			for (size_t i = 0; i < nf; i++)
 				if (pyx_layout_has(&py->layout, f[i].id) &&
@@ -958,8 +1025,13 @@ static int scan_words(struct pyx_python *py, pyx_addr_t obj,
 					name = ti->slot_names[i];
 				}
 		}
-		if (v[o / 8] && !(v[o / 8] & 7))
-			err = visit(fn, ctx, kind, v[o / 8], index, key, name);
+		w8 = v[o / 8];
+		/* Frame slots are _PyStackRefs in 3.14+: tag 1 (borrowed,
+		 * not in ob_refcnt) or 0; tagged ints read as 0. */
+		if (hi && o >= lo)
+			w8 = pyx_abi_untag(py, w8);
+		if (w8 && !(w8 & 7))
+			err = visit(fn, ctx, kind, w8, index, key, name);
 	}
 out:
 	free(buf);
@@ -998,7 +1070,7 @@ int pyx_referents_ex(struct pyx_types *t, pyx_addr_t obj,
 			err = visit_array(py, items, n, max_items, fn, ctx);
 		break;
 	case PYX_K_DICT:
-		err = pyx_dict_foreach(py, obj, max_items, on_item, &d);
+		err = pyx_dict_like_foreach(py, obj, max_items, on_item, &d);
 		break;
 	case PYX_K_SET:
 		err = set_items(py, obj, max_items, fn, ctx, t->set_dummy);
@@ -1051,6 +1123,7 @@ int pyx_referents_ex(struct pyx_types *t, pyx_addr_t obj,
 	case PYX_K_OBJECT: /* C types based on object too: their fields */
 	case PYX_K_GENERATOR:
 	case PYX_K_OTHER:
+	case PYX_K_BUFFERED:
 	case PYX_K_FRAME:
 	case PYX_K_TRACEBACK:
 	case PYX_K_EXCEPTION:

@@ -67,6 +67,8 @@ enum pyx_kind {
 	PYX_K_EXCEPTION, /* BaseException and subclasses */
 	PYX_K_WEAKREF,   /* weak references and proxies: wr_object is weak */
 	PYX_K_GENERATOR, /* generators, coroutines, async generators */
+	PYX_K_BUFFERED,  /* _io.Buffered{Reader,Writer,Random}: __sizeof__
+			    adds the buffer */
 };
 
 /* Facts about one type object, read once. */
@@ -156,6 +158,9 @@ int pyx_frame_localsplus(struct pyx_python *py, pyx_addr_t frame,
 /* 3.11+: the frame embedded in a generator or coroutine, 0 when it has
  * completed (its locals are then stale words). */
 pyx_addr_t pyx_gen_frame(struct pyx_python *py, pyx_addr_t gen);
+/* The code object a _PyInterpreterFrame runs: f_executable (3.14+: a
+ * tagged _PyStackRef, untagged here) or f_code. */
+int pyx_iframe_code(struct pyx_python *py, pyx_addr_t frame, pyx_addr_t *code);
 int pyx_code_local_name(struct pyx_python *py, pyx_addr_t code, uint64_t i,
 			char *buf, size_t n);
 

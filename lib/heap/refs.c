@@ -7,6 +7,7 @@
 #include "pyxray/heap.h"
 #include "pyxray/refs.h"
 #include "pyxray/stacks.h"
+#include "abi.h"
 #include "referents.h"
 #include "walk.h"
 
@@ -518,6 +519,8 @@ static int seed_threads(struct refs *s, uint32_t *queue, size_t *nq)
 
 				if (pyx_mem_read_u64(py->mem, at + 8 * j, &v))
 					break;
+				/* 3.14+: a _PyStackRef (tag 1: borrowed) */
+				v = pyx_abi_untag(py, v);
 				if (!v || node_find(&s->g, v) == NONE)
 					continue;
 				if (pyx_code_local_name(py, f->code, j, name,
@@ -598,16 +601,24 @@ static int search(struct refs *s, struct pyx_refs *r)
 	 * collector's own test, refcount > references from the heap. */
 	head = nq;
 	for (uint32_t i = 0; i < g->ntracked; i++) {
+		struct pyx_obj_header h;
 		const uint64_t *p;
-		uint64_t rc;
+		uint64_t w[2];
 
 		if (s->parent[i] != NONE)
 			continue;
-		p = pyx_heap_words(py->mem, g->addr[i], 8);
+		p = pyx_heap_words(py->mem, g->addr[i], 16);
 		if (!p)
 			continue;
-		rc = *p & REFCNT_MASK;
-		if (rc <= g->inrefs[i])
+		/* The count as the ABI reads it (3.14+: the u32 of the split
+		 * refcount, flags above it), never the raw word. */
+		w[0] = p[0] & REFCNT_MASK;
+		w[1] = p[1];
+		if (py->abi->ops->header_decode(py, w, 2, &h)) {
+			pyx_err_clear();
+			continue;
+		}
+		if (!h.immortal && h.refcnt <= g->inrefs[i])
 			continue;
 		if (ext == NONE && (err = root_add(s, "held from outside the "
 						    "Python heap (C code, the "
@@ -632,7 +643,7 @@ static uint64_t frame_code(struct pyx_python *py, pyx_addr_t frame)
 	if (pyx_layout_has(&py->layout, PYX_L_FO_CODE))
 		pyx_read_field(py, frame, PYX_L_FO_CODE, &code);
 	else if (pyx_read_field(py, frame, PYX_L_FO_FRAME, &f) == 0 && f)
-		pyx_read_field(py, f, PYX_L_IF_CODE, &code);
+		pyx_iframe_code(py, f, &code);
 	pyx_err_clear();
 	return code;
 }
@@ -757,7 +768,7 @@ static void label(struct refs *s, uint32_t src, uint64_t e, bool generic,
 		else if (ti->kind == PYX_K_GENERATOR) {
 			pyx_addr_t f = pyx_gen_frame(py, s->g.addr[src]);
 
-			if (f && pyx_read_field(py, f, PYX_L_IF_CODE, &code))
+			if (f && pyx_iframe_code(py, f, &code))
 				code = 0;
 		}
 		if (!code || pyx_code_local_name(py, code, aux, k, sizeof(k)))

@@ -249,6 +249,40 @@ static int dict_size(const struct view *py, const struct pyx_size_rules *r,
 	return 0;
 }
 
+/* 3.11+ generators and coroutines (gen_sizeof): the object up to its
+ * frame's locals, then the code's locals and stack, whatever tp_basicsize
+ * and ob_size say.  Before 3.11: the default rule. */
+static int gen_size(const struct view *w, pyx_addr_t obj,
+		    const struct pyx_typeinfo *ti, uint64_t *out)
+{
+	struct pyx_python *py = w->py;
+	pyx_addr_t code;
+	uint64_t n, stack;
+	int err;
+
+	*out = ti->basicsize;
+	if (!pyx_layout_has(&py->layout, PYX_L_GEN_IFRAME) ||
+	    !pyx_layout_has(&py->layout, PYX_L_IF_LOCALSPLUS) ||
+	    !pyx_layout_has(&py->layout, PYX_L_IF_CODE) ||
+	    !pyx_layout_has(&py->layout, PYX_L_CO_NLOCALSPLUS) ||
+	    !pyx_layout_has(&py->layout, PYX_L_CO_STACKSIZE))
+		return 0;
+	if ((err = pyx_iframe_code(py, obj + (uint64_t)pyx_off(py, PYX_L_GEN_IFRAME),
+				   &code)) ||
+	    (err = pyx_read_field_n(py, code, PYX_L_CO_NLOCALSPLUS, 4, &n)) ||
+	    (err = pyx_read_field_n(py, code, PYX_L_CO_STACKSIZE, 4, &stack)))
+		return err;
+	/* int fields: a negative or huge one is corrupt */
+	if (n > (1u << 20) || stack > (1u << 20))
+		return pyx_err_set(PYX_E_BAD_MEMORY, "generator " PYX_PRIaddr
+				   ": code " PYX_PRIaddr " has %" PRIu64
+				   " locals and a stack of %" PRIu64, obj, code,
+				   n, stack);
+	*out = (uint64_t)pyx_off(py, PYX_L_GEN_IFRAME) +
+	       (uint64_t)pyx_off(py, PYX_L_IF_LOCALSPLUS) + (n + stack) * PTR;
+	return 0;
+}
+
 int pyx_obj_sizeof(struct pyx_python *py, const struct pyx_size_rules *r,
 		   pyx_addr_t obj, const struct pyx_typeinfo *ti,
 		   uint64_t *out)
@@ -307,8 +341,31 @@ int pyx_obj_sizeof(struct pyx_python *py, const struct pyx_size_rules *r,
 		    v > MAX_FIELD)
 			err = pyx_err_set(PYX_E_BAD_MEMORY, "bytearray "
 					  PYX_PRIaddr " corrupt", obj);
-		if (!err)
-			size = ti->basicsize + v;
+		if (err)
+			break;
+		/* 3.15: the buffer is a bytes object (ob_bytes_object) and
+		 * counted as one: its header, the bytes and the NUL. */
+		if (v && pyx_layout_has(&py->layout, PYX_L_BYTEARRAY_BYTES_OBJECT))
+			v += (uint64_t)pyx_off(py, PYX_L_BYTES_SVAL) + 1;
+		size = ti->basicsize + v;
+		break;
+	case PYX_K_BUFFERED:
+		/* buffered_sizeof: the object and its buffer, if any */
+		size = ti->basicsize;
+		if (!pyx_layout_has(&py->layout, PYX_L_BUFFERED_BUFFER) ||
+		    !pyx_layout_has(&py->layout, PYX_L_BUFFERED_BUFFER_SIZE))
+			break;
+		if (!(err = rd(w, obj, PYX_L_BUFFERED_BUFFER, 8, &v)) && v &&
+		    !(err = rd(w, obj, PYX_L_BUFFERED_BUFFER_SIZE, 8, &v2))) {
+			if (v2 > MAX_FIELD)
+				err = pyx_err_set(PYX_E_BAD_MEMORY, "buffered "
+						  PYX_PRIaddr " corrupt", obj);
+			else
+				size += v2;
+		}
+		break;
+	case PYX_K_GENERATOR:
+		err = gen_size(w, obj, ti, &size);
 		break;
 	case PYX_K_DEQUE:
 		if (!(err = rd(w, obj, PYX_L_DEQUE_LEFTINDEX, 8, &v)) &&

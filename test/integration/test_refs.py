@@ -11,7 +11,9 @@ Checks, against the fixture's own truth:
     is among pyxray's direct referrers (refs --addr --json);
   - text and --dot output; bad input (unknown type with suggestions, an
     address that is not an object): one-line errors, exit 2;
-  - locals of suspended generators (not those of finished ones);
+  - locals of suspended generators (not those of finished ones); what a
+    generator suspended in yield from, a coroutine suspended in await,
+    holds on its value stack;
   - an untracked type (bytearray) held by attributes;
   - objects gc.DEBUG_SAVEALL kept in gc.garbage: held by gc.garbage;
   - no thread is left stopped.
@@ -83,6 +85,17 @@ def holder_ok(name, g, version):
         return p and p[0][2] == "local 'x'" and \
             any(t == "generator" for t, _, _, _ in p) and \
             any(e == "dict value ['GENS']" for _, _, e, _ in p)
+    if name == "Delegated":
+        # on the value stack of the generator's frame (3.11+: embedded;
+        # 3.8-3.10: its gi_frame)
+        return p and p[0][2] == "value stack" and \
+            any(t == "generator" for t, _, _, _ in p) and \
+            any(e == "dict value ['DELEGATING']" for _, _, e, _ in p)
+    if name == "Awaited":
+        return any(t in ("coroutine", "frame") and e == "value stack"
+                   for t, _, e, _ in p) and \
+            any(t == "coroutine" for t, _, _, _ in p) and \
+            any(e == "dict value ['CORO']" for _, _, e, _ in p)
     if name == "Saved":
         return "gc.garbage" in g["root"] and p and p[0][0] == "list"
     if name == "Repeated":
@@ -103,7 +116,7 @@ def main():
         counts = truth["counts"]
         for name in ("MutDefault", "LruResult", "ClassItem", "BigLocal",
                      "Listener", "FrameHeld", "Repeated", "Saved", "GenLocal",
-                     "CycleNode"):
+                     "Delegated", "Awaited", "CycleNode"):
             res = T.pyxray(args.pyxray, "refs", pid, "--type",
                            "__main__." + name, "--json", timeout=120)
             if not ck.ok(res.rc == 0, "refs --type %s exits 0" % name,
