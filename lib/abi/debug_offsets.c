@@ -6,6 +6,7 @@
  * by the version it carries; what it says goes into the same struct
  * pyx_layout as DWARF and the built-in tables.  The section is writable:
  * every value is bounded by the size of the struct it is an offset in. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -200,6 +201,35 @@ void pyx_debug_offsets_range(int *oldest_minor, int *newest_minor)
 	*newest_minor = formats[PYX_ARRAY_SIZE(formats) - 1].minor;
 }
 
+/* What the readers read at an offset: its width (so that offset + width
+ * stays inside the struct) and whether it is a pointer or a word, 8-byte
+ * aligned in every build.  Embedded structs and arrays (the GIL, the GC
+ * state, a frame, ob_sval, co_code_adaptive) need one byte at least. */
+static unsigned field_width(enum pyx_layout_id id, bool *aligned)
+{
+	*aligned = false;
+	switch (id) {
+	case PYX_L_IS_GC:
+	case PYX_L_IS_GIL:
+	case PYX_L_TS_BASE_FRAME:
+	case PYX_L_IF_OWNER:
+	case PYX_L_CO_CODE_ADAPTIVE:
+	case PYX_L_BYTES_SVAL:
+	case PYX_L_GEN_IFRAME:
+	case PYX_L_GEN_FRAME_STATE:
+		return 1;
+	case PYX_L_CO_FIRSTLINENO:
+	case PYX_L_STR_STATE:
+	case PYX_L_GIL_LOCKED:
+	case PYX_L_GC_COLLECTING:
+	case PYX_L_LONG_DIGIT:
+		return 4;
+	default:
+		*aligned = true;
+		return 8;
+	}
+}
+
 static void note_diff(struct pyx_debug_offsets *d, enum pyx_layout_id id,
 		      int32_t had, int32_t says)
 {
@@ -284,9 +314,21 @@ int pyx_debug_offsets_apply(struct pyx_layout *out, struct pyx_mem *mem,
 				v -= gil;
 				bound -= gil;
 			}
-			/* An offset leaves room for at least a byte. */
-			if (e->base == B_NONE ? v > bound : v >= bound)
-				goto bad;
+			if (e->base == B_NONE) {
+				if (v > bound)
+					goto bad;
+			} else {
+				/* The whole field inside its struct, a
+				 * pointer aligned: the readers load 8 bytes
+				 * there, and the struct's end may be the
+				 * end of the mapping. */
+				bool aligned;
+				unsigned w = field_width(e->id, &aligned);
+
+				if (v >= bound || w > bound - v ||
+				    (aligned && (v & 7)))
+					goto bad;
+			}
 			val = (int32_t)v;
 			if (l->v[e->id] != PYX_OFF_NONE && l->v[e->id] != val)
 				note_diff(d, e->id, l->v[e->id], val);

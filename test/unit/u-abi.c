@@ -390,6 +390,24 @@ START_TEST(debug_offsets_314)
 	ck_assert_int_eq(apply_do(&l, mem, b, &d),
 			 -PYX_E_LAYOUT);
 	ck_assert_int_eq(l.v[PYX_L_RT_INTERP_HEAD], PYX_OFF_NONE);
+	/* a pointer field whose 8 bytes end past its struct (it starts
+	 * inside: 828 < 832) */
+	fake_do_314(b, 0x030e0af0);
+	put(b, 208, 828);
+	pyx_layout_init(&l);
+	ck_assert_int_eq(apply_do(&l, mem, b, &d), -PYX_E_LAYOUT);
+	ck_assert_int_eq(l.v[PYX_L_RT_INTERP_HEAD], PYX_OFF_NONE);
+	/* a pointer field not 8-byte aligned */
+	fake_do_314(b, 0x030e0af0);
+	put(b, 208, 76);
+	ck_assert_int_eq(apply_do(&l, mem, b, &d), -PYX_E_LAYOUT);
+	/* a 4-byte field may end at its struct's end, not past it; a 1-byte
+	 * one (frame owner) need not be aligned */
+	fake_do_314(b, 0x030e0af0);
+	put(b, 352, 212);    /* co_firstlineno: 212 + 4 == 216 */
+	ck_assert_int_eq(apply_do(&l, mem, b, &d), 0);
+	put(b, 352, 213);
+	ck_assert_int_eq(apply_do(&l, mem, b, &d), -PYX_E_LAYOUT);
 	/* a GIL member before the GIL */
 	fake_do_314(b, 0x030e0af0);
 	put(b, 144, 7000);
