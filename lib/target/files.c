@@ -22,6 +22,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <gelf.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <linux/capability.h>
@@ -664,8 +665,11 @@ static void after_check(void)
  * spell it, and for a chroot (whose maps show the paths of our root) with
  * the root's own path taken off. */
 static int reach_file(const struct pyx_target *t, const char *target_path,
-		      int *fdp, char *local, size_t n)
+		      int *fdp, char *local_arg, size_t n_arg)
 {
+	char local_buf[PATH_MAX + 64];
+	char *local = local_arg ? local_arg : local_buf;
+	size_t n = local_arg ? n_arg : sizeof(local_buf);
 	const struct pyx_map *m = lowest_map(t, target_path);
 	char tried[PATH_MAX + 128] = "", canon[PATH_MAX], root[PATH_MAX];
 	const char *paths[2] = { target_path, NULL };
@@ -804,6 +808,105 @@ static void add_candidate(struct debug_candidate *c, size_t *nc, size_t max,
 	(*nc)++;
 }
 
+/* CRC-32 (IEEE 802.3, reflected), as .gnu_debuglink carries it. */
+static uint32_t crc32_update(uint32_t crc, const uint8_t *p, size_t n)
+{
+	static uint32_t table[256];
+	static bool ready;
+
+	if (!ready) {
+		for (uint32_t i = 0; i < 256; i++) {
+			uint32_t c = i;
+
+			for (int k = 0; k < 8; k++)
+				c = c & 1 ? 0xedb88320u ^ (c >> 1) : c >> 1;
+			table[i] = c;
+		}
+		ready = true;
+	}
+	crc = ~crc;
+	while (n--)
+		crc = table[(crc ^ *p++) & 0xff] ^ (crc >> 8);
+	return ~crc;
+}
+
+/* The CRC-32 of the whole file open as fd (read with pread: the offset
+ * stays).  0 or -errno. */
+static int file_crc(int fd, uint32_t *out)
+{
+	uint8_t *buf = malloc(1u << 16);
+	uint32_t crc = 0;
+	off_t off = 0;
+	int err = 0;
+
+	if (!buf)
+		return -ENOMEM;
+	for (;;) {
+		ssize_t got = pread(fd, buf, 1u << 16, off);
+
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0) {
+			err = -errno;
+			break;
+		}
+		if (got == 0)
+			break;
+		crc = crc32_update(crc, buf, (size_t)got);
+		off += got;
+	}
+	free(buf);
+	*out = crc;
+	return err;
+}
+
+/* The CRC .gnu_debuglink carries after the file name (padded to 4 bytes)
+ * in the file the target maps as target_path, if that name is link.  0 or
+ * -errno. */
+static int debuglink_crc(const struct pyx_target *t, const char *target_path,
+			 const char *link, uint32_t *crc)
+{
+	Elf *e;
+	Elf_Scn *scn = NULL;
+	size_t shstrndx;
+	int fd, err = -ENOENT;
+
+	if (reach_file(t, target_path, &fd, NULL, 0)) {
+		pyx_err_clear();
+		return -ENOENT;
+	}
+	elf_version(EV_CURRENT);
+	if (!(e = elf_begin(fd, ELF_C_READ, NULL)) ||
+	    elf_getshdrstrndx(e, &shstrndx) != 0)
+		goto out;
+	while ((scn = elf_nextscn(e, scn))) {
+		GElf_Shdr sh;
+		Elf_Data *d;
+		const char *name;
+		size_t len, at;
+
+		if (!gelf_getshdr(scn, &sh) ||
+		    !(name = elf_strptr(e, shstrndx, sh.sh_name)) ||
+		    strcmp(name, ".gnu_debuglink") != 0)
+			continue;
+		if (!(d = elf_getdata(scn, NULL)) || !d->d_buf)
+			break;
+		len = strnlen(d->d_buf, d->d_size);
+		at = (len + 4) & ~(size_t)3;
+		if (len == d->d_size || at + 4 > d->d_size ||
+		    strcmp(d->d_buf, link) != 0)
+			break;
+		memcpy(crc, (const uint8_t *)d->d_buf + at, 4);
+		err = 0;
+		break;
+	}
+out:
+	if (e)
+		elf_end(e);
+	close(fd);
+	return err;
+}
+
 /* Open one candidate for reading (regular files only); local: the path to
  * give libdw.  An fd or -errno. */
 static int open_candidate(const struct pyx_target *t, int rootfd,
@@ -842,6 +945,7 @@ int pyx_target_open_debug_file(const struct pyx_target *t,
 {
 	struct debug_candidate *c;
 	char link[256], bindir[PATH_MAX], bid[64] = "";
+	uint32_t want_crc = 0;
 	size_t nc = 0, used = 0;
 	const size_t max = 8;
 	char *slash;
@@ -855,7 +959,11 @@ int pyx_target_open_debug_file(const struct pyx_target *t,
 	pyx_elf_build_id(elf, bid, sizeof(bid));
 	pyx_elf_debuglink(elf, link, sizeof(link));
 	/* A file name, nothing else: "../x" would leave the directories. */
-	if (strchr(link, '/') || strcmp(link, ".") == 0 || strcmp(link, "..") == 0)
+	if (strchr(link, '/') || strcmp(link, ".") == 0 || strstr(link, ".."))
+		link[0] = '\0';
+	/* Without a build-id, the debuglink's CRC is what ties a candidate
+	 * to this binary: any file with DWARF would do otherwise. */
+	if (!bid[0] && link[0] && debuglink_crc(t, target_path, link, &want_crc))
 		link[0] = '\0';
 	snprintf(bindir, sizeof(bindir), "%s", target_path);
 	slash = strrchr(bindir, '/');
@@ -888,6 +996,7 @@ int pyx_target_open_debug_file(const struct pyx_target *t,
 	for (size_t i = 0; i < nc; i++) {
 		struct pyx_elf *e;
 		char got[64] = "", here[PATH_MAX + 64];
+		uint32_t crc;
 		int fd, dfd;
 
 		if (searched && used < sn)
@@ -904,7 +1013,9 @@ int pyx_target_open_debug_file(const struct pyx_target *t,
 			continue;
 		}
 		pyx_elf_build_id(e, got, sizeof(got));
-		if (pyx_elf_has_dwarf(e) && (!bid[0] || strcmp(got, bid) == 0) &&
+		if (pyx_elf_has_dwarf(e) &&
+		    (bid[0] ? strcmp(got, bid) == 0
+			    : file_crc(fd, &crc) == 0 && crc == want_crc) &&
 		    snprintf(local, n, "%s", here) < (int)n) {
 			pyx_elf_free(e);
 			*fdp = fd;

@@ -6,6 +6,7 @@
 #include <check.h>
 #include <elf.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
@@ -433,6 +434,106 @@ START_TEST(debug_file_in_root_only)
 }
 END_TEST
 
+/* Without a build-id, a debug file is the one whose CRC-32 the binary's
+ * .gnu_debuglink carries: another file with DWARF under that name (in the
+ * target's root, or in a debug directory of ours) is not taken, nor a
+ * debuglink name with "..". */
+static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int sh(const char *fmt, ...)
+{
+	char cmd[4 * PATH_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	return system(cmd);
+}
+
+START_TEST(debug_file_crc_without_build_id)
+{
+	struct pyx_target *t;
+	struct pyx_elf *main_elf, *e2;
+	char exe[PATH_MAX], bin[PATH_MAX], dbgdir[PATH_MAX], p[PATH_MAX + 16];
+	char local[PATH_MAX + 64], searched[2048], bid[64];
+	ssize_t n;
+	pid_t pid;
+
+	if (geteuid() != 0 || system("objcopy --version >/dev/null 2>&1"))
+		return;
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	ck_assert_int_gt(n, 0);
+	exe[n] = '\0';
+	ck_assert_int_eq(pyx_elf_open(exe, 0, &e2), 0);
+	if (!pyx_elf_has_dwarf(e2)) {
+		pyx_elf_free(e2);
+		return; /* needs DWARF (RelWithDebInfo) */
+	}
+	pyx_elf_free(e2);
+	make_tree();
+	sub(bin, root, "bin");
+	ck_assert_int_eq(mkdir(bin, 0755), 0);
+	/* x.full: DWARF, no build-id; x.dbg its debug part; x linked to it
+	 * (name and CRC); x2 linked to "x..dbg". */
+	ck_assert_int_eq(sh("objcopy --remove-section .note.gnu.build-id '%s' "
+			    "'%s/x.full' && objcopy --only-keep-debug "
+			    "'%s/x.full' '%s/x.dbg' 2>/dev/null && objcopy --strip-debug "
+			    "--add-gnu-debuglink='%s/x.dbg' '%s/x.full' '%s/x' "
+			    "&& cp '%s/x.dbg' '%s/x..dbg' && objcopy "
+			    "--strip-debug --add-gnu-debuglink='%s/x..dbg' "
+			    "'%s/x.full' '%s/x2'", exe, bin, bin, bin, bin, bin,
+			    bin, bin, bin, bin, bin, bin), 0);
+	snprintf(p, sizeof(p), "%s/x", bin);
+	ck_assert_int_eq(pyx_elf_open(p, 0, &main_elf), 0);
+	pyx_elf_build_id(main_elf, bid, sizeof(bid));
+	ck_assert_str_eq(bid, "");
+	pid = spawn(chroot_child, NULL);
+	msleep(100);
+	ck_assert_int_eq(pyx_target_open_pid(pid, &t), 0);
+
+	/* The right file beside the binary: taken. */
+	ck_assert_int_eq(pyx_target_find_debug_file(t, main_elf, "/bin/x", NULL,
+						    local, sizeof(local),
+						    searched, sizeof(searched)),
+			 0);
+	ck_assert_msg(strstr(local, "/bin/x.dbg"), "local: %s", local);
+	/* Another file with DWARF under its name: refused. */
+	ck_assert_int_eq(sh("cp '%s/x.full' '%s/x.dbg'", bin, bin), 0);
+	ck_assert_int_eq(pyx_target_find_debug_file(t, main_elf, "/bin/x", NULL,
+						    local, sizeof(local),
+						    searched, sizeof(searched)),
+			 -PYX_E_NO_DEBUG_INFO);
+	/* The same in a debug directory of ours (outside the root). */
+	sub(dbgdir, dir, "dbg");
+	ck_assert_int_eq(sh("mkdir -p '%s/bin' && cp '%s/x.full' '%s/bin/x.dbg'",
+			    dbgdir, bin, dbgdir), 0);
+	ck_assert_int_eq(pyx_target_find_debug_file(t, main_elf, "/bin/x",
+						    dbgdir, local,
+						    sizeof(local), searched,
+						    sizeof(searched)),
+			 -PYX_E_NO_DEBUG_INFO);
+	ck_assert_int_eq(sh("cp '%s/x..dbg' '%s/bin/x.dbg'", bin, dbgdir), 0);
+	ck_assert_int_eq(pyx_target_find_debug_file(t, main_elf, "/bin/x",
+						    dbgdir, local,
+						    sizeof(local), searched,
+						    sizeof(searched)), 0);
+	ck_assert_msg(strncmp(local, dbgdir, strlen(dbgdir)) == 0, "local: %s",
+		      local);
+	pyx_elf_free(main_elf);
+	/* A debuglink name with "..": not even looked for. */
+	snprintf(p, sizeof(p), "%s/x2", bin);
+	ck_assert_int_eq(pyx_elf_open(p, 0, &main_elf), 0);
+	ck_assert_int_eq(pyx_target_find_debug_file(t, main_elf, "/bin/x2",
+						    NULL, local, sizeof(local),
+						    searched, sizeof(searched)),
+			 -PYX_E_NO_DEBUG_INFO);
+	pyx_elf_free(main_elf);
+	pyx_target_free(t);
+	reap(pid);
+	remove_tree();
+}
+END_TEST
+
 /* ---- mapped files ----------------------------------------------------- */
 
 #ifdef PYX_TEST_HOOKS
@@ -540,6 +641,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, as_the_target);
 	tcase_add_test(tc, debug_file_in_root_only);
 	tcase_add_test(tc, mapped_file_of_a_chroot);
+	tcase_add_test(tc, debug_file_crc_without_build_id);
 #ifdef PYX_TEST_HOOKS
 	tcase_add_test(tc, mapped_by_fd_not_name);
 #endif
