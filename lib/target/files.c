@@ -751,12 +751,6 @@ out:
 int pyx_target_open_mapped(const struct pyx_target *t, const char *target_path,
 			   int *fd, char *local, size_t n)
 {
-	char buf[PATH_MAX + 64];
-
-	if (!local) {
-		local = buf;
-		n = sizeof(buf);
-	}
 	return reach_file(t, target_path, fd, local, n);
 }
 

@@ -6,10 +6,10 @@
 #include <check.h>
 #include <elf.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -314,6 +314,94 @@ START_TEST(as_the_target)
 
 	pyx_target_free(t);
 	reap(pid);
+	remove_tree();
+}
+END_TEST
+
+/* The credentials used are those pinned when the target was opened or
+ * last stopped, and an open is refused once the target's change (it
+ * dropped to nobody here; a setuid exec would raise them) or once it is
+ * not the process attached any more. */
+static int drop_pipe[2];
+
+static void child_drops_later(void *arg)
+{
+	char c;
+
+	(void)arg;
+	close(drop_pipe[1]);
+	if (read(drop_pipe[0], &c, 1) != 1)
+		_exit(2);
+	if (setgroups(0, NULL) != 0 || setresgid(65534, 65534, 65534) != 0 ||
+	    setresuid(65534, 65534, 65534) != 0)
+		_exit(3);
+}
+
+static bool status_uid_is(pid_t pid, const char *want)
+{
+	char path[64], line[256];
+	bool is = false;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	if (!(f = fopen(path, "r")))
+		return false;
+	while (fgets(line, sizeof(line), f))
+		if (strncmp(line, "Uid:", 4) == 0)
+			is = strstr(line, want) != NULL;
+	fclose(f);
+	return is;
+}
+
+START_TEST(as_the_target_pinned)
+{
+	struct pyx_target *t;
+	char secret[PATH_MAX], pub[PATH_MAX], *text;
+	pid_t pid;
+	int i;
+
+	if (geteuid() != 0)
+		return;
+	make_tree();
+	sub(secret, dir, "secret.py");
+	put(secret, "ROOT ONLY\n", 0600);
+	sub(pub, dir, "public.py");
+	put(pub, "PUBLIC\n", 0644);
+	ck_assert_int_eq(pipe(drop_pipe), 0);
+	pid = spawn(child_drops_later, NULL);
+	close(drop_pipe[0]);
+	msleep(50);
+	ck_assert_int_eq(pyx_target_open_pid(pid, &t), 0);
+	/* Pinned at open: root, as the target is. */
+	ck_assert_int_eq(open_text(t, secret, PYX_OPEN_AS_TARGET, &text), 0);
+	ck_assert_str_eq(text, "ROOT ONLY\n");
+	/* It changes its credentials: nothing opens as the target until it
+	 * is pinned again. */
+	ck_assert_int_eq(write(drop_pipe[1], "x", 1), 1);
+	close(drop_pipe[1]);
+	for (i = 0; i < 200 && !status_uid_is(pid, "65534"); i++)
+		msleep(10);
+	ck_assert(status_uid_is(pid, "65534"));
+	ck_assert_int_eq(open_text(t, pub, PYX_OPEN_AS_TARGET, &text),
+			 -PYX_E_PERMISSION);
+	ck_assert_msg(strstr(pyx_err_detail(), "changed credentials"),
+		      "detail: %s", pyx_err_detail());
+	/* A stop pins it again: now as nobody. */
+	ck_assert_int_eq(pyx_target_stop(t, 0), 0);
+	ck_assert_int_eq(pyx_target_resume(t), 0);
+	ck_assert_int_eq(open_text(t, pub, PYX_OPEN_AS_TARGET, &text), 0);
+	ck_assert_str_eq(text, "PUBLIC\n");
+	ck_assert_int_eq(open_text(t, secret, PYX_OPEN_AS_TARGET, &text),
+			 -PYX_E_PERMISSION);
+	ck_assert_msg(!strstr(pyx_err_detail(), "changed credentials"),
+		      "detail: %s", pyx_err_detail());
+	/* Gone: not the process attached. */
+	reap(pid);
+	ck_assert_int_eq(open_text(t, pub, PYX_OPEN_AS_TARGET, &text),
+			 -PYX_E_PERMISSION);
+	ck_assert_msg(strstr(pyx_err_detail(), "no longer the process"),
+		      "detail: %s", pyx_err_detail());
+	pyx_target_free(t);
 	remove_tree();
 }
 END_TEST
@@ -639,6 +727,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, x86_64_accepted);
 	tcase_add_test(tc, inside_the_root);
 	tcase_add_test(tc, as_the_target);
+	tcase_add_test(tc, as_the_target_pinned);
 	tcase_add_test(tc, debug_file_in_root_only);
 	tcase_add_test(tc, mapped_file_of_a_chroot);
 	tcase_add_test(tc, debug_file_crc_without_build_id);
