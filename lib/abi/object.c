@@ -352,6 +352,14 @@ static int read_keys(struct pyx_python *py, pyx_addr_t keys, size_t max,
 	    dk->nentries > dk->size)
 		return pyx_err_set(PYX_E_BAD_MEMORY, "dict keys " PYX_PRIaddr
 				   " has %" PRIu64 " entries", keys, dk->nentries);
+	/* The entry geometry comes from the layout (a table, DWARF, or an
+	 * image's facts): an entry too small for its key and value, or absent,
+	 * would make every entry read run past the copy. */
+	if (pyx_off(py, PYX_L_DK_INDICES) < 0 || dk->entry_size < 16 ||
+	    dk->entry_size > 64 || dk->value_off + 8 > dk->entry_size ||
+	    dk->key_off + 8 > dk->entry_size)
+		return pyx_err_set(PYX_E_LAYOUT, "dict entry layout: %zu-byte "
+				   "entries", dk->entry_size);
 	dk->index_bytes = index_bytes;
 	dk->entries = keys + (uint64_t)pyx_off(py, PYX_L_DK_INDICES) + index_bytes;
 	return 0;
