@@ -272,10 +272,14 @@ struct pyx_layout {
 
 /* Set every entry to PYX_OFF_NONE. */
 void pyx_layout_init(struct pyx_layout *l);
-/* Fill l from the DWARF of the ELF file at path (a local path: for a
- * target's file, pass it through pyx_proc_path()).  Errors:
+/* Fill l from the DWARF of the ELF file at path, a file of pyxray's own
+ * (a target's files are opened by the resolver: use the _fd form).  Errors:
  * -PYX_E_NO_DEBUG_INFO (no .debug_info, detail names the file), -PYX_E_IO. */
 int pyx_layout_from_dwarf(struct pyx_layout *l, const char *path);
+/* The same over an open descriptor (not closed); path names it in messages
+ * and l->source_file.  A descriptor, so that the file scanned is the one the
+ * resolver checked (a name could be swapped in between). */
+int pyx_layout_from_dwarf_fd(struct pyx_layout *l, int fd, const char *path);
 
 /* Fill l from the built-in table for this version: the entry for the same
  * build-id if there is one, else the same major.minor with the nearest micro

@@ -7,11 +7,6 @@
 
 #include "pyxray/layout.h"
 
-/* pyx_layout_from_dwarf() over an open file (not closed); path names it in
- * messages and l->source_file.  An fd, so that the file scanned is the one
- * the resolver checked (a name could be swapped in between). */
-int pyx_layout_from_dwarf_fd(struct pyx_layout *l, int fd, const char *path);
-
 /* Where a layout read on a cache miss goes once the caller has validated
  * it (pyx_layout_cache_store()). */
 struct pyx_layout_cache_slot {
