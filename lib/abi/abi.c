@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "abi.h"
-#include "object.h"
+#include "field.h"
 
 /* One row per supported minor version, oldest first.  A new release: its
  * row here (and its family file), then its layout table (docs/abi.md). */
@@ -218,4 +218,18 @@ int pyx_abi_check_free_threaded(const struct pyx_build_signals *s)
 	return pyx_err_set(PYX_E_UNSUPPORTED_VERSION, "free-threaded build "
 			   "(Py_GIL_DISABLED): not supported yet (%s: %s)",
 			   s->binary ? s->binary : "the interpreter", why);
+}
+
+/* The code object a _PyInterpreterFrame runs: f_executable (3.14+: a
+ * tagged _PyStackRef, untagged here) or f_code. */
+int pyx_iframe_code(struct pyx_python *py, pyx_addr_t frame, pyx_addr_t *code)
+{
+	uint64_t w;
+	int err;
+
+	*code = 0;
+	if ((err = pyx_read_field(py, frame, PYX_L_IF_CODE, &w)))
+		return err;
+	*code = pyx_abi_untag(py, w);
+	return 0;
 }

@@ -30,7 +30,7 @@
 #include <stdint.h>
 
 #include "pyxray/linetable.h"
-#include "python_private.h"
+#include "reader.h"
 
 /* What one step along a thread's frame chain found. */
 enum pyx_frame_kind {
@@ -215,5 +215,9 @@ struct pyx_build_signals {
  * and the evidence: _Py_DebugOffsets.free_threaded, PyObject.ob_tid in the
  * DWARF, or a name such as python3.13t / libpython3.13t.so. */
 int pyx_abi_check_free_threaded(const struct pyx_build_signals *s);
+
+/* The code object a _PyInterpreterFrame runs: f_executable (3.14+: a
+ * tagged _PyStackRef, untagged here) or f_code. */
+int pyx_iframe_code(struct pyx_python *py, pyx_addr_t frame, pyx_addr_t *code);
 
 #endif

@@ -11,15 +11,8 @@
 #include <stdint.h>
 
 #include "abi.h"
-#include "python_private.h"
-
-/* Read the word at addr + the offset of layout entry id.
- * -PYX_E_LAYOUT if the build has no such field. */
-int pyx_read_field(struct pyx_python *py, pyx_addr_t addr,
-		   enum pyx_layout_id id, uint64_t *out);
-/* The same for fields narrower than a word (size 1, 2 or 4). */
-int pyx_read_field_n(struct pyx_python *py, pyx_addr_t addr,
-		     enum pyx_layout_id id, size_t size, uint64_t *out);
+#include "field.h"
+#include "reader.h"
 
 int pyx_obj_type(struct pyx_python *py, pyx_addr_t obj, pyx_addr_t *type);
 /* Whether obj's type is tp or a subclass by the tp_flags bit given (0: exact). */

@@ -10,7 +10,7 @@
 #include "layout_cache.h"
 #include "pyxray/files.h"
 #include "object.h"
-#include "python_private.h"
+#include "reader.h"
 
 /* "libpython3.11.so.1.0" or "python3.11": the version in a file's name, so
  * that an old or foreign Python is named even where it cannot be read. */

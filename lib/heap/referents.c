@@ -845,18 +845,6 @@ static int frame_locals(struct pyx_python *py, pyx_addr_t obj, uint64_t *end,
 	return 0;
 }
 
-int pyx_iframe_code(struct pyx_python *py, pyx_addr_t frame, pyx_addr_t *code)
-{
-	uint64_t w;
-	int err;
-
-	*code = 0;
-	if ((err = pyx_read_field(py, frame, PYX_L_IF_CODE, &w)))
-		return err;
-	*code = pyx_abi_untag(py, w);
-	return 0;
-}
-
 pyx_addr_t pyx_gen_frame(struct pyx_python *py, pyx_addr_t gen)
 {
 	/* gi_frame_state at and past this: no live frame (3.15 renumbered

@@ -11,7 +11,7 @@
  */
 #include <string.h>
 
-#include "referents.h"
+#include "sizes.h"
 
 #define PTR 8u
 /* A count or size read from the target past this is corrupt: no object

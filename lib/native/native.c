@@ -21,7 +21,7 @@
 #include "native.h"
 #include "pyxray/files.h"
 #include "pyxray/symbols.h"
-#include "python_private.h"
+#include "reader.h"
 
 /* ---- symbolizer -------------------------------------------------------- */
 

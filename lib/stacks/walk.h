@@ -4,7 +4,7 @@
 
 #include "abi.h"
 #include "pyxray/stacks.h"
-#include "python_private.h"
+#include "reader.h"
 
 struct pyx_code_cache;
 

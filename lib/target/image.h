@@ -16,7 +16,7 @@
  * Library-private (lib/target).  It is the bottom layer: the facts are
  * given as plain data (the types by their symbol names), and
  * pyx_image_python_facts() below turns them into the ABI layer's struct
- * pyx_python_facts for a caller that includes python_private.h first.
+ * pyx_python_facts for a caller that includes reader.h first.
  */
 #ifndef PYX_IMAGE_H
 #define PYX_IMAGE_H
@@ -110,9 +110,9 @@ struct pyx_elf;
  * Free with pyx_elf_free().  -PYX_E_IO, -PYX_E_NOMEM. */
 int pyx_image_empty_elf(struct pyx_elf **out);
 
-/* The bridge to the ABI layer, for callers that include python_private.h
+/* The bridge to the ABI layer, for callers that include reader.h
  * (tests, tools, the fuzzer): the target layer does not know its types. */
-#ifdef PYX_PYTHON_PRIVATE_H
+#ifdef PYX_READER_H
 static inline void pyx_image_python_facts(const struct pyx_image_info *in,
 					  struct pyx_python_facts *f)
 {

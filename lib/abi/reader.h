@@ -1,6 +1,7 @@
-/* The body of struct pyx_python, shared by the walkers in lib/. */
-#ifndef PYX_PYTHON_PRIVATE_H
-#define PYX_PYTHON_PRIVATE_H
+/* The reader: the body of struct pyx_python (a target, its layout, its ABI
+ * row, its known types), shared by the ABI layer and the walkers in lib/. */
+#ifndef PYX_READER_H
+#define PYX_READER_H
 
 #include "internal.h"
 #include "pyxray/layout.h"
