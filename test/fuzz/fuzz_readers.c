@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "python_private.h"
+#include "reader.h"
 #include "image.h"
 #include "pyxray/census.h"
 #include "pyxray/error.h"

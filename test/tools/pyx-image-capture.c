@@ -41,7 +41,7 @@
 #include <unistd.h>
 
 #include "abi.h"
-#include "python_private.h"
+#include "reader.h"
 #include "image.h"
 #include "pyxray/census.h"
 #include "pyxray/error.h"

@@ -13,7 +13,7 @@
 
 #include "abi.h"
 #include "pyxray/memory.h"
-#include "python_private.h"
+#include "reader.h"
 
 #include "unit.h"
 

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "python_private.h"
+#include "reader.h"
 #include "image.h"
 #include "pyxray/error.h"
 #include "pyxray/memory.h"
