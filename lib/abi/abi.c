@@ -111,10 +111,13 @@ static int ngenerations(struct pyx_python *py)
 	int32_t g = pyx_off(py, PYX_L_GC_GENERATIONS);
 	int32_t g0 = pyx_off(py, PYX_L_GC_GENERATION0);
 	int32_t sz = pyx_off(py, PYX_L_SZ_GC_GENERATION);
+	/* In 64 bits: an absent entry (PYX_OFF_NONE) or an image's made-up
+	 * layout must not overflow the difference. */
+	int64_t d = (int64_t)g0 - (int64_t)g;
 
-	if (g0 != PYX_OFF_NONE && sz > 0 && g0 > g && (g0 - g) % sz == 0 &&
-	    (g0 - g) / sz < PYX_GC_MAX_LISTS)
-		return (g0 - g) / sz;
+	if (g != PYX_OFF_NONE && g0 != PYX_OFF_NONE && sz > 0 && d > 0 &&
+	    d % sz == 0 && d / sz < PYX_GC_MAX_LISTS)
+		return (int)(d / sz);
 	return 3;
 }
 
