@@ -197,6 +197,10 @@ int pyx_str_data_pep393(struct pyx_python *py, pyx_addr_t obj,
 /* int sign and size in ob_size (up to 3.11). */
 int pyx_long_digits_ob_size(struct pyx_python *py, pyx_addr_t obj,
 			    uint64_t *ndigits, bool *negative);
+/* 3.12+: lv_tag = ndigits << 3 | flags, the sign in bits 0-1 (0 positive,
+ * 1 zero, 2 negative); 3.14 marks small ints in bit 2. */
+int pyx_long_digits_tag(struct pyx_python *py, pyx_addr_t obj,
+			uint64_t *ndigits, bool *negative);
 
 /* ---- builds that are not supported ------------------------------------ */
 

@@ -82,22 +82,6 @@ static int step_frame(struct pyx_python *py, pyx_addr_t frame,
 	return 0;
 }
 
-/* 3.12+: lv_tag = ndigits << 3 | sign (0 positive, 1 zero, 2 negative). */
-static int long_digits_tag(struct pyx_python *py, pyx_addr_t obj,
-			   uint64_t *ndigits, bool *negative)
-{
-	uint64_t tag;
-	int err;
-
-	*ndigits = 0;
-	*negative = false;
-	if ((err = pyx_read_field(py, obj, PYX_L_LONG_TAG, &tag)))
-		return err;
-	*ndigits = tag >> 3;
-	*negative = (tag & 3) == 2;
-	return 0;
-}
-
 static const struct pyx_abi_ops ops_311 = {
 	.first_frame = first_frame,
 	.step_frame = step_frame,
@@ -115,7 +99,7 @@ static const struct pyx_abi_ops ops_312 = {
 	.gil_holder = pyx_abi_gil_holder_interp,
 	.untag = pyx_abi_untag_identity,
 	.header_decode = pyx_abi_header_decode_gil,
-	.long_digits = long_digits_tag,
+	.long_digits = pyx_long_digits_tag,
 	.str_data = pyx_str_data_pep393,
 	.gc_lists = pyx_abi_gc_lists_generational,
 };

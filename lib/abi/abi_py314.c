@@ -105,30 +105,13 @@ static int header_decode(const struct pyx_python *py, const uint64_t *w,
 	return 0;
 }
 
-/* lv_tag = ndigits << 3 | flags: sign in bits 0-1 (0 positive, 1 zero,
- * 2 negative), bit 2 marks a small int (3.14). */
-static int long_digits(struct pyx_python *py, pyx_addr_t obj,
-		       uint64_t *ndigits, bool *negative)
-{
-	uint64_t tag;
-	int err;
-
-	*ndigits = 0;
-	*negative = false;
-	if ((err = pyx_read_field(py, obj, PYX_L_LONG_TAG, &tag)))
-		return err;
-	*ndigits = tag >> 3;
-	*negative = (tag & 3) == 2;
-	return 0;
-}
-
 static const struct pyx_abi_ops ops_314 = {
 	.first_frame = first_frame,
 	.step_frame = step_frame,
 	.gil_holder = pyx_abi_gil_holder_interp,
 	.untag = pyx_abi_untag_stackref,
 	.header_decode = header_decode,
-	.long_digits = long_digits,
+	.long_digits = pyx_long_digits_tag,
 	.str_data = pyx_str_data_pep393,
 	.gc_lists = pyx_abi_gc_lists_generational,
 };

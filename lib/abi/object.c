@@ -215,6 +215,21 @@ int pyx_long_digits_ob_size(struct pyx_python *py, pyx_addr_t obj,
 	return 0;
 }
 
+int pyx_long_digits_tag(struct pyx_python *py, pyx_addr_t obj,
+			uint64_t *ndigits, bool *negative)
+{
+	uint64_t tag;
+	int err;
+
+	*ndigits = 0;
+	*negative = false;
+	if ((err = pyx_read_field(py, obj, PYX_L_LONG_TAG, &tag)))
+		return err;
+	*ndigits = tag >> 3;
+	*negative = (tag & 3) == 2;
+	return 0;
+}
+
 int pyx_long_read(struct pyx_python *py, pyx_addr_t obj, int64_t *out)
 {
 	uint32_t digits[3];

@@ -129,18 +129,10 @@ static inline int type_info(struct walk *w, pyx_addr_t tp,
 static int type_of(struct walk *w, pyx_addr_t obj,
 		   const struct pyx_typeinfo **ti)
 {
-	const uint64_t *p;
 	uint64_t tp;
 	int err;
 
-	/* Objects are 8-aligned: no 8-byte load at an address that is not. */
-	if (obj & 7)
-		return pyx_err_set(PYX_E_BAD_MEMORY, "object " PYX_PRIaddr
-				   " is not aligned", obj);
-	p = pyx_heap_words(w->py->mem, obj, 16);
-	if (p)
-		tp = p[1]; /* ob_type: after ob_refcnt in every GIL build */
-	else if ((err = pyx_read_field(w->py, obj, PYX_L_OB_TYPE, &tp)))
+	if ((err = pyx_heap_obj_type(w->py, obj, &tp)))
 		return err;
 	return type_info(w, tp, ti);
 }

@@ -37,6 +37,25 @@ static inline uint64_t *pyx_heap_wwords(struct pyx_mem *mem, pyx_addr_t addr,
 	return ((uintptr_t)p & 7) ? NULL : p;
 }
 
+/* The type of the object at obj (ob_type, from the heap copy when it has
+ * it).  The target chose obj: objects are 8-aligned (16 with pymalloc), so
+ * a pointer that is not is no object, and no 8-byte load is made from it. */
+static inline int pyx_heap_obj_type(struct pyx_python *py, pyx_addr_t obj,
+				    uint64_t *tp)
+{
+	const uint64_t *p;
+
+	if (obj & 7)
+		return pyx_err_set(PYX_E_BAD_MEMORY, "object " PYX_PRIaddr
+				   " is not aligned", obj);
+	p = pyx_heap_words(py->mem, obj, 16);
+	if (p) {
+		*tp = p[1]; /* ob_type: after ob_refcnt in every GIL build */
+		return 0;
+	}
+	return pyx_read_field(py, obj, PYX_L_OB_TYPE, tp);
+}
+
 struct pyx_types;
 
 /* The rules of the types' Python (set up by pyx_types_new()). */

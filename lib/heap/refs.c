@@ -220,19 +220,10 @@ static int type_matches(struct refs *s, const struct pyx_typeinfo *ti)
 static int obj_type(struct refs *s, pyx_addr_t obj,
 		    const struct pyx_typeinfo **ti)
 {
-	const uint64_t *p;
 	uint64_t tp;
 	int err;
 
-	/* The target chose obj: objects are 8-aligned (16 with pymalloc), a
-	 * pointer that is not is not an object (and no 8-byte load from it). */
-	if (obj & 7)
-		return pyx_err_set(PYX_E_BAD_MEMORY, "object " PYX_PRIaddr
-				   " is not aligned", obj);
-	p = pyx_heap_words(s->py->mem, obj, 16);
-	if (p)
-		tp = p[1];
-	else if ((err = pyx_read_field(s->py, obj, PYX_L_OB_TYPE, &tp)))
+	if ((err = pyx_heap_obj_type(s->py, obj, &tp)))
 		return err;
 	return pyx_types_get(s->types, tp, ti);
 }
