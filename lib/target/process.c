@@ -1445,16 +1445,12 @@ int pyx_proc_thread_tls(const struct pyx_proc *proc, pid_t tid,
 				   (int)tid, (int)proc->pid);
 #if defined(__x86_64__)
 	{
+		/* glibc makes fs_base pthread_self(). */
 		struct user_regs_struct regs;
+		int err = pyx_proc_thread_regs(proc, tid, &regs, sizeof(regs));
 
-		if (ptrace(PTRACE_GETREGS, tid, NULL, &regs) != 0) {
-			if (errno == ESRCH)
-				return pyx_err_set(PYX_E_EXITED,
-						   "thread %d exited", (int)tid);
-			return pyx_err_set(PYX_E_IO,
-					   "ptrace(PTRACE_GETREGS, %d): %s",
-					   (int)tid, strerror(errno));
-		}
+		if (err)
+			return err;
 		*out = (pyx_addr_t)regs.fs_base;
 		return 0;
 	}
