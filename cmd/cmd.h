@@ -168,6 +168,14 @@ int do_diff(int argc, char **argv);
 int do_refs(int argc, char **argv);
 void help_refs(FILE *out);
 void help_diff(FILE *out);
+int do_tasks(int argc, char **argv);
+void help_tasks(FILE *out);
+int do_suspects(int argc, char **argv);
+void help_suspects(FILE *out);
+int do_snapshot(int argc, char **argv);
+void help_snapshot(FILE *out);
+int do_watch(int argc, char **argv);
+void help_watch(FILE *out);
 /* Shared by census and diff (cmd/census.c). */
 const char *cmd_human_bytes(double bytes, char *buf, size_t n);
 void cmd_print_growth(const struct pyx_census_delta *d, size_t top,

@@ -7,7 +7,8 @@ set -euo pipefail
 pkgs=(gcc make cmake pkg-config libelf-dev libdw-dev check
       python3 python3-objgraph gdb util-linux procps binutils coreutils
       debootstrap debian-archive-keyring gpgv wget
-      clang libclang-rt-dev llvm)
+      clang libclang-rt-dev llvm
+      libzstd-dev liblz4-dev liblzma-dev zstd lz4 xz-utils)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
