@@ -282,7 +282,7 @@ int do_census(int argc, char **argv)
 	const char *val;
 	bool json = false, top_set = false;
 	int top = DEFAULT_TOP, id, err, ret = 0;
-	pid_t pid = 0;
+	struct cmd_target t = { 0 };
 
 	while ((id = cmd_next(&args, census_opts, &val)) != CMD_ARG_END) {
 		switch (id) {
@@ -324,10 +324,10 @@ int do_census(int argc, char **argv)
 			save = val;
 			break;
 		case CMD_ARG_WORD:
-			if (pid)
+			if (t.arg)
 				return cmd_usage("census", "unexpected argument "
 						 "'%s'", val);
-			if (cmd_parse_pid("census", val, &pid))
+			if (cmd_parse_target("census", val, &t))
 				return 2;
 			break;
 		default:
@@ -336,10 +336,10 @@ int do_census(int argc, char **argv)
 				return 2;
 		}
 	}
-	if (!pid)
+	if (!t.arg)
 		return cmd_usage("census", "missing PID");
 
-	if ((err = pyx_target_open_pid(pid, &tgt)) ||
+	if ((err = cmd_open_target(&t, &tgt)) ||
 	    (err = pyx_python_open_opts(tgt, &popts, &py))) {
 		ret = cmd_fail(err);
 		goto out;

@@ -24,6 +24,18 @@ int cmd_usage(const char *cmd, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 /* Parse a PID argument strictly. */
 int cmd_parse_pid(const char *cmd, const char *arg, pid_t *pid);
+/* What a reading command reads: a live process by its PID (and, with the
+ * core backend, a core file).  Every command that takes a PID parses and
+ * opens it through these two, so a new kind of target is added here once. */
+struct pyx_target;
+struct cmd_target {
+	const char *arg; /* as given; NULL until parsed */
+	pid_t pid;       /* the process's PID, set by cmd_open_target() */
+};
+/* Parse arg into t: 0, or -2 after a usage error (printed). */
+int cmd_parse_target(const char *cmd, const char *arg, struct cmd_target *t);
+/* Open what t names; sets t->pid.  0 or a negative -PYX_E_* code. */
+int cmd_open_target(struct cmd_target *t, struct pyx_target **out);
 /* Parse an integer option value in [min, max]; a usage error otherwise. */
 int cmd_parse_int(const char *cmd, const char *opt, const char *arg, int min,
 		  int max, int *out);

@@ -264,6 +264,26 @@ int cmd_parse_pid(const char *cmd, const char *arg, pid_t *pid)
 	return 0;
 }
 
+int cmd_parse_target(const char *cmd, const char *arg, struct cmd_target *t)
+{
+	pid_t pid;
+
+	if (cmd_parse_pid(cmd, arg, &pid))
+		return -2;
+	t->arg = arg;
+	t->pid = pid;
+	return 0;
+}
+
+int cmd_open_target(struct cmd_target *t, struct pyx_target **out)
+{
+	int err = pyx_target_open_pid(t->pid, out);
+
+	if (!err)
+		t->pid = pyx_target_pid(*out);
+	return err;
+}
+
 int cmd_parse_int(const char *cmd, const char *opt, const char *arg, int min,
 		  int max, int *out)
 {

@@ -341,6 +341,7 @@ int do_refs(int argc, char **argv)
 	const char *dot = NULL, *val;
 	bool json = false;
 	int chains = DEFAULT_CHAINS, depth = DEFAULT_DEPTH, id, err, ret = 0;
+	struct cmd_target t = { 0 };
 	pid_t pid = 0;
 
 	while ((id = cmd_next(&args, refs_opts, &val)) != CMD_ARG_END) {
@@ -380,10 +381,10 @@ int do_refs(int argc, char **argv)
 			dot = val;
 			break;
 		case CMD_ARG_WORD:
-			if (pid)
+			if (t.arg)
 				return cmd_usage("refs", "unexpected argument '%s'",
 						 val);
-			if (cmd_parse_pid("refs", val, &pid))
+			if (cmd_parse_target("refs", val, &t))
 				return 2;
 			break;
 		default:
@@ -392,17 +393,18 @@ int do_refs(int argc, char **argv)
 				return 2;
 		}
 	}
-	if (!pid)
+	if (!t.arg)
 		return cmd_usage("refs", "missing PID");
 	if (!o.type_name == !o.addr)
 		return cmd_usage("refs", "give one of --type NAME and --addr 0xADDR");
 	o.max_depth = depth;
 	o.max_groups = chains ? (size_t)chains : SIZE_MAX;
-	if ((err = pyx_target_open_pid(pid, &tgt)) ||
+	if ((err = cmd_open_target(&t, &tgt)) ||
 	    (err = pyx_python_open_opts(tgt, &popts, &py))) {
 		ret = cmd_fail(err);
 		goto out;
 	}
+	pid = t.pid;
 	cmd_python_warn(py);
 	/* As census: the heap needs more than _Py_DebugOffsets carry. */
 	if ((err = pyx_python_check_full(py, "refs")) ||

@@ -303,6 +303,7 @@ int do_stacks(int argc, char **argv)
 	const char *val;
 	bool json = false;
 	int context = 0, depth = STACKS_DEFAULT_DEPTH, id, err, ret = 0;
+	struct cmd_target t = { 0 };
 	pid_t pid = 0;
 
 	while ((id = cmd_next(&args, stacks_opts, &val)) != CMD_ARG_END) {
@@ -345,10 +346,10 @@ int do_stacks(int argc, char **argv)
 			break;
 #endif
 		case CMD_ARG_WORD:
-			if (pid)
+			if (t.arg)
 				return cmd_usage("stacks", "unexpected argument "
 						 "'%s'", val);
-			if (cmd_parse_pid("stacks", val, &pid))
+			if (cmd_parse_target("stacks", val, &t))
 				return 2;
 			break;
 		default:
@@ -356,7 +357,7 @@ int do_stacks(int argc, char **argv)
 				return 2;
 		}
 	}
-	if (!pid)
+	if (!t.arg)
 		return cmd_usage("stacks", "missing PID");
 	opts.max_depth = (size_t)depth;
 
@@ -365,11 +366,12 @@ int do_stacks(int argc, char **argv)
 				 "--nonblocking: native stacks are read from "
 				 "the registers and stacks of stopped threads");
 
-	if ((err = pyx_target_open_pid(pid, &tgt)) ||
+	if ((err = cmd_open_target(&t, &tgt)) ||
 	    (err = pyx_python_open_opts(tgt, &popts, &py))) {
 		ret = cmd_fail(err);
 		goto out;
 	}
+	pid = t.pid;
 	cmd_python_warn(py);
 	if ((err = pyx_stacks_collect(py, &opts, &s))) {
 		ret = cmd_fail(err);
