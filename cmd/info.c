@@ -187,7 +187,7 @@ int do_info(int argc, char **argv)
 	size_t ninterp = 0;
 	const char *val;
 	int err, ret = 0, id;
-	struct cmd_target t = { 0 };
+	struct cmd_target target = { 0 };
 	pid_t pid = 0;
 
 	while ((id = cmd_next(&args, info_opts, &val)) != CMD_ARG_END) {
@@ -204,10 +204,10 @@ int do_info(int argc, char **argv)
 			json = true;
 			break;
 		case CMD_ARG_WORD:
-			if (t.arg)
+			if (target.arg)
 				return cmd_usage("info", "unexpected argument '%s'",
 						 val);
-			if (cmd_parse_target("info", val, &t))
+			if (cmd_parse_target("info", val, &target))
 				return 2;
 			break;
 		default:
@@ -215,15 +215,15 @@ int do_info(int argc, char **argv)
 				return 2;
 		}
 	}
-	if (!t.arg)
+	if (!target.arg)
 		return cmd_usage("info", "missing PID");
 
-	if ((err = cmd_open_target(&t, &tgt)) ||
+	if ((err = cmd_open_target(&target, &tgt)) ||
 	    (err = pyx_python_open_opts(tgt, &popts, &py))) {
 		ret = cmd_fail(err);
 		goto out;
 	}
-	pid = t.pid;
+	pid = target.pid;
 	cmd_python_warn(py);
 	in = pyx_python_info(py);
 	l = pyx_python_layout(py);
