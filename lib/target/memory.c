@@ -880,16 +880,21 @@ bool pyx_mem_has_snapshot(const struct pyx_mem *mem)
 	return mem && mem->copy.buf;
 }
 
-/* A buffer for a copy, the first prefault bytes touched now (before the
+/* A buffer for a copy, the first prefault bytes populated now (before the
  * stop: a fresh page costs a fault and its zeroing, which would otherwise
- * lengthen the pause).  Huge pages where the kernel gives them: 512 times
- * fewer faults (a warm 5 M-object census spends 0.24 s in the kernel with
- * them, 0.40-0.48 s without).  The first touch of memory the machine has
- * never used costs far more than the zeroing on a virtual machine whose
- * host backs guest memory on demand (a cold census there spends 75% of its
- * time clearing the buffer's pages, with huge pages or without, populated
- * by faults or MADV_POPULATE_WRITE alike): the one remedy is to touch
- * fewer pages, hence a copy of the populated pages only. */
+ * lengthen the pause), with MADV_POPULATE_WRITE where the kernel has it (one
+ * call instead of a fault per page) and by touching each page where not.
+ *
+ * Small pages, on purpose.  Huge pages save faults when memory is warm (a
+ * 5 M-object census: 0.82 s against 0.95 s) but make the first run after
+ * an idle spell three times slower (2.6-2.8 s): a huge page needs a free
+ * 2 MiB block, and on a virtual machine whose balloon reports free memory
+ * to the host (free page reporting, order 9) those are exactly the blocks
+ * the host has taken back, so every one is faulted in again from the host;
+ * small pages come first from the fragments the guest kept.  Where the host
+ * reports nothing, a 2 MiB block may still cost a compaction.  With small
+ * pages a cold run costs 1.09-1.13 s and a warm one 0.90-0.99 s
+ * (docs/census.md). */
 static uint8_t *snap_alloc(size_t len, size_t prefault)
 {
 	uint8_t *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
@@ -897,10 +902,18 @@ static uint8_t *snap_alloc(size_t len, size_t prefault)
 
 	if (p == MAP_FAILED)
 		return NULL;
-#ifdef MADV_HUGEPAGE
-	madvise(p, len, MADV_HUGEPAGE);
+	if (prefault > len)
+		prefault = len;
+#ifdef MADV_NOHUGEPAGE
+	/* Whatever transparent_hugepage/enabled says ("always" included). */
+	madvise(p, len, MADV_NOHUGEPAGE);
 #endif
-	for (size_t off = 0; off < prefault && off < len; off += 4096)
+#ifdef MADV_POPULATE_WRITE
+	if (prefault && madvise(p, prefault, MADV_POPULATE_WRITE) == 0)
+		return p;
+#endif
+	/* Older kernels (before 5.14), or the call failed: touch. */
+	for (size_t off = 0; off < prefault; off += 4096)
 		((volatile uint8_t *)p)[off] = 0;
 	return p;
 }
