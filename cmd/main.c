@@ -4,6 +4,8 @@
 #include <string.h>
 
 #include "cmd.h"
+#include "pyxray/layout.h"
+#include "pyxray_version.h" /* PYX_VERSION, PYX_BUILD_DATE (scripts/version.sh) */
 
 static const struct pyx_cmd commands[] = {
 	{ "stacks", do_stacks, help_stacks,
@@ -53,6 +55,40 @@ static void usage(FILE *out)
 		"Options that take a value take it as --opt VALUE or --opt=VALUE.\n");
 }
 
+/* --version: the tree's version, the build's date, and what the built-in
+ * facts say pyxray reads (the layout tables, one per minor version, and the
+ * _Py_DebugOffsets formats), so that a copied binary tells its reach. */
+static void version(FILE *out)
+{
+	int lo = 0, hi = 0, dlo = 0, dhi = 0;
+
+	for (size_t i = 0; i < pyx_layout_ntables; i++) {
+		const struct pyx_layout_table *t = &pyx_layout_tables[i];
+
+		if (t->major != 3)
+			continue;
+		if (!lo || t->minor < lo)
+			lo = t->minor;
+		if (t->minor > hi)
+			hi = t->minor;
+	}
+	pyx_debug_offsets_range(&dlo, &dhi);
+	fprintf(out, "pyxray %s\n", PYX_VERSION);
+	fprintf(out, "built %s", PYX_BUILD_DATE);
+#ifdef PYX_TEST_HOOKS
+	fprintf(out, " (test build: test hooks in)");
+#endif
+	fprintf(out, "\nCPython 3.%d to 3.%d, x86_64 Linux", lo, hi);
+	if (dlo && dhi)
+		fprintf(out, "; a newer 3.x: stacks only, through its "
+			"_Py_DebugOffsets (formats 3.%d to 3.%d)", dlo, dhi);
+	fprintf(out, "\nbuilt-in layout tables:");
+	for (size_t i = 0; i < pyx_layout_ntables; i++)
+		fprintf(out, " %d.%d.%d", pyx_layout_tables[i].major,
+			pyx_layout_tables[i].minor, pyx_layout_tables[i].micro);
+	fprintf(out, "\n");
+}
+
 static const struct pyx_cmd *find_command(const char *name)
 {
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
@@ -81,7 +117,7 @@ static int run(int argc, char **argv)
 		return 0;
 	}
 	if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0) {
-		printf("pyxray %s\n", PYX_VERSION_STRING);
+		version(stdout);
 		return 0;
 	}
 	if (!(c = find_command(argv[1])))
