@@ -103,6 +103,86 @@ void pyx_refs_free(struct pyx_refs *r);
 /* Levenshtein distance, bounded: for "did you mean" (unit-tested). */
 size_t pyx_refs_distance(const char *a, const char *b, size_t max);
 
+/*
+ * The whole object graph, for dominators, retained sizes, leak suspects and
+ * heap snapshots (docs/suspects.md).  The same graph as pyx_refs_take()'s
+ * (same roots, same labelled edges, weak references never followed), but
+ * every object is a node: the GC-tracked ones first, then every object they
+ * refer to (str, int, bytes, untracked tuples and dicts...), each once, with
+ * its sys.getsizeof size.  The heap copy stays alive until
+ * pyx_refs_graph_free() (labels and descriptions read from it).
+ */
+struct pyx_typeinfo;
+
+struct pyx_refs_graph_opts {
+	struct pyx_heap_capture_opts capture; /* stop, copy, resume */
+};
+
+#define PYX_REFS_GRAPH_NONE UINT32_MAX
+
+struct pyx_refs_graph {
+	int pid;
+	char python_version[32];
+	double pause_ms, build_ms;
+	uint64_t copied_bytes, copy_reads, heap_bytes;
+	int64_t rss_bytes;       /* the target's RSS while stopped, -1 */
+	bool truncated, partial;
+	uint64_t damaged_lists, bad_objects;
+	uint32_t n;              /* nodes */
+	uint32_t ntracked;       /* the first ntracked are on GC lists */
+	const pyx_addr_t *addr;
+	const uint32_t *type;    /* type id: pyx_refs_graph_typeinfo() */
+	const uint64_t *size;    /* sys.getsizeof */
+	uint64_t total_size;     /* their sum */
+	uint64_t ne, inferred_edges;
+	const uint64_t *off;     /* out-edges of v: [off[v], off[v + 1]) */
+	const uint32_t *dst;
+	const uint8_t *kind;     /* lib/heap/referents.h's enum pyx_ref_kind */
+	/* The roots (refs' order of kinds; "held from outside" last), and the
+	 * shortest path to every node: parent[v] (v itself for a root,
+	 * PYX_REFS_GRAPH_NONE when no root reaches v) over edge pedge[v]. */
+	uint32_t nroots;
+	const uint32_t *root_node;
+	const uint32_t *parent;
+	const uint64_t *pedge;
+	uint64_t unreachable, unreachable_bytes;
+	uint64_t garbage;        /* len(gc.garbage) */
+	void *priv;
+};
+
+/* Errors: those of pyx_refs_take(). */
+int pyx_refs_graph_take(struct pyx_python *py,
+			const struct pyx_refs_graph_opts *o,
+			struct pyx_refs_graph **out);
+void pyx_refs_graph_free(struct pyx_refs_graph *g);
+/* The facts of node v's type (name, kind); valid until the graph is freed. */
+const struct pyx_typeinfo *pyx_refs_graph_typeinfo(const struct pyx_refs_graph *g,
+						   uint32_t v);
+size_t pyx_refs_graph_ntypes(const struct pyx_refs_graph *g);
+const char *pyx_refs_graph_type_name(const struct pyx_refs_graph *g,
+				     uint32_t type_id);
+/* Edge e (out of src) as refs labels it: "dict value ['k']", "item [3]". */
+void pyx_refs_graph_label(const struct pyx_refs_graph *g, uint32_t src,
+			  uint64_t e, char *buf, size_t n);
+/* "module __main__", "class __main__.Handler", "function f", "dict". */
+void pyx_refs_graph_describe(const struct pyx_refs_graph *g, uint32_t v,
+			     char *buf, size_t n);
+/* What holds root v ("sys.modules"), NULL if v is no root. */
+const char *pyx_refs_graph_root_desc(const struct pyx_refs_graph *g,
+				     uint32_t v);
+/* The node at addr, PYX_REFS_GRAPH_NONE if none. */
+uint32_t pyx_refs_graph_find(const struct pyx_refs_graph *g, pyx_addr_t a);
+/* The shortest path from a root to v, as refs prints it (holder first):
+ * *path (npath steps) and *root; free with pyx_refs_graph_path_free(). */
+int pyx_refs_graph_path(const struct pyx_refs_graph *g, uint32_t v,
+			struct pyx_refs_step **path, size_t *npath,
+			char **root);
+void pyx_refs_graph_path_free(struct pyx_refs_step *path, size_t npath,
+			      char *root);
+/* A str object's text (escaped by the caller), 0 or an error. */
+int pyx_refs_graph_str(const struct pyx_refs_graph *g, pyx_addr_t a,
+		       char *buf, size_t n);
+
 #ifdef __cplusplus
 }
 #endif

@@ -65,6 +65,8 @@ struct refs {
 	uint64_t bad_objects, damaged_lists;
 	uint32_t cur;            /* the node whose edges are being added */
 	bool untracked_targets;  /* the type may have untracked objects */
+	bool all;                /* every referent is a node (the whole
+				    graph: pyx_refs_graph_take) */
 };
 
 static inline size_t hash_addr(pyx_addr_t a)
@@ -268,7 +270,7 @@ static int on_ref(void *ctx, const struct pyx_ref *ref)
 			pyx_err_clear();
 			return 0;
 		}
-		if (ref->target != s->o->addr &&
+		if (!s->all && ref->target != s->o->addr &&
 		    (err = type_matches(s, ti)) <= 0) {
 			if (err < 0)
 				return err;
@@ -1264,4 +1266,242 @@ void pyx_refs_free(struct pyx_refs *r)
 		free(r->suggestions[i]);
 	free(r->suggestions);
 	free(r);
+}
+
+/* ---- the whole graph (dominators, suspects, heap snapshots) ------------- */
+
+struct graph_priv {
+	struct refs s;
+	struct pyx_refs_opts o;
+	uint64_t *size;
+	uint32_t *root_node;
+};
+
+static struct graph_priv *gpriv(const struct pyx_refs_graph *g)
+{
+	return g->priv;
+}
+
+int pyx_refs_graph_take(struct pyx_python *py,
+			const struct pyx_refs_graph_opts *opts,
+			struct pyx_refs_graph **out)
+{
+	struct pyx_heap_capture_info ci;
+	struct pyx_refs_graph *g;
+	struct graph_priv *p;
+	struct pyx_refs dummy;
+	struct refs *s;
+	uint64_t pause0 = pyx_target_pause_ns(py->tgt), t0;
+	size_t nr = 0;
+	int err;
+
+	*out = NULL;
+	g = calloc(1, sizeof(*g));
+	p = calloc(1, sizeof(*p));
+	if (!g || !p) {
+		free(g);
+		free(p);
+		return -PYX_E_NOMEM;
+	}
+	g->priv = p;
+	p->o.capture = opts->capture;
+	p->o.max_depth = 65000;
+	s = &p->s;
+	s->py = py;
+	s->o = &p->o;
+	s->all = true;
+	g->pid = (int)pyx_target_pid(py->tgt);
+	g->rss_bytes = -1;
+	snprintf(g->python_version, sizeof(g->python_version), "%s",
+		 py->info.version);
+	err = pyx_heap_capture(py, &p->o.capture, &ci);
+	g->pause_ms = (double)(pyx_target_pause_ns(py->tgt) - pause0) / 1e6;
+	if (err)
+		goto out;
+	g->copied_bytes = ci.copied_bytes;
+	g->copy_reads = ci.copy_reads;
+	g->heap_bytes = ci.heap_bytes;
+	g->truncated = ci.truncated;
+	g->rss_bytes = ci.rss_bytes;
+	t0 = pyx_now_ns();
+	if ((err = pyx_types_new(py, &s->types)) ||
+	    (err = build_graph(s, g->heap_bytes)))
+		goto out;
+	memset(&dummy, 0, sizeof(dummy));
+	if ((err = search(s, &dummy)))
+		goto out;
+	p->size = malloc((s->g.n ? s->g.n : 1) * sizeof(*p->size));
+	p->root_node = malloc((s->g.n ? s->g.n : 1) * sizeof(*p->root_node));
+	if (!p->size || !p->root_node) {
+		err = -PYX_E_NOMEM;
+		goto out;
+	}
+	for (uint32_t v = 0; v < s->g.n; v++) {
+		p->size[v] = obj_size(s, v);
+		g->total_size += p->size[v];
+		if (s->parent[v] == NONE) {
+			g->unreachable++;
+			g->unreachable_bytes += p->size[v];
+		} else if (s->parent[v] == v) {
+			p->root_node[nr++] = v;
+		}
+	}
+	if ((err = garbage(s, &dummy)))
+		goto out;
+	g->garbage = dummy.garbage;
+	for (size_t i = 0; i < dummy.ngarbage_types; i++)
+		free(dummy.garbage_types[i]);
+	free(dummy.garbage_types);
+	g->n = (uint32_t)s->g.n;
+	g->ntracked = (uint32_t)s->g.ntracked;
+	g->addr = s->g.addr;
+	g->type = s->g.type;
+	g->size = p->size;
+	g->ne = s->g.ne;
+	g->inferred_edges = s->inferred;
+	g->off = s->g.off;
+	g->dst = s->g.dst;
+	g->kind = s->g.kind;
+	g->nroots = (uint32_t)nr;
+	g->root_node = p->root_node;
+	g->parent = s->parent;
+	g->pedge = s->pedge;
+	g->damaged_lists = s->damaged_lists;
+	g->bad_objects = s->bad_objects;
+	g->partial = g->truncated || g->damaged_lists || g->bad_objects;
+	g->build_ms = (double)(pyx_now_ns() - t0) / 1e6;
+	/* refs' search state the graph does not need */
+	free(s->depth);
+	s->depth = NULL;
+	free(s->g.inrefs);
+	s->g.inrefs = NULL;
+out:
+	if (err) {
+		pyx_refs_graph_free(g);
+		return err;
+	}
+	*out = g;
+	return 0;
+}
+
+void pyx_refs_graph_free(struct pyx_refs_graph *g)
+{
+	struct graph_priv *p;
+
+	if (!g)
+		return;
+	p = gpriv(g);
+	if (p) {
+		struct refs *s = &p->s;
+
+		if (s->py)
+			pyx_mem_snapshot_release(s->py->mem);
+		for (size_t i = 0; i < s->nroots; i++)
+			free(s->roots[i].desc);
+		free(s->roots);
+		free(s->parent);
+		free(s->pedge);
+		free(s->depth);
+		free(s->match);
+		graph_free(&s->g);
+		pyx_types_free(s->types);
+		free(p->size);
+		free(p->root_node);
+		free(p);
+	}
+	free(g);
+}
+
+const struct pyx_typeinfo *pyx_refs_graph_typeinfo(const struct pyx_refs_graph *g,
+						   uint32_t v)
+{
+	return pyx_types_at(gpriv(g)->s.types, g->type[v]);
+}
+
+size_t pyx_refs_graph_ntypes(const struct pyx_refs_graph *g)
+{
+	return pyx_types_count(gpriv(g)->s.types);
+}
+
+const char *pyx_refs_graph_type_name(const struct pyx_refs_graph *g,
+				     uint32_t type_id)
+{
+	return pyx_types_at(gpriv(g)->s.types, type_id)->name;
+}
+
+void pyx_refs_graph_label(const struct pyx_refs_graph *g, uint32_t src,
+			  uint64_t e, char *buf, size_t n)
+{
+	label(&gpriv(g)->s, src, e, false, buf, n);
+}
+
+void pyx_refs_graph_describe(const struct pyx_refs_graph *g, uint32_t v,
+			     char *buf, size_t n)
+{
+	describe(&gpriv(g)->s, v, buf, n);
+}
+
+const char *pyx_refs_graph_root_desc(const struct pyx_refs_graph *g, uint32_t v)
+{
+	const struct refs *s = &gpriv(g)->s;
+	uint64_t id;
+
+	if (v >= g->n || s->parent[v] != v)
+		return NULL;
+	id = s->pedge[v] & ~ROOT_EDGE;
+	return id < s->nroots ? s->roots[id].desc : NULL;
+}
+
+uint32_t pyx_refs_graph_find(const struct pyx_refs_graph *g, pyx_addr_t a)
+{
+	return a ? node_find(&gpriv(g)->s.g, a) : NONE;
+}
+
+int pyx_refs_graph_path(const struct pyx_refs_graph *g, uint32_t v,
+			struct pyx_refs_step **path, size_t *npath, char **root)
+{
+	struct pyx_refs_group gr;
+	int err;
+
+	*path = NULL;
+	*npath = 0;
+	*root = NULL;
+	if (v >= g->n || g->parent[v] == NONE)
+		return 0;
+	memset(&gr, 0, sizeof(gr));
+	err = build_path(&gpriv(g)->s, v, false, &gr);
+	*path = gr.path;
+	*npath = gr.npath;
+	*root = gr.root;
+	if (err) {
+		pyx_refs_graph_path_free(gr.path, gr.npath, gr.root);
+		*path = NULL;
+		*npath = 0;
+		*root = NULL;
+	}
+	return err;
+}
+
+void pyx_refs_graph_path_free(struct pyx_refs_step *path, size_t npath,
+			      char *root)
+{
+	for (size_t j = 0; j < npath; j++) {
+		free(path[j].type);
+		free(path[j].holder);
+		free(path[j].edge);
+	}
+	free(path);
+	free(root);
+}
+
+int pyx_refs_graph_str(const struct pyx_refs_graph *g, pyx_addr_t a,
+		       char *buf, size_t n)
+{
+	struct refs *s = &gpriv(g)->s;
+
+	if (!is_str(s, a)) {
+		pyx_err_clear();
+		return -PYX_E_BAD_MEMORY;
+	}
+	return pyx_str_read(s->py, a, buf, n);
 }

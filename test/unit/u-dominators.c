@@ -1,0 +1,277 @@
+/* Unit tests of lib/heap/dominators.c: immediate dominators and retained
+ * sizes on small graphs with known answers (diamonds, cycles, several
+ * roots, unreachable nodes), on random graphs against a brute-force
+ * definition (b is dominated by a when removing a cuts every path to b),
+ * and on a chain of a million nodes (no recursion). */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dominators.h"
+
+struct tg {
+	uint32_t n;
+	uint64_t off[64];
+	uint32_t dst[512];
+};
+
+/* Rows from an edge list (a -> b pairs), in order of a. */
+static void build(struct tg *t, uint32_t n, const uint32_t (*e)[2], size_t ne)
+{
+	size_t k = 0;
+
+	t->n = n;
+	for (uint32_t v = 0; v < n; v++) {
+		t->off[v] = k;
+		for (size_t i = 0; i < ne; i++)
+			if (e[i][0] == v)
+				t->dst[k++] = e[i][1];
+	}
+	t->off[n] = k;
+}
+
+static struct pyx_dom *dom(const struct tg *t, const uint32_t *roots,
+			   uint32_t nroots)
+{
+	struct pyx_dom_graph g = { t->n, t->off, t->dst, roots, nroots };
+	struct pyx_dom *d;
+
+	ck_assert_int_eq(pyx_dom_compute(&g, &d), 0);
+	return d;
+}
+
+START_TEST(diamond)
+{
+	/* 0 -> 1, 2; 1 -> 3; 2 -> 3; 3 -> 4 */
+	static const uint32_t e[][2] = { {0, 1}, {0, 2}, {1, 3}, {2, 3}, {3, 4} };
+	static const uint64_t size[] = { 10, 20, 30, 40, 50 };
+	uint32_t root = 0;
+	struct tg t;
+	struct pyx_dom *d;
+
+	build(&t, 5, e, 5);
+	d = dom(&t, &root, 1);
+	ck_assert_uint_eq(d->nreach, 5);
+	ck_assert_uint_eq(d->idom[0], PYX_DOM_ROOT);
+	ck_assert_uint_eq(d->idom[1], 0);
+	ck_assert_uint_eq(d->idom[2], 0);
+	ck_assert_uint_eq(d->idom[3], 0);
+	ck_assert_uint_eq(d->idom[4], 3);
+	ck_assert_int_eq(pyx_dom_retain(d, size), 0);
+	ck_assert_uint_eq(d->retained[0], 150);
+	ck_assert_uint_eq(d->retained[1], 20);
+	ck_assert_uint_eq(d->retained[3], 90);
+	ck_assert_uint_eq(d->retained_count[3], 2);
+	ck_assert_uint_eq(d->retained_count[0], 5);
+	ck_assert_uint_eq(d->reached_bytes, 150);
+	pyx_dom_free(d);
+}
+END_TEST
+
+START_TEST(cycles_and_unreachable)
+{
+	/* 0 -> 1 -> 2 -> 3 -> 1 (a cycle entered at 1); 3 -> 4;
+	 * 5 <-> 6 no root reaches; 6 -> 4 does not change 4's dominator. */
+	static const uint32_t e[][2] = { {0, 1}, {1, 2}, {2, 3}, {3, 1},
+					 {3, 4}, {5, 6}, {6, 5}, {6, 4},
+					 {4, 4} };
+	static const uint64_t size[] = { 1, 2, 4, 8, 16, 32, 64 };
+	uint32_t root = 0;
+	struct tg t;
+	struct pyx_dom *d;
+
+	build(&t, 7, e, 9);
+	d = dom(&t, &root, 1);
+	ck_assert_uint_eq(d->nreach, 5);
+	ck_assert_uint_eq(d->idom[1], 0);
+	ck_assert_uint_eq(d->idom[2], 1);
+	ck_assert_uint_eq(d->idom[3], 2);
+	ck_assert_uint_eq(d->idom[4], 3);
+	ck_assert_uint_eq(d->idom[5], PYX_DOM_NONE);
+	ck_assert_uint_eq(d->idom[6], PYX_DOM_NONE);
+	ck_assert_int_eq(pyx_dom_retain(d, size), 0);
+	ck_assert_uint_eq(d->retained[1], 30);
+	ck_assert_uint_eq(d->retained[5], 0);
+	ck_assert_uint_eq(d->reached_bytes, 31);
+	pyx_dom_free(d);
+}
+END_TEST
+
+START_TEST(several_roots)
+{
+	/* roots 0 and 1 both reach 2; 2 -> 3; 1 -> 4; 3 is a root too but
+	 * already reached: still dominated by the virtual root only. */
+	static const uint32_t e[][2] = { {0, 2}, {1, 2}, {2, 3}, {1, 4} };
+	static const uint32_t roots[] = { 0, 1, 3 };
+	struct tg t;
+	struct pyx_dom *d;
+
+	build(&t, 5, e, 4);
+	d = dom(&t, roots, 3);
+	ck_assert_uint_eq(d->idom[0], PYX_DOM_ROOT);
+	ck_assert_uint_eq(d->idom[1], PYX_DOM_ROOT);
+	ck_assert_uint_eq(d->idom[2], PYX_DOM_ROOT);
+	ck_assert_uint_eq(d->idom[3], PYX_DOM_ROOT);
+	ck_assert_uint_eq(d->idom[4], 1);
+	pyx_dom_free(d);
+}
+END_TEST
+
+/* Brute force: does a dominate b (every path from the roots to b passes
+ * through a)?  Search from the roots without a. */
+static int reach_without(const struct tg *t, const uint32_t *roots,
+			 uint32_t nroots, uint32_t cut, uint32_t b)
+{
+	uint32_t stack[64], sp = 0;
+	char seen[64] = { 0 };
+
+	for (uint32_t r = 0; r < nroots; r++)
+		if (roots[r] != cut && !seen[roots[r]]) {
+			seen[roots[r]] = 1;
+			stack[sp++] = roots[r];
+		}
+	while (sp) {
+		uint32_t v = stack[--sp];
+
+		if (v == b)
+			return 1;
+		for (uint64_t e = t->off[v]; e < t->off[v + 1]; e++) {
+			uint32_t w = t->dst[e];
+
+			if (w != cut && !seen[w]) {
+				seen[w] = 1;
+				stack[sp++] = w;
+			}
+		}
+	}
+	return 0;
+}
+
+START_TEST(random_graphs)
+{
+	unsigned seed = 12345;
+
+	for (int round = 0; round < 300; round++) {
+		uint32_t n = 2 + (uint32_t)(rand_r(&seed) % 40), ne, roots[4],
+			 nroots = 1 + (uint32_t)(rand_r(&seed) % 3);
+		uint32_t e[300][2];
+		struct tg t;
+		struct pyx_dom *d;
+
+		ne = (uint32_t)(rand_r(&seed) % (3 * n));
+		for (uint32_t i = 0; i < ne; i++) {
+			e[i][0] = (uint32_t)(rand_r(&seed) % n);
+			e[i][1] = (uint32_t)(rand_r(&seed) % n);
+		}
+		for (uint32_t r = 0; r < nroots; r++)
+			roots[r] = (uint32_t)(rand_r(&seed) % n);
+		build(&t, n, (const uint32_t (*)[2])e, ne);
+		d = dom(&t, roots, nroots);
+		for (uint32_t b = 0; b < n; b++) {
+			int reached = reach_without(&t, roots, nroots, n, b);
+			uint32_t want = PYX_DOM_ROOT;
+
+			if (!reached) {
+				ck_assert_uint_eq(d->idom[b], PYX_DOM_NONE);
+				continue;
+			}
+			/* idom: the strict dominator that every other strict
+			 * dominator dominates (the closest one) */
+			for (uint32_t a = 0; a < n; a++) {
+				int closest = 1;
+
+				if (a == b || reach_without(&t, roots, nroots, a, b))
+					continue;
+				for (uint32_t c = 0; c < n && closest; c++)
+					if (c != a && c != b &&
+					    !reach_without(&t, roots, nroots, c, b) &&
+					    reach_without(&t, roots, nroots, c, a))
+						closest = 0;
+				if (closest)
+					want = a;
+			}
+			ck_assert_msg(d->idom[b] == want, "round %d n %u: idom(%u)"
+				      " = %u, want %u", round, n, b, d->idom[b],
+				      want);
+		}
+		pyx_dom_free(d);
+	}
+}
+END_TEST
+
+START_TEST(deep_chain)
+{
+	/* 0 -> 1 -> ... -> N-1, and N-1 -> 0: a million deep, iteratively */
+	const uint32_t n = 1000000;
+	uint64_t *off = malloc((n + 1) * sizeof(*off)), *size;
+	uint32_t *dst = malloc(n * sizeof(*dst)), root = 0, *koff, *kids;
+	struct pyx_dom_graph g;
+	struct pyx_dom *d;
+
+	size = malloc(n * sizeof(*size));
+	ck_assert(off && dst && size);
+	for (uint32_t v = 0; v < n; v++) {
+		off[v] = v;
+		dst[v] = v + 1 < n ? v + 1 : 0;
+		size[v] = 8;
+	}
+	off[n] = n;
+	g = (struct pyx_dom_graph){ n, off, dst, &root, 1 };
+	ck_assert_int_eq(pyx_dom_compute(&g, &d), 0);
+	ck_assert_uint_eq(d->nreach, n);
+	for (uint32_t v = 1; v < n; v++)
+		ck_assert_uint_eq(d->idom[v], v - 1);
+	ck_assert_int_eq(pyx_dom_retain(d, size), 0);
+	ck_assert_uint_eq(d->retained[0], 8ull * n);
+	ck_assert_uint_eq(d->retained[n / 2], 8ull * (n - n / 2));
+	ck_assert_uint_eq(d->retained_count[n - 1], 1);
+	ck_assert_int_eq(pyx_dom_children(d, &koff, &kids), 0);
+	ck_assert_uint_eq(koff[n + 1] - koff[n], 1);  /* the virtual root's */
+	ck_assert_uint_eq(kids[koff[n]], 0);
+	ck_assert_uint_eq(koff[6] - koff[5], 1);
+	ck_assert_uint_eq(kids[koff[5]], 6);
+	free(koff);
+	free(kids);
+	pyx_dom_free(d);
+	/* A wide star under a hub that two roots share: the hub dominates
+	 * nothing it does not hold alone. */
+	free(off);
+	free(dst);
+	free(size);
+}
+END_TEST
+
+START_TEST(empty)
+{
+	uint64_t off[1] = { 0 };
+	struct pyx_dom_graph g = { 0, off, NULL, NULL, 0 };
+	struct pyx_dom *d;
+
+	ck_assert_int_eq(pyx_dom_compute(&g, &d), 0);
+	ck_assert_uint_eq(d->nreach, 0);
+	ck_assert_int_eq(pyx_dom_retain(d, NULL), 0);
+	pyx_dom_free(d);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("dominators");
+	TCase *tc = tcase_create("dominators");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_test(tc, diamond);
+	tcase_add_test(tc, cycles_and_unreachable);
+	tcase_add_test(tc, several_roots);
+	tcase_add_test(tc, random_graphs);
+	tcase_add_test(tc, deep_chain);
+	tcase_add_test(tc, empty);
+	tcase_set_timeout(tc, 60);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
