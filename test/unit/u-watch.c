@@ -1,0 +1,321 @@
+/* Unit tests of lib/heap/watch.c that need no process: the curve
+ * classifier and the leak verdict on synthetic series of each shape and of
+ * noise, the series (types summed, halving when full) and the per-type
+ * growth ranking. */
+#include <check.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pyxray/watch.h"
+
+#define N 40
+#define DT 0.25
+
+static double T[N], Y[N];
+static uint64_t rng = 88172645463325252ull;
+
+/* Uniform in [-1, 1): a fixed sequence, so a failure reproduces. */
+static double noise(void)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return (double)(rng >> 11) / (double)(1ull << 52) - 1.0;
+}
+
+static void times(void)
+{
+	for (int i = 0; i < N; i++)
+		T[i] = i * DT;
+}
+
+static enum pyx_watch_shape classify(struct pyx_watch_curve *c)
+{
+	pyx_watch_classify(T, Y, N, 0, c);
+	return c->shape;
+}
+
+#define ck_shape(want)                                                         \
+	do {                                                                   \
+		struct pyx_watch_curve c_;                                     \
+		enum pyx_watch_shape got_ = classify(&c_);                     \
+		ck_assert_msg(got_ == (want),                                  \
+			      "shape %s, expected %s (tau %.2f r2 %.2f "      \
+			      "rises %u falls %u start %.2f end %.2f noise "  \
+			      "%.1f amp %.1f why %s)",                        \
+			      pyx_watch_shape_name(got_),                      \
+			      pyx_watch_shape_name(want), c_.trend.tau,       \
+			      c_.trend.r2, c_.rises, c_.falls, c_.start,      \
+			      c_.end, c_.noise, c_.amplitude,                 \
+			      c_.trend.why ? c_.trend.why : "-");             \
+	} while (0)
+
+START_TEST(shape_flat)
+{
+	times();
+	for (int i = 0; i < N; i++)
+		Y[i] = 1e6 + 3000 * noise(); /* +-0.3% */
+	ck_shape(PYX_SHAPE_FLAT);
+}
+END_TEST
+
+START_TEST(shape_noise)
+{
+	/* Jitter of +-8% with no trend: wider than the flat band, but no
+	 * structure beyond the noise: flat, never a leak or a sawtooth. */
+	times();
+	for (int i = 0; i < N; i++)
+		Y[i] = 1e6 + 8e4 * noise();
+	ck_shape(PYX_SHAPE_FLAT);
+	for (int k = 0; k < 20; k++) {
+		struct pyx_watch_trend tr;
+
+		for (int i = 0; i < N; i++)
+			Y[i] = 1000 + 100 * noise();
+		pyx_watch_trend(T, Y, N, 10, &tr);
+		ck_assert_msg(!tr.leak, "noise read as a leak (tau %.2f)", tr.tau);
+	}
+}
+END_TEST
+
+START_TEST(shape_leak)
+{
+	struct pyx_watch_trend tr;
+
+	times();
+	for (int i = 0; i < N; i++)
+		Y[i] = 1e6 + 4e4 * T[i] + 2000 * noise();
+	ck_shape(PYX_SHAPE_LEAK);
+	pyx_watch_trend(T, Y, N, 10, &tr);
+	ck_assert(tr.leak);
+	/* The robust slope is the rate, noise or not. */
+	ck_assert_msg(fabs(tr.slope - 4e4) < 2e3, "slope %g", tr.slope);
+}
+END_TEST
+
+START_TEST(shape_leak_staircase)
+{
+	/* A batch leaked every 5 samples: steps, still a steady leak. */
+	times();
+	for (int i = 0; i < N; i++)
+		Y[i] = 5e5 + 1e5 * (i / 5);
+	ck_shape(PYX_SHAPE_LEAK);
+}
+END_TEST
+
+START_TEST(shape_leak_with_outlier)
+{
+	/* One sample far off (a GC moment): Theil-Sen does not follow it. */
+	struct pyx_watch_trend tr;
+
+	times();
+	for (int i = 0; i < N; i++)
+		Y[i] = 1000 + 100 * T[i];
+	Y[N / 2] = 100000;
+	pyx_watch_trend(T, Y, N, 10, &tr);
+	ck_assert_msg(tr.leak, "%s", tr.why);
+	ck_assert_msg(fabs(tr.slope - 100) < 1, "slope %g", tr.slope);
+}
+END_TEST
+
+START_TEST(shape_sawtooth)
+{
+	/* A cache filled over 8 samples and emptied: 5 teeth. */
+	times();
+	for (int i = 0; i < N; i++)
+		Y[i] = 1e6 + 2.5e5 * (i % 8);
+	ck_shape(PYX_SHAPE_SAWTOOTH);
+	/* The same with noise and a tooth cut short at the end. */
+	for (int i = 0; i < N; i++)
+		Y[i] = 1e6 + 2.5e5 * (i % 7) + 1e4 * noise();
+	ck_shape(PYX_SHAPE_SAWTOOTH);
+}
+END_TEST
+
+START_TEST(shape_early_growth)
+{
+	/* A start-up allocation over the first 6 samples, then flat. */
+	struct pyx_watch_trend tr;
+
+	times();
+	for (int i = 0; i < N; i++)
+		Y[i] = 1e6 + 2e6 * (i < 6 ? i / 6.0 : 1.0) + 2000 * noise();
+	ck_shape(PYX_SHAPE_EARLY_GROWTH);
+	pyx_watch_trend(T, Y, N, 10, &tr);
+	ck_assert_msg(!tr.leak, "early growth read as a leak");
+	/* Rising through the first 40% of the window: still early growth
+	 * (tau and R^2 alone would call it steady). */
+	for (int i = 0; i < N; i++)
+		Y[i] = 1e6 + 2e6 * (i < 16 ? i / 16.0 : 1.0);
+	ck_shape(PYX_SHAPE_EARLY_GROWTH);
+}
+END_TEST
+
+START_TEST(shape_surge)
+{
+	struct pyx_watch_trend tr;
+
+	times();
+	for (int i = 0; i < N; i++)
+		Y[i] = 1e6 + (i >= 10 && i < 20 ? 3e6 : 0) + 5000 * noise();
+	ck_shape(PYX_SHAPE_SURGE);
+	/* A surge late in the window: not a leak (it came back down). */
+	for (int i = 0; i < N; i++)
+		Y[i] = 1e6 + (i >= 20 && i < 34 ? 3e6 * (i - 19) / 14.0 : 0);
+	pyx_watch_trend(T, Y, N, 10, &tr);
+	ck_assert(!tr.leak);
+	ck_shape(PYX_SHAPE_SURGE);
+}
+END_TEST
+
+START_TEST(too_few)
+{
+	struct pyx_watch_curve c;
+	struct pyx_watch_trend tr;
+
+	times();
+	for (int i = 0; i < N; i++)
+		Y[i] = 100 * i;
+	pyx_watch_classify(T, Y, PYX_WATCH_MIN_SAMPLES - 1, 0, &c);
+	ck_assert_int_eq(c.shape, PYX_SHAPE_UNKNOWN);
+	pyx_watch_trend(T, Y, 3, 1, &tr);
+	ck_assert(!tr.leak);
+	ck_assert_msg(fabs(tr.slope - 400) < 1e-9, "slope %g", tr.slope);
+	pyx_watch_trend(T, Y, 0, 1, &tr);
+	ck_assert(!tr.leak);
+}
+END_TEST
+
+START_TEST(min_growth)
+{
+	/* +1 object every 2 samples: 20 over the window. */
+	struct pyx_watch_trend tr;
+
+	times();
+	for (int i = 0; i < N; i++)
+		Y[i] = 500 + i / 2;
+	pyx_watch_trend(T, Y, N, 10, &tr);
+	ck_assert_msg(tr.leak, "%s", tr.why);
+	pyx_watch_trend(T, Y, N, 50, &tr);
+	ck_assert(!tr.leak);
+}
+END_TEST
+
+static void add(struct pyx_watch *w, double time, const char *const *names,
+		const uint64_t *counts, size_t n)
+{
+	struct pyx_watch_sample s = { .time = time, .rss_bytes = -1,
+				      .arena_bytes = -1 };
+	uint64_t bytes[8];
+
+	for (size_t i = 0; i < n; i++) {
+		bytes[i] = counts[i] * 100;
+		s.objects += counts[i];
+		s.bytes += bytes[i];
+	}
+	ck_assert_int_eq(pyx_watch_add_sample(w, &s, names, counts, bytes, n), 0);
+}
+
+START_TEST(series_and_growth)
+{
+	static const char *const names[] = { "__main__.Leaky", "dict",
+					     "__main__.Cache", "list", "dict",
+					     "int" };
+	struct pyx_watch *w;
+	struct pyx_watch_growth *g;
+	size_t ng;
+	bool seen_cache = false, seen_dict = false;
+
+	ck_assert_int_eq(pyx_watch_new(16, 0, &w), 0);
+	for (int k = 0; k < 40; k++) {
+		/* Leaky: +20 a sample; Cache: a sawtooth; dict: two rows of
+		 * one name, summed; list: constant; int appears at 10. */
+		uint64_t c[6] = { 100 + 20 * (uint64_t)k, 50, (uint64_t)(k % 5) * 40,
+				  7, 25, 3 };
+
+		add(w, 1000.0 + 0.5 * k, names, c, k >= 10 ? 6 : 5);
+	}
+	ck_assert_uint_eq(w->taken, 40);
+	ck_assert_uint_le(w->nsamples, 16);
+	ck_assert_uint_ge(w->halvings, 1);
+	/* The window kept its span. */
+	ck_assert(w->samples[0].t == 0);
+	ck_assert_msg(w->samples[w->nsamples - 1].t >= 19.0 - 2.0, "span %g",
+		      w->samples[w->nsamples - 1].t);
+	ck_assert_int_eq(pyx_watch_growth(w, 10, &g, &ng), 0);
+	ck_assert_uint_ge(ng, 2);
+	ck_assert_str_eq(g[0].name, "__main__.Leaky");
+	ck_assert(g[0].leak);
+	ck_assert_msg(fabs(g[0].count_per_s - 40) < 1, "rate %g", g[0].count_per_s);
+	ck_assert_msg(fabs(g[0].bytes_per_s - 4000) < 100, "bytes/s %g",
+		      g[0].bytes_per_s);
+	ck_assert_uint_eq(g[0].first, 100);
+	for (size_t i = 1; i < ng; i++) {
+		ck_assert_msg(!g[i].leak, "%s read as a leak", g[i].name);
+		seen_cache |= strcmp(g[i].name, "__main__.Cache") == 0;
+		seen_dict |= strcmp(g[i].name, "dict") == 0;
+	}
+	ck_assert(!seen_dict); /* 75 all along: unchanged */
+	ck_assert(seen_cache);
+	free(g);
+	{
+		double t[16], y[16];
+		size_t n = pyx_watch_series(w, PYX_WATCH_RSS_BYTES, t, y);
+
+		ck_assert_uint_eq(n, 0); /* unknown RSS: no points */
+		n = pyx_watch_series(w, PYX_WATCH_OBJECTS, t, y);
+		ck_assert_uint_eq(n, w->nsamples);
+	}
+	/* Out of order: refused. */
+	{
+		struct pyx_watch_sample s = { .time = 10 };
+
+		ck_assert_int_lt(pyx_watch_add_sample(w, &s, NULL, NULL, NULL, 0), 0);
+	}
+	pyx_watch_free(w);
+}
+END_TEST
+
+START_TEST(type_bound)
+{
+	static const char *const names[] = { "a", "b", "c" };
+	static const uint64_t counts[] = { 1, 2, 3 };
+	struct pyx_watch *w;
+
+	ck_assert_int_eq(pyx_watch_new(0, 2, &w), 0);
+	add(w, 1, names, counts, 3);
+	ck_assert_uint_eq(w->ntypes, 2);
+	ck_assert_uint_eq(w->types_left_out, 1);
+	pyx_watch_free(w);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("watch");
+	TCase *tc = tcase_create("classify");
+	TCase *ts = tcase_create("series");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_test(tc, shape_flat);
+	tcase_add_test(tc, shape_noise);
+	tcase_add_test(tc, shape_leak);
+	tcase_add_test(tc, shape_leak_staircase);
+	tcase_add_test(tc, shape_leak_with_outlier);
+	tcase_add_test(tc, shape_sawtooth);
+	tcase_add_test(tc, shape_early_growth);
+	tcase_add_test(tc, shape_surge);
+	tcase_add_test(tc, too_few);
+	tcase_add_test(tc, min_growth);
+	tcase_add_test(ts, series_and_growth);
+	tcase_add_test(ts, type_bound);
+	suite_add_tcase(s, tc);
+	suite_add_tcase(s, ts);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
