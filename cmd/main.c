@@ -24,6 +24,8 @@ static const struct pyx_cmd commands[] = {
 	  "write a heap snapshot that Chrome DevTools opens" },
 	{ "watch", do_watch, help_watch,
 	  "the memory curve over time: what grows, exported to monitoring" },
+	{ "memory", do_memory, help_memory,
+	  "where every byte of the RSS lives: objects, pymalloc, malloc, files" },
 	{ "diff", do_diff, help_diff,
 	  "compare two censuses saved with 'census --save'" },
 	{ "layout", do_layout, help_layout,
