@@ -3,12 +3,15 @@
 set -euo pipefail
 # debootstrap, its keyring and gpgv: the test bed root (scripts/mkroot.sh);
 # clang, libFuzzer's runtime and llvm-symbolizer: the fuzz smoke run of
-# scripts/test.sh; util-linux: unshare, flock; binutils: readelf.
+# scripts/test.sh; util-linux: unshare, flock; binutils: readelf;
+# dpkg-dev, lintian, man-db, groff-base: the Debian package and its checks
+# (scripts/package.sh); the portable binary's root uses debootstrap too.
 pkgs=(gcc make cmake pkg-config libelf-dev libdw-dev check
       python3 python3-objgraph gdb util-linux procps binutils coreutils
       debootstrap debian-archive-keyring gpgv wget
       clang libclang-rt-dev llvm
-      libzstd-dev liblz4-dev liblzma-dev zstd lz4 xz-utils)
+      libzstd-dev liblz4-dev liblzma-dev zstd lz4 xz-utils
+      dpkg-dev lintian man-db groff-base)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

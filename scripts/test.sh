@@ -23,6 +23,34 @@ else
 	echo "test bed: SKIP: no test root: $(cat "$root.failed" 2>/dev/null || echo "mkroot.sh failed")"
 fi
 
+# Packaging (docs/packaging.md): the portable binary, built in its cached
+# old Debian root, and the fresh root the Debian package is installed into
+# by test_package_once.py.  Each is skipped, named, when its root cannot be
+# made (offline); the tests then skip the same way.  PYX_SKIP_PORTABLE=1
+# skips the portable build (its first run debootstraps and builds elfutils).
+t0=$(date +%s)
+if [ "${PYX_SKIP_PORTABLE:-0}" = 1 ]; then
+	echo "portable binary: SKIP: PYX_SKIP_PORTABLE=1"
+elif bin=$("$top/scripts/portable.sh" 2> "${TMPDIR:-/tmp}/pyxray-portable.log"); then
+	export PYX_PORTABLE_BIN=$bin
+	echo "portable binary: $bin in $(( $(date +%s) - t0 )) s"
+else
+	prc=$?
+	if [ "$prc" = 3 ]; then
+		echo "portable binary: SKIP: no build root: $(tail -n1 "${TMPDIR:-/tmp}/pyxray-portable.log")"
+	else
+		echo "portable binary: FAILED (see below); its test fails"
+		tail -n 30 "${TMPDIR:-/tmp}/pyxray-portable.log"
+		export PYX_PORTABLE_BIN=/nonexistent/portable-build-failed
+	fi
+fi
+t0=$(date +%s)
+if "$top/scripts/portable.sh" --fresh-root > /dev/null 2> "${TMPDIR:-/tmp}/pyxray-fresh.log"; then
+	echo "package root: ready in $(( $(date +%s) - t0 )) s"
+else
+	echo "package root: SKIP: $(tail -n1 "${TMPDIR:-/tmp}/pyxray-fresh.log")"
+fi
+
 dir=${PYX_TEST_BUILD_DIR:-"$top/build-sanitize"}
 t0=$(date +%s)
 "$top/scripts/build.sh" "$dir" -DPYX_SANITIZE=ON -DPYX_WERROR=ON -DPYX_TEST_HOOKS=ON \
