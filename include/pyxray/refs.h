@@ -138,6 +138,7 @@ struct pyx_refs_graph {
 	const uint64_t *off;     /* out-edges of v: [off[v], off[v + 1]) */
 	const uint32_t *dst;
 	const uint8_t *kind;     /* lib/heap/referents.h's enum pyx_ref_kind */
+	const uint64_t *aux;     /* by kind: an item's index, a key's address */
 	/* The roots (refs' order of kinds; "held from outside" last), and the
 	 * shortest path to every node: parent[v] (v itself for a root,
 	 * PYX_REFS_GRAPH_NONE when no root reaches v) over edge pedge[v]. */

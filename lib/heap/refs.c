@@ -1362,6 +1362,7 @@ int pyx_refs_graph_take(struct pyx_python *py,
 	g->off = s->g.off;
 	g->dst = s->g.dst;
 	g->kind = s->g.kind;
+	g->aux = s->g.aux;
 	g->nroots = (uint32_t)nr;
 	g->root_node = p->root_node;
 	g->parent = s->parent;

@@ -1,0 +1,533 @@
+/* pyx_suspects_take: retained sizes and the accumulation points. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "pyxray/suspects.h"
+#include "dominators.h"
+#include "referents.h"
+
+#define DEFAULT_TOP 10
+#define DEFAULT_SHARE 0.01
+/* Down the dominator tree while one child holds this much of its parent. */
+#define DESCEND_SHARE 0.8
+#define MAX_HOLDS 8
+#define MAX_TYPES 20
+#define MAX_CANDIDATES (1u << 20)
+
+struct ctx {
+	const struct pyx_refs_graph *g;
+	struct pyx_dom *d;
+	uint32_t *koff, *kids;
+	uint64_t thr;
+};
+
+static bool is_root(const struct ctx *c, uint32_t v)
+{
+	return c->g->parent[v] == v;
+}
+
+/* A module, a class, a function and their dicts, a root dict (sys.modules,
+ * builtins), a frame, a code object, an lru_cache wrapper, a bound method:
+ * they hold what the program defines, never the accumulation itself. */
+static bool is_namespace(const struct ctx *c, uint32_t v)
+{
+	const struct pyx_typeinfo *ti = pyx_refs_graph_typeinfo(c->g, v);
+	uint32_t p;
+
+	switch (ti->kind) {
+	case PYX_K_MODULE:
+	case PYX_K_TYPE:
+	case PYX_K_FUNCTION:
+	case PYX_K_CODE:
+	case PYX_K_FRAME:
+	case PYX_K_LRU:
+	case PYX_K_METHOD:
+	case PYX_K_CELL:
+		return true;
+	case PYX_K_DICT:
+		if (is_root(c, v))
+			return true;
+		/* the __dict__ of a module, class or function: on the
+		 * shortest path (its dominator may be above: a frame's
+		 * globals) */
+		p = c->g->parent[v];
+		if (p >= c->g->n || p == v)
+			return false;
+		ti = pyx_refs_graph_typeinfo(c->g, p);
+		if (ti->kind == PYX_K_MODULE || ti->kind == PYX_K_TYPE ||
+		    ti->kind == PYX_K_FUNCTION) {
+			uint8_t k = c->g->kind[c->g->pedge[v]];
+
+			return k == PYX_REF_DICT || k == PYX_REF_FIELD;
+		}
+		return false;
+	default:
+		return false;
+	}
+}
+
+static int add_suspect(struct pyx_suspects *r, uint32_t v, size_t *cap)
+{
+	struct pyx_suspect *p;
+
+	if (r->nsuspects == *cap) {
+		size_t n = *cap ? *cap * 2 : 16;
+
+		if (!(p = realloc(r->suspects, n * sizeof(*p))))
+			return -PYX_E_NOMEM;
+		r->suspects = p;
+		*cap = n;
+	}
+	p = &r->suspects[r->nsuspects++];
+	memset(p, 0, sizeof(*p));
+	p->addr = v; /* the node, until described */
+	return 0;
+}
+
+/* The accumulation points: candidates are the namespaces' children (and the
+ * virtual root's) that retain at least thr; each goes down while one child
+ * holds most of it. */
+static int find(struct ctx *c, struct pyx_suspects *r)
+{
+	uint32_t *queue = malloc(MAX_CANDIDATES * sizeof(*queue));
+	size_t nq = 0, cap = 0;
+	uint32_t n = c->g->n;
+	int err = 0;
+
+	if (!queue)
+		return -PYX_E_NOMEM;
+	for (uint32_t k = c->koff[n]; k < c->koff[n + 1] && nq < MAX_CANDIDATES; k++)
+		if (c->d->retained[c->kids[k]] >= c->thr)
+			queue[nq++] = c->kids[k];
+	while (nq && !err) {
+		uint32_t v = queue[--nq];
+
+		for (;;) {
+			uint32_t big = PYX_DOM_NONE;
+
+			if (is_namespace(c, v)) {
+				for (uint32_t k = c->koff[v]; k < c->koff[v + 1] &&
+				     nq < MAX_CANDIDATES; k++)
+					if (c->d->retained[c->kids[k]] >= c->thr)
+						queue[nq++] = c->kids[k];
+				break;
+			}
+			for (uint32_t k = c->koff[v]; k < c->koff[v + 1]; k++)
+				if (big == PYX_DOM_NONE || c->d->retained[c->kids[k]] >
+				    c->d->retained[big])
+					big = c->kids[k];
+			if (big != PYX_DOM_NONE && (double)c->d->retained[big] >=
+			    DESCEND_SHARE * (double)c->d->retained[v]) {
+				v = big;
+				continue;
+			}
+			err = add_suspect(r, v, &cap);
+			break;
+		}
+	}
+	free(queue);
+	return err;
+}
+
+static int cmp_suspect(const void *a, const void *b)
+{
+	const struct pyx_suspect *x = a, *y = b;
+
+	if (x->retained_bytes != y->retained_bytes)
+		return x->retained_bytes < y->retained_bytes ? 1 : -1;
+	return x->addr < y->addr ? -1 : x->addr > y->addr;
+}
+
+struct tcount {
+	uint32_t type;
+	uint64_t count, bytes;
+};
+
+static int cmp_tcount(const void *a, const void *b)
+{
+	const struct tcount *x = a, *y = b;
+
+	if (x->bytes != y->bytes)
+		return x->bytes < y->bytes ? 1 : -1;
+	return x->type < y->type ? -1 : x->type > y->type;
+}
+
+/* What v retains, by type (v itself left out). */
+static int holds(struct ctx *c, uint32_t v, struct pyx_suspect *s)
+{
+	size_t nt = pyx_refs_graph_ntypes(c->g), nh = 0;
+	struct tcount *t = calloc(nt ? nt : 1, sizeof(*t));
+	uint32_t *stack = malloc(((size_t)c->d->retained_count[v] + 1) *
+				 sizeof(*stack));
+	size_t sp = 0;
+	int err = 0;
+
+	if (!t || !stack) {
+		err = -PYX_E_NOMEM;
+		goto out;
+	}
+	for (uint32_t k = c->koff[v]; k < c->koff[v + 1]; k++)
+		stack[sp++] = c->kids[k];
+	while (sp) {
+		uint32_t u = stack[--sp], ty = c->g->type[u];
+
+		if (ty < nt) {
+			t[ty].type = ty;
+			t[ty].count++;
+			t[ty].bytes += c->g->size[u];
+		}
+		/* the subtree of v has retained_count[v] nodes: room */
+		for (uint32_t k = c->koff[u]; k < c->koff[u + 1]; k++)
+			stack[sp++] = c->kids[k];
+	}
+	qsort(t, nt, sizeof(*t), cmp_tcount);
+	s->holds = calloc(MAX_HOLDS, sizeof(*s->holds));
+	if (!s->holds) {
+		err = -PYX_E_NOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < nt && nh < MAX_HOLDS && t[i].count; i++) {
+		s->holds[nh].type = strdup(pyx_refs_graph_type_name(c->g, t[i].type));
+		if (!s->holds[nh].type) {
+			err = -PYX_E_NOMEM;
+			break;
+		}
+		s->holds[nh].count = t[i].count;
+		s->holds[nh++].bytes = t[i].bytes;
+	}
+	s->nholds = nh;
+out:
+	free(t);
+	free(stack);
+	return err;
+}
+
+static bool holds_type(const struct pyx_suspect *s, const char *name,
+		       uint64_t *count)
+{
+	for (size_t i = 0; i < s->nholds; i++)
+		if (strcmp(s->holds[i].type, name) == 0) {
+			if (count)
+				*count = s->holds[i].count;
+			return true;
+		}
+	return false;
+}
+
+/* 'k' out of "dict value ['k']": into buf, or false. */
+static bool str_key(const char *edge, char *buf, size_t n)
+{
+	size_t len;
+
+	if (strncmp(edge, "dict value ['", 13) != 0)
+		return false;
+	len = strlen(edge + 13);
+	if (len < 2 || strcmp(edge + 13 + len - 2, "']") != 0)
+		return false;
+	snprintf(buf, n, "%.*s", (int)(len - 2), edge + 13);
+	return true;
+}
+
+/* The function an lru_cache wrapper wraps, described. */
+static void lru_wrapped(struct ctx *c, pyx_addr_t wrapper, char *buf, size_t n)
+{
+	uint32_t w = pyx_refs_graph_find(c->g, wrapper);
+	char lab[128];
+
+	buf[0] = '\0';
+	if (w == PYX_REFS_GRAPH_NONE)
+		return;
+	for (uint64_t e = c->g->off[w]; e < c->g->off[w + 1]; e++) {
+		pyx_refs_graph_label(c->g, w, e, lab, sizeof(lab));
+		if (strcmp(lab, "__wrapped__") == 0) {
+			pyx_refs_graph_describe(c->g, c->g->dst[e], buf, n);
+			return;
+		}
+	}
+}
+
+/* The holder in words and the leak shape, from its path and holdings. */
+static int describe_suspect(struct ctx *c, uint32_t v, struct pyx_suspect *s)
+{
+	const struct pyx_refs_step *p;
+	char desc[1024], key[512], fn[300];
+	const char *scope = NULL;
+	bool cachey = false;
+	uint64_t nmeth = 0, nlru = 0;
+	int err;
+
+	if ((err = pyx_refs_graph_path(c->g, v, &s->path, &s->npath, &s->root)))
+		return err;
+	p = s->path;
+	if (!s->npath) {
+		snprintf(desc, sizeof(desc), "root: %s", s->root ? s->root
+			 : "none (unreachable)");
+	} else if (s->npath > 1 && strcmp(p[0].type, "dict") == 0 &&
+		   str_key(p[0].edge, key, sizeof(key)) &&
+		   strcmp(p[1].edge, "__dict__") == 0) {
+		if (strncmp(p[1].holder, "module ", 7) == 0)
+			scope = "global";
+		else if (strncmp(p[1].holder, "class ", 6) == 0)
+			scope = "class attribute";
+		snprintf(desc, sizeof(desc), "%s '%s' of %s",
+			 scope ? scope : "attribute", key,
+			 scope && scope[0] == 'c' ? p[1].holder + 6 : p[1].holder);
+		cachey = strcasestr(key, "cache") || strcasestr(key, "memo");
+	} else if (s->npath > 1 && strcmp(p[0].type, "tuple") == 0 &&
+		   (strcmp(p[1].edge, "__defaults__") == 0 ||
+		    strcmp(p[1].edge, "__kwdefaults__") == 0)) {
+		snprintf(desc, sizeof(desc), "default argument (%s of "
+			 "%s) of %s", p[0].edge, p[1].edge, p[1].holder);
+	} else if (strcmp(p[0].edge, "__kwdefaults__") == 0) {
+		snprintf(desc, sizeof(desc), "keyword defaults of %s",
+			 p[0].holder);
+	} else if (strcmp(p[0].type, "functools._lru_cache_wrapper") == 0 &&
+		   strcmp(p[0].edge, "cache") == 0) {
+		lru_wrapped(c, p[0].addr, fn, sizeof(fn));
+		snprintf(desc, sizeof(desc), "cache of the lru_cache wrapper "
+			 "of %s", fn[0] ? fn : "a function");
+	} else {
+		snprintf(desc, sizeof(desc), "%s of %s", p[0].edge, p[0].holder);
+		if (str_key(p[0].edge, key, sizeof(key)))
+			cachey = strcasestr(key, "cache") ||
+				 strcasestr(key, "memo");
+	}
+	if (!(s->description = strdup(desc)))
+		return -PYX_E_NOMEM;
+	/* the shape, most telling first */
+	holds_type(s, "method", &nmeth);
+	holds_type(s, "functools._lru_list_elem", &nlru);
+	if (s->npath > 1 && (strcmp(p[1].edge, "__defaults__") == 0 ||
+			     strcmp(p[1].edge, "__kwdefaults__") == 0))
+		s->pattern = "mutable default argument";
+	else if (s->npath && strcmp(p[0].edge, "__kwdefaults__") == 0)
+		s->pattern = "mutable default argument";
+	else if (s->npath && strcmp(p[0].edge, "cache") == 0 &&
+		 strcmp(p[0].type, "functools._lru_cache_wrapper") == 0)
+		s->pattern = nlru ? "lru_cache (bounded: big entries)"
+			     : "unbounded cache: lru_cache(maxsize=None)";
+	else if (holds_type(s, "frame", NULL) || holds_type(s, "traceback", NULL))
+		s->pattern = "stored exceptions/tracebacks keep frames and "
+			     "their locals alive";
+	else if (s->root && strstr(s->root, "gc.garbage"))
+		s->pattern = "gc.garbage: uncollectable objects (or "
+			     "gc.DEBUG_SAVEALL)";
+	else if (nmeth && s->nholds && nmeth * 2 >= s->holds[0].count)
+		s->pattern = "bound methods held by an emitter (observer list)";
+	else if (cachey && strcmp(pyx_refs_graph_typeinfo(c->g, v)->name,
+				  "dict") == 0)
+		s->pattern = "unbounded cache: a dict used as a cache";
+	else if (scope && scope[0] == 'c')
+		s->pattern = "container at class scope (grows with the "
+			     "process)";
+	else if (scope)
+		s->pattern = "container at module scope (grows with the "
+			     "process)";
+	return 0;
+}
+
+struct tret {
+	uint32_t type;
+	uint64_t count, bytes, retained;
+};
+
+static int cmp_tret(const void *a, const void *b)
+{
+	const struct tret *x = a, *y = b;
+
+	if (x->retained != y->retained)
+		return x->retained < y->retained ? 1 : -1;
+	return x->type < y->type ? -1 : x->type > y->type;
+}
+
+/* The retained size of all instances of each type: those no other
+ * instance of the type dominates (a depth-first walk of the dominator
+ * tree counting, per type, the instances on the current branch). */
+static int type_retained(struct ctx *c, struct pyx_suspects *r)
+{
+	const struct pyx_refs_graph *g = c->g;
+	size_t nt = pyx_refs_graph_ntypes(g), ntop = 0;
+	struct tret *t = calloc(nt ? nt : 1, sizeof(*t));
+	uint32_t *active = calloc(nt ? nt : 1, sizeof(*active));
+	uint32_t *snode = malloc(((size_t)c->d->nreach + 1) * sizeof(*snode));
+	uint32_t *scur = malloc(((size_t)c->d->nreach + 1) * sizeof(*scur));
+	size_t sp = 0;
+	int err = 0;
+
+	if (!t || !active || !snode || !scur) {
+		err = -PYX_E_NOMEM;
+		goto out;
+	}
+	for (uint32_t v = 0; v < g->n; v++)
+		if (g->type[v] < nt) {
+			t[g->type[v]].count++;
+			t[g->type[v]].bytes += g->size[v];
+		}
+	for (uint32_t k = c->koff[g->n]; k < c->koff[g->n + 1]; k++) {
+		uint32_t v = c->kids[k];
+
+		snode[0] = v;
+		scur[0] = c->koff[v];
+		sp = 1;
+		if (g->type[v] < nt && !active[g->type[v]]++)
+			t[g->type[v]].retained += c->d->retained[v];
+		while (sp) {
+			uint32_t u = snode[sp - 1], w;
+
+			if (scur[sp - 1] >= c->koff[u + 1]) {
+				if (g->type[u] < nt)
+					active[g->type[u]]--;
+				sp--;
+				continue;
+			}
+			w = c->kids[scur[sp - 1]++];
+			if (g->type[w] < nt && !active[g->type[w]]++)
+				t[g->type[w]].retained += c->d->retained[w];
+			snode[sp] = w;
+			scur[sp++] = c->koff[w];
+		}
+	}
+	for (size_t i = 0; i < nt; i++)
+		t[i].type = (uint32_t)i;
+	qsort(t, nt, sizeof(*t), cmp_tret);
+	r->types = calloc(MAX_TYPES, sizeof(*r->types));
+	if (!r->types) {
+		err = -PYX_E_NOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < nt && ntop < MAX_TYPES && t[i].retained; i++) {
+		struct pyx_suspects_type *y = &r->types[ntop];
+
+		if (!(y->name = strdup(pyx_refs_graph_type_name(g, t[i].type)))) {
+			err = -PYX_E_NOMEM;
+			goto out;
+		}
+		y->count = t[i].count;
+		y->bytes = t[i].bytes;
+		y->retained = t[i].retained;
+		r->ntypes = ++ntop;
+	}
+out:
+	free(t);
+	free(active);
+	free(snode);
+	free(scur);
+	return err;
+}
+
+int pyx_suspects_take(struct pyx_python *py, const struct pyx_suspects_opts *o,
+		      struct pyx_suspects **out)
+{
+	struct pyx_refs_graph_opts go = { .capture = o->capture };
+	struct pyx_refs_graph *g = NULL;
+	struct pyx_suspects *r;
+	struct ctx c = { 0 };
+	size_t top = o->top ? o->top : DEFAULT_TOP;
+	double share = o->min_share > 0 ? o->min_share : DEFAULT_SHARE;
+	uint64_t t0;
+	int err;
+
+	*out = NULL;
+	if (!(r = calloc(1, sizeof(*r))))
+		return -PYX_E_NOMEM;
+	r->rss_bytes = -1;
+	r->min_share = share;
+	err = pyx_refs_graph_take(py, &go, &g);
+	if (err)
+		goto out;
+	t0 = pyx_now_ns();
+	r->pid = g->pid;
+	memcpy(r->python_version, g->python_version, sizeof(r->python_version));
+	r->pause_ms = g->pause_ms;
+	r->copied_bytes = g->copied_bytes;
+	r->copy_reads = g->copy_reads;
+	r->objects = g->n;
+	r->edges = g->ne;
+	r->inferred_edges = g->inferred_edges;
+	r->roots = g->nroots;
+	r->heap_bytes = g->total_size;
+	r->unreachable = g->unreachable;
+	r->unreachable_bytes = g->unreachable_bytes;
+	r->rss_bytes = g->rss_bytes;
+	r->garbage = g->garbage;
+	r->truncated = g->truncated;
+	r->partial = g->partial;
+	r->damaged_lists = g->damaged_lists;
+	r->bad_objects = g->bad_objects;
+	{
+		struct pyx_dom_graph dg = { g->n, g->off, g->dst, g->root_node,
+					    g->nroots };
+
+		c.g = g;
+		if ((err = pyx_dom_compute(&dg, &c.d)) ||
+		    (err = pyx_dom_retain(c.d, g->size)) ||
+		    (err = pyx_dom_children(c.d, &c.koff, &c.kids)))
+			goto out;
+	}
+	c.thr = (uint64_t)(share * (double)r->heap_bytes);
+	if (!c.thr)
+		c.thr = 1;
+	if ((err = find(&c, r)))
+		goto out;
+	for (size_t i = 0; i < r->nsuspects; i++) {
+		uint32_t v = (uint32_t)r->suspects[i].addr;
+
+		r->suspects[i].retained_bytes = c.d->retained[v];
+	}
+	/* nodes still in addr: sort by size, then describe the top ones */
+	qsort(r->suspects, r->nsuspects, sizeof(*r->suspects), cmp_suspect);
+	if (r->nsuspects > top) {
+		r->nsuspects = top;
+	}
+	for (size_t i = 0; i < r->nsuspects; i++) {
+		struct pyx_suspect *s = &r->suspects[i];
+		uint32_t v = (uint32_t)s->addr;
+
+		s->addr = g->addr[v];
+		s->retained_objects = c.d->retained_count[v];
+		s->share = r->heap_bytes ? (double)s->retained_bytes /
+					   (double)r->heap_bytes : 0;
+		if (!(s->type = strdup(pyx_refs_graph_typeinfo(g, v)->name))) {
+			err = -PYX_E_NOMEM;
+			goto out;
+		}
+		if ((err = holds(&c, v, s)) || (err = describe_suspect(&c, v, s)))
+			goto out;
+	}
+	err = type_retained(&c, r);
+	r->walk_ms = g->build_ms + (double)(pyx_now_ns() - t0) / 1e6;
+out:
+	free(c.koff);
+	free(c.kids);
+	pyx_dom_free(c.d);
+	pyx_refs_graph_free(g);
+	if (err) {
+		pyx_suspects_free(r);
+		return err;
+	}
+	*out = r;
+	return 0;
+}
+
+void pyx_suspects_free(struct pyx_suspects *r)
+{
+	if (!r)
+		return;
+	for (size_t i = 0; i < r->nsuspects; i++) {
+		struct pyx_suspect *s = &r->suspects[i];
+
+		free(s->type);
+		free(s->description);
+		pyx_refs_graph_path_free(s->path, s->npath, s->root);
+		for (size_t j = 0; j < s->nholds; j++)
+			free(s->holds[j].type);
+		free(s->holds);
+	}
+	free(r->suspects);
+	for (size_t i = 0; i < r->ntypes; i++)
+		free(r->types[i].name);
+	free(r->types);
+	free(r);
+}
