@@ -24,17 +24,28 @@ int cmd_usage(const char *cmd, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 /* Parse a PID argument strictly. */
 int cmd_parse_pid(const char *cmd, const char *arg, pid_t *pid);
-/* What a reading command reads: a live process by its PID (and, with the
- * core backend, a core file).  Every command that takes a PID parses and
- * opens it through these two, so a new kind of target is added here once. */
+/* What a reading command reads: a live process by its PID, or a core file
+ * by its path (docs/core.md).  Every command that takes a PID parses and
+ * opens it through these two, so a new kind of target is added here once.
+ * The core's options (--exe FILE, --sysroot DIR; --debug-dir DIR, which
+ * CMD_OPTS_PYTHON parses) are taken by cmd_next() and cmd_python_opt() for
+ * every command that opens a target, and reach cmd_open_target() through
+ * exe, sysroot and debug_dir when the command leaves those NULL. */
 struct pyx_target;
 struct cmd_target {
-	const char *arg; /* as given; NULL until parsed */
-	pid_t pid;       /* the process's PID, set by cmd_open_target() */
+	const char *arg;       /* as given; NULL until parsed */
+	pid_t pid;             /* the process's PID, set by cmd_open_target() */
+	bool core;             /* arg is a core file, not a PID */
+	const char *exe;       /* a core's executable (--exe) */
+	const char *sysroot;   /* a core's files' root (--sysroot) */
+	const char *debug_dir; /* files by build-id (--debug-dir) */
 };
-/* Parse arg into t: 0, or -2 after a usage error (printed). */
+/* Parse arg into t: a PID (digits), else an existing file: a core.  0, or
+ * -2 after a usage error (printed). */
 int cmd_parse_target(const char *cmd, const char *arg, struct cmd_target *t);
-/* Open what t names; sets t->pid.  0 or a negative -PYX_E_* code. */
+/* Open what t names; sets t->pid (a core's: the PID it had).  A truncated
+ * core is opened, with a warning on stderr.  0 or a negative -PYX_E_*
+ * code (--exe or --sysroot with a PID: -PYX_E_USAGE). */
 int cmd_open_target(struct cmd_target *t, struct pyx_target **out);
 /* Parse an integer option value in [min, max]; a usage error otherwise. */
 int cmd_parse_int(const char *cmd, const char *opt, const char *arg, int min,

@@ -3,9 +3,11 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <inttypes.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cmd.h"
@@ -264,24 +266,82 @@ int cmd_parse_pid(const char *cmd, const char *arg, pid_t *pid)
 	return 0;
 }
 
+/* The core's options, as cmd_next() and cmd_python_opt() found them. */
+static struct {
+	const char *exe, *sysroot, *debug_dir;
+} core_opts;
+
+/* Digits only: a PID; anything else names a core file. */
+static bool all_digits(const char *s)
+{
+	if (!*s)
+		return false;
+	for (; *s; s++)
+		if (*s < '0' || *s > '9')
+			return false;
+	return true;
+}
+
 int cmd_parse_target(const char *cmd, const char *arg, struct cmd_target *t)
 {
+	struct stat st;
 	pid_t pid;
 
+	if (!all_digits(arg) && arg[0] != '-' && stat(arg, &st) == 0) {
+		if (!S_ISREG(st.st_mode))
+			return -cmd_usage(cmd, "'%s' is not a process id nor a "
+					  "core file (not a regular file)", arg);
+		t->arg = arg;
+		t->core = true;
+		t->pid = 0;
+		return 0;
+	}
+	if (!all_digits(arg))
+		return -cmd_usage(cmd, "'%s' is not a process id, nor a core "
+				  "file that exists", arg);
 	if (cmd_parse_pid(cmd, arg, &pid))
 		return -2;
 	t->arg = arg;
+	t->core = false;
 	t->pid = pid;
 	return 0;
 }
 
 int cmd_open_target(struct cmd_target *t, struct pyx_target **out)
 {
-	int err = pyx_target_open_pid(t->pid, out);
+	struct pyx_core_opts o = {
+		t->exe ? t->exe : core_opts.exe,
+		t->sysroot ? t->sysroot : core_opts.sysroot,
+		t->debug_dir ? t->debug_dir : core_opts.debug_dir,
+	};
+	const struct pyx_core_info *ci;
+	int err;
 
-	if (!err)
-		t->pid = pyx_target_pid(*out);
-	return err;
+	*out = NULL;
+	if (!t->core) {
+		if (o.exe || o.sysroot)
+			return pyx_err_set(PYX_E_USAGE, "--exe and --sysroot are "
+					   "for core files, not a live process "
+					   "(PID %d)", (int)t->pid);
+		err = pyx_target_open_pid(t->pid, out);
+		if (!err)
+			t->pid = pyx_target_pid(*out);
+		return err;
+	}
+	if ((err = pyx_target_open_core(t->arg, &o, out)))
+		return err;
+	t->pid = pyx_target_pid(*out);
+	ci = pyx_target_core_info(*out);
+	if (ci && ci->truncated) {
+		char msg[1024];
+
+		snprintf(msg, sizeof(msg), "%s is truncated: %" PRIu64 " bytes "
+			 "of the %" PRIu64 " its headers need; what it lacks "
+			 "reads as missing memory, and results may be partial",
+			 t->arg, ci->size, ci->needed);
+		print_stderr(PYX_WARN, msg);
+	}
+	return 0;
 }
 
 int cmd_parse_int(const char *cmd, const char *opt, const char *arg, int min,
@@ -306,6 +366,27 @@ int cmd_opt_int(const struct cmd_args *a, const char *val, int min, int max,
 			     val, min, max, out) ? -1 : 0;
 }
 
+/* The commands that open a target (cmd_open_target). */
+static bool takes_target(const char *cmd)
+{
+	static const char *const names[] = { "stacks", "census", "refs",
+					     "info", "suspects", "snapshot",
+					     "tasks", "watch" };
+
+	for (size_t i = 0; cmd && i < sizeof(names) / sizeof(names[0]); i++)
+		if (!strcmp(cmd, names[i]))
+			return true;
+	return false;
+}
+
+static bool own_option(const struct cmd_opt *opts, const char *arg, size_t len)
+{
+	for (const struct cmd_opt *o = opts; o->name; o++)
+		if (strlen(o->name) == len && !strncmp(arg, o->name, len))
+			return true;
+	return false;
+}
+
 int cmd_next(struct cmd_args *a, const struct cmd_opt *opts, const char **val)
 {
 	const char *arg, *eq;
@@ -327,6 +408,41 @@ int cmd_next(struct cmd_args *a, const struct cmd_opt *opts, const char **val)
 	}
 	eq = arg[1] == '-' ? strchr(arg, '=') : NULL;
 	len = eq ? (size_t)(eq - arg) : strlen(arg);
+	/* A core's --exe and --sysroot, for every command that opens a
+	 * target, unless the command's table has them itself. */
+	if (takes_target(a->cmd) && !own_option(opts, arg, len)) {
+		static const struct cmd_opt core_table[] = {
+			{ "--exe", NULL, 1, true },
+			{ "--sysroot", NULL, 2, true },
+		};
+
+		for (size_t i = 0; i < sizeof(core_table) / sizeof(core_table[0]); i++) {
+			const struct cmd_opt *o = &core_table[i];
+			const char *v;
+
+			if (strlen(o->name) != len || strncmp(arg, o->name, len))
+				continue;
+			a->opt = o;
+			if (eq) {
+				v = eq + 1;
+			} else if (a->next < a->argc) {
+				v = a->argv[a->next++];
+			} else {
+				cmd_usage(a->cmd, "%s needs a value", o->name);
+				return CMD_ARG_ERROR;
+			}
+			if (!v[0]) {
+				cmd_usage(a->cmd, "%s needs a %s", o->name,
+					  o->id == 1 ? "file" : "directory");
+				return CMD_ARG_ERROR;
+			}
+			if (o->id == 1)
+				core_opts.exe = v;
+			else
+				core_opts.sysroot = v;
+			return cmd_next(a, opts, val);
+		}
+	}
 	for (const struct cmd_opt *o = opts; o->name; o++) {
 		if (!((strlen(o->name) == len && !strncmp(arg, o->name, len)) ||
 		      (o->alias && !eq && !strcmp(arg, o->alias))))
@@ -363,6 +479,8 @@ int cmd_python_opt(const struct cmd_args *a, int id, const char *val,
 			return -1;
 		}
 		o->debug_dir = val;
+		/* A core's files by build-id too. */
+		core_opts.debug_dir = val;
 		return 1;
 	case CMD_OPT_LAYOUT:
 		mode = pyx_layout_mode_parse(val);

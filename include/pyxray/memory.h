@@ -75,6 +75,12 @@ struct pyx_mem_source {
 	int (*populated)(void *ctx, pyx_addr_t start, pyx_addr_t end,
 			 int (*cb)(void *arg, pyx_addr_t s, pyx_addr_t e),
 			 void *arg);
+	/* Optional: memory the backend holds in place (a core file, mapped):
+	 * a pointer to [addr, addr+len) if it lies in it whole, else NULL.
+	 * Valid until the source is freed.  Reads are then served from it
+	 * without the page cache, and pyx_mem_snapshot_ptr() answers from it
+	 * without a heap copy: a core's heap is walked where it lies. */
+	const void *(*ptr)(void *ctx, pyx_addr_t addr, size_t len);
 };
 
 /* Created and freed by the target (pyx_target_mem()). */
@@ -146,7 +152,8 @@ int pyx_mem_snapshot_reserve(struct pyx_mem *mem, uint64_t bytes,
 /* Free the copy; reads go to the live process again.  Idempotent. */
 void pyx_mem_snapshot_release(struct pyx_mem *mem);
 bool pyx_mem_has_snapshot(const struct pyx_mem *mem);
-/* The copy of [addr, addr+len) if it lies inside one copied range, else
+/* The copy of [addr, addr+len) if it lies inside one copied range (or,
+ * without a copy, in memory the source holds in place: a core), else
  * NULL: a zero-copy read for hot loops.  Valid until release. */
 const void *pyx_mem_snapshot_ptr(struct pyx_mem *mem, pyx_addr_t addr,
 				 size_t len);

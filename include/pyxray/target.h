@@ -41,6 +41,45 @@ enum pyx_target_kind {
 /* Open a live process: checks it exists and reads its maps; does not stop
  * it.  Errors: -PYX_E_NO_PROCESS, -PYX_E_PERMISSION, -PYX_E_NOMEM. */
 int pyx_target_open_pid(pid_t pid, struct pyx_target **out);
+/* Open a core file (docs/core.md): an ELF core written by the kernel or
+ * gdb's gcore, or one systemd-coredump compressed (zstd, lz4, xz: read
+ * through a decompressed temporary copy).  Its memory is read in place
+ * (the file is mapped); what the core left out of a file mapping is read
+ * from that file, found by the core's NT_FILE note and checked by build-id.
+ * Stopping it succeeds at once and pauses nothing.  Errors: -PYX_E_IO (the
+ * file cannot be read), -PYX_E_FORMAT (not a core, or corrupt: the detail
+ * says what and where), -PYX_E_UNSUPPORTED_VERSION (not x86_64),
+ * -PYX_E_NOMEM. */
+struct pyx_core_opts {
+	const char *exe;       /* the executable, if not where the core says */
+	const char *sysroot;   /* the files' root (a copy of the machine's) */
+	const char *debug_dir; /* DIR/.build-id/xx/yyyy: files by build-id */
+};
+int pyx_target_open_core(const char *path, const struct pyx_core_opts *o,
+			 struct pyx_target **out);
+
+/* What a core says about the process it was made of. */
+struct pyx_core_info {
+	const char *path;        /* the core file, as given */
+	const char *compression; /* "zstd", "lz4", "xz", or NULL */
+	const char *writer;      /* "kernel" or "gdb" */
+	pid_t pid;
+	int signal;              /* what ended it (0: none: gcore) */
+	uid_t uid;
+	gid_t gid;
+	char comm[17];           /* NT_PRPSINFO's pr_fname */
+	char args[81];           /* NT_PRPSINFO's pr_psargs (cut by the kernel) */
+	char executable[4096];   /* the main program's path, "" if unknown */
+	int64_t time;            /* when written: seconds since the epoch
+				    (systemd-coredump's name, else mtime) */
+	size_t nthreads;
+	uint64_t size;           /* bytes of the (decompressed) core */
+	uint64_t needed;         /* bytes its headers say it holds */
+	bool truncated;          /* size < needed: the rest reads as missing */
+};
+/* NULL unless t is a core. */
+const struct pyx_core_info *pyx_target_core_info(const struct pyx_target *t);
+
 /* Resume the target if stopped, then free everything.  NULL is a no-op. */
 void pyx_target_free(struct pyx_target *t);
 

@@ -275,6 +275,13 @@ static int reopen_regular(int pfd)
 	return fd;
 }
 
+int pyx_open_in_root(int rootfd, const char *path)
+{
+	int fd = open_in_root(rootfd, path, O_PATH, NULL, 0);
+
+	return fd < 0 ? fd : reopen_regular(fd);
+}
+
 /* ---- the target's root, cwd and credentials --------------------------- */
 
 static int open_root(const struct pyx_target *t, int *rootfd)
@@ -500,8 +507,23 @@ static int run_as_target(const struct pyx_target *t, struct open_job *j)
 	pid_t pid = pyx_target_pid(t);
 	int rc;
 
-	if (pyx_target_kind(t) != PYX_TARGET_PROCESS)
-		return -ENOTSUP;
+	if (pyx_target_kind(t) != PYX_TARGET_PROCESS) {
+		/* A core: the user and group it ran as, no supplementary
+		 * group, no capability (the core does not say them: less is
+		 * shown, never more).  pyxray without the privilege to take
+		 * them opens as its user, who can read no more than that. */
+		if (pyx_target_be_creds(t, &c.fsuid, &c.fsgid))
+			return -ENOTSUP;
+		if (geteuid() != 0) {
+			do_open(j);
+			return 0;
+		}
+		c.groups = NULL;
+		c.ngroups = 0;
+		c.cap_eff = 0;
+		pin = NULL;
+		goto run;
+	}
 	if (!pin || !pin->valid)
 		return -ESRCH;
 	if ((rc = pyx_pin_check(pin, pid)))
@@ -513,6 +535,7 @@ static int run_as_target(const struct pyx_target *t, struct open_job *j)
 	/* Capabilities held in another user namespace (a rootless
 	 * container's root) are worth nothing on files of ours. */
 	c.cap_eff = pin->same_userns ? pin->cap_eff : 0;
+run:
 	j->creds = &c;
 	/* pyxray's signal handlers run in the main thread, never in this one. */
 	sigfillset(&all);
@@ -524,7 +547,7 @@ static int run_as_target(const struct pyx_target *t, struct open_job *j)
 	else
 		j->fd = -rc;
 	/* Changed while we opened: what was opened is not shown. */
-	if (j->fd >= 0 && (rc = pyx_pin_check(pin, pid))) {
+	if (pin && j->fd >= 0 && (rc = pyx_pin_check(pin, pid))) {
 		close(j->fd);
 		j->fd = -1;
 		return rc;
@@ -674,8 +697,21 @@ static int reach_file(const struct pyx_target *t, const char *target_path,
 	char tried[PATH_MAX + 128] = "", canon[PATH_MAX], root[PATH_MAX];
 	const char *paths[2] = { target_path, NULL };
 	int fd = -1, rootfd = -1, err = 0, eno = ENOENT;
+	bool handled;
 
 	*fdp = -1;
+	/* A core finds its files itself (NT_FILE, --exe, --sysroot), checked
+	 * by build-id: it has no map_files, and no device or inode to check
+	 * against.  1: not one of its files. */
+	err = pyx_target_be_open_mapped(t, target_path, fdp, local, n, &handled);
+	if (handled && err <= 0) {
+		if (!err)
+			after_check();
+		return err;
+	}
+	err = 0;
+	if (handled)
+		m = NULL;
 	if (m && pyx_target_kind(t) == PYX_TARGET_PROCESS) {
 		char mf[96];
 		struct stat st;
@@ -950,6 +986,8 @@ int pyx_target_open_debug_file(const struct pyx_target *t,
 		searched[0] = '\0';
 	if (!(c = calloc(max, sizeof(*c))))
 		return pyx_err_set(PYX_E_NOMEM, "out of memory");
+	if (!debug_dir)
+		debug_dir = pyx_target_be_debug_dir(t);
 	pyx_elf_build_id(elf, bid, sizeof(bid));
 	pyx_elf_debuglink(elf, link, sizeof(link));
 	/* A file name, nothing else: "../x" would leave the directories. */

@@ -13,8 +13,9 @@
  *    was asked to hold (the copy, zeros for anonymous pages never touched,
  *    or a refusal for what it left out), and lets the rest through to the
  *    source;
- *  - the source (struct pyx_mem_source): a backend's callbacks, or the live
- *    process below (process_vm_readv, pread of /proc/PID/mem where that is
+ *  - the source (struct pyx_mem_source): a backend's callbacks (a core
+ *    file's ptr() serves its mapped bytes in place: no cache, no copy), or
+ *    the live process below (process_vm_readv, pread of /proc/PID/mem where that is
  *    refused, /proc/PID/pagemap for the populated pages).
  */
 #include <errno.h>
@@ -712,6 +713,16 @@ static int mem_read(struct pyx_mem *mem, pyx_addr_t addr, void *buf,
 		}
 		return copy_read(mem, addr, buf, len, direct);
 	}
+	/* Held in place (a core): no cache, no system call. */
+	if (mem->src.ptr) {
+		const void *p = mem->src.ptr(mem->src.ctx, addr, len);
+
+		if (p) {
+			memcpy(buf, p, len);
+			mem->stats.hits++;
+			return 0;
+		}
+	}
 	return cached_read(mem, addr, buf, len, direct);
 }
 
@@ -967,6 +978,9 @@ void pyx_mem_snapshot_release(struct pyx_mem *mem)
 const void *pyx_mem_snapshot_ptr(struct pyx_mem *mem, pyx_addr_t addr,
 				 size_t len)
 {
+	if (!mem->copy.buf && mem->src.ptr)
+		return len && addr + len > addr ?
+			       mem->src.ptr(mem->src.ctx, addr, len) : NULL;
 	return pyx_mem_snapshot_wptr(mem, addr, len);
 }
 

@@ -1,10 +1,11 @@
 /* The target: one interface over the backends (a live process here; a
- * synthetic image in image.c; a core file next).  The live backend is the
+ * synthetic image in image.c; a core file in core.c).  The live backend is the
  * process module (ptrace, /proc) and the memory module's own
  * process_vm_readv reader; this file joins them, so that neither calls the
  * other: process.c knows nothing of memory, memory.c nothing of processes,
  * and the page cache is dropped here on every stop and resume.
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -282,6 +283,30 @@ int64_t pyx_target_rss_bytes(const struct pyx_target *t)
 bool pyx_target_gone(const struct pyx_target *t)
 {
 	return t->ops->gone ? t->ops->gone(t->be) : false;
+}
+
+int pyx_target_be_open_mapped(const struct pyx_target *t, const char *path,
+			      int *fd, char *local, size_t n, bool *handled)
+{
+	*handled = t->ops->open_mapped != NULL;
+	if (!*handled)
+		return 0;
+	return t->ops->open_mapped(t->be, path, fd, local, n);
+}
+
+int pyx_target_be_creds(const struct pyx_target *t, uid_t *uid, gid_t *gid)
+{
+	return t->ops->creds ? t->ops->creds(t->be, uid, gid) : -ENOTSUP;
+}
+
+const char *pyx_target_be_debug_dir(const struct pyx_target *t)
+{
+	return t->ops->debug_dir ? t->ops->debug_dir(t->be) : NULL;
+}
+
+const struct pyx_core_info *pyx_target_core_info(const struct pyx_target *t)
+{
+	return t && t->ops->core_info ? t->ops->core_info(t->be) : NULL;
 }
 
 int pyx_target_emergency_resume(void)

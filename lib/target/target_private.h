@@ -72,7 +72,30 @@ struct pyx_target_ops {
 	int64_t (*rss_bytes)(void *be);
 	bool (*gone)(void *be);
 	const struct pyx_target_pin *(*pin)(void *be);
+	/* A backend that resolves the files it maps itself (a core: its
+	 * NT_FILE note, --exe, --sysroot, build-ids): pyx_target_open_mapped()
+	 * is this.  NULL: the resolver's way (map_files, the target's root). */
+	int (*open_mapped)(void *be, const char *path, int *fd, char *local,
+			   size_t n);
+	/* Whose credentials PYX_OPEN_AS_TARGET opens with, for a backend
+	 * without a pin (a core: its NT_PRPSINFO's).  -ENOTSUP: none. */
+	int (*creds)(void *be, uid_t *uid, gid_t *gid);
+	/* Where separate debug files are looked up first when the caller
+	 * names no directory (a core's --debug-dir); NULL: none. */
+	const char *(*debug_dir)(void *be);
+	const struct pyx_core_info *(*core_info)(void *be);
 };
+
+/* The backend's hooks above, NULL-safe (files.c). */
+int pyx_target_be_open_mapped(const struct pyx_target *t, const char *path,
+			      int *fd, char *local, size_t n, bool *handled);
+int pyx_target_be_creds(const struct pyx_target *t, uid_t *uid, gid_t *gid);
+const char *pyx_target_be_debug_dir(const struct pyx_target *t);
+
+/* Open path inside the tree of rootfd (an O_PATH directory) as the target
+ * would resolve it (no escape by "..", symlinks or magic links), for
+ * reading, regular files only.  An fd or -errno (files.c). */
+int pyx_open_in_root(int rootfd, const char *path);
 
 struct pyx_target {
 	const struct pyx_target_ops *ops;
