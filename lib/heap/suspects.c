@@ -16,16 +16,75 @@
 #define MAX_TYPES 20
 #define MAX_CANDIDATES (1u << 20)
 
+struct owner {
+	uint32_t dict, owner;
+};
+
 struct ctx {
 	const struct pyx_refs_graph *g;
 	struct pyx_dom *d;
 	uint32_t *koff, *kids;
 	uint64_t thr;
+	struct owner *owners;    /* __dict__ of a module, class, function */
+	size_t nowners;
 };
 
 static bool is_root(const struct ctx *c, uint32_t v)
 {
 	return c->g->parent[v] == v;
+}
+
+static int cmp_owner(const void *a, const void *b)
+{
+	const struct owner *x = a, *y = b;
+
+	return x->dict < y->dict ? -1 : x->dict > y->dict;
+}
+
+/* Which dicts are the __dict__ of a module, a class or a function. */
+static int find_owners(struct ctx *c)
+{
+	const struct pyx_refs_graph *g = c->g;
+	size_t cap = 0;
+	char lab[64];
+
+	for (uint32_t v = 0; v < g->n; v++) {
+		enum pyx_kind k = pyx_refs_graph_typeinfo(g, v)->kind;
+
+		if (k != PYX_K_MODULE && k != PYX_K_TYPE && k != PYX_K_FUNCTION)
+			continue;
+		for (uint64_t e = g->off[v]; e < g->off[v + 1]; e++) {
+			if (g->kind[e] == PYX_REF_FIELD) {
+				pyx_refs_graph_label(g, v, e, lab, sizeof(lab));
+				if (strcmp(lab, "__dict__") != 0)
+					continue;
+			} else if (g->kind[e] != PYX_REF_DICT) {
+				continue;
+			}
+			if (c->nowners == cap) {
+				size_t n = cap ? cap * 2 : 1024;
+				struct owner *o = realloc(c->owners, n * sizeof(*o));
+
+				if (!o)
+					return -PYX_E_NOMEM;
+				c->owners = o;
+				cap = n;
+			}
+			c->owners[c->nowners].dict = g->dst[e];
+			c->owners[c->nowners++].owner = v;
+		}
+	}
+	qsort(c->owners, c->nowners, sizeof(*c->owners), cmp_owner);
+	return 0;
+}
+
+/* The module, class or function whose __dict__ v is, or PYX_DOM_NONE. */
+static uint32_t owner_of(const struct ctx *c, uint32_t v)
+{
+	struct owner key = { v, 0 }, *o;
+
+	o = bsearch(&key, c->owners, c->nowners, sizeof(key), cmp_owner);
+	return o ? o->owner : PYX_DOM_NONE;
 }
 
 /* A module, a class, a function and their dicts, a root dict (sys.modules,
@@ -47,22 +106,24 @@ static bool is_namespace(const struct ctx *c, uint32_t v)
 	case PYX_K_CELL:
 		return true;
 	case PYX_K_DICT:
-		if (is_root(c, v))
+		if (is_root(c, v) || owner_of(c, v) != PYX_DOM_NONE)
 			return true;
-		/* the __dict__ of a module, class or function: on the
-		 * shortest path (its dominator may be above: a frame's
-		 * globals) */
+		/* a frame's or a function's globals, builtins, locals */
 		p = c->g->parent[v];
-		if (p >= c->g->n || p == v)
+		if (p >= c->g->n || p == v ||
+		    c->g->kind[c->g->pedge[v]] != PYX_REF_FIELD)
 			return false;
-		ti = pyx_refs_graph_typeinfo(c->g, p);
-		if (ti->kind == PYX_K_MODULE || ti->kind == PYX_K_TYPE ||
-		    ti->kind == PYX_K_FUNCTION) {
-			uint8_t k = c->g->kind[c->g->pedge[v]];
+		{
+			char lab[64];
 
-			return k == PYX_REF_DICT || k == PYX_REF_FIELD;
+			pyx_refs_graph_label(c->g, p, c->g->pedge[v], lab,
+					     sizeof(lab));
+			return strcmp(lab, "f_globals") == 0 ||
+			       strcmp(lab, "f_builtins") == 0 ||
+			       strcmp(lab, "f_locals") == 0 ||
+			       strcmp(lab, "__globals__") == 0 ||
+			       strcmp(lab, "__builtins__") == 0;
 		}
-		return false;
 	default:
 		return false;
 	}
@@ -252,10 +313,11 @@ static void lru_wrapped(struct ctx *c, pyx_addr_t wrapper, char *buf, size_t n)
 static int describe_suspect(struct ctx *c, uint32_t v, struct pyx_suspect *s)
 {
 	const struct pyx_refs_step *p;
-	char desc[1024], key[512], fn[300];
+	char desc[2048], key[512], fn[300];
 	const char *scope = NULL;
 	bool cachey = false;
 	uint64_t nmeth = 0, nlru = 0;
+	uint32_t o = PYX_DOM_NONE;
 	int err;
 
 	if ((err = pyx_refs_graph_path(c->g, v, &s->path, &s->npath, &s->root)))
@@ -264,16 +326,28 @@ static int describe_suspect(struct ctx *c, uint32_t v, struct pyx_suspect *s)
 	if (!s->npath) {
 		snprintf(desc, sizeof(desc), "root: %s", s->root ? s->root
 			 : "none (unreachable)");
-	} else if (s->npath > 1 && strcmp(p[0].type, "dict") == 0 &&
+	} else if (strcmp(p[0].type, "dict") == 0 &&
 		   str_key(p[0].edge, key, sizeof(key)) &&
-		   strcmp(p[1].edge, "__dict__") == 0) {
-		if (strncmp(p[1].holder, "module ", 7) == 0)
+		   ((o = owner_of(c, pyx_refs_graph_find(c->g, p[0].addr))) !=
+		    PYX_DOM_NONE || (s->npath > 1 &&
+				     strcmp(p[1].edge, "__dict__") == 0))) {
+		char who[512];
+		enum pyx_kind k = PYX_K_OTHER;
+
+		if (o != PYX_DOM_NONE) {
+			pyx_refs_graph_describe(c->g, o, who, sizeof(who));
+			k = pyx_refs_graph_typeinfo(c->g, o)->kind;
+		} else {
+			snprintf(who, sizeof(who), "%s", p[1].holder);
+		}
+		if (k == PYX_K_MODULE)
 			scope = "global";
-		else if (strncmp(p[1].holder, "class ", 6) == 0)
+		else if (k == PYX_K_TYPE)
 			scope = "class attribute";
 		snprintf(desc, sizeof(desc), "%s '%s' of %s",
 			 scope ? scope : "attribute", key,
-			 scope && scope[0] == 'c' ? p[1].holder + 6 : p[1].holder);
+			 k == PYX_K_TYPE && strncmp(who, "class ", 6) == 0
+			 ? who + 6 : who);
 		cachey = strcasestr(key, "cache") || strcasestr(key, "memo");
 	} else if (s->npath > 1 && strcmp(p[0].type, "tuple") == 0 &&
 		   (strcmp(p[1].edge, "__defaults__") == 0 ||
@@ -466,6 +540,8 @@ int pyx_suspects_take(struct pyx_python *py, const struct pyx_suspects_opts *o,
 		    (err = pyx_dom_children(c.d, &c.koff, &c.kids)))
 			goto out;
 	}
+	if ((err = find_owners(&c)))
+		goto out;
 	c.thr = (uint64_t)(share * (double)r->heap_bytes);
 	if (!c.thr)
 		c.thr = 1;
@@ -501,6 +577,7 @@ int pyx_suspects_take(struct pyx_python *py, const struct pyx_suspects_opts *o,
 out:
 	free(c.koff);
 	free(c.kids);
+	free(c.owners);
 	pyx_dom_free(c.d);
 	pyx_refs_graph_free(g);
 	if (err) {
