@@ -190,23 +190,45 @@ void pyx_watch_trend(const double *t, const double *y, size_t n,
 	o->why = NULL;
 }
 
+/* A median of 3 over y: a spike of one sample (a burst of temporary objects
+ * that one census happened to see) is no shape.  Ramps, steps and plateaus
+ * of two samples or more pass unchanged. */
+static void median3(const double *y, size_t n, double *out)
+{
+	for (size_t i = 0; i < n; i++) {
+		double a, b, c;
+
+		if (i == 0 || i + 1 == n) {
+			out[i] = y[i];
+			continue;
+		}
+		a = y[i - 1];
+		b = y[i];
+		c = y[i + 1];
+		out[i] = fmax(fmin(a, b), fmin(fmax(a, b), c));
+	}
+}
+
 void pyx_watch_classify(const double *t, const double *y, size_t n,
 			double flat_rel, struct pyx_watch_curve *o)
 {
-	double *tmp, lo, hi, amp, half;
+	double *tmp = NULL, *ys = NULL, lo, hi, amp, half;
 	int state = 0; /* -1 low, 1 high, 0 not yet known */
+	size_t k;
 
 	memset(o, 0, sizeof(*o));
 	o->shape = PYX_SHAPE_UNKNOWN;
 	if (flat_rel <= 0)
 		flat_rel = 0.02;
-	if (n == 0 || !(tmp = scratch(n)))
-		return;
-	o->level = median_of(y, 0, n, tmp);
-	lo = hi = y[0];
+	if (n == 0 || !(tmp = scratch(n)) || !(ys = malloc(n * sizeof(*ys))))
+		goto out;
+	median3(y, n, ys);
+	o->level = median_of(ys, 0, n, tmp);
+	lo = hi = ys[0];
 	for (size_t i = 1; i < n; i++) {
-		lo = fmin(lo, y[i]);
-		hi = fmax(hi, y[i]);
+		lo = fmin(lo, ys[i]);
+		hi = fmax(hi, ys[i]);
+		/* Noise from the raw samples: the filter smooths it. */
 		tmp[i - 1] = y[i] - y[i - 1];
 	}
 	amp = hi - lo;
@@ -220,14 +242,14 @@ void pyx_watch_classify(const double *t, const double *y, size_t n,
 			tmp[i] = fabs(tmp[i] - md);
 		o->noise = 1.4826 * median_inplace(tmp, n - 1) / sqrt(2.0);
 	}
-	free(tmp);
 	pyx_watch_trend(t, y, n, flat_rel * fabs(o->level), &o->trend);
 	if (n < PYX_WATCH_MIN_SAMPLES)
-		return;
-	o->start = amp > 0 ? (o->trend.first - lo) / amp : 0;
-	o->end = amp > 0 ? (o->trend.last - lo) / amp : 0;
+		goto out;
+	k = 3;
+	o->start = amp > 0 ? (median_of(ys, 0, k, tmp) - lo) / amp : 0;
+	o->end = amp > 0 ? (median_of(ys, n - k, n, tmp) - lo) / amp : 0;
 	for (size_t i = 0; i < n && amp > 0; i++) {
-		double r = (y[i] - lo) / amp;
+		double r = (ys[i] - lo) / amp;
 
 		if (r >= BAND_HIGH) {
 			if (state == -1)
@@ -241,23 +263,23 @@ void pyx_watch_classify(const double *t, const double *y, size_t n,
 	}
 	if (!(amp > flat_rel * fabs(o->level))) {
 		o->shape = PYX_SHAPE_FLAT;
-		return;
+		goto out;
 	}
 	if (o->trend.leak) {
 		o->shape = PYX_SHAPE_LEAK;
-		return;
+		goto out;
 	}
 	if (amp <= FLAT_NOISE_FACTOR * o->noise) {
 		o->shape = PYX_SHAPE_FLAT; /* jitter, no structure */
-		return;
+		goto out;
 	}
 	if (o->falls >= 2 || o->rises + o->falls >= 3) {
 		o->shape = PYX_SHAPE_SAWTOOTH;
-		return;
+		goto out;
 	}
 	if (o->falls == 1 && o->end <= BAND_LOW && o->start <= BAND_LOW) {
 		o->shape = PYX_SHAPE_SURGE;
-		return;
+		goto out;
 	}
 	if (o->falls == 0 && o->start <= BAND_LOW && o->end >= BAND_HIGH) {
 		/* Risen: early growth if the second half stays near the top
@@ -267,13 +289,16 @@ void pyx_watch_classify(const double *t, const double *y, size_t n,
 		half = t[0] + (t[n - 1] - t[0]) / 2;
 		for (size_t i = 0; i < n; i++)
 			if (t[i] >= half)
-				lo2 = fmin(lo2, y[i]);
+				lo2 = fmin(lo2, ys[i]);
 		if (lo2 >= lo + (1 - 0.25) * amp) {
 			o->shape = PYX_SHAPE_EARLY_GROWTH;
-			return;
+			goto out;
 		}
 	}
 	o->shape = PYX_SHAPE_IRREGULAR;
+out:
+	free(tmp);
+	free(ys);
 }
 
 /* ---- the series -------------------------------------------------------- */

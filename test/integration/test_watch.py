@@ -1,0 +1,300 @@
+#!/usr/bin/env python3
+"""pyxray watch against fixtures/watch_target.py, one Python.
+
+Five fixtures run side by side, one per memory pattern (leak, sawtooth,
+surge, early-growth, flat), each recording its own truth in-process
+(gc.get_objects() counts of its classes at every step, with times).  For
+each, 'pyxray watch --json' samples it every 0.15 s; the fixture starts its
+pattern when pyxray has printed its first sample.  Checks:
+  - the JSON schema of every sample line and of the summary line;
+  - the summary's pattern is the fixture's;
+  - leak: __main__.Leaky is named a leak, its rate within 15% of the
+    truth's (least squares over the truth's steps in the window), its last
+    count the truth's at that time; who holds it: the objects born during
+    the watch are held by the global LEAK, not by OLD (which holds 3000
+    older ones of the same type), and the newborn count fits the truth;
+  - the healthy shapes: no leak named at all; OLD's Leaky objects never
+    counted as growing.
+"""
+
+import json
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import pyxtest as T  # noqa: E402
+
+TARGET = os.path.join(T.FIXTURES, "watch_target.py")
+PATTERNS = ("leak", "sawtooth", "surge", "early-growth", "flat")
+LEAKY = "__main__.Leaky"
+INTERVAL = 0.15
+COUNT = 28
+
+SAMPLE_KEYS = ("sample", "t", "time", "rss_bytes", "arena_bytes", "objects",
+               "bytes", "gc_objects", "gc_bytes", "pause_ms", "walk_ms",
+               "interval_s", "partial", "nchanged", "changed")
+SUMMARY_KEYS = ("summary", "pid", "python_version", "samples", "duration_s",
+                "interval_s", "pattern", "rss_pattern", "heap", "growing",
+                "leaks", "holders", "ended", "error", "pause_ms_max",
+                "pause_share")
+GROWING_KEYS = ("type", "count_per_s", "bytes_per_s", "first", "last", "leak")
+
+
+class WatchFixture(object):
+    """watch_target.py with one pattern, and the control directory."""
+
+    def __init__(self, python, pattern, timeout=60):
+        self.pattern = pattern
+        self.dir = T.tmpdir()
+        self.log_path = os.path.join(self.dir, "fixture.log")
+        self.logf = open(self.log_path, "w")
+        self.proc = T.spawn([python, TARGET, self.dir, "--pattern", pattern,
+                             "--lifetime", "90"],
+                            stdout=self.logf, stderr=T.subprocess.STDOUT)
+        self.pid = self.proc.pid
+        self.timeout = timeout
+        self.truth = None
+
+    def wait_ready(self):
+        deadline = time.monotonic() + self.timeout
+        while not os.path.exists(os.path.join(self.dir, "ready")):
+            if self.proc.poll() is not None:
+                raise RuntimeError("fixture exited %s: %s"
+                                   % (self.proc.returncode, self.log()))
+            if time.monotonic() > deadline:
+                raise RuntimeError("fixture not ready in %d s" % self.timeout)
+            time.sleep(0.02)
+
+    def touch(self, name):
+        tmp = os.path.join(self.dir, name + ".tmp")
+        with open(tmp, "w") as f:
+            f.write("1")
+        os.rename(tmp, os.path.join(self.dir, name))
+
+    def dump(self, timeout=20):
+        self.touch("dump")
+        deadline = time.monotonic() + timeout
+        while not os.path.exists(os.path.join(self.dir, "dumped")):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("fixture wrote no truth: %s" % self.log())
+            time.sleep(0.02)
+        with open(os.path.join(self.dir, "truth.json")) as f:
+            self.truth = json.load(f)
+        return self.truth
+
+    def log(self):
+        with open(self.log_path) as f:
+            return f.read()
+
+    def stop(self):
+        T.kill_child(self.proc)
+        self.logf.close()
+
+
+class Watch(object):
+    """pyxray watch PID --json ..., read line by line."""
+
+    def __init__(self, pyxray, pid, args):
+        self.argv = [pyxray, "watch", str(pid), "--json"] + [str(a) for a in args]
+        self.proc = T.spawn(self.argv, stdout=T.subprocess.PIPE,
+                            stderr=T.subprocess.PIPE)
+        self.lines = []
+
+    def first_line(self, timeout=60):
+        # The first census of a cold process can take a while (DWARF).
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError("pyxray printed nothing: %s"
+                               % self.proc.stderr.read().decode("utf-8", "replace"))
+        self.lines.append(line.decode("utf-8"))
+        return json.loads(self.lines[0])
+
+    def finish(self, timeout=60):
+        try:
+            out, err = self.proc.communicate(timeout=timeout)
+        except T.subprocess.TimeoutExpired:
+            T.kill_child(self.proc)
+            raise RuntimeError("pyxray watch did not end in %d s" % timeout)
+        self.rc = self.proc.returncode
+        self.err = err.decode("utf-8", "replace")
+        self.lines += out.decode("utf-8").splitlines()
+        self.docs = [json.loads(l) for l in self.lines if l.strip()]
+        self.samples = [d for d in self.docs if not d.get("summary")]
+        self.summary = self.docs[-1] if self.docs and \
+            self.docs[-1].get("summary") else None
+        if self.proc in T._children:
+            T._children.remove(self.proc)
+        return self
+
+
+def check_schema(ck, label, w, count):
+    bad = []
+    for i, s in enumerate(w.samples):
+        missing = [k for k in SAMPLE_KEYS if k not in s]
+        if missing:
+            bad.append("sample %d lacks %s" % (i + 1, missing))
+            continue
+        if s["sample"] != i + 1:
+            bad.append("sample %d numbered %s" % (i + 1, s["sample"]))
+        if i and not s["t"] > w.samples[i - 1]["t"]:
+            bad.append("sample %d: t does not increase" % (i + 1))
+        if not (s["pause_ms"] >= 0 and s["objects"] > 0 and s["bytes"] > 0):
+            bad.append("sample %d: bad numbers %s" % (i + 1, s))
+        for c in s["changed"]:
+            if set(c) != {"type", "count", "delta", "bytes", "delta_bytes"}:
+                bad.append("sample %d: changed entry %s" % (i + 1, c))
+    ck.ok(not bad and len(w.samples) == count,
+          "%s: %d sample lines, each with the schema" % (label, len(w.samples)),
+          "\n".join(bad[:10]))
+    sm = w.summary
+    ck.ok(sm is not None and all(k in sm for k in SUMMARY_KEYS) and
+          all(all(k in g for k in GROWING_KEYS) for g in sm["growing"]) and
+          sm["samples"] == count and sm["ended"] == "count",
+          "%s: the summary line has the schema" % label,
+          json.dumps(sm)[:1500] if sm else w.err)
+
+
+def truth_rate(truth, name, t0, t1):
+    """Least-squares slope of the truth's count of name over [t0, t1]."""
+    pts = [(t, c) for t, c in zip(truth["times"], truth["counts"][name])
+           if t0 - 0.05 <= t <= t1 + 0.05]
+    if len(pts) < 3:
+        return None, pts
+    mt = sum(p[0] for p in pts) / len(pts)
+    mc = sum(p[1] for p in pts) / len(pts)
+    sxx = sum((p[0] - mt) ** 2 for p in pts)
+    sxy = sum((p[0] - mt) * (p[1] - mc) for p in pts)
+    return sxy / sxx, pts
+
+
+def truth_at(truth, name, t):
+    best = min(range(len(truth["times"])),
+               key=lambda i: abs(truth["times"][i] - t))
+    return truth["counts"][name][best], truth["times"][best]
+
+
+def truth_interp(truth, name, t):
+    ts, cs = truth["times"], truth["counts"][name]
+    for i in range(1, len(ts)):
+        if ts[i - 1] <= t <= ts[i]:
+            f = (t - ts[i - 1]) / (ts[i] - ts[i - 1]) if ts[i] > ts[i - 1] else 0
+            return round(cs[i - 1] + f * (cs[i] - cs[i - 1]))
+    return None
+
+
+def growing(sm, name):
+    for g in sm["growing"]:
+        if g["type"] == name:
+            return g
+    return None
+
+
+def check_leak(ck, label, w, truth):
+    sm = w.summary
+    t0, t1 = w.samples[0]["time"], w.samples[-1]["time"]
+    g = growing(sm, LEAKY)
+    ck.ok(LEAKY in sm["leaks"] and g is not None and g["leak"],
+          "%s: %s named a leak" % (label, LEAKY), json.dumps(sm["growing"])[:800])
+    if g is None:
+        return
+    # The rate over the part of the window where the pattern ran (the
+    # first sample comes before go).
+    rate, pts = truth_rate(truth, LEAKY, max(t0, truth["go"]), t1)
+    ck.ok(rate is not None and abs(g["count_per_s"] - rate) <= 0.15 * rate,
+          "%s: rate %.1f/s, truth %.1f/s (within 15%%)"
+          % (label, g["count_per_s"], rate or 0))
+    # The census's time is taken as it starts stopping the target, and a
+    # fixture stopped for a while catches up afterwards: a quarter of a
+    # second of the leak either way.
+    want = truth_interp(truth, LEAKY, t1)
+    slack = truth["rate"] * 0.25 + 2
+    ck.ok(want is not None and abs(g["last"] - want) <= slack,
+          "%s: last count %d, truth %s at that time (slack %.0f)"
+          % (label, g["last"], want, slack))
+    first, _ = truth_at(truth, LEAKY, t0)
+    ck.ok(g["first"] == truth["old_leaky"] == first,
+          "%s: first count %d: the %d older objects (truth %d)"
+          % (label, g["first"], truth["old_leaky"], first))
+    hs = [h for h in sm["holders"] if h["type"] == LEAKY]
+    ck.ok(len(hs) == 1 and hs[0]["paths"], "%s: who holds %s is traced"
+          % (label, LEAKY), json.dumps(sm["holders"])[:1500])
+    if not hs or not hs[0]["paths"]:
+        return
+    h = hs[0]
+    top = max(h["paths"], key=lambda p: p["count"])
+    edges = [st["edge"] for st in top["path"]]
+    ck.ok(any("'LEAK'" in e for e in edges) and
+          not any("'OLD'" in e for e in edges) and
+          top["count"] == h["traced"],
+          "%s: every traced newborn held by the global LEAK, not OLD (%s)"
+          % (label, " <- ".join(edges)))
+    grown = g["last"] - g["first"]
+    ck.ok(0.5 * grown <= h["newborn"] <= h["count"] - truth["old_leaky"] + 2,
+          "%s: %d newborn of %d (grown %d during the watch, %d older)"
+          % (label, h["newborn"], h["count"], grown, truth["old_leaky"]))
+
+
+def check_healthy(ck, label, w, truth):
+    sm = w.summary
+    ck.ok(sm["leaks"] == [], "%s: no leak named" % label,
+          json.dumps([g for g in sm["growing"] if g["leak"]])[:800])
+    g = growing(sm, LEAKY)
+    ck.ok(g is None, "%s: the older Leaky objects are not growing" % label,
+          json.dumps(g))
+
+
+def main():
+    args = T.parse_args(__doc__)
+    T.require_pyxray(args.pyxray)
+    version = T.check_target_python(args.python)
+    ck = T.Checker("watch %s" % args.python)
+    fixtures, watches = {}, {}
+    try:
+        for p in PATTERNS:
+            fixtures[p] = WatchFixture(args.python, p)
+        for p in PATTERNS:
+            fixtures[p].wait_ready()
+        for p in PATTERNS:
+            extra = ["--holders", "2", "--examples", "3"] if p == "leak" \
+                else ["--holders", "0"]
+            watches[p] = Watch(args.pyxray, fixtures[p].pid,
+                               ["--interval", INTERVAL, "--count", COUNT,
+                                "--pause-budget", 0] + extra)
+        for p in PATTERNS:
+            watches[p].first_line()
+            fixtures[p].touch("go")
+        for p in PATTERNS:
+            w = watches[p].finish()
+            fixtures[p].dump()
+            label = "%s (%s)" % (p, version)
+            ok = ck.ok(w.rc == 0 and w.summary is not None,
+                       "%s: watch ended with its summary, exit 0" % label,
+                       "rc %s, stderr: %s" % (w.rc, w.err[:1500]))
+            if not ok:
+                continue
+            check_schema(ck, label, w, COUNT)
+            sm = w.summary
+            ck.ok(sm["pattern"] == p, "%s: pattern %s (expected %s)"
+                  % (label, sm["pattern"], p),
+                  "heap %s; growing %s" % (json.dumps(sm["heap"]),
+                                           json.dumps(sm["growing"][:4])))
+            T.log("  info %s: pauses max %.1f ms, share %.2f%%; heap %s"
+                  % (p, sm["pause_ms_max"], 100 * sm["pause_share"],
+                     json.dumps(sm["heap"])))
+            if p == "leak":
+                check_leak(ck, label, w, fixtures[p].truth)
+            else:
+                check_healthy(ck, label, w, fixtures[p].truth)
+            if T.wait_all_running(fixtures[p].pid):
+                ck.fail("%s: the target was left stopped" % label)
+    except RuntimeError as e:
+        ck.fail("run: %s" % e)
+    finally:
+        for f in fixtures.values():
+            f.stop()
+    return ck.finish()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
