@@ -17,6 +17,10 @@
 #define STACKS_DEFAULT_DEPTH 4096
 #define STACKS_MAX_DEPTH 1000000
 
+/* cmd/tasks.c */
+void cmd_task_text(const struct pyx_tasks *ts, size_t i, const char *indent);
+void cmd_task_json(const struct pyx_tasks *ts, size_t i);
+
 void help_stacks(FILE *out)
 {
 	fprintf(out,
@@ -40,6 +44,11 @@ void help_stacks(FILE *out)
 		"  --deadline-ms MS   give up if the threads are not stopped within MS\n"
 		"                     (default 2000); the target is always resumed\n"
 		"  --max-depth N      frames per thread (default 4096, at most 1000000)\n"
+		"  --locals           each frame's arguments and locals, with a short\n"
+		"                     repr of str, bytes, int, float, bool and None,\n"
+		"                     the length of containers, else type and address\n"
+		"  --async            after each thread's stack, the asyncio tasks of\n"
+		"                     the loop it runs (see pyxray tasks)\n"
 		PYX_CMD_PYTHON_OPTS_HELP
 		"  -v, --verbose      diagnostics on stderr\n"
 		"  -h, --help         this help\n");
@@ -101,6 +110,26 @@ static void print_native(const struct pyx_native_frame *f)
 	printf("\n");
 }
 
+static void print_locals(const struct pyx_frame *f)
+{
+	for (size_t i = 0; i < f->nlocals; i++) {
+		const struct pyx_local *l = &f->locals[i];
+
+		printf("        %-5s ", pyx_local_kind_name(l->kind));
+		print_safe(stdout, l->name);
+		printf(" = ");
+		print_safe(stdout, l->repr);
+		printf(" (");
+		print_safe(stdout, l->type);
+		printf(")\n");
+	}
+	if (f->locals_error) {
+		printf("        ... locals cut short: ");
+		print_safe(stdout, f->locals_error);
+		printf("\n");
+	}
+}
+
 static void print_python(struct pyx_sources *src, const struct pyx_frame *f,
 			 int context)
 {
@@ -110,6 +139,28 @@ static void print_python(struct pyx_sources *src, const struct pyx_frame *f,
 	print_safe(stdout, f->file);
 	printf(":%d)\n", f->line);
 	print_context(src, f, context);
+	print_locals(f);
+}
+
+/* stacks --async: the tasks whose loop thread t runs (t NULL: those of
+ * loops no thread runs). */
+static void print_thread_tasks(const struct pyx_tasks *ts,
+			       const struct pyx_thread *t)
+{
+	bool any = false;
+
+	for (size_t i = 0; i < ts->n; i++) {
+		const struct pyx_task *k = &ts->tasks[i];
+
+		if (t ? !k->has_thread || k->thread_id != t->thread_id
+		      : k->has_thread)
+			continue;
+		if (!any)
+			printf(t ? "  asyncio tasks of its event loop:\n"
+				 : "\nasyncio tasks of event loops no thread runs:\n");
+		any = true;
+		cmd_task_text(ts, i, "    ");
+	}
 }
 
 static void print_text(const struct pyx_python_info *in, pid_t pid,
@@ -173,10 +224,21 @@ static void print_text(const struct pyx_python_info *in, pid_t pid,
 			print_safe(stdout, t->native_error);
 			printf("\n");
 		}
+		if (s->tasks && t->tstate)
+			print_thread_tasks(s->tasks, t);
+	}
+	if (s->tasks) {
+		print_thread_tasks(s->tasks, NULL);
+		if (s->tasks->error) {
+			printf("\n(the asyncio task list may be incomplete: ");
+			print_safe(stdout, s->tasks->error);
+			printf(")\n");
+		}
 	}
 }
 
-static void json_python_frame(const struct pyx_frame *f, bool native)
+static void json_python_frame(const struct pyx_frame *f, bool native,
+			      bool locals)
 {
 	printf("{%s\"function\":", native ? "\"native\":false," : "");
 	json_str(stdout, f->function);
@@ -184,8 +246,47 @@ static void json_python_frame(const struct pyx_frame *f, bool native)
 	json_str(stdout, f->name);
 	printf(",\"file\":");
 	json_str(stdout, f->file);
-	printf(",\"line\":%d,\"entry\":%s}", f->line,
+	printf(",\"line\":%d,\"entry\":%s", f->line,
 	       f->entry ? "true" : "false");
+	if (locals) {
+		printf(",\"locals\":[");
+		for (size_t i = 0; i < f->nlocals; i++) {
+			const struct pyx_local *l = &f->locals[i];
+
+			printf("%s{\"name\":", i ? "," : "");
+			json_str(stdout, l->name);
+			printf(",\"kind\":\"%s\",\"type\":",
+			       pyx_local_kind_name(l->kind));
+			json_str(stdout, l->type);
+			printf(",\"repr\":");
+			json_str(stdout, l->repr);
+			printf("}");
+		}
+		printf("],\"locals_error\":");
+		json_str(stdout, f->locals_error);
+	}
+	printf("}");
+}
+
+/* stacks --async --json: the tasks of the loop thread t runs (NULL: of
+ * loops no thread runs). */
+static void json_thread_tasks(const struct pyx_tasks *ts,
+			      const struct pyx_thread *t)
+{
+	bool any = false;
+
+	printf("[");
+	for (size_t i = 0; i < ts->n; i++) {
+		const struct pyx_task *k = &ts->tasks[i];
+
+		if (t ? !k->has_thread || k->thread_id != t->thread_id
+		      : k->has_thread)
+			continue;
+		printf("%s", any ? "," : "");
+		any = true;
+		cmd_task_json(ts, i);
+	}
+	printf("]");
 }
 
 static void json_native_frame(const struct pyx_native_frame *f)
@@ -207,7 +308,7 @@ static void json_native_frame(const struct pyx_native_frame *f)
 /* Without --native the output is exactly what it was before --native
  * existed: other tools read it. */
 static void print_json(const struct pyx_python_info *in, pid_t pid,
-		       const struct pyx_stacks *s, bool native)
+		       const struct pyx_stacks *s, bool native, bool locals)
 {
 	printf("{\"pid\":%d,\"python_version\":", (int)pid);
 	json_str(stdout, in->version);
@@ -257,17 +358,32 @@ static void print_json(const struct pyx_python_info *in, pid_t pid,
 					json_native_frame(&t->native[e->index]);
 				else
 					json_python_frame(&t->frames[e->index],
-							  true);
+							  true, locals);
 			}
 		} else {
 			for (size_t j = 0; j < t->nframes; j++) {
 				printf("%s", j ? "," : "");
-				json_python_frame(&t->frames[j], false);
+				json_python_frame(&t->frames[j], false, locals);
 			}
 		}
-		printf("]}");
+		printf("]");
+		if (s->tasks) {
+			printf(",\"tasks\":");
+			if (t->tstate)
+				json_thread_tasks(s->tasks, t);
+			else
+				printf("[]");
+		}
+		printf("}");
 	}
-	printf("]}\n");
+	printf("]");
+	if (s->tasks) {
+		printf(",\"other_tasks\":");
+		json_thread_tasks(s->tasks, NULL);
+		printf(",\"tasks_error\":");
+		json_str(stdout, s->tasks->error);
+	}
+	printf("}\n");
 }
 
 enum {
@@ -275,6 +391,8 @@ enum {
 	OPT_NONBLOCKING,
 	OPT_CONTEXT,
 	OPT_MAX_DEPTH,
+	OPT_LOCALS,
+	OPT_ASYNC,
 };
 
 static const struct cmd_opt stacks_opts[] = {
@@ -285,6 +403,8 @@ static const struct cmd_opt stacks_opts[] = {
 	{ "--nonblocking", NULL, OPT_NONBLOCKING, false },
 	{ "--context", NULL, OPT_CONTEXT, true },
 	{ "--max-depth", NULL, OPT_MAX_DEPTH, true },
+	{ "--locals", NULL, OPT_LOCALS, false },
+	{ "--async", NULL, OPT_ASYNC, false },
 	{ "--deadline-ms", NULL, CMD_OPT_DEADLINE_MS, true },
 	CMD_OPTS_HOLD
 	CMD_OPTS_PYTHON,
@@ -324,6 +444,12 @@ int do_stacks(int argc, char **argv)
 			break;
 		case OPT_NONBLOCKING:
 			opts.nonblocking = true;
+			break;
+		case OPT_LOCALS:
+			opts.locals = true;
+			break;
+		case OPT_ASYNC:
+			opts.tasks = true;
 			break;
 		case OPT_CONTEXT:
 			if (cmd_opt_int(&args, val, 0, STACKS_MAX_CONTEXT, &context))
@@ -379,7 +505,8 @@ int do_stacks(int argc, char **argv)
 	}
 	/* The target runs again: everything below works on our copy. */
 	if (json) {
-		print_json(pyx_python_info(py), pid, s, opts.native);
+		print_json(pyx_python_info(py), pid, s, opts.native,
+			   opts.locals);
 	} else {
 		if ((err = pyx_sources_new(tgt, &src))) {
 			ret = cmd_fail(err);

@@ -140,6 +140,7 @@ extern "C" {
 	X(SET_MASK, "PySetObject", "mask")                                     \
 	X(SET_TABLE, "PySetObject", "table")                                   \
 	X(SET_SMALLTABLE, "PySetObject", "smalltable")                         \
+	X(SET_USED, "PySetObject", "used")                                     \
 	X(DK_REFCNT, "PyDictKeysObject", "dk_refcnt")                          \
 	X(DK_USABLE, "PyDictKeysObject", "dk_usable")                          \
 	X(STR_WSTR, "PyASCIIObject", "wstr")                                   \
@@ -205,7 +206,41 @@ extern "C" {
 	X(IF_STACKTOP, "_PyInterpreterFrame", "stacktop") /* 3.11-3.13 */      \
 	X(FO_STACKTOP, "PyFrameObject", "f_stacktop")     /* 3.8, 3.9 */      \
 	X(FO_VALUESTACK, "PyFrameObject", "f_valuestack") /* 3.8-3.10 */      \
-	X(FO_STACKDEPTH, "PyFrameObject", "f_stackdepth") /* 3.10 */
+	X(FO_STACKDEPTH, "PyFrameObject", "f_stackdepth") /* 3.10 */         \
+	/* tasks: coroutines and generators, their await chains */           \
+	X(GEN_FRAME, "PyGenObject", "gi_frame")           /* 3.8-3.10 */      \
+	X(ASEND_GEN, "PyAsyncGenASend", "ags_gen")                             \
+	X(CORO_WRAPPER_CORO, "PyCoroWrapper", "cw_coroutine")                  \
+	X(WR_OBJECT, "PyWeakReference", "wr_object")                           \
+	/* tasks: C tasks and futures of _asyncio (in _asyncio.so's DWARF, or \
+	 * the interpreter's where it is built in: 3.15); FutureObj_HEAD(task) \
+	 * and FutureObj_HEAD(fut) are one macro, one layout */                \
+	X(TASK_LOOP, "TaskObj", "task_loop")                                   \
+	X(TASK_STATE, "TaskObj", "task_state")                                 \
+	X(TASK_CALLBACK0, "TaskObj", "task_callback0")                         \
+	X(TASK_CALLBACKS, "TaskObj", "task_callbacks")                         \
+	X(TASK_FUT_WAITER, "TaskObj", "task_fut_waiter")                       \
+	X(TASK_CORO, "TaskObj", "task_coro")                                   \
+	X(TASK_NAME, "TaskObj", "task_name")                                   \
+	X(TASK_AWAITED_BY, "TaskObj", "task_awaited_by")  /* 3.14+ */         \
+	X(TASK_AWAITED_BY_IS_SET, "TaskObj", "task_awaited_by_is_set")         \
+	X(TASK_NODE, "TaskObj", "task_node")              /* 3.14+ */         \
+	X(FUT_LOOP, "FutureObj", "fut_loop")                                   \
+	X(FUT_STATE, "FutureObj", "fut_state")                                 \
+	X(FUT_CALLBACK0, "FutureObj", "fut_callback0")                         \
+	X(FUT_CALLBACKS, "FutureObj", "fut_callbacks")                         \
+	X(FUT_AWAITED_BY, "FutureObj", "fut_awaited_by")  /* 3.14+ */         \
+	X(FUT_AWAITED_BY_IS_SET, "FutureObj", "fut_awaited_by_is_set")         \
+	X(FUTITER_FUTURE, "futureiterobject", "future")                        \
+	/* 3.14+: the C tasks of each thread, and of exited threads */         \
+	X(IS_ASYNCIO_TASKS_HEAD, "PyInterpreterState", "asyncio_tasks_head")  \
+	X(TSI_ASYNCIO_TASKS_HEAD, "_PyThreadStateImpl", "asyncio_tasks_head") \
+	X(TSI_ASYNCIO_RUNNING_LOOP, "_PyThreadStateImpl", "asyncio_running_loop") \
+	/* locals: argument counts, floats */                                  \
+	X(CO_ARGCOUNT, "PyCodeObject", "co_argcount")                          \
+	X(CO_KWONLYARGCOUNT, "PyCodeObject", "co_kwonlyargcount")              \
+	X(CO_FLAGS, "PyCodeObject", "co_flags")                                \
+	X(FLOAT_VAL, "PyFloatObject", "ob_fval")
 
 /* X(ID, struct or typedef name): sizeof() of a struct. */
 #define PYX_LAYOUT_SIZES(X)                                                    \

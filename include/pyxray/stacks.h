@@ -17,6 +17,7 @@
 #include <stddef.h>
 
 #include "pyxray/common.h"
+#include "pyxray/tasks.h"
 #include "pyxray/unwind.h"
 
 #ifdef __cplusplus
@@ -24,6 +25,24 @@ extern "C" {
 #endif
 
 struct pyx_python;
+
+/* One argument or local of a frame (opts.locals), rendered safely: the
+ * strings are the target's, unescaped (escape them for any output). */
+enum pyx_local_kind {
+	PYX_LOCAL_ARG,
+	PYX_LOCAL_LOCAL,
+	PYX_LOCAL_CELL,
+	PYX_LOCAL_FREE,
+};
+struct pyx_local {
+	char *name;
+	enum pyx_local_kind kind;
+	char *type;  /* type(value).__name__ */
+	char *repr;  /* a bounded repr of str, bytes, int, float, bool, None;
+			containers as "<list len=3>"; else "<T at 0xADDR>" */
+};
+/* "arg", "local", "cell", "free". */
+const char *pyx_local_kind_name(enum pyx_local_kind k);
 
 struct pyx_frame {
 	char *function;     /* co_qualname (3.11+) or co_name */
@@ -34,6 +53,9 @@ struct pyx_frame {
 	pyx_addr_t frame;   /* PyFrameObject or _PyInterpreterFrame */
 	bool entry;         /* first Python frame of a C call into the eval
 			       loop (3.11+: is_entry / after a shim frame) */
+	struct pyx_local *locals; /* with opts.locals: bound names only */
+	size_t nlocals;
+	char *locals_error; /* why locals are missing or cut short, or NULL */
 };
 
 /* One frame of a merged stack. */
@@ -78,6 +100,7 @@ struct pyx_stacks {
 	double pause_ms;        /* how long the target was kept stopped */
 	uint64_t read_syscalls; /* memory reads made */
 	int attempts;           /* nonblocking: reads until consistent */
+	struct pyx_tasks *tasks; /* with opts.tasks, else NULL */
 };
 
 struct pyx_stacks_opts {
@@ -89,6 +112,8 @@ struct pyx_stacks_opts {
 	size_t max_depth;   /* frames per thread (default 4096) */
 	bool native;        /* native frames too, and threads without a
 			       Python thread state; not with nonblocking */
+	bool locals;        /* each frame's arguments and locals */
+	bool tasks;         /* every asyncio task (s->tasks) */
 };
 
 /* Errors: those of pyx_target_stop(), -PYX_E_BAD_MEMORY (nonblocking reads

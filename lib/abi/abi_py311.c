@@ -116,6 +116,8 @@ const struct pyx_abi pyx_abi_3_11 = {
 		.preheader_flags = PYX_TPFLAGS_MANAGED_DICT,
 		.static_type_gc_head = true,
 		.arena_size = 1u << 20,
+		.gen_resume_opcode = 151,
+		.gen_resume_quick_opcode = 150,
 	},
 };
 
@@ -134,6 +136,7 @@ const struct pyx_abi pyx_abi_3_12 = {
 		.static_type_gc_head = true,
 		.immortals = true,
 		.arena_size = 1u << 20,
+		.gen_resume_opcode = 151,
 	},
 };
 
@@ -152,5 +155,9 @@ const struct pyx_abi pyx_abi_3_13 = {
 		.immortals = true,
 		.arena_size = 1u << 20,
 		.obmalloc_ptr = true,
+		/* FRAME_SUSPENDED_YIELD_FROM */
+		.gen_yf_by_state = true,
+		.gen_yf_state_lo = -1,
+		.gen_yf_state_hi = -1,
 	},
 };

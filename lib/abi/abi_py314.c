@@ -138,6 +138,9 @@ const struct pyx_abi pyx_abi_3_14 = {
 		 * EXECUTING 0, COMPLETED 1, CLEARED 4 */
 		.gen_frame_completed = 1,
 		.gen_yield_from_slot = 1,
+		.gen_yf_by_state = true,
+		.gen_yf_state_lo = -1,
+		.gen_yf_state_hi = -1,
 	},
 };
 
@@ -150,6 +153,9 @@ const struct pyx_abi pyx_abi_3_15 = {
 		 * _LOCKED), EXECUTING 4, CLEARED 5 */
 		.gen_frame_completed = 5,
 		.gen_yield_from_slot = 2,
+		.gen_yf_by_state = true,
+		.gen_yf_state_lo = 2,
+		.gen_yf_state_hi = 3,
 		.base_frames = true,
 	},
 };

@@ -61,6 +61,7 @@ const struct pyx_abi pyx_abi_3_8 = {
 	.k = {
 		.gc_in_runtime = true,
 		.arena_size = 1u << 18,
+		.gen_yf_opcode = 72,
 	},
 };
 
@@ -69,6 +70,7 @@ const struct pyx_abi pyx_abi_3_9 = {
 	.linetable = PYX_LT_LNOTAB, .lasti_unit = 1,
 	.k = {
 		.arena_size = 1u << 18,
+		.gen_yf_opcode = 72,
 	},
 };
 
@@ -77,5 +79,6 @@ const struct pyx_abi pyx_abi_3_10 = {
 	.linetable = PYX_LT_LINETABLE, .lasti_unit = 2,
 	.k = {
 		.arena_size = 1u << 20,
+		.gen_yf_opcode = 72,
 	},
 };

@@ -295,8 +295,11 @@ int pyx_layout_from_dwarf_fd(struct pyx_layout *l, int fd, const char *path)
 			p += n + (bar ? 1 : 0);
 		}
 	}
-	if (!pyx_layout_has(l, PYX_L_RT_INTERP_HEAD) ||
-	    !pyx_layout_has(l, PYX_L_TS_NEXT)) {
+	/* _asyncio's extension (3.8-3.14) describes its tasks and nothing
+	 * of the interpreter: the table generator merges those entries. */
+	if ((!pyx_layout_has(l, PYX_L_RT_INTERP_HEAD) ||
+	     !pyx_layout_has(l, PYX_L_TS_NEXT)) &&
+	    !pyx_layout_has(l, PYX_L_TASK_CORO)) {
 		err = pyx_err_set(PYX_E_NO_DEBUG_INFO,
 				  "%s has no DWARF for the interpreter structs "
 				  "(_PyRuntimeState, PyThreadState)", path);

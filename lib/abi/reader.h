@@ -62,6 +62,16 @@ struct pyx_version_consts {
 				    stackpointer[-N] (3.14: 1, 3.15: 2) */
 	bool base_frames;        /* 3.15+: every frame chain ends at the
 				    thread state's base frame (owner 3) */
+	/* Whether a suspended generator waits in yield from / await (its
+	 * delegate, cr_await / gi_yieldfrom, on its value stack): */
+	int gen_yf_opcode;       /* 3.8-3.10: the instruction after f_lasti
+				    is YIELD_FROM (72) */
+	int gen_resume_opcode;   /* 3.11, 3.12: the one after prev_instr is
+				    RESUME (151) with oparg >= 2 ... */
+	int gen_resume_quick_opcode; /* ... or 3.11's RESUME_QUICK (150) */
+	bool gen_yf_by_state;    /* 3.13+: gi_frame_state says so: */
+	int gen_yf_state_lo, gen_yf_state_hi; /* SUSPENDED_YIELD_FROM (3.13,
+				    3.14: -1; 3.15: 2, and 3 its _LOCKED) */
 	/* sys.getsizeof rules (lib/sizes.c) */
 	int int_min_digits;      /* int.__sizeof__ counts at least this many
 				    digits (3.11+: 1; 0 is 24 bytes before) */

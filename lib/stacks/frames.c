@@ -39,7 +39,13 @@ struct pyx_code_cache {
 	struct code_info slot[CODE_CACHE_SLOTS];
 	size_t table_bytes; /* copied so far, against LINETABLE_BUDGET */
 	size_t tables_skipped;
+	bool locals;        /* read each frame's locals as it is walked */
 };
+
+void pyx_code_cache_want_locals(struct pyx_code_cache *c, bool on)
+{
+	c->locals = on;
+}
 
 int pyx_code_cache_new(struct pyx_code_cache **out)
 {
@@ -195,6 +201,47 @@ static int get_code(struct pyx_python *py, struct pyx_code_cache *cc,
 	return 0;
 }
 
+static int frame_line(struct pyx_python *py, const struct pyx_abi_frame *fr,
+		      const struct code_info *ci)
+{
+	if (fr->has_line)
+		return fr->line;
+	if (ci->table_skipped)
+		return 0; /* unknown: its line table was not read */
+	return pyx_linetable_addr2line(pyx_abi_linetable(py), ci->table,
+				       ci->table_len, ci->firstlineno,
+				       fr->lasti);
+}
+
+int pyx_frame_describe(struct pyx_python *py, struct pyx_code_cache *cc,
+		       pyx_addr_t frame, char **function, char **file,
+		       int *line)
+{
+	struct pyx_abi_frame fr;
+	struct code_info *ci;
+	int err;
+
+	*function = *file = NULL;
+	*line = 0;
+	if ((err = pyx_abi_step_frame(py, frame, &fr)))
+		return err;
+	if (fr.kind != PYX_FRAME_PYTHON)
+		return pyx_err_set(PYX_E_BAD_MEMORY, "frame " PYX_PRIaddr
+				   " runs no Python code", frame);
+	if ((err = get_code(py, cc, fr.code, &ci)))
+		return err;
+	*line = frame_line(py, &fr, ci);
+	*function = strdup(ci->function);
+	*file = strdup(ci->file);
+	if (!*function || !*file) {
+		free(*function);
+		free(*file);
+		*function = *file = NULL;
+		return -PYX_E_NOMEM;
+	}
+	return 0;
+}
+
 static int push_frame(struct pyx_thread *t, size_t *cap,
 		      const struct code_info *ci, pyx_addr_t frame, int line,
 		      bool entry)
@@ -271,15 +318,11 @@ static int walk_chain(struct pyx_python *py, struct pyx_code_cache *cc,
 		}
 		if ((err = get_code(py, cc, fr.code, &ci)))
 			return err;
-		if (fr.has_line)
-			line = fr.line;
-		else if (ci->table_skipped)
-			line = 0; /* unknown: its line table was not read */
-		else
-			line = pyx_linetable_addr2line(pyx_abi_linetable(py),
-						       ci->table, ci->table_len,
-						       ci->firstlineno, fr.lasti);
+		line = frame_line(py, &fr, ci);
 		if ((err = push_frame(t, cap, ci, f, line, fr.entry)))
+			return err;
+		if (cc->locals &&
+		    (err = pyx_frame_locals(py, &t->frames[t->nframes - 1])))
 			return err;
 		f = fr.previous;
 	}

@@ -17,6 +17,7 @@ void pyx_stacks_free(struct pyx_stacks *s)
 		pyx_thread_release(&s->threads[i]);
 	}
 	free(s->threads);
+	pyx_tasks_free(s->tasks);
 	free(s);
 }
 
@@ -27,6 +28,8 @@ static void stacks_clear(struct pyx_stacks *s)
 		pyx_thread_release(&s->threads[i]);
 	}
 	s->nthreads = 0;
+	pyx_tasks_free(s->tasks);
+	s->tasks = NULL;
 }
 
 static bool any_thread_error(const struct pyx_stacks *s)
@@ -76,6 +79,8 @@ int pyx_stacks_collect(struct pyx_python *py, const struct pyx_stacks_opts *o,
 		pyx_threads_walk(py, cc, opts.max_depth, false, s);
 		pyx_err_clear();
 	}
+	/* Locals only where they are consistent with the stack: stopped. */
+	pyx_code_cache_want_locals(cc, opts.locals);
 	for (int a = 0; a < attempts; a++) {
 		s->attempts = a + 1;
 		stacks_clear(s);
@@ -94,6 +99,8 @@ int pyx_stacks_collect(struct pyx_python *py, const struct pyx_stacks_opts *o,
 #endif
 		}
 		err = pyx_threads_walk(py, cc, opts.max_depth, !opts.nonblocking, s);
+		if (!err && opts.tasks)
+			err = pyx_tasks_walk(py, cc, s, &s->tasks);
 		if (!err && nat)
 			err = pyx_native_unwind(nat, s);
 		if (!opts.nonblocking)

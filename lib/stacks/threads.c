@@ -11,6 +11,7 @@
 void pyx_thread_release(struct pyx_thread *t)
 {
 	for (size_t i = 0; i < t->nframes; i++) {
+		pyx_frame_locals_release(&t->frames[i]);
 		free(t->frames[i].function);
 		free(t->frames[i].name);
 		free(t->frames[i].file);
