@@ -248,7 +248,10 @@ static int write_file(const struct pyx_refs_graph *g, FILE *f,
 	struct strtab st = { 0 };
 	struct idset ids = { 0 };
 	uint32_t nodes = g->n + 1 + (g->unreachable ? 1 : 0), sid, gid;
-	uint64_t edges = g->ne + g->nroots + g->unreachable;
+	/* the root holds the roots and the garbage node, which holds the
+	 * objects no root reaches */
+	uint64_t edges = g->ne + g->nroots + (g->unreachable ? 1 : 0) +
+			 g->unreachable;
 	char lab[MAX_NAME], name[MAX_NAME];
 	int err = 0;
 
@@ -283,7 +286,8 @@ static int write_file(const struct pyx_refs_graph *g, FILE *f,
 		"\"edge_count\":%" PRIu64 ",\"trace_function_count\":0},\n"
 		"\"nodes\":[", nodes, edges);
 	/* the synthetic root */
-	fprintf(f, "%d,%u,%u,0,%u,0,0", T_SYNTHETIC, sid, ROOT_ID, g->nroots);
+	fprintf(f, "%d,%u,%u,0,%u,0,0", T_SYNTHETIC, sid, ROOT_ID,
+		g->nroots + (g->unreachable ? 1 : 0));
 	for (uint32_t v = 0; v < g->n; v++) {
 		uint32_t tid;
 
@@ -310,6 +314,11 @@ static int write_file(const struct pyx_refs_graph *g, FILE *f,
 				goto out;
 			fprintf(f, "%s%d,%u,%" PRIu64, sep, E_SHORTCUT, nid,
 				((uint64_t)g->root_node[r] + 1) * NODE_FIELDS);
+			sep = ",\n";
+		}
+		if (g->unreachable) {
+			fprintf(f, "%s%d,%u,%" PRIu64, sep, E_ELEMENT, g->nroots,
+				((uint64_t)g->n + 1) * NODE_FIELDS);
 			sep = ",\n";
 		}
 		for (uint32_t v = 0; v < g->n; v++)
