@@ -1,0 +1,352 @@
+#!/usr/bin/env python3
+"""pyxray watch: exports and the ways a watch ends (one Python with DWARF).
+
+  - --prometheus FILE: parsed by prometheus_client's parser (the Debian
+    package python3-prometheus-client) when installed, else by the strict
+    parser below (the text format's grammar); names and units after the
+    conventions, a TYPE for every family, pid on every sample, the leaking
+    type's count the summary's, the pattern one-hot, the type labels
+    bounded by 2 x --top; no temporary file left behind;
+  - --statsd 127.0.0.1:PORT: the datagrams received on a local UDP socket,
+    every line a gauge "prefix.name:value|g" under --statsd-prefix, the
+    leaking type's gauge rising;
+  - --svg FILE: parsed as XML, an <svg> with the curves (polylines), the
+    shape written, the leaking type in the legend;
+  - Ctrl-C (SIGINT) in the middle of an unbounded watch: the summary is
+    printed, "ended": "interrupted", exit 0, the target running and not
+    traced;
+  - the target exits mid-watch: the summary of the samples so far, "ended":
+    "exited", a message on stderr, exit 8;
+  - the pause budget: with a budget below what a census costs, the
+    interval backs off (interval_s grows) and the share is reported;
+  - text output (not a terminal): one line per sample and the summary;
+  - bad arguments: exit 2, one line.
+"""
+
+import json
+import os
+import re
+import signal
+import socket
+import sys
+import threading
+import time
+import xml.etree.ElementTree as ET
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import pyxtest as T  # noqa: E402
+import test_watch as W  # noqa: E402
+
+NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
+LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\\n]|\\[\\"n])*)"')
+SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (\S+)( \d+)?$")
+
+
+def strict_parse(text):
+    """The text exposition format, strictly: {name: (type, [(labels,
+    value)])}; raises ValueError on anything else."""
+    fams, types = {}, {}
+    for n, line in enumerate(text.split("\n")):
+        if line == "" and n == len(text.split("\n")) - 1:
+            continue
+        if line.startswith("# HELP "):
+            continue
+        if line.startswith("# TYPE "):
+            parts = line.split(" ")
+            if len(parts) != 4 or not NAME.match(parts[2]) or parts[3] not in (
+                    "gauge", "counter", "untyped", "summary", "histogram"):
+                raise ValueError("line %d: bad TYPE: %r" % (n + 1, line))
+            if parts[2] in types:
+                raise ValueError("line %d: second TYPE for %s" % (n + 1, parts[2]))
+            types[parts[2]] = parts[3]
+            fams[parts[2]] = (parts[3], [])
+            continue
+        if line.startswith("#"):
+            continue
+        m = SAMPLE.match(line)
+        if not m:
+            raise ValueError("line %d: not a sample: %r" % (n + 1, line))
+        name, body, value = m.group(1), m.group(3), m.group(4)
+        labels = {}
+        if body:
+            rest = body
+            while rest:
+                lm = LABEL.match(rest)
+                if not lm:
+                    raise ValueError("line %d: bad labels %r" % (n + 1, body))
+                v = lm.group(2).replace("\\n", "\n").replace('\\"', '"') \
+                    .replace("\\\\", "\\")
+                labels[lm.group(1)] = v
+                rest = rest[lm.end():]
+                if rest.startswith(","):
+                    rest = rest[1:]
+                elif rest:
+                    raise ValueError("line %d: bad labels %r" % (n + 1, body))
+        if name not in fams:
+            raise ValueError("line %d: sample before its TYPE: %s" % (n + 1, name))
+        fams[name][1].append((labels, float(value)))
+    return fams
+
+
+def parse_prom(text):
+    """(families, which parser)."""
+    fams = strict_parse(text)
+    try:
+        from prometheus_client.parser import text_string_to_metric_families
+    except ImportError:
+        return fams, "the strict parser in this test"
+    out = {}
+    for fam in text_string_to_metric_families(text):
+        samples = [(dict(s.labels), s.value) for s in fam.samples]
+        # The client names a counter family without its _total.
+        name = fam.name + "_total" if fam.type == "counter" else fam.name
+        out[name] = (fam.type, samples)
+    if set(out) != set(fams):
+        raise ValueError("the parsers disagree: %s vs %s" % (sorted(out),
+                                                             sorted(fams)))
+    return out, "prometheus_client %s and the strict parser" % (
+        getattr(__import__("prometheus_client"), "__version__", ""))
+
+
+class Listener(object):
+    def __init__(self):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.datagrams = []
+        self.done = False
+        self.th = threading.Thread(target=self.run)
+        self.th.daemon = True
+        self.th.start()
+
+    def run(self):
+        while not self.done:
+            try:
+                data, _ = self.sock.recvfrom(65536)
+            except socket.timeout:
+                continue
+            self.datagrams.append(data)
+
+    def stop(self):
+        self.done = True
+        self.th.join(2)
+        self.sock.close()
+
+
+def start(py, pattern):
+    fx = W.WatchFixture(py, pattern)
+    fx.wait_ready()
+    return fx
+
+
+def check_exports(ck, args, py, d):
+    prom = os.path.join(d, "watch.prom")
+    svg = os.path.join(d, "watch.svg")
+    ls = Listener()
+    fx = start(py, "leak")
+    try:
+        w = W.Watch(args.pyxray, fx.pid, [
+            "--interval", 0.15, "--count", 16, "--pause-budget", 0,
+            "--holders", 0, "--top", 5, "--prometheus", prom,
+            "--statsd", "127.0.0.1:%d" % ls.port,
+            "--statsd-prefix", "test.watch", "--svg", svg])
+        w.first_line()
+        fx.touch("go")
+        w.finish()
+    finally:
+        fx.stop()
+        time.sleep(0.3)
+        ls.stop()
+    if not ck.ok(w.rc == 0 and w.summary, "exports: watch exit 0 with a "
+                 "summary", "rc %s: %s" % (w.rc, w.err[:1000])):
+        return
+    sm = w.summary
+    g = W.growing(sm, W.LEAKY)
+    ck.ok(sm["pattern"] == "leak" and g and g["leak"],
+          "exports: the fixture's leak seen (%s)" % sm["pattern"])
+    # Prometheus
+    left = [f for f in os.listdir(d) if f.endswith(".tmp")]
+    ck.ok(not left, "prometheus: no temporary file left (%s)" % left)
+    try:
+        with open(prom) as f:
+            text = f.read()
+        fams, how = parse_prom(text)
+    except (OSError, ValueError) as e:
+        ck.fail("prometheus: the textfile parses", str(e))
+        return
+    T.log("  info prometheus parsed by %s: %d families" % (how, len(fams)))
+    want = {"pyxray_rss_bytes": "gauge", "pyxray_python_heap_bytes": "gauge",
+            "pyxray_python_objects": "gauge", "pyxray_pause_seconds": "gauge",
+            "pyxray_samples_total": "counter", "pyxray_memory_pattern": "gauge",
+            "pyxray_type_objects": "gauge", "pyxray_type_bytes": "gauge",
+            "pyxray_type_growth_objects_per_second": "gauge",
+            "pyxray_type_leak": "gauge"}
+    bad = ["%s: %s" % (k, fams.get(k, ("missing",))[0]) for k, v in want.items()
+           if fams.get(k, (None,))[0] != v]
+    bad += [k for k in fams if not k.startswith("pyxray_") or
+            not re.search(r"_(bytes|seconds|objects|total|pattern|leak|"
+                          r"per_second)$", k)]
+    bad += ["%s without pid" % k for k, (_, ss) in fams.items()
+            for lb, _ in ss if lb.get("pid") != str(fx.pid)]
+    ck.ok(not bad, "prometheus: the families, their types, units in the "
+          "names, pid on every sample", "\n".join(bad[:20]))
+    objs = dict((lb["type"], v) for lb, v in fams["pyxray_type_objects"][1])
+    leak = dict((lb["type"], v) for lb, v in fams["pyxray_type_leak"][1])
+    ck.ok(objs.get(W.LEAKY) == g["last"] and leak.get(W.LEAKY) == 1,
+          "prometheus: %s = %s objects (summary %d), leak %s"
+          % (W.LEAKY, objs.get(W.LEAKY), g["last"], leak.get(W.LEAKY)))
+    ck.ok(len(objs) <= 2 * 5, "prometheus: %d type labels (bounded by 2 x "
+          "--top 5)" % len(objs))
+    pat = dict((lb["pattern"], v) for lb, v in fams["pyxray_memory_pattern"][1])
+    ck.ok(pat.get("leak") == 1 and sum(pat.values()) == 1 and len(pat) == 7,
+          "prometheus: the pattern one-hot (%s)" % pat)
+    samples = fams["pyxray_samples_total"][1][0][1]
+    ck.ok(samples == 16, "prometheus: pyxray_samples_total %s" % samples)
+    # statsd
+    lines = [l for d_ in ls.datagrams for l in d_.decode("ascii").split("\n")]
+    badl = [l for l in lines if not re.match(
+        r"^test\.watch\.[A-Za-z0-9_.-]+:-?[0-9.]+(e[+-]?\d+)?\|g$", l)]
+    ck.ok(lines and not badl and all(len(d_) <= 1400 for d_ in ls.datagrams),
+          "statsd: %d datagrams, %d gauges, each 'test.watch.NAME:V|g'"
+          % (len(ls.datagrams), len(lines)), "\n".join(badl[:10]))
+    series = [float(l.split(":")[1].split("|")[0]) for l in lines
+              if l.startswith("test.watch.types.__main___Leaky.objects:")]
+    rss = [l for l in lines if l.startswith("test.watch.rss_bytes:")]
+    ck.ok(len(series) == 16 and len(rss) == 16 and
+          series[-1] == g["last"] and series[-1] > series[0],
+          "statsd: the Leaky gauge in every sample, rising to %s (summary %d)"
+          % (series[-1] if series else None, g["last"]))
+    # SVG
+    try:
+        root = ET.parse(svg).getroot()
+    except (OSError, ET.ParseError) as e:
+        ck.fail("svg: parses as XML", str(e))
+        return
+    ns = "{http://www.w3.org/2000/svg}"
+    polys = root.findall(".//%spolyline" % ns)
+    texts = "".join("".join(t.itertext()) + "\n"
+                    for t in root.iter("%stext" % ns))
+    ck.ok(root.tag == ns + "svg" and len(polys) >= 3 and
+          "shape: leak" in texts and W.LEAKY in texts,
+          "svg: an <svg> with %d curves, the shape and the leaking type"
+          % len(polys), texts[:600])
+    pts = [p.get("points").split() for p in polys]
+    ck.ok(all(len(p) >= 2 for p in pts) and
+          any(len(p) == 16 for p in pts), "svg: curves of 16 points")
+
+
+def check_sigint(ck, args, py):
+    fx = start(py, "flat")
+    try:
+        w = W.Watch(args.pyxray, fx.pid, ["--interval", 0.2, "--holders", 0,
+                                          "--pause-budget", 0])
+        w.first_line()
+        time.sleep(1.0)
+        w.proc.send_signal(signal.SIGINT)
+        w.finish(timeout=30)
+        ck.ok(w.rc == 0 and w.summary and w.summary["ended"] == "interrupted"
+              and w.summary["samples"] >= 3,
+              "SIGINT: the summary, ended 'interrupted', exit 0 (%s samples)"
+              % (w.summary or {}).get("samples"),
+              "rc %s: %s" % (w.rc, w.err[:800]))
+        ck.ok(not T.wait_all_running(fx.pid) and T.tracer_pid(fx.pid) == 0,
+              "SIGINT: the target runs, not traced")
+    finally:
+        fx.stop()
+
+
+def check_exit(ck, args, py):
+    fx = start(py, "leak")
+    try:
+        w = W.Watch(args.pyxray, fx.pid, ["--interval", 0.1, "--count", 200,
+                                          "--holders", 2, "--pause-budget", 0])
+        w.first_line()
+        fx.touch("go")
+        time.sleep(1.2)
+        fx.touch("exit")
+        w.finish(timeout=60)
+        ck.ok(w.rc == T.EXIT["EXITED"] and w.summary and
+              w.summary["ended"] == "exited" and 3 <= w.summary["samples"] < 200
+              and "exited during the watch" in w.err,
+              "target exits: the summary of %s samples, ended 'exited', exit "
+              "8, said on stderr" % (w.summary or {}).get("samples"),
+              "rc %s: %s" % (w.rc, w.err[:800]))
+    finally:
+        fx.stop()
+
+
+def check_budget(ck, args, py):
+    fx = start(py, "flat")
+    try:
+        w = W.Watch(args.pyxray, fx.pid, ["--interval", 0.02, "--count", 5,
+                                          "--pause-budget", 20,
+                                          "--holders", 0])
+        w.first_line()
+        w.finish(timeout=60)
+        iv = [s["interval_s"] for s in w.samples]
+        ok = w.rc == 0 and w.summary and all(
+            s["interval_s"] + 0.002 >= s["pause_ms"] / 1e3 / 0.2
+            for s in w.samples) and max(iv) > 0.02
+        ck.ok(ok, "pause budget 20%%: the interval backs off (%s s)"
+              % ", ".join("%.2f" % i for i in iv), w.err[:500])
+        t = [s["t"] for s in w.samples]
+        ck.ok(len(t) == 5 and all(t[i + 1] - t[i] >= 0.9 * iv[i]
+                                  for i in range(4)),
+              "pause budget: samples spaced by the backed-off interval")
+    finally:
+        fx.stop()
+
+
+def check_text(ck, args, py):
+    fx = start(py, "flat")
+    try:
+        res = T.pyxray(args.pyxray, "watch", fx.pid, "--interval", 0.1,
+                       "--count", 7, "--holders", 0, "--pause-budget", 0,
+                       timeout=60)
+        lines = res.out.splitlines()
+        per = [l for l in lines if re.match(r"^\[\s*\d+\]\s+[0-9.]+ s ", l)]
+        ck.ok(res.rc == 0 and len(per) == 7 and
+              any(l.startswith("Python heap (GC-tracked objects): flat")
+                  for l in lines) and "\033" not in res.out,
+              "text: 7 sample lines, the summary, no terminal codes in a pipe",
+              res.describe())
+    finally:
+        fx.stop()
+
+
+def check_bad(ck, args):
+    for argv in (["watch", "1", "--count", "2", "--duration", "3"],
+                 ["watch", "1", "--interval", "0"],
+                 ["watch", "1", "--statsd", "nocolon"],
+                 ["watch"]):
+        res = T.pyxray(args.pyxray, *argv)
+        ck.ok(res.rc == 2 and T.one_line_stderr(res) is None,
+              "bad arguments %s: exit 2, one line" % " ".join(argv[1:]),
+              res.describe())
+
+
+def main():
+    args = T.parse_args(__doc__)
+    T.require_pyxray(args.pyxray)
+    py = T.find_dwarf_python()
+    if not py:
+        T.log("SKIP: no Python with DWARF for the export checks")
+        return T.SKIP
+    version = T.check_target_python(py)
+    ck = T.Checker("watch exports (%s)" % version)
+    d = T.tmpdir()
+    try:
+        check_bad(ck, args)
+        check_exports(ck, args, py, d)
+        check_sigint(ck, args, py)
+        check_exit(ck, args, py)
+        check_budget(ck, args, py)
+        check_text(ck, args, py)
+    except RuntimeError as e:
+        ck.fail("run: %s" % e)
+    return ck.finish()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
