@@ -1,6 +1,8 @@
 /* pyxray info: what pyxray sees of a Python process, and how. */
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cmd.h"
@@ -12,16 +14,19 @@
 void help_info(FILE *out)
 {
 	fprintf(out,
-		"Usage: pyxray info PID [OPTIONS]\n"
+		"Usage: pyxray info PID|CORE [OPTIONS]\n"
 		"\n"
 		"Describe the Python in PID without stopping it: version and build (path,\n"
 		"build-id, shared libpython or static), how _PyRuntime was found, where\n"
 		"the struct layout came from and whether it validated, interpreters and\n"
-		"threads, RSS, and the target's namespaces next to pyxray's own.\n"
+		"threads, RSS, and the target's namespaces next to pyxray's own.  For a\n"
+		"core file: what wrote it, the signal, PID, user, executable and time.\n"
 		"\n"
 		"Options:\n"
 		"  --json             one JSON object\n"
 		PYX_CMD_PYTHON_OPTS_HELP
+		"  --exe FILE         a core's executable, if not where the core says\n"
+		"  --sysroot DIR      a core's files under DIR (copied from its machine)\n"
 		"  -v, --verbose      diagnostics on stderr\n"
 		"  -h, --help         this help\n");
 }
@@ -164,6 +169,63 @@ static void ns_link(pid_t pid, const char *ns, char *buf, size_t n)
 	buf[len > 0 ? len : 0] = '\0';
 }
 
+/* "2025-11-26 00:07:12 UTC" */
+static void utc_time(int64_t t, char *buf, size_t n)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (t < 0 || !gmtime_r(&tt, &tm) ||
+	    !strftime(buf, n, "%Y-%m-%d %H:%M:%S UTC", &tm))
+		snprintf(buf, n, "unknown");
+}
+
+static void print_core(const struct pyx_core_info *c)
+{
+	char when[64], sig[32] = "none";
+
+	utc_time(c->time, when, sizeof(when));
+	if (c->signal > 0 && c->signal < 128)
+		snprintf(sig, sizeof(sig), "%d (%s)", c->signal,
+			 sigabbrev_np(c->signal) ? sigabbrev_np(c->signal) : "?");
+	printf("Core file ");
+	print_safe(stdout, c->path);
+	printf("\n  written by      %s%s%s%s\n", c->writer,
+	       c->compression ? " (" : "", c->compression ? c->compression : "",
+	       c->compression ? "-compressed)" : "");
+	printf("  time            %s\n  signal          %s\n", when, sig);
+	printf("  process         %d, uid %u, gid %u\n  executable      ",
+	       (int)c->pid, (unsigned)c->uid, (unsigned)c->gid);
+	print_safe(stdout, c->executable[0] ? c->executable : c->comm);
+	printf("\n  command line    ");
+	print_safe(stdout, c->args);
+	printf("\n  threads         %zu\n", c->nthreads);
+	if (c->truncated)
+		printf("  truncated       %" PRIu64 " bytes of the %" PRIu64
+		       " its headers need\n", c->size, c->needed);
+}
+
+static void print_core_json(const struct pyx_core_info *c)
+{
+	printf(",\"core\":{\"path\":");
+	json_str(stdout, c->path);
+	printf(",\"writer\":");
+	json_str(stdout, c->writer);
+	printf(",\"compression\":");
+	json_str(stdout, c->compression);
+	printf(",\"time\":%" PRId64 ",\"signal\":%d,\"pid\":%d,\"uid\":%u,"
+	       "\"gid\":%u,\"executable\":", c->time, c->signal, (int)c->pid,
+	       (unsigned)c->uid, (unsigned)c->gid);
+	json_str(stdout, c->executable[0] ? c->executable : NULL);
+	printf(",\"comm\":");
+	json_str(stdout, c->comm);
+	printf(",\"args\":");
+	json_str(stdout, c->args);
+	printf(",\"threads\":%zu,\"size\":%" PRIu64 ",\"needed\":%" PRIu64
+	       ",\"truncated\":%s}", c->nthreads, c->size, c->needed,
+	       c->truncated ? "true" : "false");
+}
+
 static const struct cmd_opt info_opts[] = {
 	CMD_OPTS_HELP,
 	CMD_OPTS_VERBOSE,
@@ -183,6 +245,7 @@ int do_info(int argc, char **argv)
 	struct pyx_stacks *s = NULL;
 	const struct pyx_python_info *in;
 	const struct pyx_layout *l;
+	const struct pyx_core_info *core = NULL;
 	bool json = false;
 	size_t ninterp = 0;
 	const char *val;
@@ -216,7 +279,7 @@ int do_info(int argc, char **argv)
 		}
 	}
 	if (!target.arg)
-		return cmd_usage("info", "missing PID");
+		return cmd_usage("info", "missing PID or core file");
 
 	if ((err = cmd_open_target(&target, &tgt)) ||
 	    (err = pyx_python_open_opts(tgt, &popts, &py))) {
@@ -224,6 +287,7 @@ int do_info(int argc, char **argv)
 		goto out;
 	}
 	pid = target.pid;
+	core = pyx_target_core_info(tgt);
 	cmd_python_warn(py);
 	in = pyx_python_info(py);
 	l = pyx_python_layout(py);
@@ -256,7 +320,13 @@ int do_info(int argc, char **argv)
 		print_debug_offsets_json(in);
 		printf(",\"interpreters\":%zu,\"threads\":%zu,\"rss_bytes\":%ld",
 		       ninterp, s ? s->nthreads : 0, (long)pyx_target_rss_bytes(tgt));
-		printf(",\"namespaces\":{");
+		/* A core's PID may be another process's now: no namespaces. */
+		if (core) {
+			print_core_json(core);
+			printf(",\"namespaces\":null}\n");
+			goto out;
+		}
+		printf(",\"core\":null,\"namespaces\":{");
 		for (size_t i = 0; i < sizeof(nss) / sizeof(nss[0]); i++) {
 			char t[128], me[128];
 
@@ -270,6 +340,8 @@ int do_info(int argc, char **argv)
 		goto out;
 	}
 	/* Every string below comes from the target or its files. */
+	if (core)
+		print_core(core);
 	printf("Process %d\n  Python          ", (int)pid);
 	print_safe(stdout, in->version);
 	printf("\n  binary          ");
@@ -282,7 +354,7 @@ int do_info(int argc, char **argv)
 	printf(")\n  layout          %s%s: ", layout_source(l->source),
 	       in->layout_cached ? " (cached)" : "");
 	print_safe(stdout, layout_from(in, l));
-	printf(" (validated against the process)\n");
+	printf(" (validated against the %s)\n", core ? "core" : "process");
 	print_debug_offsets(in);
 	if (in->warning[0]) {
 		printf("  warning         ");
@@ -292,6 +364,8 @@ int do_info(int argc, char **argv)
 	if (s)
 		printf("  interpreters    %zu\n  threads         %zu\n", ninterp,
 		       s->nthreads);
+	if (core)
+		goto out;
 	printf("  RSS             %.1f MiB\n", (double)pyx_target_rss_bytes(tgt) / 1048576.0);
 	for (size_t i = 0; i < sizeof(nss) / sizeof(nss[0]); i++) {
 		char t[128], me[128];
