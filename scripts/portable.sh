@@ -153,9 +153,9 @@ make_a_root() {
 
 # elfutils' static libraries in the root, under /opt/elfutils (once).
 build_elfutils() {
-	local tarball=$cache/elfutils_$ELFUTILS.orig.tar.bz2 done=$root/opt/elfutils/.pyxray-$ELFUTILS
+	local tarball=$cache/elfutils_$ELFUTILS.orig.tar.bz2 done=$root/opt/elfutils/.pyxray-$ELFUTILS-2
 	[ -f "$done" ] && return
-	if ! echo "$ELFUTILS_SHA256  $tarball" | sha256sum -c --quiet 2> /dev/null; then
+	if ! echo "$ELFUTILS_SHA256  $tarball" | sha256sum -c --quiet > /dev/null 2>&1; then
 		say "fetching $ELFUTILS_URL"
 		wget -q -T 60 -O "$tarball.tmp" "$ELFUTILS_URL" || {
 			rm -f "$tarball.tmp"
@@ -167,9 +167,14 @@ build_elfutils() {
 			{ say "FAILED: $ELFUTILS_URL: wrong sha256"; exit 1; }
 		mv "$tarball.tmp" "$tarball"
 	fi
-	rm -rf --one-file-system "$root/build/elfutils" "$root/opt/elfutils"
-	mkdir -p "$root/build/elfutils"
-	tar -C "$root/build/elfutils" --strip-components=1 -xjf "$tarball"
+	rm -rf --one-file-system "$root/opt/elfutils"
+	# An earlier build of the same release is reused (make is incremental).
+	if [ ! -f "$root/build/elfutils/.pyxray-$ELFUTILS" ]; then
+		rm -rf --one-file-system "$root/build/elfutils"
+		mkdir -p "$root/build/elfutils"
+		tar -C "$root/build/elfutils" --strip-components=1 -xjf "$tarball"
+		touch "$root/build/elfutils/.pyxray-$ELFUTILS"
+	fi
 	say "building elfutils $ELFUTILS (static) in $root"
 	local t0
 	t0=$(date +%s)
@@ -177,7 +182,7 @@ build_elfutils() {
 	# backends, libcpu in it); no debuginfod client (no network code).
 	chroot "$root" /usr/bin/env -i PATH=/usr/bin:/bin HOME=/build LC_ALL=C /bin/sh -ec "
 		cd /build/elfutils
-		./configure --prefix=/opt/elfutils --disable-debuginfod \
+		[ -f config.status ] || ./configure --prefix=/opt/elfutils --disable-debuginfod \
 			--disable-libdebuginfod --disable-nls --disable-demangler \
 			CFLAGS='-O2 -g0 -fstack-protector-strong'
 		for d in lib libelf libebl libdwelf libdwfl libcpu backends libdw; do
@@ -185,6 +190,9 @@ build_elfutils() {
 		done
 		make -C libelf install
 		make -C libdw install
+		make -C libdwfl install
+		make -C libdwelf install
+		make install-pkgincludeHEADERS
 		make -C config install-pkgconfigDATA
 	" > "$root/build/elfutils.log" 2>&1 || {
 		tail -n 30 "$root/build/elfutils.log" >&2
@@ -217,6 +225,46 @@ build() {
 	local extra=""
 	grep -qs 'SYS_openat2' "$root/usr/include/x86_64-linux-gnu/bits/syscall.h" ||
 		extra="-DSYS_openat2=__NR_openat2"
+	# sigabbrev_np (GLIBC_2.32) and gettid (GLIBC_2.30) are too new for
+	# the binary: where the tree calls them, a table of the signals' names
+	# and the system call, forced in ahead of every file (the tree should
+	# not need them: see docs/packaging.md).
+	if grep -rqsE 'sigabbrev_np|gettid\(' "$src/cmd" "$src/lib"; then
+		cat > "$src/pyx_portable_compat.h" <<-'EOF'
+		/* scripts/portable.sh: glibc before 2.32 has no sigabbrev_np. */
+		#include <signal.h>
+		#include <string.h>
+		static inline const char *pyx_portable_sigabbrev(int sig)
+		{
+			static const char *const names[] = {
+				[SIGHUP] = "HUP", [SIGINT] = "INT", [SIGQUIT] = "QUIT",
+				[SIGILL] = "ILL", [SIGTRAP] = "TRAP", [SIGABRT] = "ABRT",
+				[SIGBUS] = "BUS", [SIGFPE] = "FPE", [SIGKILL] = "KILL",
+				[SIGUSR1] = "USR1", [SIGSEGV] = "SEGV", [SIGUSR2] = "USR2",
+				[SIGPIPE] = "PIPE", [SIGALRM] = "ALRM", [SIGTERM] = "TERM",
+				[SIGSTKFLT] = "STKFLT", [SIGCHLD] = "CHLD", [SIGCONT] = "CONT",
+				[SIGSTOP] = "STOP", [SIGTSTP] = "TSTP", [SIGTTIN] = "TTIN",
+				[SIGTTOU] = "TTOU", [SIGURG] = "URG", [SIGXCPU] = "XCPU",
+				[SIGXFSZ] = "XFSZ", [SIGVTALRM] = "VTALRM", [SIGPROF] = "PROF",
+				[SIGWINCH] = "WINCH", [SIGIO] = "IO", [SIGPWR] = "PWR",
+				[SIGSYS] = "SYS",
+			};
+			if (sig > 0 && sig < (int)(sizeof(names) / sizeof(names[0])))
+				return names[sig];
+			return NULL;
+		}
+		#define sigabbrev_np pyx_portable_sigabbrev
+		/* gettid is GLIBC_2.30: the system call itself (186 on x86_64;
+		 * no <unistd.h> here, whose names the tree may use). */
+		static inline int pyx_portable_gettid(void)
+		{
+			extern long syscall(long, ...);
+			return (int)syscall(186);
+		}
+		#define gettid pyx_portable_gettid
+		EOF
+		extra="$extra -include /build/src/pyx_portable_compat.h"
+	fi
 	rm -rf --one-file-system "$root$b"
 	# No /proc in the root: nothing the build runs needs it.  No -Werror:
 	# the root's older gcc warns where the host's does not (designated
