@@ -541,14 +541,30 @@ static void slots_free(struct slots *s)
 }
 
 /* 3.11+: co_localsplusnames and co_localspluskinds. */
+/* How many of a code object's first names are its arguments. */
+static int arg_count(struct pyx_python *py, pyx_addr_t code, size_t *nargs)
+{
+	uint64_t argc, kwc, flags;
+	int err;
+
+	if ((err = pyx_read_field_n(py, code, PYX_L_CO_ARGCOUNT, 4, &argc)) ||
+	    (err = pyx_read_field_n(py, code, PYX_L_CO_KWONLYARGCOUNT, 4, &kwc)) ||
+	    (err = pyx_read_field_n(py, code, PYX_L_CO_FLAGS, 4, &flags)))
+		return err;
+	*nargs = (size_t)(argc & 0xffff) + (size_t)(kwc & 0xffff) +
+		 !!(flags & CO_VARARGS) + !!(flags & CO_VARKEYWORDS);
+	return 0;
+}
+
 static int slots_311(struct pyx_python *py, pyx_addr_t code, struct slots *s)
 {
 	uint64_t n, names, kinds;
 	uint8_t *k = NULL;
-	size_t klen = 0, count;
+	size_t klen = 0, count, nargs;
 	int err;
 
-	if ((err = pyx_read_field_n(py, code, PYX_L_CO_NLOCALSPLUS, 4, &n)) ||
+	if ((err = arg_count(py, code, &nargs)) ||
+	    (err = pyx_read_field_n(py, code, PYX_L_CO_NLOCALSPLUS, 4, &n)) ||
 	    (err = pyx_read_field(py, code, PYX_L_CO_VARNAMES, &names)) ||
 	    (err = pyx_read_field(py, code, PYX_L_CO_LOCALSPLUSKINDS, &kinds)))
 		return err;
@@ -567,9 +583,12 @@ static int slots_311(struct pyx_python *py, pyx_addr_t code, struct slots *s)
 				  " locals", code, count, klen, n);
 		goto out;
 	}
+	/* The arguments come first (3.14 also marks them CO_FAST_ARG_*;
+	 * 3.11-3.13 do not). */
 	for (size_t i = 0; i < n; i++)
 		s->kinds[i] = (k[i] & KIND_HIDDEN) ? 0
-			    : (k[i] & KIND_ARG_MASK) ? PYX_LOCAL_ARG + 1
+			    : (i < nargs || (k[i] & KIND_ARG_MASK))
+			    ? PYX_LOCAL_ARG + 1
 			    : (k[i] & KIND_CELL) ? PYX_LOCAL_CELL + 1
 			    : (k[i] & KIND_FREE) ? PYX_LOCAL_FREE + 1
 						 : PYX_LOCAL_LOCAL + 1;
@@ -582,7 +601,7 @@ out:
  * and free variables' cells. */
 static int slots_38(struct pyx_python *py, pyx_addr_t code, struct slots *s)
 {
-	uint64_t nlocals, names, cells, frees, argc, kwc, flags;
+	uint64_t nlocals, names, cells, frees;
 	size_t max, a, b, c, nargs;
 	int err;
 
@@ -590,9 +609,7 @@ static int slots_38(struct pyx_python *py, pyx_addr_t code, struct slots *s)
 	    (err = pyx_read_field(py, code, PYX_L_CO_VARNAMES, &names)) ||
 	    (err = pyx_read_field(py, code, PYX_L_CO_CELLVARS, &cells)) ||
 	    (err = pyx_read_field(py, code, PYX_L_CO_FREEVARS, &frees)) ||
-	    (err = pyx_read_field_n(py, code, PYX_L_CO_ARGCOUNT, 4, &argc)) ||
-	    (err = pyx_read_field_n(py, code, PYX_L_CO_KWONLYARGCOUNT, 4, &kwc)) ||
-	    (err = pyx_read_field_n(py, code, PYX_L_CO_FLAGS, 4, &flags)))
+	    (err = arg_count(py, code, &nargs)))
 		return err;
 	if ((int32_t)nlocals < 0 || nlocals > MAX_LOCALSPLUS)
 		return pyx_err_set(PYX_E_BAD_MEMORY, "code " PYX_PRIaddr
@@ -607,8 +624,6 @@ static int slots_38(struct pyx_python *py, pyx_addr_t code, struct slots *s)
 		return pyx_err_set(PYX_E_BAD_MEMORY, "code " PYX_PRIaddr
 				   ": %zu names for %" PRIu64 " locals", code,
 				   a, nlocals);
-	nargs = (size_t)(argc & 0xffff) + (size_t)(kwc & 0xffff) +
-		!!(flags & CO_VARARGS) + !!(flags & CO_VARKEYWORDS);
 	for (size_t i = 0; i < a; i++)
 		s->kinds[i] = i < nargs ? PYX_LOCAL_ARG + 1 : PYX_LOCAL_LOCAL + 1;
 	if ((err = tuple_names(py, cells, s->names, max, &s->n, &b)))
