@@ -1,16 +1,508 @@
-/* pyxray memory: where every byte of the RSS lives: objects, pymalloc, malloc, files.  A placeholder until the command lands. */
+/* pyxray memory: where every byte of the RSS lives: Python objects,
+ * pymalloc, glibc malloc, stacks, files, and what is left. */
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "cmd.h"
 #include "pyxray/error.h"
+#include "pyxray/memory_report.h"
+#include "pyxray/python.h"
+#include "pyxray/target.h"
+
+#define DEFAULT_TOP 8
 
 void help_memory(FILE *out)
 {
-	fprintf(out, "Usage: pyxray memory PID [OPTIONS]\n\nwhere every byte of the RSS lives: objects, pymalloc, malloc, files.\n"
-		"Not implemented yet.\n");
+	fprintf(out,
+		"Usage: pyxray memory PID [OPTIONS]\n"
+		"\n"
+		"Place every byte of PID's resident memory (RSS): Python objects (as\n"
+		"'pyxray census' counts them), pymalloc's arenas and pools (the numbers\n"
+		"sys._debugmallocstats() prints, with how much arena memory a few live\n"
+		"blocks pin), glibc malloc per arena (mallinfo2()'s numbers: in use,\n"
+		"free, top chunk, mmapped blocks), thread stacks, mapped files, shared\n"
+		"memory, and the anonymous memory none of these accounts for.  The\n"
+		"target is stopped while its heap is copied for the census, then once\n"
+		"more while the allocators' state is read; never left stopped.\n"
+		"\n"
+		"Options:\n"
+		"  --classes          pymalloc's size classes (pools, blocks in use, free)\n"
+		"  --top N            the N files with the most resident bytes (default %d;\n"
+		"                     0: all)\n"
+		"  --no-objects       skip the census (no Python object bytes; faster)\n"
+		"  --json             one JSON object instead of text\n"
+		PYX_CMD_CAPTURE_OPTS_HELP
+		PYX_CMD_PYTHON_OPTS_HELP
+		"                     (and for libc's debug file)\n"
+		"  -v, --verbose      diagnostics on stderr\n"
+		"  -h, --help         this help\n"
+		"\n"
+		"JSON: {\"pid\",\"python_version\",\"pause_ms\",\"rss_bytes\",\"python\":\n"
+		"{\"objects_bytes\",...},\"pymalloc\":{\"arena_bytes\",\"used_bytes\",\n"
+		"\"free_bytes\",\"empty_pool_bytes\",...},\"malloc\":{\"in_use_bytes\",\n"
+		"\"free_bytes\",\"mmapped_bytes\",\"arenas\":[...]},\"mappings\":{...},\n"
+		"\"unexplained_bytes\",\"unexplained_share\"}; docs/memory.md.\n",
+		DEFAULT_TOP);
 }
+
+static const char *hb(double b, char *buf, size_t n)
+{
+	return cmd_human_bytes(b, buf, n);
+}
+
+static void json_why(const char *key, bool ok, const char *why)
+{
+	printf("\"%s\":", key);
+	if (ok)
+		printf("null");
+	else
+		json_str(stdout, why);
+}
+
+static int cmp_file(const void *a, const void *b)
+{
+	const struct pyx_memory_file *x = a, *y = b;
+
+	return x->rss_bytes < y->rss_bytes ? 1 : x->rss_bytes > y->rss_bytes ? -1 : 0;
+}
+
+static double share(uint64_t part, uint64_t whole)
+{
+	return whole ? 100.0 * (double)part / (double)whole : 0;
+}
+
+static void json_pymalloc(const struct pyx_pymalloc *p, bool classes)
+{
+	printf("\"pymalloc\":{\"available\":%s,", p->available ? "true" : "false");
+	json_why("why", p->available, p->why);
+	if (p->available) {
+		printf(",\"arena_size\":%" PRIu64 ",\"pool_size\":%" PRIu64
+		       ",\"states\":%" PRIu64 ",\"arenas\":%" PRIu64
+		       ",\"arenas_allocated_total\":%" PRIu64
+		       ",\"arenas_highwater\":%" PRIu64 ",\"arena_bytes\":%" PRIu64
+		       ",\"pools_used\":%" PRIu64 ",\"pools_empty\":%" PRIu64
+		       ",\"used_bytes\":%" PRIu64 ",\"free_bytes\":%" PRIu64
+		       ",\"empty_pool_bytes\":%" PRIu64
+		       ",\"pool_header_bytes\":%" PRIu64
+		       ",\"quantization_bytes\":%" PRIu64
+		       ",\"alignment_bytes\":%" PRIu64 ",\"sparse_arenas\":%" PRIu64
+		       ",\"sparse_arena_bytes\":%" PRIu64
+		       ",\"sparse_used_bytes\":%" PRIu64 ",\"bad_pools\":%" PRIu64
+		       ",\"fragmentation\":%.4f",
+		       p->arena_size, p->pool_size, p->states, p->arenas,
+		       p->arenas_total, p->arenas_highwater, p->arena_bytes,
+		       p->pools_used, p->pools_empty, p->used_bytes, p->free_bytes,
+		       p->empty_pool_bytes, p->pool_header_bytes,
+		       p->quantization_bytes, p->alignment_bytes, p->arenas_sparse,
+		       p->sparse_arena_bytes, p->sparse_used_bytes, p->bad_pools,
+		       p->arena_bytes ? 1.0 - (double)p->used_bytes /
+						      (double)p->arena_bytes : 0.0);
+		if (classes) {
+			bool first = true;
+
+			printf(",\"classes\":[");
+			for (uint32_t i = 0; i < p->nclasses; i++) {
+				const struct pyx_pymalloc_class *c = &p->classes[i];
+
+				if (!c->pools)
+					continue;
+				printf("%s{\"class\":%u,\"size\":%u,\"pools\":%" PRIu64
+				       ",\"blocks_used\":%" PRIu64
+				       ",\"blocks_free\":%" PRIu64 "}",
+				       first ? "" : ",", i, c->size, c->pools,
+				       c->blocks_used, c->blocks_free);
+				first = false;
+			}
+			printf("]");
+		}
+	}
+	printf("}");
+}
+
+static void json_malloc(const struct pyx_cmalloc *m)
+{
+	printf("\"malloc\":{\"available\":%s,", m->available ? "true" : "false");
+	json_why("why", m->available, m->why);
+	printf(",\"allocator\":\"glibc\",\"other_allocator\":");
+	json_str(stdout, m->other[0] ? m->other : NULL);
+	printf(",\"libc\":");
+	json_str(stdout, m->libc[0] ? m->libc : NULL);
+	if (m->available) {
+		printf(",\"method\":");
+		json_str(stdout, m->method);
+		printf(",\"partial\":%s,\"arena_bytes\":%" PRIu64
+		       ",\"in_use_bytes\":%" PRIu64 ",\"free_bytes\":%" PRIu64
+		       ",\"fastbin_bytes\":%" PRIu64 ",\"free_chunks\":%" PRIu64
+		       ",\"top_bytes\":%" PRIu64,
+		       m->partial ? "true" : "false", m->arena_bytes,
+		       m->in_use_bytes, m->free_bytes, m->fastbin_bytes,
+		       m->free_chunks, m->top_bytes);
+		printf(",\"mmapped_bytes\":");
+		if (m->glibc_layout)
+			printf("%" PRIu64 ",\"mmapped_blocks\":%" PRIu64,
+			       m->mmapped_bytes, m->mmapped_blocks);
+		else
+			printf("null,\"mmapped_blocks\":null");
+		printf(",\"arenas\":[");
+		for (size_t i = 0; i < m->narenas; i++) {
+			const struct pyx_cmalloc_arena *a = &m->arenas[i];
+
+			printf("%s{\"address\":\"0x%" PRIx64 "\",\"main\":%s,"
+			       "\"system_bytes\":%" PRIu64 ",\"in_use_bytes\":%" PRIu64
+			       ",\"free_bytes\":%" PRIu64 ",\"top_bytes\":%" PRIu64
+			       ",\"fastbin_bytes\":%" PRIu64 ",\"free_chunks\":%" PRIu64
+			       ",\"heaps\":%u,\"partial\":%s}", i ? "," : "",
+			       a->addr, a->main ? "true" : "false", a->system_bytes,
+			       a->in_use_bytes, a->free_bytes, a->top_bytes,
+			       a->fastbin_bytes, a->free_chunks, a->heaps,
+			       a->partial ? "true" : "false");
+		}
+		printf("]");
+	}
+	printf("}");
+}
+
+static void json_report(const struct pyx_memory_report *r, bool classes,
+			size_t top)
+{
+	size_t nf = top && top < r->nfiles ? top : r->nfiles;
+
+	printf("{\"pid\":%d,\"python_version\":", r->pid);
+	json_str(stdout, r->python_version);
+	printf(",\"pause_ms\":%.3f,\"census_pause_ms\":%.3f,\"rss_bytes\":",
+	       r->pause_ms, r->census_pause_ms);
+	if (r->rss_bytes >= 0)
+		printf("%" PRId64, r->rss_bytes);
+	else
+		printf("null");
+	printf(",\"vmrss_bytes\":");
+	if (r->vmrss_bytes >= 0)
+		printf("%" PRId64, r->vmrss_bytes);
+	else
+		printf("null");
+	printf(",\"python\":{\"available\":%s,",
+	       r->objects_available ? "true" : "false");
+	json_why("why", r->objects_available, r->objects_why);
+	if (r->objects_available)
+		printf(",\"objects\":%" PRIu64 ",\"objects_bytes\":%" PRIu64
+		       ",\"gc_objects\":%" PRIu64 ",\"gc_bytes\":%" PRIu64
+		       ",\"partial\":%s", r->objects, r->objects_bytes,
+		       r->gc_objects, r->gc_bytes,
+		       r->objects_partial ? "true" : "false");
+	else
+		printf(",\"objects_bytes\":null");
+	printf("},");
+	json_pymalloc(&r->pymalloc, classes);
+	printf(",");
+	json_malloc(&r->malloc);
+	printf(",\"mappings\":{\"available\":%s,",
+	       r->maps_available ? "true" : "false");
+	json_why("why", r->maps_available, r->maps_why);
+	if (r->maps_available) {
+		printf(",\"resident_exact\":%s,\"pymalloc_rss_bytes\":%" PRIu64
+		       ",\"malloc_heap_rss_bytes\":%" PRIu64
+		       ",\"malloc_mmap_rss_bytes\":%" PRIu64
+		       ",\"malloc_mmap_chunks\":%" PRIu64
+		       ",\"stack_rss_bytes\":%" PRIu64 ",\"file_rss_bytes\":%" PRIu64
+		       ",\"shmem_rss_bytes\":%" PRIu64
+		       ",\"special_rss_bytes\":%" PRIu64
+		       ",\"anon_other_rss_bytes\":%" PRIu64 ",\"stacks\":[",
+		       r->resident_exact ? "true" : "false", r->pymalloc_rss,
+		       r->malloc_heap_rss, r->malloc_mmap_rss,
+		       r->malloc_mmap_chunks, r->stack_rss, r->file_rss,
+		       r->shmem_rss, r->special_rss, r->anon_other_rss);
+		for (size_t i = 0; i < r->nstacks; i++)
+			printf("%s{\"start\":\"0x%" PRIx64 "\",\"end\":\"0x%" PRIx64
+			       "\",\"tid\":%d,\"rss_bytes\":%" PRIu64 "}",
+			       i ? "," : "", r->stacks[i].start, r->stacks[i].end,
+			       r->stacks[i].tid, r->stacks[i].rss_bytes);
+		printf("],\"files\":[");
+		for (size_t i = 0; i < nf; i++) {
+			printf("%s{\"path\":", i ? "," : "");
+			json_str(stdout, r->files[i].path);
+			printf(",\"rss_bytes\":%" PRIu64 ",\"size_bytes\":%" PRIu64
+			       ",\"mappings\":%u}", r->files[i].rss_bytes,
+			       r->files[i].size_bytes, r->files[i].mappings);
+		}
+		printf("],\"nfiles\":%zu", r->nfiles);
+	}
+	printf("},\"unexplained_bytes\":");
+	if (r->maps_available)
+		printf("%" PRId64 ",\"unexplained_share\":%.4f",
+		       r->unexplained_bytes, r->unexplained_share);
+	else
+		printf("null,\"unexplained_share\":null");
+	printf("}\n");
+}
+
+static void line(const char *what, uint64_t bytes, uint64_t rss)
+{
+	char a[32];
+
+	printf("  %-22s %10s  %5.1f%%\n", what, hb((double)bytes, a, sizeof(a)),
+	       share(bytes, rss));
+}
+
+static void text_pymalloc(const struct pyx_pymalloc *p, bool classes)
+{
+	char a[32], b[32], c[32], d[32];
+
+	printf("\npymalloc: ");
+	if (!p->available) {
+		printf("not read: ");
+		print_safe(stdout, p->why);
+		printf("\n");
+		return;
+	}
+	printf("%" PRIu64 " arenas of %s = %s; %" PRIu64 " pools used, %" PRIu64
+	       " empty\n", p->arenas, hb((double)p->arena_size, a, sizeof(a)),
+	       hb((double)p->arena_bytes, b, sizeof(b)), p->pools_used,
+	       p->pools_empty);
+	printf("  blocks in use %s; free in used pools %s; empty pools %s;\n"
+	       "  pool headers, quantization and alignment %s\n",
+	       hb((double)p->used_bytes, a, sizeof(a)),
+	       hb((double)p->free_bytes, b, sizeof(b)),
+	       hb((double)p->empty_pool_bytes, c, sizeof(c)),
+	       hb((double)(p->pool_header_bytes + p->quantization_bytes +
+			   p->alignment_bytes), d, sizeof(d)));
+	if (p->arena_bytes)
+		printf("  Fragmentation: live blocks fill %.0f%% of the arenas; "
+		       "%.0f%% of the arena memory is free but stays allocated\n"
+		       "  (an arena goes back to the system only when all its "
+		       "pools are empty).\n",
+		       share(p->used_bytes, p->arena_bytes),
+		       100 - share(p->used_bytes, p->arena_bytes));
+	if (p->arenas_sparse)
+		printf("  %" PRIu64 " arenas (%s) are pinned by a few blocks: %s "
+		       "live in them, under a quarter of each.\n",
+		       p->arenas_sparse,
+		       hb((double)p->sparse_arena_bytes, a, sizeof(a)),
+		       hb((double)p->sparse_used_bytes, b, sizeof(b)));
+	if (p->bad_pools)
+		printf("  Partial: %" PRIu64 " pools did not read as pools\n",
+		       p->bad_pools);
+	if (!classes)
+		return;
+	printf("\n  %5s %5s %10s %14s %13s\n", "class", "size", "num pools",
+	       "blocks in use", "avail blocks");
+	for (uint32_t i = 0; i < p->nclasses; i++) {
+		const struct pyx_pymalloc_class *k = &p->classes[i];
+
+		if (k->pools)
+			printf("  %5u %5u %10" PRIu64 " %14" PRIu64 " %13" PRIu64
+			       "\n", i, k->size, k->pools, k->blocks_used,
+			       k->blocks_free);
+	}
+}
+
+static void text_malloc(const struct pyx_cmalloc *m)
+{
+	char a[32], b[32], c[32], d[32];
+
+	printf("\nglibc malloc: ");
+	if (m->other[0]) {
+		printf("(another allocator is loaded: ");
+		print_safe(stdout, m->other);
+		printf("; glibc's figures cover only what still goes through "
+		       "glibc) ");
+	}
+	if (!m->available) {
+		printf("not read: ");
+		print_safe(stdout, m->why);
+		printf("\n");
+		return;
+	}
+	printf("%zu arena%s (%s)%s\n", m->narenas, m->narenas == 1 ? "" : "s",
+	       m->method, m->partial ? ", partial: a free list ended at a bad "
+	       "link" : "");
+	printf("  in use %s, free %s (top chunks %s), from the system %s\n",
+	       hb((double)m->in_use_bytes, a, sizeof(a)),
+	       hb((double)m->free_bytes, b, sizeof(b)),
+	       hb((double)m->top_bytes, c, sizeof(c)),
+	       hb((double)m->arena_bytes, d, sizeof(d)));
+	if (m->glibc_layout)
+		printf("  large blocks served by mmap: %s in %" PRIu64 "\n",
+		       hb((double)m->mmapped_bytes, a, sizeof(a)),
+		       m->mmapped_blocks);
+	else
+		printf("  large blocks served by mmap: mp_ not found (see the "
+		       "mappings below)\n");
+	for (size_t i = 0; i < m->narenas; i++) {
+		const struct pyx_cmalloc_arena *r = &m->arenas[i];
+
+		printf("  %-6s 0x%-14" PRIx64 " in use %10s  free %10s  top %10s\n",
+		       r->main ? "main" : "thread", r->addr,
+		       hb((double)r->in_use_bytes, a, sizeof(a)),
+		       hb((double)r->free_bytes, b, sizeof(b)),
+		       hb((double)r->top_bytes, c, sizeof(c)));
+	}
+}
+
+static void text_report(const struct pyx_memory_report *r, const char *binary,
+			bool classes, size_t top)
+{
+	uint64_t rss = r->rss_bytes > 0 ? (uint64_t)r->rss_bytes : 0;
+	char a[32], b[32];
+
+	printf("Process %d: Python ", r->pid);
+	print_safe(stdout, r->python_version);
+	printf(" (");
+	print_safe(stdout, binary);
+	printf(")\nPaused the target for %.1f ms (%.1f ms of it for the census)\n",
+	       r->pause_ms, r->census_pause_ms);
+	if (r->objects_available)
+		printf("Python objects: %" PRIu64 " (%" PRIu64 " tracked by the GC), "
+		       "%s: inside pymalloc's blocks and malloc's chunks below%s\n",
+		       r->objects, r->gc_objects,
+		       hb((double)r->objects_bytes, a, sizeof(a)),
+		       r->objects_partial ? " (partial: damaged heap)" : "");
+	else {
+		printf("Python objects: ");
+		print_safe(stdout, r->objects_why);
+		printf("\n");
+	}
+	if (r->maps_available) {
+		printf("\nRSS %s (VmRSS %s), placed:\n", hb((double)rss, a, sizeof(a)),
+		       hb((double)r->vmrss_bytes, b, sizeof(b)));
+		line("pymalloc arenas", r->pymalloc_rss, rss);
+		line("malloc heaps", r->malloc_heap_rss, rss);
+		line("malloc mmapped blocks", r->malloc_mmap_rss, rss);
+		line("thread stacks", r->stack_rss, rss);
+		line("mapped files", r->file_rss, rss);
+		line("shared memory", r->shmem_rss, rss);
+		line("kernel ([vdso]...)", r->special_rss, rss);
+		line("unexplained", (uint64_t)r->unexplained_bytes, rss);
+		printf("  (unexplained: anonymous memory no allocator above "
+		       "accounts for%s)\n", r->resident_exact ? "" :
+		       "; resident bytes split by share: no page map");
+	} else {
+		printf("\nRSS: not placed: ");
+		print_safe(stdout, r->maps_why);
+		printf("\n");
+	}
+	text_pymalloc(&r->pymalloc, classes);
+	text_malloc(&r->malloc);
+	if (r->maps_available && r->nstacks) {
+		printf("\nThread stacks: %zu, %s resident\n", r->nstacks,
+		       hb((double)r->stack_rss, a, sizeof(a)));
+	}
+	if (r->maps_available && r->nfiles) {
+		size_t n = top && top < r->nfiles ? top : r->nfiles;
+
+		printf("\nMapped files (resident):\n");
+		for (size_t i = 0; i < n; i++) {
+			printf("  %10s  ", hb((double)r->files[i].rss_bytes, a,
+					      sizeof(a)));
+			print_safe(stdout, r->files[i].path);
+			printf("\n");
+		}
+		if (n < r->nfiles)
+			printf("  (the top %zu of %zu files; --top 0 for all)\n",
+			       n, r->nfiles);
+	}
+}
+
+enum {
+	OPT_CLASSES = CMD_OPT_OWN,
+	OPT_TOP,
+	OPT_NO_OBJECTS,
+};
+
+static const struct cmd_opt memory_opts[] = {
+	CMD_OPTS_HELP,
+	CMD_OPTS_VERBOSE,
+	CMD_OPTS_JSON,
+	{ "--classes", NULL, OPT_CLASSES, false },
+	{ "--top", NULL, OPT_TOP, true },
+	{ "--no-objects", NULL, OPT_NO_OBJECTS, false },
+	CMD_OPTS_CAPTURE
+	CMD_OPTS_PYTHON,
+	CMD_OPTS_END
+};
 
 int do_memory(int argc, char **argv)
 {
-	(void)argc;
-	(void)argv;
-	return cmd_usage("memory", "not implemented yet");
+	struct cmd_args args = CMD_ARGS("memory", argc, argv);
+	struct pyx_python_opts popts = { 0 };
+	struct pyx_memory_opts mopts = { 0 };
+	struct pyx_memory_report *r = NULL;
+	struct pyx_target *tgt = NULL;
+	struct pyx_python *py = NULL;
+	struct cmd_target t = { 0 };
+	bool json = false, classes = false, top_set = false;
+	int top = DEFAULT_TOP, id, err, ret = 0;
+	const char *val;
+	char why[256] = "";
+
+	while ((id = cmd_next(&args, memory_opts, &val)) != CMD_ARG_END) {
+		switch (id) {
+		case CMD_ARG_ERROR:
+			return 2;
+		case CMD_OPT_HELP:
+			help_memory(stdout);
+			return 0;
+		case CMD_OPT_VERBOSE:
+			cmd_set_verbose(true);
+			break;
+		case CMD_OPT_JSON:
+			json = true;
+			break;
+		case OPT_CLASSES:
+			classes = true;
+			break;
+		case OPT_NO_OBJECTS:
+			mopts.no_objects = true;
+			break;
+		case OPT_TOP:
+			if (cmd_opt_int(&args, val, 0, INT_MAX, &top))
+				return 2;
+			top_set = true;
+			break;
+		case CMD_ARG_WORD:
+			if (t.arg)
+				return cmd_usage("memory", "unexpected argument "
+						 "'%s'", val);
+			if (cmd_parse_target("memory", val, &t))
+				return 2;
+			break;
+		default:
+			if (cmd_python_opt(&args, id, val, &popts) < 0 ||
+			    cmd_capture_opt(&args, id, val, &mopts.capture) < 0)
+				return 2;
+		}
+	}
+	if (!t.arg)
+		return cmd_usage("memory", "missing PID");
+	if ((err = cmd_open_target(&t, &tgt)) ||
+	    (err = pyx_python_open_opts(tgt, &popts, &py))) {
+		ret = cmd_fail(err);
+		goto out;
+	}
+	cmd_python_warn(py);
+	mopts.debug_dir = popts.debug_dir;
+	/* The census needs the whole layout; without it the objects line
+	 * says so and the rest is read all the same. */
+	if (!mopts.no_objects && pyx_python_check_full(py, "memory")) {
+		snprintf(why, sizeof(why), "not counted: %s", pyx_err_detail());
+		pyx_err_clear();
+		mopts.no_objects = true;
+	}
+	if ((err = pyx_memory_take(py, &mopts, &r))) {
+		ret = cmd_fail(err);
+		goto out;
+	}
+	if (why[0])
+		snprintf(r->objects_why, sizeof(r->objects_why), "%s", why);
+	if (r->nfiles)
+		qsort(r->files, r->nfiles, sizeof(*r->files), cmp_file);
+	if (json)
+		json_report(r, classes, top_set ? (size_t)top : 0);
+	else
+		text_report(r, pyx_python_info(py)->binary, classes, (size_t)top);
+out:
+	pyx_memory_free(r);
+	pyx_python_free(py);
+	pyx_target_free(tgt);
+	return ret;
 }
