@@ -337,11 +337,16 @@ static int build_graph(struct refs *s, uint64_t heap_bytes)
 	s->max_edges = heap_bytes / 8 + (1u << 20);
 	g->ntracked = g->n;
 	{
-		size_t cap = 1u << 17;
+		size_t cap = 1u << 17, want = g->n;
 
+		/* the whole graph adds the untracked referents: about as
+		 * many again (str, int...); room for them now saves the
+		 * rebuilds */
+		if (s->all)
+			want *= 2;
 		/* at most 3/4 full: a bigger table costs more in page
 		 * faults than the longer probes do */
-		while (cap * 3 < g->n * 4 + 4)
+		while (cap * 3 < want * 4 + 4)
 			cap *= 2;
 		if ((err = hash_rebuild(g, cap)))
 			return err;
