@@ -260,46 +260,51 @@ def kernel_core_problem(spec):
     return None
 
 
-def case_kernel(chk, args, spec):
-    why = kernel_core_problem(spec)
-    if why:
-        T.log("  skip kernel core: %s" % why)
-        return
-    d = T.tmpdir()
+def kernel_core(python, d):
+    """stacks_target.py under python, killed by SIGABRT with RLIMIT_CORE
+    unlimited in d: (its Fixture, the core the kernel wrote or None)."""
     old = resource.getrlimit(resource.RLIMIT_CORE)
     cwd = os.getcwd()
     os.chdir(d)  # the fixture's working directory: where its core goes
     try:
         resource.setrlimit(resource.RLIMIT_CORE, (resource.RLIM_INFINITY,
                                                    resource.RLIM_INFINITY))
-        fx = T.Fixture(args.python, threads=2)
+        fx = T.Fixture(python, threads=2)
     finally:
         resource.setrlimit(resource.RLIMIT_CORE, old)
         os.chdir(cwd)
+    os.kill(fx.pid, signal.SIGABRT)
+    fx.proc.wait(60)
+    cores = [os.path.join(d, n) for n in os.listdir(d)
+             if n == "core" or n.startswith("core.")]
+    return fx, (cores[0] if len(cores) == 1 else None)
+
+
+def case_kernel(chk, args, spec):
+    why = kernel_core_problem(spec)
+    if why:
+        T.log("  skip kernel core: %s" % why)
+        return
+    d = T.tmpdir()
+    fx, core = kernel_core(args.python, d)
     try:
         pid = fx.pid
-        os.kill(pid, signal.SIGABRT)
-        fx.proc.wait(60)
-        cores = [os.path.join(d, n) for n in os.listdir(d)
-                 if n == "core" or n.startswith("core.")]
-        if not chk.ok(len(cores) == 1, "the kernel wrote a core in %s" % d,
+        if not chk.ok(core is not None, "the kernel wrote a core in %s" % d,
                       "      files: %s, rc %s" % (os.listdir(d),
                                                    fx.proc.returncode)):
             return
-        res = T.pyxray(args.pyxray, "stacks", cores[0], "--json",
-                       timeout=120)
+        res = T.pyxray(args.pyxray, "stacks", core, "--json", timeout=120)
         if chk.ok(res.rc == 0, "stacks KERNEL-CORE --json exits 0",
                   res.describe()):
             check_stacks_doc(chk, fx, res.json(), "kernel core", pid)
-        res = T.pyxray(args.pyxray, "info", cores[0], "--json")
+        res = T.pyxray(args.pyxray, "info", core, "--json")
         if chk.ok(res.rc == 0, "info KERNEL-CORE exits 0", res.describe()):
             c = res.json().get("core") or {}
             chk.ok(c.get("writer") == "kernel" and
                    c.get("signal") == signal.SIGABRT and c.get("pid") == pid,
                    "info KERNEL-CORE: the kernel's, SIGABRT, PID %d" % pid,
                    json.dumps(c)[:600])
-        for c in cores:
-            os.unlink(c)
+        os.unlink(core)
     finally:
         fx.stop()
 
