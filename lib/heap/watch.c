@@ -26,6 +26,9 @@
 #define LEAK_END_SHARE 0.5     /* the end above the start by half the
 				  fitted growth at least */
 #define FLAT_NOISE_FACTOR 6.0
+#define SAW_DROP_RATIO 2.5
+#define SAW_NOISE_FACTOR 10.0
+#define SAW_MIN_LAG1 0.5
 #define BAND_LOW 0.4
 #define BAND_HIGH 0.6
 
@@ -190,23 +193,68 @@ void pyx_watch_trend(const double *t, const double *y, size_t n,
 	o->why = NULL;
 }
 
-/* A median of 3 over y: a spike of one sample (a burst of temporary objects
- * that one census happened to see) is no shape.  Ramps, steps and plateaus
- * of two samples or more pass unchanged. */
-static void median3(const double *y, size_t n, double *out)
+/* A spike of one sample (a burst of temporary objects that one census
+ * happened to see) is no shape: a sample beyond both its neighbours by
+ * more than twice their difference takes their mean.  Ramps, steps,
+ * plateaus and the teeth of a sawtooth pass unchanged. */
+static void despike(const double *y, size_t n, double *out)
 {
 	for (size_t i = 0; i < n; i++) {
-		double a, b, c;
+		double a, c, d;
 
-		if (i == 0 || i + 1 == n) {
-			out[i] = y[i];
+		out[i] = y[i];
+		if (i == 0 || i + 1 == n)
 			continue;
-		}
 		a = y[i - 1];
-		b = y[i];
 		c = y[i + 1];
-		out[i] = fmax(fmin(a, b), fmin(fmax(a, b), c));
+		d = fabs(c - a);
+		if (y[i] - fmax(a, c) > 2 * d || fmin(a, c) - y[i] > 2 * d)
+			out[i] = (a + c) / 2;
 	}
+}
+
+/* Falls sharper and fewer than the rises (steps under 5% of the range
+ * left out): the median fall over the median rise, 0 unless the rises are
+ * at least 1.5 times as many as the falls.  Noise has as many of each, of
+ * one size; a sawtooth with k samples a tooth has k - 1 rises a fall, each
+ * 1 / (k - 1) of it. */
+static double drop_ratio(const double *y, size_t n, double amp)
+{
+	double *up = malloc(n * sizeof(*up)), *down = malloc(n * sizeof(*down));
+	size_t nu = 0, nd = 0;
+	double r = 0;
+
+	if (up && down) {
+		for (size_t i = 1; i < n; i++) {
+			double d = y[i] - y[i - 1];
+
+			if (d > 0.05 * amp)
+				up[nu++] = d;
+			else if (d < -0.05 * amp)
+				down[nd++] = -d;
+		}
+		if (nu && nd && (double)nu >= 1.5 * (double)nd)
+			r = median_inplace(down, nd) / median_inplace(up, nu);
+	}
+	free(up);
+	free(down);
+	return r;
+}
+
+/* Lag-1 autocorrelation: about 0 for noise. */
+static double lag1(const double *y, size_t n)
+{
+	double m = 0, num = 0, den = 0;
+
+	for (size_t i = 0; i < n; i++)
+		m += y[i];
+	m /= (double)n;
+	for (size_t i = 0; i < n; i++) {
+		den += (y[i] - m) * (y[i] - m);
+		if (i)
+			num += (y[i] - m) * (y[i - 1] - m);
+	}
+	return den > 0 ? num / den : 0;
 }
 
 void pyx_watch_classify(const double *t, const double *y, size_t n,
@@ -222,7 +270,7 @@ void pyx_watch_classify(const double *t, const double *y, size_t n,
 		flat_rel = 0.02;
 	if (n == 0 || !(tmp = scratch(n)) || !(ys = malloc(n * sizeof(*ys))))
 		goto out;
-	median3(y, n, ys);
+	despike(y, n, ys);
 	o->level = median_of(ys, 0, n, tmp);
 	lo = hi = ys[0];
 	for (size_t i = 1; i < n; i++) {
@@ -269,11 +317,22 @@ void pyx_watch_classify(const double *t, const double *y, size_t n,
 		o->shape = PYX_SHAPE_LEAK;
 		goto out;
 	}
+	/* Back and forth across the band, with a structure noise lacks:
+	 * drops sharper than the rises (a cache emptied at once), or
+	 * neighbours alike (a slow fill and drain). */
+	if ((o->falls >= 2 || o->rises + o->falls >= 3) &&
+	    (drop_ratio(y, n, amp) >= SAW_DROP_RATIO ||
+	     lag1(y, n) >= SAW_MIN_LAG1)) {
+		o->shape = PYX_SHAPE_SAWTOOTH;
+		goto out;
+	}
 	if (amp <= FLAT_NOISE_FACTOR * o->noise) {
 		o->shape = PYX_SHAPE_FLAT; /* jitter, no structure */
 		goto out;
 	}
-	if (o->falls >= 2 || o->rises + o->falls >= 3) {
+	/* Swings far beyond the sample-to-sample noise: regular teeth. */
+	if ((o->falls >= 2 || o->rises + o->falls >= 3) &&
+	    amp > SAW_NOISE_FACTOR * o->noise) {
 		o->shape = PYX_SHAPE_SAWTOOTH;
 		goto out;
 	}

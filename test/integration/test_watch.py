@@ -277,8 +277,11 @@ def main():
             sm = w.summary
             ck.ok(sm["pattern"] == p, "%s: pattern %s (expected %s)"
                   % (label, sm["pattern"], p),
-                  "heap %s; growing %s" % (json.dumps(sm["heap"]),
-                                           json.dumps(sm["growing"][:4])))
+                  "heap %s; growing %s\n  samples (t, bytes, pause_ms): %s"
+                  % (json.dumps(sm["heap"]), json.dumps(sm["growing"][:4]),
+                     " ".join("%.2f:%d:%.0f" % (x["t"], x["bytes"],
+                                                x["pause_ms"])
+                              for x in w.samples)))
             T.log("  info %s: pauses max %.1f ms, share %.2f%%; heap %s"
                   % (p, sm["pause_ms_max"], 100 * sm["pause_share"],
                      json.dumps(sm["heap"])))

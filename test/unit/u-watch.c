@@ -133,6 +133,41 @@ START_TEST(shape_sawtooth)
 }
 END_TEST
 
+START_TEST(shape_sawtooth_sparse)
+{
+	/* Four samples a tooth, taken at uneven times (a loaded host).
+	 * Fewer cannot be told from noise (docs/watch.md). */
+	times();
+	for (int i = 0; i < N; i++)
+		Y[i] = 1e6 + 3e5 * ((i % 4) + 0.4 * (noise() + 1) / 2);
+	ck_shape(PYX_SHAPE_SAWTOOTH);
+	/* A cache filled and drained slowly: a triangle. */
+	for (int i = 0; i < N; i++)
+		Y[i] = 1e6 + 1e5 * (i % 12 < 6 ? i % 12 : 12 - i % 12);
+	ck_shape(PYX_SHAPE_SAWTOOTH);
+}
+END_TEST
+
+START_TEST(shape_noise_seeds)
+{
+	/* Many draws of noise (5000 passed too): never a sawtooth, a surge or a leak. */
+	times();
+	for (int k = 0; k < 500; k++) {
+		struct pyx_watch_curve c;
+
+		for (int i = 0; i < N; i++)
+			Y[i] = 1e6 + 8e4 * noise();
+		pyx_watch_classify(T, Y, N, 0, &c);
+		ck_assert_msg(c.shape == PYX_SHAPE_FLAT ||
+			      c.shape == PYX_SHAPE_IRREGULAR,
+			      "draw %d: noise read as %s (rises %u falls %u "
+			      "noise %.0f amp %.0f)", k,
+			      pyx_watch_shape_name(c.shape), c.rises, c.falls,
+			      c.noise, c.amplitude);
+	}
+}
+END_TEST
+
 START_TEST(shape_early_growth)
 {
 	/* A start-up allocation over the first 6 samples, then flat. */
@@ -148,6 +183,11 @@ START_TEST(shape_early_growth)
 	 * (tau and R^2 alone would call it steady). */
 	for (int i = 0; i < N; i++)
 		Y[i] = 1e6 + 2e6 * (i < 16 ? i / 16.0 : 1.0);
+	ck_shape(PYX_SHAPE_EARLY_GROWTH);
+	/* A plateau with frequent spikes of 10% of the rise (a temporary
+	 * list seen by one census in four). */
+	for (int i = 0; i < N; i++)
+		Y[i] = 1e6 + 2e6 * (i < 6 ? i / 6.0 : 1.0) + (i % 4 == 1 ? 2e5 : 0);
 	ck_shape(PYX_SHAPE_EARLY_GROWTH);
 }
 END_TEST
@@ -305,6 +345,8 @@ int main(void)
 	tcase_add_test(tc, shape_leak_staircase);
 	tcase_add_test(tc, shape_leak_with_outlier);
 	tcase_add_test(tc, shape_sawtooth);
+	tcase_add_test(tc, shape_sawtooth_sparse);
+	tcase_add_test(tc, shape_noise_seeds);
 	tcase_add_test(tc, shape_early_growth);
 	tcase_add_test(tc, shape_surge);
 	tcase_add_test(tc, too_few);
