@@ -214,9 +214,10 @@ static void json_report(const struct pyx_memory_report *r, bool classes,
 		       r->shmem_rss, r->special_rss, r->anon_other_rss);
 		for (size_t i = 0; i < r->nstacks; i++)
 			printf("%s{\"start\":\"0x%" PRIx64 "\",\"end\":\"0x%" PRIx64
-			       "\",\"tid\":%d,\"rss_bytes\":%" PRIu64 "}",
-			       i ? "," : "", r->stacks[i].start, r->stacks[i].end,
-			       r->stacks[i].tid, r->stacks[i].rss_bytes);
+			       "\",\"tid\":%d,\"threads\":%u,\"rss_bytes\":%" PRIu64
+			       "}", i ? "," : "", r->stacks[i].start,
+			       r->stacks[i].end, r->stacks[i].tid,
+			       r->stacks[i].threads, r->stacks[i].rss_bytes);
 		printf("],\"files\":[");
 		for (size_t i = 0; i < nf; i++) {
 			printf("%s{\"path\":", i ? "," : "");

@@ -185,6 +185,9 @@ struct pyx_memory_file {
 struct pyx_memory_stack {
 	pyx_addr_t start, end;
 	int tid;                /* 0: the [stack] of no stopped thread */
+	uint32_t threads;       /* stack pointers inside: glibc 2.43+ guards
+				   stacks without a mapping of their own, so
+				   the kernel merges adjacent stacks */
 	uint64_t rss_bytes;
 };
 

@@ -351,8 +351,10 @@ static bool mp_plausible(const struct mp_layout *l, const uint8_t *b,
 
 	memcpy(&n, b + l->n_mmaps, 4);
 	memcpy(&max, b + l->n_mmaps_max, 4);
-	if (n < 0 || max < 0 || n > max || (mm & 4095) ||
-	    mm < (uint64_t)n * 4096 || mm > MAX_SYSTEM_MEM)
+	/* mmapped_mem sums whole pages, or (2.43+) chunk sizes, 16-byte
+	 * multiples. */
+	if (n < 0 || max < 0 || n > max || (mm & 15) || (n > 0) != (mm > 0) ||
+	    mm > MAX_SYSTEM_MEM)
 		return false;
 	if (strict && (max != 65536 || word(b, 0) < 4096 || word(b, 16) < 4096))
 		return false;

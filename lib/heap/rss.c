@@ -248,8 +248,12 @@ static int find_mmapped(struct ctx *x, const struct vma *v,
 			continue;
 		}
 		size = h[1] & ~(uint64_t)7;
-		if (h[0] == 0 && (h[1] & 7) == 2 && size >= PAGE &&
-		    !(size & (PAGE - 1)) && size <= v->end - p) {
+		/* The mapping is whole pages; the chunk's size is too before
+		 * glibc 2.43, which counts the bytes asked for (a multiple
+		 * of 16) instead. */
+		if (h[0] == 0 && (h[1] & 7) == 2 && size >= PAGE - 16 &&
+		    !(size & 15) && size <= v->end - p) {
+			size = (size + PAGE - 1) & ~(uint64_t)(PAGE - 1);
 			if (*nfound == *cap) {
 				size_t n = *cap ? *cap * 2 : 64;
 				struct claim *nv = realloc(*found, n * sizeof(*nv));
@@ -270,7 +274,11 @@ static int find_mmapped(struct ctx *x, const struct vma *v,
 
 static bool is_shmem(const struct vma *v)
 {
-	return v->perms[3] == 's' || strncmp(v->path, "/dev/shm/", 9) == 0 ||
+	/* A shared mapping of a regular file is that file's (its pages are
+	 * the page cache's): shared memory is what has no file of its own. */
+	return (v->perms[3] == 's' && (!v->path[0] ||
+				       strncmp(v->path, "/dev/zero", 9) == 0)) ||
+	       strncmp(v->path, "/dev/shm/", 9) == 0 ||
 	       strncmp(v->path, "/memfd:", 7) == 0 ||
 	       strncmp(v->path, "/SYSV", 5) == 0;
 }
@@ -302,7 +310,8 @@ static int add_file(struct pyx_memory_report *r, const struct vma *v,
 	return 0;
 }
 
-static int add_stack(struct pyx_memory_report *r, const struct vma *v, int tid)
+static int add_stack(struct pyx_memory_report *r, const struct vma *v, int tid,
+		     uint32_t threads)
 {
 	struct pyx_memory_stack *nv = realloc(r->stacks,
 					      (r->nstacks + 1) * sizeof(*nv));
@@ -311,7 +320,7 @@ static int add_stack(struct pyx_memory_report *r, const struct vma *v, int tid)
 		return -PYX_E_NOMEM;
 	r->stacks = nv;
 	nv[r->nstacks++] = (struct pyx_memory_stack){ v->start, v->end, tid,
-						      v->rss };
+						      threads, v->rss };
 	r->stack_rss += v->rss;
 	return 0;
 }
@@ -364,6 +373,15 @@ static void place_anon(struct ctx *x, const struct vma *v)
 		}
 	}
 	r->anon_other_rss += v->rss > placed ? v->rss - placed : 0;
+}
+
+static uint32_t sps_in(const struct ctx *x, const struct vma *v)
+{
+	uint32_t n = 0;
+
+	for (size_t i = 0; i < x->nsp; i++)
+		n += x->sp[i] >= v->start && x->sp[i] < v->end;
+	return n;
 }
 
 static bool holds_sp(const struct ctx *x, const struct vma *v, int *tid)
@@ -420,7 +438,7 @@ static int place(struct ctx *x)
 		if (strcmp(m->path, "[stack]") == 0) {
 			if (!holds_sp(x, m, &tid))
 				tid = 0;
-			err = add_stack(r, m, tid);
+			err = add_stack(r, m, tid, sps_in(x, m));
 		} else if (strcmp(m->path, "[heap]") == 0) {
 			r->malloc_heap_rss += m->rss;
 		} else if (m->path[0] == '[') {
@@ -431,7 +449,7 @@ static int place(struct ctx *x)
 			r->file_rss += m->rss;
 			err = add_file(r, m, &capf);
 		} else if (holds_sp(x, m, &tid)) {
-			err = add_stack(r, m, tid);
+			err = add_stack(r, m, tid, sps_in(x, m));
 		} else {
 			place_anon(x, m);
 		}
