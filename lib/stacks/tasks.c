@@ -623,7 +623,8 @@ static int walk(struct ctx *c, const struct pyx_stacks *s)
 		pyx_err_clear();
 	if ((err = from_lists(c, s)))
 		return err;
-	qsort(c->cand, c->ncand, sizeof(*c->cand), cmp_addr);
+	if (c->ncand)
+		qsort(c->cand, c->ncand, sizeof(*c->cand), cmp_addr);
 	c->waiter = calloc(c->ncand ? c->ncand : 1, sizeof(*c->waiter));
 	c->fi = calloc(c->ncand ? c->ncand : 1, sizeof(*c->fi));
 	if (!c->waiter || !c->fi)

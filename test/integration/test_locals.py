@@ -14,6 +14,7 @@ as its truth.  Checks, for each of the fixture's frames:
     "<T at 0x...>" otherwise;
   - the text output shows the same, escaped (no C0/C1 control reaches it);
   - stacks without --locals prints no locals (its JSON is unchanged);
+  - tasks on a process that never imported asyncio: none, exit 0;
   - no thread is left stopped.
 """
 
@@ -111,6 +112,11 @@ def main():
         res = T.pyxray(args.pyxray, "stacks", pid, "--json")
         ck.ok(res.rc == 0 and '"locals"' not in res.out,
               "without --locals: no locals", res.describe())
+        # asyncio is not even imported: no task, and no error
+        res = T.pyxray(args.pyxray, "tasks", pid, "--json")
+        ck.ok(res.rc == 0 and res.json()["tasks"] == [] and
+              res.json()["error"] is None,
+              "tasks without asyncio: none", res.describe())
         stopped = T.stopped_threads(pid)
         ck.ok(not stopped, "no thread left stopped", stopped)
     finally:
