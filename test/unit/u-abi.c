@@ -43,6 +43,12 @@ static void old_consts(int v, struct pyx_version_consts *k)
 	k->gen_frame_completed = v == 311 ? 1 : v == 312 ? 3 : v >= 313 ? 4 : 0;
 	k->gc_in_runtime = v == 308;
 	k->immortals = v >= 312;
+	/* a suspended generator's delegate (lib/abi/asyncio.c) */
+	k->gen_yf_opcode = v <= 310 ? 72 : 0;
+	k->gen_resume_opcode = v == 311 || v == 312 ? 151 : 0;
+	k->gen_resume_quick_opcode = v == 311 ? 150 : 0;
+	k->gen_yf_by_state = v >= 313;
+	k->gen_yf_state_lo = k->gen_yf_state_hi = v >= 313 ? -1 : 0;
 }
 
 START_TEST(table_rows)
