@@ -26,7 +26,8 @@
 #define LEAK_END_SHARE 0.5     /* the end above the start by half the
 				  fitted growth at least */
 #define FLAT_NOISE_FACTOR 6.0
-#define SAW_DROP_RATIO 2.5
+#define SAW_BIG_STEP 0.6
+#define SAW_STRUCT_NOISE 6.0
 #define SAW_NOISE_FACTOR 10.0
 #define SAW_MIN_LAG1 0.5
 #define BAND_LOW 0.4
@@ -213,32 +214,21 @@ static void despike(const double *y, size_t n, double *out)
 	}
 }
 
-/* Falls sharper and fewer than the rises (steps under 5% of the range
- * left out): the median fall over the median rise, 0 unless the rises are
- * at least 1.5 times as many as the falls.  Noise has as many of each, of
- * one size; a sawtooth with k samples a tooth has k - 1 rises a fall, each
- * 1 / (k - 1) of it. */
-static double drop_ratio(const double *y, size_t n, double amp)
+/* Steps one way that take most of the range at once, and none (or few)
+ * the other way: a cache emptied (or filled) at once and refilled (or
+ * drained) step by step.  Noise has as many big steps up as down. */
+static bool one_sided(const double *y, size_t n, double amp)
 {
-	double *up = malloc(n * sizeof(*up)), *down = malloc(n * sizeof(*down));
-	size_t nu = 0, nd = 0;
-	double r = 0;
+	size_t up = 0, down = 0;
 
-	if (up && down) {
-		for (size_t i = 1; i < n; i++) {
-			double d = y[i] - y[i - 1];
+	for (size_t i = 1; i < n; i++) {
+		double d = y[i] - y[i - 1];
 
-			if (d > 0.05 * amp)
-				up[nu++] = d;
-			else if (d < -0.05 * amp)
-				down[nd++] = -d;
-		}
-		if (nu && nd && (double)nu >= 1.5 * (double)nd)
-			r = median_inplace(down, nd) / median_inplace(up, nu);
+		up += d >= SAW_BIG_STEP * amp;
+		down += d <= -SAW_BIG_STEP * amp;
 	}
-	free(up);
-	free(down);
-	return r;
+	return (down >= 2 && up * 4 <= down && (up == 0 || down >= 8)) ||
+	       (up >= 2 && down * 4 <= up && (down == 0 || up >= 8));
 }
 
 /* Lag-1 autocorrelation: about 0 for noise. */
@@ -317,23 +307,19 @@ void pyx_watch_classify(const double *t, const double *y, size_t n,
 		o->shape = PYX_SHAPE_LEAK;
 		goto out;
 	}
-	/* Back and forth across the band, with a structure noise lacks:
-	 * drops sharper than the rises (a cache emptied at once), or
-	 * neighbours alike (a slow fill and drain). */
+	/* Back and forth across the band, with a structure noise lacks: big
+	 * steps one way only (a cache emptied at once), or neighbours alike
+	 * (a slow fill and drain), above the sample-to-sample noise; or
+	 * swings far beyond that noise. */
 	if ((o->falls >= 2 || o->rises + o->falls >= 3) &&
-	    (drop_ratio(y, n, amp) >= SAW_DROP_RATIO ||
-	     lag1(y, n) >= SAW_MIN_LAG1)) {
+	    (((one_sided(y, n, amp) || lag1(y, n) >= SAW_MIN_LAG1) &&
+	      amp > SAW_STRUCT_NOISE * o->noise) ||
+	     amp > SAW_NOISE_FACTOR * o->noise)) {
 		o->shape = PYX_SHAPE_SAWTOOTH;
 		goto out;
 	}
 	if (amp <= FLAT_NOISE_FACTOR * o->noise) {
 		o->shape = PYX_SHAPE_FLAT; /* jitter, no structure */
-		goto out;
-	}
-	/* Swings far beyond the sample-to-sample noise: regular teeth. */
-	if ((o->falls >= 2 || o->rises + o->falls >= 3) &&
-	    amp > SAW_NOISE_FACTOR * o->noise) {
-		o->shape = PYX_SHAPE_SAWTOOTH;
 		goto out;
 	}
 	if (o->falls == 1 && o->end <= BAND_LOW && o->start <= BAND_LOW) {

@@ -148,6 +148,26 @@ START_TEST(shape_sawtooth_sparse)
 }
 END_TEST
 
+START_TEST(shape_sawtooth_loaded)
+{
+	/* test_watch's sawtooth on 3.13 on a loaded host (pauses of 100-300
+	 * ms, 3 or 4 samples a tooth, uneven times): once read as flat. */
+	static const double t[] = { 0.00, 0.23, 0.53, 0.94, 1.34, 1.67, 1.94,
+		2.31, 2.71, 3.06, 3.40, 3.79, 4.18, 4.72, 5.16, 5.50, 5.82, 6.11,
+		6.42, 6.75, 6.95, 7.31, 7.52, 7.87, 8.22, 8.55, 8.79, 9.11 };
+	static const double y[] = { 14569968, 14639480, 15158744, 15685792,
+		16211880, 14985712, 15327240, 15806504, 15047584, 15622560,
+		15944688, 14731104, 15295208, 15826216, 15138416, 15547408,
+		16106568, 14750272, 15101856, 15314920, 15507984, 16000584,
+		14976472, 15322312, 15841200, 14640096, 14939488, 15214592 };
+	struct pyx_watch_curve c;
+
+	pyx_watch_classify(t, y, sizeof(t) / sizeof(t[0]), 0, &c);
+	ck_assert_msg(c.shape == PYX_SHAPE_SAWTOOTH, "%s",
+		      pyx_watch_shape_name(c.shape));
+}
+END_TEST
+
 START_TEST(shape_noise_seeds)
 {
 	/* Many draws of noise (5000 passed too): never a sawtooth, a surge or a leak. */
@@ -346,6 +366,7 @@ int main(void)
 	tcase_add_test(tc, shape_leak_with_outlier);
 	tcase_add_test(tc, shape_sawtooth);
 	tcase_add_test(tc, shape_sawtooth_sparse);
+	tcase_add_test(tc, shape_sawtooth_loaded);
 	tcase_add_test(tc, shape_noise_seeds);
 	tcase_add_test(tc, shape_early_growth);
 	tcase_add_test(tc, shape_surge);
