@@ -146,7 +146,9 @@ def check_schema(ck, label, w, count):
                 bad.append("sample %d: changed entry %s" % (i + 1, c))
     ck.ok(not bad and len(w.samples) == count,
           "%s: %d sample lines, each with the schema" % (label, len(w.samples)),
-          "\n".join(bad[:10]))
+          "\n".join(bad[:10] + ["numbers: %s" % [s.get("sample")
+                                                 for s in w.samples],
+                                 "stderr: %s" % w.err[:1000]]))
     sm = w.summary
     ck.ok(sm is not None and all(k in sm for k in SUMMARY_KEYS) and
           all(all(k in g for k in GROWING_KEYS) for g in sm["growing"]) and
