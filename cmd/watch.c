@@ -74,6 +74,9 @@ void help_watch(FILE *out)
 		"  --svg FILE         at the end, a plot of RSS, the Python heap and\n"
 		"                     the top types, the shape marked (--plot too)\n"
 		"  --no-live          one line per sample even in a terminal\n"
+		"  --nonblocking      never stop the target: each sample copies the\n"
+		"                     heap while it runs (torn reads tolerated, counts\n"
+		"                     approximate; tracked objects only; no --holders)\n"
 		PYX_CMD_CAPTURE_OPTS_HELP
 		PYX_CMD_PYTHON_OPTS_HELP
 		"  -v, --verbose      diagnostics on stderr\n"
@@ -132,7 +135,7 @@ struct watch_opts {
 	double interval, duration, budget, min_growth;
 	long count;
 	size_t top, holders, examples;
-	bool json, live, full;
+	bool json, live, full, nonblocking;
 	const char *prom, *statsd, *statsd_prefix, *svg;
 };
 
@@ -258,10 +261,11 @@ static void json_sample(const struct state *s, const struct pyx_census_delta *d)
 	printf(",\"objects\":%" PRIu64 ",\"bytes\":%" PRIu64
 	       ",\"gc_objects\":%" PRIu64 ",\"gc_bytes\":%" PRIu64
 	       ",\"pause_ms\":%.3f,\"walk_ms\":%.3f,\"interval_s\":%.3f"
-	       ",\"partial\":%s,\"nchanged\":%zu,\"changed\":[",
+	       ",\"partial\":%s,\"approximate\":%s,\"nchanged\":%zu,"
+	       "\"changed\":[",
 	       x->objects, x->bytes, x->gc_objects, x->gc_bytes, x->pause_ms,
 	       x->walk_ms, s->cur_interval, x->partial ? "true" : "false",
-	       d ? d->ntypes : 0);
+	       s->o.nonblocking ? "true" : "false", d ? d->ntypes : 0);
 	for (size_t i = 0; i < n; i++) {
 		const struct pyx_census_change *c = &d->types[i];
 
@@ -970,6 +974,9 @@ static void print_summary(const struct state *s, const struct holder *h,
 	if (s->w->halvings)
 		printf("(the series kept %zu of them, evenly spread)\n",
 		       s->w->nsamples);
+	if (s->o.nonblocking)
+		printf("Counts are approximate: taken without stopping the target "
+		       "(--nonblocking)\n");
 	print_curve(s->o.full ? "Python heap (all objects)" :
 		    "Python heap (GC-tracked objects)", &s->heap,
 		    (double)f->bytes, (double)x->bytes);
@@ -1026,9 +1033,10 @@ static void json_summary(const struct state *s, const struct holder *h,
 	json_str(stdout, pyx_python_info(s->py)->version);
 	printf(",\"samples\":%" PRIu64 ",\"kept\":%zu,\"duration_s\":%.3f,"
 	       "\"interval_s\":%g,\"effective_interval_s\":%.3f,\"full\":%s,"
-	       "\"pattern\":\"%s\",\"rss_pattern\":",
+	       "\"approximate\":%s,\"pattern\":\"%s\",\"rss_pattern\":",
 	       s->w->taken, s->w->nsamples, x->t, s->o.interval,
 	       s->cur_interval, s->o.full ? "true" : "false",
+	       s->o.nonblocking ? "true" : "false",
 	       pyx_watch_shape_name(s->heap.shape));
 	if (x->rss_bytes >= 0 && f->rss_bytes >= 0)
 		printf("\"%s\"", pyx_watch_shape_name(s->rss.shape));
@@ -1341,7 +1349,9 @@ static int sample(struct state *s)
 	struct pyx_census_delta *d = NULL;
 	int err;
 
-	if ((err = pyx_census_take(s->py, &s->copts, &c)))
+	if ((err = s->o.nonblocking
+		   ? pyx_watch_census_nonblocking(s->py, s->copts.capture.max_copy, &c)
+		   : pyx_census_take(s->py, &s->copts, &c)))
 		return err;
 	if ((err = pyx_watch_add(s->w, c)))
 		goto out;
@@ -1405,6 +1415,7 @@ enum {
 	OPT_STATSD_PREFIX,
 	OPT_SVG,
 	OPT_NO_LIVE,
+	OPT_NONBLOCKING,
 };
 
 static const struct cmd_opt watch_opts[] = {
@@ -1423,8 +1434,10 @@ static const struct cmd_opt watch_opts[] = {
 	{ "--prometheus", NULL, OPT_PROM, true },
 	{ "--statsd", NULL, OPT_STATSD, true },
 	{ "--statsd-prefix", NULL, OPT_STATSD_PREFIX, true },
-	{ "--svg", "--plot", OPT_SVG, true },
+	{ "--svg", NULL, OPT_SVG, true },
+	{ "--plot", NULL, OPT_SVG, true },
 	{ "--no-live", NULL, OPT_NO_LIVE, false },
+	{ "--nonblocking", NULL, OPT_NONBLOCKING, false },
 	CMD_OPTS_CAPTURE
 	CMD_OPTS_PYTHON,
 	CMD_OPTS_END
@@ -1435,7 +1448,7 @@ static int parse(int argc, char **argv, struct watch_opts *o,
 		 struct cmd_target *t)
 {
 	struct cmd_args args = CMD_ARGS("watch", argc, argv);
-	bool no_live = false;
+	bool no_live = false, holders_set = false;
 	const char *val;
 	int id, v;
 
@@ -1493,6 +1506,7 @@ static int parse(int argc, char **argv, struct watch_opts *o,
 			if (cmd_opt_int(&args, val, 0, 64, &v))
 				return 2;
 			o->holders = (size_t)v;
+			holders_set = true;
 			break;
 		case OPT_EXAMPLES:
 			if (cmd_opt_int(&args, val, 1, PYX_WATCH_MAX_EXAMPLES, &v))
@@ -1518,6 +1532,9 @@ static int parse(int argc, char **argv, struct watch_opts *o,
 		case OPT_NO_LIVE:
 			no_live = true;
 			break;
+		case OPT_NONBLOCKING:
+			o->nonblocking = true;
+			break;
 		case CMD_ARG_WORD:
 			if (t->arg)
 				return cmd_usage("watch", "unexpected argument '%s'",
@@ -1536,6 +1553,16 @@ static int parse(int argc, char **argv, struct watch_opts *o,
 	if (o->count > 0 && o->duration >= 0)
 		return cmd_usage("watch", "--count and --duration exclude each "
 				 "other");
+	if (o->nonblocking && o->full)
+		return cmd_usage("watch", "--nonblocking counts the tracked objects "
+				 "only: not with --full");
+	/* Who holds the growth needs stops (the baseline, the refs passes):
+	 * none without them. */
+	if (o->nonblocking && !holders_set)
+		o->holders = 0;
+	if (o->nonblocking && o->holders)
+		return cmd_usage("watch", "--nonblocking never stops the target: "
+				 "--holders needs stops (use --holders 0)");
 	copts->tracked_only = !o->full;
 	o->live = !o->json && !no_live && isatty(STDOUT_FILENO);
 	return 0;

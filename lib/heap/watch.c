@@ -3,7 +3,9 @@
  * that tells the ones born during a watch. */
 #include <math.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/time.h>
 
 #include "pyxray/census.h"
 #include "pyxray/error.h"
@@ -852,4 +854,196 @@ out:
 			types[i].nexamples = (size_t)types[i].newborn;
 	free(bw);
 	return err;
+}
+
+/* ---- a census without a stop ------------------------------------------ */
+
+struct nb_walk {
+	struct pyx_python *py;
+	struct pyx_types *types;
+	const struct pyx_size_rules *rules;
+	uint64_t *count, *bytes;
+	size_t cap;
+	uint64_t bad;
+};
+
+static int on_nb(void *ctx, pyx_addr_t obj, const struct pyx_heap_where *where)
+{
+	struct nb_walk *w = ctx;
+	const struct pyx_typeinfo *ti;
+	uint64_t tp, size;
+
+	(void)where;
+	/* Torn reads are expected: an object that does not read as one is
+	 * skipped and counted, never fatal. */
+	if (pyx_heap_obj_type(w->py, obj, &tp) ||
+	    pyx_types_get(w->types, tp, &ti)) {
+		pyx_err_clear();
+		w->bad++;
+		return 0;
+	}
+	if (pyx_obj_sizeof(w->py, w->rules, obj, ti, &size)) {
+		pyx_err_clear();
+		size = ti->basicsize + ti->preheader;
+	}
+	if (ti->id >= w->cap) {
+		size_t cap = (size_t)ti->id * 2 + 64;
+		uint64_t *c = realloc(w->count, cap * sizeof(*c));
+
+		if (!c)
+			return -PYX_E_NOMEM;
+		w->count = c;
+		c = realloc(w->bytes, cap * sizeof(*c));
+		if (!c)
+			return -PYX_E_NOMEM;
+		w->bytes = c;
+		memset(w->count + w->cap, 0, (cap - w->cap) * sizeof(*c));
+		memset(w->bytes + w->cap, 0, (cap - w->cap) * sizeof(*c));
+		w->cap = cap;
+	}
+	w->count[ti->id]++;
+	w->bytes[ti->id] += size;
+	return 0;
+}
+
+/* The census's default bound on the copy: 3/4 of what the host can give
+ * without swapping (heap.c keeps its own, static). */
+static uint64_t default_max_copy(void)
+{
+	char line[256];
+	long long kib = -1;
+	FILE *f = fopen("/proc/meminfo", "re");
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "MemAvailable: %lld kB", &kib) == 1)
+			break;
+	fclose(f);
+	return kib > 0 ? (uint64_t)kib * 1024 / 4 * 3 : 0;
+}
+
+static int cmp_type_name(const void *a, const void *b)
+{
+	return strcmp(((const struct pyx_census_type *)a)->name,
+		      ((const struct pyx_census_type *)b)->name);
+}
+
+int pyx_watch_census_nonblocking(struct pyx_python *py, uint64_t max_copy,
+				 struct pyx_census **out)
+{
+	struct nb_walk w = { .py = py };
+	struct pyx_mem_snapshot_info si;
+	struct pyx_heap_stats hs;
+	struct pyx_census *c;
+	struct timeval tv;
+	uint64_t t0, want, arenas;
+	size_t n = 0, o = 0;
+	int err;
+
+	*out = NULL;
+	if (pyx_target_kind(py->tgt) != PYX_TARGET_PROCESS)
+		return pyx_err_set(PYX_E_NOT_SUPPORTED, "a census without a "
+				   "stop reads a live process");
+	if (!(c = calloc(1, sizeof(*c))))
+		return -PYX_E_NOMEM;
+	c->pid = (int)pyx_target_pid(py->tgt);
+	snprintf(c->python_version, sizeof(c->python_version), "%s",
+		 py->info.version);
+	snprintf(c->python_binary, sizeof(c->python_binary), "%s",
+		 py->info.binary);
+	gettimeofday(&tv, NULL);
+	c->time = (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
+	c->arena_bytes = -1;
+	c->tracked_only = true;
+	c->attempts = 1;
+	t0 = pyx_now_ns();
+	if (!max_copy)
+		max_copy = default_max_copy();
+	if ((err = pyx_target_refresh_maps(py->tgt)))
+		goto out;
+	want = pyx_mem_snapshot_size(py->mem);
+	if (max_copy && want > max_copy)
+		want = max_copy;
+	if ((err = pyx_mem_snapshot_reserve(py->mem, want, want / 16 + (16u << 20))))
+		goto out;
+	/* The same copy as a census's, with the target running: a list or an
+	 * object may change while it is read (a torn copy). */
+	c->rss_bytes = pyx_target_rss_bytes(py->tgt);
+	if ((err = pyx_mem_snapshot(py->mem, max_copy, &si)))
+		goto out;
+	c->copied_bytes = si.bytes;
+	c->heap_bytes = si.bytes;
+	c->copy_reads = si.syscalls;
+	c->truncated = si.truncated;
+	c->skipped_bytes = si.skipped_bytes;
+	if (pyx_heap_arena_bytes(py, &arenas) == 0)
+		c->arena_bytes = (int64_t)arenas;
+	pyx_err_clear();
+	if ((err = pyx_types_new(py, &w.types)))
+		goto out;
+	w.rules = pyx_types_rules(w.types);
+	err = pyx_heap_walk(py, c->heap_bytes / 32 + 1, on_nb, &w, &hs);
+	if (err)
+		goto out;
+	c->interpreters = hs.interpreters;
+	c->permanent = hs.permanent;
+	c->damaged_lists = hs.damaged_lists;
+	c->bad_objects = w.bad;
+	c->partial = true; /* approximate by nature */
+	for (size_t i = 0; i < w.cap; i++)
+		n += w.count[i] > 0;
+	if (!(c->types = calloc(n ? n : 1, sizeof(*c->types)))) {
+		err = -PYX_E_NOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < w.cap; i++) {
+		struct pyx_census_type *t;
+
+		if (!w.count[i])
+			continue;
+		t = &c->types[c->ntypes];
+		if (!(t->name = strdup(pyx_types_at(w.types, i)->name))) {
+			err = -PYX_E_NOMEM;
+			goto out;
+		}
+		t->tracked = t->count = w.count[i];
+		t->tracked_bytes = t->bytes = w.bytes[i];
+		c->ntypes++;
+	}
+	/* One row per name (two classes may share one), sorted by name as a
+	 * census's. */
+	qsort(c->types, c->ntypes, sizeof(*c->types), cmp_type_name);
+	for (size_t i = 0; i < c->ntypes; i++) {
+		struct pyx_census_type *t = &c->types[i];
+
+		if (o && strcmp(c->types[o - 1].name, t->name) == 0) {
+			struct pyx_census_type *m = &c->types[o - 1];
+
+			m->tracked += t->tracked;
+			m->tracked_bytes += t->tracked_bytes;
+			m->count += t->count;
+			m->bytes += t->bytes;
+			free(t->name);
+		} else {
+			c->types[o++] = *t;
+		}
+		c->gc_objects += t->tracked;
+		c->gc_bytes += t->tracked_bytes;
+	}
+	c->ntypes = o;
+	c->objects = c->gc_objects;
+	c->bytes = c->gc_bytes;
+	c->walk_ms = (double)(pyx_now_ns() - t0) / 1e6;
+out:
+	pyx_mem_snapshot_release(py->mem);
+	pyx_types_free(w.types);
+	free(w.count);
+	free(w.bytes);
+	if (err) {
+		pyx_census_free(c);
+		return err;
+	}
+	*out = c;
+	return 0;
 }

@@ -20,6 +20,9 @@
   - the pause budget: with a budget below what a census costs, the
     interval backs off (interval_s grows) and the share is reported;
   - text output (not a terminal): one line per sample and the summary;
+  - --nonblocking: no pause, every sample marked approximate; on an idle
+    target the counts of a watch that stops it; on the leak, the leak and
+    its rate within 15% of the truth;
   - bad arguments: exit 2, one line.
 """
 
@@ -298,6 +301,53 @@ def check_budget(ck, args, py):
         fx.stop()
 
 
+def check_nonblocking(ck, args, py):
+    # Idle: the counts of a watch that never stops the target are those of
+    # one that does.
+    fx = start(py, "flat")
+    try:
+        runs = []
+        for extra in ([], ["--nonblocking"]):
+            w = W.Watch(args.pyxray, fx.pid, ["--interval", 0.1, "--count", 6,
+                                              "--pause-budget", 0] + extra +
+                        ([] if extra else ["--holders", 0]))
+            w.first_line()
+            runs.append(w.finish())
+        a, b = runs
+        ck.ok(b.rc == 0 and b.summary and b.summary["approximate"] and
+              all(s["pause_ms"] == 0 and s["approximate"] for s in b.samples),
+              "nonblocking: no pause, every sample marked approximate",
+              b.err[:500])
+        ca = [s["gc_objects"] for s in a.samples]
+        cb = [s["gc_objects"] for s in b.samples]
+        ck.ok(a.rc == 0 and len(set(ca)) == 1 and cb == ca,
+              "nonblocking, idle target: the stopped counts (%s vs %s)"
+              % (cb[:3], ca[:3]))
+    finally:
+        fx.stop()
+    # Allocating: the leak and its rate, against the truth.
+    fx = start(py, "leak")
+    try:
+        w = W.Watch(args.pyxray, fx.pid, ["--interval", 0.15, "--count", 16,
+                                          "--nonblocking"])
+        w.first_line()
+        fx.touch("go")
+        w.finish()
+        truth = fx.dump()
+        g = W.growing(w.summary or {"growing": []}, W.LEAKY)
+        t0, t1 = w.samples[0]["time"], w.samples[-1]["time"]
+        rate, _ = W.truth_rate(truth, W.LEAKY, max(t0, truth["go"]), t1)
+        ck.ok(w.rc == 0 and g and g["leak"] and rate and
+              abs(g["count_per_s"] - rate) <= 0.15 * rate,
+              "nonblocking, allocating target: %s a leak at %.0f/s, truth "
+              "%.0f/s" % (W.LEAKY, g["count_per_s"] if g else 0, rate or 0),
+              w.err[:500])
+    finally:
+        fx.stop()
+    res = T.pyxray(args.pyxray, "watch", "1", "--nonblocking", "--full")
+    ck.ok(res.rc == 2, "nonblocking with --full: exit 2")
+
+
 def check_text(ck, args, py):
     fx = start(py, "flat")
     try:
@@ -343,6 +393,7 @@ def main():
         check_exit(ck, args, py)
         check_budget(ck, args, py)
         check_text(ck, args, py)
+        check_nonblocking(ck, args, py)
     except RuntimeError as e:
         ck.fail("run: %s" % e)
     return ck.finish()
