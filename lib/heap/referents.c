@@ -766,8 +766,9 @@ int pyx_frame_localsplus(struct pyx_python *py, pyx_addr_t frame,
 
 /* The fast locals of a frame object: [*lo, *hi) offsets from the frame,
  * the code in *code; also where the words worth scanning end (*end). */
-static int frame_locals(struct pyx_python *py, pyx_addr_t obj, uint64_t *end,
-			uint64_t *lo, uint64_t *hi, uint64_t *code)
+static int frame_locals(struct pyx_python *py, pyx_addr_t obj,
+			uint64_t basicsize, uint64_t *end, uint64_t *lo,
+			uint64_t *hi, uint64_t *code)
 {
 	uint64_t n = 0, a, b, c, top = 0, stack_end = 0;
 	int err;
@@ -816,10 +817,13 @@ static int frame_locals(struct pyx_python *py, pyx_addr_t obj, uint64_t *end,
 
 		if ((err = pyx_read_field(py, obj, PYX_L_FO_FRAME, &f)))
 			return err;
-		/* A frame that outlived its call owns its data (inline);
-		 * a running one points into the thread's stack: the thread
-		 * walk reads those locals. */
-		if (f <= obj || f - obj > *end || off > *end - (f - obj)) {
+		/* A frame that outlived its call owns its data, inline:
+		 * f_frame points inside the object's fixed part.  A running
+		 * one points into the thread's data stack, which may lie
+		 * just above the frame object yet is not its data (stale
+		 * words there): the thread walk reads those locals. */
+		if (f <= obj || f - obj > basicsize || f - obj > *end ||
+		    off > *end - (f - obj)) {
 			uint64_t stop = (uint64_t)pyx_off(py, PYX_L_FO_FRAME) + 16;
 
 			*end = stop < *end ? stop : *end;
@@ -959,7 +963,8 @@ static int scan_words(struct pyx_python *py, pyx_addr_t obj,
 		nf = PYX_ARRAY_SIZE(frame_fields);
 		/* the locals bound the scan (frame_locals) */
 		end += 8 * (uint64_t)MAX_SCAN_WORDS / 2;
-		if ((err = frame_locals(py, obj, &end, &lo, &hi, &code)))
+		if ((err = frame_locals(py, obj, ti->basicsize, &end, &lo, &hi,
+					 &code)))
 			return err;
 		if (!hi && end > ti->basicsize)
 			end = ti->basicsize;

@@ -284,13 +284,6 @@ static int on_ref(void *ctx, const struct pyx_ref *ref)
 	}
 	if (d == s->cur && ref->kind == PYX_REF_INFERRED)
 		return 0;
-	/* A frame's own words end well within 64 KiB; an inferred word
-	 * past that is the thread's data stack, which the visitor reads as
-	 * a running 3.11+ frame's inline data: stale words that would make
-	 * whatever they hit look retained by the frame's holder. */
-	if (s->all && ref->kind == PYX_REF_INFERRED && ref->index >= 65536 &&
-	    pyx_types_at(s->types, g->type[s->cur])->kind == PYX_K_FRAME)
-		return 0;
 	switch (ref->kind) {
 	case PYX_REF_DICT_VALUE:
 	case PYX_REF_ATTR:
