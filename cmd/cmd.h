@@ -201,6 +201,8 @@ int do_watch(int argc, char **argv);
 void help_watch(FILE *out);
 int do_memory(int argc, char **argv);
 void help_memory(FILE *out);
+int do_allocs(int argc, char **argv);
+void help_allocs(FILE *out);
 /* Shared by census and diff (cmd/census.c). */
 const char *cmd_human_bytes(double bytes, char *buf, size_t n);
 void cmd_print_growth(const struct pyx_census_delta *d, size_t top,

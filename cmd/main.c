@@ -26,6 +26,8 @@ static const struct pyx_cmd commands[] = {
 	  "the memory curve over time: what grows, exported to monitoring" },
 	{ "memory", do_memory, help_memory,
 	  "where every byte of the RSS lives: objects, pymalloc, malloc, files" },
+	{ "allocs", do_allocs, help_allocs,
+	  "where the memory was allocated: tracemalloc's traces, from outside" },
 	{ "diff", do_diff, help_diff,
 	  "compare two censuses saved with 'census --save'" },
 	{ "layout", do_layout, help_layout,
