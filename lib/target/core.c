@@ -500,6 +500,8 @@ static int parse_nt_file(struct core *c, const uint8_t *d, size_t n,
 		uint64_t pg = rd64(e + 16);
 		size_t f;
 
+		int err;
+
 		if (len == left) {
 			free(fr);
 			return corrupt(c, "NT_FILE: name %zu cut short", i);
@@ -507,10 +509,11 @@ static int parse_nt_file(struct core *c, const uint8_t *d, size_t n,
 		fr[i].start = rd64(e);
 		fr[i].end = rd64(e + 8);
 		if (fr[i].end <= fr[i].start || pg > UINT64_MAX / page) {
+			err = corrupt(c, "NT_FILE: entry %zu: range 0x%" PRIx64
+				      "-0x%" PRIx64 ", page %" PRIu64, i,
+				      fr[i].start, fr[i].end, pg);
 			free(fr);
-			return corrupt(c, "NT_FILE: entry %zu: range 0x%" PRIx64
-				       "-0x%" PRIx64 ", page %" PRIu64, i,
-				       fr[i].start, fr[i].end, pg);
+			return err;
 		}
 		fr[i].off = pg * page;
 		/* One file per name, however many mappings. */
@@ -537,18 +540,22 @@ static int parse_nt_file(struct core *c, const uint8_t *d, size_t n,
 static int parse_notes(struct core *c, uint64_t off, uint64_t len,
 		       struct file_range **fr, size_t *nfr)
 {
-	const uint8_t *p = c->base + off;
+	const uint8_t *p;
 	uint64_t pos = 0;
 	int err;
 
+	/* Past the end of a truncated core: nothing (off is not in it). */
+	if (!len)
+		return 0;
+	p = c->base + off;
 	while (len - pos >= 12) {
 		uint32_t namesz = rd32(p + pos), descsz = rd32(p + pos + 4);
 		uint32_t type = rd32(p + pos + 8);
 		uint64_t name_at = pos + 12;
 		uint64_t desc_at = name_at + (((uint64_t)namesz + 3) & ~3u);
 		uint64_t next = desc_at + (((uint64_t)descsz + 3) & ~3u);
-		const char *name = (const char *)p + name_at;
-		const uint8_t *d = p + desc_at;
+		const char *name;
+		const uint8_t *d;
 
 		if (desc_at > len || descsz > len - desc_at) {
 			/* Cut by a truncated core: what came before stands. */
@@ -557,6 +564,9 @@ static int parse_notes(struct core *c, uint64_t off, uint64_t len,
 			return corrupt(c, "note at byte %" PRIu64 " runs past "
 				       "its segment", off + pos);
 		}
+		/* Both inside the segment now (the name ends before desc_at). */
+		name = (const char *)p + name_at;
+		d = p + desc_at;
 		if (namesz == 5 && !memcmp(name, "CORE", 5)) {
 			if (type == NT_PRSTATUS)
 				err = add_thread(c, d, descsz);
@@ -694,12 +704,14 @@ static int build_maps(struct core *c, struct load *l, size_t nl,
 	size_t cap = 0, j = 0;
 	int err;
 
-	qsort(l, nl, sizeof(*l), cmp_load);
+	if (nl)
+		qsort(l, nl, sizeof(*l), cmp_load);
 	for (size_t i = 1; i < nl; i++)
 		if (l[i].vaddr < l[i - 1].vaddr + l[i - 1].memsz)
 			return corrupt(c, "PT_LOAD segments overlap at 0x%" PRIx64,
 				       l[i].vaddr);
-	qsort(fr, nfr, sizeof(*fr), cmp_range);
+	if (nfr)
+		qsort(fr, nfr, sizeof(*fr), cmp_range);
 	for (size_t i = 1; i < nfr; i++)
 		if (fr[i].start < fr[i - 1].end)
 			return corrupt(c, "NT_FILE ranges overlap at 0x%" PRIx64,
@@ -780,7 +792,8 @@ static int core_only(const struct core *c, pyx_addr_t addr, void *buf,
 	if (!m)
 		return -PYX_E_BAD_MEMORY;
 	s = &c->segs[m - c->maps];
-	if (addr - m->start > s->avail || len > s->avail - (addr - m->start))
+	if (!s->data || addr - m->start > s->avail ||
+	    len > s->avail - (addr - m->start))
 		return -PYX_E_BAD_MEMORY;
 	memcpy(buf, s->data + (addr - m->start), len);
 	return 0;
