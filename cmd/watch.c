@@ -1353,6 +1353,19 @@ static int sample(struct state *s)
 		   ? pyx_watch_census_nonblocking(s->py, s->copts.capture.max_copy, &c)
 		   : pyx_census_take(s->py, &s->copts, &c)))
 		return err;
+	if (!s->o.nonblocking) {
+		/* The census's time is taken before its copy buffer is
+		 * reserved (tens of ms, more on a loaded host); the heap it
+		 * counts is that of the middle of the pause, which ended
+		 * walk_ms before now. */
+		struct timespec now;
+
+		clock_gettime(CLOCK_REALTIME, &now);
+		c->time = (double)now.tv_sec + (double)now.tv_nsec / 1e9 -
+			  (c->walk_ms + c->pause_ms / 2) / 1e3;
+		if (s->w->nsamples && c->time < last_sample(s)->time)
+			c->time = last_sample(s)->time;
+	}
 	if ((err = pyx_watch_add(s->w, c)))
 		goto out;
 	s->pause_total_ms += c->pause_ms;

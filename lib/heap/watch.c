@@ -952,12 +952,9 @@ int pyx_watch_census_nonblocking(struct pyx_python *py, uint64_t max_copy,
 		 py->info.version);
 	snprintf(c->python_binary, sizeof(c->python_binary), "%s",
 		 py->info.binary);
-	gettimeofday(&tv, NULL);
-	c->time = (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
 	c->arena_bytes = -1;
 	c->tracked_only = true;
 	c->attempts = 1;
-	t0 = pyx_now_ns();
 	if (!max_copy)
 		max_copy = default_max_copy();
 	if ((err = pyx_target_refresh_maps(py->tgt)))
@@ -972,6 +969,10 @@ int pyx_watch_census_nonblocking(struct pyx_python *py, uint64_t max_copy,
 	c->rss_bytes = pyx_target_rss_bytes(py->tgt);
 	if ((err = pyx_mem_snapshot(py->mem, max_copy, &si)))
 		goto out;
+	/* The sample's moment: the end of the copy. */
+	gettimeofday(&tv, NULL);
+	c->time = (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
+	t0 = pyx_now_ns();
 	c->copied_bytes = si.bytes;
 	c->heap_bytes = si.bytes;
 	c->copy_reads = si.syscalls;

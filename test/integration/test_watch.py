@@ -29,7 +29,7 @@ TARGET = os.path.join(T.FIXTURES, "watch_target.py")
 PATTERNS = ("leak", "sawtooth", "surge", "early-growth", "flat")
 LEAKY = "__main__.Leaky"
 INTERVAL = 0.15
-COUNT = 28
+COUNT = 32
 
 SAMPLE_KEYS = ("sample", "t", "time", "rss_bytes", "arena_bytes", "objects",
                "bytes", "gc_objects", "gc_bytes", "pause_ms", "walk_ms",
@@ -97,8 +97,10 @@ class Watch(object):
 
     def __init__(self, pyxray, pid, args):
         self.argv = [pyxray, "watch", str(pid), "--json"] + [str(a) for a in args]
+        # Unbuffered: readline() must not read ahead what communicate()
+        # (which reads the file descriptor) would then miss.
         self.proc = T.spawn(self.argv, stdout=T.subprocess.PIPE,
-                            stderr=T.subprocess.PIPE)
+                            stderr=T.subprocess.PIPE, bufsize=0)
         self.lines = []
 
     def first_line(self, timeout=60):
@@ -206,12 +208,11 @@ def check_leak(ck, label, w, truth):
     ck.ok(rate is not None and abs(g["count_per_s"] - rate) <= 0.15 * rate,
           "%s: rate %.1f/s, truth %.1f/s (within 15%%)"
           % (label, g["count_per_s"], rate or 0))
-    # The census's time is taken as it starts stopping the target; the
-    # heap it counts is the one of the moment the target stopped, before
-    # the end of its pause: the count lies between the truth's then.
+    # A sample's time is the middle of its pause: the heap it counts is
+    # that of a moment within half the pause of it.
     pause = w.samples[-1]["pause_ms"] / 1e3
-    lo = truth_interp(truth, LEAKY, t1 - 0.1)
-    hi = truth_interp(truth, LEAKY, t1 + pause + 0.1)
+    lo = truth_interp(truth, LEAKY, t1 - pause / 2 - 0.1)
+    hi = truth_interp(truth, LEAKY, t1 + pause / 2 + 0.1)
     ck.ok(lo is not None and hi is not None and lo - 2 <= g["last"] <= hi + 2,
           "%s: last count %d, truth %s to %s over the census's pause"
           % (label, g["last"], lo, hi))
