@@ -53,7 +53,7 @@ static void usage(FILE *out)
 		"8 process exited, 9 inconsistent memory, 10 timeout, 11 interrupted,\n"
 		"12 out of memory, 13 I/O error, 14 layout check failed, 15 already\n"
 		"traced, 16 bad file format, 17 not supported, 18 the garbage collector\n"
-		"kept running, 70 internal error.\n"
+		"kept running, 19 a core's file is of another build, 70 internal error.\n"
 		"Output to a pipe closed early (pyxray ... | head) ends quietly, with\n"
 		"the status the command would have had.\n"
 		"Options that take a value take it as --opt VALUE or --opt=VALUE.\n");

@@ -54,6 +54,9 @@ extern "C" {
 	  "see 'pyxray COMMAND --help' for what this command can do")          \
 	X(GC_BUSY, 18, "the garbage collector was running at every attempt",   \
 	  "a collection of a large heap can take seconds; retry in a moment")  \
+	X(FILE_MISMATCH, 19, "a file is not the one the core was made with",  \
+	  "give the files of the machine that wrote it: --sysroot DIR, "       \
+	  "--exe FILE, --debug-dir DIR")                                       \
 	X(INTERNAL, 70, "internal error", "please report a bug")
 
 enum pyx_error {

@@ -206,7 +206,8 @@ static int find_runtime(struct pyx_python *py)
 			 * interpreter: its error is the answer, not "not a
 			 * Python process". */
 			if (!open_err && (err == -PYX_E_IO ||
-					  err == -PYX_E_PERMISSION)) {
+					  err == -PYX_E_PERMISSION ||
+					  err == -PYX_E_FILE_MISMATCH)) {
 				open_err = err;
 				snprintf(open_detail, sizeof(open_detail), "%s",
 					 pyx_err_detail()[0] ? pyx_err_detail()
@@ -297,7 +298,14 @@ static int validate_layout_once(struct pyx_python *py)
 			continue;
 		if ((err = pyx_read_field(py, interp, id, &dict)))
 			return err;
-		if (dict && (pyx_obj_type(py, dict, &tp) || tp != py->types.dict))
+		if (!dict)
+			continue;
+		err = pyx_obj_type(py, dict, &tp);
+		/* A core may lack the page (cut, or left out when it was
+		 * written): say so rather than blame the layout. */
+		if (err == -PYX_E_BAD_MEMORY && pyx_target_core_info(py->tgt))
+			return err;
+		if (err || tp != py->types.dict)
 			return pyx_err_set(PYX_E_LAYOUT, "%s.%s is not a dict",
 					   pyx_layout_struct(id),
 					   pyx_layout_member(id));

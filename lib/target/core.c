@@ -953,7 +953,7 @@ static int open_file(struct core *c, size_t i)
 							c->exe, strerror(errno)));
 		if (!take_candidate(c, f, fd, c->exe, got))
 			return 0;
-		return fail_file(f, pyx_err_set(PYX_E_IO, "--exe %s is not "
+		return fail_file(f, pyx_err_set(PYX_E_FILE_MISMATCH, "--exe %s is not "
 						"the program of the core (%s): "
 						"build-id %s, the core's %s",
 						c->exe, f->path,
@@ -991,7 +991,7 @@ static int open_file(struct core *c, size_t i)
 		}
 	}
 	if (mismatch[0])
-		return fail_file(f, pyx_err_set(PYX_E_IO, "%s: not the file "
+		return fail_file(f, pyx_err_set(PYX_E_FILE_MISMATCH, "%s: not the file "
 						"the core was made with: %s, the "
 						"core's is %s (give the right "
 						"files with --sysroot DIR, --exe "

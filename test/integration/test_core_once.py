@@ -11,7 +11,7 @@ interpreter in the executable) and a pyenv Python (a shared libpython):
     program was run from a copy that is then moved under DIR);
   - a missing library, a library of another build (wrong build-id), an
     --exe of another program: a one-line error naming the file and the
-    build-ids, exit 13 (I/O error);
+    build-ids, exit 13 (I/O error) for a missing file, 19 for another build;
   - a truncated kernel core, cut at many places: a warning, exit 0, 9 (the
     error names the range and why) or 14 (the layout check could not read
     what it checks), never a crash; a compressed gcore cut short: exit 16,
@@ -31,7 +31,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import pyxtest as T  # noqa: E402
 import test_core as TCORE  # noqa: E402
 
-IO, FORMAT, USAGE = 13, 16, 2
+IO, FORMAT, USAGE, MISMATCH = 13, 16, 2, 19
 
 
 def one_line_error(chk, res, what, code, words):
@@ -234,11 +234,11 @@ def case_files(chk, args, fx, core, d, exe):
     shutil.copy("/bin/true", dst)
     other = build_id("/bin/true")
     res = T.pyxray(args.pyxray, "census", core, "--sysroot", root)
-    one_line_error(chk, res, "%s of another build" % exe, IO,
+    one_line_error(chk, res, "%s of another build" % exe, MISMATCH,
                    [exe, want, other, "not the file"])
     res = T.pyxray(args.pyxray, "stacks", core, "--exe", "/bin/true")
     if exe == os.path.realpath(fx.spec.path):
-        one_line_error(chk, res, "--exe of another program", IO,
+        one_line_error(chk, res, "--exe of another program", MISMATCH,
                        ["--exe /bin/true", want, other])
     shutil.rmtree(root)
 
