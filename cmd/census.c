@@ -17,7 +17,7 @@
 void help_census(FILE *out)
 {
 	fprintf(out,
-		"Usage: pyxray census PID [OPTIONS]\n"
+		"Usage: pyxray census PID|CORE [OPTIONS]\n"
 		"\n"
 		"Count the objects of PID by type, with their sizes as sys.getsizeof\n"
 		"says: every object the garbage collector tracks, and every untracked\n"
@@ -36,6 +36,7 @@ void help_census(FILE *out)
 		"  --tracked-only     skip the untracked objects (faster)\n"
 		PYX_CMD_CAPTURE_OPTS_HELP
 		PYX_CMD_PYTHON_OPTS_HELP
+		PYX_CMD_CORE_OPTS_HELP
 		"  -v, --verbose      diagnostics on stderr\n"
 		"  -h, --help         this help\n"
 		"\n"

@@ -145,6 +145,12 @@ struct pyx_python_opts;
 int cmd_python_opt(const struct cmd_args *a, int id, const char *val,
 		   struct pyx_python_opts *o);
 
+/* The options of a core file (docs/core.md), for every command that takes
+ * PID|CORE (cmd_open_target() reads them). */
+#define PYX_CMD_CORE_OPTS_HELP                                                 \
+	"  --exe FILE         a core's executable, if not where the core says\n" \
+	"  --sysroot DIR      a core's files under DIR (copied from its machine)\n"
+
 struct pyx_heap_capture_opts;
 #define PYX_CMD_CAPTURE_OPTS_HELP                                              \
 	"  --max-copy MIB     bound the heap copy (default: 3/4 of the host's\n" \

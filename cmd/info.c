@@ -25,8 +25,7 @@ void help_info(FILE *out)
 		"Options:\n"
 		"  --json             one JSON object\n"
 		PYX_CMD_PYTHON_OPTS_HELP
-		"  --exe FILE         a core's executable, if not where the core says\n"
-		"  --sysroot DIR      a core's files under DIR (copied from its machine)\n"
+		PYX_CMD_CORE_OPTS_HELP
 		"  -v, --verbose      diagnostics on stderr\n"
 		"  -h, --help         this help\n");
 }

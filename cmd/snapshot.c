@@ -12,7 +12,7 @@
 void help_snapshot(FILE *out)
 {
 	fprintf(out,
-		"Usage: pyxray snapshot PID -o FILE.heapsnapshot [OPTIONS]\n"
+		"Usage: pyxray snapshot PID|CORE -o FILE.heapsnapshot [OPTIONS]\n"
 		"\n"
 		"Write the object graph of PID (as 'pyxray refs' builds it, every object\n"
 		"a node) as a heap snapshot in the V8 format that Chrome DevTools opens:\n"
@@ -29,6 +29,7 @@ void help_snapshot(FILE *out)
 		"  --json             a JSON summary on stdout instead of text\n"
 		PYX_CMD_CAPTURE_OPTS_HELP
 		PYX_CMD_PYTHON_OPTS_HELP
+		PYX_CMD_CORE_OPTS_HELP
 		"  -v, --verbose      diagnostics on stderr\n"
 		"  -h, --help         this help\n");
 }
