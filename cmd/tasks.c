@@ -134,6 +134,9 @@ void cmd_task_json(const struct pyx_tasks *ts, size_t i)
 		printf("%llu", (unsigned long long)t->thread_id);
 	else
 		printf("null");
+	/* Why part of it could not be read: a partial task says so. */
+	printf(",\"error\":");
+	json_str(stdout, t->error);
 	printf("}");
 }
 
@@ -166,12 +169,13 @@ static void tree_node(struct tree *tr, size_t i, size_t depth, bool last)
 	printf("\n");
 	tr->shown[i] = true;
 	if (depth >= TREE_MAX_DEPTH) {
-		printf("%s    ... (deeper tasks not shown)\n", tr->prefix);
+		if (tr->nchildren[i] && tr->lines++ < TREE_MAX_LINES)
+			printf("%s    ... (deeper tasks not shown)\n", tr->prefix);
 		return;
 	}
 	strcat(tr->prefix, last ? "    " : "\u2502   ");
 	/* Its coroutines, outermost first: where it awaits its children. */
-	for (size_t j = t->nstack; j-- > 0;) {
+	for (size_t j = t->nstack; j-- > 0 && tr->lines < TREE_MAX_LINES;) {
 		printf("%s%s  ", tr->prefix,
 		       tr->nchildren[i] ? "\u2502" : " ");
 		print_coro(&t->stack[j]);
@@ -200,19 +204,26 @@ static int print_tree(const struct pyx_tasks *ts)
 		ret = cmd_fail(-PYX_E_NOMEM);
 		goto out;
 	}
-	/* The edges, from awaiter to awaited. */
+	/* The edges, from awaiter to awaited: counted first, then placed (a
+	 * million links are no million reallocs). */
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = 0; j < ts->tasks[i].nawaited_by; j++)
+			tr.nchildren[ts->tasks[i].awaited_by[j]]++;
+	for (size_t p = 0; p < n; p++) {
+		if (!tr.nchildren[p])
+			continue;
+		if (!(tr.children[p] = malloc(tr.nchildren[p] *
+					      sizeof(*tr.children[p])))) {
+			ret = cmd_fail(-PYX_E_NOMEM);
+			goto out;
+		}
+		tr.nchildren[p] = 0;
+	}
 	for (size_t i = 0; i < n; i++)
 		for (size_t j = 0; j < ts->tasks[i].nawaited_by; j++) {
 			size_t p = ts->tasks[i].awaited_by[j];
-			size_t *c = realloc(tr.children[p], (tr.nchildren[p] + 1) *
-					    sizeof(*c));
 
-			if (!c) {
-				ret = cmd_fail(-PYX_E_NOMEM);
-				goto out;
-			}
-			tr.children[p] = c;
-			c[tr.nchildren[p]++] = i;
+			tr.children[p][tr.nchildren[p]++] = i;
 		}
 	for (size_t i = 0; i < n; i++)
 		roots += ts->tasks[i].nawaited_by == 0;
@@ -220,7 +231,7 @@ static int print_tree(const struct pyx_tasks *ts)
 		if (ts->tasks[i].nawaited_by == 0)
 			tree_node(&tr, i, 0, ++r == roots);
 	/* What no root reaches waits in a cycle: start from each such task. */
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < n && tr.lines < TREE_MAX_LINES; i++) {
 		if (tr.shown[i])
 			continue;
 		printf("await cycle (no task outside it awaits it):\n");

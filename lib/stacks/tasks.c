@@ -17,11 +17,29 @@
 #define MAX_CHILDREN 65536     /* a gather's children */
 #define GATHER_DEPTH 8         /* gathers of gathers followed */
 #define TYPE_CACHE 256         /* power of two */
+/* The whole walk's bounds: the per-object ones above multiply (tasks x
+ * callbacks x waiters, gathers of gathers), and a target can share one
+ * deep chain or one big gather between all its tasks. */
+#define MAX_FRAMES 250000      /* coroutine frames read, all tasks */
+#define MAX_WORK 1000000       /* gather items, callbacks, awaited_by keys */
+#define MAX_EDGES 1000000      /* who-awaits-whom links kept */
+#define SEEN_SLOTS 4096        /* gathers expanded per awaiter: power of 2 */
 
 struct type_slot {
 	pyx_addr_t type;
 	enum pyx_aw_kind kind;
 	char name[64];
+};
+
+/* child is awaited by awaiter (indexes into out->tasks) */
+struct edge {
+	size_t child, awaiter;
+};
+
+/* A task by the future it waits on (sorted by waiter). */
+struct by_waiter {
+	pyx_addr_t waiter;
+	size_t task;
 };
 
 struct ctx {
@@ -31,7 +49,15 @@ struct ctx {
 	pyx_addr_t *cand;          /* candidate objects, deduplicated below */
 	size_t ncand, capcand;
 	pyx_addr_t *waiter;        /* per task: its _fut_waiter */
+	struct by_waiter *bw;      /* the tasks with a waiter, by it */
+	size_t nbw;
 	struct pyx_fut_info *fi;   /* per task */
+	struct edge *edges;        /* deduplicated at the end */
+	size_t nedges, capedges;
+	size_t frames, work;       /* spent of MAX_FRAMES, MAX_WORK */
+	pyx_addr_t seen[SEEN_SLOTS]; /* gathers expanded for one awaiter */
+	uint16_t used[SEEN_SLOTS / 2]; /* its slots in use, to clear them */
+	size_t nseen;
 	struct type_slot types[TYPE_CACHE];
 	char first_error[256];
 };
@@ -81,6 +107,21 @@ static void note(struct ctx *c, int err)
 		snprintf(c->first_error, sizeof(c->first_error), "%s",
 			 pyx_err_detail()[0] ? pyx_err_detail() : pyx_strerror(err));
 	pyx_err_clear();
+}
+
+/* One unit of the walk's linking work; false once MAX_WORK is spent (the
+ * links found so far stay, the list is marked incomplete). */
+static bool spend(struct ctx *c)
+{
+	if (c->work < MAX_WORK) {
+		c->work++;
+		return true;
+	}
+	if (c->work++ == MAX_WORK && !c->first_error[0])
+		snprintf(c->first_error, sizeof(c->first_error), "more than %d "
+			 "gather children, callbacks and awaiters looked at: "
+			 "the links past them not shown", MAX_WORK);
+	return false;
 }
 
 static int kind_of(struct ctx *c, pyx_addr_t obj, enum pyx_aw_kind *kind,
@@ -318,6 +359,13 @@ static int coro_chain(struct ctx *c, pyx_addr_t obj, struct pyx_task *t)
 		char *function, *file;
 		int line;
 
+		if (c->frames >= MAX_FRAMES) {
+			err = pyx_err_set(PYX_E_BAD_MEMORY, "more than %d "
+					  "coroutine frames in all tasks: the "
+					  "rest not read", MAX_FRAMES);
+			break;
+		}
+		c->frames++;
 		if (pyx_chain_cycles(&cyc, obj))
 			return pyx_err_set(PYX_E_BAD_MEMORY, "the await chain "
 					   "loops at " PYX_PRIaddr, obj);
@@ -406,24 +454,87 @@ static size_t find_task(const struct pyx_tasks *ts, pyx_addr_t addr)
 	return lo < ts->n && ts->tasks[lo].addr == addr ? lo : SIZE_MAX;
 }
 
-/* child is awaited by awaiter (indexes); once. */
+/* child is awaited by awaiter (indexes); duplicates are dropped at the
+ * end (sort_edges), so that a task named a thousand times costs no more
+ * than a thousand appends. */
 static int link(struct ctx *c, size_t child, size_t awaiter)
 {
-	struct pyx_task *t = &c->out->tasks[child];
-	size_t *n;
-
 	if (child == SIZE_MAX || awaiter == SIZE_MAX)
 		return 0;
-	for (size_t i = 0; i < t->nawaited_by; i++)
-		if (t->awaited_by[i] == awaiter)
-			return 0;
-	if (t->nawaited_by >= MAX_TASKS)
+	if (c->nedges >= MAX_EDGES) {
+		if (!c->first_error[0])
+			snprintf(c->first_error, sizeof(c->first_error),
+				 "more than %d await links: the rest not "
+				 "shown", MAX_EDGES);
 		return 0;
-	if (!(n = realloc(t->awaited_by, (t->nawaited_by + 1) * sizeof(*n))))
-		return -PYX_E_NOMEM;
-	t->awaited_by = n;
-	t->awaited_by[t->nawaited_by++] = awaiter;
+	}
+	if (c->nedges == c->capedges) {
+		size_t ncap = c->capedges ? c->capedges * 2 : 64;
+		struct edge *n = realloc(c->edges, ncap * sizeof(*n));
+
+		if (!n)
+			return -PYX_E_NOMEM;
+		c->edges = n;
+		c->capedges = ncap;
+	}
+	c->edges[c->nedges++] = (struct edge){ child, awaiter };
 	return 0;
+}
+
+static int cmp_edge(const void *a, const void *b)
+{
+	const struct edge *x = a, *y = b;
+
+	if (x->child != y->child)
+		return x->child < y->child ? -1 : 1;
+	return x->awaiter < y->awaiter ? -1 : x->awaiter > y->awaiter;
+}
+
+/* The links, deduplicated, into each task's awaited_by[]. */
+static int sort_edges(struct ctx *c)
+{
+	size_t i = 0;
+
+	if (!c->nedges)
+		return 0;
+	qsort(c->edges, c->nedges, sizeof(*c->edges), cmp_edge);
+	while (i < c->nedges) {
+		struct pyx_task *t = &c->out->tasks[c->edges[i].child];
+		size_t j = i, n = 0;
+
+		for (; j < c->nedges && c->edges[j].child == c->edges[i].child; j++)
+			n += j == i || c->edges[j].awaiter != c->edges[j - 1].awaiter;
+		if (!(t->awaited_by = malloc(n * sizeof(*t->awaited_by))))
+			return -PYX_E_NOMEM;
+		for (size_t k = i; k < j; k++)
+			if (k == i || c->edges[k].awaiter != c->edges[k - 1].awaiter)
+				t->awaited_by[t->nawaited_by++] = c->edges[k].awaiter;
+		i = j;
+	}
+	return 0;
+}
+
+/* Whether the gather g was expanded for this awaiter already (then it is
+ * not again: a gather that holds itself, or one shared by many); false
+ * with it recorded.  A full table says yes: the rest is not followed. */
+static bool seen_gather(struct ctx *c, pyx_addr_t g)
+{
+	size_t h = (size_t)((g >> 4) * UINT64_C(0x9e3779b97f4a7c15) >> 52);
+
+	for (size_t k = 0; k < SEEN_SLOTS; k++) {
+		pyx_addr_t *s = &c->seen[(h + k) & (SEEN_SLOTS - 1)];
+
+		if (*s == g)
+			return true;
+		if (!*s) {
+			if (c->nseen >= SEEN_SLOTS / 2)
+				return true;
+			*s = g;
+			c->used[c->nseen++] = (uint16_t)((h + k) & (SEEN_SLOTS - 1));
+			return false;
+		}
+	}
+	return true;
 }
 
 /* The tasks a future stands for: itself if a task, a gather's children. */
@@ -435,18 +546,20 @@ static int link_future(struct ctx *c, pyx_addr_t fut, size_t awaiter,
 	size_t n;
 	int err;
 
-	if (depth > GATHER_DEPTH || kind_of(c, fut, &kind, NULL))
+	if (depth > GATHER_DEPTH || !spend(c) || kind_of(c, fut, &kind, NULL))
 		return 0;
 	if (pyx_aw_is_task(kind))
 		return link(c, find_task(c->out, fut), awaiter);
 	if (!pyx_aw_is_future(kind) || pyx_obj_type(c->py, fut, &tp) ||
 	    !pyx_type_named(c->py, tp, "_GatheringFuture") ||
+	    seen_gather(c, fut) ||
 	    pyx_obj_getattr_str(c->py, fut, "_children", &children))
 		return 0;
 	if (!(items = malloc(MAX_CHILDREN * sizeof(*items))))
 		return -PYX_E_NOMEM;
 	err = pyx_seq_items(c->py, children, items, MAX_CHILDREN, &n);
-	for (size_t i = 0; !err && i < n && i < MAX_CHILDREN; i++)
+	for (size_t i = 0; !err && i < n && i < MAX_CHILDREN &&
+			   c->work < MAX_WORK; i++)
 		err = link_future(c, items[i], awaiter, depth + 1);
 	free(items);
 	if (err && err != -PYX_E_NOMEM && err != -PYX_E_EXITED)
@@ -490,24 +603,42 @@ static int link_callback(struct ctx *c, size_t i, pyx_addr_t cb)
 	for (size_t k = 0; k < n && k < PYX_ARRAY_SIZE(cells); k++) {
 		uint64_t outer;
 
+		size_t lo = 0, hi = c->nbw;
+
 		if (!pyx_obj_is(py, cells[k], py->types.cell, 0) ||
 		    pyx_read_field(py, cells[k], PYX_L_CELL_REF, &outer) || !outer)
 			continue;
-		for (size_t t = 0; t < c->out->n; t++) {
-			int err;
+		while (lo < hi) {
+			size_t mid = (lo + hi) / 2;
 
-			if (c->waiter[t] == outer && (err = link(c, i, t)))
+			if (c->bw[mid].waiter < outer)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		for (; lo < c->nbw && c->bw[lo].waiter == outer && spend(c);
+		     lo++) {
+			int err = link(c, i, c->bw[lo].task);
+
+			if (err)
 				return err;
 		}
 	}
 	return 0;
 }
 
+static int cmp_by_waiter(const void *a, const void *b)
+{
+	const struct by_waiter *x = a, *y = b;
+
+	return x->waiter < y->waiter ? -1 : x->waiter > y->waiter;
+}
+
 static int link_callbacks(struct ctx *c, size_t i)
 {
 	const struct pyx_fut_info *fi = &c->fi[i];
 	pyx_addr_t *items = NULL;
-	size_t n = 0;
+	size_t n = 0, m = 0;
 	int err = 0;
 
 	if (fi->callback0 && (err = link_callback(c, i, fi->callback0)))
@@ -518,15 +649,21 @@ static int link_callbacks(struct ctx *c, size_t i)
 		return -PYX_E_NOMEM;
 	if (pyx_seq_items(c->py, fi->callbacks, items, MAX_CALLBACKS, &n))
 		n = 0;
-	for (size_t k = 0; !err && k < n && k < MAX_CALLBACKS; k++) {
+	/* The callbacks of the (callback, context) pairs, each once: one
+	 * function added a thousand times is looked at once. */
+	for (size_t k = 0; k < n && k < MAX_CALLBACKS && spend(c); k++) {
 		pyx_addr_t pair[2];
-		size_t m;
+		size_t np;
 
-		/* (callback, context) */
-		if (pyx_seq_items(c->py, items[k], pair, 2, &m) || m < 1)
+		if (pyx_seq_items(c->py, items[k], pair, 2, &np) || np < 1)
 			continue;
-		err = link_callback(c, i, pair[0]);
+		items[m++] = pair[0];
 	}
+	pyx_err_clear();
+	qsort(items, m, sizeof(*items), cmp_addr);
+	for (size_t k = 0; !err && k < m; k++)
+		if (!k || items[k] != items[k - 1])
+			err = link_callback(c, i, items[k]);
 	free(items);
 	return err;
 }
@@ -548,7 +685,7 @@ static int link_awaited_by(struct ctx *c, size_t i)
 		return -PYX_E_NOMEM;
 	if (pyx_set_keys(c->py, fi->awaited_by, keys, MAX_CHILDREN, &n))
 		n = 0;
-	for (size_t k = 0; !err && k < n; k++)
+	for (size_t k = 0; !err && k < n && spend(c); k++)
 		err = link(c, i, find_task(c->out, keys[k]));
 	free(keys);
 	return err;
@@ -666,15 +803,26 @@ static int walk(struct ctx *c, const struct pyx_stacks *s)
 		}
 	}
 	/* Who awaits whom, now that every task has an index. */
+	if (!(c->bw = malloc((c->out->n ? c->out->n : 1) * sizeof(*c->bw))))
+		return -PYX_E_NOMEM;
+	for (size_t i = 0; i < c->out->n; i++)
+		if (c->waiter[i])
+			c->bw[c->nbw++] = (struct by_waiter){ c->waiter[i], i };
+	qsort(c->bw, c->nbw, sizeof(*c->bw), cmp_by_waiter);
 	for (size_t i = 0; i < c->out->n; i++) {
-		if (c->waiter[i] &&
-		    (err = link_future(c, c->waiter[i], i, 0)))
-			return err;
+		if (c->waiter[i]) {
+			while (c->nseen)
+				c->seen[c->used[--c->nseen]] = 0;
+			if ((err = link_future(c, c->waiter[i], i, 0)))
+				return err;
+		}
 		if ((err = link_callbacks(c, i)) ||
 		    (err = link_awaited_by(c, i)))
 			return err;
 		pyx_err_clear();
 	}
+	if ((err = sort_edges(c)))
+		return err;
 	assign_threads(c, s);
 	return 0;
 }
@@ -701,6 +849,8 @@ int pyx_tasks_walk(struct pyx_python *py, struct pyx_code_cache *cc,
 		err = -PYX_E_NOMEM;
 	free(c->cand);
 	free(c->waiter);
+	free(c->bw);
+	free(c->edges);
 	free(c->fi);
 	if (err) {
 		pyx_tasks_free(c->out);

@@ -10,6 +10,9 @@ Each mode is a target built to hurt a reader that follows what it holds:
              a cycle;
   callbacks  300 tasks awaiting one future, each with 1024 shield-shaped
              callbacks naming it: used to cost 300 x 1024 x 300 x 300;
+  shared     5000 pure-Python tasks sharing one chain of 200 coroutines:
+             a million frames to read; the walk stops at its bound and
+             says so in each task cut ("error" in --json);
   names      hostile task names, qualnames and file names: --json is valid
              UTF-8 and round-trips them, text output holds no terminal
              control character and no line the target broke;
@@ -202,6 +205,29 @@ def case_callbacks(ck, args, py):
         T.kill_child(p)
 
 
+def case_shared(ck, args, py):
+    p, truth = start(py, "shared")
+    try:
+        label = "%s shared" % os.path.basename(py)
+        res = run(ck, label + " tasks --json", args, "tasks", p.pid, "--json")
+        got = res.json() if res.rc == 0 else None
+        check_pause(ck, label, got)
+        if got:
+            want = set(t["addr"] for t in truth["tasks"])
+            found = [t for t in got["tasks"] if t["addr"] in want]
+            ck.ok(len(found) == len(want), "%s: every task listed" % label,
+                  "%d of %d" % (len(found), len(want)))
+            full = [t for t in found if len(t["coroutine_stack"]) >= 200]
+            cut = [t for t in found if len(t["coroutine_stack"]) < 200]
+            ck.ok(full, "%s: whole chains read up to the bound" % label)
+            ck.ok(cut and all(t["error"] for t in cut),
+                  "%s: each task cut short says so" % label,
+                  [(t["name"], t["error"]) for t in cut[:3]])
+        after(ck, label, p.pid)
+    finally:
+        T.kill_child(p)
+
+
 def case_names(ck, args, py):
     p, truth = start(py, "names")
     try:
@@ -295,6 +321,8 @@ def main():
                 case_gather(ck, args, py, mode)
         if not only or only == "callbacks":
             case_callbacks(ck, args, py)
+        if not only or only == "shared":
+            case_shared(ck, args, py)
         if not only or only == "names":
             case_names(ck, args, py)
         if not only or only == "locals":
