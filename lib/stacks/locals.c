@@ -397,7 +397,7 @@ int pyx_value_render(struct pyx_python *py, pyx_addr_t obj, char *type,
 {
 	struct out o = { repr, rn, 0, false };
 	pyx_addr_t tp;
-	uint64_t flags = 0, len;
+	uint64_t flags = 0, len, base = 0;
 	char b[64];
 	int err;
 
@@ -415,7 +415,13 @@ int pyx_value_render(struct pyx_python *py, pyx_addr_t obj, char *type,
 		return render_long(py, obj, &o);
 	if (pyx_read_field(py, tp, PYX_L_TP_FLAGS, &flags))
 		pyx_err_clear();
-	if (strcmp(type, "bool") == 0 && (flags & PYX_TPFLAGS_LONG_SUBCLASS)) {
+	/* bool by its name, but only the static one deriving from int: a
+	 * class the target names "bool" is not shown as True or False. */
+	if (strcmp(type, "bool") == 0 && (flags & PYX_TPFLAGS_LONG_SUBCLASS) &&
+	    !(flags & PYX_TPFLAGS_HEAPTYPE) &&
+	    pyx_read_field(py, tp, PYX_L_TP_BASE, &base))
+		pyx_err_clear();
+	if (strcmp(type, "bool") == 0 && base && base == py->types.long_) {
 		uint64_t nd;
 		bool neg;
 
