@@ -240,7 +240,34 @@ extern "C" {
 	X(CO_ARGCOUNT, "PyCodeObject", "co_argcount")                          \
 	X(CO_KWONLYARGCOUNT, "PyCodeObject", "co_kwonlyargcount")              \
 	X(CO_FLAGS, "PyCodeObject", "co_flags")                                \
-	X(FLOAT_VAL, "PyFloatObject", "ob_fval")
+	X(FLOAT_VAL, "PyFloatObject", "ob_fval")                              \
+	/* allocs: tracemalloc's state, 3.12+ in _PyRuntime (3.8-3.11: static \
+	 * variables, PYX_LAYOUT_SYMBOLS), its hashtables, traces, frames */  \
+	X(RT_TM_TRACING, "_PyRuntimeState", "tracemalloc.config.tracing")      \
+	X(RT_TM_MAX_NFRAME, "_PyRuntimeState", "tracemalloc.config.max_nframe") \
+	X(RT_TM_TRACED, "_PyRuntimeState", "tracemalloc.traced_memory")        \
+	X(RT_TM_PEAK, "_PyRuntimeState", "tracemalloc.peak_traced_memory")     \
+	X(RT_TM_TRACES, "_PyRuntimeState", "tracemalloc.traces")               \
+	X(RT_TM_DOMAINS, "_PyRuntimeState", "tracemalloc.domains")             \
+	X(TMC_TRACING, "_PyTraceMalloc_Config", "tracing")      /* 3.8-3.11 */ \
+	X(TMC_MAX_NFRAME, "_PyTraceMalloc_Config", "max_nframe")               \
+	X(TMC_USE_DOMAIN, "_PyTraceMalloc_Config", "use_domain") /* 3.8 */     \
+	X(HT_NENTRIES, "_Py_hashtable_t", "nentries|entries")                  \
+	X(HT_NBUCKETS, "_Py_hashtable_t", "nbuckets|num_buckets")              \
+	X(HT_BUCKETS, "_Py_hashtable_t", "buckets")                            \
+	X(HT_KEY_SIZE, "_Py_hashtable_t", "key_size")           /* 3.8 */      \
+	X(HT_DATA_SIZE, "_Py_hashtable_t", "data_size")         /* 3.8 */      \
+	X(HTE_NEXT, "_Py_hashtable_entry_t", "_Py_slist_item.next")            \
+	X(HTE_KEY, "_Py_hashtable_entry_t", "key")              /* 3.9+ */     \
+	X(HTE_VALUE, "_Py_hashtable_entry_t", "value")          /* 3.9+ */     \
+	X(TM_PTR_DOMAIN, "pointer_t", "domain")                 /* 3.8 */      \
+	X(TM_TRACE_SIZE, "trace_t", "size")                                    \
+	X(TM_TRACE_TRACEBACK, "trace_t", "traceback")                          \
+	X(TM_TB_NFRAME, "traceback_t", "nframe")                               \
+	X(TM_TB_TOTAL_NFRAME, "traceback_t", "total_nframe")    /* 3.9+ */     \
+	X(TM_TB_FRAMES, "traceback_t", "frames")                               \
+	X(TM_FRAME_FILENAME, "frame_t", "filename")                            \
+	X(TM_FRAME_LINENO, "frame_t", "lineno")
 
 /* X(ID, struct or typedef name): sizeof() of a struct. */
 #define PYX_LAYOUT_SIZES(X)                                                    \
@@ -263,7 +290,12 @@ extern "C" {
 	X(SZ_RUNTIME, "_PyRuntimeState")                                       \
 	X(SZ_INTERP, "PyInterpreterState")                                     \
 	X(SZ_THREAD, "PyThreadState")                                          \
-	X(SZ_GC_STATE, "_gc_runtime_state")
+	X(SZ_GC_STATE, "_gc_runtime_state")                                   \
+	/* allocs: tracemalloc */                                              \
+	X(SZ_HT_ENTRY, "_Py_hashtable_entry_t") /* 3.8: the key follows */     \
+	X(SZ_TM_POINTER, "pointer_t")           /* 3.8: a key with a domain */ \
+	X(SZ_TM_TRACE, "trace_t")                                              \
+	X(SZ_TM_FRAME, "frame_t")
 
 /* X(ID, symbol, size): the address (size 0) or size (1) of a symbol of
  * the file the DWARF is read from, as its symbol table has it (unbiased):
@@ -273,7 +305,14 @@ extern "C" {
 #define PYX_LAYOUT_SYMBOLS(X)                                                  \
 	X(SYM_RUNTIME, "_PyRuntime", 0)                                        \
 	X(SYM_EVAL_COLD, "_PyEval_EvalFrameDefault.cold", 0)                   \
-	X(SYM_EVAL_COLD_SIZE, "_PyEval_EvalFrameDefault.cold", 1)
+	X(SYM_EVAL_COLD_SIZE, "_PyEval_EvalFrameDefault.cold", 1)             \
+	/* 3.8-3.11: tracemalloc's state, static variables (.symtab only, \
+	 * but the config, which .dynsym exports) */                            \
+	X(SYM_TM_CONFIG, "_Py_tracemalloc_config", 0)                          \
+	X(SYM_TM_TRACES, "tracemalloc_traces", 0)                              \
+	X(SYM_TM_DOMAINS, "tracemalloc_domains", 0)    /* 3.9-3.11 */          \
+	X(SYM_TM_TRACED, "tracemalloc_traced_memory", 0)                       \
+	X(SYM_TM_PEAK, "tracemalloc_peak_traced_memory", 0)
 
 enum pyx_layout_id {
 #define PYX_LAYOUT_ENUM_(id, s, m) PYX_L_##id,

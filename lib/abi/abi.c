@@ -236,3 +236,35 @@ int pyx_iframe_code(struct pyx_python *py, pyx_addr_t frame, pyx_addr_t *code)
 	*code = pyx_abi_untag(py, w);
 	return 0;
 }
+
+/* ---- symbols of static variables --------------------------------------- */
+
+int pyx_python_symbol(struct pyx_python *py, enum pyx_layout_id id,
+		      pyx_addr_t *addr)
+{
+	const struct pyx_layout *l = &py->layout;
+	const char *name = pyx_layout_member(id);
+	uint64_t size = 0;
+
+	*addr = 0;
+	if (id < PYX_L_SYM__FIRST || id >= PYX_L__COUNT)
+		return -PYX_E_INTERNAL;
+	/* The layout's symbols are unbiased values of the file the DWARF
+	 * came from: _PyRuntime's gives the bias (a page multiple). */
+	if (pyx_layout_has(l, id) && pyx_layout_has(l, PYX_L_SYM_RUNTIME) &&
+	    l->v[id] > 0 && py->info.runtime >= (pyx_addr_t)l->v[PYX_L_SYM_RUNTIME]) {
+		pyx_addr_t bias = py->info.runtime -
+				  (pyx_addr_t)l->v[PYX_L_SYM_RUNTIME];
+
+		if (!(bias & 0xfff)) {
+			*addr = bias + (pyx_addr_t)l->v[id];
+			return 0;
+		}
+	}
+	if (py->elf && pyx_elf_lookup(py->elf, name, addr, &size) == 0 && *addr)
+		return 0;
+	*addr = 0;
+	return pyx_err_set(PYX_E_NOT_SUPPORTED, "no symbol %s in %s (a stripped "
+			   "build: install its debug symbols)", name,
+			   py->info.binary[0] ? py->info.binary : "the interpreter");
+}

@@ -118,6 +118,7 @@ const struct pyx_abi pyx_abi_3_11 = {
 		.arena_size = 1u << 20,
 		.gen_resume_opcode = 151,
 		.gen_resume_quick_opcode = 150,
+		.tm_statics = true,
 	},
 };
 

@@ -157,5 +157,6 @@ const struct pyx_abi pyx_abi_3_15 = {
 		.gen_yf_state_lo = 2,
 		.gen_yf_state_hi = 3,
 		.base_frames = true,
+		.tm_c_filenames = true,
 	},
 };

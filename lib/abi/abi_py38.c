@@ -62,6 +62,8 @@ const struct pyx_abi pyx_abi_3_8 = {
 		.gc_in_runtime = true,
 		.arena_size = 1u << 18,
 		.gen_yf_opcode = 72,
+		.tm_statics = true,
+		.tm_inline_entries = true,
 	},
 };
 
@@ -71,6 +73,7 @@ const struct pyx_abi pyx_abi_3_9 = {
 	.k = {
 		.arena_size = 1u << 18,
 		.gen_yf_opcode = 72,
+		.tm_statics = true,
 	},
 };
 
@@ -80,5 +83,6 @@ const struct pyx_abi pyx_abi_3_10 = {
 	.k = {
 		.arena_size = 1u << 20,
 		.gen_yf_opcode = 72,
+		.tm_statics = true,
 	},
 };

@@ -84,6 +84,15 @@ struct pyx_version_consts {
 	uint64_t arena_size;     /* 256 KiB to 3.9, 1 MiB from 3.10 */
 	bool obmalloc_ptr;       /* interp->obmalloc is a pointer (3.13+);
 				    embedded in 3.12 */
+	/* tracemalloc (lib/heap/tracemalloc.c) */
+	bool tm_statics;         /* 3.8-3.11: its state is static variables
+				    of Modules/_tracemalloc.c, found by
+				    symbol; 3.12+: _PyRuntime.tracemalloc */
+	bool tm_inline_entries;  /* 3.8: hashtable entries hold key and data
+				    inline (key_size, data_size bytes); one
+				    traces table for every domain */
+	bool tm_c_filenames;     /* 3.15: a frame names its file by a C
+				    string (UTF-8), not a str object */
 };
 
 #define PYX_TPFLAGS_INLINE_VALUES (1UL << 2)
@@ -149,6 +158,15 @@ void pyx_python_get_facts(const struct pyx_python *py,
  * yet, or finalized).  *n is set on success. */
 int pyx_python_interps(struct pyx_python *py, pyx_addr_t *out, size_t max,
 		       size_t *n);
+
+/* The address in the target of a PYX_LAYOUT_SYMBOLS entry (a static
+ * variable such as 3.8-3.11's tracemalloc_traces): the layout's value (the
+ * DWARF file's symbol tables, or a table of the very build) biased as
+ * _PyRuntime's own symbol is; else the interpreter's ELF file's symbol
+ * tables by name.  -PYX_E_NOT_SUPPORTED if neither knows it (detail set:
+ * a stripped build). */
+int pyx_python_symbol(struct pyx_python *py, enum pyx_layout_id id,
+		      pyx_addr_t *addr);
 
 /* 3.11 -> 311.  Walkers should not need it: a version's knowledge belongs
  * in its ABI row (abi.h), as an operation or a constant of py->k. */
