@@ -6,7 +6,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stddef.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,43 +79,19 @@ static int take_name(struct cursor *c, char *out, const char *what)
 	return take(c, NULL, n, what);
 }
 
-/* The layout's names, sorted once: a file names its entries, so that an
- * image stays readable when entries are added to PYX_LAYOUT_FIELDS. */
-static uint16_t layout_order[PYX_L__COUNT];
-static pthread_once_t layout_once = PTHREAD_ONCE_INIT;
-
-static int cmp_layout_id(const void *a, const void *b)
+/* A layout value as the format allows it: offsets and sizes are small in
+ * any build; symbols' addresses in their file (SYM_*) need not be. */
+static bool entry_value_ok(const char *name, int32_t v)
 {
-	return strcmp(pyx_layout_name(*(const uint16_t *)a),
-		      pyx_layout_name(*(const uint16_t *)b));
+	return v == PYX_IMAGE_NONE ||
+	       (v >= 0 && (v <= PYX_IMAGE_MAX_OFFSET ||
+			   strncmp(name, "SYM_", 4) == 0));
 }
 
-static void layout_sort(void)
+static int cmp_entry_name(const void *a, const void *b)
 {
-	for (size_t i = 0; i < PYX_L__COUNT; i++)
-		layout_order[i] = (uint16_t)i;
-	qsort(layout_order, PYX_L__COUNT, sizeof(layout_order[0]),
-	      cmp_layout_id);
-}
-
-/* The entry named name, or -1. */
-static int layout_lookup(const char *name)
-{
-	size_t lo = 0, hi = PYX_L__COUNT;
-
-	pthread_once(&layout_once, layout_sort);
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		int c = strcmp(name, pyx_layout_name(layout_order[mid]));
-
-		if (c == 0)
-			return layout_order[mid];
-		if (c < 0)
-			hi = mid;
-		else
-			lo = mid + 1;
-	}
-	return -1;
+	return strcmp(((const struct pyx_image_entry *)a)->name,
+		      ((const struct pyx_image_entry *)b)->name);
 }
 
 static int parse_info(struct cursor *c, struct pyx_image_info *in)
@@ -124,11 +99,9 @@ static int parse_info(struct cursor *c, struct pyx_image_info *in)
 	char magic[8];
 	uint32_t version = 0, n = 0;
 	int32_t pid = 0, major = 0, minor = 0, micro = 0;
-	bool seen[PYX_L__COUNT] = { false };
 	int err;
 
 	memset(in, 0, sizeof(*in));
-	pyx_layout_init(&in->layout);
 	if ((err = TAKE(c, magic, "no magic")))
 		return err;
 	if (memcmp(magic, PYX_IMAGE_MAGIC, sizeof(magic)))
@@ -172,31 +145,20 @@ static int parse_info(struct cursor *c, struct pyx_image_info *in)
 	if (n > PYX_IMAGE_MAX_LAYOUT)
 		return bad(c, "too many layout entries");
 	for (uint32_t i = 0; i < n; i++) {
-		char name[PYX_IMAGE_MAX_NAME + 1];
-		int32_t v = 0;
-		int id;
+		struct pyx_image_entry *e = &in->layout[i];
 
-		if ((err = take_name(c, name, "layout cut short")) ||
-		    (err = TAKE(c, v, "layout cut short")))
+		if ((err = take_name(c, e->name, "layout cut short")) ||
+		    (err = TAKE(c, e->value, "layout cut short")))
 			return err;
-		/* Offsets and sizes are small in any build; symbols'
-		 * addresses in their file (SYM_*) need not be. */
-		if (v != PYX_OFF_NONE &&
-		    (v < 0 || (v > PYX_IMAGE_MAX_OFFSET &&
-			       strncmp(name, "SYM_", 4) != 0)))
+		if (!entry_value_ok(e->name, e->value))
 			return bad(c, "layout value out of range");
-		/* An entry this pyxray does not know: an image of a newer
-		 * one.  Its walkers do not read it. */
-		if ((id = layout_lookup(name)) < 0)
-			continue;
-		if (seen[id])
-			return bad(c, "layout entry named twice");
-		seen[id] = true;
-		in->layout.v[id] = v;
 	}
-	in->layout.source = PYX_LAYOUT_FROM_NONE;
-	snprintf(in->layout.source_file, sizeof(in->layout.source_file),
-		 "(image)");
+	in->nlayout = n;
+	/* Sorted by name: a name twice is refused, and lookups halve. */
+	qsort(in->layout, in->nlayout, sizeof(in->layout[0]), cmp_entry_name);
+	for (size_t i = 1; i < in->nlayout; i++)
+		if (!strcmp(in->layout[i - 1].name, in->layout[i].name))
+			return bad(c, "layout entry named twice");
 	return 0;
 }
 
@@ -513,6 +475,20 @@ int pyx_image_encode(const struct pyx_image_info *in,
 	    nranges > PYX_IMAGE_MAX_RANGES)
 		return pyx_err_set(PYX_E_USAGE, "image: too many symbols, "
 				   "threads or ranges");
+	if (in->nlayout > PYX_IMAGE_MAX_LAYOUT)
+		return pyx_err_set(PYX_E_USAGE, "image: too many layout entries");
+	for (size_t i = 0; i < in->nlayout; i++) {
+		size_t l = strnlen(in->layout[i].name, PYX_IMAGE_MAX_NAME + 1);
+
+		if (l == 0 || l > PYX_IMAGE_MAX_NAME ||
+		    !entry_value_ok(in->layout[i].name, in->layout[i].value))
+			return pyx_err_set(PYX_E_USAGE, "image: bad layout "
+					   "entry %zu", i);
+		for (size_t j = 0; j < i; j++)
+			if (!strcmp(in->layout[j].name, in->layout[i].name))
+				return pyx_err_set(PYX_E_USAGE, "image: layout "
+						   "entry %zu named twice", i);
+	}
 	for (size_t i = 0; i < in->nsyms; i++) {
 		size_t l = strlen(in->syms[i].name);
 
@@ -548,14 +524,14 @@ int pyx_image_encode(const struct pyx_image_info *in,
 	/* Only the entries the build has: smaller images, and an entry
 	 * absent from the file reads as absent. */
 	n = 0;
-	for (size_t i = 0; i < PYX_L__COUNT; i++)
-		n += in->layout.v[i] != PYX_OFF_NONE;
+	for (size_t i = 0; i < in->nlayout; i++)
+		n += in->layout[i].value != PYX_IMAGE_NONE;
 	PUT(&o, n);
-	for (size_t i = 0; i < PYX_L__COUNT; i++) {
-		if (in->layout.v[i] == PYX_OFF_NONE)
+	for (size_t i = 0; i < in->nlayout; i++) {
+		if (in->layout[i].value == PYX_IMAGE_NONE)
 			continue;
-		put_name(&o, pyx_layout_name((enum pyx_layout_id)i));
-		PUT(&o, in->layout.v[i]);
+		put_name(&o, in->layout[i].name);
+		PUT(&o, in->layout[i].value);
 	}
 	n = (uint32_t)nthreads;
 	PUT(&o, n);
@@ -666,6 +642,35 @@ pyx_addr_t pyx_image_sym(const struct pyx_image_info *in, const char *name)
 		if (!strcmp(in->syms[i].name, name))
 			return in->syms[i].addr;
 	return 0;
+}
+
+int pyx_image_set_entry(struct pyx_image_info *in, const char *name,
+			int32_t value)
+{
+	size_t l = strlen(name);
+
+	if (l == 0 || l > PYX_IMAGE_MAX_NAME || !entry_value_ok(name, value))
+		return pyx_err_set(PYX_E_USAGE, "image: bad layout entry %.64s",
+				   name);
+	for (size_t i = 0; i < in->nlayout; i++) {
+		if (!strcmp(in->layout[i].name, name)) {
+			in->layout[i].value = value;
+			return 0;
+		}
+	}
+	if (in->nlayout >= PYX_IMAGE_MAX_LAYOUT)
+		return pyx_err_set(PYX_E_USAGE, "image: too many layout entries");
+	memcpy(in->layout[in->nlayout].name, name, l + 1);
+	in->layout[in->nlayout++].value = value;
+	return 0;
+}
+
+int32_t pyx_image_entry(const struct pyx_image_info *in, const char *name)
+{
+	for (size_t i = 0; i < in->nlayout; i++)
+		if (!strcmp(in->layout[i].name, name))
+			return in->layout[i].value;
+	return PYX_IMAGE_NONE;
 }
 
 int pyx_image_empty_elf(struct pyx_elf **out)

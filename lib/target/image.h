@@ -14,9 +14,10 @@
  * the totals are bounded.
  *
  * Library-private (lib/target).  It is the bottom layer: the facts are
- * given as plain data (the types by their symbol names), and
- * pyx_image_python_facts() below turns them into the ABI layer's struct
- * pyx_python_facts for a caller that includes reader.h first.
+ * plain data, the types by their symbol names and the struct layout by its
+ * entries' names (as PYX_LAYOUT_FIELDS names them), so this layer knows
+ * nothing of CPython's layout; the ABI layer's lib/abi/facts.h turns them
+ * into a struct pyx_python_facts and back.
  */
 #ifndef PYX_IMAGE_H
 #define PYX_IMAGE_H
@@ -27,7 +28,6 @@
 #include <sys/types.h>
 
 #include "pyxray/common.h"
-#include "pyxray/layout.h"
 
 struct pyx_target;
 
@@ -42,6 +42,7 @@ struct pyx_target;
 #define PYX_IMAGE_MAX_THREADS 4096u
 #define PYX_IMAGE_MAX_RANGES 65536u
 #define PYX_IMAGE_MAX_OFFSET (1 << 20)   /* a layout offset or size (SYM_*: any) */
+#define PYX_IMAGE_NONE INT32_MIN         /* a layout entry the build lacks */
 
 /* Range flags. */
 #define PYX_IMAGE_R 1u
@@ -53,12 +54,19 @@ struct pyx_image_sym {
 	pyx_addr_t addr;
 };
 
+/* A layout entry: its name in PYX_LAYOUT_FIELDS ("OB_TYPE"), its value. */
+struct pyx_image_entry {
+	char name[PYX_IMAGE_MAX_NAME + 1];
+	int32_t value; /* 0..PYX_IMAGE_MAX_OFFSET (SYM_*: any >= 0), or NONE */
+};
+
 /* The python facts and the process id an image carries. */
 struct pyx_image_info {
 	pid_t pid;
 	int major, minor, micro;
 	pyx_addr_t runtime;
-	struct pyx_layout layout; /* entries the image does not name: NONE */
+	struct pyx_image_entry layout[PYX_IMAGE_MAX_LAYOUT]; /* distinct names */
+	size_t nlayout;
 	struct pyx_image_sym syms[PYX_IMAGE_MAX_SYMS];
 	size_t nsyms;
 };
@@ -102,6 +110,12 @@ int pyx_image_add_sym(struct pyx_image_info *info, const char *name,
 		      pyx_addr_t addr);
 /* The symbol's address, 0 if the image does not name it. */
 pyx_addr_t pyx_image_sym(const struct pyx_image_info *info, const char *name);
+/* Set a layout entry (a name already there is overwritten).  0, or
+ * -PYX_E_USAGE (too many, name too long or empty, value out of range). */
+int pyx_image_set_entry(struct pyx_image_info *info, const char *name,
+			int32_t value);
+/* The entry's value, PYX_IMAGE_NONE if the image does not name it. */
+int32_t pyx_image_entry(const struct pyx_image_info *info, const char *name);
 
 struct pyx_elf;
 /* An ELF file without symbols (made in memory), for the python over an
@@ -110,42 +124,5 @@ struct pyx_elf;
  * Free with pyx_elf_free().  -PYX_E_IO, -PYX_E_NOMEM. */
 int pyx_image_empty_elf(struct pyx_elf **out);
 
-/* The bridge to the ABI layer, for callers that include reader.h
- * (tests, tools, the fuzzer): the target layer does not know its types. */
-#ifdef PYX_READER_H
-static inline void pyx_image_python_facts(const struct pyx_image_info *in,
-					  struct pyx_python_facts *f)
-{
-	f->major = in->major;
-	f->minor = in->minor;
-	f->micro = in->micro;
-	f->runtime = in->runtime;
-	f->layout = in->layout;
-#define PYX_IMG_KT_(field, sym) f->types.field = pyx_image_sym(in, sym);
-	PYX_KNOWN_TYPES(PYX_IMG_KT_)
-#undef PYX_IMG_KT_
-}
-
-/* The reverse: facts of an open python into info (pid, syms, layout). */
-static inline int pyx_image_info_from_facts(const struct pyx_python_facts *f,
-					    pid_t pid,
-					    struct pyx_image_info *in)
-{
-	int err = 0;
-
-	*in = (struct pyx_image_info){ .pid = pid };
-	in->major = f->major;
-	in->minor = f->minor;
-	in->micro = f->micro;
-	in->runtime = f->runtime;
-	in->layout = f->layout;
-#define PYX_IMG_KT_(field, sym)                                                \
-	if (!err && f->types.field)                                            \
-		err = pyx_image_add_sym(in, sym, f->types.field);
-	PYX_KNOWN_TYPES(PYX_IMG_KT_)
-#undef PYX_IMG_KT_
-	return err;
-}
-#endif
 
 #endif

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "reader.h"
+#include "facts.h"
 #include "image.h"
 #include "pyxray/census.h"
 #include "pyxray/error.h"

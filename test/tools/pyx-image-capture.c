@@ -42,6 +42,7 @@
 
 #include "abi.h"
 #include "reader.h"
+#include "facts.h"
 #include "image.h"
 #include "pyxray/census.h"
 #include "pyxray/error.h"

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "reader.h"
+#include "facts.h"
 #include "image.h"
 #include "pyxray/error.h"
 #include "pyxray/memory.h"
@@ -31,10 +32,9 @@ static void sample_info(struct pyx_image_info *in)
 	in->minor = 12;
 	in->micro = 1;
 	in->runtime = RW_ADDR + 64;
-	pyx_layout_init(&in->layout);
-	in->layout.v[PYX_L_TS_NEXT] = 8;
-	in->layout.v[PYX_L_OB_TYPE] = 8;
-	in->layout.v[PYX_L_SZ_GC_HEAD] = 16;
+	ck_assert_int_eq(pyx_image_set_entry(in, "TS_NEXT", 8), 0);
+	ck_assert_int_eq(pyx_image_set_entry(in, "OB_TYPE", 8), 0);
+	ck_assert_int_eq(pyx_image_set_entry(in, "SZ_GC_HEAD", 16), 0);
 	ck_assert_int_eq(pyx_image_add_sym(in, "PyUnicode_Type", RO_ADDR + 8), 0);
 	ck_assert_int_eq(pyx_image_add_sym(in, "PyDict_Type", RO_ADDR + 16), 0);
 }
@@ -80,7 +80,13 @@ START_TEST(test_round_trip)
 	ck_assert_int_eq(in.major * 100 + in.minor, 312);
 	ck_assert_int_eq(in.micro, 1);
 	ck_assert_uint_eq(in.runtime, RW_ADDR + 64);
-	ck_assert_mem_eq(in.layout.v, want.layout.v, sizeof(want.layout.v));
+	/* the entries come back sorted by name */
+	ck_assert_uint_eq(in.nlayout, 3);
+	ck_assert_str_eq(in.layout[0].name, "OB_TYPE");
+	ck_assert_str_eq(in.layout[2].name, "TS_NEXT");
+	for (size_t i = 0; i < want.nlayout; i++)
+		ck_assert_int_eq(pyx_image_entry(&in, want.layout[i].name),
+				 want.layout[i].value);
 	ck_assert_uint_eq(pyx_image_sym(&in, "PyDict_Type"), RO_ADDR + 16);
 	ck_assert_uint_eq(pyx_image_sym(&in, "PyList_Type"), 0);
 
@@ -292,6 +298,7 @@ END_TEST
 START_TEST(test_layout_entries)
 {
 	struct pyx_image_info in;
+	struct pyx_python_facts f;
 	struct pyx_target *t;
 	uint8_t *buf;
 	size_t len, at;
@@ -321,8 +328,9 @@ START_TEST(test_layout_entries)
 	memcpy(buf + at, &v, 4);
 	buf[at - 1] = 'Z';
 	ck_assert_int_eq(pyx_image_open_buffer(buf, len, &t, &in), 0);
-	ck_assert_int_eq(in.layout.v[PYX_L_OB_TYPE], PYX_OFF_NONE);
-	ck_assert_int_eq(in.layout.v[PYX_L_SZ_GC_HEAD], 16);
+	pyx_image_python_facts(&in, &f);
+	ck_assert_int_eq(f.layout.v[PYX_L_OB_TYPE], PYX_OFF_NONE);
+	ck_assert_int_eq(f.layout.v[PYX_L_SZ_GC_HEAD], 16);
 	pyx_target_free(t);
 	free(buf);
 }
