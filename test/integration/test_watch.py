@@ -209,10 +209,11 @@ def check_leak(ck, label, w, truth):
           "%s: rate %.1f/s, truth %.1f/s (within 15%%)"
           % (label, g["count_per_s"], rate or 0))
     # A sample's time is the middle of its pause: the heap it counts is
-    # that of a moment within half the pause of it.
+    # that of a moment within half the pause of it (and the fixture's steps
+    # run late on a loaded host).
     pause = w.samples[-1]["pause_ms"] / 1e3
-    lo = truth_interp(truth, LEAKY, t1 - pause / 2 - 0.1)
-    hi = truth_interp(truth, LEAKY, t1 + pause / 2 + 0.1)
+    lo = truth_interp(truth, LEAKY, t1 - pause / 2 - 0.25)
+    hi = truth_interp(truth, LEAKY, t1 + pause / 2 + 0.25)
     ck.ok(lo is not None and hi is not None and lo - 2 <= g["last"] <= hi + 2,
           "%s: last count %d, truth %s to %s over the census's pause"
           % (label, g["last"], lo, hi))
@@ -279,6 +280,19 @@ def main():
                 continue
             check_schema(ck, label, w, COUNT)
             sm = w.summary
+            gaps = sorted(b["t"] - a["t"] for a, b in zip(w.samples,
+                                                          w.samples[1:]))
+            per_tooth = fixtures[p].truth["period"] / gaps[len(gaps) // 2]
+            if p == "sawtooth" and per_tooth < 4:
+                # A loaded host (or a sanitizer build) stretched the
+                # interval: with fewer than 4 samples a tooth, teeth cannot
+                # be told from noise (docs/watch.md).  Not a pass of the
+                # shape check: said so.
+                T.log("  info %s: NOT CHECKED: the shape (%.1f samples a "
+                      "tooth, fewer than 4: the host is too loaded); read as "
+                      "%s" % (label, per_tooth, sm["pattern"]))
+                check_healthy(ck, label, w, fixtures[p].truth)
+                continue
             ck.ok(sm["pattern"] == p, "%s: pattern %s (expected %s)"
                   % (label, sm["pattern"], p),
                   "heap %s; growing %s\n  samples (t, bytes, pause_ms): %s"

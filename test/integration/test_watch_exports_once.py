@@ -294,7 +294,9 @@ def check_budget(ck, args, py):
         ck.ok(ok, "pause budget 20%%: the interval backs off (%s s)"
               % ", ".join("%.2f" % i for i in iv), w.err[:500])
         t = [s["t"] for s in w.samples]
-        ck.ok(len(t) == 5 and all(t[i + 1] - t[i] >= 0.9 * iv[i]
+        # Times are the middles of the pauses: spaced by the interval
+        # give or take a pause (a fifth of it at a 20% budget) and a walk.
+        ck.ok(len(t) == 5 and all(t[i + 1] - t[i] >= 0.6 * iv[i]
                                   for i in range(4)),
               "pause budget: samples spaced by the backed-off interval")
     finally:
