@@ -95,13 +95,18 @@ static uint64_t word(const uint8_t *b, size_t off)
 
 static int add_heap(struct pyx_cmalloc *m, pyx_addr_t s, pyx_addr_t e)
 {
-	struct pyx_range *v = realloc(m->heaps, (m->nheaps + 1) * sizeof(*v));
+	/* The capacity is the next power of two (8 at least): it grows when
+	 * nheaps reaches one, not at every heap. */
+	if (m->nheaps == 0 || (m->nheaps >= 8 && !(m->nheaps & (m->nheaps - 1)))) {
+		size_t cap = m->nheaps ? m->nheaps * 2 : 8;
+		struct pyx_range *v = realloc(m->heaps, cap * sizeof(*v));
 
-	if (!v)
-		return -PYX_E_NOMEM;
-	m->heaps = v;
-	v[m->nheaps].start = s;
-	v[m->nheaps].end = e;
+		if (!v)
+			return -PYX_E_NOMEM;
+		m->heaps = v;
+	}
+	m->heaps[m->nheaps].start = s;
+	m->heaps[m->nheaps].end = e;
 	m->nheaps++;
 	return 0;
 }
@@ -119,10 +124,17 @@ static bool walk_fastbin(struct pyx_mem *mem, pyx_addr_t p, unsigned idx,
 			 bool mangled, uint64_t *left, uint64_t *n,
 			 uint64_t *bytes)
 {
+	struct pyx_chain_check cyc = PYX_CHAIN_CHECK_INIT;
+
 	*n = *bytes = 0;
 	while (p) {
 		uint64_t h[3], size;
 
+		/* A loop (a double free makes one: A -> B -> A) ends the
+		 * list; left alone bounds it by system_mem / 32, which the
+		 * target writes. */
+		if (pyx_chain_cycles(&cyc, p))
+			return false;
 		if ((p & 15) || *left == 0 || pyx_mem_read(mem, p, h, sizeof(h))) {
 			pyx_err_clear();
 			return false;
@@ -239,6 +251,7 @@ static int thread_heaps(struct pyx_mem *mem, pyx_addr_t a, pyx_addr_t top,
 			struct pyx_cmalloc *m, uint32_t *nheaps)
 {
 	pyx_addr_t h = top & ~(HEAP_MAX - 1);
+	size_t first = m->nheaps;
 	int err;
 
 	*nheaps = 0;
@@ -249,6 +262,11 @@ static int thread_heaps(struct pyx_mem *mem, pyx_addr_t a, pyx_addr_t top,
 			pyx_err_clear();
 			return 0;
 		}
+		/* prev leads to older heaps, never back: a heap met again
+		 * ends the list (each would be placed once more). */
+		for (size_t k = first; k < m->nheaps; k++)
+			if (m->heaps[k].start == h)
+				return 0;
 		/* heap_info: ar_ptr, prev, size */
 		if (hi[0] != a || hi[2] > HEAP_MAX || hi[2] < 48)
 			return 0;

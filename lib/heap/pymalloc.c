@@ -45,8 +45,12 @@
  * narenas_highwater 568. */
 #define MGMT_NARENAS 552
 
-/* No arena array is longer than the address space can back: 2^47 / 256 KiB. */
-#define MAX_ARENAS (UINT64_C(1) << 29)
+/* No process has more arenas: 16 M arenas are 4 TiB of 256 KiB arenas
+ * (3.8, 3.9), 16 TiB of 1 MiB ones.  maxarenas is the target's to write;
+ * the address space (2^47 / 256 KiB = 2^29) is no bound on the pause. */
+#define MAX_ARENAS (UINT64_C(1) << 24)
+/* arena_objects read at once (192 KiB). */
+#define AO_CHUNK 4096
 
 static const struct geometry {
 	int minor_lo, minor_hi;
@@ -189,15 +193,24 @@ int pyx_pymalloc_walk(struct pyx_mem *mem, const struct pyx_pymalloc_where *w,
 				   "at " PYX_PRIaddr " (%u entries, %" PRIu64
 				   " arenas) is not readable", arenas,
 				   maxarenas, narenas);
-	ao = malloc((size_t)maxarenas * AO_SIZE);
+	/* In chunks: the array may be as long as the target says, not one
+	 * buffer of maxarenas * 48 bytes. */
+	ao = malloc((size_t)AO_CHUNK * AO_SIZE);
 	if (!ao)
 		return -PYX_E_NOMEM;
-	if ((err = pyx_mem_read(mem, arenas, ao, (size_t)maxarenas * AO_SIZE)))
-		goto out;
 	for (uint32_t i = 0; i < maxarenas; i++) {
-		const uint8_t *a = ao + (size_t)i * AO_SIZE;
+		const uint8_t *a = ao + (size_t)(i % AO_CHUNK) * AO_SIZE;
 		uint64_t addr, pool_address, used;
 		uint32_t nfree, ntotal;
+
+		if (i % AO_CHUNK == 0) {
+			uint32_t k = maxarenas - i < AO_CHUNK ? maxarenas - i
+							      : AO_CHUNK;
+
+			if ((err = pyx_mem_read(mem, arenas + (uint64_t)i * AO_SIZE,
+						ao, (size_t)k * AO_SIZE)))
+				goto out;
+		}
 
 		memcpy(&addr, a + AO_ADDRESS, 8);
 		if (!addr)

@@ -165,6 +165,73 @@ START_TEST(test_damage)
 }
 END_TEST
 
+/* A fastbin that loops (a double free: A -> B -> A) in an arena whose
+ * system_mem allows 33 M chunks: the walk ends at the loop, each chunk
+ * counted once, instead of going round until the bound. */
+START_TEST(test_fastbin_cycle)
+{
+	struct pyx_mem *mem = build(true);
+	struct pyx_cmalloc m = { 0 };
+
+	put64(BINS + 2072, UINT64_C(1) << 30);
+	put64(C2 + 16, protect(C2 + 16, C1, true));
+	ck_assert_int_eq(pyx_cmalloc_walk(mem, &where, &m), 0);
+	ck_assert(m.partial);
+	ck_assert_uint_eq(m.fastbin_bytes, 64);
+	ck_assert_uint_eq(m.free_chunks, 4);
+	done(mem, &m);
+
+	/* A chunk that points at itself, raw links tried both ways. */
+	mem = build(false);
+	memset(&m, 0, sizeof(m));
+	{
+		struct pyx_cmalloc_where w = where;
+
+		w.safe_linking = -1;
+		put64(BINS + 2072, UINT64_C(1) << 30);
+		put64(C1 + 16, C1);
+		ck_assert_int_eq(pyx_cmalloc_walk(mem, &w, &m), 0);
+	}
+	ck_assert(m.partial);
+	ck_assert_uint_eq(m.fastbin_bytes, 32);
+	done(mem, &m);
+}
+END_TEST
+
+/* A thread arena (BASE + 0x40000) whose heap_info (at BASE, 64 MiB
+ * aligned) names itself as its previous heap: one heap, not 4096 copies
+ * (each then placed in the page map). */
+#define TA (BASE + 0x40000)
+#define TA_BINS (TA + 112)
+#define TA_TOP (BASE + 0x30000)
+
+START_TEST(test_heap_cycle)
+{
+	struct pyx_mem *mem = build(true);
+	struct pyx_cmalloc m = { 0 };
+
+	for (unsigned i = 1; i < 128; i++) {
+		put64(TA_BINS + 16 * (i - 1), TA_BINS + 16 * (i - 1) - 16);
+		put64(TA_BINS + 16 * (i - 1) + 8, TA_BINS + 16 * (i - 1) - 16);
+	}
+	put64(TA_BINS - 16, TA_TOP);
+	put64(TA_BINS + 2048, MAIN);           /* next: back to main */
+	put64(TA_BINS + 2072, 0x10000);        /* system_mem */
+	put64(TA_TOP + 8, 0x1000 | 1);
+	put64(BINS + 2048, TA);                /* main's next */
+	put64(BASE + 0, TA);                   /* heap_info.ar_ptr */
+	put64(BASE + 8, BASE);                 /* prev: itself */
+	put64(BASE + 16, 0x80000);             /* size */
+	ck_assert_int_eq(pyx_cmalloc_walk(mem, &where, &m), 0);
+	ck_assert_uint_eq(m.narenas, 2);
+	ck_assert_uint_eq(m.arenas[1].heaps, 1);
+	ck_assert_uint_eq(m.nheaps, 1);
+	ck_assert_uint_eq(m.heaps[0].start, BASE);
+	ck_assert_uint_eq(m.heaps[0].end, BASE + 0x80000);
+	done(mem, &m);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("cmalloc");
@@ -173,6 +240,8 @@ int main(void)
 	tcase_add_test(tc, test_mallinfo);
 	tcase_add_test(tc, test_raw_links);
 	tcase_add_test(tc, test_damage);
+	tcase_add_test(tc, test_fastbin_cycle);
+	tcase_add_test(tc, test_heap_cycle);
 	suite_add_tcase(s, tc);
 	return pyx_unit_run(s);
 }

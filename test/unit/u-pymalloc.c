@@ -172,6 +172,72 @@ START_TEST(test_damage)
 }
 END_TEST
 
+/* A hostile arena array: maxarenas and arenas are the target's to write.
+ * A huge mapping (untouched pages cost the target nothing) read as zeros;
+ * the largest single read is recorded. */
+#define BIG UINT64_C(0x7f0000000000)
+#define BIG_ENTRIES (UINT32_C(1) << 22) /* 192 MiB of arena_objects */
+
+static size_t big_max_read;
+
+static int big_read(void *ctx, pyx_addr_t a, void *buf, size_t len)
+{
+	(void)ctx;
+	if (a >= BIG && a + len <= BIG + (uint64_t)BIG_ENTRIES * 48 &&
+	    a + len > a) {
+		if (len > big_max_read)
+			big_max_read = len;
+		memset(buf, 0, len);
+		return 0;
+	}
+	return img_read(ctx, a, buf, len);
+}
+
+static const struct pyx_map big_maps_v[] = {
+	{ BASE, BASE + SIZE, 0, 0, 0, 0, true, true, false, true, "" },
+	{ BIG, BIG + (uint64_t)BIG_ENTRIES * 48, 0, 0, 0, 0, true, true,
+	  false, true, "" },
+};
+
+static const struct pyx_map *big_maps(void *ctx, size_t *n)
+{
+	(void)ctx;
+	*n = 2;
+	return big_maps_v;
+}
+
+START_TEST(test_huge_array)
+{
+	struct pyx_mem_source src = { .read = big_read, .maps = big_maps };
+	struct pyx_pymalloc p = { 0 };
+	struct pyx_mem *mem;
+
+	img = calloc(1, SIZE);
+	ck_assert_ptr_nonnull(img);
+	put64(BASE, BIG);
+	put32(BASE + 8, BIG_ENTRIES);
+	put64(BASE + 16, 0);
+	ck_assert_int_eq(pyx_mem_new(&src, &mem), 0);
+	big_max_read = 0;
+	/* Mapped, all unused: no arena, and never one buffer for all of
+	 * it (pyxray copied 192 MiB at once). */
+	ck_assert_int_eq(pyx_pymalloc_walk(mem, &where, &p), 0);
+	ck_assert_uint_eq(p.arenas, 0);
+	ck_assert_uint_le(big_max_read, 1u << 20);
+	pyx_pymalloc_free(&p);
+
+	/* Past any process's arena count (16 M arenas): refused. */
+	pyx_mem_free(mem);
+	memset(&p, 0, sizeof(p));
+	put32(BASE + 8, UINT32_C(1) << 25);
+	ck_assert_int_eq(pyx_mem_new(&src, &mem), 0);
+	ck_assert_int_eq(pyx_pymalloc_walk(mem, &where, &p), -PYX_E_BAD_MEMORY);
+	pyx_pymalloc_free(&p);
+	pyx_mem_free(mem);
+	free(img);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("pymalloc");
@@ -179,6 +245,7 @@ int main(void)
 
 	tcase_add_test(tc, test_stats);
 	tcase_add_test(tc, test_damage);
+	tcase_add_test(tc, test_huge_array);
 	suite_add_tcase(s, tc);
 	return pyx_unit_run(s);
 }
