@@ -462,7 +462,6 @@ struct walk {
 	int32_t tb_nframe, tb_total, tb_frames, f_file, f_line, frame_size;
 	bool nframe_u16;
 	char *buf;             /* MAX_FILE */
-	uint64_t *bucket;      /* BUCKET_CHUNK */
 	uint8_t *frames;       /* MAX_FRAMES frames */
 };
 
@@ -745,18 +744,21 @@ typedef int (*entry_fn)(struct walk *w, pyx_addr_t e, const struct table *t,
 static int table_walk(struct walk *w, const struct table *t, entry_fn fn,
 		      void *arg)
 {
-	uint64_t visited = 0;
-	int err;
+	uint64_t visited = 0, *bucket;
+	int err = 0;
 
+	/* Its own buffer: a domain's table is walked inside the domains'. */
+	if (!(bucket = malloc(BUCKET_CHUNK * sizeof(*bucket))))
+		return -PYX_E_NOMEM;
 	for (uint64_t b0 = 0; b0 < t->nbuckets; b0 += BUCKET_CHUNK) {
 		uint64_t nb = t->nbuckets - b0 < BUCKET_CHUNK ? t->nbuckets - b0
 							      : BUCKET_CHUNK;
 
 		if ((err = pyx_mem_read(w->py->mem, t->buckets + b0 * 8,
-					w->bucket, nb * 8)))
-			return err;
+					bucket, nb * 8)))
+			goto out;
 		for (uint64_t i = 0; i < nb; i++) {
-			pyx_addr_t e = w->bucket[i], next = 0;
+			pyx_addr_t e = bucket[i], next = 0;
 
 			while (e) {
 				if (++visited > t->nentries || (e & 7)) {
@@ -765,24 +767,30 @@ static int table_walk(struct walk *w, const struct table *t, entry_fn fn,
 						  "table's %" PRIu64 " entries, "
 						  "or misaligned: cut",
 						  t->nentries);
-					return 0;
+					goto out;
 				}
 				err = fn(w, e, t, arg, &next);
 				if (err == -PYX_E_NOMEM || err == -PYX_E_EXITED)
-					return err;
+					goto out;
 				if (err) {
 					/* The link is lost with the entry. */
 					w->a->skipped++;
 					w->a->partial = true;
+					err = 0;
 					break;
 				}
 				e = next;
 			}
 		}
 	}
-	if (visited < t->nentries)
+	if (visited < t->nentries) {
+		pyx_debug("tracemalloc: %" PRIu64 " of the table's %" PRIu64
+			  " entries found", visited, t->nentries);
 		w->a->partial = true;
-	return 0;
+	}
+out:
+	free(bucket);
+	return err;
 }
 
 static int traces_fn(struct walk *w, pyx_addr_t e, const struct table *t,
@@ -887,9 +895,8 @@ int pyx_allocs_take(struct pyx_python *py, const struct pyx_allocs_opts *o,
 	if ((err = check_layout(&w)))
 		goto out;
 	w.buf = malloc(MAX_FILE);
-	w.bucket = malloc(BUCKET_CHUNK * sizeof(*w.bucket));
 	w.frames = malloc((size_t)MAX_FRAMES * (size_t)w.frame_size);
-	if (!w.buf || !w.bucket || !w.frames) {
+	if (!w.buf || !w.frames) {
 		err = -PYX_E_NOMEM;
 		goto out;
 	}
@@ -936,7 +943,6 @@ out:
 	u64map_free(&w.fnmap);
 	free(w.fnames);
 	free(w.buf);
-	free(w.bucket);
 	free(w.frames);
 	pyx_allocs_free(a);
 	return err;
@@ -1055,7 +1061,7 @@ static int group(const struct pyx_allocs *a, enum pyx_allocs_by by,
 			continue;
 		s[k] = (struct pyx_allocs_stat){
 			.file = tb->nframe ? tb->frames[0].file : NULL,
-			.line = tb->nframe && by == PYX_ALLOCS_BY_LINENO
+			.line = tb->nframe && by != PYX_ALLOCS_BY_FILENAME
 				? tb->frames[0].line : 0,
 			.bytes = tb->bytes, .count = tb->count, .tb = tb,
 		};
