@@ -406,11 +406,14 @@ static int where_tables(struct pyx_python *py, struct tm_where *w)
 	    (err = pyx_python_symbol(py, PYX_L_SYM_TM_TRACED, &w->traced)) ||
 	    (err = pyx_python_symbol(py, PYX_L_SYM_TM_PEAK, &w->peak)))
 		return pyx_err_set(PYX_E_NOT_SUPPORTED, "tracemalloc is on, but "
-				   "%s: its traces are static variables only "
-				   "the build's symbol table names (install "
-				   "the interpreter's debug symbols, e.g. "
-				   "python3-dbg, or use --debug-dir)",
-				   pyx_err_detail());
+				   "its traces are static variables of "
+				   "_tracemalloc.c that only a symbol table "
+				   "names, and %s has none (%s): install its "
+				   "debug symbols (python%d.%d-dbg) or give "
+				   "--debug-dir DIR", py->info.binary[0] ?
+				   py->info.binary : "the interpreter",
+				   pyx_layout_member(PYX_L_SYM_TM_TRACES),
+				   py->info.major, py->info.minor);
 	/* 3.8 keeps every domain in the one table. */
 	if (!py->k.tm_inline_entries &&
 	    (err = pyx_python_symbol(py, PYX_L_SYM_TM_DOMAINS, &w->domains)))
