@@ -263,7 +263,8 @@ static void print_json(const struct pyx_python_info *in, pid_t pid,
 		printf("%s", i ? "," : "");
 		cmd_task_json(ts, i);
 	}
-	printf("],\"error\":");
+	printf("],\"asyncio_imported\":%s,\"error\":",
+	       ts->asyncio_imported ? "true" : "false");
 	json_str(stdout, ts->error);
 	printf("}\n");
 }
@@ -362,7 +363,9 @@ int do_tasks(int argc, char **argv)
 	printf(" (");
 	print_safe(stdout, in->binary);
 	printf(")\nPaused the target for %.3f ms\n", s->pause_ms);
-	printf("%zu asyncio task%s\n", s->tasks->n, s->tasks->n == 1 ? "" : "s");
+	printf("%zu asyncio task%s%s\n", s->tasks->n, s->tasks->n == 1 ? "" : "s",
+	       s->tasks->asyncio_imported || s->tasks->n ? ""
+	       : " (asyncio is not imported in this process)");
 	if (s->tasks->error) {
 		printf("(the list may be incomplete: ");
 		print_safe(stdout, s->tasks->error);

@@ -61,6 +61,9 @@ struct pyx_tasks {
 	struct pyx_task *tasks;
 	size_t n;
 	char *error;              /* why the list may be incomplete, or NULL */
+	bool asyncio_imported;    /* some interpreter has asyncio.tasks in
+				     sys.modules (no task is then no surprise
+				     if false) */
 };
 
 void pyx_tasks_free(struct pyx_tasks *t);

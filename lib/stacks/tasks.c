@@ -220,6 +220,7 @@ static int from_module(struct ctx *c, pyx_addr_t interp)
 		pyx_err_clear();
 		return 0; /* no asyncio in this interpreter */
 	}
+	c->out->asyncio_imported = true;
 	if ((err = pyx_read_field(py, mod, PYX_L_MODULE_DICT, &dict)))
 		return err;
 	for (size_t i = 0; i < PYX_ARRAY_SIZE(sets); i++) {
