@@ -97,6 +97,10 @@ int pyx_allocs_status(struct pyx_python *py, bool *tracing, int *max_nframe);
  * skipped and counted: a->skipped, a->partial); -PYX_E_NOMEM. */
 int pyx_allocs_take(struct pyx_python *py, const struct pyx_allocs_opts *o,
 		    struct pyx_allocs **out);
+/* The same without stopping the target: the caller has stopped it, or it
+ * cannot change (a core file, an image).  pause_ms is 0. */
+int pyx_allocs_read(struct pyx_python *py, const struct pyx_allocs_opts *o,
+		    struct pyx_allocs **out);
 void pyx_allocs_free(struct pyx_allocs *a);
 
 /* Snapshot.statistics()'s key types. */

@@ -866,8 +866,8 @@ static int walk_all(struct walk *w, const struct tm_where *where)
 	return 0;
 }
 
-int pyx_allocs_take(struct pyx_python *py, const struct pyx_allocs_opts *o,
-		    struct pyx_allocs **out)
+static int take(struct pyx_python *py, const struct pyx_allocs_opts *o,
+		bool stop, struct pyx_allocs **out)
 {
 	static const struct pyx_allocs_opts defaults = { 0 };
 	struct pyx_allocs *a = NULL;
@@ -903,16 +903,16 @@ int pyx_allocs_take(struct pyx_python *py, const struct pyx_allocs_opts *o,
 		err = -PYX_E_NOMEM;
 		goto out;
 	}
-	a->pid = (int)pyx_target_pid(py->tgt);
+	a->pid = py->tgt ? (int)pyx_target_pid(py->tgt) : 0;
 	snprintf(a->python_version, sizeof(a->python_version), "%s",
 		 py->info.version);
 	clock_gettime(CLOCK_REALTIME, &now);
 	a->time = (double)now.tv_sec + (double)now.tv_nsec / 1e9;
-	pause0 = pyx_target_pause_ns(py->tgt);
-	if ((err = pyx_target_stop(py->tgt, o->deadline_ms)))
+	pause0 = stop ? pyx_target_pause_ns(py->tgt) : 0;
+	if (stop && (err = pyx_target_stop(py->tgt, o->deadline_ms)))
 		goto out;
 #ifdef PYX_TEST_HOOKS
-	if (o->hold_ms > 0) {
+	if (stop && o->hold_ms > 0) {
 		struct timespec ts = { o->hold_ms / 1000,
 				       (o->hold_ms % 1000) * 1000000L };
 
@@ -923,9 +923,11 @@ int pyx_allocs_take(struct pyx_python *py, const struct pyx_allocs_opts *o,
 	if (!(err = read_i32(py, where.tracing, &t)) &&
 	    !(err = read_i32(py, where.max_nframe, &n)) && t)
 		err = walk_all(&w, &where);
-	pyx_target_resume(py->tgt);
-	a->pause_ms = (double)(pyx_target_pause_ns(py->tgt) - pause0) / 1e6;
-	if (err && err != -PYX_E_EXITED && pyx_target_gone(py->tgt))
+	if (stop) {
+		pyx_target_resume(py->tgt);
+		a->pause_ms = (double)(pyx_target_pause_ns(py->tgt) - pause0) / 1e6;
+	}
+	if (err && err != -PYX_E_EXITED && py->tgt && pyx_target_gone(py->tgt))
 		err = pyx_err_set(PYX_E_EXITED, "process %d exited while its "
 				  "traces were read", a->pid);
 	if (err)
@@ -956,7 +958,19 @@ off:
 			   "or call tracemalloc.start(N) in it, N frames per "
 			   "traceback; without it, 'pyxray allocs PID --sample "
 			   "SECONDS' estimates where memory grows",
-			   (int)pyx_target_pid(py->tgt));
+			   py->tgt ? (int)pyx_target_pid(py->tgt) : 0);
+}
+
+int pyx_allocs_take(struct pyx_python *py, const struct pyx_allocs_opts *o,
+		    struct pyx_allocs **out)
+{
+	return take(py, o, true, out);
+}
+
+int pyx_allocs_read(struct pyx_python *py, const struct pyx_allocs_opts *o,
+		    struct pyx_allocs **out)
+{
+	return take(py, o, false, out);
 }
 
 /* ---- statistics, as Snapshot.statistics() and compare_to() ------------ */
