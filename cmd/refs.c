@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cmd.h"
+#include "pyxray/allocs.h"
 #include "pyxray/error.h"
 #include "pyxray/target.h"
 #include "pyxray/python.h"
@@ -45,8 +46,10 @@ void help_refs(FILE *out)
 		"\n"
 		"An unknown type name is a usage error (exit 2) that suggests close\n"
 		"names; so is an address that is not an object pyxray found.\n"
+		"When the target runs tracemalloc, each group says where its example\n"
+		"object was allocated (\"allocated_at\" in JSON, else null).\n"
 		"JSON: {\"pid\",\"target\",\"targets\",\"bytes\",\"groups\":[{\"count\",\"bytes\",\n"
-		"\"root\",\"inferred\",\"path\":[{\"type\",\"holder\",\"edge\",\"addr\",\"inferred\"}]}],\n"
+		"\"allocated_at\",\"root\",\"inferred\",\"path\":[{\"type\",\"holder\",\"edge\",\"addr\",\"inferred\"}]}],\n"
 		"\"unreachable\",\"unreachable_bytes\",\"too_deep\",\"referrers\":[{\"addr\",\n"
 		"\"type\",\"edge\",\"inferred\"}],\"gc_garbage\",...}; path goes from the target's\n"
 		"holder to the root.\n", DEFAULT_CHAINS, DEFAULT_DEPTH);
@@ -110,7 +113,34 @@ static void print_group(const struct pyx_refs_group *g, const char *type)
 	printf("\n");
 }
 
-static void print_text(const struct pyx_refs *r, const char *binary)
+/* Where tracemalloc says an object was allocated, when the target runs
+ * it: the traces are read after the heap copy (a second, short pause),
+ * so an object freed in between has none. */
+static struct pyx_allocs *allocs_if_tracing(struct pyx_python *py)
+{
+	struct pyx_allocs_opts o = { .keep_pointers = true };
+	struct pyx_allocs *a = NULL;
+	bool on = false;
+	int n;
+
+	if (pyx_allocs_status(py, &on, &n) || !on || pyx_allocs_take(py, &o, &a)) {
+		pyx_err_clear();
+		return NULL;
+	}
+	return a;
+}
+
+static const struct pyx_allocs_frame *
+allocated_at(struct pyx_python *py, const struct pyx_allocs *al, pyx_addr_t obj)
+{
+	const struct pyx_allocs_traceback *tb =
+		al ? pyx_allocs_object_site(py, al, obj) : NULL;
+
+	return tb && tb->nframe && tb->frames[0].file ? &tb->frames[0] : NULL;
+}
+
+static void print_text(const struct pyx_refs *r, const char *binary,
+		       struct pyx_python *py, const struct pyx_allocs *al)
 {
 	char a[32], b[32];
 
@@ -136,7 +166,16 @@ static void print_text(const struct pyx_refs *r, const char *binary)
 	print_safe(stdout, r->target);
 	printf(", %s\n\n", cmd_human_bytes((double)r->target_bytes, b, sizeof(b)));
 	for (size_t i = 0; i < r->ngroups; i++) {
+		const struct pyx_allocs_frame *at =
+			allocated_at(py, al, r->groups[i].example);
+
 		print_group(&r->groups[i], r->target);
+		if (at) {
+			printf("    (the one at " PYX_PRIaddr " allocated at ",
+			       r->groups[i].example);
+			print_safe(stdout, at->file);
+			printf(":%" PRIu32 ", says tracemalloc)\n", at->line);
+		}
 		if (r->groups[i].inferred)
 			printf("    (a link of this path is inferred: a word of an "
 			       "object of unknown type holds the address)\n");
@@ -184,7 +223,8 @@ static void json_addr(pyx_addr_t a)
 	printf("\"" PYX_PRIaddr "\"", a);
 }
 
-static void print_json(const struct pyx_refs *r)
+static void print_json(const struct pyx_refs *r, struct pyx_python *py,
+		       const struct pyx_allocs *al)
 {
 	printf("{\"pid\":%d,\"python_version\":", r->pid);
 	json_str(stdout, r->python_version);
@@ -209,6 +249,19 @@ static void print_json(const struct pyx_refs *r)
 		printf("%s{\"count\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"example\":",
 		       i ? "," : "", g->count, g->bytes);
 		json_addr(g->example);
+		{
+			const struct pyx_allocs_frame *at =
+				allocated_at(py, al, g->example);
+
+			printf(",\"allocated_at\":");
+			if (at) {
+				printf("{\"file\":");
+				json_str(stdout, at->file);
+				printf(",\"line\":%" PRIu32 "}", at->line);
+			} else {
+				printf("null");
+			}
+		}
 		printf(",\"root\":");
 		json_str(stdout, g->root);
 		printf(",\"inferred\":%s,\"path\":[", g->inferred ? "true" : "false");
@@ -338,6 +391,7 @@ int do_refs(int argc, char **argv)
 	struct pyx_target *tgt = NULL;
 	struct pyx_python *py = NULL;
 	struct pyx_refs *r = NULL;
+	struct pyx_allocs *allocs = NULL;
 	const char *dot = NULL, *val;
 	bool json = false;
 	int chains = DEFAULT_CHAINS, depth = DEFAULT_DEPTH, id, err, ret = 0;
@@ -430,11 +484,13 @@ int do_refs(int argc, char **argv)
 		ret = cmd_fail(err);
 		goto out;
 	}
+	allocs = allocs_if_tracing(py);
 	if (json)
-		print_json(r);
+		print_json(r, py, allocs);
 	else
-		print_text(r, pyx_python_info(py)->binary);
+		print_text(r, pyx_python_info(py)->binary, py, allocs);
 out:
+	pyx_allocs_free(allocs);
 	pyx_refs_free(r);
 	pyx_python_free(py);
 	pyx_target_free(tgt);

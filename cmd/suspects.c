@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cmd.h"
+#include "pyxray/allocs.h"
 #include "pyxray/error.h"
 #include "pyxray/python.h"
 #include "pyxray/suspects.h"
@@ -45,10 +46,13 @@ void help_suspects(FILE *out)
 		"\n"
 		"JSON: {\"pid\",\"python_version\",\"pause_ms\",\"heap_bytes\",\"suspects\":\n"
 		"[{\"retained_bytes\",\"retained_objects\",\"share\",\"holder\":{\"type\",\n"
-		"\"addr\",\"description\"},\"path\":[{\"type\",\"holder\",\"edge\",\"addr\"}],\n"
+		"\"addr\",\"description\",\"allocated_at\"},\"path\":[{\"type\",\"holder\",\"edge\",\"addr\"}],\n"
 		"\"root\",\"holds\":[{\"type\",\"count\",\"bytes\"}],\"pattern\"}],\"types\":\n"
 		"[{\"type\",\"count\",\"bytes\",\"retained\"}],\"unreachable\",...}; path goes\n"
-		"from the holder's holder to the root.\n", DEFAULT_TOP, DEFAULT_SHARE_PCT);
+		"from the holder's holder to the root.  allocated_at: {\"file\",\"line\"}\n"
+		"where tracemalloc says the holder was allocated, when the target runs\n"
+		"it (a second, short pause after the heap copy), else null.\n",
+		DEFAULT_TOP, DEFAULT_SHARE_PCT);
 }
 
 static void json_addr(pyx_addr_t a)
@@ -56,7 +60,34 @@ static void json_addr(pyx_addr_t a)
 	printf("\"" PYX_PRIaddr "\"", a);
 }
 
-static void print_json(const struct pyx_suspects *r)
+/* Where tracemalloc says an object was allocated, when the target runs
+ * it: the traces are read after the heap copy (a second, short pause),
+ * so an object freed in between has none. */
+static struct pyx_allocs *allocs_if_tracing(struct pyx_python *py)
+{
+	struct pyx_allocs_opts o = { .keep_pointers = true };
+	struct pyx_allocs *a = NULL;
+	bool on = false;
+	int n;
+
+	if (pyx_allocs_status(py, &on, &n) || !on || pyx_allocs_take(py, &o, &a)) {
+		pyx_err_clear();
+		return NULL;
+	}
+	return a;
+}
+
+static const struct pyx_allocs_frame *
+allocated_at(struct pyx_python *py, const struct pyx_allocs *al, pyx_addr_t obj)
+{
+	const struct pyx_allocs_traceback *tb =
+		al ? pyx_allocs_object_site(py, al, obj) : NULL;
+
+	return tb && tb->nframe && tb->frames[0].file ? &tb->frames[0] : NULL;
+}
+
+static void print_json(const struct pyx_suspects *r, struct pyx_python *py,
+		       const struct pyx_allocs *al)
 {
 	printf("{\"pid\":%d,\"python_version\":", r->pid);
 	json_str(stdout, r->python_version);
@@ -83,6 +114,19 @@ static void print_json(const struct pyx_suspects *r)
 		json_addr(s->addr);
 		printf(",\"description\":");
 		json_str(stdout, s->description);
+		{
+			const struct pyx_allocs_frame *at =
+				allocated_at(py, al, s->addr);
+
+			printf(",\"allocated_at\":");
+			if (at) {
+				printf("{\"file\":");
+				json_str(stdout, at->file);
+				printf(",\"line\":%" PRIu32 "}", at->line);
+			} else {
+				printf("null");
+			}
+		}
 		printf("},\"path\":[");
 		for (size_t j = 0; j < s->npath; j++) {
 			printf("%s{\"type\":", j ? "," : "");
@@ -120,7 +164,8 @@ static void print_json(const struct pyx_suspects *r)
 	printf("]}\n");
 }
 
-static void print_text(const struct pyx_suspects *r, const char *binary)
+static void print_text(const struct pyx_suspects *r, const char *binary,
+		       struct pyx_python *py, const struct pyx_allocs *al)
 {
 	char a[32], b[32];
 
@@ -171,6 +216,16 @@ static void print_text(const struct pyx_suspects *r, const char *binary)
 		printf("  holder:  ");
 		print_safe(stdout, s->description);
 		printf("\n");
+		{
+			const struct pyx_allocs_frame *at =
+				allocated_at(py, al, s->addr);
+
+			if (at) {
+				printf("  allocated at ");
+				print_safe(stdout, at->file);
+				printf(":%" PRIu32 " (tracemalloc)\n", at->line);
+			}
+		}
 		if (s->pattern)
 			printf("  pattern: %s\n", s->pattern);
 		printf("  holds:  ");
@@ -260,6 +315,7 @@ int do_suspects(int argc, char **argv)
 	struct pyx_target *tgt = NULL;
 	struct pyx_python *py = NULL;
 	struct pyx_suspects *r = NULL;
+	struct pyx_allocs *allocs = NULL;
 	struct cmd_target t = { 0 };
 	const char *val;
 	bool json = false;
@@ -316,11 +372,13 @@ int do_suspects(int argc, char **argv)
 		ret = cmd_fail(err);
 		goto out;
 	}
+	allocs = allocs_if_tracing(py);
 	if (json)
-		print_json(r);
+		print_json(r, py, allocs);
 	else
-		print_text(r, pyx_python_info(py)->binary);
+		print_text(r, pyx_python_info(py)->binary, py, allocs);
 out:
+	pyx_allocs_free(allocs);
 	pyx_suspects_free(r);
 	pyx_python_free(py);
 	pyx_target_free(tgt);

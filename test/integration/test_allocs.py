@@ -153,6 +153,21 @@ def check_phase(ck, pyx, fx, truth, done, version, phase, save):
     return True
 
 
+def check_refs(ck, pyx, fx):
+    """refs names where its example object was allocated: the 300
+    bytearrays of LINE_A (no free list: each its own trace)."""
+    r = T.pyxray(pyx, "refs", fx.pid, "--type", "bytearray", "--json",
+                 timeout=120)
+    if not ck.ok(r.rc == 0, "pyxray refs --type bytearray exits 0",
+                 r.describe()):
+        return
+    groups = [g for g in r.json()["groups"] if g["count"] >= 300]
+    want = {"file": fx.truth1["leaks"], "line": fx.truth1["lines"]["LINE_A"]}
+    ck.ok(groups and groups[0].get("allocated_at") == want,
+          "refs: the leaking bytearrays' group says allocated at LINE_A",
+          json.dumps(groups[:1])[:800])
+
+
 def check_tracemalloc(ck, pyx, python, version, has_symbols):
     fx = AllocsFixture(python)
     try:
@@ -177,6 +192,7 @@ def check_tracemalloc(ck, pyx, python, version, has_symbols):
         save2 = os.path.join(fx.dir, "phase2.allocs")
         if not check_phase(ck, pyx, fx, fx.truth1, done1, version, 1, save1):
             return
+        check_refs(ck, pyx, fx)
         os.kill(fx.pid, signal.SIGUSR1)
         truth2 = fx.wait("truth2.json")
         done2 = fx.wait("ready2")
