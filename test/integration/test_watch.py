@@ -112,7 +112,7 @@ class Watch(object):
         self.lines.append(line.decode("utf-8"))
         return json.loads(self.lines[0])
 
-    def finish(self, timeout=60):
+    def finish(self, timeout=180):
         try:
             out, err = self.proc.communicate(timeout=timeout)
         except T.subprocess.TimeoutExpired:
@@ -261,7 +261,7 @@ def main():
         for p in PATTERNS:
             fixtures[p].wait_ready()
         for p in PATTERNS:
-            extra = ["--holders", "2", "--examples", "3"] if p == "leak" \
+            extra = ["--holders", "2", "--examples", "2"] if p == "leak" \
                 else ["--holders", "0"]
             watches[p] = Watch(args.pyxray, fixtures[p].pid,
                                ["--interval", INTERVAL, "--count", COUNT,
