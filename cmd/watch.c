@@ -1354,15 +1354,9 @@ static int sample(struct state *s)
 		   : pyx_census_take(s->py, &s->copts, &c)))
 		return err;
 	if (!s->o.nonblocking) {
-		/* The census's time is taken before its copy buffer is
-		 * reserved (tens of ms, more on a loaded host); the heap it
-		 * counts is that of the middle of the pause, which ended
-		 * walk_ms before now. */
-		struct timespec now;
-
-		clock_gettime(CLOCK_REALTIME, &now);
-		c->time = (double)now.tv_sec + (double)now.tv_nsec / 1e9 -
-			  (c->walk_ms + c->pause_ms / 2) / 1e3;
+		/* The census's time is its stop: the heap it counts is that
+		 * of the middle of the pause. */
+		c->time += c->pause_ms / 2 / 1e3;
 		if (s->w->nsamples && c->time < last_sample(s)->time)
 			c->time = last_sample(s)->time;
 	}

@@ -90,6 +90,8 @@ struct pyx_heap_capture_info {
 	bool truncated;     /* the bound left mappings out */
 	int attempts;       /* stops made */
 	int64_t rss_bytes;  /* the target's RSS while stopped, -1 unknown */
+	double time;        /* when the copy was taken (the stop): seconds
+			       since the epoch; 0 unknown */
 };
 /* Errors: those of pyx_target_stop(); -PYX_E_EXITED; -PYX_E_NOT_SUPPORTED
  * (finalizing); -PYX_E_GC_BUSY (a collection at every stop);
@@ -97,6 +99,10 @@ struct pyx_heap_capture_info {
 int pyx_heap_capture(struct pyx_python *py,
 		     const struct pyx_heap_capture_opts *o,
 		     struct pyx_heap_capture_info *info);
+
+/* The default bound on a heap copy: 3/4 of what the host can give without
+ * swapping (MemAvailable); 0 when unknown (no bound). */
+uint64_t pyx_heap_default_max_copy(void);
 
 /* Bytes in pymalloc arenas, summed over interpreters; -PYX_E_NOT_SUPPORTED
  * when the layout does not expose them (stripped 3.8-3.11, or

@@ -337,6 +337,10 @@ static int copy_heap(struct pyx_python *py, const struct pyx_census_opts *o,
 	if (err)
 		return err;
 	c->rss_bytes = ci.rss_bytes;
+	/* The census's moment is the stop, not its start: reserving the
+	 * copy buffer before it can take long on a loaded host. */
+	if (ci.time > 0)
+		c->time = ci.time;
 	c->copied_bytes = ci.copied_bytes;
 	c->heap_bytes = ci.heap_bytes;
 	c->copy_reads = ci.copy_reads;

@@ -1,6 +1,7 @@
 /* Walking the GC lists: generations and the permanent generation of every
  * interpreter. */
 #include <stdio.h>
+#include <sys/time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -316,8 +317,7 @@ int pyx_heap_arena_bytes(struct pyx_python *py, uint64_t *bytes)
 #define CAPTURE_RETRIES 20
 #define CAPTURE_RETRY_SLEEP_MS 10
 
-/* 3/4 of what the host can give us without swapping. */
-static uint64_t default_max_copy(void)
+uint64_t pyx_heap_default_max_copy(void)
 {
 	char line[256];
 	long long kib = -1;
@@ -345,7 +345,7 @@ int pyx_heap_capture(struct pyx_python *py,
 {
 	struct pyx_mem_snapshot_info si;
 	bool collecting = false;
-	uint64_t max = o->max_copy ? o->max_copy : default_max_copy(), want;
+	uint64_t max = o->max_copy ? o->max_copy : pyx_heap_default_max_copy(), want;
 	int retries = o->retries > 0 ? o->retries : CAPTURE_RETRIES;
 	int deadline = o->deadline_ms > 0 ? o->deadline_ms : 2000;
 	int err = 0;
@@ -399,6 +399,10 @@ int pyx_heap_capture(struct pyx_python *py,
 		    (err = pyx_heap_check(py, &collecting)))
 			break;
 		if (!collecting) {
+			struct timeval tv;
+
+			gettimeofday(&tv, NULL);
+			info->time = (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
 			info->rss_bytes = pyx_target_rss_bytes(py->tgt);
 			err = pyx_mem_snapshot(py->mem, max, &si);
 			break;

@@ -906,23 +906,6 @@ static int on_nb(void *ctx, pyx_addr_t obj, const struct pyx_heap_where *where)
 	return 0;
 }
 
-/* The census's default bound on the copy: 3/4 of what the host can give
- * without swapping (heap.c keeps its own, static). */
-static uint64_t default_max_copy(void)
-{
-	char line[256];
-	long long kib = -1;
-	FILE *f = fopen("/proc/meminfo", "re");
-
-	if (!f)
-		return 0;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "MemAvailable: %lld kB", &kib) == 1)
-			break;
-	fclose(f);
-	return kib > 0 ? (uint64_t)kib * 1024 / 4 * 3 : 0;
-}
-
 static int cmp_type_name(const void *a, const void *b)
 {
 	return strcmp(((const struct pyx_census_type *)a)->name,
@@ -956,7 +939,7 @@ int pyx_watch_census_nonblocking(struct pyx_python *py, uint64_t max_copy,
 	c->tracked_only = true;
 	c->attempts = 1;
 	if (!max_copy)
-		max_copy = default_max_copy();
+		max_copy = pyx_heap_default_max_copy();
 	if ((err = pyx_target_refresh_maps(py->tgt)))
 		goto out;
 	want = pyx_mem_snapshot_size(py->mem);
