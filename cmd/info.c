@@ -1,5 +1,6 @@
 /* pyxray info: what pyxray sees of a Python process, and how. */
 #include <inttypes.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -179,6 +180,29 @@ static void utc_time(int64_t t, char *buf, size_t n)
 		snprintf(buf, n, "unknown");
 }
 
+/* A signal's name without "SIG" (sigabbrev_np is glibc 2.32+; the portable
+ * binary runs on 2.28), NULL if it has none. */
+static const char *sig_abbrev(int sig)
+{
+	static const char *const names[] = {
+		[SIGHUP] = "HUP",   [SIGINT] = "INT",       [SIGQUIT] = "QUIT",
+		[SIGILL] = "ILL",   [SIGTRAP] = "TRAP",     [SIGABRT] = "ABRT",
+		[SIGBUS] = "BUS",   [SIGFPE] = "FPE",       [SIGKILL] = "KILL",
+		[SIGUSR1] = "USR1", [SIGSEGV] = "SEGV",     [SIGUSR2] = "USR2",
+		[SIGPIPE] = "PIPE", [SIGALRM] = "ALRM",     [SIGTERM] = "TERM",
+		[SIGSTKFLT] = "STKFLT", [SIGCHLD] = "CHLD", [SIGCONT] = "CONT",
+		[SIGSTOP] = "STOP", [SIGTSTP] = "TSTP",     [SIGTTIN] = "TTIN",
+		[SIGTTOU] = "TTOU", [SIGURG] = "URG",       [SIGXCPU] = "XCPU",
+		[SIGXFSZ] = "XFSZ", [SIGVTALRM] = "VTALRM", [SIGPROF] = "PROF",
+		[SIGWINCH] = "WINCH", [SIGIO] = "IO",      [SIGPWR] = "PWR",
+		[SIGSYS] = "SYS",
+	};
+
+	if (sig > 0 && (size_t)sig < sizeof(names) / sizeof(names[0]))
+		return names[sig];
+	return NULL;
+}
+
 static void print_core(const struct pyx_core_info *c)
 {
 	char when[64], sig[32] = "none";
@@ -186,7 +210,7 @@ static void print_core(const struct pyx_core_info *c)
 	utc_time(c->time, when, sizeof(when));
 	if (c->signal > 0 && c->signal < 128)
 		snprintf(sig, sizeof(sig), "%d (%s)", c->signal,
-			 sigabbrev_np(c->signal) ? sigabbrev_np(c->signal) : "?");
+			 sig_abbrev(c->signal) ? sig_abbrev(c->signal) : "?");
 	printf("Core file ");
 	print_safe(stdout, c->path);
 	printf("\n  written by      %s%s%s%s\n", c->writer,

@@ -44,6 +44,12 @@
 #include "pyxray/target.h"
 #include "target_private.h"
 
+/* openat2 (Linux 5.6) is in the headers of glibc 2.32+ only: the portable
+ * binary is built against an older one. */
+#ifndef SYS_openat2
+#define SYS_openat2 __NR_openat2
+#endif
+
 #define MAX_LINKS 40		/* symlinks per resolution, as Linux's MAXSYMLINKS */
 #define OPENAT2_RETRIES 8	/* EAGAIN: a rename raced the resolution */
 

@@ -962,7 +962,7 @@ static int seize_eperm(struct pyx_proc *proc, pid_t tid)
 		snprintf(path, sizeof(path), "/proc/%ld/comm", tracer);
 		if (read_small(path, comm, sizeof(comm)) > 0)
 			comm[strcspn(comm, "\n")] = '\0';
-		if (tracer == getpid() || tracer == gettid())
+		if (tracer == getpid() || tracer == (pid_t)syscall(SYS_gettid))
 			return pyx_err_set(PYX_E_BUSY,
 					   "thread %d of process %d is already "
 					   "traced by this process",
