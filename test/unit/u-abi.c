@@ -49,6 +49,9 @@ static void old_consts(int v, struct pyx_version_consts *k)
 	k->gen_resume_quick_opcode = v == 311 ? 150 : 0;
 	k->gen_yf_by_state = v >= 313;
 	k->gen_yf_state_lo = k->gen_yf_state_hi = v >= 313 ? -1 : 0;
+	/* tracemalloc (lib/heap/tracemalloc.c) */
+	k->tm_statics = v <= 311;
+	k->tm_inline_entries = v == 308;
 }
 
 START_TEST(table_rows)
