@@ -22,6 +22,9 @@
 enum u8_kind {
 	U8_TEXT,      /* printable as is */
 	U8_CONTROL,   /* C0, DEL or C1: cp holds it */
+	U8_FORMAT,    /* a bidi or line control that reorders or breaks what
+			 a terminal shows (U+200E-200F, U+2028-202E,
+			 U+2066-2069, U+FEFF): escaped like a control */
 	U8_SURROGATE, /* a lone surrogate (U+D800-U+DFFF) encoded in 3 bytes */
 	U8_INVALID,   /* one byte that starts no valid UTF-8 sequence */
 };
@@ -60,6 +63,9 @@ static size_t u8_next(const unsigned char *p, uint32_t *cp, enum u8_kind *k)
 	*cp = v;
 	if (v >= 0xd800 && v <= 0xdfff)
 		*k = U8_SURROGATE;
+	else if (v == 0x200e || v == 0x200f || (v >= 0x2028 && v <= 0x202e) ||
+		 (v >= 0x2066 && v <= 0x2069) || v == 0xfeff)
+		*k = U8_FORMAT;
 	else
 		*k = v <= 0x9f ? U8_CONTROL : U8_TEXT;
 	return n;
@@ -82,6 +88,7 @@ static size_t escape_one(const unsigned char *s, char *out, size_t *used)
 		memcpy(out, s, *used);
 		return *used;
 	case U8_SURROGATE:
+	case U8_FORMAT:
 		return (size_t)snprintf(out, 7, "\\u%04x", (unsigned)cp);
 	default:
 		return (size_t)snprintf(out, 7, "\\x%02x", (unsigned)cp);
@@ -151,6 +158,7 @@ void json_str(FILE *out, const char *s)
 				fprintf(out, "\\u%04x", (unsigned)cp);
 			break;
 		case U8_SURROGATE:
+		case U8_FORMAT:
 			fprintf(out, "\\u%04x", (unsigned)cp);
 			break;
 		case U8_INVALID:

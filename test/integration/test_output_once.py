@@ -26,6 +26,8 @@ import pyxtest as T  # noqa: E402
 TARGET = os.path.join(T.FIXTURES, "output_target.py")
 C1 = re.compile(b"\xc2[\x80-\x9f]")
 C0 = re.compile(b"[\x00-\x09\x0b-\x1f\x7f]")  # all but newline
+# Bidi and line controls (U+200E-200F, U+2028-202E, U+2066-2069, U+FEFF)
+BIDI = re.compile("[\u200e\u200f\u2028-\u202e\u2066-\u2069\ufeff]")
 
 
 def run_bytes(argv, timeout=60):
@@ -92,6 +94,10 @@ def check_text(chk, what, out):
     except UnicodeDecodeError as e:
         bad.append("invalid UTF-8: %s: %r" % (
             e, out[max(0, e.start - 40):e.start + 20]))
+    m = BIDI.search(out.decode("utf-8", "replace"))
+    if m:
+        bad.append("raw bidi/line control U+%04X at %d" % (ord(m.group(0)),
+                                                           m.start()))
     chk.ok(not bad, "%s: text output holds no raw control and is valid "
            "UTF-8" % what, "      " + "\n      ".join(bad))
 
@@ -116,7 +122,8 @@ def escaped(s):
         c = ord(ch)
         if c < 0x20 or 0x7f <= c <= 0x9f:
             o.append("\\x%02x" % c)
-        elif 0xd800 <= c <= 0xdfff:
+        elif 0xd800 <= c <= 0xdfff or c in (0x200e, 0x200f, 0xfeff) or \
+                0x2028 <= c <= 0x202e or 0x2066 <= c <= 0x2069:
             o.append("\\u%04x" % c)
         else:
             o.append(ch)
@@ -148,7 +155,7 @@ def case_text_and_json(chk, args, pid, truth):
             rc, err)):
         check_text(chk, "stacks --context 2", out)
         text = out.decode("utf-8", "replace")
-        for name in truth["thread_names"][:2]:
+        for name in truth["thread_names"][:2] + truth["thread_names"][4:]:
             chk.ok('"%s"' % escaped(name) in text,
                    "stacks: thread name %r shown escaped" % name)
         chk.ok(escaped(truth["function"]) in text,
