@@ -17,7 +17,7 @@
 void help_allocs(FILE *out)
 {
 	fprintf(out,
-		"Usage: pyxray allocs PID [OPTIONS]\n"
+		"Usage: pyxray allocs PID|CORE [OPTIONS]\n"
 		"\n"
 		"Where the memory of PID was allocated, from tracemalloc's own traces,\n"
 		"read from outside (no code runs in the target): the top allocation\n"
@@ -42,6 +42,7 @@ void help_allocs(FILE *out)
 		"  --deadline-ms MS   give up if the threads do not stop within MS\n"
 		"                     (default 2000); the target is always resumed\n"
 		PYX_CMD_PYTHON_OPTS_HELP
+		PYX_CMD_CORE_OPTS_HELP
 		"  -v, --verbose      diagnostics on stderr\n"
 		"  -h, --help         this help\n"
 		"\n"

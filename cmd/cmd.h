@@ -209,6 +209,10 @@ int do_memory(int argc, char **argv);
 void help_memory(FILE *out);
 int do_allocs(int argc, char **argv);
 void help_allocs(FILE *out);
+/* One asyncio task as text or JSON (cmd/tasks.c; stacks --async too). */
+struct pyx_tasks;
+void cmd_task_text(const struct pyx_tasks *ts, size_t i, const char *indent);
+void cmd_task_json(const struct pyx_tasks *ts, size_t i);
 /* Shared by census and diff (cmd/census.c). */
 const char *cmd_human_bytes(double bytes, char *buf, size_t n);
 void cmd_print_growth(const struct pyx_census_delta *d, size_t top,

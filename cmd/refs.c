@@ -17,7 +17,7 @@
 void help_refs(FILE *out)
 {
 	fprintf(out,
-		"Usage: pyxray refs PID --type NAME | --addr 0xADDR [OPTIONS]\n"
+		"Usage: pyxray refs PID|CORE --type NAME | --addr 0xADDR [OPTIONS]\n"
 		"\n"
 		"Why are these objects still alive?  The shortest paths from the roots\n"
 		"(sys.modules, the sys and builtins dicts, every thread's frames and\n"
@@ -41,6 +41,7 @@ void help_refs(FILE *out)
 		"  --dot FILE         the paths as a Graphviz graph in FILE\n"
 		PYX_CMD_CAPTURE_OPTS_HELP
 		PYX_CMD_PYTHON_OPTS_HELP
+		PYX_CMD_CORE_OPTS_HELP
 		"  -v, --verbose      diagnostics on stderr\n"
 		"  -h, --help         this help\n"
 		"\n"

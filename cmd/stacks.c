@@ -17,14 +17,10 @@
 #define STACKS_DEFAULT_DEPTH 4096
 #define STACKS_MAX_DEPTH 1000000
 
-/* cmd/tasks.c */
-void cmd_task_text(const struct pyx_tasks *ts, size_t i, const char *indent);
-void cmd_task_json(const struct pyx_tasks *ts, size_t i);
-
 void help_stacks(FILE *out)
 {
 	fprintf(out,
-		"Usage: pyxray stacks PID [OPTIONS]\n"
+		"Usage: pyxray stacks PID|CORE [OPTIONS]\n"
 		"\n"
 		"Print the Python stack of every thread of every interpreter in PID,\n"
 		"innermost frame first, with the current source line.  The target is\n"
@@ -50,6 +46,7 @@ void help_stacks(FILE *out)
 		"  --async            after each thread's stack, the asyncio tasks of\n"
 		"                     the loop it runs (see pyxray tasks)\n"
 		PYX_CMD_PYTHON_OPTS_HELP
+		PYX_CMD_CORE_OPTS_HELP
 		"  -v, --verbose      diagnostics on stderr\n"
 		"  -h, --help         this help\n");
 }

@@ -11,10 +11,6 @@
 #include "pyxray/target.h"
 #include "pyxray/tasks.h"
 
-/* Shared with cmd/stacks.c (stacks --async). */
-void cmd_task_text(const struct pyx_tasks *ts, size_t i, const char *indent);
-void cmd_task_json(const struct pyx_tasks *ts, size_t i);
-
 /* The tree stops there: deeper is not a tree a reader follows. */
 #define TREE_MAX_DEPTH 128
 #define TREE_MAX_LINES 100000
@@ -22,7 +18,7 @@ void cmd_task_json(const struct pyx_tasks *ts, size_t i);
 void help_tasks(FILE *out)
 {
 	fprintf(out,
-		"Usage: pyxray tasks PID [OPTIONS]\n"
+		"Usage: pyxray tasks PID|CORE [OPTIONS]\n"
 		"\n"
 		"Print every asyncio task of every event loop in PID: its name, state\n"
 		"(pending, cancelled, done), its coroutine chain (innermost first, each\n"
@@ -40,6 +36,7 @@ void help_tasks(FILE *out)
 		"  --deadline-ms MS   give up if the threads are not stopped within MS\n"
 		"                     (default 2000); the target is always resumed\n"
 		PYX_CMD_PYTHON_OPTS_HELP
+		PYX_CMD_CORE_OPTS_HELP
 		"  -v, --verbose      diagnostics on stderr\n"
 		"  -h, --help         this help\n");
 }
