@@ -11,6 +11,7 @@
  * Set PYX_FUZZ_PRINT=1 to print what the walkers found (replaying one
  * input by hand).
  */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,7 @@
 #include "pyxray/refs.h"
 #include "pyxray/stacks.h"
 #include "pyxray/target.h"
+#include "pyxray/tasks.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -43,15 +45,21 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	return 0;
 }
 
-static void run_stacks(struct pyx_python *py)
+/* Plain stacks, then with every frame's locals and every asyncio task
+ * (stacks --locals --async): the locals reader and the task walker read
+ * the same hostile memory. */
+static void run_stacks(struct pyx_python *py, bool extra)
 {
-	struct pyx_stacks_opts o = { .max_depth = 64, .deadline_ms = 100 };
+	struct pyx_stacks_opts o = { .max_depth = 64, .deadline_ms = 100,
+				     .locals = extra, .tasks = extra };
 	struct pyx_stacks *s = NULL;
 	int err = pyx_stacks_collect(py, &o, &s);
 
 	if (print) {
-		printf("stacks: %s, %zu threads\n", err ? pyx_strerror(err) : "ok",
-		       s ? s->nthreads : 0);
+		printf("stacks%s: %s, %zu threads, %zu tasks\n",
+		       extra ? " --locals --async" : "",
+		       err ? pyx_strerror(err) : "ok", s ? s->nthreads : 0,
+		       s && s->tasks ? s->tasks->n : 0);
 		for (size_t i = 0; s && i < s->nthreads; i++)
 			for (size_t j = 0; j < s->threads[i].nframes; j++)
 				printf("  %s %s:%d\n",
@@ -123,7 +131,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	pyx_image_python_facts(&info, &facts);
 	if (pyx_python_open_facts(tgt, &facts, &py))
 		goto out;
-	run_stacks(py);
+	run_stacks(py, false);
+	run_stacks(py, true);
 	/* An image is not stopped, and a collection recorded in it is
 	 * refused at once (pyx_heap_capture): no sleep here. */
 	type = run_census(py);

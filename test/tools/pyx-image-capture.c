@@ -51,6 +51,7 @@
 #include "pyxray/python.h"
 #include "pyxray/refs.h"
 #include "pyxray/stacks.h"
+#include "pyxray/tasks.h"
 #include "pyxray/symbols.h"
 #include "pyxray/target.h"
 #include "target_private.h"
@@ -559,6 +560,16 @@ static int run_walkers(struct pyx_python *py, const struct run_opts *o)
 		report_error("stacks", err);
 	else
 		print_stacks(s);
+	pyx_stacks_free(s);
+	/* stacks --locals --async: the locals reader and the task walker
+	 * (the fuzzer runs them too) */
+	so.locals = so.tasks = true;
+	s = NULL;
+	if ((err = pyx_stacks_collect(py, &so, &s)))
+		report_error("stacks --locals --async", err);
+	else
+		printf("stacks --locals --async: %zu threads, %zu tasks\n",
+		       s->nthreads, s->tasks ? s->tasks->n : 0);
 	pyx_stacks_free(s);
 	if (recording)
 		recording->base = recording->store_len;
