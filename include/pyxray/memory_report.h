@@ -172,6 +172,24 @@ int pyx_cmalloc_walk(struct pyx_mem *mem, const struct pyx_cmalloc_where *w,
  * reason.  Errors: those of pyx_cmalloc_walk(). */
 int pyx_cmalloc_read(struct pyx_target *tgt, const char *debug_dir,
 		     struct pyx_cmalloc *out);
+/* pyx_cmalloc_read() in two steps, so that a stop holds only the second:
+ * pyx_cmalloc_find() looks for libc in the maps and for main_arena and mp_
+ * in its symbols or debug file (files only: the target may run);
+ * pyx_cmalloc_walk_found() checks mp_'s layout, or scans libc's data where
+ * there were no symbols, and walks (the target's memory: stop it first).
+ * The libc must still be mapped where it was found. */
+struct pyx_cmalloc_found {
+	bool have_libc;
+	bool symbols;           /* main_arena and mp_ by symbol in w */
+	char libc[4096];        /* its path, as the maps spell it */
+	struct pyx_cmalloc_where w;
+	uint64_t mp_size;       /* mp_'s symbol size */
+};
+int pyx_cmalloc_find(struct pyx_target *tgt, const char *debug_dir,
+		     struct pyx_cmalloc_found *f);
+int pyx_cmalloc_walk_found(struct pyx_target *tgt,
+			   const struct pyx_cmalloc_found *f,
+			   struct pyx_cmalloc *out);
 void pyx_cmalloc_free(struct pyx_cmalloc *m);
 
 /* ---- the report -------------------------------------------------------- */

@@ -20,6 +20,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "pyxray/common.h"
@@ -139,6 +140,30 @@ int pyx_target_host_tid(struct pyx_target *t, pid_t ns_tid, pid_t *host_tid);
 
 /* The resident set size in bytes, -1 if unknown. */
 int64_t pyx_target_rss_bytes(const struct pyx_target *t);
+/* One mapping of /proc/PID/smaps: its header line and its Rss. */
+struct pyx_smaps_entry {
+	pyx_addr_t start, end;
+	char perms[5];        /* "rw-p" */
+	uint64_t offset;
+	const char *path;     /* "" for anonymous memory; the target's
+				 spelling (escape before printing) */
+	uint64_t rss_bytes;
+};
+/* Call fn for each mapping of a live target's /proc/PID/smaps, in address
+ * order; a non-zero return from fn ends the walk and is returned.  Read
+ * through the pinned process: a PID that now names another process is
+ * never read (-PYX_E_EXITED).  Other targets: -PYX_E_NOT_SUPPORTED ("not a
+ * live process"), nothing opened. */
+int pyx_target_smaps(struct pyx_target *t,
+		     int (*fn)(void *arg, const struct pyx_smaps_entry *e),
+		     void *arg);
+/* Resident bytes of [start, end) (start rounded down to a page): the
+ * present pages of a live target's page map (bit 63), read through the
+ * pinned process.  -PYX_E_NOT_SUPPORTED for other targets, or where the
+ * page map cannot be read (*bytes then 0). */
+int pyx_target_resident(struct pyx_target *t, pyx_addr_t start,
+			pyx_addr_t end, uint64_t *bytes);
+
 /* Whether the target has gone (exited, or a zombie): tells a read that
  * failed because of that from one that failed otherwise. */
 bool pyx_target_gone(const struct pyx_target *t);

@@ -570,38 +570,57 @@ out:
 	return true;
 }
 
-int pyx_cmalloc_read(struct pyx_target *tgt, const char *debug_dir,
-		     struct pyx_cmalloc *out)
+int pyx_cmalloc_find(struct pyx_target *tgt, const char *debug_dir,
+		     struct pyx_cmalloc_found *f)
+{
+	size_t n;
+	const struct pyx_map *maps = pyx_target_maps(tgt, &n);
+	const char *libc = NULL;
+
+	memset(f, 0, sizeof(*f));
+	for (size_t i = 0; i < n && !libc; i++)
+		if (maps[i].path && is_libc(maps[i].path))
+			libc = maps[i].path;
+	if (!libc)
+		return 0;
+	f->have_libc = true;
+	snprintf(f->libc, sizeof(f->libc), "%s", libc);
+	f->symbols = by_symbols(tgt, libc, debug_dir, &f->w, &f->mp_size);
+	return 0;
+}
+
+int pyx_cmalloc_walk_found(struct pyx_target *tgt,
+			   const struct pyx_cmalloc_found *f,
+			   struct pyx_cmalloc *out)
 {
 	struct pyx_mem *mem = pyx_target_mem(tgt);
-	struct pyx_cmalloc_where w = { 0 };
+	struct pyx_cmalloc_where w = f->w;
 	struct region r[8];
 	size_t n, nr = 0;
 	const struct pyx_map *maps = pyx_target_maps(tgt, &n);
-	const char *libc = NULL;
-	uint64_t mp_size = 0;
+	const char *libc = f->libc;
+	uint64_t mp_size = f->mp_size;
 	int err = 0;
 
 	memset(out, 0, sizeof(*out));
 	memset(r, 0, sizeof(r));
 	other_allocators(maps, n, out);
+	w.sbrk_lo = w.sbrk_hi = 0;
 	for (size_t i = 0; i < n; i++) {
 		const char *p = maps[i].path ? maps[i].path : "";
 
-		if (!libc && is_libc(p))
-			libc = p;
 		if (strcmp(p, "[heap]") == 0) {
 			w.sbrk_lo = maps[i].start;
 			w.sbrk_hi = maps[i].end;
 		}
 	}
-	if (!libc) {
+	if (!f->have_libc) {
 		unavailable(out, "%s", "no glibc mapped (a static binary, "
 			    "musl?)");
 		return 0;
 	}
-	snprintf(out->libc, sizeof(out->libc), "%s", libc);
-	if (by_symbols(tgt, libc, debug_dir, &w, &mp_size)) {
+	snprintf(out->libc, sizeof(out->libc), "%.255s", libc);
+	if (f->symbols) {
 		snprintf(out->method, sizeof(out->method), "libc symbols");
 		w.mp_layout = 0;
 		for (size_t j = 0; j < PYX_ARRAY_SIZE(mp_layouts); j++) {
@@ -673,4 +692,17 @@ out:
 	for (size_t i = 0; i < nr; i++)
 		free(r[i].buf);
 	return err;
+}
+
+int pyx_cmalloc_read(struct pyx_target *tgt, const char *debug_dir,
+		     struct pyx_cmalloc *out)
+{
+	struct pyx_cmalloc_found f;
+	int err = pyx_cmalloc_find(tgt, debug_dir, &f);
+
+	if (err) {
+		memset(out, 0, sizeof(*out));
+		return err;
+	}
+	return pyx_cmalloc_walk_found(tgt, &f, out);
 }

@@ -17,16 +17,19 @@
  *  - other file mappings: by file; [vdso] and friends: special;
  *  - the rest of the anonymous memory: unexplained.
  *
- * /proc/PID/smaps and pagemap are read here, by the PID: no target backend
- * has them yet (a live process only; a core or an image has no RSS).
+ * smaps and the page map come from the target (pyx_target_smaps(),
+ * pyx_target_resident()), which reads them through the pinned process; a
+ * core or an image has neither and says so.
+ *
+ * The claims are sorted once and swept along the mappings (both in address
+ * order): each mapping looks only at the claims that can meet it.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/user.h>
-#include <unistd.h>
+#include <unistd.h> /* usleep: the hold test hook */
 
 #include "pyxray/census.h"
 #include "pyxray/memory.h"
@@ -57,10 +60,13 @@ struct claim {
 
 struct ctx {
 	struct pyx_memory_report *r;
+	struct pyx_target *tgt;
 	struct pyx_mem *mem;
-	int pagemap;          /* fd, -1 */
+	bool no_pagemap;      /* the page map failed once: not asked again */
 	struct claim *c;
 	size_t nc, capc;
+	pyx_addr_t *maxend;   /* maxend[i]: the highest end of c[0..i] */
+	size_t sweep;         /* first claim that may meet the next mapping */
 	pyx_addr_t *sp;       /* the threads' stack pointers */
 	int *tids;
 	size_t nsp;
@@ -87,102 +93,68 @@ static void free_vmas(struct vma *v, size_t n)
 	free(v);
 }
 
-/* /proc/PID/smaps: each mapping's header line and its Rss. */
-static int read_smaps(int pid, struct vma **out, size_t *n)
+struct vmas {
+	struct vma *v;
+	size_t n, cap;
+};
+
+static int add_vma(void *arg, const struct pyx_smaps_entry *e)
 {
-	char path[64], *line = NULL;
-	size_t cap = 0, len = 0, lcap = 0;
-	struct vma *v = NULL;
-	int err = 0;
-	FILE *f;
+	struct vmas *l = arg;
 
-	*out = NULL;
-	*n = 0;
-	snprintf(path, sizeof(path), "/proc/%d/smaps", pid);
-	f = fopen(path, "re");
-	if (!f)
-		return pyx_err_set(errno == ENOENT ? PYX_E_EXITED : PYX_E_IO,
-				   "%s: %s", path, strerror(errno));
-	while (getline(&line, &lcap, f) > 0) {
-		unsigned long long s, e, kb;
-		char perms[8];
-		int pos = 0;
+	if (l->n == l->cap) {
+		size_t nc = l->cap ? l->cap * 2 : 256;
+		struct vma *nv;
 
-		if (sscanf(line, "%llx-%llx %7s %*s %*s %*s %n", &s, &e, perms,
-			   &pos) >= 3 && pos > 0) {
-			char *p = line + pos, *nl = strchr(p, '\n');
-
-			if (nl)
-				*nl = 0;
-			if (len == cap) {
-				size_t nc = cap ? cap * 2 : 256;
-				struct vma *nv;
-
-				if (nc > MAX_VMAS ||
-				    !(nv = realloc(v, nc * sizeof(*v)))) {
-					err = -PYX_E_NOMEM;
-					goto out;
-				}
-				v = nv;
-				cap = nc;
-			}
-			memset(&v[len], 0, sizeof(v[len]));
-			v[len].start = s;
-			v[len].end = e;
-			snprintf(v[len].perms, sizeof(v[len].perms), "%.4s", perms);
-			v[len].path = strdup(p);
-			if (!v[len].path) {
-				err = -PYX_E_NOMEM;
-				goto out;
-			}
-			len++;
-		} else if (len && sscanf(line, "Rss: %llu kB", &kb) == 1) {
-			v[len - 1].rss = (uint64_t)kb * 1024;
-		}
+		if (nc > MAX_VMAS || !(nv = realloc(l->v, nc * sizeof(*nv))))
+			return pyx_err_set(PYX_E_NOMEM, "out of memory");
+		l->v = nv;
+		l->cap = nc;
 	}
-out:
-	free(line);
-	fclose(f);
-	if (err) {
-		free_vmas(v, len);
-		return err;
-	}
-	*out = v;
-	*n = len;
+	l->v[l->n] = (struct vma){ .start = e->start, .end = e->end,
+				   .rss = e->rss_bytes };
+	snprintf(l->v[l->n].perms, sizeof(l->v[l->n].perms), "%s", e->perms);
+	if (!(l->v[l->n].path = strdup(e->path)))
+		return pyx_err_set(PYX_E_NOMEM, "out of memory");
+	l->n++;
 	return 0;
 }
 
-/* Resident pages of [s, e) from the page map; -1 if it cannot be read. */
+/* Each mapping's header line and its Rss, from the target. */
+static int read_smaps(struct pyx_target *tgt, struct vma **out, size_t *n)
+{
+	struct vmas l = { 0 };
+	int err = pyx_target_smaps(tgt, add_vma, &l);
+
+	if (err) {
+		free_vmas(l.v, l.n);
+		*out = NULL;
+		*n = 0;
+		return err;
+	}
+	*out = l.v;
+	*n = l.n;
+	return 0;
+}
+
+/* Resident bytes of [s, e) from the page map; -1 if it cannot be read. */
 static int64_t resident(struct ctx *x, pyx_addr_t s, pyx_addr_t e)
 {
-	uint64_t buf[512], total = 0;
+	uint64_t b;
 
-	if (x->pagemap < 0)
+	if (x->no_pagemap)
 		return -1;
-	s &= ~(uint64_t)(PAGE - 1);
-	while (s < e) {
-		uint64_t pages = (e - s + PAGE - 1) / PAGE;
-		size_t k = pages < 512 ? (size_t)pages : 512;
-		ssize_t got = pread(x->pagemap, buf, k * 8, (off_t)(s / PAGE * 8));
-
-		if (got != (ssize_t)(k * 8))
-			return -1;
-		for (size_t i = 0; i < k; i++)
-			total += (buf[i] >> 63) & 1;
-		s += (uint64_t)k * PAGE;
+	if (pyx_target_resident(x->tgt, s, e, &b)) {
+		pyx_err_clear();
+		x->no_pagemap = true;
+		return -1;
 	}
-	return (int64_t)(total * PAGE);
+	return (int64_t)b;
 }
 
 static bool page_resident(struct ctx *x, pyx_addr_t p)
 {
-	uint64_t e;
-
-	if (x->pagemap < 0)
-		return true;
-	if (pread(x->pagemap, &e, 8, (off_t)(p / PAGE * 8)) != 8)
-		return true;
-	return (e >> 63) & 1;
+	return resident(x, p, p + PAGE) != 0;
 }
 
 static int claim(struct ctx *x, pyx_addr_t s, pyx_addr_t e, enum kind k)
@@ -335,14 +307,37 @@ static uint64_t *kind_rss(struct pyx_memory_report *r, enum kind k)
 	}
 }
 
-/* An anonymous mapping: its claims' resident bytes, the rest unexplained. */
+/* Sort the claims and index their running highest end, for the sweep. */
+static int sort_claims(struct ctx *x)
+{
+	pyx_addr_t *m;
+
+	qsort(x->c, x->nc, sizeof(*x->c), cmp_claim);
+	m = realloc(x->maxend, (x->nc ? x->nc : 1) * sizeof(*m));
+	if (!m)
+		return pyx_err_set(PYX_E_NOMEM, "out of memory");
+	x->maxend = m;
+	for (size_t i = 0; i < x->nc; i++)
+		m[i] = i && m[i - 1] > x->c[i].end ? m[i - 1] : x->c[i].end;
+	x->sweep = 0;
+	return 0;
+}
+
+/* An anonymous mapping: its claims' resident bytes, the rest unexplained.
+ * Mappings come in address order: the claims before x->sweep all end at or
+ * before this one's start (so before every later one's), and those from
+ * the first that starts at or after its end on cannot meet it.  The claims
+ * met are taken in the order of the whole list, so the sums are those of
+ * a walk of every claim. */
 static void place_anon(struct ctx *x, const struct vma *v)
 {
 	struct pyx_memory_report *r = x->r;
 	uint64_t placed = 0, share[5] = { 0 };
 	bool exact = true;
 
-	for (size_t i = 0; i < x->nc; i++) {
+	while (x->sweep < x->nc && x->maxend[x->sweep] <= v->start)
+		x->sweep++;
+	for (size_t i = x->sweep; i < x->nc && x->c[i].start < v->end; i++) {
 		const struct claim *c = &x->c[i];
 		pyx_addr_t s = c->start > v->start ? c->start : v->start;
 		pyx_addr_t e = c->end < v->end ? c->end : v->end;
@@ -402,8 +397,12 @@ static int place(struct ctx *x)
 	size_t nv = 0, nmm = 0, capmm = 0, capf = 0;
 	int err, tid;
 
-	if ((err = read_smaps(r->pid, &v, &nv)))
+	if ((err = read_smaps(x->tgt, &v, &nv)))
 		return err;
+	/* Opens the page map now: resident_exact says whether it can be
+	 * read even where no claim asks. */
+	if (nv)
+		(void)resident(x, v[0].start, v[0].start);
 	for (size_t i = 0; i < r->pymalloc.narena_addr; i++)
 		if ((err = claim(x, r->pymalloc.arena_addr[i],
 				 r->pymalloc.arena_addr[i] + r->pymalloc.arena_size,
@@ -413,7 +412,8 @@ static int place(struct ctx *x)
 		if ((err = claim(x, r->malloc.heaps[i].start,
 				 r->malloc.heaps[i].end, K_HEAP)))
 			goto out;
-	qsort(x->c, x->nc, sizeof(*x->c), cmp_claim);
+	if ((err = sort_claims(x)))
+		goto out;
 	/* The mmapped chunks, in the anonymous private mappings that are no
 	 * thread's stack. */
 	if (r->malloc.available) {
@@ -427,9 +427,9 @@ static int place(struct ctx *x)
 			if ((err = claim(x, mm[i].start, mm[i].end, K_MMAP)))
 				goto out;
 		r->malloc_mmap_chunks = nmm;
-		qsort(x->c, x->nc, sizeof(*x->c), cmp_claim);
+		if ((err = sort_claims(x)))
+			goto out;
 	}
-	r->resident_exact = x->pagemap >= 0;
 	r->rss_bytes = 0;
 	for (size_t i = 0; i < nv; i++) {
 		const struct vma *m = &v[i];
@@ -456,6 +456,7 @@ static int place(struct ctx *x)
 		if (err)
 			goto out;
 	}
+	r->resident_exact = !x->no_pagemap;
 	r->maps_available = true;
 	r->unexplained_bytes = (int64_t)r->anon_other_rss;
 	r->unexplained_share = r->rss_bytes > 0
@@ -508,7 +509,8 @@ int pyx_memory_take(struct pyx_python *py, const struct pyx_memory_opts *o,
 		    struct pyx_memory_report **out)
 {
 	struct pyx_memory_report *r;
-	struct ctx x = { .pagemap = -1 };
+	struct ctx x = { .tgt = py->tgt };
+	struct pyx_cmalloc_found found;
 	struct pyx_census *c = NULL;
 	uint64_t pause0;
 	bool live = pyx_target_kind(py->tgt) == PYX_TARGET_PROCESS;
@@ -547,12 +549,11 @@ int pyx_memory_take(struct pyx_python *py, const struct pyx_memory_opts *o,
 			r->census_pause_ms = c->pause_ms;
 		}
 	}
+	/* libc's symbols and debug file: found while the target runs. */
+	if ((err = pyx_cmalloc_find(py->tgt, o->debug_dir, &found)))
+		goto out;
 	pause0 = pyx_target_pause_ns(py->tgt);
 	if (live) {
-		char path[64];
-
-		snprintf(path, sizeof(path), "/proc/%d/pagemap", r->pid);
-		x.pagemap = open(path, O_RDONLY | O_CLOEXEC);
 		if ((err = pyx_target_stop(py->tgt, o->capture.deadline_ms)))
 			goto out;
 #ifdef PYX_TEST_HOOKS
@@ -570,20 +571,25 @@ int pyx_memory_take(struct pyx_python *py, const struct pyx_memory_opts *o,
 		    "pymalloc's state cannot be read");
 		pyx_pymalloc_free(&r->pymalloc);
 	}
-	if ((err = pyx_cmalloc_read(py->tgt, o->debug_dir, &r->malloc)))
+	if ((err = pyx_cmalloc_walk_found(py->tgt, &found, &r->malloc)))
 		goto resume;
-	if (!live) {
-		snprintf(r->maps_why, sizeof(r->maps_why), "not a live process: "
-			 "no /proc/PID/smaps");
-		goto resume;
+	if (live) {
+		r->vmrss_bytes = pyx_target_rss_bytes(py->tgt);
+		if ((err = stack_pointers(&x, py->tgt)))
+			goto resume;
 	}
-	r->vmrss_bytes = pyx_target_rss_bytes(py->tgt);
-	if ((err = stack_pointers(&x, py->tgt)))
-		goto resume;
+	/* A core or an image: the target says it has no smaps, and opens
+	 * nothing. */
 	if ((err = place(&x))) {
 		if (fatal(err))
 			goto resume;
-		why(r->maps_why, sizeof(r->maps_why), "smaps");
+		if (err == -PYX_E_NOT_SUPPORTED) {
+			snprintf(r->maps_why, sizeof(r->maps_why), "%s",
+				 pyx_err_detail());
+			pyx_err_clear();
+		} else {
+			why(r->maps_why, sizeof(r->maps_why), "smaps");
+		}
 		err = 0;
 	}
 resume:
@@ -594,9 +600,8 @@ resume:
 	r->pause_ms = r->census_pause_ms +
 		      (double)(pyx_target_pause_ns(py->tgt) - pause0) / 1e6;
 out:
-	if (x.pagemap >= 0)
-		close(x.pagemap);
 	free(x.c);
+	free(x.maxend);
 	free(x.sp);
 	free(x.tids);
 	pyx_census_free(c);

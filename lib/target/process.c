@@ -95,6 +95,7 @@ struct pyx_proc {
 		size_t n;
 	} *retired;
 	size_t nretired, cap_retired;
+	int pagemap; /* /proc/PID/pagemap through the pin; -1 not yet, -2 cannot */
 };
 
 /* ---- small helpers ---------------------------------------------------- */
@@ -790,6 +791,7 @@ int pyx_proc_open(pid_t pid, struct pyx_proc **out)
 		return pyx_err_set(PYX_E_NOMEM, "out of memory");
 	proc->pid = pid;
 	proc->pin.pidfd = proc->pin.rootfd = proc->pin.cwdfd = -1;
+	proc->pagemap = -1;
 	rc = read_maps(pid, &proc->maps, &proc->nmaps);
 	if (rc < 0)
 		goto fail;
@@ -1522,6 +1524,158 @@ int64_t pyx_proc_rss_bytes(const struct pyx_proc *proc)
 	return (int64_t)kib * 1024;
 }
 
+/* /proc/PID/<what> for reading, kept only if the PID still names the
+ * process pinned (same start time, same credentials) once it is open: the
+ * fd then holds that process, never one that took its PID since.  An fd,
+ * or a -PYX_E_* error with a detail. */
+static int open_pinned(const struct pyx_proc *proc, const char *what)
+{
+	char path[64];
+	int fd, e, rc;
+
+	if (!proc->pin.valid)
+		return pyx_err_set(PYX_E_EXITED, "process %d exited (not "
+				   "pinned)", (int)proc->pid);
+	snprintf(path, sizeof(path), "/proc/%d/%s", (int)proc->pid, what);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		e = errno;
+		if (e == ENOENT || e == ESRCH)
+			return pyx_err_set(PYX_E_EXITED, "process %d exited",
+					   (int)proc->pid);
+		if (e == EACCES || e == EPERM)
+			return permission_error(proc->pid, path, e);
+		return pyx_err_set(PYX_E_IO, "open %s: %s", path, strerror(e));
+	}
+	if ((rc = pyx_pin_check(&proc->pin, proc->pid))) {
+		close(fd);
+		if (rc == -EPERM)
+			return pyx_err_set(PYX_E_PERMISSION, "process %d "
+					   "changed its credentials; %s not "
+					   "read", (int)proc->pid, path);
+		return pyx_err_set(PYX_E_EXITED, "process %d exited",
+				   (int)proc->pid);
+	}
+	return fd;
+}
+
+static int smaps_flush(struct pyx_smaps_entry *e, bool *have,
+		       int (*fn)(void *, const struct pyx_smaps_entry *),
+		       void *arg)
+{
+	if (!*have)
+		return 0;
+	*have = false;
+	return fn(arg, e);
+}
+
+int pyx_proc_smaps(struct pyx_proc *proc,
+		   int (*fn)(void *arg, const struct pyx_smaps_entry *e),
+		   void *arg)
+{
+	struct pyx_smaps_entry cur = { 0 };
+	char *line = NULL, *path = NULL;
+	size_t lcap = 0, n = 0;
+	bool have = false;
+	int fd, rc = 0;
+	FILE *f;
+
+	if ((fd = open_pinned(proc, "smaps")) < 0)
+		return fd;
+	f = fdopen(fd, "re");
+	if (!f) {
+		close(fd);
+		return pyx_err_set(PYX_E_NOMEM, "out of memory");
+	}
+	errno = 0;
+	while (getline(&line, &lcap, f) > 0) {
+		unsigned long long s, e, off, kb;
+		char perms[8];
+		int pos = 0;
+
+		if (sscanf(line, "%llx-%llx %7s %llx %*s %*s %n", &s, &e, perms,
+			   &off, &pos) >= 4 && pos > 0) {
+			char *p = line + pos;
+
+			if ((rc = smaps_flush(&cur, &have, fn, arg)))
+				goto out;
+			if (++n > PYX_SMAPS_MAX) {
+				rc = pyx_err_set(PYX_E_FORMAT, "/proc/%d/smaps: "
+						 "more than %u mappings",
+						 (int)proc->pid, PYX_SMAPS_MAX);
+				goto out;
+			}
+			p[strcspn(p, "\n")] = '\0';
+			free(path);
+			if (!(path = strdup(p))) {
+				rc = pyx_err_set(PYX_E_NOMEM, "out of memory");
+				goto out;
+			}
+			cur = (struct pyx_smaps_entry){ .start = s, .end = e,
+							.offset = off,
+							.path = path };
+			snprintf(cur.perms, sizeof(cur.perms), "%.4s", perms);
+			have = true;
+		} else if (have && sscanf(line, "Rss: %llu kB", &kb) == 1) {
+			cur.rss_bytes = (uint64_t)kb * 1024;
+		}
+	}
+	if (ferror(f)) {
+		rc = errno == ESRCH ? pyx_err_set(PYX_E_EXITED, "process %d "
+						  "exited", (int)proc->pid)
+				    : pyx_err_set(PYX_E_IO, "/proc/%d/smaps: "
+						  "%s", (int)proc->pid,
+						  strerror(errno));
+		goto out;
+	}
+	rc = smaps_flush(&cur, &have, fn, arg);
+out:
+	free(path);
+	free(line);
+	fclose(f);
+	return rc;
+}
+
+/* Present pages (bit 63 of each 8-byte entry), as smaps counts Rss. */
+int pyx_proc_resident(struct pyx_proc *proc, uint64_t start, uint64_t end,
+		      uint64_t *bytes)
+{
+	uint64_t buf[512], total = 0, s = start & ~(uint64_t)(PYX_MEM_PAGE - 1);
+
+	*bytes = 0;
+	if (proc->pagemap == -1) {
+		int fd = open_pinned(proc, "pagemap");
+
+		if (fd == -PYX_E_EXITED)
+			return fd;
+		proc->pagemap = fd < 0 ? -2 : fd;
+	}
+	if (proc->pagemap < 0)
+		return pyx_err_set(PYX_E_NOT_SUPPORTED, "process %d: its page "
+				   "map cannot be read", (int)proc->pid);
+	if (end > (uint64_t)INT64_MAX / 8 * PYX_MEM_PAGE)
+		return pyx_err_set(PYX_E_BAD_MEMORY, "range past the page map");
+	while (s < end) {
+		uint64_t pages = (end - s + PYX_MEM_PAGE - 1) / PYX_MEM_PAGE;
+		size_t k = pages < PYX_ARRAY_SIZE(buf) ? (size_t)pages
+						       : PYX_ARRAY_SIZE(buf);
+		ssize_t got = pread(proc->pagemap, buf, k * 8,
+				    (off_t)(s / PYX_MEM_PAGE * 8));
+
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got != (ssize_t)(k * 8))
+			return pyx_err_set(PYX_E_IO, "process %d: page map "
+					   "of " PYX_PRIaddr " cannot be read",
+					   (int)proc->pid, s);
+		for (size_t i = 0; i < k; i++)
+			total += (buf[i] >> 63) & 1;
+		s += (uint64_t)k * PYX_MEM_PAGE;
+	}
+	*bytes = total * PYX_MEM_PAGE;
+	return 0;
+}
+
 bool pyx_proc_gone(const struct pyx_proc *proc)
 {
 	char path[64], buf[512], *p;
@@ -1609,6 +1763,8 @@ void pyx_proc_free(struct pyx_proc *proc)
 			 "never stopped); they run on when this program exits",
 			 proc->ntasks, (int)proc->pid);
 	pyx_pin_release(&proc->pin);
+	if (proc->pagemap >= 0)
+		close(proc->pagemap);
 	free_maps(proc->maps, proc->nmaps);
 	for (size_t i = 0; i < proc->nretired; i++)
 		free_maps(proc->retired[i].maps, proc->retired[i].n);

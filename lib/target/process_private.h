@@ -34,6 +34,17 @@ uint64_t pyx_mem_test_refreshes(const struct pyx_mem *mem);
  * as on kernels without the PAGEMAP_SCAN ioctl. */
 void pyx_mem_test_no_pagemap_scan(struct pyx_mem *mem);
 
+/* /proc/PID/smaps and the page map, opened through the pin
+ * (pyx_target_smaps(), pyx_target_resident()). */
+struct pyx_smaps_entry;
+int pyx_proc_smaps(struct pyx_proc *proc,
+		   int (*fn)(void *arg, const struct pyx_smaps_entry *e),
+		   void *arg);
+int pyx_proc_resident(struct pyx_proc *proc, uint64_t start, uint64_t end,
+		      uint64_t *bytes);
+/* A smaps listing with more mappings than this is refused. */
+#define PYX_SMAPS_MAX 1000000u
+
 /* Test hook: how many signals caught in signal-delivery-stops this proc has
  * handed back to their thread on detach. */
 uint64_t pyx_proc_test_reinjected(const struct pyx_proc *proc);

@@ -11,6 +11,7 @@
 
 #include "internal.h"
 #include "pyxray/process.h"
+#include "process_private.h"
 #include "target_private.h"
 
 int pyx_target_new(const struct pyx_target_ops *ops, void *be,
@@ -76,6 +77,10 @@ PROC_CB(int, ns_tid, (void *be, pid_t h, pid_t *o), (be, h, o))
 PROC_CB(int, host_tid, (void *be, pid_t ns, pid_t *o), (be, ns, o))
 PROC_CB(int64_t, rss_bytes, (void *be), (be))
 PROC_CB(bool, gone, (void *be), (be))
+PROC_CB(int, smaps, (void *be, int (*fn)(void *, const struct pyx_smaps_entry *),
+		     void *arg), (be, fn, arg))
+PROC_CB(int, resident, (void *be, pyx_addr_t s, pyx_addr_t e, uint64_t *b),
+	(be, s, e, b))
 #undef PROC_CB
 
 static const struct pyx_target_pin *proc_pin_cb(void *be)
@@ -109,6 +114,8 @@ static const struct pyx_target_ops process_ops = {
 	.host_tid = proc_host_tid,
 	.rss_bytes = proc_rss_bytes,
 	.gone = proc_gone,
+	.smaps = proc_smaps,
+	.resident = proc_resident,
 	.pin = proc_pin_cb,
 };
 
@@ -283,6 +290,32 @@ int64_t pyx_target_rss_bytes(const struct pyx_target *t)
 bool pyx_target_gone(const struct pyx_target *t)
 {
 	return t->ops->gone ? t->ops->gone(t->be) : false;
+}
+
+/* Said the same way for every backend that is not a live process: the
+ * memory command reports it as the reason. */
+static int not_live(const struct pyx_target *t, const char *what)
+{
+	return pyx_err_set(PYX_E_NOT_SUPPORTED, "not a live process: a %s "
+			   "target has no %s", t->ops->name, what);
+}
+
+int pyx_target_smaps(struct pyx_target *t,
+		     int (*fn)(void *arg, const struct pyx_smaps_entry *e),
+		     void *arg)
+{
+	if (!t->ops->smaps)
+		return not_live(t, "/proc/PID/smaps");
+	return t->ops->smaps(t->be, fn, arg);
+}
+
+int pyx_target_resident(struct pyx_target *t, pyx_addr_t start,
+			pyx_addr_t end, uint64_t *bytes)
+{
+	*bytes = 0;
+	if (!t->ops->resident)
+		return not_live(t, "page map");
+	return t->ops->resident(t->be, start, end, bytes);
 }
 
 int pyx_target_be_open_mapped(const struct pyx_target *t, const char *path,

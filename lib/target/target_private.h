@@ -71,6 +71,13 @@ struct pyx_target_ops {
 	int (*host_tid)(void *be, pid_t ns_tid, pid_t *host_tid);
 	int64_t (*rss_bytes)(void *be);
 	bool (*gone)(void *be);
+	/* A live process's /proc/PID/smaps and page map (pyxray/target.h);
+	 * NULL: not a live process. */
+	int (*smaps)(void *be,
+		     int (*fn)(void *arg, const struct pyx_smaps_entry *e),
+		     void *arg);
+	int (*resident)(void *be, pyx_addr_t start, pyx_addr_t end,
+			uint64_t *bytes);
 	const struct pyx_target_pin *(*pin)(void *be);
 	/* A backend that resolves the files it maps itself (a core: its
 	 * NT_FILE note, --exe, --sysroot, build-ids): pyx_target_open_mapped()

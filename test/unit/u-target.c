@@ -1,7 +1,9 @@
 /* Unit tests of lib/target/target.c: the target over the live-process
  * backend.  Memory the target maps after pyxray opened it (a new thread's
  * stack, a new arena) must be readable: a read (or validity check)
- * outside the maps re-reads them, once (not more) per stop. */
+ * outside the maps re-reads them, once (not more) per stop.  smaps and the
+ * page map come through the target: equal to the kernel's for a live
+ * process, refused with "not a live process" for an image. */
 #include <check.h>
 #include <signal.h>
 #include <stdint.h>
@@ -11,6 +13,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "image.h"
 #include "process_private.h"
 #include "pyxray/error.h"
 #include "pyxray/memory.h"
@@ -216,6 +219,149 @@ START_TEST(test_maps_survive_refresh)
 }
 END_TEST
 
+struct smaps_list {
+	size_t n;
+	struct pyx_smaps_entry e[4096];
+	char paths[4096][64];
+};
+
+static int collect(void *arg, const struct pyx_smaps_entry *e)
+{
+	struct smaps_list *l = arg;
+
+	ck_assert_uint_lt(l->n, 4096);
+	l->e[l->n] = *e;
+	snprintf(l->paths[l->n], sizeof(l->paths[0]), "%s", e->path);
+	l->e[l->n].path = l->paths[l->n];
+	l->n++;
+	return 0;
+}
+
+/* The kernel's smaps of pid, read here directly: the truth. */
+static void read_truth(pid_t pid, struct smaps_list *l)
+{
+	char path[64], line[4096];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/smaps", (int)pid);
+	f = fopen(path, "re");
+	ck_assert_ptr_nonnull(f);
+	l->n = 0;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long long s, e, off, kb;
+		char perms[8];
+
+		if (sscanf(line, "%llx-%llx %7s %llx", &s, &e, perms, &off) == 4) {
+			ck_assert_uint_lt(l->n, 4096);
+			l->e[l->n] = (struct pyx_smaps_entry){ .start = s,
+							       .end = e,
+							       .offset = off };
+			snprintf(l->e[l->n].perms, 5, "%.4s", perms);
+			l->n++;
+		} else if (l->n && sscanf(line, "Rss: %llu kB", &kb) == 1) {
+			l->e[l->n - 1].rss_bytes = kb * 1024;
+		}
+	}
+	fclose(f);
+}
+
+/* A live target's smaps and resident pages equal the kernel's. */
+START_TEST(test_smaps_live)
+{
+	static struct smaps_list got, want;
+	struct shared *sh;
+	pid_t pid = spawn_mapper(&sh);
+	struct pyx_target *t;
+	uintptr_t addr;
+	uint64_t bytes = 1, in_map = 0;
+
+	ck_assert_int_eq(pyx_target_open_pid(pid, &t), 0);
+	addr = child_maps_more(sh);
+	got.n = 0;
+	ck_assert_int_eq(pyx_target_stop(t, 0), 0);
+	ck_assert_int_eq(pyx_target_smaps(t, collect, &got), 0);
+	read_truth(pid, &want);
+	ck_assert_int_eq(pyx_target_resident(t, addr, addr + NEW_PAGES * PAGE,
+					     &bytes), 0);
+	ck_assert_uint_eq(bytes, NEW_PAGES * PAGE);
+	/* An unmapped page: none. */
+	ck_assert_int_eq(pyx_target_resident(t, 0, PAGE, &bytes), 0);
+	ck_assert_uint_eq(bytes, 0);
+	ck_assert_int_eq(pyx_target_resume(t), 0);
+	ck_assert_uint_gt(got.n, 3);
+	ck_assert_uint_eq(got.n, want.n);
+	for (size_t i = 0; i < got.n; i++) {
+		ck_assert_uint_eq(got.e[i].start, want.e[i].start);
+		ck_assert_uint_eq(got.e[i].end, want.e[i].end);
+		ck_assert_uint_eq(got.e[i].offset, want.e[i].offset);
+		ck_assert_str_eq(got.e[i].perms, want.e[i].perms);
+		ck_assert_uint_eq(got.e[i].rss_bytes, want.e[i].rss_bytes);
+		if (i)
+			ck_assert_uint_ge(got.e[i].start, got.e[i - 1].end);
+		if (got.e[i].start <= addr && addr < got.e[i].end)
+			in_map = got.e[i].rss_bytes;
+	}
+	ck_assert_uint_ge(in_map, NEW_PAGES * PAGE);
+	pyx_target_free(t);
+	reap(pid);
+}
+END_TEST
+
+static int never(void *arg, const struct pyx_smaps_entry *e)
+{
+	(void)arg;
+	(void)e;
+	ck_abort_msg("smaps called back for a target without it");
+	return 0;
+}
+
+/* The process is gone (its PID free for another): nothing is read. */
+START_TEST(test_smaps_exited)
+{
+	struct shared *sh;
+	pid_t pid = spawn_mapper(&sh);
+	struct pyx_target *t;
+	uint64_t bytes = 1;
+
+	ck_assert_int_eq(pyx_target_open_pid(pid, &t), 0);
+	reap(pid);
+	ck_assert_int_eq(pyx_target_smaps(t, never, NULL), -PYX_E_EXITED);
+	ck_assert_int_ne(pyx_target_resident(t, PAGE, 2 * PAGE, &bytes), 0);
+	ck_assert_uint_eq(bytes, 0);
+	pyx_target_free(t);
+}
+END_TEST
+
+/* An image (as a core) has no smaps: said so, nothing opened. */
+START_TEST(test_smaps_image)
+{
+	struct pyx_image_info in;
+	static uint8_t rw[4096];
+	struct pyx_image_range r = { UINT64_C(0x7f0000001000), sizeof(rw),
+				     PYX_IMAGE_R | PYX_IMAGE_W, rw };
+	struct pyx_target *t;
+	uint8_t *buf;
+	size_t len;
+	uint64_t bytes = 1;
+
+	memset(&in, 0, sizeof(in));
+	/* Our own PID: were /proc/PID read by number, it would succeed. */
+	in.pid = getpid();
+	in.major = 3;
+	in.minor = 12;
+	ck_assert_int_eq(pyx_image_encode(&in, NULL, 0, &r, 1, &buf, &len), 0);
+	ck_assert_int_eq(pyx_image_open_buffer(buf, len, &t, &in), 0);
+	free(buf);
+	ck_assert_int_eq(pyx_target_smaps(t, never, NULL),
+			 -PYX_E_NOT_SUPPORTED);
+	ck_assert_ptr_nonnull(strstr(pyx_err_detail(), "not a live process"));
+	ck_assert_int_eq(pyx_target_resident(t, r.addr, r.addr + PAGE, &bytes),
+			 -PYX_E_NOT_SUPPORTED);
+	ck_assert_uint_eq(bytes, 0);
+	pyx_target_free(t);
+}
+END_TEST
+
 static Suite *target_suite(void)
 {
 	Suite *s = suite_create("target");
@@ -226,6 +372,9 @@ static Suite *target_suite(void)
 	tcase_add_test(tc, test_mapped_after_open_read_running);
 	tcase_add_test(tc, test_refresh_bounded);
 	tcase_add_test(tc, test_maps_survive_refresh);
+	tcase_add_test(tc, test_smaps_live);
+	tcase_add_test(tc, test_smaps_exited);
+	tcase_add_test(tc, test_smaps_image);
 	suite_add_tcase(s, tc);
 	return s;
 }
