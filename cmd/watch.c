@@ -1349,9 +1349,7 @@ static int sample(struct state *s)
 	struct pyx_census_delta *d = NULL;
 	int err;
 
-	if ((err = s->o.nonblocking
-		   ? pyx_watch_census_nonblocking(s->py, s->copts.capture.max_copy, &c)
-		   : pyx_census_take(s->py, &s->copts, &c)))
+	if ((err = pyx_census_take(s->py, &s->copts, &c)))
 		return err;
 	if (!s->o.nonblocking) {
 		/* The census's time is its stop: the heap it counts is that
@@ -1571,6 +1569,7 @@ static int parse(int argc, char **argv, struct watch_opts *o,
 		return cmd_usage("watch", "--nonblocking never stops the target: "
 				 "--holders needs stops (use --holders 0)");
 	copts->tracked_only = !o->full;
+	copts->capture.nonblocking = o->nonblocking;
 	o->live = !o->json && !no_live && isatty(STDOUT_FILENO);
 	return 0;
 }

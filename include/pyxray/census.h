@@ -47,6 +47,8 @@ struct pyx_census {
 				   writable memory (not copied) */
 	uint64_t copy_reads;    /* read system calls for it */
 	bool truncated;         /* the copy hit its bound: counts are partial */
+	bool nonblocking;       /* copied while the target ran (no pause):
+				   counts approximate, partial */
 	bool tracked_only;      /* untracked objects were not counted */
 	uint64_t skipped_bytes; /* writable memory not copied */
 	uint64_t interpreters;

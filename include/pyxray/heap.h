@@ -77,6 +77,8 @@ struct pyx_heap_capture_opts {
 	int deadline_ms;   /* stopping the threads (0: 2000) */
 	uint64_t max_copy; /* bound on the copy (0: 3/4 of MemAvailable) */
 	int retries;       /* stops while the collector runs (0: 20) */
+	bool nonblocking;  /* copy without stopping a live target: torn
+			      reads are tolerated, the result is partial */
 #ifdef PYX_TEST_HOOKS
 	int hold_ms;       /* test hook: stay stopped this long */
 #endif
@@ -88,6 +90,7 @@ struct pyx_heap_capture_info {
 				copy, or a core's writable memory (which is
 				not copied): bounds the walks */
 	bool truncated;     /* the bound left mappings out */
+	bool nonblocking;   /* copied while the target ran: approximate */
 	int attempts;       /* stops made */
 	int64_t rss_bytes;  /* the target's RSS while stopped, -1 unknown */
 	double time;        /* when the copy was taken (the stop): seconds

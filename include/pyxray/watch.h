@@ -188,17 +188,6 @@ int pyx_watch_newborn(struct pyx_python *py,
 
 /* ---- without a stop ---------------------------------------------------- */
 
-/* A census of the tracked objects taken without stopping the target: the
- * census's copy, made while the target runs, then the same walk.  Torn
- * reads are tolerated (a GC list that changed while it was copied ends at
- * the first link that does not point back: damaged_lists; an object that
- * does not read as one is skipped: bad_objects); the result is always
- * marked partial, its counts approximate.  pause_ms is 0.  Errors: those of
- * the copy (-PYX_E_EXITED, -PYX_E_NOMEM), -PYX_E_NOT_SUPPORTED for a
- * target that is not a live process; -PYX_E_BAD_MEMORY if no GC list can
- * be followed. */
-int pyx_watch_census_nonblocking(struct pyx_python *py, uint64_t max_copy,
-				 struct pyx_census **out);
 
 #ifdef __cplusplus
 }

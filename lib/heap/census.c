@@ -345,6 +345,7 @@ static int copy_heap(struct pyx_python *py, const struct pyx_census_opts *o,
 	c->heap_bytes = ci.heap_bytes;
 	c->copy_reads = ci.copy_reads;
 	c->truncated = ci.truncated;
+	c->nonblocking = ci.nonblocking;
 	c->skipped_bytes = ci.skipped_bytes;
 	return 0;
 }
@@ -459,7 +460,8 @@ int pyx_census_take(struct pyx_python *py, const struct pyx_census_opts *opts,
 	c->bad_objects = w.bad_objects;
 	c->bad_refs = w.bad_refs;
 	c->damaged_lists = hs.damaged_lists;
-	c->partial = c->truncated || c->damaged_lists || c->bad_objects;
+	c->partial = c->truncated || c->damaged_lists || c->bad_objects ||
+		     c->nonblocking;
 	err = collect(&w, c);
 	c->walk_ms = (double)(pyx_now_ns() - t0) / 1e6;
 out:

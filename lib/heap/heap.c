@@ -388,6 +388,21 @@ int pyx_heap_capture(struct pyx_python *py,
 		want = max;
 	if ((err = pyx_mem_snapshot_reserve(py->mem, want, want / 16 + (16u << 20))))
 		return err;
+	if (o->nonblocking) {
+		/* The same copy with the target running: a list or an object
+		 * may change while it is read (a torn copy, walked as a
+		 * damaged heap is), and the collector's state is moot. */
+		struct timeval tv;
+
+		info->attempts = 1;
+		info->nonblocking = true;
+		gettimeofday(&tv, NULL);
+		info->time = (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
+		info->rss_bytes = pyx_target_rss_bytes(py->tgt);
+		if ((err = pyx_mem_snapshot(py->mem, max, &si)))
+			return err;
+		goto copied;
+	}
 	for (info->attempts = 1; info->attempts <= retries + 1; info->attempts++) {
 		if ((err = pyx_target_stop(py->tgt, deadline)))
 			return err;
