@@ -116,9 +116,16 @@ struct pyx_typeinfo;
 
 struct pyx_refs_graph_opts {
 	struct pyx_heap_capture_opts capture; /* stop, copy, resume */
+	/* 0: every object is a node (heap snapshots).  Else objects with
+	 * no referents (str, bytes, bytearray, int, float) smaller than
+	 * leaf_share / 2 of the tracked objects' bytes are leaves, no
+	 * nodes: for suspects, whose min_share it is (no leaf can be a
+	 * suspect); nearly halves the nodes. */
+	double leaf_share;
 };
 
 #define PYX_REFS_GRAPH_NONE UINT32_MAX
+#define PYX_REFS_GRAPH_ROOT (UINT32_MAX - 1) /* leaf_owner of a root */
 
 struct pyx_refs_graph {
 	int pid;
@@ -148,6 +155,18 @@ struct pyx_refs_graph {
 	const uint64_t *pedge;
 	uint64_t unreachable, unreachable_bytes;
 	uint64_t garbage;        /* len(gc.garbage) */
+	/* Leaves (leaf_share): no node, no edge, but counted in total_size
+	 * and unreachable.  Leaf l's first referrer is leaf_owner[l]
+	 * (PYX_REFS_GRAPH_ROOT when l is a root); its other referrers are
+	 * the pairs (leaf_pair[2i] = l, leaf_pair[2i + 1] = node). */
+	uint32_t nleaf;
+	const uint32_t *leaf_type;
+	const uint64_t *leaf_size;
+	const uint32_t *leaf_owner;
+	const uint32_t *leaf_pair;
+	uint64_t nleaf_pair;
+	uint64_t leaf_edges;     /* references to leaves (not in ne) */
+	uint64_t leaf_roots;     /* leaves that are roots (not in nroots) */
 	void *priv;
 };
 

@@ -230,6 +230,12 @@ out:
 
 int pyx_dom_retain(struct pyx_dom *d, const uint64_t *size)
 {
+	return pyx_dom_retain_ex(d, size, NULL);
+}
+
+int pyx_dom_retain_ex(struct pyx_dom *d, const uint64_t *size,
+		      const uint32_t *extra)
+{
 	size_t n1 = (size_t)d->n + 1;
 
 	free(d->retained);
@@ -243,7 +249,7 @@ int pyx_dom_retain(struct pyx_dom *d, const uint64_t *size)
 		uint32_t v = d->order[i];
 
 		d->retained[v] = size[v];
-		d->retained_count[v] = 1;
+		d->retained_count[v] = 1 + (extra ? extra[v] : 0);
 	}
 	/* a node's dominators come before it in preorder */
 	for (uint32_t i = d->nreach; i-- > 0;) {
@@ -299,4 +305,53 @@ void pyx_dom_free(struct pyx_dom *d)
 	free(d->retained);
 	free(d->retained_count);
 	free(d);
+}
+
+/* The nearest common ancestor of a and b (nodes some root reaches, or
+ * PYX_DOM_ROOT) in the dominator tree: an ancestor comes before its
+ * descendants in preorder, so the later of the two is no ancestor of the
+ * other and climbs.  Bounded: each step moves one of them up the tree. */
+static uint32_t nca(const struct pyx_dom *d, const uint32_t *pre, uint32_t a,
+		    uint32_t b)
+{
+	while (a != b) {
+		if (a == PYX_DOM_ROOT || b == PYX_DOM_ROOT)
+			return PYX_DOM_ROOT;
+		if (pre[a] > pre[b])
+			a = d->idom[a];
+		else
+			b = d->idom[b];
+	}
+	return a;
+}
+
+int pyx_dom_attach(const struct pyx_dom *d, uint32_t nleaf,
+		   const uint32_t *owner, const uint32_t *pair, uint64_t npair,
+		   uint32_t *out)
+{
+	uint32_t *pre = malloc(((size_t)d->n + 1) * sizeof(*pre));
+
+	if (!pre)
+		return -PYX_E_NOMEM;
+	for (uint32_t i = 0; i < d->nreach; i++)
+		pre[d->order[i]] = i;
+	for (uint32_t l = 0; l < nleaf; l++) {
+		uint32_t o = owner[l];
+
+		if (o == PYX_DOM_ROOT)
+			out[l] = PYX_DOM_ROOT;
+		else
+			out[l] = o < d->n && d->idom[o] != PYX_DOM_NONE
+				 ? o : PYX_DOM_NONE;
+	}
+	for (uint64_t i = 0; i < npair; i++) {
+		uint32_t l = pair[2 * i], v = pair[2 * i + 1];
+
+		if (l >= nleaf || v >= d->n || d->idom[v] == PYX_DOM_NONE ||
+		    out[l] == PYX_DOM_ROOT)
+			continue;
+		out[l] = out[l] == PYX_DOM_NONE ? v : nca(d, pre, out[l], v);
+	}
+	free(pre);
+	return 0;
 }

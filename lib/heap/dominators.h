@@ -46,6 +46,18 @@ struct pyx_dom {
 int pyx_dom_compute(const struct pyx_dom_graph *g, struct pyx_dom **out);
 /* Retained bytes and objects from each node's own size (by node). */
 int pyx_dom_retain(struct pyx_dom *d, const uint64_t *size);
+/* The same, node v retaining extra[v] more objects (its leaves, whose
+ * bytes size[v] includes). */
+int pyx_dom_retain_ex(struct pyx_dom *d, const uint64_t *size,
+		      const uint32_t *extra);
+/* Leaves: objects with no out-edges kept out of the graph.  Leaf l is
+ * referenced by owner[l] (a node, or PYX_DOM_ROOT for a root) and by the
+ * nodes pair[2i + 1] of the pairs whose pair[2i] is l.  out[l]: its
+ * immediate dominator, the nearest common dominator of its referrers
+ * that some root reaches (PYX_DOM_NONE: none).  -PYX_E_NOMEM or 0. */
+int pyx_dom_attach(const struct pyx_dom *d, uint32_t nleaf,
+		   const uint32_t *owner, const uint32_t *pair, uint64_t npair,
+		   uint32_t *out);
 /* The dominator tree as rows: the children of node v are
  * kids[koff[v]..koff[v + 1]), those of the virtual root
  * kids[koff[n]..koff[n + 1]); each row in preorder. */

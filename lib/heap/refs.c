@@ -20,6 +20,8 @@
 #define REFCNT_MASK (~(UINT64_C(1) << 63)) /* the census's mark bit */
 #define MAX_SUGGESTIONS 5
 #define MAX_GARBAGE_TYPES 10
+#define LEAF (UINT32_C(1) << 31) /* a hash slot's node: leaf id | LEAF */
+#define LEAF_ROOT PYX_REFS_GRAPH_ROOT /* lowner of a leaf that is a root */
 
 struct slot {
 	pyx_addr_t addr;
@@ -42,6 +44,15 @@ struct graph {
 	uint64_t *aux;
 	size_t ne, ecap;
 	uint32_t *inrefs;
+	/* Leaves (the whole graph without leaf nodes): objects with no
+	 * referents, kept apart with their first referrer; the other
+	 * referrers as (leaf, node) pairs (pyx_refs_graph's leaf_*). */
+	uint32_t *ltype, *lowner;
+	uint64_t *lsize;
+	size_t nleaf, lcap;
+	uint32_t *lpair;         /* 2 a pair: leaf, referrer */
+	size_t npair, pcap;
+	uint64_t leaf_edges, leaf_roots;
 };
 
 struct root {
@@ -67,6 +78,9 @@ struct refs {
 	bool untracked_targets;  /* the type may have untracked objects */
 	bool all;                /* every referent is a node (the whole
 				    graph: pyx_refs_graph_take) */
+	uint64_t leaf_max;       /* with all: leaves smaller than this are
+				    no nodes (0: every object a node) */
+	double leaf_share;       /* pyx_refs_graph_opts' */
 };
 
 static inline size_t hash_addr(pyx_addr_t a)
@@ -88,13 +102,25 @@ static int hash_rebuild(struct graph *g, size_t cap)
 		h[k].addr = g->addr[i];
 		h[k].node = (uint32_t)i;
 	}
+	/* leaves live only in the table: move them over */
+	for (size_t j = 0; g->nleaf && j < g->hcap; j++) {
+		size_t k;
+
+		if (!g->hash[j].addr || !(g->hash[j].node & LEAF))
+			continue;
+		k = hash_addr(g->hash[j].addr) & (cap - 1);
+		while (h[k].addr)
+			k = (k + 1) & (cap - 1);
+		h[k] = g->hash[j];
+	}
 	free(g->hash);
 	g->hash = h;
 	g->hcap = cap;
 	return 0;
 }
 
-static inline uint32_t node_find(const struct graph *g, pyx_addr_t a)
+/* The node or the leaf (id | LEAF) at a, or NONE. */
+static inline uint32_t slot_find(const struct graph *g, pyx_addr_t a)
 {
 	size_t mask = g->hcap - 1;
 
@@ -102,6 +128,13 @@ static inline uint32_t node_find(const struct graph *g, pyx_addr_t a)
 		if (g->hash[k].addr == a)
 			return g->hash[k].node;
 	return NONE;
+}
+
+static inline uint32_t node_find(const struct graph *g, pyx_addr_t a)
+{
+	uint32_t v = slot_find(g, a);
+
+	return v != NONE && (v & LEAF) ? NONE : v;
 }
 
 static int node_add(struct graph *g, pyx_addr_t a, uint32_t type)
@@ -132,7 +165,8 @@ static int node_index(struct graph *g)
 	size_t mask, k;
 	int err;
 
-	if (g->n * 4 > g->hcap * 3 && (err = hash_rebuild(g, g->hcap * 2)))
+	if ((g->n + g->nleaf) * 4 > g->hcap * 3 &&
+	    (err = hash_rebuild(g, g->hcap * 2)))
 		return err;
 	mask = g->hcap - 1;
 	for (k = hash_addr(g->addr[g->n - 1]) & mask; g->hash[k].addr;
@@ -178,6 +212,85 @@ static void graph_free(struct graph *g)
 	free(g->kind);
 	free(g->aux);
 	free(g->inrefs);
+	free(g->ltype);
+	free(g->lowner);
+	free(g->lsize);
+	free(g->lpair);
+}
+
+static int leaf_add(struct graph *g, pyx_addr_t a, uint32_t type,
+		    uint64_t size, uint32_t owner)
+{
+	size_t mask, k;
+	int err;
+
+	if (g->nleaf >= LEAF - 1)
+		return pyx_err_set(PYX_E_NOMEM, "more than 2G leaf objects");
+	if (g->nleaf == g->lcap) {
+		size_t cap = g->lcap ? g->lcap * 2 : 1u << 16;
+		uint32_t *t = realloc(g->ltype, cap * sizeof(*t));
+		uint64_t *z;
+
+		if (!t)
+			return -PYX_E_NOMEM;
+		g->ltype = t;
+		if (!(t = realloc(g->lowner, cap * sizeof(*t))))
+			return -PYX_E_NOMEM;
+		g->lowner = t;
+		if (!(z = realloc(g->lsize, cap * sizeof(*z))))
+			return -PYX_E_NOMEM;
+		g->lsize = z;
+		g->lcap = cap;
+	}
+	if ((g->n + g->nleaf + 1) * 4 > g->hcap * 3 &&
+	    (err = hash_rebuild(g, g->hcap * 2)))
+		return err;
+	mask = g->hcap - 1;
+	for (k = hash_addr(a) & mask; g->hash[k].addr; k = (k + 1) & mask)
+		;
+	g->hash[k].addr = a;
+	g->hash[k].node = (uint32_t)g->nleaf | LEAF;
+	g->ltype[g->nleaf] = type;
+	g->lsize[g->nleaf] = size;
+	g->lowner[g->nleaf++] = owner;
+	return 0;
+}
+
+/* Another referrer of leaf l (its first is lowner[l]). */
+static int leaf_ref(struct graph *g, uint32_t l, uint32_t src)
+{
+	g->leaf_edges++;
+	if (g->lowner[l] == src)
+		return 0;
+	if (g->npair == g->pcap) {
+		size_t cap = g->pcap ? g->pcap * 2 : 1u << 16;
+		uint32_t *p = realloc(g->lpair, cap * 2 * sizeof(*p));
+
+		if (!p)
+			return -PYX_E_NOMEM;
+		g->lpair = p;
+		g->pcap = cap;
+	}
+	g->lpair[2 * g->npair] = l;
+	g->lpair[2 * g->npair++ + 1] = src;
+	return 0;
+}
+
+/* No referents whatever its contents (referents.c's default case with
+ * no slots, no __class__ edge, no __dict__). */
+static bool leaf_kind(const struct pyx_typeinfo *ti)
+{
+	switch (ti->kind) {
+	case PYX_K_STR:
+	case PYX_K_BYTES:
+	case PYX_K_BYTEARRAY:
+	case PYX_K_INT:
+	case PYX_K_FLOAT:
+		return !ti->nslots && !ti->has_dict &&
+		       !(ti->flags & PYX_TPFLAGS_HEAPTYPE);
+	default:
+		return false;
+	}
 }
 
 /* ---- the copy: the census's (pyx_heap_capture) ----------------------- */
@@ -254,10 +367,15 @@ static int on_ref(void *ctx, const struct pyx_ref *ref)
 {
 	struct refs *s = ctx;
 	struct graph *g = &s->g;
-	uint32_t d = node_find(g, ref->target);
+	uint32_t d = slot_find(g, ref->target);
 	uint64_t aux = ref->index;
 	int err;
 
+	if (d != NONE && (d & LEAF)) {
+		if (ref->kind == PYX_REF_INFERRED)
+			s->inferred++;
+		return leaf_ref(g, d & ~LEAF, s->cur);
+	}
 	if (d == NONE) {
 		const struct pyx_typeinfo *ti;
 
@@ -276,6 +394,21 @@ static int on_ref(void *ctx, const struct pyx_ref *ref)
 				return err;
 			if (ti->kind != PYX_K_DICT && ti->kind != PYX_K_TUPLE)
 				return 0;
+		}
+		if (s->leaf_max && leaf_kind(ti)) {
+			uint64_t size;
+
+			if (pyx_obj_sizeof(s->py, pyx_types_rules(s->types),
+					   ref->target, ti, &size)) {
+				pyx_err_clear();
+				size = ti->basicsize + ti->preheader;
+			}
+			/* one that may be a suspect stays a node */
+			if (size < s->leaf_max) {
+				g->leaf_edges++;
+				return leaf_add(g, ref->target, ti->id, size,
+						s->cur);
+			}
 		}
 		if ((err = node_add(g, ref->target, ti->id)) ||
 		    (err = node_index(g)))
@@ -325,6 +458,8 @@ static int on_ref_bounded(void *ctx, const struct pyx_ref *ref)
 	return on_ref(ctx, ref);
 }
 
+static uint64_t obj_size(struct refs *s, uint32_t v);
+
 static int build_graph(struct refs *s, uint64_t heap_bytes)
 {
 	struct graph *g = &s->g;
@@ -365,6 +500,16 @@ static int build_graph(struct refs *s, uint64_t heap_bytes)
 					       ti->kind == PYX_K_DICT;
 			break;
 		}
+	}
+	/* Leaves no smaller than half the least share a suspect has stay
+	 * nodes: a suspect retains at least 0.8 x min_share of the heap,
+	 * which holds at least the tracked objects. */
+	if (s->all && s->leaf_share > 0) {
+		uint64_t tracked = 0;
+
+		for (size_t i = 0; i < g->n; i++)
+			tracked += obj_size(s, (uint32_t)i);
+		s->leaf_max = (uint64_t)(s->leaf_share * (double)tracked / 2);
 	}
 	/* Untracked nodes are appended as they are met: rows to g->n. */
 	for (size_t i = 0; i < g->n; i++) {
@@ -437,9 +582,17 @@ static void seed(struct refs *s, uint32_t node, uint32_t root, uint32_t *queue,
 static int seed_addr(struct refs *s, pyx_addr_t a, const char *desc,
 		     uint32_t *queue, size_t *nq)
 {
-	uint32_t node = a ? node_find(&s->g, a) : NONE, id;
+	uint32_t node = a ? slot_find(&s->g, a) : NONE, id;
 	int err;
 
+	if (node != NONE && (node & LEAF)) {
+		/* a leaf root retains only itself: no root entry */
+		if (s->g.lowner[node & ~LEAF] != LEAF_ROOT) {
+			s->g.lowner[node & ~LEAF] = LEAF_ROOT;
+			s->g.leaf_roots++;
+		}
+		return 0;
+	}
 	if (node == NONE || s->parent[node] != NONE)
 		return 0;
 	if ((err = root_add(s, desc, &id)))
@@ -519,7 +672,7 @@ static int seed_threads(struct refs *s, uint32_t *queue, size_t *nq)
 					break;
 				/* 3.14+: a _PyStackRef (tag 1: borrowed) */
 				v = pyx_abi_untag(py, v);
-				if (!v || node_find(&s->g, v) == NONE)
+				if (!v || slot_find(&s->g, v) == NONE)
 					continue;
 				if (pyx_code_local_name(py, f->code, j, name,
 							sizeof(name)))
@@ -1315,6 +1468,7 @@ int pyx_refs_graph_take(struct pyx_python *py,
 	s->py = py;
 	s->o = &p->o;
 	s->all = true;
+	s->leaf_share = opts->leaf_share;
 	g->pid = (int)pyx_target_pid(py->tgt);
 	g->rss_bytes = -1;
 	snprintf(g->python_version, sizeof(g->python_version), "%s",
@@ -1351,6 +1505,37 @@ int pyx_refs_graph_take(struct pyx_python *py,
 			p->root_node[nr++] = v;
 		}
 	}
+	if (s->g.nleaf) {
+		uint8_t *reach = calloc(s->g.nleaf, 1);
+		struct graph *gg = &s->g;
+
+		if (!reach) {
+			err = -PYX_E_NOMEM;
+			goto out;
+		}
+		for (size_t l = 0; l < gg->nleaf; l++)
+			reach[l] = gg->lowner[l] == LEAF_ROOT ||
+				   s->parent[gg->lowner[l]] != NONE;
+		for (size_t i = 0; i < gg->npair; i++)
+			if (s->parent[gg->lpair[2 * i + 1]] != NONE)
+				reach[gg->lpair[2 * i]] = 1;
+		for (size_t l = 0; l < gg->nleaf; l++) {
+			g->total_size += gg->lsize[l];
+			if (!reach[l]) {
+				g->unreachable++;
+				g->unreachable_bytes += gg->lsize[l];
+			}
+		}
+		free(reach);
+	}
+	g->nleaf = (uint32_t)s->g.nleaf;
+	g->leaf_type = s->g.ltype;
+	g->leaf_size = s->g.lsize;
+	g->leaf_owner = s->g.lowner;
+	g->leaf_pair = s->g.lpair;
+	g->nleaf_pair = s->g.npair;
+	g->leaf_edges = s->g.leaf_edges;
+	g->leaf_roots = s->g.leaf_roots;
 	if ((err = garbage(s, &dummy)))
 		goto out;
 	g->garbage = dummy.garbage;

@@ -27,6 +27,11 @@ struct ctx {
 	uint64_t thr;
 	struct owner *owners;    /* __dict__ of a module, class, function */
 	size_t nowners;
+	uint32_t *lidom;         /* by leaf: its immediate dominator */
+	uint32_t *loff, *lkid;   /* the leaves node v dominates: lkid[loff[v]
+				    ..loff[v + 1]); the virtual root's: row n */
+	uint64_t *size;          /* by node: its own bytes and its leaves' */
+	uint32_t *nleaves;       /* by node: its leaves */
 };
 
 static bool is_root(const struct ctx *c, uint32_t v)
@@ -215,6 +220,21 @@ static int cmp_tcount(const void *a, const void *b)
 	return x->type < y->type ? -1 : x->type > y->type;
 }
 
+/* The leaves u dominates, by type. */
+static void leaf_holds(const struct ctx *c, uint32_t u, struct tcount *t,
+		       size_t nt)
+{
+	for (uint32_t k = c->loff[u]; k < c->loff[u + 1]; k++) {
+		uint32_t l = c->lkid[k], ty = c->g->leaf_type[l];
+
+		if (ty < nt) {
+			t[ty].type = ty;
+			t[ty].count++;
+			t[ty].bytes += c->g->leaf_size[l];
+		}
+	}
+}
+
 /* What v retains, by type (v itself left out). */
 static int holds(struct ctx *c, uint32_t v, struct pyx_suspect *s)
 {
@@ -231,6 +251,7 @@ static int holds(struct ctx *c, uint32_t v, struct pyx_suspect *s)
 	}
 	for (uint32_t k = c->koff[v]; k < c->koff[v + 1]; k++)
 		stack[sp++] = c->kids[k];
+	leaf_holds(c, v, t, nt);
 	while (sp) {
 		uint32_t u = stack[--sp], ty = c->g->type[u];
 
@@ -239,6 +260,7 @@ static int holds(struct ctx *c, uint32_t v, struct pyx_suspect *s)
 			t[ty].count++;
 			t[ty].bytes += c->g->size[u];
 		}
+		leaf_holds(c, u, t, nt);
 		/* the subtree of v has retained_count[v] nodes: room */
 		for (uint32_t k = c->koff[u]; k < c->koff[u + 1]; k++)
 			stack[sp++] = c->kids[k];
@@ -439,6 +461,15 @@ static int type_retained(struct ctx *c, struct pyx_suspects *r)
 			t[g->type[v]].count++;
 			t[g->type[v]].bytes += g->size[v];
 		}
+	/* A leaf dominates nothing, and no instance of its type dominates
+	 * it (those have no referents either): it retains itself. */
+	for (uint32_t l = 0; l < g->nleaf; l++)
+		if (g->leaf_type[l] < nt) {
+			t[g->leaf_type[l]].count++;
+			t[g->leaf_type[l]].bytes += g->leaf_size[l];
+			if (c->lidom[l] != PYX_DOM_NONE)
+				t[g->leaf_type[l]].retained += g->leaf_size[l];
+		}
 	for (uint32_t k = c->koff[g->n]; k < c->koff[g->n + 1]; k++) {
 		uint32_t v = c->kids[k];
 
@@ -491,10 +522,59 @@ out:
 	return err;
 }
 
+/* The leaves under the tree of the nodes: each leaf's dominator, its bytes
+ * and count added to that node's own, the rows of leaves by dominator. */
+static int attach_leaves(struct ctx *c)
+{
+	const struct pyx_refs_graph *g = c->g;
+	size_t n = g->n, nl = g->nleaf;
+	int err;
+
+	c->lidom = malloc((nl ? nl : 1) * sizeof(*c->lidom));
+	c->loff = calloc(n + 3, sizeof(*c->loff));
+	c->lkid = malloc((nl ? nl : 1) * sizeof(*c->lkid));
+	c->size = malloc((n ? n : 1) * sizeof(*c->size));
+	c->nleaves = calloc(n ? n : 1, sizeof(*c->nleaves));
+	if (!c->lidom || !c->loff || !c->lkid || !c->size || !c->nleaves)
+		return -PYX_E_NOMEM;
+	if ((err = pyx_dom_attach(c->d, g->nleaf, g->leaf_owner, g->leaf_pair,
+				  g->nleaf_pair, c->lidom)))
+		return err;
+	memcpy(c->size, g->size, n * sizeof(*c->size));
+	for (size_t l = 0; l < nl; l++) {
+		uint32_t v = c->lidom[l];
+
+		if (v == PYX_DOM_NONE)
+			continue;
+		if (v == PYX_DOM_ROOT) {
+			c->loff[n + 2]++;
+			continue;
+		}
+		c->size[v] += g->leaf_size[l];
+		c->nleaves[v]++;
+		c->loff[v + 2]++;
+	}
+	/* counting sort: row v from loff[v] */
+	for (size_t v = 2; v < n + 3; v++)
+		c->loff[v] += c->loff[v - 1];
+	for (size_t l = 0; l < nl; l++) {
+		uint32_t v = c->lidom[l];
+
+		if (v == PYX_DOM_NONE)
+			continue;
+		if (v == PYX_DOM_ROOT)
+			v = (uint32_t)n;
+		c->lkid[c->loff[v + 1]++] = (uint32_t)l;
+	}
+	return 0;
+}
+
 int pyx_suspects_take(struct pyx_python *py, const struct pyx_suspects_opts *o,
 		      struct pyx_suspects **out)
 {
 	struct pyx_refs_graph_opts go = { .capture = o->capture };
+
+	go.leaf_share = o->min_share > 0 ? o->min_share : DEFAULT_SHARE;
 	struct pyx_refs_graph *g = NULL;
 	struct pyx_suspects *r;
 	struct ctx c = { 0 };
@@ -517,10 +597,10 @@ int pyx_suspects_take(struct pyx_python *py, const struct pyx_suspects_opts *o,
 	r->pause_ms = g->pause_ms;
 	r->copied_bytes = g->copied_bytes;
 	r->copy_reads = g->copy_reads;
-	r->objects = g->n;
-	r->edges = g->ne;
+	r->objects = (uint64_t)g->n + g->nleaf;
+	r->edges = g->ne + g->leaf_edges;
 	r->inferred_edges = g->inferred_edges;
-	r->roots = g->nroots;
+	r->roots = g->nroots + g->leaf_roots;
 	r->heap_bytes = g->total_size;
 	r->unreachable = g->unreachable;
 	r->unreachable_bytes = g->unreachable_bytes;
@@ -536,9 +616,14 @@ int pyx_suspects_take(struct pyx_python *py, const struct pyx_suspects_opts *o,
 
 		c.g = g;
 		if ((err = pyx_dom_compute(&dg, &c.d)) ||
-		    (err = pyx_dom_retain(c.d, g->size)) ||
+		    (err = attach_leaves(&c)) ||
+		    (err = pyx_dom_retain_ex(c.d, c.size, c.nleaves)) ||
 		    (err = pyx_dom_children(c.d, &c.koff, &c.kids)))
 			goto out;
+		free(c.size);
+		free(c.nleaves);
+		c.size = NULL;
+		c.nleaves = NULL;
 	}
 	if ((err = find_owners(&c)))
 		goto out;
@@ -578,6 +663,11 @@ out:
 	free(c.koff);
 	free(c.kids);
 	free(c.owners);
+	free(c.lidom);
+	free(c.loff);
+	free(c.lkid);
+	free(c.size);
+	free(c.nleaves);
 	pyx_dom_free(c.d);
 	pyx_refs_graph_free(g);
 	if (err) {
