@@ -15,6 +15,10 @@ a mapped file.  Checked:
   - the RSS within 5% of smaps_rollup's; the large C blocks placed as
     malloc mmapped blocks, the mapped file by name, one stack per thread;
     at most a tenth of the RSS unexplained;
+  - smaps as pyxray read it through the target (pinned, not by PID
+    number): the RSS, the file-backed and the special mappings' Rss equal
+    the kernel's /proc/PID/smaps read here afterwards (the target idles),
+    and the page map was read (resident_exact);
   - Python objects counted (at least the fixture's survivors).
 A part pyxray cannot read on this Python (pymalloc of a stripped 3.8-3.11
 without symbols) is a named partial skip ("SKIP PART"), never a silent
@@ -169,11 +173,51 @@ def check_malloc(ck, fx, doc):
           "arenas add up")
 
 
+def read_smaps(pid):
+    """(start, end, perms, path, rss) of each mapping of /proc/PID/smaps."""
+    out = []
+    with open("/proc/%d/smaps" % pid) as f:
+        for line in f:
+            m = re.match(r"^([0-9a-f]+)-([0-9a-f]+) (\S{4}) \S+ \S+ \S+ ?(.*)$",
+                         line.rstrip("\n"))
+            if m:
+                out.append([int(m.group(1), 16), int(m.group(2), 16),
+                            m.group(3), m.group(4).strip(), 0])
+            elif out and line.startswith("Rss:"):
+                out[-1][4] = int(line.split()[1]) * 1024
+    return out
+
+
+def is_shmem(perms, path):
+    return ((perms[3] == "s" and (not path or path.startswith("/dev/zero")))
+            or path.startswith(("/dev/shm/", "/memfd:", "/SYSV")))
+
+
+def check_smaps_truth(ck, fx, doc):
+    """What pyxray read through the target equals the kernel's smaps."""
+    mp = doc["mappings"]
+    v = read_smaps(fx.pid)
+    rss = sum(m[4] for m in v)
+    files = sum(m[4] for m in v if m[3] and not m[3].startswith("[")
+                and not is_shmem(m[2], m[3]))
+    special = sum(m[4] for m in v if m[3].startswith("[")
+                  and m[3] not in ("[stack]", "[heap]"))
+    ck.ok(mp["resident_exact"], "the page map was read (resident_exact)")
+    ck.ok(near(doc["rss_bytes"], rss, 0.01, 256 << 10),
+          "RSS %d, the kernel's smaps %d" % (doc["rss_bytes"], rss))
+    ck.ok(near(mp["file_rss_bytes"], files, 0.01, 256 << 10),
+          "file mappings %d, the kernel's smaps %d"
+          % (mp["file_rss_bytes"], files))
+    ck.ok(mp["special_rss_bytes"] == special, "special mappings %d, the "
+          "kernel's smaps %d" % (mp["special_rss_bytes"], special))
+
+
 def check_maps(ck, fx, doc):
     mp = doc["mappings"]
     t = fx.truth
     if not ck.ok(mp["available"], "smaps placed", str(mp.get("why"))):
         return
+    check_smaps_truth(ck, fx, doc)
     rss = doc["rss_bytes"]
     want = t["smaps_rollup"]["Rss"]
     ck.ok(near(rss, want, 0.05, 1 << 20), "RSS %d, smaps_rollup %d"
