@@ -15,89 +15,16 @@
 #include "walk.h"
 
 #include "unit.h"
-
-#define WORDS (1u << 16)
-#define PAGE 4096u
-
-static uint64_t arena[WORDS] __attribute__((aligned(PAGE)));
-static size_t used;
-static struct pyx_map arena_map;
-static uint64_t reads_outside;
-
-static const struct pyx_map *src_maps(void *ctx, size_t *n)
-{
-	(void)ctx;
-	*n = 1;
-	return &arena_map;
-}
-
-static int src_read(void *ctx, pyx_addr_t addr, void *buf, size_t len)
-{
-	pyx_addr_t lo = (pyx_addr_t)(uintptr_t)arena;
-
-	(void)ctx;
-	if (addr < lo || len > sizeof(arena) || addr - lo > sizeof(arena) - len) {
-		reads_outside++;
-		return pyx_err_set(PYX_E_BAD_MEMORY, "outside the arena");
-	}
-	memcpy(buf, (const uint8_t *)arena + (addr - lo), len);
-	return 0;
-}
-
-static uint64_t *take(size_t n)
-{
-	uint64_t *p;
-
-	used = (used + 1) & ~(size_t)1;
-	ck_assert_uint_le(used + n, WORDS);
-	p = &arena[used];
-	used += n;
-	return p;
-}
-
-static pyx_addr_t A(const void *p)
-{
-	return (pyx_addr_t)(uintptr_t)p;
-}
-
-static void put(struct pyx_python *py, void *obj, enum pyx_layout_id id,
-		uint64_t v, size_t width)
-{
-	int32_t off = py->layout.v[id];
-
-	ck_assert_int_ne(off, PYX_OFF_NONE);
-	memcpy((uint8_t *)obj + off, &v, width);
-}
+#include "fake_target.h"
 
 static struct pyx_python *fake_py(int minor)
 {
-	struct pyx_python *py = calloc(1, sizeof(*py));
-	struct pyx_mem_source src = { .read = src_read, .maps = src_maps };
-	uint64_t *meta;
-
-	ck_assert_ptr_nonnull(py);
-	memset(arena, 0, sizeof(arena));
-	used = 0;
-	reads_outside = 0;
-	arena_map = (struct pyx_map){ .start = A(arena),
-				      .end = A(arena) + sizeof(arena),
-				      .r = true, .w = true, .p = true };
-	py->info.major = 3;
-	py->info.minor = minor;
-	ck_assert_int_eq(pyx_abi_select(py), 0);
-	ck_assert_int_eq(pyx_layout_from_table(&py->layout, 3, minor, 99, NULL),
-			 0);
-	ck_assert_int_eq(pyx_mem_new(&src, &py->mem), 0);
-	meta = take(128);
-	put(py, meta, PYX_L_OB_TYPE, A(meta), 8);
-	py->types.type = A(meta);
-	return py;
+	return fake_python(minor, 0);
 }
 
 static void free_py(struct pyx_python *py)
 {
-	pyx_mem_free(py->mem);
-	free(py);
+	fake_python_free(py);
 }
 
 static uint64_t *fake_type(struct pyx_python *py, const char *name,
@@ -106,9 +33,9 @@ static uint64_t *fake_type(struct pyx_python *py, const char *name,
 	uint64_t *tp = take(128), *s = take(8);
 
 	strcpy((char *)s, name);
-	put(py, tp, PYX_L_OB_TYPE, py->types.type, 8);
-	put(py, tp, PYX_L_TP_NAME, A(s), 8);
-	put(py, tp, PYX_L_TP_FLAGS, flags, 8);
+	put_n(py, tp, PYX_L_OB_TYPE, py->types.type, 8);
+	put_n(py, tp, PYX_L_TP_NAME, A(s), 8);
+	put_n(py, tp, PYX_L_TP_FLAGS, flags, 8);
 	return tp;
 }
 
@@ -123,46 +50,46 @@ START_TEST(set_and_seq)
 
 	py->types.set = A(tp);
 	py->types.list = A(ltp);
-	put(py, set, PYX_L_OB_TYPE, A(tp), 8);
-	put(py, set, PYX_L_SET_TABLE, A(set) + (uint64_t)small, 8);
+	put_n(py, set, PYX_L_OB_TYPE, A(tp), 8);
+	put_n(py, set, PYX_L_SET_TABLE, A(set) + (uint64_t)small, 8);
 	set[small / 8 + 2 * 3] = A(key);
-	put(py, set, PYX_L_SET_MASK, 7, 8);
+	put_n(py, set, PYX_L_SET_MASK, 7, 8);
 	pyx_mem_invalidate(py->mem);
 	ck_assert_int_eq(pyx_set_keys(py, A(set), out, 8, &n), 0);
 	ck_assert_uint_eq(n, 1);
 	ck_assert_uint_eq(out[0], A(key));
 	/* mask -1 (mask + 1 wraps), not a power of two, far too big */
-	put(py, set, PYX_L_SET_MASK, UINT64_MAX, 8);
+	put_n(py, set, PYX_L_SET_MASK, UINT64_MAX, 8);
 	pyx_mem_invalidate(py->mem);
 	ck_assert_int_eq(pyx_set_keys(py, A(set), out, 8, &n), -PYX_E_BAD_MEMORY);
-	put(py, set, PYX_L_SET_MASK, 6, 8);
+	put_n(py, set, PYX_L_SET_MASK, 6, 8);
 	pyx_mem_invalidate(py->mem);
 	ck_assert_int_eq(pyx_set_keys(py, A(set), out, 8, &n), -PYX_E_BAD_MEMORY);
-	put(py, set, PYX_L_SET_MASK, (UINT64_C(1) << 40) - 1, 8);
+	put_n(py, set, PYX_L_SET_MASK, (UINT64_C(1) << 40) - 1, 8);
 	pyx_mem_invalidate(py->mem);
 	ck_assert_int_eq(pyx_set_keys(py, A(set), out, 8, &n), -PYX_E_BAD_MEMORY);
 	/* a table at the end of the mapping: refused by the read, no more */
-	put(py, set, PYX_L_SET_MASK, 1023, 8);
-	put(py, set, PYX_L_SET_TABLE, A(arena) + sizeof(arena) - 64, 8);
+	put_n(py, set, PYX_L_SET_MASK, 1023, 8);
+	put_n(py, set, PYX_L_SET_TABLE, A(arena) + sizeof(arena) - 64, 8);
 	pyx_mem_invalidate(py->mem);
 	ck_assert_int_ne(pyx_set_keys(py, A(set), out, 8, &n), 0);
 	/* a list: a size read from the target bounds nothing we copy */
-	put(py, list, PYX_L_OB_TYPE, A(ltp), 8);
-	put(py, list, PYX_L_LIST_ITEM, A(items), 8);
+	put_n(py, list, PYX_L_OB_TYPE, A(ltp), 8);
+	put_n(py, list, PYX_L_LIST_ITEM, A(items), 8);
 	items[0] = A(key);
 	items[1] = A(set);
-	put(py, list, PYX_L_OB_SIZE, 2, 8);
+	put_n(py, list, PYX_L_OB_SIZE, 2, 8);
 	pyx_mem_invalidate(py->mem);
 	ck_assert_int_eq(pyx_seq_items(py, A(list), out, 8, &n), 0);
 	ck_assert_uint_eq(n, 2);
 	ck_assert_uint_eq(out[1], A(set));
 	ck_assert_int_eq(pyx_seq_items(py, A(list), out, 1, &n), 0);
 	ck_assert_uint_eq(n, 2); /* one copied, two said */
-	put(py, list, PYX_L_OB_SIZE, UINT64_MAX, 8);
+	put_n(py, list, PYX_L_OB_SIZE, UINT64_MAX, 8);
 	pyx_mem_invalidate(py->mem);
 	ck_assert_int_eq(pyx_seq_items(py, A(list), out, 8, &n),
 			 -PYX_E_BAD_MEMORY);
-	put(py, list, PYX_L_OB_SIZE, UINT64_C(1) << 40, 8);
+	put_n(py, list, PYX_L_OB_SIZE, UINT64_C(1) << 40, 8);
 	pyx_mem_invalidate(py->mem);
 	ck_assert_int_eq(pyx_seq_items(py, A(list), out, 8, &n),
 			 -PYX_E_BAD_MEMORY);
@@ -191,18 +118,18 @@ START_TEST(gen_delegate)
 	/* 3.15: stackpointer[-2] is the delegate, [-1] PyStackRef_NULL */
 	slots[3] = minor >= 15 ? 1 : 0;
 	if (pyx_layout_has(&py->layout, PYX_L_IF_STACKPOINTER))
-		put(py, frame, PYX_L_IF_STACKPOINTER,
+		put_n(py, frame, PYX_L_IF_STACKPOINTER,
 		    A(&slots[minor >= 15 ? 4 : 3]), 8);
 	else
-		put(py, frame, PYX_L_IF_STACKTOP, 3, 4);
-	put(py, gen, PYX_L_GEN_FRAME_STATE, (uint8_t)yf, 1);
+		put_n(py, frame, PYX_L_IF_STACKTOP, 3, 4);
+	put_n(py, gen, PYX_L_GEN_FRAME_STATE, (uint8_t)yf, 1);
 	if (py->k.gen_resume_opcode) {
 		/* prev_instr, then RESUME 3 (after await) */
 		uint8_t *code = (uint8_t *)take(8);
 
 		code[2] = (uint8_t)py->k.gen_resume_opcode;
 		code[3] = 3;
-		put(py, frame, PYX_L_IF_INSTR, A(code), 8);
+		put_n(py, frame, PYX_L_IF_INSTR, A(code), 8);
 	}
 	pyx_mem_invalidate(py->mem);
 	ck_assert_int_eq(pyx_gen_inspect(py, A(gen), &gi), 0);
@@ -210,15 +137,15 @@ START_TEST(gen_delegate)
 	ck_assert_uint_eq(gi.delegate, A(awaited));
 	/* a stack pointer or top far away: no delegate, no read outside */
 	if (pyx_layout_has(&py->layout, PYX_L_IF_STACKPOINTER))
-		put(py, frame, PYX_L_IF_STACKPOINTER, A(frame) + (1ull << 40), 8);
+		put_n(py, frame, PYX_L_IF_STACKPOINTER, A(frame) + (1ull << 40), 8);
 	else
-		put(py, frame, PYX_L_IF_STACKTOP, 0x7fffffff, 4);
+		put_n(py, frame, PYX_L_IF_STACKTOP, 0x7fffffff, 4);
 	pyx_mem_invalidate(py->mem);
 	ck_assert_int_eq(pyx_gen_inspect(py, A(gen), &gi), 0);
 	ck_assert_uint_eq(gi.delegate, 0);
 	ck_assert_uint_eq(reads_outside, 0);
 	/* finished: no frame */
-	put(py, gen, PYX_L_GEN_FRAME_STATE, (uint8_t)py->k.gen_frame_completed, 1);
+	put_n(py, gen, PYX_L_GEN_FRAME_STATE, (uint8_t)py->k.gen_frame_completed, 1);
 	pyx_mem_invalidate(py->mem);
 	ck_assert_int_eq(pyx_gen_inspect(py, A(gen), &gi), 0);
 	ck_assert_uint_eq(gi.frame, 0);
@@ -241,7 +168,7 @@ static uint64_t *fake_float(struct pyx_python *py, uint64_t *tp, double v)
 {
 	uint64_t *f = take(4);
 
-	put(py, f, PYX_L_OB_TYPE, A(tp), 8);
+	put_n(py, f, PYX_L_OB_TYPE, A(tp), 8);
 	memcpy((uint8_t *)f + py->layout.v[PYX_L_FLOAT_VAL], &v, 8);
 	return f;
 }
@@ -271,13 +198,13 @@ START_TEST(reprs)
 	ck_assert_str_eq(render(py, fake_float(py, ftp, NAN)), "nan");
 	ck_assert_str_eq(render(py, fake_float(py, ftp, -INFINITY)), "-inf");
 	/* a compact ASCII str: quotes, a newline and a C1 control escaped */
-	put(py, s, PYX_L_OB_TYPE, A(stp), 8);
-	put(py, s, PYX_L_STR_LENGTH, 7, 8);
-	put(py, s, PYX_L_STR_STATE, (1u << 2) | (1u << 5), 4);
+	put_n(py, s, PYX_L_OB_TYPE, A(stp), 8);
+	put_n(py, s, PYX_L_STR_LENGTH, 7, 8);
+	put_n(py, s, PYX_L_STR_STATE, (1u << 2) | (1u << 5), 4);
 	memcpy((uint8_t *)s + py->layout.v[PYX_L_SZ_COMPACT], "a'\n\x85\"b\\", 7);
 	ck_assert_str_eq(render(py, s), "'a\\'\\n\\x85\"b\\\\'");
 	/* a str that says it is 2^40 characters long: cut, never read whole */
-	put(py, s, PYX_L_STR_LENGTH, UINT64_C(1) << 40, 8);
+	put_n(py, s, PYX_L_STR_LENGTH, UINT64_C(1) << 40, 8);
 	{
 		const char *r = render(py, s);
 
@@ -285,11 +212,11 @@ START_TEST(reprs)
 		ck_assert_str_eq(r + strlen(r) - 3, "...");
 	}
 	/* and 2^41: refused */
-	put(py, s, PYX_L_STR_LENGTH, UINT64_C(1) << 41, 8);
+	put_n(py, s, PYX_L_STR_LENGTH, UINT64_C(1) << 41, 8);
 	pyx_mem_invalidate(py->mem);
 	ck_assert_int_eq(pyx_value_render(py, A(s), (char[64]){ 0 }, 64,
 					  (char[160]){ 0 }, 160), -PYX_E_BAD_MEMORY);
-	put(py, o, PYX_L_OB_TYPE, A(otp), 8);
+	put_n(py, o, PYX_L_OB_TYPE, A(otp), 8);
 	ck_assert(strncmp(render(py, o), "<Thing at 0x", 12) == 0);
 	ck_assert_uint_eq(reads_outside, 0);
 	free_py(py);

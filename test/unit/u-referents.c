@@ -17,61 +17,13 @@
 #include "referents.h"
 
 #include "unit.h"
-
-#define WORDS (1u << 16)
-#define PAGE 4096u
-
-/* The target's memory: one mapping. */
-static uint64_t arena[WORDS] __attribute__((aligned(PAGE)));
-static size_t used;
-static struct pyx_map arena_map;
-static uint64_t reads_outside;
-
-static const struct pyx_map *src_maps(void *ctx, size_t *n)
-{
-	(void)ctx;
-	*n = 1;
-	return &arena_map;
-}
-
-static int src_read(void *ctx, pyx_addr_t addr, void *buf, size_t len)
-{
-	pyx_addr_t lo = (pyx_addr_t)(uintptr_t)arena;
-
-	(void)ctx;
-	if (addr < lo || len > sizeof(arena) || addr - lo > sizeof(arena) - len) {
-		reads_outside++;
-		return pyx_err_set(PYX_E_BAD_MEMORY, "outside the arena");
-	}
-	memcpy(buf, (const uint8_t *)arena + (addr - lo), len);
-	return 0;
-}
-
-/* n zeroed words of the arena, 16-aligned. */
-static uint64_t *take(size_t n)
-{
-	uint64_t *p;
-
-	used = (used + 1) & ~(size_t)1;
-	ck_assert_uint_le(used + n, WORDS);
-	p = &arena[used];
-	used += n;
-	return p;
-}
-
-static pyx_addr_t A(const void *p)
-{
-	return (pyx_addr_t)(uintptr_t)p;
-}
+#include "fake_target.h"
 
 static void put(struct pyx_python *py, uint64_t *obj, enum pyx_layout_id id,
 		uint64_t v)
 {
-	int32_t off = py->layout.v[id];
-
-	ck_assert_int_ne(off, PYX_OFF_NONE);
-	ck_assert_int_eq(off % 8, 0);
-	obj[off / 8] = v;
+	ck_assert_int_eq(py->layout.v[id] % 8, 0);
+	put_n(py, obj, id, v, 8);
 }
 
 /* A 4-byte field (C int) of a fake object. */
@@ -86,34 +38,12 @@ static void put32(struct pyx_python *py, uint64_t *obj, enum pyx_layout_id id,
 
 static struct pyx_python *fake_py(int minor)
 {
-	struct pyx_python *py = calloc(1, sizeof(*py));
-	struct pyx_mem_source src = { .read = src_read, .maps = src_maps };
-	uint64_t *meta;
-
-	ck_assert_ptr_nonnull(py);
-	memset(arena, 0, sizeof(arena));
-	used = 0;
-	reads_outside = 0;
-	arena_map = (struct pyx_map){ .start = A(arena),
-				      .end = A(arena) + sizeof(arena),
-				      .r = true, .w = true, .p = true };
-	py->info.major = 3;
-	py->info.minor = minor;
-	ck_assert_int_eq(pyx_abi_select(py), 0);
-	ck_assert_int_eq(pyx_layout_from_table(&py->layout, 3, minor, 99, NULL),
-			 0);
-	ck_assert_int_eq(pyx_mem_new(&src, &py->mem), 0);
-	/* type: its own type */
-	meta = take(128);
-	put(py, meta, PYX_L_OB_TYPE, A(meta));
-	py->types.type = A(meta);
-	return py;
+	return fake_python(minor, 0);
 }
 
 static void free_py(struct pyx_python *py)
 {
-	pyx_mem_free(py->mem);
-	free(py);
+	fake_python_free(py);
 }
 
 /* A static type object named name. */

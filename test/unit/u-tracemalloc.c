@@ -18,59 +18,7 @@
 #include "pyxray/memory.h"
 
 #include "unit.h"
-
-#define WORDS (1u << 16)
-#define PAGE 4096u
-
-static uint64_t arena[WORDS] __attribute__((aligned(PAGE)));
-static size_t used;
-static struct pyx_map arena_map;
-static uint64_t reads_outside;
-
-static const struct pyx_map *src_maps(void *ctx, size_t *n)
-{
-	(void)ctx;
-	*n = 1;
-	return &arena_map;
-}
-
-static int src_read(void *ctx, pyx_addr_t addr, void *buf, size_t len)
-{
-	pyx_addr_t lo = (pyx_addr_t)(uintptr_t)arena;
-
-	(void)ctx;
-	if (addr < lo || len > sizeof(arena) || addr - lo > sizeof(arena) - len) {
-		reads_outside++;
-		return pyx_err_set(PYX_E_BAD_MEMORY, "outside the arena");
-	}
-	memcpy(buf, (const uint8_t *)arena + (addr - lo), len);
-	return 0;
-}
-
-static uint64_t *take(size_t n)
-{
-	uint64_t *p;
-
-	used = (used + 1) & ~(size_t)1;
-	ck_assert_uint_le(used + n, WORDS);
-	p = &arena[used];
-	used += n;
-	return p;
-}
-
-static pyx_addr_t A(const void *p)
-{
-	return (pyx_addr_t)(uintptr_t)p;
-}
-
-static void put(struct pyx_python *py, void *obj, enum pyx_layout_id id,
-		uint64_t v, size_t width)
-{
-	int32_t off = py->layout.v[id];
-
-	ck_assert_int_ne(off, PYX_OFF_NONE);
-	memcpy((uint8_t *)obj + off, &v, width);
-}
+#include "fake_target.h"
 
 /* Where the fake keeps tracemalloc's state. */
 struct fake {
@@ -88,29 +36,12 @@ static void sym(struct pyx_python *py, enum pyx_layout_id id, const void *at)
 static struct fake fake_py(int minor)
 {
 	struct fake f = { 0 };
-	struct pyx_python *py = calloc(1, sizeof(*py));
-	struct pyx_mem_source src = { .read = src_read, .maps = src_maps };
-	uint64_t *meta, *str, *rt;
+	/* no symbol at the bias itself: the arena's first words unused */
+	struct pyx_python *py = fake_python(minor, 2);
+	uint64_t *meta = (uint64_t *)(uintptr_t)py->types.type, *str, *rt;
 
-	ck_assert_ptr_nonnull(py);
-	memset(arena, 0, sizeof(arena));
-	used = 2; /* no symbol at the bias itself */
-	reads_outside = 0;
-	arena_map = (struct pyx_map){ .start = A(arena),
-				      .end = A(arena) + sizeof(arena),
-				      .r = true, .w = true, .p = true };
-	py->info.major = 3;
-	py->info.minor = minor;
-	snprintf(py->info.version, sizeof(py->info.version), "3.%d.99", minor);
-	ck_assert_int_eq(pyx_abi_select(py), 0);
-	ck_assert_int_eq(pyx_layout_from_table(&py->layout, 3, minor, 99, NULL),
-			 0);
-	ck_assert_int_eq(pyx_mem_new(&src, &py->mem), 0);
-	meta = take(128);
-	put(py, meta, PYX_L_OB_TYPE, A(meta), 8);
-	py->types.type = A(meta);
 	str = take(128);
-	put(py, str, PYX_L_OB_TYPE, A(meta), 8);
+	put_n(py, str, PYX_L_OB_TYPE, A(meta), 8);
 	py->types.str = A(str);
 	rt = take(2048);
 	py->info.runtime = A(rt);
@@ -158,8 +89,7 @@ static int read_allocs(struct pyx_python *py, const struct pyx_allocs_opts *o,
 
 static void free_py(struct fake *f)
 {
-	pyx_mem_free(f->py->mem);
-	free(f->py);
+	fake_python_free(f->py);
 }
 
 /* A file name as the version stores it: a compact ASCII str, or (3.15) a
@@ -173,9 +103,9 @@ static pyx_addr_t file_name(struct pyx_python *py, const char *s)
 		strcpy((char *)o, s);
 		return A(o);
 	}
-	put(py, o, PYX_L_OB_TYPE, py->types.str, 8);
-	put(py, o, PYX_L_STR_LENGTH, strlen(s), 8);
-	put(py, o, PYX_L_STR_STATE, state, 4);
+	put_n(py, o, PYX_L_OB_TYPE, py->types.str, 8);
+	put_n(py, o, PYX_L_STR_LENGTH, strlen(s), 8);
+	put_n(py, o, PYX_L_STR_STATE, state, 4);
 	strcpy((char *)o + py->layout.v[PYX_L_SZ_ASCII], s);
 	return A(o);
 }
@@ -188,10 +118,10 @@ static uint64_t *traceback(struct pyx_python *py, uint32_t nframe,
 	uint8_t *frames = (uint8_t *)tb + py->layout.v[PYX_L_TM_TB_FRAMES];
 
 	if (pyx_layout_has(&py->layout, PYX_L_TM_TB_TOTAL_NFRAME)) {
-		put(py, tb, PYX_L_TM_TB_NFRAME, nframe, 2);
-		put(py, tb, PYX_L_TM_TB_TOTAL_NFRAME, nframe + 3, 2);
+		put_n(py, tb, PYX_L_TM_TB_NFRAME, nframe, 2);
+		put_n(py, tb, PYX_L_TM_TB_TOTAL_NFRAME, nframe + 3, 2);
 	} else {
-		put(py, tb, PYX_L_TM_TB_NFRAME, nframe, 4);
+		put_n(py, tb, PYX_L_TM_TB_NFRAME, nframe, 4);
 	}
 	for (uint32_t i = 0; i < nframe; i++) {
 		memcpy(frames + i * fs + py->layout.v[PYX_L_TM_FRAME_FILENAME],
@@ -208,12 +138,12 @@ static uint64_t *table(struct pyx_python *py, uint64_t nentries,
 	uint64_t *ht = take(12);
 
 	*buckets = take(nbuckets);
-	put(py, ht, PYX_L_HT_NENTRIES, nentries, 8);
-	put(py, ht, PYX_L_HT_NBUCKETS, nbuckets, 8);
-	put(py, ht, PYX_L_HT_BUCKETS, A(*buckets), 8);
+	put_n(py, ht, PYX_L_HT_NENTRIES, nentries, 8);
+	put_n(py, ht, PYX_L_HT_NBUCKETS, nbuckets, 8);
+	put_n(py, ht, PYX_L_HT_BUCKETS, A(*buckets), 8);
 	if (py->k.tm_inline_entries) {
-		put(py, ht, PYX_L_HT_KEY_SIZE, 8, 8);
-		put(py, ht, PYX_L_HT_DATA_SIZE, 16, 8);
+		put_n(py, ht, PYX_L_HT_KEY_SIZE, 8, 8);
+		put_n(py, ht, PYX_L_HT_DATA_SIZE, 16, 8);
 	}
 	return ht;
 }
@@ -228,7 +158,7 @@ static uint64_t *entry(struct pyx_python *py, pyx_addr_t ptr, uint64_t size,
 		int32_t hdr = py->layout.v[PYX_L_SZ_HT_ENTRY];
 
 		e = take(8);
-		put(py, e, PYX_L_HTE_NEXT, A(next), 8);
+		put_n(py, e, PYX_L_HTE_NEXT, A(next), 8);
 		memcpy((uint8_t *)e + hdr, &ptr, 8);
 		memcpy((uint8_t *)e + hdr + 8 + py->layout.v[PYX_L_TM_TRACE_SIZE],
 		       &size, 8);
@@ -238,11 +168,11 @@ static uint64_t *entry(struct pyx_python *py, pyx_addr_t ptr, uint64_t size,
 	}
 	e = take(4);
 	uint64_t *trace = take(2);
-	put(py, trace, PYX_L_TM_TRACE_SIZE, size, 8);
-	put(py, trace, PYX_L_TM_TRACE_TRACEBACK, A(tb), 8);
-	put(py, e, PYX_L_HTE_NEXT, A(next), 8);
-	put(py, e, PYX_L_HTE_KEY, ptr, 8);
-	put(py, e, PYX_L_HTE_VALUE, A(trace), 8);
+	put_n(py, trace, PYX_L_TM_TRACE_SIZE, size, 8);
+	put_n(py, trace, PYX_L_TM_TRACE_TRACEBACK, A(tb), 8);
+	put_n(py, e, PYX_L_HTE_NEXT, A(next), 8);
+	put_n(py, e, PYX_L_HTE_KEY, ptr, 8);
+	put_n(py, e, PYX_L_HTE_VALUE, A(trace), 8);
 	return e;
 }
 
@@ -277,8 +207,8 @@ static struct sound build_sound(struct fake *f)
 		uint64_t *de = take(4);
 
 		tbuckets[1] = A(entry(py, 0x9000, 1000, s.tb2, NULL));
-		put(py, de, PYX_L_HTE_KEY, 7, 8);
-		put(py, de, PYX_L_HTE_VALUE, A(t7), 8);
+		put_n(py, de, PYX_L_HTE_KEY, 7, 8);
+		put_n(py, de, PYX_L_HTE_VALUE, A(t7), 8);
 		dbuckets[2] = A(de);
 		*f->domains = A(dom);
 		total += 1000;
@@ -396,20 +326,20 @@ START_TEST(corrupt_tables)
 	int err;
 
 	/* A cycle: e2 -> e1 -> e2...: cut at the entry count, partial. */
-	put(py, s.e2, PYX_L_HTE_NEXT, A(s.e1), 8);
+	put_n(py, s.e2, PYX_L_HTE_NEXT, A(s.e1), 8);
 	ck_assert_int_eq(read_allocs(py, &o, &a), 0);
 	ck_assert(a->partial);
 	ck_assert_uint_le(a->ntraces, 4 + 1);
 	pyx_allocs_free(a);
 	a = NULL;
-	put(py, s.e2, PYX_L_HTE_NEXT, 0, 8);
+	put_n(py, s.e2, PYX_L_HTE_NEXT, 0, 8);
 
 	/* A traceback whose frames run off the mapping: that trace is
 	 * skipped, the others read. */
 	if (pyx_layout_has(&py->layout, PYX_L_TM_TB_TOTAL_NFRAME))
-		put(py, s.tb2, PYX_L_TM_TB_NFRAME, 65535, 2);
+		put_n(py, s.tb2, PYX_L_TM_TB_NFRAME, 65535, 2);
 	else
-		put(py, s.tb2, PYX_L_TM_TB_NFRAME, 65535, 4);
+		put_n(py, s.tb2, PYX_L_TM_TB_NFRAME, 65535, 4);
 	ck_assert_int_eq(read_allocs(py, &o, &a), 0);
 	ck_assert(a->partial);
 	ck_assert_msg(a->skipped >= 1, "skipped %llu traces %llu ntb %zu tb0 n %u",
@@ -419,27 +349,27 @@ START_TEST(corrupt_tables)
 	a = NULL;
 
 	/* A next pointer off the mapping: the rest of its chain is lost. */
-	put(py, s.e1, PYX_L_HTE_NEXT, 0x10, 8);
+	put_n(py, s.e1, PYX_L_HTE_NEXT, 0x10, 8);
 	ck_assert_int_eq(read_allocs(py, &o, &a), 0);
 	ck_assert(a->partial);
 	pyx_allocs_free(a);
 	a = NULL;
 
 	/* Absurd heads: refused before any allocation. */
-	put(py, s.ht, PYX_L_HT_NBUCKETS, 1ull << 40, 8);
+	put_n(py, s.ht, PYX_L_HT_NBUCKETS, 1ull << 40, 8);
 	ck_assert_int_eq(read_allocs(py, &o, &a), -PYX_E_BAD_MEMORY);
-	put(py, s.ht, PYX_L_HT_NBUCKETS, 1u << 20, 8); /* past the mapping */
+	put_n(py, s.ht, PYX_L_HT_NBUCKETS, 1u << 20, 8); /* past the mapping */
 	ck_assert_int_eq(read_allocs(py, &o, &a), -PYX_E_BAD_MEMORY);
-	put(py, s.ht, PYX_L_HT_NBUCKETS, 8, 8);
-	put(py, s.ht, PYX_L_HT_NENTRIES, 1ull << 50, 8);
+	put_n(py, s.ht, PYX_L_HT_NBUCKETS, 8, 8);
+	put_n(py, s.ht, PYX_L_HT_NENTRIES, 1ull << 50, 8);
 	err = read_allocs(py, &o, &a);
 	ck_assert_int_eq(err, -PYX_E_NOMEM);
-	put(py, s.ht, PYX_L_HT_NENTRIES, 3, 8);
-	put(py, s.ht, PYX_L_HT_BUCKETS, 0x1234567, 8);
+	put_n(py, s.ht, PYX_L_HT_NENTRIES, 3, 8);
+	put_n(py, s.ht, PYX_L_HT_BUCKETS, 0x1234567, 8);
 	ck_assert_int_eq(read_allocs(py, &o, &a), -PYX_E_BAD_MEMORY);
 	if (py->k.tm_inline_entries) {
-		put(py, s.ht, PYX_L_HT_BUCKETS, A(s.buckets), 8);
-		put(py, s.ht, PYX_L_HT_KEY_SIZE, 13, 8);
+		put_n(py, s.ht, PYX_L_HT_BUCKETS, A(s.buckets), 8);
+		put_n(py, s.ht, PYX_L_HT_KEY_SIZE, 13, 8);
 		ck_assert_int_eq(read_allocs(py, &o, &a), -PYX_E_BAD_MEMORY);
 	}
 	*f.traces = 0x10;
