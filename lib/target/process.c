@@ -1332,7 +1332,12 @@ int pyx_proc_stop(struct pyx_proc *proc, int deadline_ms)
 	proc->stopped = true;
 	proc->nskip = 0;
 	/* Now, while no thread of it runs: it cannot exec or change its
-	 * credentials until we let it go. */
+	 * credentials until we let it go.  The page map opened under the
+	 * last pin is of the address space it had then (an exec since
+	 * replaced it): opened again under this one. */
+	if (proc->pagemap >= 0)
+		close(proc->pagemap);
+	proc->pagemap = -1;
 	if (pyx_pin_take(proc->pid, &proc->pin))
 		pyx_debug("process %d: cannot pin its identity and credentials",
 			  (int)proc->pid);
@@ -1653,8 +1658,12 @@ int pyx_proc_resident(struct pyx_proc *proc, uint64_t start, uint64_t end,
 	if (proc->pagemap < 0)
 		return pyx_err_set(PYX_E_NOT_SUPPORTED, "process %d: its page "
 				   "map cannot be read", (int)proc->pid);
-	if (end > (uint64_t)INT64_MAX / 8 * PYX_MEM_PAGE)
-		return pyx_err_set(PYX_E_BAD_MEMORY, "range past the page map");
+	/* The range is the caller's, made of the target's numbers: bounded
+	 * like the heap copy's (16 M pages, 64 GiB). */
+	if (end < start || (end - s) / PYX_MEM_PAGE > PYX_RESIDENT_MAX_PAGES)
+		return pyx_err_set(PYX_E_BAD_MEMORY, "page map of " PYX_PRIaddr
+				   "-" PYX_PRIaddr ": not a range pyxray reads",
+				   start, end);
 	while (s < end) {
 		uint64_t pages = (end - s + PYX_MEM_PAGE - 1) / PYX_MEM_PAGE;
 		size_t k = pages < PYX_ARRAY_SIZE(buf) ? (size_t)pages

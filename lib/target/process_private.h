@@ -42,6 +42,8 @@ int pyx_proc_smaps(struct pyx_proc *proc,
 		   void *arg);
 int pyx_proc_resident(struct pyx_proc *proc, uint64_t start, uint64_t end,
 		      uint64_t *bytes);
+/* pyx_proc_resident() refuses a range of more pages than this. */
+#define PYX_RESIDENT_MAX_PAGES (UINT64_C(16) << 20)
 /* A smaps listing with more mappings than this is refused. */
 #define PYX_SMAPS_MAX 1000000u
 

@@ -287,6 +287,11 @@ START_TEST(test_smaps_live)
 	/* An unmapped page: none. */
 	ck_assert_int_eq(pyx_target_resident(t, 0, PAGE, &bytes), 0);
 	ck_assert_uint_eq(bytes, 0);
+	/* A range of the target's numbers is bounded, not walked. */
+	ck_assert_int_eq(pyx_target_resident(t, 0, UINT64_C(1) << 47, &bytes),
+			 -PYX_E_BAD_MEMORY);
+	ck_assert_int_eq(pyx_target_resident(t, 2 * PAGE, PAGE, &bytes),
+			 -PYX_E_BAD_MEMORY);
 	ck_assert_int_eq(pyx_target_resume(t), 0);
 	ck_assert_uint_gt(got.n, 3);
 	ck_assert_uint_eq(got.n, want.n);
