@@ -54,6 +54,34 @@ pyx_addr_t pyx_abi_untag_identity(uint64_t ref)
 	return ref;
 }
 
+int pyx_abi_frame_position(struct pyx_python *py, pyx_addr_t code,
+			   uint64_t instr, bool generator,
+			   struct pyx_abi_frame *f)
+{
+	uint64_t ft = 0;
+	pyx_addr_t first;
+	int err;
+
+	if (!pyx_layout_has(&py->layout, PYX_L_CO_CODE_ADAPTIVE))
+		return pyx_err_set(PYX_E_LAYOUT, "layout has no "
+				   "PyCodeObject.co_code_adaptive");
+	/* _co_firsttraceable is not among 3.14+'s debug offsets: without it
+	 * (a version newer than known, read through them alone) no frame
+	 * is taken for incomplete. */
+	if (pyx_layout_has(&py->layout, PYX_L_CO_FIRSTTRACEABLE) &&
+	    (err = pyx_read_field_n(py, code, PYX_L_CO_FIRSTTRACEABLE, 4, &ft)))
+		return err;
+	first = code + (uint64_t)pyx_off(py, PYX_L_CO_CODE_ADAPTIVE);
+	if (!generator && instr < first + 2 * (uint64_t)(int64_t)(int32_t)ft) {
+		f->kind = PYX_FRAME_INCOMPLETE;
+		return 0;
+	}
+	f->kind = PYX_FRAME_PYTHON;
+	if (instr >= first && instr - first < (1u << 30))
+		f->lasti = (int)((instr - first) / 2) * 2;
+	return 0;
+}
+
 /* GIL builds up to 3.13: ob_refcnt is a Py_ssize_t at 0 (its low 32 bits
  * negative as an int32 mark an immortal, 3.12+), ob_type follows. */
 int pyx_abi_header_decode_gil(const struct pyx_python *py, const uint64_t *w,

@@ -181,6 +181,15 @@ int pyx_abi_gc_lists(struct pyx_python *py, pyx_addr_t interp,
 /* ---- shared implementations, for the family files ---------------------- */
 
 pyx_addr_t pyx_abi_untag_identity(uint64_t ref);
+/* 3.11+ interpreter frames: where code's instruction pointer instr is.  A
+ * frame not owned by a generator whose instr lies before the code's first
+ * traceable instruction is being set up or torn down (CPython's
+ * _PyFrame_IsIncomplete hides it): PYX_FRAME_INCOMPLETE; else
+ * PYX_FRAME_PYTHON with f->lasti the byte offset (-1 if instr is not in the
+ * code).  -PYX_E_LAYOUT without co_code_adaptive; read errors. */
+int pyx_abi_frame_position(struct pyx_python *py, pyx_addr_t code,
+			   uint64_t instr, bool generator,
+			   struct pyx_abi_frame *f);
 /* 3.14+ _PyStackRef: ref & ~3, 0 for a tagged int (abi_py314.c). */
 pyx_addr_t pyx_abi_untag_stackref(uint64_t ref);
 int pyx_abi_header_decode_gil(const struct pyx_python *py, const uint64_t *w,

@@ -33,8 +33,7 @@ static int first_frame(struct pyx_python *py, pyx_addr_t tstate,
 static int step_frame(struct pyx_python *py, pyx_addr_t frame,
 		      struct pyx_abi_frame *f)
 {
-	uint64_t code, instr, owner, is_entry = 0, prev, ft = 0;
-	pyx_addr_t first;
+	uint64_t code, instr, owner, is_entry = 0, prev;
 	int err;
 
 	memset(f, 0, sizeof(*f));
@@ -61,25 +60,11 @@ static int step_frame(struct pyx_python *py, pyx_addr_t frame,
 	}
 	f->code = code;
 	f->entry = is_entry != 0;
-	if (!pyx_layout_has(&py->layout, PYX_L_CO_CODE_ADAPTIVE))
-		return pyx_err_set(PYX_E_LAYOUT, "layout has no "
-				   "PyCodeObject.co_code_adaptive");
-	if (pyx_layout_has(&py->layout, PYX_L_CO_FIRSTTRACEABLE) &&
-	    (err = pyx_read_field_n(py, code, PYX_L_CO_FIRSTTRACEABLE, 4, &ft)))
-		return err;
-	first = code + (uint64_t)pyx_off(py, PYX_L_CO_CODE_ADAPTIVE);
 	/* Incomplete frames are being set up or torn down: CPython itself
 	 * hides them (_PyFrame_IsIncomplete).  Hidden, one may still end a C
 	 * call's run of frames (3.11 is_entry): entry says so. */
-	if (owner != OWNED_BY_GENERATOR &&
-	    instr < first + 2 * (uint64_t)(int64_t)(int32_t)ft) {
-		f->kind = PYX_FRAME_INCOMPLETE;
-		return 0;
-	}
-	f->kind = PYX_FRAME_PYTHON;
-	if (instr >= first && instr - first < (1u << 30))
-		f->lasti = (int)((instr - first) / 2) * 2;
-	return 0;
+	return pyx_abi_frame_position(py, code, instr,
+				      owner == OWNED_BY_GENERATOR, f);
 }
 
 static const struct pyx_abi_ops ops_311 = {

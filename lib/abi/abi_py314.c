@@ -40,8 +40,8 @@ static int first_frame(struct pyx_python *py, pyx_addr_t tstate,
 static int step_frame(struct pyx_python *py, pyx_addr_t frame,
 		      struct pyx_abi_frame *f)
 {
-	uint64_t ref, instr, owner, prev, ft = 0;
-	pyx_addr_t code, first;
+	uint64_t ref, instr, owner, prev;
+	pyx_addr_t code;
 	int err;
 
 	memset(f, 0, sizeof(*f));
@@ -65,25 +65,8 @@ static int step_frame(struct pyx_python *py, pyx_addr_t frame,
 		return 0;
 	}
 	f->code = code;
-	if (!pyx_layout_has(&py->layout, PYX_L_CO_CODE_ADAPTIVE))
-		return pyx_err_set(PYX_E_LAYOUT, "layout has no "
-				   "PyCodeObject.co_code_adaptive");
-	/* _co_firsttraceable is not among the debug offsets: without it
-	 * (a version newer than known, read through them alone) no frame
-	 * is taken for incomplete. */
-	if (pyx_layout_has(&py->layout, PYX_L_CO_FIRSTTRACEABLE) &&
-	    (err = pyx_read_field_n(py, code, PYX_L_CO_FIRSTTRACEABLE, 4, &ft)))
-		return err;
-	first = code + (uint64_t)pyx_off(py, PYX_L_CO_CODE_ADAPTIVE);
-	if (owner != OWNED_BY_GENERATOR &&
-	    instr < first + 2 * (uint64_t)(int64_t)(int32_t)ft) {
-		f->kind = PYX_FRAME_INCOMPLETE;
-		return 0;
-	}
-	f->kind = PYX_FRAME_PYTHON;
-	if (instr >= first && instr - first < (1u << 30))
-		f->lasti = (int)((instr - first) / 2) * 2;
-	return 0;
+	return pyx_abi_frame_position(py, code, instr,
+				      owner == OWNED_BY_GENERATOR, f);
 }
 
 /* The split refcount: Py_REFCNT() is the u32 ob_refcnt (ob_overflow and
