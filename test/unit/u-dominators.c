@@ -241,6 +241,94 @@ START_TEST(deep_chain)
 }
 END_TEST
 
+/* Leaves (no out-edges) kept out of the graph and attached after it by
+ * pyx_dom_attach(): the same immediate dominators and retained sizes as
+ * with every leaf a node (random graphs, leaves shared, roots, referred to
+ * by unreachable nodes only). */
+START_TEST(leaves_attached)
+{
+	unsigned seed = 777;
+
+	for (int round = 0; round < 500; round++) {
+		uint32_t n = 1 + (uint32_t)(rand_r(&seed) % 30),
+			 m = (uint32_t)(rand_r(&seed) % 30), ne, nle, roots[4],
+			 nroots = 1 + (uint32_t)(rand_r(&seed) % 3), nr = 0,
+			 owner[32], pair[2 * 200], npair = 0, out[32],
+			 nodes_roots[4], extra[32] = { 0 };
+		uint32_t e[300][2];
+		uint64_t size[64], nsize[32];
+		struct tg full, part;
+		struct pyx_dom *df, *dp;
+
+		ne = (uint32_t)(rand_r(&seed) % (3 * n));
+		for (uint32_t i = 0; i < ne; i++) {
+			e[i][0] = (uint32_t)(rand_r(&seed) % n);
+			e[i][1] = (uint32_t)(rand_r(&seed) % n);
+		}
+		/* edges to leaves after: the nodes' rows come first */
+		nle = m ? (uint32_t)(rand_r(&seed) % (2 * m + 1)) : 0;
+		for (uint32_t i = 0; i < nle; i++) {
+			e[ne + i][0] = (uint32_t)(rand_r(&seed) % n);
+			e[ne + i][1] = n + (uint32_t)(rand_r(&seed) % m);
+		}
+		for (uint32_t r = 0; r < nroots; r++)
+			roots[r] = (uint32_t)(rand_r(&seed) % (n + m));
+		build(&full, n + m, (const uint32_t (*)[2])e, ne + nle);
+		build(&part, n, (const uint32_t (*)[2])e, ne);
+		for (uint32_t v = 0; v < n + m; v++)
+			size[v] = 1 + (uint64_t)(rand_r(&seed) % 1000);
+		/* the leaves' referrers in the order the graph meets them */
+		for (uint32_t l = 0; l < m; l++)
+			owner[l] = PYX_DOM_NONE;
+		for (uint32_t v = 0; v < n; v++)
+			for (uint64_t k = full.off[v]; k < full.off[v + 1]; k++) {
+				uint32_t l = full.dst[k] - n;
+
+				if (full.dst[k] < n)
+					continue;
+				if (owner[l] == PYX_DOM_NONE) {
+					owner[l] = v;
+				} else if (owner[l] != v) {
+					pair[2 * npair] = l;
+					pair[2 * npair++ + 1] = v;
+				}
+			}
+		for (uint32_t r = 0; r < nroots; r++)
+			if (roots[r] >= n)
+				owner[roots[r] - n] = PYX_DOM_ROOT;
+			else
+				nodes_roots[nr++] = roots[r];
+		df = dom(&full, roots, nroots);
+		dp = dom(&part, nodes_roots, nr);
+		ck_assert_int_eq(pyx_dom_attach(dp, m, owner, pair, npair, out), 0);
+		for (uint32_t v = 0; v < n; v++) {
+			ck_assert_uint_eq(dp->idom[v], df->idom[v]);
+			nsize[v] = size[v];
+		}
+		for (uint32_t l = 0; l < m; l++) {
+			ck_assert_msg(out[l] == df->idom[n + l], "round %d: leaf"
+				      " %u: %u, want %u", round, l, out[l],
+				      df->idom[n + l]);
+			if (out[l] < n) {
+				nsize[out[l]] += size[n + l];
+				extra[out[l]]++;
+			}
+		}
+		ck_assert_int_eq(pyx_dom_retain(df, size), 0);
+		ck_assert_int_eq(pyx_dom_retain_ex(dp, nsize, extra), 0);
+		for (uint32_t v = 0; v < n; v++) {
+			if (df->idom[v] == PYX_DOM_NONE)
+				continue;
+			ck_assert_uint_eq(dp->retained[v], df->retained[v]);
+			ck_assert_uint_eq(dp->retained_count[v],
+					  df->retained_count[v]);
+		}
+		pyx_dom_free(df);
+		pyx_dom_free(dp);
+	}
+}
+END_TEST
+
 START_TEST(empty)
 {
 	uint64_t off[1] = { 0 };
@@ -266,6 +354,7 @@ int main(void)
 	tcase_add_test(tc, several_roots);
 	tcase_add_test(tc, random_graphs);
 	tcase_add_test(tc, deep_chain);
+	tcase_add_test(tc, leaves_attached);
 	tcase_add_test(tc, empty);
 	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);
