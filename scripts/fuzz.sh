@@ -5,9 +5,11 @@
 #   scripts/fuzz.sh --smoke            build, replay every seed and every
 #                                      regression once, then fuzz 60 s (readers)
 #                                      and 30 s (core) (CI)
-#   scripts/fuzz.sh --runs N [--jobs J] the long run: N executions in all, per target
+#   scripts/fuzz.sh --runs N [--jobs J] the long run: N executions of the
+#                                      readers, N/20 of the core (--core-runs;
+#                                      N with --target core)
 #   options: --time S (smoke: seconds of readers fuzzing), --core-time S (30),
-#            --target readers|core|all (all), --build DIR (build-fuzz)
+#            --core-runs N, --target readers|core|all (all), --build DIR
 #
 # The build is CC=clang with -DPYX_FUZZ=ON: the library instrumented with
 # -fsanitize=fuzzer-no-link,address,undefined, the targets linked with
@@ -26,10 +28,11 @@ runs=0
 jobs=1
 smoke_time=60
 core_time=30
+core_runs=""
 which=all
 
 usage() {
-	sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//' >&2
+	sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//' >&2
 	exit 2
 }
 
@@ -44,6 +47,8 @@ while [ $# -gt 0 ]; do
 	--time=*) smoke_time=${1#*=} ;;
 	--core-time) core_time=${2:?}; shift ;;
 	--core-time=*) core_time=${1#*=} ;;
+	--core-runs) core_runs=${2:?}; shift ;;
+	--core-runs=*) core_runs=${1#*=} ;;
 	--target) which=${2:?}; shift ;;
 	--target=*) which=${1#*=} ;;
 	--build) dir=${2:?}; shift ;;
@@ -55,7 +60,7 @@ while [ $# -gt 0 ]; do
 done
 [ -n "$mode" ] || usage
 case "$which" in readers|core|all) ;; *) echo "fuzz.sh: --target readers, core or all" >&2; exit 2 ;; esac
-case "$runs$jobs$smoke_time$core_time" in *[!0-9]*) echo "fuzz.sh: numbers only" >&2; exit 2 ;; esac
+case "$runs$jobs$smoke_time$core_time$core_runs" in *[!0-9]*) echo "fuzz.sh: numbers only" >&2; exit 2 ;; esac
 [ "$jobs" -ge 1 ] || jobs=1
 
 if ! command -v clang > /dev/null 2>&1; then
@@ -203,26 +208,34 @@ fi
 
 # The long run.
 [ "$runs" -gt 0 ] || { echo "fuzz.sh: --runs N, N > 0" >&2; exit 2; }
+# fuzz_core runs 10-20 times slower (each input opens a python and unwinds).
+# With --target core, N is its own.
+if [ -z "$core_runs" ]; then
+	core_runs=$(( runs / 20 > 0 ? runs / 20 : 1 ))
+	[ "$which" = core ] && core_runs=$runs
+fi
 summary=()
 failed=0
 for t in "${targets[@]}"; do
 	setup "$t"
 	opts_for
+	n=$runs
+	[ "$t" = fuzz_core ] && n=$core_runs
 	logdir="$dir/logs"
 	[ "$t" = fuzz_core ] && logdir="$dir/logs-core"
 	mkdir -p "$logdir"
 	start=$(date +%s)
-	echo "fuzz: $t: $runs executions, $jobs job(s), $(date -u +%FT%TZ); logs in $logdir"
+	echo "fuzz: $t: $n executions, $jobs job(s), $(date -u +%FT%TZ); logs in $logdir"
 	rc=0
 	if [ "$jobs" -eq 1 ]; then
 		log="$logdir/run.log"
 		# Progress goes to our output as well as to the log.
-		"$bin" "${opts[@]}" -runs="$runs" "$work" "${seed_dirs[@]}" 2>&1 |
+		"$bin" "${opts[@]}" -runs="$n" "$work" "${seed_dirs[@]}" 2>&1 |
 			tee "$log" | grep --line-buffered -E '^#[0-9]+[[:space:]]+pulse|^Done|ERROR|runtime error' || true
 		rc=${PIPESTATUS[0]}
 		logs=("$log")
 	else
-		per=$(( (runs + jobs - 1) / jobs ))
+		per=$(( (n + jobs - 1) / jobs ))
 		(cd "$logdir" && rm -f fuzz-*.log &&
 		 "$bin" "${opts[@]}" -runs="$per" -jobs="$jobs" -workers="$jobs" \
 			"$work" "${seed_dirs[@]}") || rc=$?
