@@ -126,7 +126,7 @@ static void hash_free(struct slot *h, size_t cap)
 		munmap(h, cap * sizeof(*h));
 }
 
-static int hash_rebuild(struct graph *g, size_t cap)
+static int hash_rebuild_ex(struct graph *g, size_t cap, bool leaves)
 {
 	struct slot *h = hash_alloc(cap);
 
@@ -141,7 +141,7 @@ static int hash_rebuild(struct graph *g, size_t cap)
 		h[k].node = (uint32_t)i;
 	}
 	/* leaves live only in the table: move them over */
-	for (size_t j = 0; g->nleaf && j < g->hcap; j++) {
+	for (size_t j = 0; leaves && g->nleaf && j < g->hcap; j++) {
 		size_t k;
 
 		if (!g->hash[j].addr || !(g->hash[j].node & LEAF))
@@ -155,6 +155,11 @@ static int hash_rebuild(struct graph *g, size_t cap)
 	g->hash = h;
 	g->hcap = cap;
 	return 0;
+}
+
+static int hash_rebuild(struct graph *g, size_t cap)
+{
+	return hash_rebuild_ex(g, cap, true);
 }
 
 /* The node or the leaf (id | LEAF) at a, or NONE. */
@@ -1658,6 +1663,36 @@ int pyx_refs_graph_take(struct pyx_python *py,
 			}
 		}
 		free(reach);
+	}
+	/* Past the search, only nodes are looked up: a table of the nodes
+	 * (half the size), and the edge arrays cut to fit, before the
+	 * dominators need their memory. */
+	if (s->g.nleaf) {
+		size_t cap = 1u << 17;
+
+		while (cap * 3 < s->g.n * 4 + 4)
+			cap *= 2;
+		if ((err = hash_rebuild_ex(&s->g, cap, false)))
+			goto out;
+	}
+	if (s->g.ne && s->g.ne < s->g.ecap) {
+		void *d = realloc(s->g.dst, s->g.ne * sizeof(*s->g.dst));
+
+		if (d)
+			s->g.dst = d;
+		if ((d = realloc(s->g.kind, s->g.ne)))
+			s->g.kind = d;
+		if ((d = realloc(s->g.aux, s->g.ne * sizeof(*s->g.aux))))
+			s->g.aux = d;
+		s->g.ecap = s->g.ne;
+	}
+	if (s->g.npair && s->g.npair < s->g.pcap) {
+		void *d = realloc(s->g.lpair, s->g.npair * 2 * sizeof(*s->g.lpair));
+
+		if (d) {
+			s->g.lpair = d;
+			s->g.pcap = s->g.npair;
+		}
 	}
 	g->nleaf = (uint32_t)s->g.nleaf;
 	g->leaf_type = s->g.ltype;
