@@ -60,19 +60,6 @@ struct root {
 	char *desc;
 };
 
-/* A reference collected, not yet added (build_graph). */
-struct pend {
-	pyx_addr_t target, key;
-	uint64_t index;
-	const char *name;
-	uint32_t src;
-	uint8_t kind;            /* enum pyx_ref_kind, or PEND_BAD */
-};
-
-#define PEND_MAX 8192
-#define PEND_AHEAD 16
-#define PEND_BAD UINT8_MAX     /* src's referents could not all be read */
-
 struct refs {
 	struct pyx_python *py;
 	struct pyx_types *types;
@@ -95,9 +82,6 @@ struct refs {
 	uint64_t leaf_max;       /* with all: leaves smaller than this are
 				    no nodes (0: every object a node) */
 	double leaf_share;       /* pyx_refs_graph_opts' */
-	struct pend *pend;       /* build_graph's references in flight */
-	size_t npend;
-	size_t row;              /* rows before it have their offsets */
 };
 
 static inline size_t hash_addr(pyx_addr_t a)
@@ -503,97 +487,6 @@ static int on_ref_bounded(void *ctx, const struct pyx_ref *ref)
 
 static uint64_t obj_size(struct refs *s, uint32_t v);
 
-/* Rows up to node v (excluded) are complete: their offsets set. */
-static int rows_to(struct refs *s, size_t v)
-{
-	struct graph *g = &s->g;
-
-	if (v + 2 > g->offcap) {
-		size_t cap = v + 2 > 2 * g->offcap ? v + 2 : 2 * g->offcap;
-		uint64_t *o = realloc(g->off, cap * sizeof(*o));
-
-		if (!o)
-			return -PYX_E_NOMEM;
-		g->off = o;
-		g->offcap = cap;
-	}
-	while (s->row < v)
-		g->off[s->row++] = g->ne;
-	return 0;
-}
-
-/* Add the collected references in order, as on_ref_bounded() would have
- * as they were met: each look-up's slot prefetched some references
- * ahead (one cache miss an edge otherwise). */
-static int pend_flush(struct refs *s)
-{
-	struct graph *g = &s->g;
-	uint32_t bad = NONE; /* the node whose references hit an error */
-	int err = 0;
-
-	for (size_t j = 0; j < s->npend && !err; j++) {
-		const struct pend *p = &s->pend[j];
-		struct pyx_ref ref;
-
-		if (j + PEND_AHEAD < s->npend)
-			__builtin_prefetch(&g->hash[hash_addr(s->pend[j +
-					   PEND_AHEAD].target) & (g->hcap - 1)]);
-		if (p->src == bad)
-			continue;
-		if ((err = rows_to(s, (size_t)p->src + 1)))
-			break;
-		s->cur = p->src;
-		if (p->kind == PEND_BAD) {
-			s->bad_objects++;
-			continue;
-		}
-		ref = (struct pyx_ref){ (enum pyx_ref_kind)p->kind, p->target,
-					p->index, p->key, p->name };
-		err = on_ref_bounded(s, &ref);
-		if (err == -PYX_E_NOMEM || err == -PYX_E_EXITED)
-			break;
-		if (err) {
-			pyx_debug("object " PYX_PRIaddr ": %s", g->addr[p->src],
-				  pyx_err_detail());
-			pyx_err_clear();
-			s->bad_objects++;
-			bad = p->src;
-			err = 0;
-		}
-	}
-	s->npend = 0;
-	return err;
-}
-
-static int pend_add(struct refs *s, const struct pyx_ref *ref, uint8_t kind)
-{
-	struct pend *p;
-	int err;
-
-	if (s->npend == PEND_MAX && (err = pend_flush(s)))
-		return err;
-	if (!s->pend && !(s->pend = malloc(PEND_MAX * sizeof(*s->pend))))
-		return -PYX_E_NOMEM;
-	p = &s->pend[s->npend++];
-	p->target = ref->target;
-	p->index = ref->index;
-	p->key = ref->key;
-	p->name = ref->name;
-	p->src = s->cur;
-	p->kind = kind;
-	return 0;
-}
-
-static int on_collect(void *ctx, const struct pyx_ref *ref)
-{
-	struct refs *s = ctx;
-	uint32_t cur = s->cur;
-	int err = pend_add(s, ref, (uint8_t)ref->kind);
-
-	s->cur = cur; /* a flush moved it */
-	return err;
-}
-
 static int build_graph(struct refs *s, uint64_t heap_bytes)
 {
 	struct graph *g = &s->g;
@@ -645,20 +538,27 @@ static int build_graph(struct refs *s, uint64_t heap_bytes)
 			tracked += obj_size(s, (uint32_t)i);
 		s->leaf_max = (uint64_t)(s->leaf_share * (double)tracked / 2);
 	}
-	/* Untracked nodes are appended as they are met: rows to g->n.  The
-	 * references are collected a few thousand at a time, then added in
-	 * the same order with the look-ups prefetched (pend_flush). */
-	for (size_t i = 0;; i++) {
-		const struct pyx_typeinfo *ti;
+	/* Untracked nodes are appended as they are met: rows to g->n.
+	 * (References are added as the walk meets them: collecting a batch
+	 * to prefetch the look-ups changed what the whole graph held on the
+	 * 5 M heap, some walks depending on what earlier ones added.) */
+	for (size_t i = 0; i < g->n; i++) {
+		const struct pyx_typeinfo *ti = pyx_types_at(s->types, g->type[i]);
 
-		if (i == g->n && (err = pend_flush(s)))
-			return err;
-		if (i >= g->n)
-			break;
-		ti = pyx_types_at(s->types, g->type[i]);
+		if (i + 2 > g->offcap) {
+			size_t cap = g->n + 2 > 2 * g->offcap ? g->n + 2
+							       : 2 * g->offcap;
+			uint64_t *o = realloc(g->off, cap * sizeof(*o));
+
+			if (!o)
+				return -PYX_E_NOMEM;
+			g->off = o;
+			g->offcap = cap;
+		}
+		g->off[i] = g->ne;
 		s->cur = (uint32_t)i;
 		err = pyx_referents_ex(s->types, g->addr[i], ti, MAX_ITEMS,
-				       PYX_REFERENTS_FULL, on_collect, s);
+				       PYX_REFERENTS_FULL, on_ref_bounded, s);
 		if (err == -PYX_E_NOMEM || err == -PYX_E_EXITED)
 			return err;
 		if (err) {
@@ -666,14 +566,9 @@ static int build_graph(struct refs *s, uint64_t heap_bytes)
 			pyx_debug("object " PYX_PRIaddr " (%s): %s", g->addr[i],
 				  ti->name, pyx_err_detail());
 			pyx_err_clear();
-			if ((err = pend_add(s, &(struct pyx_ref){ 0 }, PEND_BAD)))
-				return err;
+			s->bad_objects++;
 		}
 	}
-	free(s->pend);
-	s->pend = NULL;
-	if ((err = rows_to(s, g->n)))
-		return err;
 	g->nrows = g->n;
 	if (!g->off && !(g->off = calloc(1, sizeof(*g->off))))
 		return -PYX_E_NOMEM;
@@ -1524,7 +1419,6 @@ out:
 	free(s.depth);
 	free(s.match);
 	graph_free(&s.g);
-	free(s.pend);
 	pyx_types_free(s.types);
 	if (err) {
 		pyx_refs_free(r);
@@ -1760,7 +1654,6 @@ void pyx_refs_graph_free(struct pyx_refs_graph *g)
 		free(s->pedge);
 		free(s->depth);
 		free(s->match);
-		free(s->pend);
 		graph_free(&s->g);
 		pyx_types_free(s->types);
 		free(p->size);
