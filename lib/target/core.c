@@ -96,6 +96,8 @@ struct core {
 	struct pyx_map *maps;
 	struct seg *segs;
 	size_t nmaps;
+	size_t last_map;   /* core_ptr's last hit: walks read near
+			      where they read before */
 	struct core_file *files;
 	size_t nfiles;
 	pid_t *tids;
@@ -1080,10 +1082,15 @@ static int core_read(void *ctx, pyx_addr_t addr, void *buf, size_t len)
 static const void *core_ptr(void *ctx, pyx_addr_t addr, size_t len)
 {
 	struct core *c = ctx;
-	const struct pyx_map *m = pyx_maps_find(c->maps, c->nmaps, addr);
+	const struct pyx_map *m = NULL;
 	const struct seg *s;
 	uint64_t off;
 
+	if (c->last_map < c->nmaps && addr >= c->maps[c->last_map].start &&
+	    addr < c->maps[c->last_map].end)
+		m = &c->maps[c->last_map];
+	else if ((m = pyx_maps_find(c->maps, c->nmaps, addr)))
+		c->last_map = (size_t)(m - c->maps);
 	if (!m || !m->r || len > m->end - addr)
 		return NULL;
 	s = &c->segs[m - c->maps];
