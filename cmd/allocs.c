@@ -332,10 +332,7 @@ int do_allocs(int argc, char **argv)
 			break;
 #endif
 		case CMD_ARG_WORD:
-			if (t.arg)
-				return cmd_usage("allocs", "unexpected argument "
-						 "'%s'", val);
-			if (cmd_parse_target("allocs", val, &t))
+			if (cmd_target_arg("allocs", val, &t))
 				return 2;
 			break;
 		default:

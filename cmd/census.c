@@ -325,10 +325,7 @@ int do_census(int argc, char **argv)
 			save = val;
 			break;
 		case CMD_ARG_WORD:
-			if (t.arg)
-				return cmd_usage("census", "unexpected argument "
-						 "'%s'", val);
-			if (cmd_parse_target("census", val, &t))
+			if (cmd_target_arg("census", val, &t))
 				return 2;
 			break;
 		default:

@@ -43,6 +43,9 @@ struct cmd_target {
 /* Parse arg into t: a PID (digits), else an existing file: a core.  0, or
  * -2 after a usage error (printed). */
 int cmd_parse_target(const char *cmd, const char *arg, struct cmd_target *t);
+/* The positional argument of a command that reads one target: the first
+ * is parsed into t, a second is a usage error.  0 or -2 (printed). */
+int cmd_target_arg(const char *cmd, const char *arg, struct cmd_target *t);
 /* Open what t names; sets t->pid (a core's: the PID it had).  A truncated
  * core is opened, with a warning on stderr.  0 or a negative -PYX_E_*
  * code (--exe or --sysroot with a PID: -PYX_E_USAGE). */

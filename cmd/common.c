@@ -315,6 +315,13 @@ int cmd_parse_target(const char *cmd, const char *arg, struct cmd_target *t)
 	return 0;
 }
 
+int cmd_target_arg(const char *cmd, const char *arg, struct cmd_target *t)
+{
+	if (t->arg)
+		return -cmd_usage(cmd, "unexpected argument '%s'", arg);
+	return cmd_parse_target(cmd, arg, t);
+}
+
 int cmd_open_target(struct cmd_target *t, struct pyx_target **out)
 {
 	struct pyx_core_opts o = {

@@ -290,10 +290,7 @@ int do_info(int argc, char **argv)
 			json = true;
 			break;
 		case CMD_ARG_WORD:
-			if (target.arg)
-				return cmd_usage("info", "unexpected argument '%s'",
-						 val);
-			if (cmd_parse_target("info", val, &target))
+			if (cmd_target_arg("info", val, &target))
 				return 2;
 			break;
 		default:

@@ -461,10 +461,7 @@ int do_memory(int argc, char **argv)
 			top_set = true;
 			break;
 		case CMD_ARG_WORD:
-			if (t.arg)
-				return cmd_usage("memory", "unexpected argument "
-						 "'%s'", val);
-			if (cmd_parse_target("memory", val, &t))
+			if (cmd_target_arg("memory", val, &t))
 				return 2;
 			break;
 		default:

@@ -436,10 +436,7 @@ int do_refs(int argc, char **argv)
 			dot = val;
 			break;
 		case CMD_ARG_WORD:
-			if (t.arg)
-				return cmd_usage("refs", "unexpected argument '%s'",
-						 val);
-			if (cmd_parse_target("refs", val, &t))
+			if (cmd_target_arg("refs", val, &t))
 				return 2;
 			break;
 		default:

@@ -82,10 +82,7 @@ int do_snapshot(int argc, char **argv)
 			path = val;
 			break;
 		case CMD_ARG_WORD:
-			if (t.arg)
-				return cmd_usage("snapshot", "unexpected argument "
-						 "'%s'", val);
-			if (cmd_parse_target("snapshot", val, &t))
+			if (cmd_target_arg("snapshot", val, &t))
 				return 2;
 			break;
 		default:

@@ -469,10 +469,7 @@ int do_stacks(int argc, char **argv)
 			break;
 #endif
 		case CMD_ARG_WORD:
-			if (t.arg)
-				return cmd_usage("stacks", "unexpected argument "
-						 "'%s'", val);
-			if (cmd_parse_target("stacks", val, &t))
+			if (cmd_target_arg("stacks", val, &t))
 				return 2;
 			break;
 		default:

@@ -346,10 +346,7 @@ int do_suspects(int argc, char **argv)
 						 "'%s'", val);
 			break;
 		case CMD_ARG_WORD:
-			if (t.arg)
-				return cmd_usage("suspects", "unexpected argument "
-						 "'%s'", val);
-			if (cmd_parse_target("suspects", val, &t))
+			if (cmd_target_arg("suspects", val, &t))
 				return 2;
 			break;
 		default:

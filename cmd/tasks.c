@@ -324,10 +324,7 @@ int do_tasks(int argc, char **argv)
 			break;
 #endif
 		case CMD_ARG_WORD:
-			if (t.arg)
-				return cmd_usage("tasks", "unexpected argument "
-						 "'%s'", val);
-			if (cmd_parse_target("tasks", val, &t))
+			if (cmd_target_arg("tasks", val, &t))
 				return 2;
 			break;
 		default:

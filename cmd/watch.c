@@ -1541,10 +1541,7 @@ static int parse(int argc, char **argv, struct watch_opts *o,
 			o->nonblocking = true;
 			break;
 		case CMD_ARG_WORD:
-			if (t->arg)
-				return cmd_usage("watch", "unexpected argument '%s'",
-						 val);
-			if (cmd_parse_target("watch", val, t))
+			if (cmd_target_arg("watch", val, t))
 				return 2;
 			break;
 		default:
