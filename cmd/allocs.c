@@ -319,24 +319,14 @@ int do_allocs(int argc, char **argv)
 			if (cmd_opt_int(&args, val, 1, 60000, &interval_ms))
 				return 2;
 			break;
-		case CMD_OPT_DEADLINE_MS:
-			if (cmd_opt_int(&args, val, 1, CMD_DEADLINE_MS_MAX,
-					&aopts.deadline_ms))
-				return 2;
-			break;
-#ifdef PYX_TEST_HOOKS
-		case CMD_OPT_HOLD_MS:
-			if (cmd_opt_int(&args, val, 0, CMD_HOLD_MS_MAX,
-					&aopts.hold_ms))
-				return 2;
-			break;
-#endif
 		case CMD_ARG_WORD:
 			if (cmd_target_arg("allocs", val, &t))
 				return 2;
 			break;
 		default:
-			if (cmd_python_opt(&args, id, val, &popts) < 0)
+			if (cmd_stop_opt(&args, id, val, &aopts.deadline_ms,
+					 CMD_HOLD_PTR(aopts)) < 0 ||
+			    cmd_python_opt(&args, id, val, &popts) < 0)
 				return 2;
 		}
 	}

@@ -164,6 +164,15 @@ struct pyx_heap_capture_opts;
  * cmd_python_opt(). */
 int cmd_capture_opt(const struct cmd_args *a, int id, const char *val,
 		    struct pyx_heap_capture_opts *o);
+/* --deadline-ms and (test builds) --hold-ms, for a command that stops the
+ * target: as cmd_python_opt(). */
+int cmd_stop_opt(const struct cmd_args *a, int id, const char *val,
+		 int *deadline_ms, int *hold_ms);
+#ifdef PYX_TEST_HOOKS
+#define CMD_HOLD_PTR(opts) (&(opts).hold_ms)
+#else
+#define CMD_HOLD_PTR(opts) ((int *)NULL)
+#endif
 /* The bounds of the integer options several commands share. */
 #define CMD_DEADLINE_MS_MAX 600000
 #define CMD_HOLD_MS_MAX 60000

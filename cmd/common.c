@@ -511,26 +511,34 @@ int cmd_python_opt(const struct cmd_args *a, int id, const char *val,
 	}
 }
 
+int cmd_stop_opt(const struct cmd_args *a, int id, const char *val,
+		 int *deadline_ms, int *hold_ms)
+{
+	switch (id) {
+	case CMD_OPT_DEADLINE_MS:
+		return cmd_opt_int(a, val, 1, CMD_DEADLINE_MS_MAX,
+				   deadline_ms) ? -1 : 1;
+#ifdef PYX_TEST_HOOKS
+	case CMD_OPT_HOLD_MS:
+		return cmd_opt_int(a, val, 0, CMD_HOLD_MS_MAX, hold_ms) ? -1 : 1;
+#endif
+	default:
+		(void)hold_ms;
+		return 0;
+	}
+}
+
 int cmd_capture_opt(const struct cmd_args *a, int id, const char *val,
 		    struct pyx_heap_capture_opts *o)
 {
 	int mib = 0; /* gcc -O3 cannot see cmd_opt_int sets it */
 
-	switch (id) {
-	case CMD_OPT_MAX_COPY:
+	if (id == CMD_OPT_MAX_COPY) {
 		/* 0 keeps the default bound. */
 		if (cmd_opt_int(a, val, 0, 1 << 30, &mib))
 			return -1;
 		o->max_copy = (uint64_t)mib << 20;
 		return 1;
-	case CMD_OPT_DEADLINE_MS:
-		return cmd_opt_int(a, val, 1, CMD_DEADLINE_MS_MAX,
-				   &o->deadline_ms) ? -1 : 1;
-#ifdef PYX_TEST_HOOKS
-	case CMD_OPT_HOLD_MS:
-		return cmd_opt_int(a, val, 0, CMD_HOLD_MS_MAX, &o->hold_ms) ? -1 : 1;
-#endif
-	default:
-		return 0;
 	}
+	return cmd_stop_opt(a, id, val, &o->deadline_ms, CMD_HOLD_PTR(*o));
 }

@@ -311,24 +311,14 @@ int do_tasks(int argc, char **argv)
 		case OPT_TREE:
 			tree = true;
 			break;
-		case CMD_OPT_DEADLINE_MS:
-			if (cmd_opt_int(&args, val, 1, CMD_DEADLINE_MS_MAX,
-					&opts.deadline_ms))
-				return 2;
-			break;
-#ifdef PYX_TEST_HOOKS
-		case CMD_OPT_HOLD_MS:
-			if (cmd_opt_int(&args, val, 0, CMD_HOLD_MS_MAX,
-					&opts.hold_ms))
-				return 2;
-			break;
-#endif
 		case CMD_ARG_WORD:
 			if (cmd_target_arg("tasks", val, &t))
 				return 2;
 			break;
 		default:
-			if (cmd_python_opt(&args, id, val, &popts) < 0)
+			if (cmd_stop_opt(&args, id, val, &opts.deadline_ms,
+					 CMD_HOLD_PTR(opts)) < 0 ||
+			    cmd_python_opt(&args, id, val, &popts) < 0)
 				return 2;
 		}
 	}
