@@ -273,6 +273,17 @@ def kernel_core(python, d):
     finally:
         resource.setrlimit(resource.RLIMIT_CORE, old)
         os.chdir(cwd)
+    # The truth is written before the main thread parks in time.sleep():
+    # abort it only once it sleeps there, or the core holds write_truth.
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            with open("/proc/%d/wchan" % fx.pid) as f:
+                if "nanosleep" in f.read():
+                    break
+        except OSError:
+            break
+        time.sleep(0.02)
     os.kill(fx.pid, signal.SIGABRT)
     fx.proc.wait(60)
     cores = [os.path.join(d, n) for n in os.listdir(d)
