@@ -26,6 +26,7 @@
 extern "C" {
 #endif
 
+struct pyx_census;
 struct pyx_python;
 struct pyx_target;
 struct pyx_mem;
@@ -212,6 +213,10 @@ struct pyx_memory_stack {
 struct pyx_memory_opts {
 	struct pyx_heap_capture_opts capture; /* the census's; deadline too */
 	bool no_objects;        /* skip the census */
+	/* A census already taken (borrowed): its figures are the Python
+	 * objects', and no census is taken again.  census, suspects and watch
+	 * place their RSS this way: one more short stop, for the allocators. */
+	const struct pyx_census *census;
 	const char *debug_dir;  /* libc's debug file */
 };
 
@@ -245,7 +250,9 @@ struct pyx_memory_report {
 	double unexplained_share;
 };
 
-/* Errors: those of the census (unless no_objects), pyx_target_stop();
+/* With o->census set, its figures (and its pause, in census_pause_ms) are
+ * taken as they are.  Errors: those of the census (unless no_objects or
+ * census), pyx_target_stop();
  * -PYX_E_NOMEM.  The target runs on every return. */
 int pyx_memory_take(struct pyx_python *py, const struct pyx_memory_opts *o,
 		    struct pyx_memory_report **out);

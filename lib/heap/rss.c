@@ -530,23 +530,29 @@ int pyx_memory_take(struct pyx_python *py, const struct pyx_memory_opts *o,
 		snprintf(r->objects_why, sizeof(r->objects_why),
 			 "not counted (--no-objects)");
 	} else {
-		struct pyx_census_opts co = { .capture = o->capture };
+		const struct pyx_census *given = o->census;
 
-		err = pyx_census_take(py, &co, &c);
-		if (err && fatal(err))
-			goto out;
-		if (err) {
-			why(r->objects_why, sizeof(r->objects_why),
-			    "the census failed");
-			err = 0;
-		} else {
+		if (!given) {
+			struct pyx_census_opts co = { .capture = o->capture };
+
+			err = pyx_census_take(py, &co, &c);
+			if (err && fatal(err))
+				goto out;
+			if (err) {
+				why(r->objects_why, sizeof(r->objects_why),
+				    "the census failed");
+				err = 0;
+			}
+			given = c;
+		}
+		if (given) {
 			r->objects_available = true;
-			r->objects = c->objects;
-			r->objects_bytes = c->bytes;
-			r->gc_objects = c->gc_objects;
-			r->gc_bytes = c->gc_bytes;
-			r->objects_partial = c->partial;
-			r->census_pause_ms = c->pause_ms;
+			r->objects = given->objects;
+			r->objects_bytes = given->bytes;
+			r->gc_objects = given->gc_objects;
+			r->gc_bytes = given->gc_bytes;
+			r->objects_partial = given->partial;
+			r->census_pause_ms = given->pause_ms;
 		}
 	}
 	/* libc's symbols and debug file: found while the target runs. */
