@@ -10,6 +10,7 @@
 #include "pyxray/target.h"
 #include "pyxray/python.h"
 #include "pyxray/refs.h"
+#include "pyxray/suspects.h"
 
 #define DEFAULT_CHAINS 10
 #define DEFAULT_DEPTH 64
@@ -17,7 +18,7 @@
 void help_refs(FILE *out)
 {
 	fprintf(out,
-		"Usage: pyxray refs PID|CORE --type NAME | --addr 0xADDR [OPTIONS]\n"
+		"Usage: pyxray refs PID|CORE --type NAME | --addr 0xADDR|@ID [OPTIONS]\n"
 		"\n"
 		"Why are these objects still alive?  The shortest paths from the roots\n"
 		"(sys.modules, the sys and builtins dicts, every thread's frames and\n"
@@ -34,6 +35,11 @@ void help_refs(FILE *out)
 		"Options:\n"
 		"  --type NAME        the objects of this type\n"
 		"  --addr 0xADDR      this object; also lists its direct referrers\n"
+		"  --addr @ID         the object of a heap snapshot's node id (DevTools\n"
+		"                     shows it as @ID): one more heap copy, to give the\n"
+		"                     ids as 'pyxray snapshot' would now; an id from an\n"
+		"                     older snapshot finds the same object while it\n"
+		"                     lives (unless an id collision moved it)\n"
 		"  --chains N         the N biggest groups (default %d; 0: all)\n"
 		"  --max-depth D      paths longer than D are counted, not shown\n"
 		"                     (default %d)\n"
@@ -46,10 +52,11 @@ void help_refs(FILE *out)
 		"  -h, --help         this help\n"
 		"\n"
 		"An unknown type name is a usage error (exit 2) that suggests close\n"
-		"names; so is an address that is not an object pyxray found.\n"
+		"names; so is an address that is not an object pyxray found, and an\n"
+		"@ID that no object of the heap has now.\n"
 		"When the target runs tracemalloc, each group says where its example\n"
 		"object was allocated (\"allocated_at\" in JSON, else null).\n"
-		"JSON: {\"pid\",\"target\",\"targets\",\"bytes\",\"groups\":[{\"count\",\"bytes\",\n"
+		"JSON: {\"pid\",\"target\",\"addr\",\"snapshot_id\",\"targets\",\"bytes\",\"groups\":[{\"count\",\"bytes\",\n"
 		"\"allocated_at\",\"root\",\"inferred\",\"path\":[{\"type\",\"holder\",\"edge\",\"addr\",\"inferred\"}]}],\n"
 		"\"unreachable\",\"unreachable_bytes\",\"too_deep\",\"referrers\":[{\"addr\",\n"
 		"\"type\",\"edge\",\"inferred\"}],\"gc_garbage\",...}; path goes from the target's\n"
@@ -140,8 +147,14 @@ allocated_at(struct pyx_python *py, const struct pyx_allocs *al, pyx_addr_t obj)
 	return tb && tb->nframe && tb->frames[0].file ? &tb->frames[0] : NULL;
 }
 
+static void json_addr(pyx_addr_t a)
+{
+	printf("\"" PYX_PRIaddr "\"", a);
+}
+
 static void print_text(const struct pyx_refs *r, const char *binary,
-		       struct pyx_python *py, const struct pyx_allocs *al)
+		       struct pyx_python *py, const struct pyx_allocs *al,
+		       pyx_addr_t addr, int64_t snapshot_id)
 {
 	char a[32], b[32];
 
@@ -163,6 +176,10 @@ static void print_text(const struct pyx_refs *r, const char *binary,
 		       "cut short at a bad link, %" PRIu64 " damaged objects): "
 		       "paths may be missing\n", r->damaged_lists,
 		       r->bad_objects);
+	if (snapshot_id >= 0)
+		printf("Heap snapshot id @%" PRId64 " is the object at "
+		       PYX_PRIaddr " (ids as a snapshot taken just before "
+		       "this copy gives them)\n", snapshot_id, addr);
 	printf("\nTargets: %" PRIu64 " x ", r->targets);
 	print_safe(stdout, r->target);
 	printf(", %s\n\n", cmd_human_bytes((double)r->target_bytes, b, sizeof(b)));
@@ -219,18 +236,23 @@ static void print_text(const struct pyx_refs *r, const char *binary,
 	}
 }
 
-static void json_addr(pyx_addr_t a)
-{
-	printf("\"" PYX_PRIaddr "\"", a);
-}
-
 static void print_json(const struct pyx_refs *r, struct pyx_python *py,
-		       const struct pyx_allocs *al)
+		       const struct pyx_allocs *al, pyx_addr_t addr,
+		       int64_t snapshot_id)
 {
 	printf("{\"pid\":%d,\"python_version\":", r->pid);
 	json_str(stdout, r->python_version);
 	printf(",\"target\":");
 	json_str(stdout, r->target);
+	printf(",\"addr\":");
+	if (addr)
+		json_addr(addr);
+	else
+		printf("null");
+	if (snapshot_id >= 0)
+		printf(",\"snapshot_id\":%" PRId64, snapshot_id);
+	else
+		printf(",\"snapshot_id\":null");
 	printf(",\"pause_ms\":%.3f,\"walk_ms\":%.3f,\"objects\":%" PRIu64
 	       ",\"edges\":%" PRIu64 ",\"inferred_edges\":%" PRIu64
 	       ",\"roots\":%" PRIu64 ",\"truncated\":%s,\"partial\":%s"
@@ -362,6 +384,22 @@ static int parse_addr(const char *s, uint64_t *out)
 	return errno || end == s || *end || !*out ? -1 : 0;
 }
 
+/* "@12345", as DevTools shows a node id: decimal, 32 bits. */
+static int parse_id(const char *s, int64_t *out)
+{
+	unsigned long long v;
+	char *end;
+
+	if (s[0] != '@' || s[1] < '0' || s[1] > '9')
+		return -1;
+	errno = 0;
+	v = strtoull(s + 1, &end, 10);
+	if (errno || *end || v > UINT32_MAX)
+		return -1;
+	*out = (int64_t)v;
+	return 0;
+}
+
 enum {
 	OPT_TYPE = CMD_OPT_OWN,
 	OPT_ADDR,
@@ -394,6 +432,7 @@ int do_refs(int argc, char **argv)
 	struct pyx_refs *r = NULL;
 	struct pyx_allocs *allocs = NULL;
 	const char *dot = NULL, *val;
+	int64_t snapshot_id = -1;
 	bool json = false;
 	int chains = DEFAULT_CHAINS, depth = DEFAULT_DEPTH, id, err, ret = 0;
 	struct cmd_target t = { 0 };
@@ -418,9 +457,13 @@ int do_refs(int argc, char **argv)
 			o.type_name = val;
 			break;
 		case OPT_ADDR:
-			if (parse_addr(val, &o.addr))
+			o.addr = 0;
+			snapshot_id = -1;
+			if (val[0] == '@' ? parse_id(val, &snapshot_id)
+					  : parse_addr(val, &o.addr))
 				return cmd_usage("refs", "--addr takes a hex address "
-						 "(0x7f...), not '%s'", val);
+						 "(0x7f...) or a heap snapshot id "
+						 "(@12345), not '%s'", val);
 			break;
 		case OPT_CHAINS:
 			if (cmd_opt_int(&args, val, 0, INT_MAX, &chains))
@@ -447,8 +490,9 @@ int do_refs(int argc, char **argv)
 	}
 	if (!t.arg)
 		return cmd_usage("refs", "missing PID");
-	if (!o.type_name == !o.addr)
-		return cmd_usage("refs", "give one of --type NAME and --addr 0xADDR");
+	if (!o.type_name == !(o.addr || snapshot_id >= 0))
+		return cmd_usage("refs", "give one of --type NAME and --addr "
+				 "0xADDR|@ID");
 	o.max_depth = depth;
 	o.max_groups = chains ? (size_t)chains : SIZE_MAX;
 	if ((err = cmd_open_target(&t, &tgt)) ||
@@ -459,8 +503,30 @@ int do_refs(int argc, char **argv)
 	pid = t.pid;
 	cmd_python_warn(py);
 	/* As census: the heap needs more than _Py_DebugOffsets carry. */
-	if ((err = pyx_python_check_full(py, "refs")) ||
-	    (err = pyx_refs_take(py, &o, &r))) {
+	if ((err = pyx_python_check_full(py, "refs"))) {
+		ret = cmd_fail(err);
+		goto out;
+	}
+	if (snapshot_id >= 0) {
+		struct pyx_heapsnapshot_opts so = { .capture = o.capture };
+
+		if ((err = pyx_heapsnapshot_find_id(py, &so, (uint32_t)snapshot_id,
+						    &o.addr))) {
+			ret = cmd_fail(err);
+			goto out;
+		}
+		if (!o.addr) {
+			fprintf(stderr, "pyxray refs: error: no object has the "
+				"heap snapshot id @%" PRId64 " in process %d now "
+				"(hint: ids come from a snapshot of the heap of "
+				"the moment: an object freed since has none; take "
+				"'pyxray snapshot %d -o FILE' and use its ids)\n",
+				snapshot_id, pid, pid);
+			ret = pyx_exit_code(PYX_E_USAGE);
+			goto out;
+		}
+	}
+	if ((err = pyx_refs_take(py, &o, &r))) {
 		ret = cmd_fail(err);
 		goto out;
 	}
@@ -484,9 +550,10 @@ int do_refs(int argc, char **argv)
 	}
 	allocs = allocs_if_tracing(py);
 	if (json)
-		print_json(r, py, allocs);
+		print_json(r, py, allocs, o.addr, snapshot_id);
 	else
-		print_text(r, pyx_python_info(py)->binary, py, allocs);
+		print_text(r, pyx_python_info(py)->binary, py, allocs, o.addr,
+			   snapshot_id);
 out:
 	pyx_allocs_free(allocs);
 	pyx_refs_free(r);

@@ -19,9 +19,11 @@ void help_snapshot(FILE *out)
 		"Memory tab, Load (or drag the file in).  One node per object, named by\n"
 		"its type, its self size what sys.getsizeof says; edges named as refs\n"
 		"names them (attributes and dict keys as properties, items as elements,\n"
-		"frame locals as context variables); a synthetic root holds the roots,\n"
-		"another the objects no root reaches.  Node ids come from the objects'\n"
-		"addresses, so the Comparison view matches objects across snapshots.\n"
+		"frame locals as context variables, a weak reference's referent as a\n"
+		"weak edge 'target', which retains nothing); a synthetic root holds the\n"
+		"roots, another the objects no root reaches.  Node ids come from the\n"
+		"objects' addresses, so the Comparison view matches objects across\n"
+		"snapshots; 'pyxray refs PID --addr @ID' finds the object of an id.\n"
 		"The target is stopped only to copy its heap.\n"
 		"\n"
 		"Options:\n"
@@ -112,11 +114,13 @@ int do_snapshot(int argc, char **argv)
 		printf(",\"file\":");
 		json_str(stdout, path);
 		printf(",\"pause_ms\":%.3f,\"walk_ms\":%.3f,\"objects\":%" PRIu64
-		       ",\"nodes\":%" PRIu64 ",\"edges\":%" PRIu64 ",\"strings\":%"
+		       ",\"nodes\":%" PRIu64 ",\"edges\":%" PRIu64
+		       ",\"weak_edges\":%" PRIu64 ",\"strings\":%"
 		       PRIu64 ",\"self_bytes\":%" PRIu64 ",\"file_bytes\":%" PRIu64
 		       ",\"id_collisions\":%" PRIu64 ",\"unreachable\":%" PRIu64
 		       ",\"partial\":%s}\n", info.pause_ms, info.walk_ms,
-		       info.objects, info.nodes, info.edges, info.strings,
+		       info.objects, info.nodes, info.edges, info.weak_edges,
+		       info.strings,
 		       info.self_bytes, info.file_bytes, info.id_collisions,
 		       info.unreachable, info.partial ? "true" : "false");
 	} else {
@@ -124,11 +128,12 @@ int do_snapshot(int argc, char **argv)
 		print_safe(stdout, info.python_version);
 		printf("\nPaused the target for %.1f ms; wrote ", info.pause_ms);
 		print_safe(stdout, path);
-		printf(" (%s): %" PRIu64 " objects (%s), %" PRIu64 " edges, in "
-		       "%.1f ms\n", cmd_human_bytes((double)info.file_bytes, a,
-						   sizeof(a)), info.objects,
+		printf(" (%s): %" PRIu64 " objects (%s), %" PRIu64 " edges (%"
+		       PRIu64 " weak), in %.1f ms\n",
+		       cmd_human_bytes((double)info.file_bytes, a, sizeof(a)),
+		       info.objects,
 		       cmd_human_bytes((double)info.self_bytes, b, sizeof(b)),
-		       info.edges, info.walk_ms);
+		       info.edges, info.weak_edges, info.walk_ms);
 		if (info.partial)
 			printf("Partial: the heap is damaged or the copy was "
 			       "bounded; objects may be missing\n");

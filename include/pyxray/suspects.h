@@ -97,6 +97,7 @@ struct pyx_heapsnapshot_info {
 	uint64_t objects;          /* graph nodes (the file has 2 more:
 				      the synthetic root and garbage) */
 	uint64_t nodes, edges, strings;
+	uint64_t weak_edges;       /* weak reference -> referent (in edges) */
 	uint64_t self_bytes;       /* sum of the nodes' self sizes */
 	uint64_t file_bytes;
 	uint64_t id_collisions;    /* ids moved off their hash */
@@ -113,6 +114,13 @@ int pyx_heapsnapshot_write(struct pyx_python *py,
 /* The snapshot id of an address: what the file gives the object at a
  * (before any collision moved it; info says how many were moved). */
 uint32_t pyx_heapsnapshot_id(pyx_addr_t a);
+/* The object whose id a snapshot of the heap taken now would give: takes
+ * the snapshot's graph (a heap capture) and assigns the ids as the writer
+ * does, collisions included.  *addr is 0 when no object has that id (not
+ * an error).  Errors: those of pyx_refs_take(). */
+int pyx_heapsnapshot_find_id(struct pyx_python *py,
+			     const struct pyx_heapsnapshot_opts *o, uint32_t id,
+			     pyx_addr_t *addr);
 
 #ifdef __cplusplus
 }

@@ -9,6 +9,12 @@
  * root holding every root of the graph; the objects no root reaches hang
  * under a second synthetic node, "(unreachable: garbage awaiting
  * collection)", so that every node is reachable as DevTools expects.
+ *
+ * A weak reference (weakref.ref, proxies and their subclasses) gets a
+ * "weak" edge named "target" (V8's name for a WeakRef's target) to its
+ * referent, read from the heap copy (PyWeakReference.wr_object): refs'
+ * graph has none, since it never retains, and DevTools leaves weak edges
+ * out of its dominators.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,7 +25,9 @@
 #include <unistd.h>
 
 #include "pyxray/suspects.h"
+#include "field.h"
 #include "referents.h"
+#include "typeinfo.h"
 
 #define NODE_FIELDS 7
 enum { T_HIDDEN, T_ARRAY, T_STRING, T_OBJECT, T_CODE, T_CLOSURE, T_REGEXP,
@@ -177,15 +185,33 @@ uint32_t pyx_heapsnapshot_id(pyx_addr_t a)
 	return id <= GARBAGE_ID ? id + 4 : id;
 }
 
-struct idset {
-	uint32_t *v;
+/* Ids are given in node order, and a collision takes the next free odd
+ * id: an object's id depends on the nodes before it.  The writer and
+ * pyx_heapsnapshot_find_id() both take them from ids_next(), which keeps
+ * the order, on the graph of graph_take(): one rule, never two copies. */
+struct idgen {
+	uint32_t *v;         /* open addressing, 0 empty */
 	size_t cap;
+	uint32_t next;       /* the node whose id comes next */
+	uint64_t collisions; /* ids moved off their hash */
 };
 
-/* The id of a, unique in the file: its hash, else the next free odd one. */
-static uint32_t id_take(struct idset *s, pyx_addr_t a, uint64_t *collisions)
+static int ids_init(struct idgen *s, const struct pyx_refs_graph *g)
 {
-	uint32_t id = pyx_heapsnapshot_id(a);
+	memset(s, 0, sizeof(*s));
+	s->cap = 1u << 10;
+	while (s->cap < (size_t)g->n * 2 + 2)
+		s->cap *= 2;
+	if (!(s->v = calloc(s->cap, sizeof(*s->v))))
+		return -PYX_E_NOMEM;
+	return 0;
+}
+
+/* The id of node s->next (then the next node's): its hash, else the next
+ * free odd one.  At most g->n calls. */
+static uint32_t ids_next(struct idgen *s, const struct pyx_refs_graph *g)
+{
+	uint32_t id = pyx_heapsnapshot_id(g->addr[s->next++]);
 
 	for (;;) {
 		size_t k = ((size_t)id * 0x9E3779B1u) & (s->cap - 1);
@@ -200,9 +226,80 @@ static uint32_t id_take(struct idset *s, pyx_addr_t a, uint64_t *collisions)
 			s->v[k] = id;
 			return id;
 		}
-		(*collisions)++;
+		s->collisions++;
 		id = id + 2 >= (1u << 31) ? GARBAGE_ID + 2 : id + 2;
 	}
+}
+
+static void ids_free(struct idgen *s)
+{
+	free(s->v);
+	s->v = NULL;
+}
+
+/* The graph a snapshot is written from: every object a node (leaves are
+ * objects DevTools must count and diff). */
+static int graph_take(struct pyx_python *py,
+		      const struct pyx_heapsnapshot_opts *o,
+		      struct pyx_refs_graph **g)
+{
+	struct pyx_refs_graph_opts go = { .capture = o->capture };
+
+	return pyx_refs_graph_take(py, &go, g);
+}
+
+/* ---- weak edges ----------------------------------------------------------- */
+
+/* (weak reference, referent) node pairs, in node order: at most one a
+ * weak reference.  Gathered once before the header (which has the edge
+ * count), so that the node pass and the edge pass agree. */
+struct weak {
+	uint32_t *v;
+	size_t n, cap;       /* pairs */
+};
+
+static int weak_collect(struct pyx_python *py, const struct pyx_refs_graph *g,
+			struct weak *w)
+{
+	uint64_t unread = 0;
+
+	for (uint32_t v = 0; v < g->n; v++) {
+		const struct pyx_typeinfo *ti = pyx_refs_graph_typeinfo(g, v);
+		uint64_t obj;
+		uint32_t to;
+
+		if (!ti || ti->kind != PYX_K_WEAKREF)
+			continue;
+		if (pyx_read_field(py, g->addr[v], PYX_L_WR_OBJECT, &obj)) {
+			pyx_err_clear();
+			unread++;
+			continue;
+		}
+		/* A dead reference points at None; a referent that is no
+		 * node (a damaged word, an object the graph missed) gets no
+		 * edge either. */
+		to = pyx_refs_graph_find(g, obj);
+		if (to == PYX_REFS_GRAPH_NONE || to >= g->n ||
+		    strcmp(pyx_refs_graph_type_name(g, g->type[to]),
+			   "NoneType") == 0)
+			continue;
+		if (w->n == w->cap) {
+			size_t cap = w->cap ? w->cap * 2 : 256;
+			uint32_t *p = realloc(w->v, cap * 2 * sizeof(*p));
+
+			if (!p)
+				return -PYX_E_NOMEM;
+			w->v = p;
+			w->cap = cap;
+		}
+		w->v[2 * w->n] = v;
+		w->v[2 * w->n + 1] = to;
+		w->n++;
+	}
+	if (unread)
+		pyx_debug("heap snapshot: %" PRIu64 " weak references whose "
+			  "referent could not be read: no weak edge", unread);
+	return 0;
 }
 
 /* ---- edges ---------------------------------------------------------------- */
@@ -242,29 +339,30 @@ static int edge_type(uint8_t kind)
 	}
 }
 
-static int write_file(const struct pyx_refs_graph *g, FILE *f,
-		      struct pyx_heapsnapshot_info *info)
+static int write_file(struct pyx_python *py, const struct pyx_refs_graph *g,
+		      FILE *f, struct pyx_heapsnapshot_info *info)
 {
 	struct strtab st = { 0 };
-	struct idset ids = { 0 };
-	uint32_t nodes = g->n + 1 + (g->unreachable ? 1 : 0), sid, gid;
+	struct idgen ids = { 0 };
+	struct weak weak = { 0 };
+	uint32_t nodes = g->n + 1 + (g->unreachable ? 1 : 0), sid, gid, wid;
+	uint64_t edges;
+	size_t wk;
+	char lab[MAX_NAME], name[MAX_NAME];
+	int err;
+
+	if ((err = ids_init(&ids, g)) || (err = weak_collect(py, g, &weak)))
+		goto out;
 	/* the root holds the roots and the garbage node, which holds the
 	 * objects no root reaches */
-	uint64_t edges = g->ne + g->nroots + (g->unreachable ? 1 : 0) +
-			 g->unreachable;
-	char lab[MAX_NAME], name[MAX_NAME];
-	int err = 0;
-
-	ids.cap = 1u << 10;
-	while (ids.cap < (size_t)g->n * 2 + 2)
-		ids.cap *= 2;
-	if (!(ids.v = calloc(ids.cap, sizeof(*ids.v))))
-		return -PYX_E_NOMEM;
+	edges = g->ne + weak.n + g->nroots + (g->unreachable ? 1 : 0) +
+		g->unreachable;
 	/* strings 0, 1: V8 starts with "" too */
 	if ((err = strtab_id(&st, "", &sid)) ||
 	    (err = strtab_id(&st, "(Python roots)", &sid)) ||
 	    (err = strtab_id(&st, "(unreachable: garbage awaiting collection)",
-			     &gid)))
+			     &gid)) ||
+	    (err = strtab_id(&st, "target", &wid)))
 		goto out;
 	fprintf(f, "{\"snapshot\":{\"meta\":{\"node_fields\":[\"type\",\"name\","
 		"\"id\",\"self_size\",\"edge_count\",\"trace_node_id\","
@@ -288,17 +386,23 @@ static int write_file(const struct pyx_refs_graph *g, FILE *f,
 	/* the synthetic root */
 	fprintf(f, "%d,%u,%u,0,%u,0,0", T_SYNTHETIC, sid, ROOT_ID,
 		g->nroots + (g->unreachable ? 1 : 0));
+	wk = 0;
 	for (uint32_t v = 0; v < g->n; v++) {
+		uint64_t nedge = g->off[v + 1] - g->off[v];
 		uint32_t tid;
 
+		if (wk < weak.n && weak.v[2 * wk] == v) {
+			nedge++;
+			wk++;
+		}
 		if ((err = strtab_id(&st, pyx_refs_graph_type_name(g, g->type[v]),
 				     &tid)))
 			goto out;
 		fprintf(f, ",\n%d,%u,%u,%" PRIu64 ",%" PRIu64 ",0,0", T_OBJECT,
-			tid, id_take(&ids, g->addr[v], &info->id_collisions),
-			g->size[v], g->off[v + 1] - g->off[v]);
+			tid, ids_next(&ids, g), g->size[v], nedge);
 		info->self_bytes += g->size[v];
 	}
+	info->id_collisions = ids.collisions;
 	if (g->unreachable)
 		fprintf(f, ",\n%d,%u,%u,0,%" PRIu64 ",0,0", T_SYNTHETIC, gid,
 			GARBAGE_ID, g->unreachable);
@@ -321,7 +425,8 @@ static int write_file(const struct pyx_refs_graph *g, FILE *f,
 				((uint64_t)g->n + 1) * NODE_FIELDS);
 			sep = ",\n";
 		}
-		for (uint32_t v = 0; v < g->n; v++)
+		wk = 0;
+		for (uint32_t v = 0; v < g->n; v++) {
 			for (uint64_t e = g->off[v]; e < g->off[v + 1]; e++) {
 				int t = edge_type(g->kind[e]);
 				uint64_t to = ((uint64_t)g->dst[e] + 1) * NODE_FIELDS;
@@ -340,6 +445,15 @@ static int write_file(const struct pyx_refs_graph *g, FILE *f,
 				}
 				sep = ",\n";
 			}
+			/* after the node's own edges, as its count says */
+			if (wk < weak.n && weak.v[2 * wk] == v) {
+				fprintf(f, "%s%d,%u,%" PRIu64, sep, E_WEAK, wid,
+					((uint64_t)weak.v[2 * wk + 1] + 1) *
+						NODE_FIELDS);
+				sep = ",\n";
+				wk++;
+			}
+		}
 		for (uint32_t v = 0, i = 0; v < g->n; v++)
 			if (g->parent[v] == PYX_REFS_GRAPH_NONE) {
 				fprintf(f, "%s%d,%u,%" PRIu64, sep, E_ELEMENT, i++,
@@ -357,9 +471,11 @@ static int write_file(const struct pyx_refs_graph *g, FILE *f,
 	fputs("]}\n", f);
 	info->nodes = nodes;
 	info->edges = edges;
+	info->weak_edges = weak.n;
 	info->strings = st.n;
 out:
-	free(ids.v);
+	ids_free(&ids);
+	free(weak.v);
 	strtab_free(&st);
 	return err;
 }
@@ -368,7 +484,6 @@ int pyx_heapsnapshot_write(struct pyx_python *py,
 			   const struct pyx_heapsnapshot_opts *o,
 			   const char *path, struct pyx_heapsnapshot_info *info)
 {
-	struct pyx_refs_graph_opts go = { .capture = o->capture };
 	struct pyx_refs_graph *g = NULL;
 	char tmp[4096];
 	uint64_t t0;
@@ -379,7 +494,7 @@ int pyx_heapsnapshot_write(struct pyx_python *py,
 	if (snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid()) >=
 	    (int)sizeof(tmp))
 		return pyx_err_set(PYX_E_IO, "path too long: %s", path);
-	if ((err = pyx_refs_graph_take(py, &go, &g)))
+	if ((err = graph_take(py, o, &g)))
 		return err;
 	t0 = pyx_now_ns();
 	info->pid = g->pid;
@@ -400,7 +515,8 @@ int pyx_heapsnapshot_write(struct pyx_python *py,
 		goto out;
 	}
 	setvbuf(f, NULL, _IOFBF, 1u << 20);
-	err = write_file(g, f, info);
+	/* the heap copy the weak edges are read from lives with the graph */
+	err = write_file(py, g, f, info);
 	if (!err && (fflush(f) || ferror(f) || fsync(fileno(f))))
 		err = pyx_err_set(PYX_E_IO, "cannot write %s: %s", path,
 				  strerror(errno));
@@ -415,6 +531,37 @@ int pyx_heapsnapshot_write(struct pyx_python *py,
 	if (err)
 		unlink(tmp);
 	info->walk_ms = g->build_ms + (double)(pyx_now_ns() - t0) / 1e6;
+out:
+	pyx_refs_graph_free(g);
+	return err;
+}
+
+int pyx_heapsnapshot_find_id(struct pyx_python *py,
+			     const struct pyx_heapsnapshot_opts *o, uint32_t id,
+			     pyx_addr_t *addr)
+{
+	struct pyx_refs_graph *g = NULL;
+	struct idgen ids;
+	int err;
+
+	*addr = 0;
+	/* even ids, and the synthetic nodes' 1 and 3, are no object's */
+	if (!(id & 1) || id <= GARBAGE_ID || id >= (1u << 31))
+		return 0;
+	if ((err = graph_take(py, o, &g)))
+		return err;
+	if ((err = ids_init(&ids, g)))
+		goto out;
+	/* an id depends only on the nodes before it: stop at the first */
+	while (ids.next < g->n) {
+		uint32_t v = ids.next;
+
+		if (ids_next(&ids, g) == id) {
+			*addr = g->addr[v];
+			break;
+		}
+	}
+	ids_free(&ids);
 out:
 	pyx_refs_graph_free(g);
 	return err;

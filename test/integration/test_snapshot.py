@@ -16,7 +16,16 @@ Reads the .heapsnapshot back as Chrome DevTools' loader does and checks:
     the untracked objects with the plain visitor);
   - the round trip: dominators computed here from the file alone give each
     of the fixture's holders (found by the id of its address) the retained
-    size and count of the in-process truth (within 3%).
+    size and count of the in-process truth (within 3%), weak edges left
+    out as DevTools leaves them out;
+  - weak edges: each of the fixture's live weak references (ref, with a
+    callback, proxy, callable proxy, WeakMethod, KeyedRef) has exactly one
+    edge of type "weak", named "target", to its referent's node (both found
+    by the id of the address the fixture wrote), a dead one none; no other
+    node has a weak edge, and the summary's weak_edges counts them;
+  - ids back to addresses: `refs PID --addr @ID --json` with a holder's id
+    read from the file answers the holder's address; an id no object has
+    and an even id: exit 2 with a one-line error; "@x": a usage error.
 """
 
 import json
@@ -117,6 +126,7 @@ def check_file(ck, path, summary):
                                             "to_node"))
     W, E = len(nf), len(ef)
     bad, ids, succ, total, pos_e = [], set(), [], 0, 0
+    weak = {}   # node -> [(edge name, to node)]
     for i in range(nn):
         b = i * W
         if nodes[b + it] >= len(ntypes) or nodes[b + iname] >= len(strings):
@@ -142,6 +152,8 @@ def check_file(ck, path, summary):
                 bad.append("to_node %d" % to)
             elif etypes[t] != "weak":
                 out.append(to // W)
+            elif name < len(strings):
+                weak.setdefault(i, []).append((strings[name], to // W))
             pos_e += E
         succ.append(out)
     ck.ok(pos_e == len(edges), "the nodes' edge counts add up to the edges")
@@ -162,7 +174,81 @@ def check_file(ck, path, summary):
           "%d object nodes, pyxray's graph %d" % (nn - synthetic,
                                                    summary["objects"]))
     ck.ok(total == summary["self_bytes"], "self sizes add up to %d" % total)
-    return doc, succ, total, ids
+    return doc, succ, total, ids, weak
+
+
+def check_weak(ck, doc, weak, truth, summary):
+    """Each live weak reference: one weak edge "target" to its referent."""
+    nodes, W = doc["nodes"], len(doc["snapshot"]["meta"]["node_fields"])
+    iid = doc["snapshot"]["meta"]["node_fields"].index("id")
+    by_id = {nodes[i * W + iid]: i for i in range(len(nodes) // W)}
+    mine = set()
+    for w in truth["weakrefs"]:
+        i = by_id.get(snapshot_id(int(w["addr"], 16)))
+        if not ck.ok(i is not None, "%s: its node by the id of %s"
+                     % (w["kind"], w["addr"])):
+            continue
+        mine.add(i)
+        got = weak.get(i, [])
+        if w["referent"] is None:
+            ck.ok(got == [], "%s: no weak edge" % w["kind"], str(got))
+            continue
+        to = by_id.get(snapshot_id(int(w["referent"], 16)))
+        ck.ok(to is not None and got == [("target", to)],
+              "%s: one weak edge 'target' to its referent's node %s"
+              % (w["kind"], to), "got %s" % got)
+    # the interpreter's own weak references (type caches, subclasses
+    # lists...) have weak edges too: each exactly one, and none from a
+    # node that is no weak reference
+    strings, iname = doc["strings"], \
+        doc["snapshot"]["meta"]["node_fields"].index("name")
+    wtypes = ("weakref", "weakref.ReferenceType", "weakproxy",
+              "weakref.ProxyType", "weakcallableproxy",
+              "weakref.CallableProxyType", "weakref.WeakMethod",
+              "weakref.KeyedRef", "KeyedRef", "WeakMethod")
+    odd = [(i, strings[nodes[i * W + iname]], e) for i, e in weak.items()
+           if len(e) != 1 or e[0][0] != "target" or
+           (i not in mine and strings[nodes[i * W + iname]] not in wtypes)]
+    ck.ok(not odd, "weak edges only from weak references, one each "
+          "(%d nodes)" % len(weak), str(odd[:5]))
+    ck.ok(summary.get("weak_edges") == sum(len(e) for e in weak.values()),
+          "the summary's weak_edges %s, the file's %d"
+          % (summary.get("weak_edges"), sum(len(e) for e in weak.values())))
+
+
+def check_ids(ck, args, pid, doc, truth, ids):
+    """refs --addr @ID: from a node id of the file back to the address."""
+    nodes, W = doc["nodes"], len(doc["snapshot"]["meta"]["node_fields"])
+    iid = doc["snapshot"]["meta"]["node_fields"].index("id")
+    by_id = {nodes[i * W + iid]: i for i in range(len(nodes) // W)}
+    for h in truth["holders"][:2]:
+        i = by_id.get(snapshot_id(int(h["addr"], 16)))
+        if i is None:
+            continue  # reported by the round trip
+        nid = nodes[i * W + iid]
+        res = T.pyxray(args.pyxray, "refs", pid, "--addr", "@%d" % nid,
+                       "--json", timeout=120)
+        if ck.ok(res.rc == 0, "refs --addr @%d exits 0" % nid,
+                 res.describe()):
+            j = res.json()
+            ck.ok(j.get("addr") == h["addr"] and
+                  j.get("snapshot_id") == nid,
+                  "%s: @%d is %s (truth %s)" % (h["name"], nid,
+                                                j.get("addr"), h["addr"]))
+    unknown = next(k for k in range(1000001, 1 << 31, 2) if k not in ids)
+    res = T.pyxray(args.pyxray, "refs", pid, "--addr", "@%d" % unknown,
+                   timeout=120)
+    ck.ok(res.rc == 2 and T.one_line_stderr(res) is None and
+          ("@%d" % unknown) in res.err and "hint" in res.err,
+          "an id no object has: exit 2, one line with a hint",
+          res.describe())
+    res = T.pyxray(args.pyxray, "refs", pid, "--addr", "@2")
+    ck.ok(res.rc == 2 and T.one_line_stderr(res) is None,
+          "an even id: exit 2, one line", res.describe())
+    res = T.pyxray(args.pyxray, "refs", pid, "--addr", "@x1")
+    ck.ok(res.rc == 2 and T.one_line_stderr(res) is None and
+          "snapshot id" in res.err, "--addr @x1: usage error",
+          res.describe())
 
 
 def main():
@@ -181,7 +267,8 @@ def main():
             return ck.finish()
         summary = res.json()
         ck.ok(T.wait_all_running(p.pid) == [], "no thread left stopped")
-        doc, succ, total, ids = check_file(ck, out, summary)
+        doc, succ, total, ids, weak = check_file(ck, out, summary)
+        check_weak(ck, doc, weak, truth, summary)
         census = T.pyxray(args.pyxray, "census", pid, "--json", timeout=120)
         if ck.ok(census.rc == 0, "census exits 0", census.describe()):
             cb = census.json()["bytes"]
@@ -215,6 +302,7 @@ def main():
                   "(truth %d, %d)" % (h["name"], ret[i], cnt[i],
                                       h["retained_bytes"],
                                       h["retained_objects"]))
+        check_ids(ck, args, pid, doc, truth, ids)
         # bad input
         res = T.pyxray(args.pyxray, "snapshot", pid)
         ck.ok(res.rc == 2 and T.one_line_stderr(res) is None,
