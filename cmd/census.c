@@ -9,6 +9,8 @@
 #include "cmd.h"
 #include "pyxray/census.h"
 #include "pyxray/error.h"
+#include "pyxray/memory_report.h"
+#include "pyxray/suspects.h"
 #include "pyxray/target.h"
 #include "pyxray/python.h"
 
@@ -23,12 +25,25 @@ void help_census(FILE *out)
 		"says: every object the garbage collector tracks, and every untracked\n"
 		"object (str, int, float, bytes, ...) they refer to, each once.  The\n"
 		"target is stopped only while its heap is copied (a few large reads);\n"
-		"the counting runs on the copy.  Totals: objects, bytes, the process's\n"
-		"RSS, pymalloc arenas, and the RSS Python objects do not explain.\n"
+		"the counting runs on the copy.  Totals: objects, bytes, and the RSS\n"
+		"placed as 'pyxray memory' places it (pymalloc arenas and their free\n"
+		"space, glibc malloc in use, free and mmapped, thread stacks, mapped\n"
+		"files, what is unexplained): a second, short stop, for the allocators\n"
+		"only.  On a core, or where it cannot be placed, the RSS minus the\n"
+		"object bytes, with the reason.\n"
 		"\n"
 		"Options:\n"
 		"  --top N            the N biggest types (default %d; 0: all)\n"
-		"  --sort bytes|count order of the table (default bytes)\n"
+		"  --sort bytes|count|retained\n"
+		"                     order of the table (default bytes; retained\n"
+		"                     with --retained)\n"
+		"  --retained         a retained-size column: what all the instances of\n"
+		"                     a type keep alive.  The table then comes from the\n"
+		"                     object graph ('pyxray suspects''s dominators; a\n"
+		"                     slower walk, more memory): the types that retain\n"
+		"                     the most, with their own size and count\n"
+		"  --no-placement     do not place the RSS: one stop only (the RSS\n"
+		"                     minus the object bytes instead)\n"
 		"  --interval S       take two censuses S seconds apart and show what\n"
 		"                     grew (like objgraph.show_growth)\n"
 		"  --save FILE.pxh    save the census to FILE.pxh, for 'pyxray diff'\n"
@@ -40,10 +55,15 @@ void help_census(FILE *out)
 		"  -v, --verbose      diagnostics on stderr\n"
 		"  -h, --help         this help\n"
 		"\n"
-		"JSON: {\"pid\",\"python_version\",\"pause_ms\",\"gc_objects\",\"objects\",\n"
-		"\"bytes\",\"rss_bytes\",\"types\":[{\"type\",\"count\",\"bytes\",\"tracked\",\n"
-		"\"tracked_bytes\",\"reached\",\"reached_bytes\"}], ...}; with --interval,\n"
-		"\"growth\":[{\"type\",\"count\",\"delta\",\"bytes\",\"delta_bytes\"}] too.\n",
+		"JSON: {\"pid\",\"python_version\",\"pause_ms\" (both stops),\n"
+		"\"copy_pause_ms\",\"placement_pause_ms\",\"gc_objects\",\"objects\",\n"
+		"\"bytes\",\"rss_bytes\",\"unexplained_bytes\",\"memory\":{\"available\",\"why\",\n"
+		"\"rss_bytes\",\"python\",\"pymalloc\",\"malloc\",\"mappings\",\n"
+		"\"unexplained_bytes\",...} (the keys of 'pyxray memory --json'),\n"
+		"\"types\":[{\"type\",\"count\",\"bytes\",\"tracked\",\"tracked_bytes\",\n"
+		"\"reached\",\"reached_bytes\"}], ...}; with --interval, \"growth\":[{\"type\",\n"
+		"\"count\",\"delta\",\"bytes\",\"delta_bytes\"}] too; with --retained,\n"
+		"\"types\":[{\"type\",\"count\",\"bytes\",\"retained\"}].\n",
 		DEFAULT_TOP);
 }
 
@@ -65,22 +85,319 @@ const char *cmd_human_bytes(double b, char *buf, size_t n)
 	return buf;
 }
 
-static void print_totals(const struct pyx_census *c)
+/*
+ * The RSS placed with memory's accounting (docs/memory.md), shared by
+ * census and suspects: they have their census already, so
+ * pyx_memory_take() takes its figures and stops the target once more, only
+ * while it reads the allocators, smaps and the page map.
+ */
+
+/* 0 with *out set, or with *out NULL and why saying why it was not placed
+ * (a core, --no-placement, a failure that leaves the census valid); a
+ * negative code only when the command cannot go on. */
+int cmd_rss_place(struct pyx_python *py, const struct pyx_census *c,
+		  const struct pyx_heap_capture_opts *capture,
+		  const char *debug_dir, bool skip,
+		  struct pyx_memory_report **out, char *why, size_t nwhy)
+{
+	struct pyx_memory_opts mo = { 0 };
+	int err;
+
+	*out = NULL;
+	why[0] = 0;
+	if (skip) {
+		snprintf(why, nwhy, "not placed (--no-placement)");
+		return 0;
+	}
+	if (pyx_target_kind(pyx_python_target(py)) != PYX_TARGET_PROCESS) {
+		snprintf(why, nwhy, "not a live process: no /proc/PID/smaps");
+		return 0;
+	}
+	if (capture->nonblocking) {
+		snprintf(why, nwhy, "not placed: it would stop the target");
+		return 0;
+	}
+	mo.capture = *capture;
+	mo.census = c;
+	mo.debug_dir = debug_dir;
+	err = pyx_memory_take(py, &mo, out);
+	if (err == -PYX_E_NOMEM || err == -PYX_E_INTERRUPTED)
+		return err;
+	if (err) {
+		/* The census stands: it was taken before this second stop. */
+		snprintf(why, nwhy, "not placed: %s", pyx_err_detail());
+		pyx_err_clear();
+		return 0;
+	}
+	if (!(*out)->maps_available) {
+		snprintf(why, nwhy, "not placed: %s", (*out)->maps_why);
+		pyx_memory_free(*out);
+		*out = NULL;
+	}
+	return 0;
+}
+
+/* The second stop's share of r->pause_ms. */
+double cmd_rss_pause_ms(const struct pyx_memory_report *r)
+{
+	return r ? r->pause_ms - r->census_pause_ms : 0;
+}
+
+static void rss_part(bool *first, const char *what, uint64_t bytes)
+{
+	char a[32];
+
+	if (!bytes)
+		return;
+	printf("%s%s %s", *first ? "" : ", ", what,
+	       cmd_human_bytes((double)bytes, a, sizeof(a)));
+	*first = false;
+}
+
+/* Two lines: where the RSS lives (memory's categories, resident bytes),
+ * then what the allocators hold inside it, in memory's words. */
+void cmd_rss_lines(const struct pyx_memory_report *r)
+{
+	const struct pyx_pymalloc *p = &r->pymalloc;
+	const struct pyx_cmalloc *m = &r->malloc;
+	uint64_t rss = r->rss_bytes > 0 ? (uint64_t)r->rss_bytes : 0;
+	char a[32], b[32], c[32];
+	bool first = true;
+
+	printf("RSS %s placed: ", cmd_human_bytes((double)rss, a, sizeof(a)));
+	rss_part(&first, "pymalloc arenas", r->pymalloc_rss);
+	rss_part(&first, "malloc heaps", r->malloc_heap_rss);
+	rss_part(&first, "malloc mmapped blocks", r->malloc_mmap_rss);
+	rss_part(&first, "thread stacks", r->stack_rss);
+	rss_part(&first, "mapped files", r->file_rss);
+	rss_part(&first, "shared memory", r->shmem_rss);
+	rss_part(&first, "kernel", r->special_rss);
+	printf("%sunexplained %s (%.1f%%)\n", first ? "" : ", ",
+	       cmd_human_bytes((double)r->unexplained_bytes, a, sizeof(a)),
+	       100 * r->unexplained_share);
+	printf("  inside: Python objects %s; pymalloc ",
+	       cmd_human_bytes((double)r->objects_bytes, a, sizeof(a)));
+	if (p->available && p->arena_bytes)
+		printf("blocks in use %s, free in used pools %s, empty pools %s "
+		       "(fragmentation: %.0f%% of the arenas free but allocated)", cmd_human_bytes((double)p->used_bytes, a,
+							 sizeof(a)),
+		       cmd_human_bytes((double)p->free_bytes, b, sizeof(b)),
+		       cmd_human_bytes((double)p->empty_pool_bytes, c, sizeof(c)),
+		       100.0 - 100.0 * (double)p->used_bytes /
+				       (double)p->arena_bytes);
+	else if (p->available)
+		printf("no arenas");
+	else {
+		printf("not read (");
+		print_safe(stdout, p->why);
+		printf(")");
+	}
+	printf("; glibc malloc ");
+	if (m->available) {
+		printf("in use %s, free %s",
+		       cmd_human_bytes((double)m->in_use_bytes, a, sizeof(a)),
+		       cmd_human_bytes((double)m->free_bytes, b, sizeof(b)));
+		if (m->glibc_layout)
+			printf(", mmapped %s",
+			       cmd_human_bytes((double)m->mmapped_bytes, a,
+					       sizeof(a)));
+		if (m->partial)
+			printf(" (partial)");
+	} else {
+		printf("not read (");
+		print_safe(stdout, m->why);
+		printf(")");
+	}
+	if (m->other[0]) {
+		printf("; another allocator: ");
+		print_safe(stdout, m->other);
+	}
+	printf("\n");
+}
+
+static void json_u64_or_null(const char *key, bool ok, uint64_t v)
+{
+	if (ok)
+		printf(",\"%s\":%" PRIu64, key, v);
+	else
+		printf(",\"%s\":null", key);
+}
+
+/* ,"memory":{...}: the keys of 'pyxray memory --json' for these figures
+ * (no per-class, per-arena, file or stack lists); {"available":false,
+ * "why"} when not placed. */
+void cmd_rss_json(const struct pyx_memory_report *r, const char *why)
+{
+	const struct pyx_pymalloc *p;
+	const struct pyx_cmalloc *m;
+
+	printf(",\"memory\":{\"available\":%s,\"why\":", r ? "true" : "false");
+	json_str(stdout, r ? NULL : why);
+	if (!r) {
+		printf("}");
+		return;
+	}
+	p = &r->pymalloc;
+	m = &r->malloc;
+	printf(",\"pause_ms\":%.3f,\"census_pause_ms\":%.3f,\"rss_bytes\":%"
+	       PRId64, r->pause_ms, r->census_pause_ms, r->rss_bytes);
+	printf(",\"vmrss_bytes\":");
+	if (r->vmrss_bytes >= 0)
+		printf("%" PRId64, r->vmrss_bytes);
+	else
+		printf("null");
+	printf(",\"python\":{\"available\":%s,\"objects\":%" PRIu64
+	       ",\"objects_bytes\":%" PRIu64 ",\"partial\":%s}",
+	       r->objects_available ? "true" : "false", r->objects,
+	       r->objects_bytes, r->objects_partial ? "true" : "false");
+	printf(",\"pymalloc\":{\"available\":%s,\"why\":",
+	       p->available ? "true" : "false");
+	json_str(stdout, p->available ? NULL : p->why);
+	if (p->available)
+		printf(",\"arena_size\":%" PRIu64 ",\"arenas\":%" PRIu64
+		       ",\"arena_bytes\":%" PRIu64 ",\"pools_used\":%" PRIu64
+		       ",\"pools_empty\":%" PRIu64 ",\"used_bytes\":%" PRIu64
+		       ",\"free_bytes\":%" PRIu64 ",\"empty_pool_bytes\":%" PRIu64
+		       ",\"pool_header_bytes\":%" PRIu64
+		       ",\"quantization_bytes\":%" PRIu64
+		       ",\"alignment_bytes\":%" PRIu64 ",\"sparse_arenas\":%" PRIu64
+		       ",\"sparse_arena_bytes\":%" PRIu64 ",\"bad_pools\":%" PRIu64
+		       ",\"fragmentation\":%.4f",
+		       p->arena_size, p->arenas, p->arena_bytes, p->pools_used,
+		       p->pools_empty, p->used_bytes, p->free_bytes,
+		       p->empty_pool_bytes, p->pool_header_bytes,
+		       p->quantization_bytes, p->alignment_bytes,
+		       p->arenas_sparse, p->sparse_arena_bytes, p->bad_pools,
+		       p->arena_bytes ? 1.0 - (double)p->used_bytes /
+						      (double)p->arena_bytes : 0.0);
+	printf("},\"malloc\":{\"available\":%s,\"why\":",
+	       m->available ? "true" : "false");
+	json_str(stdout, m->available ? NULL : m->why);
+	printf(",\"other_allocator\":");
+	json_str(stdout, m->other[0] ? m->other : NULL);
+	if (m->available) {
+		printf(",\"method\":");
+		json_str(stdout, m->method);
+		printf(",\"partial\":%s,\"arena_bytes\":%" PRIu64
+		       ",\"in_use_bytes\":%" PRIu64 ",\"free_bytes\":%" PRIu64
+		       ",\"top_bytes\":%" PRIu64 ",\"narenas\":%zu",
+		       m->partial ? "true" : "false", m->arena_bytes,
+		       m->in_use_bytes, m->free_bytes, m->top_bytes, m->narenas);
+		json_u64_or_null("mmapped_bytes", m->glibc_layout, m->mmapped_bytes);
+		json_u64_or_null("mmapped_blocks", m->glibc_layout,
+				 m->mmapped_blocks);
+	}
+	printf("},\"mappings\":{\"available\":true,\"why\":null,"
+	       "\"resident_exact\":%s,\"pymalloc_rss_bytes\":%" PRIu64
+	       ",\"malloc_heap_rss_bytes\":%" PRIu64
+	       ",\"malloc_mmap_rss_bytes\":%" PRIu64
+	       ",\"malloc_mmap_chunks\":%" PRIu64
+	       ",\"stack_rss_bytes\":%" PRIu64 ",\"file_rss_bytes\":%" PRIu64
+	       ",\"shmem_rss_bytes\":%" PRIu64 ",\"special_rss_bytes\":%" PRIu64
+	       ",\"anon_other_rss_bytes\":%" PRIu64 ",\"nstacks\":%zu"
+	       ",\"nfiles\":%zu},\"unexplained_bytes\":%" PRId64
+	       ",\"unexplained_share\":%.4f}",
+	       r->resident_exact ? "true" : "false", r->pymalloc_rss,
+	       r->malloc_heap_rss, r->malloc_mmap_rss, r->malloc_mmap_chunks,
+	       r->stack_rss, r->file_rss, r->shmem_rss, r->special_rss,
+	       r->anon_other_rss, r->nstacks, r->nfiles, r->unexplained_bytes,
+	       r->unexplained_share);
+}
+
+/* The biggest part of the RSS that is not Python objects, in words
+ * ("glibc malloc holds 177.0 MiB in use: C allocations, outside Python
+ * objects"), for suspects' note; *bytes its size. */
+void cmd_rss_biggest(const struct pyx_memory_report *r, char *buf, size_t n,
+		     uint64_t *bytes)
+{
+	const struct pyx_pymalloc *p = &r->pymalloc;
+	const struct pyx_cmalloc *m = &r->malloc;
+	struct {
+		uint64_t bytes;
+		const char *fmt;
+	} part[7];
+	size_t np = 0, best = 0;
+	char a[32];
+
+	if (m->available) {
+		/* Python objects bigger than pymalloc's 512 bytes (list and
+		 * dict tables, long strs) are malloc's chunks too. */
+		uint64_t c = m->in_use_bytes + (m->glibc_layout ? m->mmapped_bytes : 0);
+		uint64_t pu = p->available ? p->used_bytes : 0;
+		uint64_t big = r->objects_bytes > pu ? r->objects_bytes - pu : 0;
+
+		part[np].bytes = c > big ? c - big : 0;
+		part[np++].fmt = "glibc malloc holds %s in use: C allocations, "
+				 "outside Python objects";
+		part[np].bytes = m->free_bytes;
+		part[np++].fmt = "glibc malloc holds %s free, not given back to "
+				 "the system";
+	}
+	if (p->available) {
+		part[np].bytes = r->pymalloc_rss > p->used_bytes
+			? r->pymalloc_rss - p->used_bytes : 0;
+		part[np++].fmt = "pymalloc's arenas hold %s free but allocated: "
+				 "fragmentation (a few live blocks pin them)";
+	}
+	part[np].bytes = r->stack_rss;
+	part[np++].fmt = "thread stacks hold %s";
+	part[np].bytes = r->file_rss;
+	part[np++].fmt = "mapped files hold %s (libraries, mmapped data)";
+	part[np].bytes = r->shmem_rss;
+	part[np++].fmt = "shared memory holds %s";
+	part[np].bytes = r->unexplained_bytes > 0 ? (uint64_t)r->unexplained_bytes : 0;
+	part[np++].fmt = "%s is anonymous memory no allocator accounts for";
+	for (size_t i = 1; i < np; i++)
+		if (part[i].bytes > part[best].bytes)
+			best = i;
+	snprintf(buf, n, part[best].fmt,
+		 cmd_human_bytes((double)part[best].bytes, a, sizeof(a)));
+	*bytes = part[best].bytes;
+}
+
+/* RSS minus the object bytes: the line before memory's accounting, kept
+ * where the RSS cannot be placed (why says why; "" with --no-placement). */
+static void print_rss_fallback(int64_t rss, int64_t arenas, uint64_t bytes,
+			       const char *why, bool skipped)
 {
 	char a[32], b[32], d[32];
+
+	if (rss < 0) {
+		if (!skipped) {
+			printf("RSS: unknown (");
+			print_safe(stdout, why);
+			printf(")\n");
+		}
+		return;
+	}
+	printf("RSS: %s", cmd_human_bytes((double)rss, a, sizeof(a)));
+	if (arenas >= 0)
+		printf("; pymalloc arenas: %s",
+		       cmd_human_bytes((double)arenas, b, sizeof(b)));
+	printf("; not explained by Python objects: %s",
+	       cmd_human_bytes((double)rss - (double)bytes, d, sizeof(d)));
+	if (!skipped) {
+		printf(" (");
+		print_safe(stdout, why);
+		printf(")");
+	}
+	printf("\n");
+}
+
+static void print_totals(const struct pyx_census *c,
+			 const struct pyx_memory_report *r, const char *why,
+			 bool skipped)
+{
+	char a[32];
 
 	printf("\nObjects: %" PRIu64 " (%" PRIu64 " tracked by the GC, %" PRIu64
 	       " reached from them), %s\n", c->objects, c->gc_objects,
 	       c->reached_objects, cmd_human_bytes((double)c->bytes, a, sizeof(a)));
-	if (c->rss_bytes >= 0) {
-		printf("RSS: %s", cmd_human_bytes((double)c->rss_bytes, a, sizeof(a)));
-		if (c->arena_bytes >= 0)
-			printf("; pymalloc arenas: %s",
-			       cmd_human_bytes((double)c->arena_bytes, b, sizeof(b)));
-		printf("; not explained by Python objects: %s\n",
-		       cmd_human_bytes((double)c->rss_bytes - (double)c->bytes, d,
-				       sizeof(d)));
-	}
+	if (r)
+		cmd_rss_lines(r);
+	else
+		print_rss_fallback(c->rss_bytes, c->arena_bytes, c->bytes, why,
+				   skipped);
 	if (c->truncated)
 		printf("Warning: the heap copy hit its bound (%s of writable "
 		       "memory left out): counts are partial; see --max-copy\n",
@@ -96,7 +413,18 @@ static void print_totals(const struct pyx_census *c)
 		       c->damaged_lists, c->bad_objects);
 }
 
-static void print_header(const struct pyx_census *c, const char *binary)
+/* "Paused the target for T ms" with both stops when the RSS was placed. */
+static void print_pause(double pause_ms, const struct pyx_memory_report *r)
+{
+	if (r)
+		printf("Paused the target for %.1f ms in two stops: %.1f ms to "
+		       "copy the heap (", pause_ms + cmd_rss_pause_ms(r), pause_ms);
+	else
+		printf("Paused the target for %.1f ms (", pause_ms);
+}
+
+static void print_header(const struct pyx_census *c, const char *binary,
+			 const struct pyx_memory_report *r)
 {
 	char a[32];
 
@@ -105,11 +433,13 @@ static void print_header(const struct pyx_census *c, const char *binary)
 	printf(" (");
 	print_safe(stdout, binary);
 	printf(")\n");
-	printf("Paused the target for %.1f ms (copied %s of heap in %" PRIu64
-	       " reads%s); counted in %.1f ms\n", c->pause_ms,
+	print_pause(c->pause_ms, r);
+	printf("copied %s of heap in %" PRIu64 " reads%s)",
 	       cmd_human_bytes((double)c->copied_bytes, a, sizeof(a)),
-	       c->copy_reads, c->attempts > 1 ? ", after waiting for the GC" : "",
-	       c->walk_ms);
+	       c->copy_reads, c->attempts > 1 ? ", after waiting for the GC" : "");
+	if (r)
+		printf(", %.1f ms to place the RSS", cmd_rss_pause_ms(r));
+	printf("; counted in %.1f ms\n", c->walk_ms);
 }
 
 static void print_table(const struct pyx_census *c, size_t top,
@@ -132,7 +462,32 @@ static void print_table(const struct pyx_census *c, size_t top,
 		       c->ntypes, by == PYX_CENSUS_BY_COUNT ? "count" : "size");
 }
 
-static void json_census_fields(const struct pyx_census *c, size_t top)
+/* "pause_ms" (both stops), "copy_pause_ms", "placement_pause_ms",
+ * "rss_bytes" (VmRSS at the copy) and "unexplained_bytes": memory's when
+ * the RSS was placed, else the RSS minus the object bytes. */
+void cmd_rss_json_totals(double copy_pause_ms, int64_t rss, uint64_t bytes,
+			 const struct pyx_memory_report *r)
+{
+	printf(",\"pause_ms\":%.3f,\"copy_pause_ms\":%.3f,"
+	       "\"placement_pause_ms\":%.3f,\"rss_bytes\":",
+	       copy_pause_ms + cmd_rss_pause_ms(r), copy_pause_ms,
+	       cmd_rss_pause_ms(r));
+	if (rss >= 0)
+		printf("%" PRId64, rss);
+	else
+		printf("null");
+	printf(",\"unexplained_bytes\":");
+	if (r)
+		printf("%" PRId64, r->unexplained_bytes);
+	else if (rss >= 0)
+		printf("%" PRId64, rss - (int64_t)bytes);
+	else
+		printf("null");
+}
+
+static void json_census_fields(const struct pyx_census *c, size_t top,
+			       const struct pyx_memory_report *r,
+			       const char *why)
 {
 	size_t n = top && top < c->ntypes ? top : c->ntypes;
 
@@ -140,18 +495,14 @@ static void json_census_fields(const struct pyx_census *c, size_t top)
 	json_str(stdout, c->python_version);
 	printf(",\"python_binary\":");
 	json_str(stdout, c->python_binary);
-	printf(",\"time\":%.6f,\"pause_ms\":%.3f,\"walk_ms\":%.3f,"
+	printf(",\"time\":%.6f,\"walk_ms\":%.3f,"
 	       "\"gc_objects\":%" PRIu64 ",\"gc_bytes\":%" PRIu64
 	       ",\"reached_objects\":%" PRIu64 ",\"reached_bytes\":%" PRIu64
 	       ",\"objects\":%" PRIu64 ",\"bytes\":%" PRIu64,
-	       c->time, c->pause_ms, c->walk_ms, c->gc_objects, c->gc_bytes,
+	       c->time, c->walk_ms, c->gc_objects, c->gc_bytes,
 	       c->reached_objects, c->reached_bytes, c->objects, c->bytes);
-	printf(",\"rss_bytes\":");
-	if (c->rss_bytes >= 0)
-		printf("%" PRId64 ",\"unexplained_bytes\":%" PRId64, c->rss_bytes,
-		       c->rss_bytes - (int64_t)c->bytes);
-	else
-		printf("null,\"unexplained_bytes\":null");
+	cmd_rss_json_totals(c->pause_ms, c->rss_bytes, c->bytes, r);
+	cmd_rss_json(r, why);
 	printf(",\"arena_bytes\":");
 	if (c->arena_bytes >= 0)
 		printf("%" PRId64, c->arena_bytes);
@@ -234,6 +585,160 @@ void cmd_print_growth(const struct pyx_census_delta *d, size_t top,
 	printf("\n");
 }
 
+/* A census of the figures suspects has (pyx_memory_opts.census takes a
+ * census: the object bytes and the pause are what it reads). */
+void cmd_census_of_suspects(const struct pyx_suspects *r, struct pyx_census *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->pid = r->pid;
+	snprintf(c->python_version, sizeof(c->python_version), "%s",
+		 r->python_version);
+	c->pause_ms = r->pause_ms;
+	c->walk_ms = r->walk_ms;
+	c->objects = r->objects;
+	c->bytes = r->heap_bytes;
+	c->rss_bytes = r->rss_bytes;
+	c->arena_bytes = -1;
+	c->truncated = r->truncated;
+	c->partial = r->partial;
+	c->damaged_lists = r->damaged_lists;
+	c->bad_objects = r->bad_objects;
+}
+
+/* The order of census --retained's table (qsort has no context). */
+static enum { SORT_RETAINED, SORT_BYTES, SORT_COUNT } retained_by;
+
+static int cmp_retained(const void *a, const void *b)
+{
+	const struct pyx_suspects_type *x = a, *y = b;
+	uint64_t u = x->retained, v = y->retained;
+
+	if (retained_by == SORT_BYTES) {
+		u = x->bytes;
+		v = y->bytes;
+	} else if (retained_by == SORT_COUNT) {
+		u = x->count;
+		v = y->count;
+	}
+	if (u != v)
+		return u < v ? 1 : -1;
+	return strcmp(x->name, y->name);
+}
+
+/* census --retained: the per-type table of the object graph (suspects'),
+ * the types that retain the most, with census's columns. */
+static void print_retained(const struct pyx_suspects *r, const char *binary,
+			   size_t top, const struct pyx_memory_report *m,
+			   const char *why, bool skipped)
+{
+	size_t n = top && top < r->ntypes ? top : r->ntypes;
+	char a[32], b[32];
+
+	printf("Process %d: Python ", r->pid);
+	print_safe(stdout, r->python_version);
+	printf(" (");
+	print_safe(stdout, binary);
+	printf(")\n");
+	print_pause(r->pause_ms, m);
+	printf("copied %s of heap in %" PRIu64 " reads)",
+	       cmd_human_bytes((double)r->copied_bytes, a, sizeof(a)),
+	       r->copy_reads);
+	if (m)
+		printf(", %.1f ms to place the RSS", cmd_rss_pause_ms(m));
+	printf("; object graph of %" PRIu64 " objects and %" PRIu64
+	       " references, retained sizes in %.1f ms\n", r->objects, r->edges,
+	       r->walk_ms);
+	printf("\n%12s %12s %12s  %s\n", "objects", "total size", "retained",
+	       "type");
+	for (size_t i = 0; i < n; i++) {
+		const struct pyx_suspects_type *t = &r->types[i];
+
+		printf("%12" PRIu64 " %12s %12s  ", t->count,
+		       cmd_human_bytes((double)t->bytes, a, sizeof(a)),
+		       cmd_human_bytes((double)t->retained, b, sizeof(b)));
+		print_safe(stdout, t->name);
+		printf("\n");
+	}
+	printf("(%zu of the %zu types that retain the most, by %s; retained: "
+	       "what all the type's instances keep alive, from the object "
+	       "graph)\n", n, r->ntypes, retained_by == SORT_COUNT ? "count" :
+	       retained_by == SORT_BYTES ? "size" : "retained size");
+	printf("\nObjects: %" PRIu64 ", %s (sys.getsizeof)\n", r->objects,
+	       cmd_human_bytes((double)r->heap_bytes, a, sizeof(a)));
+	if (m)
+		cmd_rss_lines(m);
+	else
+		print_rss_fallback(r->rss_bytes, -1, r->heap_bytes, why, skipped);
+	if (r->truncated)
+		printf("Warning: the heap copy hit its bound: sizes may be "
+		       "missing; see --max-copy\n");
+	if (r->damaged_lists || r->bad_objects)
+		printf("Partial result: the heap is damaged (%" PRIu64 " GC lists "
+		       "cut short at a bad link, %" PRIu64 " damaged objects)\n",
+		       r->damaged_lists, r->bad_objects);
+}
+
+static void json_retained(const struct pyx_suspects *r, size_t top,
+			  const struct pyx_memory_report *m, const char *why)
+{
+	size_t n = top && top < r->ntypes ? top : r->ntypes;
+
+	printf("{\"pid\":%d,\"python_version\":", r->pid);
+	json_str(stdout, r->python_version);
+	printf(",\"retained_from\":\"object graph\",\"walk_ms\":%.3f,"
+	       "\"objects\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"edges\":%" PRIu64,
+	       r->walk_ms, r->objects, r->heap_bytes, r->edges);
+	cmd_rss_json_totals(r->pause_ms, r->rss_bytes, r->heap_bytes, m);
+	cmd_rss_json(m, why);
+	printf(",\"copied_bytes\":%" PRIu64 ",\"copy_reads\":%" PRIu64
+	       ",\"truncated\":%s,\"partial\":%s,\"damaged_lists\":%" PRIu64
+	       ",\"bad_objects\":%" PRIu64 ",\"ntypes\":%zu,\"types\":[",
+	       r->copied_bytes, r->copy_reads, r->truncated ? "true" : "false",
+	       r->partial ? "true" : "false", r->damaged_lists, r->bad_objects,
+	       r->ntypes);
+	for (size_t i = 0; i < n; i++) {
+		printf("%s{\"type\":", i ? "," : "");
+		json_str(stdout, r->types[i].name);
+		printf(",\"count\":%" PRIu64 ",\"bytes\":%" PRIu64
+		       ",\"retained\":%" PRIu64 "}", r->types[i].count,
+		       r->types[i].bytes, r->types[i].retained);
+	}
+	printf("]}\n");
+}
+
+static int census_retained(struct pyx_python *py,
+			   const struct pyx_census_opts *copts,
+			   const char *debug_dir, bool skip, bool json,
+			   size_t top, bool by_retained, enum pyx_census_sort by)
+{
+	struct pyx_suspects_opts so = { .capture = copts->capture };
+	struct pyx_memory_report *m = NULL;
+	struct pyx_suspects *r = NULL;
+	struct pyx_census c;
+	char why[256];
+	int err;
+
+	if ((err = pyx_suspects_take(py, &so, &r)))
+		goto out;
+	cmd_census_of_suspects(r, &c);
+	if ((err = cmd_rss_place(py, &c, &copts->capture, debug_dir, skip, &m,
+				 why, sizeof(why))))
+		goto out;
+	retained_by = by_retained ? SORT_RETAINED :
+		      by == PYX_CENSUS_BY_COUNT ? SORT_COUNT : SORT_BYTES;
+	if (r->ntypes)
+		qsort(r->types, r->ntypes, sizeof(*r->types), cmp_retained);
+	if (json)
+		json_retained(r, top, m, why);
+	else
+		print_retained(r, pyx_python_info(py)->binary, top, m, why,
+			       skip);
+out:
+	pyx_memory_free(m);
+	pyx_suspects_free(r);
+	return err;
+}
+
 static int parse_seconds(const char *arg, double *out)
 {
 	char *end;
@@ -252,6 +757,8 @@ enum {
 	OPT_INTERVAL,
 	OPT_SAVE,
 	OPT_TRACKED_ONLY,
+	OPT_RETAINED,
+	OPT_NO_PLACEMENT,
 };
 
 static const struct cmd_opt census_opts[] = {
@@ -263,6 +770,8 @@ static const struct cmd_opt census_opts[] = {
 	{ "--interval", NULL, OPT_INTERVAL, true },
 	{ "--save", NULL, OPT_SAVE, true },
 	{ "--tracked-only", NULL, OPT_TRACKED_ONLY, false },
+	{ "--retained", NULL, OPT_RETAINED, false },
+	{ "--no-placement", NULL, OPT_NO_PLACEMENT, false },
 	CMD_OPTS_CAPTURE
 	CMD_OPTS_PYTHON,
 	CMD_OPTS_END
@@ -281,9 +790,12 @@ int do_census(int argc, char **argv)
 	const char *save = NULL;
 	double interval = -1;
 	const char *val;
-	bool json = false, top_set = false;
+	struct pyx_memory_report *m = NULL;
+	bool json = false, top_set = false, retained = false, skip = false;
+	bool by_retained = false;
 	int top = DEFAULT_TOP, id, err, ret = 0;
 	struct cmd_target t = { 0 };
+	char why[256] = "";
 
 	while ((id = cmd_next(&args, census_opts, &val)) != CMD_ARG_END) {
 		switch (id) {
@@ -301,6 +813,12 @@ int do_census(int argc, char **argv)
 		case OPT_TRACKED_ONLY:
 			copts.tracked_only = true;
 			break;
+		case OPT_RETAINED:
+			retained = true;
+			break;
+		case OPT_NO_PLACEMENT:
+			skip = true;
+			break;
 		case OPT_TOP:
 			if (cmd_opt_int(&args, val, 0, INT_MAX, &top))
 				return 2;
@@ -311,9 +829,12 @@ int do_census(int argc, char **argv)
 				by = PYX_CENSUS_BY_BYTES;
 			else if (strcmp(val, "count") == 0)
 				by = PYX_CENSUS_BY_COUNT;
+			else if (strcmp(val, "retained") == 0)
+				by_retained = true;
 			else
-				return cmd_usage("census", "--sort takes bytes or "
-						 "count, not '%s'", val);
+				return cmd_usage("census", "--sort takes bytes, "
+						 "count or retained, not '%s'",
+						 val);
 			break;
 		case OPT_INTERVAL:
 			if (parse_seconds(val, &interval))
@@ -336,6 +857,12 @@ int do_census(int argc, char **argv)
 	}
 	if (!t.arg)
 		return cmd_usage("census", "missing PID");
+	if (by_retained && !retained)
+		return cmd_usage("census", "--sort retained needs --retained");
+	if (retained && (interval >= 0 || save || copts.tracked_only))
+		return cmd_usage("census", "--retained takes its table from the "
+				 "object graph: not with --interval, --save or "
+				 "--tracked-only");
 
 	if ((err = cmd_open_target(&t, &tgt)) ||
 	    (err = pyx_python_open_opts(tgt, &popts, &py))) {
@@ -345,8 +872,18 @@ int do_census(int argc, char **argv)
 	cmd_python_warn(py);
 	/* A CPython newer than pyxray knows: its _Py_DebugOffsets carry no
 	 * GC lists or type slots; refuse before stopping it. */
-	if ((err = pyx_python_check_full(py, "census")) ||
-	    (err = pyx_census_take(py, &copts, &c))) {
+	if ((err = pyx_python_check_full(py, "census"))) {
+		ret = cmd_fail(err);
+		goto out;
+	}
+	if (retained) {
+		if ((err = census_retained(py, &copts, popts.debug_dir, skip,
+					   json, json && !top_set ? 0 : (size_t)top,
+					   by_retained, by)))
+			ret = cmd_fail(err);
+		goto out;
+	}
+	if ((err = pyx_census_take(py, &copts, &c))) {
 		ret = cmd_fail(err);
 		goto out;
 	}
@@ -376,25 +913,31 @@ int do_census(int argc, char **argv)
 		ret = cmd_fail(err);
 		goto out;
 	}
+	/* The RSS placed with memory's accounting: one more, short stop. */
+	if ((err = cmd_rss_place(py, c, &copts.capture, popts.debug_dir, skip,
+				 &m, why, sizeof(why)))) {
+		ret = cmd_fail(err);
+		goto out;
+	}
 	pyx_census_sort(c, by);
 	if (json) {
 		printf("{");
 		/* JSON lists every type unless --top says otherwise. */
-		json_census_fields(c, top_set && !d ? (size_t)top : 0);
+		json_census_fields(c, top_set && !d ? (size_t)top : 0, m, why);
 		if (d) {
 			printf(",\"interval_s\":%g,", interval);
 			cmd_print_growth_json(d, top_set ? (size_t)top : 0);
 		}
 		printf("}\n");
 	} else {
-		print_header(c, pyx_python_info(py)->binary);
+		print_header(c, pyx_python_info(py)->binary, m);
 		if (d) {
 			printf("Growth over %g s:\n", interval);
 			cmd_print_growth(d, (size_t)top, by);
 		} else {
 			print_table(c, (size_t)top, by);
 		}
-		print_totals(c);
+		print_totals(c, m, why, skip);
 		if (save) {
 			printf("Saved to ");
 			print_safe(stdout, save);
@@ -402,6 +945,7 @@ int do_census(int argc, char **argv)
 		}
 	}
 out:
+	pyx_memory_free(m);
 	pyx_census_delta_free(d);
 	pyx_census_free(c2);
 	pyx_census_free(c);

@@ -9,12 +9,28 @@
 #include "cmd.h"
 #include "pyxray/allocs.h"
 #include "pyxray/error.h"
+#include "pyxray/memory_report.h"
 #include "pyxray/python.h"
 #include "pyxray/suspects.h"
 #include "pyxray/target.h"
 
 #define DEFAULT_TOP 10
 #define DEFAULT_SHARE_PCT 1.0
+
+/* The RSS placed with memory's accounting, shared with census (defined in
+ * cmd/census.c; their place is cmd/cmd.h). */
+int cmd_rss_place(struct pyx_python *py, const struct pyx_census *c,
+		  const struct pyx_heap_capture_opts *capture,
+		  const char *debug_dir, bool skip,
+		  struct pyx_memory_report **out, char *why, size_t nwhy);
+double cmd_rss_pause_ms(const struct pyx_memory_report *r);
+void cmd_rss_lines(const struct pyx_memory_report *r);
+void cmd_rss_json(const struct pyx_memory_report *r, const char *why);
+void cmd_rss_json_totals(double copy_pause_ms, int64_t rss, uint64_t bytes,
+			 const struct pyx_memory_report *r);
+void cmd_rss_biggest(const struct pyx_memory_report *r, char *buf, size_t n,
+		     uint64_t *bytes);
+void cmd_census_of_suspects(const struct pyx_suspects *r, struct pyx_census *c);
 
 void help_suspects(FILE *out)
 {
@@ -32,19 +48,26 @@ void help_suspects(FILE *out)
 		"list in a function's defaults, the cache of an lru_cache wrapper).\n"
 		"For each: the holder, its retained bytes and objects and share of the\n"
 		"Python heap, the path from a root, what it holds, and the leak shape\n"
-		"when it is a known one.  The target is stopped only to copy its heap.\n"
+		"when it is a known one.  The target is stopped to copy its heap, then\n"
+		"once more, shortly, to place the RSS as 'pyxray memory' does (Python\n"
+		"objects, pymalloc, glibc malloc, stacks, files, unexplained): when\n"
+		"Python objects are a small part of it, the note names the biggest part.\n"
 		"\n"
 		"Options:\n"
 		"  --top N            the N biggest suspects (default %d)\n"
 		"  --min-share P      a suspect retains at least P%% of the heap\n"
 		"                     (default %.0f)\n"
+		"  --no-placement     do not place the RSS: one stop only (the note then\n"
+		"                     compares the Python heap with the RSS alone)\n"
 		"  --json             one JSON object instead of text\n"
 		PYX_CMD_CAPTURE_OPTS_HELP
 		PYX_CMD_PYTHON_OPTS_HELP
 		"  -v, --verbose      diagnostics on stderr\n"
 		"  -h, --help         this help\n"
 		"\n"
-		"JSON: {\"pid\",\"python_version\",\"pause_ms\",\"heap_bytes\",\"suspects\":\n"
+		"JSON: {\"pid\",\"python_version\",\"pause_ms\" (both stops),\"copy_pause_ms\",\n"
+		"\"placement_pause_ms\",\"heap_bytes\",\"rss_bytes\",\"unexplained_bytes\",\n"
+		"\"memory\":{...} (as census's: the keys of 'pyxray memory --json'),\"suspects\":\n"
 		"[{\"retained_bytes\",\"retained_objects\",\"share\",\"holder\":{\"type\",\n"
 		"\"addr\",\"description\",\"allocated_at\"},\"path\":[{\"type\",\"holder\",\"edge\",\"addr\"}],\n"
 		"\"root\",\"holds\":[{\"type\",\"count\",\"bytes\"}],\"pattern\"}],\"types\":\n"
@@ -87,20 +110,23 @@ allocated_at(struct pyx_python *py, const struct pyx_allocs *al, pyx_addr_t obj)
 }
 
 static void print_json(const struct pyx_suspects *r, struct pyx_python *py,
-		       const struct pyx_allocs *al)
+		       const struct pyx_allocs *al,
+		       const struct pyx_memory_report *m, const char *why)
 {
 	printf("{\"pid\":%d,\"python_version\":", r->pid);
 	json_str(stdout, r->python_version);
-	printf(",\"pause_ms\":%.3f,\"walk_ms\":%.3f,\"objects\":%" PRIu64
+	cmd_rss_json_totals(r->pause_ms, r->rss_bytes, r->heap_bytes, m);
+	cmd_rss_json(m, why);
+	printf(",\"walk_ms\":%.3f,\"objects\":%" PRIu64
 	       ",\"edges\":%" PRIu64 ",\"inferred_edges\":%" PRIu64
 	       ",\"roots\":%" PRIu64 ",\"heap_bytes\":%" PRIu64
 	       ",\"unreachable\":%" PRIu64 ",\"unreachable_bytes\":%" PRIu64
-	       ",\"rss_bytes\":%" PRId64 ",\"gc_garbage\":%" PRIu64
+	       ",\"gc_garbage\":%" PRIu64
 	       ",\"truncated\":%s,\"partial\":%s,\"damaged_lists\":%" PRIu64
 	       ",\"bad_objects\":%" PRIu64 ",\"min_share\":%.6f,\"suspects\":[",
-	       r->pause_ms, r->walk_ms, r->objects, r->edges, r->inferred_edges,
+	       r->walk_ms, r->objects, r->edges, r->inferred_edges,
 	       r->roots, r->heap_bytes, r->unreachable, r->unreachable_bytes,
-	       r->rss_bytes, r->garbage, r->truncated ? "true" : "false",
+	       r->garbage, r->truncated ? "true" : "false",
 	       r->partial ? "true" : "false", r->damaged_lists, r->bad_objects,
 	       r->min_share);
 	for (size_t i = 0; i < r->nsuspects; i++) {
@@ -164,8 +190,34 @@ static void print_json(const struct pyx_suspects *r, struct pyx_python *py,
 	printf("]}\n");
 }
 
+/* Python objects are a small part of a big RSS (the C-extension leak):
+ * say so, and name the biggest part that is not Python objects. */
+static void rss_note(const struct pyx_suspects *r,
+		     const struct pyx_memory_report *m)
+{
+	int64_t rss = m ? m->rss_bytes : r->rss_bytes;
+	char what[160];
+	uint64_t bytes;
+
+	if (rss <= 0 || (double)r->heap_bytes >= 0.25 * (double)rss ||
+	    (uint64_t)rss - r->heap_bytes < (64u << 20))
+		return;
+	printf("Note: Python objects are %.0f%% of the RSS: most of the memory "
+	       "is not Python objects", 100.0 * (double)r->heap_bytes /
+					 (double)rss);
+	if (m) {
+		cmd_rss_biggest(m, what, sizeof(what), &bytes);
+		printf("; %s (see 'pyxray memory')\n", what);
+	} else {
+		printf(" (C extensions, native buffers, allocator free space); "
+		       "see 'pyxray memory'\n");
+	}
+}
+
 static void print_text(const struct pyx_suspects *r, const char *binary,
-		       struct pyx_python *py, const struct pyx_allocs *al)
+		       struct pyx_python *py, const struct pyx_allocs *al,
+		       const struct pyx_memory_report *m, const char *why,
+		       bool skipped)
 {
 	char a[32], b[32];
 
@@ -174,11 +226,21 @@ static void print_text(const struct pyx_suspects *r, const char *binary,
 	printf(" (");
 	print_safe(stdout, binary);
 	printf(")\n");
-	printf("Paused the target for %.1f ms (copied %s of heap in %" PRIu64
-	       " reads); graph of %" PRIu64 " objects and %" PRIu64 " references,"
-	       " dominators and retained sizes in %.1f ms\n", r->pause_ms,
-	       cmd_human_bytes((double)r->copied_bytes, a, sizeof(a)),
-	       r->copy_reads, r->objects, r->edges, r->walk_ms);
+	if (m)
+		printf("Paused the target for %.1f ms in two stops: %.1f ms to "
+		       "copy the heap (copied %s in %" PRIu64 " reads), %.1f ms to "
+		       "place the RSS", r->pause_ms + cmd_rss_pause_ms(m),
+		       r->pause_ms,
+		       cmd_human_bytes((double)r->copied_bytes, a, sizeof(a)),
+		       r->copy_reads, cmd_rss_pause_ms(m));
+	else
+		printf("Paused the target for %.1f ms (copied %s of heap in %"
+		       PRIu64 " reads)", r->pause_ms,
+		       cmd_human_bytes((double)r->copied_bytes, a, sizeof(a)),
+		       r->copy_reads);
+	printf("; graph of %" PRIu64 " objects and %" PRIu64 " references,"
+	       " dominators and retained sizes in %.1f ms\n", r->objects,
+	       r->edges, r->walk_ms);
 	if (r->truncated)
 		printf("Warning: the heap copy hit its bound: sizes may be "
 		       "missing; see --max-copy\n");
@@ -188,17 +250,18 @@ static void print_text(const struct pyx_suspects *r, const char *binary,
 		       r->damaged_lists, r->bad_objects);
 	printf("Python heap: %s in %" PRIu64 " objects (sys.getsizeof)",
 	       cmd_human_bytes((double)r->heap_bytes, a, sizeof(a)), r->objects);
-	if (r->rss_bytes > 0)
+	if (!m && r->rss_bytes > 0)
 		printf("; RSS %s", cmd_human_bytes((double)r->rss_bytes, b,
 						   sizeof(b)));
+	if (!m && !skipped) {
+		printf(" (");
+		print_safe(stdout, why);
+		printf(")");
+	}
 	printf("\n");
-	/* the C-extension leak: RSS that Python objects do not explain */
-	if (r->rss_bytes > 0 && (double)r->heap_bytes < 0.25 * (double)r->rss_bytes &&
-	    (uint64_t)r->rss_bytes - r->heap_bytes >= (64u << 20))
-		printf("Note: Python objects are %.0f%% of the RSS: most of the "
-		       "memory is not Python objects (C extensions, native "
-		       "buffers, allocator free space); see 'pyxray census'\n",
-		       100.0 * (double)r->heap_bytes / (double)r->rss_bytes);
+	if (m)
+		cmd_rss_lines(m);
+	rss_note(r, m);
 	printf("\n");
 	if (!r->nsuspects)
 		printf("No object retains %.1f%% of the heap or more below the "
@@ -294,6 +357,7 @@ static int parse_share(const char *s, double *out)
 enum {
 	OPT_TOP = CMD_OPT_OWN,
 	OPT_MIN_SHARE,
+	OPT_NO_PLACEMENT,
 };
 
 static const struct cmd_opt suspects_opts[] = {
@@ -302,6 +366,7 @@ static const struct cmd_opt suspects_opts[] = {
 	CMD_OPTS_JSON,
 	{ "--top", NULL, OPT_TOP, true },
 	{ "--min-share", NULL, OPT_MIN_SHARE, true },
+	{ "--no-placement", NULL, OPT_NO_PLACEMENT, false },
 	CMD_OPTS_CAPTURE
 	CMD_OPTS_PYTHON,
 	CMD_OPTS_END
@@ -316,9 +381,12 @@ int do_suspects(int argc, char **argv)
 	struct pyx_python *py = NULL;
 	struct pyx_suspects *r = NULL;
 	struct pyx_allocs *allocs = NULL;
+	struct pyx_memory_report *m = NULL;
+	struct pyx_census c;
 	struct cmd_target t = { 0 };
 	const char *val;
-	bool json = false;
+	char why[256] = "";
+	bool json = false, skip = false;
 	int top = DEFAULT_TOP, id, err, ret = 0;
 
 	o.min_share = DEFAULT_SHARE_PCT / 100;
@@ -345,6 +413,9 @@ int do_suspects(int argc, char **argv)
 						 "percentage in (0, 100], not "
 						 "'%s'", val);
 			break;
+		case OPT_NO_PLACEMENT:
+			skip = true;
+			break;
 		case CMD_ARG_WORD:
 			if (cmd_target_arg("suspects", val, &t))
 				return 2;
@@ -369,12 +440,21 @@ int do_suspects(int argc, char **argv)
 		ret = cmd_fail(err);
 		goto out;
 	}
+	/* The RSS placed with memory's accounting: one more, short stop. */
+	cmd_census_of_suspects(r, &c);
+	if ((err = cmd_rss_place(py, &c, &o.capture, popts.debug_dir, skip, &m,
+				 why, sizeof(why)))) {
+		ret = cmd_fail(err);
+		goto out;
+	}
 	allocs = allocs_if_tracing(py);
 	if (json)
-		print_json(r, py, allocs);
+		print_json(r, py, allocs, m, why);
 	else
-		print_text(r, pyx_python_info(py)->binary, py, allocs);
+		print_text(r, pyx_python_info(py)->binary, py, allocs, m, why,
+			   skip);
 out:
+	pyx_memory_free(m);
 	pyx_allocs_free(allocs);
 	pyx_suspects_free(r);
 	pyx_python_free(py);
