@@ -18,6 +18,7 @@
 #include "cmd.h"
 #include "pyxray/census.h"
 #include "pyxray/error.h"
+#include "pyxray/memory_report.h"
 #include "pyxray/python.h"
 #include "pyxray/refs.h"
 #include "pyxray/target.h"
@@ -49,6 +50,12 @@ void help_watch(FILE *out)
 		"the watch with the summary.  In a terminal the view is redrawn in\n"
 		"place; otherwise one line per sample.\n"
 		"\n"
+		"Each sample also places the RSS as 'pyxray memory' does (one more\n"
+		"short stop, for the allocators, smaps and the page map): Python\n"
+		"objects, pymalloc, glibc malloc, stacks, files, shared memory,\n"
+		"unexplained; each category's curve is classified and the summary\n"
+		"says where the memory grows (in C, in Python objects, ...).\n"
+		"\n"
 		"Options:\n"
 		"  --interval S       seconds between samples (default %g)\n"
 		"  --count N          stop after N samples\n"
@@ -76,18 +83,23 @@ void help_watch(FILE *out)
 		"  --no-live          one line per sample even in a terminal\n"
 		"  --nonblocking      never stop the target: each sample copies the\n"
 		"                     heap while it runs (torn reads tolerated, counts\n"
-		"                     approximate; tracked objects only; no --holders)\n"
+		"                     approximate; tracked objects only; no --holders;\n"
+		"                     no memory categories)\n"
+		"  --no-categories    do not place the RSS: one stop a sample (the\n"
+		"                     census's), no memory by category\n"
 		PYX_CMD_CAPTURE_OPTS_HELP
 		PYX_CMD_PYTHON_OPTS_HELP
 		"  -v, --verbose      diagnostics on stderr\n"
 		"  -h, --help         this help\n"
 		"\n"
 		"JSON per sample: {\"sample\",\"t\",\"time\",\"rss_bytes\",\"arena_bytes\",\n"
-		"\"objects\",\"bytes\",\"pause_ms\",\"walk_ms\",\"interval_s\",\"changed\":\n"
-		"[{\"type\",\"count\",\"delta\",\"bytes\",\"delta_bytes\"}]}; last line:\n"
-		"{\"summary\":true,\"pattern\",\"rss_pattern\",\"growing\":[{\"type\",\n"
-		"\"count_per_s\",\"bytes_per_s\",\"first\",\"last\",\"leak\"}],\"holders\":\n"
-		"[...],\"ended\",...}.  See docs/watch.md.\n",
+		"\"objects\",\"bytes\",\"pause_ms\",\"census_pause_ms\",\"walk_ms\",\n"
+		"\"interval_s\",\"memory\":{CATEGORY:bytes},\"changed\":[{\"type\",\"count\",\n"
+		"\"delta\",\"bytes\",\"delta_bytes\"}]}; last line: {\"summary\":true,\n"
+		"\"pattern\",\"rss_pattern\",\"memory\":{\"place\",\"verdict\",\n"
+		"\"categories\"},\"growing\":[{\"type\",\"count_per_s\",\"bytes_per_s\",\n"
+		"\"first\",\"last\",\"leak\"}],\"holders\":[...],\"ended\",...}.\n"
+		"See docs/watch.md.\n",
 		DEFAULT_INTERVAL, DEFAULT_TOP, DEFAULT_BUDGET, DEFAULT_MIN_GROWTH,
 		DEFAULT_HOLDERS, DEFAULT_EXAMPLES);
 }
@@ -135,8 +147,9 @@ struct watch_opts {
 	double interval, duration, budget, min_growth;
 	long count;
 	size_t top, holders, examples;
-	bool json, live, full, nonblocking;
+	bool json, live, full, nonblocking, no_categories;
 	const char *prom, *statsd, *statsd_prefix, *svg;
+	const char *debug_dir;
 };
 
 struct statsd {
@@ -148,6 +161,7 @@ struct statsd {
 struct state {
 	struct watch_opts o;
 	struct pyx_python *py;
+	struct pyx_target *tgt;
 	struct pyx_census_opts copts;
 	struct pyx_watch *w;
 	struct pyx_census *prev;
@@ -155,6 +169,12 @@ struct state {
 	struct pyx_watch_growth *g;  /* as of the last sample */
 	size_t ng;
 	struct pyx_watch_curve heap, rss;
+	struct pyx_watch_where where;
+	/* Memory by category: off (why), and the parts a sample could not
+	 * read, each said once on stderr and kept for the summary. */
+	const char *place_off;
+	char place_error[300], why_objects[300], why_pymalloc[300];
+	char why_malloc[300], why_mmapped[300], why_maps[300];
 	struct statsd sd;
 	int pid;
 	double start_mono, cur_interval, pause_total_ms, pause_max_ms;
@@ -208,8 +228,9 @@ static int analyse(struct state *s)
 	free(s->g);
 	s->g = NULL;
 	s->ng = 0;
-	err = pyx_watch_growth(s->w, s->o.min_growth, &s->g, &s->ng);
-	return err;
+	if ((err = pyx_watch_growth(s->w, s->o.min_growth, &s->g, &s->ng)))
+		return err;
+	return pyx_watch_where(s->w, s->ng && s->g[0].leak, &s->where);
 }
 
 /* ---- output per sample ------------------------------------------------ */
@@ -217,6 +238,136 @@ static int analyse(struct state *s)
 static const struct pyx_watch_sample *last_sample(const struct state *s)
 {
 	return &s->w->samples[s->w->nsamples - 1];
+}
+
+static bool cat_known(const struct pyx_watch_sample *x, enum pyx_watch_cat c)
+{
+	return x->cat_known & (1u << c);
+}
+
+/* C's allocations: malloc in use (+ its mmapped blocks); -1 unknown. */
+static double c_bytes(const struct pyx_watch_sample *x)
+{
+	if (!cat_known(x, PYX_WCAT_MALLOC_IN_USE))
+		return -1;
+	return (double)x->cat[PYX_WCAT_MALLOC_IN_USE] +
+	       (cat_known(x, PYX_WCAT_MALLOC_MMAPPED) ?
+		(double)x->cat[PYX_WCAT_MALLOC_MMAPPED] : 0);
+}
+
+/* A category's growth as words: "glibc malloc in use grows +1.0 MiB/s
+ * (tau 0.97)". */
+static size_t grows(char *buf, size_t n, const char *what,
+		    const struct pyx_watch_curve *c)
+{
+	char a[32];
+	/* "Python objects grow", "glibc malloc in use grows". */
+	int k = snprintf(buf, n, "%s %s %s/s (tau %.2f)", what,
+			 strcmp(what, "Python objects") ? "grows" : "grow",
+			 shb(c->trend.slope, a, sizeof(a)), c->trend.tau);
+
+	return k < 0 ? 0 : (size_t)k >= n ? n - 1 : (size_t)k;
+}
+
+/* Where the memory grows, in words. */
+static void verdict(const struct state *s, char *buf, size_t n)
+{
+	const struct pyx_watch_where *wh = &s->where;
+	const struct pyx_watch_curve *py = &wh->cat[PYX_WCAT_PYTHON_OBJECTS];
+	bool in_use = wh->known[PYX_WCAT_MALLOC_IN_USE] &&
+		      wh->cat[PYX_WCAT_MALLOC_IN_USE].shape == PYX_SHAPE_LEAK;
+	bool mm = wh->known[PYX_WCAT_MALLOC_MMAPPED] &&
+		  wh->cat[PYX_WCAT_MALLOC_MMAPPED].shape == PYX_SHAPE_LEAK;
+	const char *py_state;
+	size_t k = 0;
+	char a[32];
+
+	buf[0] = '\0';
+	if (!wh->known[PYX_WCAT_PYTHON_OBJECTS] || py->shape == PYX_SHAPE_UNKNOWN)
+		py_state = "are not known";
+	else
+		py_state = "do not grow steadily";
+	switch (wh->place) {
+	case PYX_PLACE_C:
+		if (in_use)
+			k += grows(buf + k, n - k, "glibc malloc in use",
+				   &wh->cat[PYX_WCAT_MALLOC_IN_USE]);
+		if (mm)
+			k += grows(buf + k, n - k, k ? " and its mmapped memory" :
+				   "glibc malloc's mmapped memory",
+				   &wh->cat[PYX_WCAT_MALLOC_MMAPPED]);
+		if (!k)
+			k += grows(buf, n, "glibc malloc (in use and mmapped)",
+				   &wh->c);
+		if (py->shape == PYX_SHAPE_FLAT)
+			snprintf(buf + k, n - k, " while Python objects are flat: "
+				 "a leak in C (an extension or a library), not in "
+				 "Python objects");
+		else
+			snprintf(buf + k, n - k, " while Python objects %s (%s): "
+				 "a leak in C (an extension or a library), not in "
+				 "Python objects", py_state,
+				 pyx_watch_shape_name(py->shape));
+		break;
+	case PYX_PLACE_PYTHON:
+		if (py->shape == PYX_SHAPE_LEAK)
+			k += grows(buf, n, "Python objects", py);
+		else
+			k += (size_t)snprintf(buf, n, "Python objects leak "
+					      "(types grow steadily)");
+		if (k >= n)
+			k = n - 1;
+		if (wh->c_known && wh->c.shape == PYX_SHAPE_LEAK)
+			k += (size_t)snprintf(buf + k, n - k, ", glibc malloc with "
+					      "them (%s/s, no faster: their "
+					      "buffers)", shb(wh->c.trend.slope,
+							      a, sizeof(a)));
+		if (k >= n)
+			k = n - 1;
+		snprintf(buf + k, n - k, ": a leak in Python objects");
+		break;
+	case PYX_PLACE_PYTHON_AND_C:
+		k += grows(buf, n, "Python objects", py);
+		k += grows(buf + k, n - k, " and glibc malloc (in use and mmapped)",
+			   &wh->c);
+		snprintf(buf + k, n - k, ", much faster: a leak in C as well, or "
+			 "memory the objects hold that is not counted (untracked "
+			 "str, bytes: --full counts them)");
+		break;
+	case PYX_PLACE_PYMALLOC:
+		k += grows(buf, n, "pymalloc arenas",
+			   &wh->cat[PYX_WCAT_PYMALLOC_ARENAS]);
+		snprintf(buf + k, n - k, " while their blocks in use do not: "
+			 "fragmentation (arenas kept by a few live blocks)");
+		break;
+	case PYX_PLACE_STACKS:
+		k += grows(buf, n, "thread stacks", &wh->cat[PYX_WCAT_STACKS]);
+		snprintf(buf + k, n - k, ": threads that are started and never "
+			 "end");
+		break;
+	case PYX_PLACE_FILES:
+		k += grows(buf, n, "mapped files", &wh->cat[PYX_WCAT_FILES]);
+		snprintf(buf + k, n - k, ": files mapped and kept");
+		break;
+	case PYX_PLACE_SHMEM:
+		grows(buf, n, "shared memory", &wh->cat[PYX_WCAT_SHMEM]);
+		break;
+	case PYX_PLACE_UNEXPLAINED:
+		k += grows(buf, n, "anonymous memory no allocator accounts for",
+			   &wh->cat[PYX_WCAT_UNEXPLAINED]);
+		snprintf(buf + k, n - k, ": another allocator, or a library's own "
+			 "mappings");
+		break;
+	case PYX_PLACE_NONE:
+		snprintf(buf, n, "no category grows steadily");
+		break;
+	default:
+		if (s->place_off)
+			snprintf(buf, n, "not followed (%s)", s->place_off);
+		else
+			snprintf(buf, n, "fewer than %d samples placed: no verdict",
+				 PYX_WATCH_MIN_SAMPLES);
+	}
 }
 
 static void print_line(const struct state *s, const struct pyx_census_delta *d)
@@ -228,8 +379,11 @@ static void print_line(const struct state *s, const struct pyx_census_delta *d)
 	printf("[%4" PRIu64 "] %8.2f s  ", s->w->taken, x->t);
 	if (x->rss_bytes >= 0)
 		printf("RSS %s  ", hb((double)x->rss_bytes, a, sizeof(a)));
-	printf("heap %s  %" PRIu64 " objects  pause %.1f ms",
-	       hb((double)x->bytes, b, sizeof(b)), x->objects, x->pause_ms);
+	printf("heap %s  %" PRIu64 " objects  ",
+	       hb((double)x->bytes, b, sizeof(b)), x->objects);
+	if (c_bytes(x) >= 0)
+		printf("malloc %s  ", hb(c_bytes(x), b, sizeof(b)));
+	printf("pause %.1f ms", x->pause_ms);
 	for (size_t i = 0; d && i < d->ntypes && shown < 3; i++) {
 		if (d->types[i].dcount <= 0)
 			break;
@@ -260,12 +414,28 @@ static void json_sample(const struct state *s, const struct pyx_census_delta *d)
 		printf("null");
 	printf(",\"objects\":%" PRIu64 ",\"bytes\":%" PRIu64
 	       ",\"gc_objects\":%" PRIu64 ",\"gc_bytes\":%" PRIu64
-	       ",\"pause_ms\":%.3f,\"walk_ms\":%.3f,\"interval_s\":%.3f"
-	       ",\"partial\":%s,\"approximate\":%s,\"nchanged\":%zu,"
-	       "\"changed\":[",
+	       ",\"pause_ms\":%.3f,\"census_pause_ms\":%.3f,\"walk_ms\":%.3f"
+	       ",\"interval_s\":%.3f,\"partial\":%s,\"approximate\":%s,"
+	       "\"memory\":",
 	       x->objects, x->bytes, x->gc_objects, x->gc_bytes, x->pause_ms,
-	       x->walk_ms, s->cur_interval, x->partial ? "true" : "false",
-	       s->o.nonblocking ? "true" : "false", d ? d->ntypes : 0);
+	       x->census_pause_ms, x->walk_ms, s->cur_interval,
+	       x->partial ? "true" : "false",
+	       s->o.nonblocking ? "true" : "false");
+	if (x->cat_known) {
+		/* Every category, null where a part could not be read. */
+		for (int i = 0; i < PYX_WCAT_COUNT; i++) {
+			printf("%s\"%s\":", i ? "," : "{",
+			       pyx_watch_cat_key((enum pyx_watch_cat)i));
+			if (cat_known(x, (enum pyx_watch_cat)i))
+				printf("%" PRId64, x->cat[i]);
+			else
+				printf("null");
+		}
+		printf("}");
+	} else {
+		printf("null");
+	}
+	printf(",\"nchanged\":%zu,\"changed\":[", d ? d->ntypes : 0);
 	for (size_t i = 0; i < n; i++) {
 		const struct pyx_census_change *c = &d->types[i];
 
@@ -290,7 +460,9 @@ static int term_rows(void)
 static void print_live(const struct state *s)
 {
 	const struct pyx_watch_sample *x = last_sample(s);
-	size_t rows = (size_t)(term_rows() > 12 ? term_rows() - 10 : 2);
+	/* The categories take up to 14 lines. */
+	int spare = term_rows() - 10 - (x->cat_known ? 14 : 0);
+	size_t rows = (size_t)(spare > 2 ? spare : 2);
 	size_t n = s->ng < s->o.top ? s->ng : s->o.top, shown = 0;
 	char a[32], b[32], c[32];
 
@@ -315,6 +487,31 @@ static void print_live(const struct state *s)
 	printf("Objects      %12" PRIu64 "\n", x->objects);
 	if (x->arena_bytes >= 0)
 		printf("Arenas       %12s\n", hb((double)x->arena_bytes, a, sizeof(a)));
+	if (x->cat_known) {
+		/* The categories that hold memory, with their rates so far. */
+		printf("\n");
+		for (int i = 0; i < PYX_WCAT_COUNT; i++) {
+			const struct pyx_watch_curve *cv = &s->where.cat[i];
+
+			if (!cat_known(x, (enum pyx_watch_cat)i) ||
+			    (!x->cat[i] && !(s->where.known[i] &&
+					     cv->amplitude > 0)))
+				continue;
+			printf("%-28s %12s  %12s/s  %s\n",
+			       pyx_watch_cat_label((enum pyx_watch_cat)i),
+			       hb((double)x->cat[i], a, sizeof(a)),
+			       shb(s->where.known[i] ? cv->trend.slope : 0, b,
+				   sizeof(b)),
+			       s->where.known[i] ? pyx_watch_shape_name(cv->shape)
+			       : "unknown");
+		}
+		if (s->where.place != PYX_PLACE_UNKNOWN) {
+			char v[600];
+
+			verdict(s, v, sizeof(v));
+			printf("Where it grows: %s\n", v);
+		}
+	}
 	printf("\n%10s %12s %12s %12s  %s\n", "objects", "objects/s", "size",
 	       "bytes/s", "type");
 	for (size_t i = 0; i < s->ng && shown < n; i++) {
@@ -401,6 +598,50 @@ static const struct pyx_watch_growth *growth_of(const struct state *s,
 	return NULL;
 }
 
+/* Memory by category: one family each, a category label (12 values at
+ * most: bounded). */
+static void prom_memory(FILE *f, const struct state *s)
+{
+	static const enum pyx_watch_place places[] = {
+		PYX_PLACE_UNKNOWN, PYX_PLACE_NONE, PYX_PLACE_C, PYX_PLACE_PYTHON,
+		PYX_PLACE_PYTHON_AND_C, PYX_PLACE_PYMALLOC, PYX_PLACE_STACKS,
+		PYX_PLACE_FILES, PYX_PLACE_SHMEM, PYX_PLACE_UNEXPLAINED,
+	};
+	const struct pyx_watch_sample *x = last_sample(s);
+	const struct pyx_watch_where *wh = &s->where;
+
+	prom_metric(f, "pyxray_memory_bytes", "Memory by category, as 'pyxray "
+		    "memory' places it (allocators' figures for pymalloc and "
+		    "glibc malloc, resident bytes for the rest).", "gauge");
+	for (int i = 0; i < PYX_WCAT_COUNT; i++)
+		if (cat_known(x, (enum pyx_watch_cat)i))
+			fprintf(f, "pyxray_memory_bytes{pid=\"%d\",category=\"%s\"} %"
+				PRId64 "\n", s->pid,
+				pyx_watch_cat_key((enum pyx_watch_cat)i), x->cat[i]);
+	prom_metric(f, "pyxray_memory_growth_bytes_per_second", "Growth of a "
+		    "memory category over the watch (Theil-Sen slope).", "gauge");
+	for (int i = 0; i < PYX_WCAT_COUNT; i++)
+		if (cat_known(x, (enum pyx_watch_cat)i))
+			fprintf(f, "pyxray_memory_growth_bytes_per_second{pid=\"%d\","
+				"category=\"%s\"} %.6g\n", s->pid,
+				pyx_watch_cat_key((enum pyx_watch_cat)i),
+				wh->known[i] ? wh->cat[i].trend.slope : 0.0);
+	prom_metric(f, "pyxray_memory_leak", "1 if a memory category grows "
+		    "steadily (the leak verdict).", "gauge");
+	for (int i = 0; i < PYX_WCAT_COUNT; i++)
+		if (cat_known(x, (enum pyx_watch_cat)i))
+			fprintf(f, "pyxray_memory_leak{pid=\"%d\",category=\"%s\"} "
+				"%d\n", s->pid,
+				pyx_watch_cat_key((enum pyx_watch_cat)i),
+				wh->known[i] && wh->cat[i].shape == PYX_SHAPE_LEAK);
+	prom_metric(f, "pyxray_memory_growth_place", "Where the memory grows: "
+		    "1 for the current verdict.", "gauge");
+	for (size_t i = 0; i < sizeof(places) / sizeof(places[0]); i++)
+		fprintf(f, "pyxray_memory_growth_place{pid=\"%d\",place=\"%s\"} "
+			"%d\n", s->pid, pyx_watch_place_name(places[i]),
+			wh->place == places[i]);
+}
+
 static int write_prom(struct state *s)
 {
 	static const enum pyx_watch_shape shapes[] = {
@@ -450,10 +691,17 @@ static int write_prom(struct state *s)
 		    "gauge");
 	fprintf(f, "pyxray_python_heap_growth_bytes_per_second{pid=\"%d\"} %.6g\n",
 		s->pid, s->heap.trend.slope);
-	prom_metric(f, "pyxray_pause_seconds", "How long the last census "
-		    "stopped the target.", "gauge");
+	prom_metric(f, "pyxray_pause_seconds", "How long the last sample "
+		    "stopped the target (the census and the allocators).",
+		    "gauge");
 	fprintf(f, "pyxray_pause_seconds{pid=\"%d\"} %.6f\n", s->pid,
 		x->pause_ms / 1e3);
+	prom_metric(f, "pyxray_census_pause_seconds", "How long the last "
+		    "sample's census stopped the target.", "gauge");
+	fprintf(f, "pyxray_census_pause_seconds{pid=\"%d\"} %.6f\n", s->pid,
+		x->census_pause_ms / 1e3);
+	if (x->cat_known)
+		prom_memory(f, s);
 	prom_metric(f, "pyxray_samples_total", "Censuses taken by this watch.",
 		    "counter");
 	fprintf(f, "pyxray_samples_total{pid=\"%d\"} %" PRIu64 "\n", s->pid,
@@ -628,6 +876,13 @@ static void send_statsd(struct state *s)
 	if (x->arena_bytes >= 0)
 		gauge(&d, "arena_bytes", (double)x->arena_bytes);
 	gauge(&d, "pause_ms", x->pause_ms);
+	gauge(&d, "census_pause_ms", x->census_pause_ms);
+	for (int i = 0; i < PYX_WCAT_COUNT; i++)
+		if (cat_known(x, (enum pyx_watch_cat)i)) {
+			snprintf(key, sizeof(key), "memory.%s.bytes",
+				 pyx_watch_cat_key((enum pyx_watch_cat)i));
+			gauge(&d, key, (double)x->cat[i]);
+		}
 	{
 		size_t leaks = 0;
 
@@ -956,6 +1211,98 @@ static void print_curve(const char *what, const struct pyx_watch_curve *c,
 	printf("\n");
 }
 
+/* The first and last known value of a category. */
+static bool cat_ends(const struct state *s, int c, double *first, double *last)
+{
+	bool any = false;
+
+	for (size_t k = 0; k < s->w->nsamples; k++) {
+		const struct pyx_watch_sample *x = &s->w->samples[k];
+
+		if (!cat_known(x, (enum pyx_watch_cat)c))
+			continue;
+		if (!any)
+			*first = (double)x->cat[c];
+		*last = (double)x->cat[c];
+		any = true;
+	}
+	return any;
+}
+
+static const char *cat_why(const struct state *s, int c)
+{
+	if (s->place_off)
+		return s->place_off;
+	switch (c) {
+	case PYX_WCAT_PYTHON_OBJECTS:
+		return s->why_objects;
+	case PYX_WCAT_PYMALLOC_ARENAS:
+	case PYX_WCAT_PYMALLOC_USED:
+	case PYX_WCAT_PYMALLOC_FREE:
+	case PYX_WCAT_PYMALLOC_EMPTY:
+		return s->why_pymalloc;
+	case PYX_WCAT_MALLOC_MMAPPED:
+		if (s->why_mmapped[0])
+			return s->why_mmapped;
+		/* fall through */
+	case PYX_WCAT_MALLOC_IN_USE:
+	case PYX_WCAT_MALLOC_FREE:
+		return s->why_malloc;
+	default:
+		return s->why_maps;
+	}
+}
+
+static void print_categories(const struct state *s)
+{
+	char a[32], b[32], d[32], v[600];
+	bool header = false;
+
+	if (s->place_off) {
+		printf("Memory by category: not followed (%s)\n", s->place_off);
+		return;
+	}
+	for (int i = 0; i < PYX_WCAT_COUNT; i++) {
+		const struct pyx_watch_curve *c = &s->where.cat[i];
+		double first = 0, last = 0;
+
+		if (!cat_ends(s, i, &first, &last))
+			continue;
+		if (!header)
+			printf("\nMemory by category (as 'pyxray memory' places "
+			       "it; %zu samples placed):\n", s->where.n);
+		header = true;
+		printf("  %-28s %-12s %10s -> %-10s %12s/s", 
+		       pyx_watch_cat_label((enum pyx_watch_cat)i),
+		       s->where.known[i] ? pyx_watch_shape_name(c->shape) : "unknown",
+		       hb(first, a, sizeof(a)), hb(last, b, sizeof(b)),
+		       shb(s->where.known[i] ? c->trend.slope : 0, d, sizeof(d)));
+		if (c->shape == PYX_SHAPE_LEAK)
+			printf("  tau %.2f", c->trend.tau);
+		printf("\n");
+	}
+	if (!header) {
+		printf("\nMemory by category: no sample placed%s%s\n",
+		       s->place_error[0] ? ": " : "", s->place_error);
+		return;
+	}
+	for (int i = 0; i < PYX_WCAT_COUNT; i++)
+		if (!s->where.known[i] && cat_why(s, i)[0] &&
+		    (i == PYX_WCAT_PYTHON_OBJECTS || i == PYX_WCAT_PYMALLOC_ARENAS ||
+		     i == PYX_WCAT_MALLOC_IN_USE || i == PYX_WCAT_MALLOC_MMAPPED ||
+		     i == PYX_WCAT_STACKS)) {
+			/* One line a part (pymalloc, malloc, mmapped, maps). */
+			printf("  (%s%s: ", pyx_watch_cat_label((enum pyx_watch_cat)i),
+			       i == PYX_WCAT_PYMALLOC_ARENAS ? " and the rest of "
+			       "pymalloc" : i == PYX_WCAT_STACKS ? ", files, "
+			       "shared memory, unexplained" : "");
+			print_safe(stdout, cat_why(s, i));
+			printf(")\n");
+		}
+	verdict(s, v, sizeof(v));
+	printf("Where it grows: %s\n", v);
+}
+
 static void print_summary(const struct state *s, const struct holder *h,
 			  size_t nh)
 {
@@ -986,6 +1333,7 @@ static void print_summary(const struct state *s, const struct holder *h,
 	if (s->heap.shape == PYX_SHAPE_UNKNOWN)
 		printf("(fewer than %d samples: no shape, no leak verdict)\n",
 		       PYX_WATCH_MIN_SAMPLES);
+	print_categories(s);
 	for (size_t i = 0; i < s->ng; i++) {
 		const struct pyx_watch_growth *g = &s->g[i];
 
@@ -1022,6 +1370,51 @@ static void json_trend(const char *key, const struct pyx_watch_curve *c,
 	       c->trend.tau, c->trend.r2);
 }
 
+static void json_memory(const struct state *s)
+{
+	const struct pyx_watch_where *wh = &s->where;
+	char v[600];
+
+	verdict(s, v, sizeof(v));
+	printf(",\"memory\":{\"followed\":%s,\"off\":",
+	       s->place_off ? "false" : "true");
+	json_str(stdout, s->place_off);
+	printf(",\"error\":");
+	json_str(stdout, s->place_error[0] ? s->place_error : NULL);
+	printf(",\"placed\":%zu,\"place\":\"%s\",\"verdict\":", wh->n,
+	       pyx_watch_place_name(wh->place));
+	json_str(stdout, v);
+	printf(",\"categories\":{");
+	for (int i = 0; i < PYX_WCAT_COUNT; i++) {
+		const struct pyx_watch_curve *c = &wh->cat[i];
+		double first = 0, last = 0;
+
+		printf("%s\"%s\":", i ? "," : "",
+		       pyx_watch_cat_key((enum pyx_watch_cat)i));
+		if (!cat_ends(s, i, &first, &last) || !wh->known[i]) {
+			printf("{\"known\":false,\"why\":");
+			json_str(stdout, cat_why(s, i)[0] ? cat_why(s, i) :
+				 "fewer than 2 samples placed");
+			printf("}");
+			continue;
+		}
+		printf("{\"known\":true,\"pattern\":\"%s\",\"first\":%.0f,"
+		       "\"last\":%.0f,\"bytes_per_s\":%.3f,\"tau\":%.4f,"
+		       "\"r2\":%.4f,\"leak\":%s}", pyx_watch_shape_name(c->shape),
+		       first, last, c->trend.slope, c->trend.tau, c->trend.r2,
+		       c->shape == PYX_SHAPE_LEAK ? "true" : "false");
+	}
+	printf("},\"c\":");
+	if (wh->c_known)
+		printf("{\"pattern\":\"%s\",\"bytes_per_s\":%.3f,\"tau\":%.4f,"
+		       "\"r2\":%.4f,\"leak\":%s}", pyx_watch_shape_name(wh->c.shape),
+		       wh->c.trend.slope, wh->c.trend.tau, wh->c.trend.r2,
+		       wh->c.shape == PYX_SHAPE_LEAK ? "true" : "false");
+	else
+		printf("null");
+	printf("}");
+}
+
 static void json_summary(const struct state *s, const struct holder *h,
 			 size_t nh, const char *error)
 {
@@ -1046,6 +1439,7 @@ static void json_summary(const struct state *s, const struct holder *h,
 	if (x->rss_bytes >= 0 && f->rss_bytes >= 0)
 		json_trend("rss", &s->rss, (double)f->rss_bytes,
 			   (double)x->rss_bytes);
+	json_memory(s);
 	printf(",\"pause_ms_total\":%.3f,\"pause_ms_max\":%.3f,"
 	       "\"pause_share\":%.6f,\"baseline_pause_ms\":%.3f,\"growing\":[",
 	       s->pause_total_ms, s->pause_max_ms,
@@ -1177,6 +1571,54 @@ static void svg_line(FILE *f, const struct panel *p, const double *t,
 	}
 }
 
+/* A third panel: memory by category (those that hold any), the verdict
+ * written above it.  t and y hold nsamples. */
+static void svg_memory(FILE *f, const struct state *s, double *t, double *y,
+		       double t1)
+{
+	static const char *const colors[PYX_WCAT_COUNT] = {
+		"#d62728", "#2ca02c", "#98df8a", "#bcbd22", "#dbdb8d", "#1f77b4",
+		"#aec7e8", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#7f7f7f",
+	};
+	struct panel p = { 690, 930, INFINITY, -INFINITY, t1 };
+	char v[600];
+	int row = 0;
+
+	for (int i = 0; i < PYX_WCAT_COUNT; i++) {
+		size_t m = pyx_watch_cat_series(s->w, (enum pyx_watch_cat)i, t, y);
+
+		for (size_t k = 0; k < m; k++)
+			p.lo = fmin(p.lo, y[k]), p.hi = fmax(p.hi, y[k]);
+	}
+	if (!(p.hi >= p.lo))
+		p.lo = 0, p.hi = 1;
+	p.lo = fmin(p.lo, 0);
+	verdict(s, v, sizeof(v));
+	fprintf(f, "<text id=\"place\" x=\"%d\" y=\"650\" fill=\"%s\">Where it "
+		"grows: ", SVG_X0, s->where.place == PYX_PLACE_C ||
+		s->where.place == PYX_PLACE_PYTHON ||
+		s->where.place == PYX_PLACE_PYTHON_AND_C ? "#d62728" : "#333");
+	xml_text(f, v);
+	fprintf(f, "</text>\n");
+	svg_axes(f, &p, "Memory by category ('pyxray memory''s accounting)",
+		 true);
+	for (int i = 0; i < PYX_WCAT_COUNT; i++) {
+		size_t m = pyx_watch_cat_series(s->w, (enum pyx_watch_cat)i, t, y);
+		bool any = false;
+		char name[128];
+
+		for (size_t k = 0; k < m; k++)
+			any |= y[k] != 0;
+		if (!any)
+			continue;
+		snprintf(name, sizeof(name), "%s%s",
+			 pyx_watch_cat_label((enum pyx_watch_cat)i),
+			 s->where.known[i] &&
+			 s->where.cat[i].shape == PYX_SHAPE_LEAK ? " (grows)" : "");
+		svg_line(f, &p, t, y, m, colors[i], name, row++, false);
+	}
+}
+
 static int write_svg(const struct state *s, const char *path)
 {
 	static const char *const colors[] = { "#d62728", "#1f77b4", "#2ca02c",
@@ -1188,7 +1630,8 @@ static int write_svg(const struct state *s, const char *path)
 	size_t nr, nh, na;
 	char tmp[PATH_MAX], title[256];
 	FILE *f = NULL;
-	int fd = -1, err = 0;
+	bool placed = false;
+	int fd = -1, err = 0, height;
 
 	if (!t || !y || !y2 || !y3) {
 		err = -PYX_E_NOMEM;
@@ -1218,11 +1661,14 @@ static int write_svg(const struct state *s, const char *path)
 	for (size_t i = 0; i < na; i++)
 		p1.lo = fmin(p1.lo, y3[i]), p1.hi = fmax(p1.hi, y3[i]);
 	p1.lo = fmin(p1.lo, 0);
+	for (size_t k = 0; k < n; k++)
+		placed |= s->w->samples[k].cat_known != 0;
+	height = placed ? 960 : 660;
 	fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
 		"<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" "
-		"height=\"660\" viewBox=\"0 0 %d 660\" font-family=\"sans-serif\" "
+		"height=\"%d\" viewBox=\"0 0 %d %d\" font-family=\"sans-serif\" "
 		"font-size=\"12\">\n<rect width=\"100%%\" height=\"100%%\" "
-		"fill=\"white\"/>\n", SVG_W, SVG_W);
+		"fill=\"white\"/>\n", SVG_W, height, SVG_W, height);
 	snprintf(title, sizeof(title), "pyxray watch: PID %d, Python %s, %"
 		 PRIu64 " samples over %.1f s", s->pid,
 		 pyx_python_info(s->py)->version, s->w->taken, p1.t1);
@@ -1284,6 +1730,8 @@ static int write_svg(const struct state *s, const char *path)
 		svg_line(f, &p2, t, y, n, colors[shown], name, (int)shown, false);
 		shown++;
 	}
+	if (placed)
+		svg_memory(f, s, t, y, last_sample(s)->t);
 	fprintf(f, "</svg>\n");
 	if (fflush(f) || ferror(f))
 		err = pyx_err_set(PYX_E_IO, "%s: %s", tmp, strerror(errno));
@@ -1342,12 +1790,76 @@ static bool gone(int err)
 	return err == -PYX_E_EXITED || err == -PYX_E_NO_PROCESS;
 }
 
+/* A part of memory's report that could not be read: said once. */
+static void say_once(char *saved, size_t n, const char *what, const char *why)
+{
+	if (saved[0])
+		return;
+	snprintf(saved, n, "%s", why && *why ? why : "not read");
+	fprintf(stderr, "pyxray: note: %s not followed: ", what);
+	print_safe(stderr, saved);
+	fprintf(stderr, "\n");
+}
+
+/* Place the sample's RSS with memory's accounting, given its census (one
+ * more short stop, for the allocators).  A failure is said once; the
+ * sample keeps the census's figures.  Returns the error only if the target
+ * is gone. */
+static int place(struct state *s, const struct pyx_census *c,
+		 struct pyx_memory_report **out)
+{
+	struct pyx_memory_opts mo = { .capture = s->copts.capture,
+				      .census = c,
+				      .debug_dir = s->o.debug_dir };
+	struct pyx_memory_report *r = NULL;
+	int err;
+
+	*out = NULL;
+	if ((err = pyx_memory_take(s->py, &mo, &r))) {
+		if (gone(err))
+			return err;
+		if (!s->place_error[0]) {
+			snprintf(s->place_error, sizeof(s->place_error), "%s%s%s",
+				 pyx_strerror(err), *pyx_err_detail() ? ": " : "",
+				 pyx_err_detail());
+			fprintf(stderr, "pyxray: warning: sample %" PRIu64 ": the "
+				"RSS could not be placed: ", s->w->taken + 1);
+			print_safe(stderr, s->place_error);
+			fprintf(stderr, "; the sample keeps the census's figures "
+				"(further failures not shown)\n");
+		}
+		pyx_err_clear();
+		return 0;
+	}
+	if (!r->objects_available)
+		say_once(s->why_objects, sizeof(s->why_objects),
+			 "Python objects", r->objects_why);
+	if (!r->pymalloc.available)
+		say_once(s->why_pymalloc, sizeof(s->why_pymalloc), "pymalloc",
+			 r->pymalloc.why);
+	if (!r->malloc.available)
+		say_once(s->why_malloc, sizeof(s->why_malloc), "glibc malloc",
+			 r->malloc.why);
+	else if (!r->malloc.glibc_layout)
+		say_once(s->why_mmapped, sizeof(s->why_mmapped),
+			 "glibc malloc's mmapped blocks",
+			 "mp_ not found (see docs/memory.md)");
+	if (!r->maps_available)
+		say_once(s->why_maps, sizeof(s->why_maps),
+			 "the mappings (stacks, files, shared memory, "
+			 "unexplained)", r->maps_why);
+	*out = r;
+	return 0;
+}
+
 /* One sample: census, series, output, exports.  *fatal: the watch ends. */
 static int sample(struct state *s)
 {
 	struct pyx_census *c = NULL;
 	struct pyx_census_delta *d = NULL;
-	int err;
+	struct pyx_memory_report *r = NULL;
+	double pause, place_ms = 0;
+	int err, perr;
 
 	if ((err = pyx_census_take(s->py, &s->copts, &c)))
 		return err;
@@ -1358,24 +1870,40 @@ static int sample(struct state *s)
 		if (s->w->nsamples && c->time < last_sample(s)->time)
 			c->time = last_sample(s)->time;
 	}
+	if (!s->place_off) {
+		uint64_t p0 = pyx_target_pause_ns(s->tgt);
+
+		perr = place(s, c, &r);
+		place_ms = (double)(pyx_target_pause_ns(s->tgt) - p0) / 1e6;
+		if (gone(perr)) {
+			err = perr;
+			goto out;
+		}
+	}
 	if ((err = pyx_watch_add(s->w, c)))
 		goto out;
-	s->pause_total_ms += c->pause_ms;
-	if (c->pause_ms > s->pause_max_ms)
-		s->pause_max_ms = c->pause_ms;
+	if (r)
+		pyx_watch_set_memory(s->w, r);
+	else
+		s->w->samples[s->w->nsamples - 1].pause_ms += place_ms;
+	s->pause_total_ms += last_sample(s)->pause_ms;
+	if (last_sample(s)->pause_ms > s->pause_max_ms)
+		s->pause_max_ms = last_sample(s)->pause_ms;
 	if (s->prev && pyx_census_delta(s->prev, c, PYX_CENSUS_BY_COUNT, &d))
 		d = NULL; /* names only: no delta is not fatal */
 	pyx_err_clear();
 	if ((err = analyse(s)))
 		goto out;
-	/* Keep pauses under the budget: the next sample waits long enough. */
+	/* Keep pauses under the budget: the next sample waits long enough
+	 * (both stops of a sample count). */
 	s->cur_interval = s->o.interval;
-	if (s->o.budget > 0 && c->pause_ms / 1e3 > s->o.budget / 100 * s->o.interval) {
-		s->cur_interval = c->pause_ms / 1e3 / (s->o.budget / 100);
+	pause = last_sample(s)->pause_ms;
+	if (s->o.budget > 0 && pause / 1e3 > s->o.budget / 100 * s->o.interval) {
+		s->cur_interval = pause / 1e3 / (s->o.budget / 100);
 		if (!s->backed_off && !s->o.json && !s->o.live)
-			fprintf(stderr, "pyxray: a census paused the target %.1f ms: "
+			fprintf(stderr, "pyxray: a sample paused the target %.1f ms: "
 				"sampling every %.3g s to keep pauses under %g%% "
-				"(--pause-budget)\n", c->pause_ms, s->cur_interval,
+				"(--pause-budget)\n", pause, s->cur_interval,
 				s->o.budget);
 		s->backed_off = true;
 	}
@@ -1400,6 +1928,7 @@ static int sample(struct state *s)
 	s->prev = c;
 	c = NULL;
 out:
+	pyx_memory_free(r);
 	pyx_census_delta_free(d);
 	pyx_census_free(c);
 	return err;
@@ -1421,6 +1950,7 @@ enum {
 	OPT_SVG,
 	OPT_NO_LIVE,
 	OPT_NONBLOCKING,
+	OPT_NO_CATEGORIES,
 };
 
 static const struct cmd_opt watch_opts[] = {
@@ -1443,6 +1973,7 @@ static const struct cmd_opt watch_opts[] = {
 	{ "--plot", NULL, OPT_SVG, true },
 	{ "--no-live", NULL, OPT_NO_LIVE, false },
 	{ "--nonblocking", NULL, OPT_NONBLOCKING, false },
+	{ "--no-categories", NULL, OPT_NO_CATEGORIES, false },
 	CMD_OPTS_CAPTURE
 	CMD_OPTS_PYTHON,
 	CMD_OPTS_END
@@ -1540,6 +2071,9 @@ static int parse(int argc, char **argv, struct watch_opts *o,
 		case OPT_NONBLOCKING:
 			o->nonblocking = true;
 			break;
+		case OPT_NO_CATEGORIES:
+			o->no_categories = true;
+			break;
 		case CMD_ARG_WORD:
 			if (cmd_target_arg("watch", val, t))
 				return 2;
@@ -1565,6 +2099,7 @@ static int parse(int argc, char **argv, struct watch_opts *o,
 	if (o->nonblocking && o->holders)
 		return cmd_usage("watch", "--nonblocking never stops the target: "
 				 "--holders needs stops (use --holders 0)");
+	o->debug_dir = popts->debug_dir;
 	copts->tracked_only = !o->full;
 	copts->capture.nonblocking = o->nonblocking;
 	o->live = !o->json && !no_live && isatty(STDOUT_FILENO);
@@ -1594,6 +2129,7 @@ int do_watch(int argc, char **argv)
 		goto out;
 	}
 	s.pid = (int)t.pid;
+	s.tgt = tgt;
 	if (!s.o.statsd_prefix && s.sd.fd >= 0)
 		snprintf(s.sd.prefix, sizeof(s.sd.prefix), "pyxray.%d", s.pid);
 	cmd_python_warn(s.py);
@@ -1603,6 +2139,10 @@ int do_watch(int argc, char **argv)
 		goto out;
 	}
 	s.cur_interval = s.o.interval;
+	if (s.o.no_categories)
+		s.place_off = "--no-categories";
+	else if (s.o.nonblocking)
+		s.place_off = "--nonblocking: placing the RSS needs a stop";
 	catch_stop();
 	start = s.start_mono = mono_s();
 	for (;;) {

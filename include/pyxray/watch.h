@@ -84,12 +84,46 @@ struct pyx_watch_curve {
 void pyx_watch_classify(const double *t, const double *y, size_t n,
 			double flat_rel, struct pyx_watch_curve *out);
 
+/* ---- memory by category ----------------------------------------------- */
+
+/* Where the memory is, per sample, with 'pyxray memory''s accounting
+ * (pyx_memory_take() given the sample's census: one more short stop, for
+ * the allocators, smaps and the page map).  The allocators' own figures
+ * for pymalloc and glibc malloc (what they hold, resident or not), the
+ * resident bytes placed in the mappings for the rest. */
+enum pyx_watch_cat {
+	PYX_WCAT_PYTHON_OBJECTS,   /* the census's bytes (memory's
+				      python.objects_bytes) */
+	PYX_WCAT_PYMALLOC_ARENAS,  /* pymalloc.arena_bytes */
+	PYX_WCAT_PYMALLOC_USED,    /* pymalloc.used_bytes */
+	PYX_WCAT_PYMALLOC_FREE,    /* pymalloc.free_bytes (in used pools) */
+	PYX_WCAT_PYMALLOC_EMPTY,   /* pymalloc.empty_pool_bytes */
+	PYX_WCAT_MALLOC_IN_USE,    /* malloc.in_use_bytes (uordblks) */
+	PYX_WCAT_MALLOC_FREE,      /* malloc.free_bytes (fordblks) */
+	PYX_WCAT_MALLOC_MMAPPED,   /* malloc.mmapped_bytes (hblkhd) */
+	PYX_WCAT_STACKS,           /* mappings.stack_rss_bytes */
+	PYX_WCAT_FILES,            /* mappings.file_rss_bytes */
+	PYX_WCAT_SHMEM,            /* mappings.shmem_rss_bytes */
+	PYX_WCAT_UNEXPLAINED,      /* unexplained_bytes */
+	PYX_WCAT_COUNT
+};
+/* "python_objects", "pymalloc_arenas", ..., "unexplained": the JSON keys,
+ * the Prometheus category label, the statsd names. */
+const char *pyx_watch_cat_key(enum pyx_watch_cat c);
+/* "Python objects", "glibc malloc in use", ...: memory's words. */
+const char *pyx_watch_cat_label(enum pyx_watch_cat c);
+
 /* ---- the series -------------------------------------------------------- */
 
 struct pyx_watch_sample {
 	double time;          /* Unix time */
 	double t;             /* seconds since the first sample */
-	double pause_ms, walk_ms;
+	double pause_ms, walk_ms; /* pause_ms: every stop of the sample */
+	double census_pause_ms;   /* the census's stop alone */
+	/* Memory by category: cat[i] is known when bit i of cat_known is
+	 * set (a sample added without a report knows none). */
+	uint32_t cat_known;
+	int64_t cat[PYX_WCAT_COUNT];
 	int64_t rss_bytes;    /* -1 unknown */
 	int64_t arena_bytes;  /* -1 unknown */
 	uint64_t objects, bytes;       /* counted (tracked, + reached --full) */
@@ -125,6 +159,13 @@ int pyx_watch_add_sample(struct pyx_watch *w, const struct pyx_watch_sample *s,
 			 const char *const *names, const uint64_t *counts,
 			 const uint64_t *bytes, size_t n);
 
+struct pyx_memory_report;
+/* The last sample's categories from r (memory's report, taken with the
+ * sample's census), and r's second stop added to its pause.  A part r
+ * could not read leaves its categories unknown. */
+void pyx_watch_set_memory(struct pyx_watch *w,
+			  const struct pyx_memory_report *r);
+
 /* Which series of the samples. */
 enum pyx_watch_metric {
 	PYX_WATCH_HEAP_BYTES, /* bytes of the counted objects */
@@ -136,6 +177,46 @@ enum pyx_watch_metric {
  * where it is unknown are left out): the number of points. */
 size_t pyx_watch_series(const struct pyx_watch *w, enum pyx_watch_metric m,
 			double *t, double *y);
+
+/* The times and the values of one category (samples where it is unknown
+ * are left out): the number of points. */
+size_t pyx_watch_cat_series(const struct pyx_watch *w, enum pyx_watch_cat c,
+			    double *t, double *y);
+
+/* Where the memory grows: each category's curve, and a verdict. */
+enum pyx_watch_place {
+	PYX_PLACE_UNKNOWN,     /* too few samples placed to say */
+	PYX_PLACE_NONE,        /* nothing grows steadily */
+	PYX_PLACE_C,           /* glibc malloc grows, Python objects do not */
+	PYX_PLACE_PYTHON,      /* Python objects grow (malloc with them, if
+				  at all, no faster) */
+	PYX_PLACE_PYTHON_AND_C,/* both, malloc much faster than the objects */
+	PYX_PLACE_PYMALLOC,    /* pymalloc arenas, not their used blocks */
+	PYX_PLACE_STACKS,      /* thread stacks (threads that never end) */
+	PYX_PLACE_FILES,       /* mapped files */
+	PYX_PLACE_SHMEM,       /* shared memory */
+	PYX_PLACE_UNEXPLAINED, /* anonymous memory no allocator accounts for */
+};
+/* "unknown", "none", "c", "python", "python-and-c", "pymalloc", "stacks",
+ * "files", "shared-memory", "unexplained". */
+const char *pyx_watch_place_name(enum pyx_watch_place p);
+
+struct pyx_watch_where {
+	enum pyx_watch_place place;
+	size_t n;                            /* samples placed */
+	bool known[PYX_WCAT_COUNT];          /* a curve (>= 2 points) */
+	struct pyx_watch_curve cat[PYX_WCAT_COUNT];
+	/* glibc malloc in use + mmapped: C's allocations together */
+	bool c_known;
+	struct pyx_watch_curve c;
+};
+/* Classify every category's curve (pyx_watch_classify) and say where the
+ * growth is: C when malloc's allocations grow steadily while the Python
+ * objects do not (or grow at less than half their rate); Python when the
+ * objects grow.  types_leak: a type's count leaks (the objects are then
+ * not flat, whatever their bytes do).  -PYX_E_NOMEM. */
+int pyx_watch_where(const struct pyx_watch *w, bool types_leak,
+		    struct pyx_watch_where *out);
 
 /* Per type: growth over the watch and the leak verdict. */
 struct pyx_watch_growth {

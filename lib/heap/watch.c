@@ -11,6 +11,7 @@
 #include "pyxray/error.h"
 #include "pyxray/heap.h"
 #include "pyxray/memory.h"
+#include "pyxray/memory_report.h"
 #include "pyxray/target.h"
 #include "pyxray/watch.h"
 #include "referents.h"
@@ -492,6 +493,7 @@ int pyx_watch_add(struct pyx_watch *w, const struct pyx_census *c)
 	struct pyx_watch_sample s = {
 		.time = c->time,
 		.pause_ms = c->pause_ms,
+		.census_pause_ms = c->pause_ms,
 		.walk_ms = c->walk_ms,
 		.rss_bytes = c->rss_bytes,
 		.arena_bytes = c->arena_bytes,
@@ -551,6 +553,241 @@ size_t pyx_watch_series(const struct pyx_watch *w, enum pyx_watch_metric m,
 		y[n++] = v;
 	}
 	return n;
+}
+
+/* ---- memory by category ------------------------------------------------ */
+
+static const struct {
+	const char *key, *label;
+} cats[PYX_WCAT_COUNT] = {
+	[PYX_WCAT_PYTHON_OBJECTS] = { "python_objects", "Python objects" },
+	[PYX_WCAT_PYMALLOC_ARENAS] = { "pymalloc_arenas", "pymalloc arenas" },
+	[PYX_WCAT_PYMALLOC_USED] = { "pymalloc_used", "pymalloc blocks in use" },
+	[PYX_WCAT_PYMALLOC_FREE] = { "pymalloc_free",
+				     "pymalloc free in used pools" },
+	[PYX_WCAT_PYMALLOC_EMPTY] = { "pymalloc_empty_pools",
+				      "pymalloc empty pools" },
+	[PYX_WCAT_MALLOC_IN_USE] = { "malloc_in_use", "glibc malloc in use" },
+	[PYX_WCAT_MALLOC_FREE] = { "malloc_free", "glibc malloc free" },
+	[PYX_WCAT_MALLOC_MMAPPED] = { "malloc_mmapped",
+				      "glibc malloc mmapped blocks" },
+	[PYX_WCAT_STACKS] = { "thread_stacks", "thread stacks" },
+	[PYX_WCAT_FILES] = { "mapped_files", "mapped files" },
+	[PYX_WCAT_SHMEM] = { "shared_memory", "shared memory" },
+	[PYX_WCAT_UNEXPLAINED] = { "unexplained", "unexplained" },
+};
+
+const char *pyx_watch_cat_key(enum pyx_watch_cat c)
+{
+	return (unsigned)c < PYX_WCAT_COUNT ? cats[c].key : "?";
+}
+
+const char *pyx_watch_cat_label(enum pyx_watch_cat c)
+{
+	return (unsigned)c < PYX_WCAT_COUNT ? cats[c].label : "?";
+}
+
+const char *pyx_watch_place_name(enum pyx_watch_place p)
+{
+	switch (p) {
+	case PYX_PLACE_NONE:
+		return "none";
+	case PYX_PLACE_C:
+		return "c";
+	case PYX_PLACE_PYTHON:
+		return "python";
+	case PYX_PLACE_PYTHON_AND_C:
+		return "python-and-c";
+	case PYX_PLACE_PYMALLOC:
+		return "pymalloc";
+	case PYX_PLACE_STACKS:
+		return "stacks";
+	case PYX_PLACE_FILES:
+		return "files";
+	case PYX_PLACE_SHMEM:
+		return "shared-memory";
+	case PYX_PLACE_UNEXPLAINED:
+		return "unexplained";
+	default:
+		return "unknown";
+	}
+}
+
+static void set_cat(struct pyx_watch_sample *s, enum pyx_watch_cat c,
+		    uint64_t v)
+{
+	s->cat[c] = v > INT64_MAX ? INT64_MAX : (int64_t)v;
+	s->cat_known |= 1u << c;
+}
+
+void pyx_watch_set_memory(struct pyx_watch *w,
+			  const struct pyx_memory_report *r)
+{
+	struct pyx_watch_sample *s;
+
+	if (!w->nsamples || !r)
+		return;
+	s = &w->samples[w->nsamples - 1];
+	if (r->pause_ms > r->census_pause_ms)
+		s->pause_ms += r->pause_ms - r->census_pause_ms;
+	if (r->objects_available)
+		set_cat(s, PYX_WCAT_PYTHON_OBJECTS, r->objects_bytes);
+	if (r->pymalloc.available) {
+		set_cat(s, PYX_WCAT_PYMALLOC_ARENAS, r->pymalloc.arena_bytes);
+		set_cat(s, PYX_WCAT_PYMALLOC_USED, r->pymalloc.used_bytes);
+		set_cat(s, PYX_WCAT_PYMALLOC_FREE, r->pymalloc.free_bytes);
+		set_cat(s, PYX_WCAT_PYMALLOC_EMPTY, r->pymalloc.empty_pool_bytes);
+	}
+	if (r->malloc.available) {
+		set_cat(s, PYX_WCAT_MALLOC_IN_USE, r->malloc.in_use_bytes);
+		set_cat(s, PYX_WCAT_MALLOC_FREE, r->malloc.free_bytes);
+		/* Without mp_'s layout there are no mmapped figures. */
+		if (r->malloc.glibc_layout)
+			set_cat(s, PYX_WCAT_MALLOC_MMAPPED,
+				r->malloc.mmapped_bytes);
+	}
+	if (r->maps_available) {
+		set_cat(s, PYX_WCAT_STACKS, r->stack_rss);
+		set_cat(s, PYX_WCAT_FILES, r->file_rss);
+		set_cat(s, PYX_WCAT_SHMEM, r->shmem_rss);
+		set_cat(s, PYX_WCAT_UNEXPLAINED, r->unexplained_bytes > 0 ?
+			(uint64_t)r->unexplained_bytes : 0);
+	}
+}
+
+size_t pyx_watch_cat_series(const struct pyx_watch *w, enum pyx_watch_cat c,
+			    double *t, double *y)
+{
+	size_t n = 0;
+
+	if ((unsigned)c >= PYX_WCAT_COUNT)
+		return 0;
+	for (size_t k = 0; k < w->nsamples; k++) {
+		const struct pyx_watch_sample *s = &w->samples[k];
+
+		if (!(s->cat_known & (1u << c)))
+			continue;
+		t[n] = s->t;
+		y[n++] = (double)s->cat[c];
+	}
+	return n;
+}
+
+/* C's allocations together: in use + mmapped (where mmapped is known). */
+static size_t c_series(const struct pyx_watch *w, double *t, double *y)
+{
+	const uint32_t in_use = 1u << PYX_WCAT_MALLOC_IN_USE;
+	const uint32_t mm = 1u << PYX_WCAT_MALLOC_MMAPPED;
+	bool with_mm = true;
+	size_t n = 0;
+
+	/* All with the mmapped blocks or all without: a sum that counts
+	 * them in some samples only would jump. */
+	for (size_t k = 0; k < w->nsamples; k++)
+		if ((w->samples[k].cat_known & in_use) &&
+		    !(w->samples[k].cat_known & mm))
+			with_mm = false;
+	for (size_t k = 0; k < w->nsamples; k++) {
+		const struct pyx_watch_sample *s = &w->samples[k];
+
+		if (!(s->cat_known & in_use))
+			continue;
+		t[n] = s->t;
+		y[n++] = (double)s->cat[PYX_WCAT_MALLOC_IN_USE] +
+			 (with_mm ? (double)s->cat[PYX_WCAT_MALLOC_MMAPPED] : 0);
+	}
+	return n;
+}
+
+/* A category that moves by less than CAT_FLAT_BYTES over the window is
+ * flat: a few pages of a small category (pymalloc's free blocks, a
+ * stack) come and go, and 2% of 200 KiB is no shape. */
+#define CAT_FLAT_BYTES (64.0 * 1024)
+
+static double cat_flat(const double *y, size_t n)
+{
+	double *tmp = malloc(n * sizeof(*tmp)), level;
+
+	if (!tmp)
+		return 0;
+	level = fabs(median_of(y, 0, n, tmp));
+	free(tmp);
+	return level > 0 && CAT_FLAT_BYTES / level > 0.02 ?
+	       CAT_FLAT_BYTES / level : 0.02;
+}
+
+static bool cat_leaks(const struct pyx_watch_where *o, enum pyx_watch_cat c)
+{
+	return o->known[c] && o->cat[c].shape == PYX_SHAPE_LEAK;
+}
+
+int pyx_watch_where(const struct pyx_watch *w, bool types_leak,
+		    struct pyx_watch_where *o)
+{
+	size_t n = w->nsamples;
+	double *t = malloc((n ? n : 1) * sizeof(*t));
+	double *y = malloc((n ? n : 1) * sizeof(*y));
+	bool py_grows, c_leak;
+	double py_rate, c_rate;
+	size_t m;
+
+	memset(o, 0, sizeof(*o));
+	o->place = PYX_PLACE_UNKNOWN;
+	if (!t || !y) {
+		free(t);
+		free(y);
+		return -PYX_E_NOMEM;
+	}
+	for (size_t k = 0; k < n; k++)
+		o->n += w->samples[k].cat_known != 0;
+	for (int c = 0; c < PYX_WCAT_COUNT; c++) {
+		m = pyx_watch_cat_series(w, (enum pyx_watch_cat)c, t, y);
+		if (m < 2)
+			continue;
+		o->known[c] = true;
+		pyx_watch_classify(t, y, m, cat_flat(y, m), &o->cat[c]);
+	}
+	m = c_series(w, t, y);
+	if (m >= 2) {
+		o->c_known = true;
+		pyx_watch_classify(t, y, m, cat_flat(y, m), &o->c);
+	}
+	free(t);
+	free(y);
+	if (o->n < PYX_WATCH_MIN_SAMPLES)
+		return 0;
+	/* The Python objects grow when their bytes do, or a type's count
+	 * does (a leak of small objects inside a heap of big ones). */
+	py_grows = cat_leaks(o, PYX_WCAT_PYTHON_OBJECTS) || types_leak;
+	py_rate = o->known[PYX_WCAT_PYTHON_OBJECTS] ?
+		  fmax(o->cat[PYX_WCAT_PYTHON_OBJECTS].trend.slope, 0) : 0;
+	c_leak = (o->c_known && o->c.shape == PYX_SHAPE_LEAK) ||
+		 cat_leaks(o, PYX_WCAT_MALLOC_IN_USE) ||
+		 cat_leaks(o, PYX_WCAT_MALLOC_MMAPPED);
+	c_rate = o->c_known ? o->c.trend.slope : 0;
+	if (c_leak && !py_grows) {
+		o->place = PYX_PLACE_C;
+	} else if (py_grows) {
+		/* Objects bigger than 512 bytes (and a list's items) live in
+		 * malloc's chunks: malloc growing with them is theirs, unless
+		 * it grows much faster than they do. */
+		o->place = c_leak && c_rate > 2 * py_rate ?
+			   PYX_PLACE_PYTHON_AND_C : PYX_PLACE_PYTHON;
+	} else if (cat_leaks(o, PYX_WCAT_PYMALLOC_ARENAS) &&
+		   !cat_leaks(o, PYX_WCAT_PYMALLOC_USED)) {
+		o->place = PYX_PLACE_PYMALLOC;
+	} else if (cat_leaks(o, PYX_WCAT_STACKS)) {
+		o->place = PYX_PLACE_STACKS;
+	} else if (cat_leaks(o, PYX_WCAT_FILES)) {
+		o->place = PYX_PLACE_FILES;
+	} else if (cat_leaks(o, PYX_WCAT_SHMEM)) {
+		o->place = PYX_PLACE_SHMEM;
+	} else if (cat_leaks(o, PYX_WCAT_UNEXPLAINED)) {
+		o->place = PYX_PLACE_UNEXPLAINED;
+	} else {
+		o->place = PYX_PLACE_NONE;
+	}
+	return 0;
 }
 
 static int cmp_growth(const void *a, const void *b)

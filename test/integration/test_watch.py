@@ -14,7 +14,20 @@ pattern when pyxray has printed its first sample.  Checks:
     the watch are held by the global LEAK, not by OLD (which holds 3000
     older ones of the same type), and the newborn count fits the truth;
   - the healthy shapes: no leak named at all; OLD's Leaky objects never
-    counted as growing.
+    counted as growing;
+  - memory by category (each sample also places the RSS as 'pyxray memory'
+    does): every sample carries the categories and both pauses, and no
+    pattern above is blamed on C.
+Then fixtures/watch_cleak_target.py, twice side by side, recording its own
+truth (mallinfo2() through ctypes at every step, with times):
+  - C: 1 MiB/s through libc's malloc (half in 512-byte blocks, half in
+    160 KiB mmapped ones), never freed, Python objects flat: glibc malloc
+    in use and its mmapped bytes named as growing at the truth's rates
+    (within 20%), the last sample's figures the truth's at that moment,
+    the Python objects flat, no type leaking, and the verdict "c" (a leak
+    in C, not in Python objects);
+  - Python: Leaky objects kept in a list: the Python objects a leak, the
+    verdict "python", never C.
 """
 
 import json
@@ -26,6 +39,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import pyxtest as T  # noqa: E402
 
 TARGET = os.path.join(T.FIXTURES, "watch_target.py")
+CLEAK_TARGET = os.path.join(T.FIXTURES, "watch_cleak_target.py")
 PATTERNS = ("leak", "sawtooth", "surge", "early-growth", "flat")
 LEAKY = "__main__.Leaky"
 INTERVAL = 0.15
@@ -33,24 +47,33 @@ COUNT = 32
 
 SAMPLE_KEYS = ("sample", "t", "time", "rss_bytes", "arena_bytes", "objects",
                "bytes", "gc_objects", "gc_bytes", "pause_ms", "walk_ms",
-               "interval_s", "partial", "nchanged", "changed")
+               "census_pause_ms", "memory", "interval_s", "partial",
+               "nchanged", "changed")
 SUMMARY_KEYS = ("summary", "pid", "python_version", "samples", "duration_s",
                 "interval_s", "pattern", "rss_pattern", "heap", "growing",
                 "leaks", "holders", "ended", "error", "pause_ms_max",
-                "pause_share")
+                "pause_share", "memory")
+CATEGORIES = ("python_objects", "pymalloc_arenas", "pymalloc_used",
+              "pymalloc_free", "pymalloc_empty_pools", "malloc_in_use",
+              "malloc_free", "malloc_mmapped", "thread_stacks", "mapped_files",
+              "shared_memory", "unexplained")
+MEMORY_KEYS = ("followed", "off", "error", "placed", "place", "verdict",
+               "categories", "c")
 GROWING_KEYS = ("type", "count_per_s", "bytes_per_s", "first", "last", "leak")
 
 
 class WatchFixture(object):
     """watch_target.py with one pattern, and the control directory."""
 
-    def __init__(self, python, pattern, timeout=60):
+    def __init__(self, python, pattern, timeout=60, target=TARGET,
+                 args=None):
         self.pattern = pattern
         self.dir = T.tmpdir()
         self.log_path = os.path.join(self.dir, "fixture.log")
         self.logf = open(self.log_path, "w")
-        self.proc = T.spawn([python, TARGET, self.dir, "--pattern", pattern,
-                             "--lifetime", "90"],
+        self.proc = T.spawn([python, target, self.dir] +
+                            (args if args is not None else
+                             ["--pattern", pattern]) + ["--lifetime", "90"],
                             stdout=self.logf, stderr=T.subprocess.STDOUT)
         self.pid = self.proc.pid
         self.timeout = timeout
@@ -143,6 +166,16 @@ def check_schema(ck, label, w, count):
             bad.append("sample %d: t does not increase" % (i + 1))
         if not (s["pause_ms"] >= 0 and s["objects"] > 0 and s["bytes"] > 0):
             bad.append("sample %d: bad numbers %s" % (i + 1, s))
+        # Both stops: the census's and the allocators'.
+        if not 0 <= s["census_pause_ms"] < s["pause_ms"]:
+            bad.append("sample %d: pause %s ms, census's %s ms"
+                       % (i + 1, s["pause_ms"], s["census_pause_ms"]))
+        mem = s["memory"]
+        if not isinstance(mem, dict) or sorted(mem) != sorted(CATEGORIES) or \
+                mem["python_objects"] != s["bytes"] or \
+                any(v is not None and (not isinstance(v, int) or v < 0)
+                    for v in mem.values()):
+            bad.append("sample %d: memory %s" % (i + 1, mem))
         for c in s["changed"]:
             if set(c) != {"type", "count", "delta", "bytes", "delta_bytes"}:
                 bad.append("sample %d: changed entry %s" % (i + 1, c))
@@ -154,7 +187,10 @@ def check_schema(ck, label, w, count):
     sm = w.summary
     ck.ok(sm is not None and all(k in sm for k in SUMMARY_KEYS) and
           all(all(k in g for k in GROWING_KEYS) for g in sm["growing"]) and
-          sm["samples"] == count and sm["ended"] == "count",
+          sm["samples"] == count and sm["ended"] == "count" and
+          all(k in sm["memory"] for k in MEMORY_KEYS) and
+          sm["memory"]["followed"] and sm["memory"]["placed"] == count and
+          sorted(sm["memory"]["categories"]) == sorted(CATEGORIES),
           "%s: the summary line has the schema" % label,
           json.dumps(sm)[:1500] if sm else w.err)
 
@@ -211,7 +247,7 @@ def check_leak(ck, label, w, truth):
     # A sample's time is the middle of its pause: the heap it counts is
     # that of a moment within half the pause of it (and the fixture's steps
     # run late on a loaded host).
-    pause = w.samples[-1]["pause_ms"] / 1e3
+    pause = w.samples[-1]["census_pause_ms"] / 1e3
     lo = truth_interp(truth, LEAKY, t1 - pause / 2 - 0.25)
     hi = truth_interp(truth, LEAKY, t1 + pause / 2 + 0.25)
     ck.ok(lo is not None and hi is not None and lo - 2 <= g["last"] <= hi + 2,
@@ -247,6 +283,128 @@ def check_healthy(ck, label, w, truth):
     g = growing(sm, LEAKY)
     ck.ok(g is None, "%s: the older Leaky objects are not growing" % label,
           json.dumps(g))
+
+
+def check_not_c(ck, label, w):
+    m = w.summary["memory"]
+    ck.ok(m["place"] not in ("c", "python-and-c"),
+          "%s: not blamed on C (place %s)" % (label, m["place"]),
+          "%s\n%s" % (m["verdict"], json.dumps(m["categories"])[:1200]))
+
+
+CLEAK_MODES = ("c", "python")
+CLEAK_COUNT = 24
+
+
+def slope(pts):
+    """Least-squares slope of [(t, y)]."""
+    mt = sum(p[0] for p in pts) / len(pts)
+    my = sum(p[1] for p in pts) / len(pts)
+    sxx = sum((p[0] - mt) ** 2 for p in pts)
+    return sum((p[0] - mt) * (p[1] - my) for p in pts) / sxx if sxx else 0
+
+
+def truth_window(truth, key, t0, t1):
+    return [(t, v) for t, v in zip(truth["times"], truth[key])
+            if t0 - 0.05 <= t <= t1 + 0.05]
+
+
+def check_cleak(ck, label, w, truth):
+    sm = w.summary
+    m = sm["memory"]
+    cats = m["categories"]
+    info = "verdict: %s\ncategories: %s" % (m["verdict"],
+                                            json.dumps(cats)[:1500])
+    T.log("  info %s: %s" % (label, m["verdict"]))
+    t0, t1 = w.samples[0]["time"], w.samples[-1]["time"]
+    lo = max(t0, truth["go"])
+    if truth["mode"] == "python":
+        ck.ok(m["place"] == "python" and cats["python_objects"]["leak"],
+              "%s: the Python objects leak, place 'python' (%s)"
+              % (label, m["place"]), info)
+        return
+    if not truth["mallinfo2"]:
+        T.log("  info %s: NOT CHECKED: the rates (no mallinfo2 in this "
+              "glibc: no truth)" % label)
+    ck.ok(m["place"] == "c" and "a leak in C" in m["verdict"],
+          "%s: place 'c': a leak in C, not in Python objects (%s)"
+          % (label, m["place"]), info)
+    ck.ok(cats["python_objects"]["known"] and
+          cats["python_objects"]["pattern"] == "flat" and sm["leaks"] == [],
+          "%s: the Python objects flat (%s), no type leaking (%s)"
+          % (label, cats["python_objects"].get("pattern"), sm["leaks"]), info)
+    if not truth["mallinfo2"]:
+        return
+    # The truth's rates over the part of the window where it grew.
+    tin = truth_window(truth, "in_use", lo, t1)
+    tmm = truth_window(truth, "mmapped", lo, t1)
+    r_in, r_mm = slope(tin), slope(tmm)
+    r_c = slope([(a[0], a[1] + b[1]) for a, b in zip(tin, tmm)])
+    c = m["c"]
+    ck.ok(c and c["leak"] and abs(c["bytes_per_s"] - r_c) <= 0.2 * r_c,
+          "%s: glibc malloc in use + mmapped grows %.0f KiB/s, truth %.0f "
+          "KiB/s (within 20%%)" % (label, (c or {}).get("bytes_per_s", 0) /
+                                   1024, r_c / 1024), info)
+    for key, rate, what in (("malloc_in_use", r_in, "in use"),
+                            ("malloc_mmapped", r_mm, "mmapped")):
+        x = cats[key]
+        if not x["known"]:
+            T.log("  info %s: NOT CHECKED: malloc %s: %s"
+                  % (label, what, x.get("why")))
+            continue
+        ck.ok(x["leak"] and abs(x["bytes_per_s"] - rate) <= 0.2 * rate,
+              "%s: glibc malloc %s a leak at %.0f KiB/s, truth %.0f KiB/s "
+              "(within 20%%)" % (label, what, x["bytes_per_s"] / 1024,
+                                 rate / 1024), info)
+        # The last sample's figure: the truth's at that moment (the
+        # allocators are read right after the census's stop).
+        s = w.samples[-1]
+        tm = s["time"]
+        near = [v for t, v in zip(truth["times"], truth[key[7:] if
+                                  key == "malloc_in_use" else "mmapped"])
+                if tm - 0.25 <= t <= tm + s["pause_ms"] / 1e3 + 0.25]
+        v = s["memory"][key]
+        ck.ok(near and min(near) - 65536 <= v <= max(near) + 65536,
+              "%s: the last sample's malloc %s %d, truth %s to %s"
+              % (label, what, v, min(near) if near else None,
+                 max(near) if near else None))
+
+
+def run_cleak(ck, args, version):
+    fixtures, watches = {}, {}
+    try:
+        for mode in CLEAK_MODES:
+            fixtures[mode] = WatchFixture(args.python, "cleak-" + mode,
+                                          target=CLEAK_TARGET,
+                                          args=["--mode", mode])
+        for mode in CLEAK_MODES:
+            fixtures[mode].wait_ready()
+        for mode in CLEAK_MODES:
+            watches[mode] = Watch(args.pyxray, fixtures[mode].pid,
+                                  ["--interval", INTERVAL, "--count",
+                                   CLEAK_COUNT, "--pause-budget", 0,
+                                   "--holders", 0])
+        for mode in CLEAK_MODES:
+            watches[mode].first_line()
+            fixtures[mode].touch("go")
+        for mode in CLEAK_MODES:
+            watches[mode].finish()
+        time.sleep(0.6)
+        for mode in CLEAK_MODES:
+            w = watches[mode]
+            truth = fixtures[mode].dump()
+            label = "%s leak (%s)" % (mode, version)
+            if not ck.ok(w.rc == 0 and w.summary is not None,
+                         "%s: watch ended with its summary, exit 0" % label,
+                         "rc %s, stderr: %s" % (w.rc, w.err[:1500])):
+                continue
+            check_schema(ck, label, w, CLEAK_COUNT)
+            check_cleak(ck, label, w, truth)
+            if mode == "python":
+                check_not_c(ck, label, w)
+    finally:
+        for f in fixtures.values():
+            f.stop()
 
 
 def main():
@@ -311,6 +469,7 @@ def main():
                 check_leak(ck, label, w, fixtures[p].truth)
             else:
                 check_healthy(ck, label, w, fixtures[p].truth)
+            check_not_c(ck, label, w)
             if T.wait_all_running(fixtures[p].pid):
                 ck.fail("%s: the target was left stopped" % label)
     except RuntimeError as e:
@@ -318,6 +477,10 @@ def main():
     finally:
         for f in fixtures.values():
             f.stop()
+    try:
+        run_cleak(ck, args, version)
+    except RuntimeError as e:
+        ck.fail("run (C leak): %s" % e)
     return ck.finish()
 
 
