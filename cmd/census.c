@@ -164,7 +164,7 @@ void cmd_rss_lines(const struct pyx_memory_report *r)
 	char a[32], b[32], c[32];
 	bool first = true;
 
-	printf("RSS %s placed: ", cmd_human_bytes((double)rss, a, sizeof(a)));
+	printf("RSS: %s placed: ", cmd_human_bytes((double)rss, a, sizeof(a)));
 	rss_part(&first, "pymalloc arenas", r->pymalloc_rss);
 	rss_part(&first, "malloc heaps", r->malloc_heap_rss);
 	rss_part(&first, "malloc mmapped blocks", r->malloc_mmap_rss);
