@@ -850,7 +850,11 @@ static void dgram_flush(struct dgram *d)
 static void gauge(struct dgram *d, const char *name, double v)
 {
 	char line[512];
-	int n = snprintf(line, sizeof(line), "%s.%s:%.6g|g", d->sd->prefix, name, v);
+	/* Whole numbers (bytes, counts) in full: %.6g would round 14833472
+	 * bytes to 14833500. */
+	int n = v == floor(v) && fabs(v) < 1e15 ?
+		snprintf(line, sizeof(line), "%s.%s:%.0f|g", d->sd->prefix, name, v) :
+		snprintf(line, sizeof(line), "%s.%s:%.6g|g", d->sd->prefix, name, v);
 
 	if (n < 0 || (size_t)n >= sizeof(line))
 		return;

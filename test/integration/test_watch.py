@@ -247,7 +247,8 @@ def check_leak(ck, label, w, truth):
     # A sample's time is the middle of its pause: the heap it counts is
     # that of a moment within half the pause of it (and the fixture's steps
     # run late on a loaded host).
-    pause = w.samples[-1]["census_pause_ms"] / 1e3
+    pause = w.samples[-1].get("census_pause_ms",
+                              w.samples[-1]["pause_ms"]) / 1e3
     lo = truth_interp(truth, LEAKY, t1 - pause / 2 - 0.25)
     hi = truth_interp(truth, LEAKY, t1 + pause / 2 + 0.25)
     ck.ok(lo is not None and hi is not None and lo - 2 <= g["last"] <= hi + 2,
@@ -285,8 +286,19 @@ def check_healthy(ck, label, w, truth):
           json.dumps(g))
 
 
+def summary_memory(ck, label, w):
+    m = w.summary.get("memory")
+    if not isinstance(m, dict) or not all(k in m for k in MEMORY_KEYS):
+        ck.fail("%s: the summary has memory by category" % label,
+                json.dumps(m)[:500])
+        return None
+    return m
+
+
 def check_not_c(ck, label, w):
-    m = w.summary["memory"]
+    m = summary_memory(ck, label, w)
+    if m is None:
+        return
     ck.ok(m["place"] not in ("c", "python-and-c"),
           "%s: not blamed on C (place %s)" % (label, m["place"]),
           "%s\n%s" % (m["verdict"], json.dumps(m["categories"])[:1200]))
@@ -311,7 +323,9 @@ def truth_window(truth, key, t0, t1):
 
 def check_cleak(ck, label, w, truth):
     sm = w.summary
-    m = sm["memory"]
+    m = summary_memory(ck, label, w)
+    if m is None:
+        return
     cats = m["categories"]
     info = "verdict: %s\ncategories: %s" % (m["verdict"],
                                             json.dumps(cats)[:1500])

@@ -7,11 +7,21 @@
     conventions, a TYPE for every family, pid on every sample, the leaking
     type's count the summary's, the pattern one-hot, the type labels
     bounded by 2 x --top; no temporary file left behind;
+  - memory by category there too: pyxray_memory_bytes{category=...} (each
+    category's value the last sample's), its growth and leak gauges, the
+    place one-hot (the fixture's leak is in Python objects: "python"),
+    pyxray_census_pause_seconds;
   - --statsd 127.0.0.1:PORT: the datagrams received on a local UDP socket,
     every line a gauge "prefix.name:value|g" under --statsd-prefix, the
-    leaking type's gauge rising;
+    leaking type's gauge rising, prefix.memory.CATEGORY.bytes in every
+    sample equal to the JSON's;
   - --svg FILE: parsed as XML, an <svg> with the curves (polylines), the
-    shape written, the leaking type in the legend;
+    shape written, the leaking type in the legend, the memory panel with
+    the categories and where it grows;
+  - --no-categories: one stop a sample (pause_ms is the census's), no
+    categories, the summary says they were not followed; a watch of a core
+    file: the allocators' categories read from it, the mappings' said
+    once on stderr (not a live process) and null in every sample;
   - Ctrl-C (SIGINT) in the middle of an unbounded watch: the summary is
     printed, "ended": "interrupted", exit 0, the target running and not
     traced;
@@ -29,6 +39,7 @@
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import sys
@@ -189,7 +200,7 @@ def check_exports(ck, args, py, d):
            if fams.get(k, (None,))[0] != v]
     bad += [k for k in fams if not k.startswith("pyxray_") or
             not re.search(r"_(bytes|seconds|objects|total|pattern|leak|"
-                          r"per_second)$", k)]
+                          r"per_second|place)$", k)]
     bad += ["%s without pid" % k for k, (_, ss) in fams.items()
             for lb, _ in ss if lb.get("pid") != str(fx.pid)]
     ck.ok(not bad, "prometheus: the families, their types, units in the "
@@ -206,6 +217,31 @@ def check_exports(ck, args, py, d):
           "prometheus: the pattern one-hot (%s)" % pat)
     samples = fams["pyxray_samples_total"][1][0][1]
     ck.ok(samples == 16, "prometheus: pyxray_samples_total %s" % samples)
+    last = w.samples[-1]
+    mem = dict((lb.get("category"), v)
+               for lb, v in fams.get("pyxray_memory_bytes", (0, []))[1])
+    want_mem = dict((k, v) for k, v in last["memory"].items()
+                    if v is not None)
+    ck.ok(mem == want_mem and "malloc_in_use" in mem,
+          "prometheus: pyxray_memory_bytes{category=...}: %d categories, "
+          "the last sample's" % len(mem),
+          "prometheus %s\njson %s" % (mem, want_mem))
+    for fam in ("pyxray_memory_growth_bytes_per_second", "pyxray_memory_leak"):
+        cats = set(lb.get("category") for lb, _ in fams.get(fam, (0, []))[1])
+        ck.ok(cats == set(want_mem), "prometheus: %s for every category"
+              % fam, "%s vs %s" % (sorted(cats), sorted(want_mem)))
+    place = dict((lb["place"], v) for lb, v in
+                 fams.get("pyxray_memory_growth_place", (0, []))[1])
+    ck.ok(place.get(sm["memory"]["place"]) == 1 and sum(place.values()) == 1
+          and sm["memory"]["place"] == "python",
+          "prometheus: the place one-hot: %s (summary %s)"
+          % ([k for k, v in place.items() if v], sm["memory"]["place"]))
+    cp = fams.get("pyxray_census_pause_seconds", (0, [(0, -1)]))[1][0][1]
+    pp = fams["pyxray_pause_seconds"][1][0][1]
+    ck.ok(abs(cp - last["census_pause_ms"] / 1e3) < 1e-5 and
+          abs(pp - last["pause_ms"] / 1e3) < 1e-5 and pp > cp,
+          "prometheus: pause %.4f s (both stops) > the census's %.4f s"
+          % (pp, cp))
     # statsd
     lines = [l for d_ in ls.datagrams for l in d_.decode("ascii").split("\n")]
     badl = [l for l in lines if not re.match(
@@ -220,6 +256,17 @@ def check_exports(ck, args, py, d):
           series[-1] == g["last"] and series[-1] > series[0],
           "statsd: the Leaky gauge in every sample, rising to %s (summary %d)"
           % (series[-1] if series else None, g["last"]))
+    pre = "test.watch.memory.malloc_in_use.bytes:"
+    got = [float(l[len(pre):].split("|")[0]) for l in lines
+           if l.startswith(pre)]
+    want = [float(x["memory"]["malloc_in_use"]) for x in w.samples]
+    ck.ok(got == want, "statsd: %s in every sample, the JSON's" % pre[:-1],
+          "%s vs %s" % (got[:5], want[:5]))
+    ncat = len(set(l.split(":")[0] for l in lines
+                   if l.startswith("test.watch.memory.")))
+    ck.ok(ncat == len([v for v in w.samples[-1]["memory"].values()
+                       if v is not None]),
+          "statsd: %d memory categories" % ncat)
     # SVG
     try:
         root = ET.parse(svg).getroot()
@@ -234,6 +281,9 @@ def check_exports(ck, args, py, d):
           "shape: leak" in texts and W.LEAKY in texts,
           "svg: an <svg> with %d curves, the shape and the leaking type"
           % len(polys), texts[:600])
+    ck.ok("Memory by category" in texts and "Where it grows:" in texts and
+          "glibc malloc in use" in texts,
+          "svg: the memory panel and where it grows", texts[-800:])
     pts = [p.get("points").split() for p in polys]
     ck.ok(all(len(p) >= 2 for p in pts) and
           any(len(p) == 16 for p in pts), "svg: curves of 16 points")
@@ -317,9 +367,11 @@ def check_nonblocking(ck, args, py):
             runs.append(w.finish())
         a, b = runs
         ck.ok(b.rc == 0 and b.summary and b.summary["approximate"] and
-              all(s["pause_ms"] == 0 and s["approximate"] for s in b.samples),
-              "nonblocking: no pause, every sample marked approximate",
-              b.err[:500])
+              all(s["pause_ms"] == 0 and s["approximate"] and
+                  s["memory"] is None for s in b.samples) and
+              not b.summary["memory"]["followed"],
+              "nonblocking: no pause, every sample marked approximate, no "
+              "memory categories (they need a stop)", b.err[:500])
         ca = [s["gc_objects"] for s in a.samples]
         cb = [s["gc_objects"] for s in b.samples]
         ck.ok(a.rc == 0 and len(set(ca)) == 1 and cb == ca,
@@ -367,6 +419,68 @@ def check_text(ck, args, py):
         fx.stop()
 
 
+def check_no_categories(ck, args, py):
+    fx = start(py, "flat")
+    try:
+        w = W.Watch(args.pyxray, fx.pid, ["--interval", 0.1, "--count", 6,
+                                          "--pause-budget", 0, "--holders", 0,
+                                          "--no-categories"])
+        w.first_line()
+        w.finish()
+        m = (w.summary or {}).get("memory", {})
+        ck.ok(w.rc == 0 and all(s["memory"] is None and
+                                s["pause_ms"] == s["census_pause_ms"]
+                                for s in w.samples) and
+              m.get("followed") is False and m.get("off") == "--no-categories"
+              and m.get("place") == "unknown",
+              "--no-categories: one stop a sample, no categories, said so "
+              "(%s)" % m.get("off"), w.err[:500] + json.dumps(m)[:500])
+    finally:
+        fx.stop()
+
+
+def check_core(ck, args, py):
+    """A core: the allocators' figures from it, the mappings said once."""
+    if not shutil.which("gcore"):
+        T.log("  info core: NOT CHECKED: no gcore")
+        return
+    fx = start(py, "flat")
+    d = T.tmpdir()
+    try:
+        res = T.run(["gcore", "-o", os.path.join(d, "core"), str(fx.pid)],
+                    timeout=120)
+        core = os.path.join(d, "core.%d" % fx.pid)
+        if res.rc != 0 or not os.path.exists(core):
+            T.log("  info core: NOT CHECKED: gcore failed: %s"
+                  % res.describe()[:300])
+            return
+    finally:
+        fx.stop()
+    res = T.pyxray(args.pyxray, "watch", core, "--interval", 0.05, "--count",
+                   3, "--holders", 0, "--json", timeout=120)
+    try:
+        docs = [json.loads(l) for l in res.out.splitlines() if l.strip()]
+    except ValueError:
+        docs = []
+    samples = [x for x in docs if not x.get("summary")]
+    maps = ("thread_stacks", "mapped_files", "shared_memory", "unexplained")
+    notes = [l for l in res.err.splitlines() if "not followed" in l]
+    ok = res.rc == 0 and len(samples) == 3 and all(
+        x["memory"] and x["memory"]["malloc_in_use"] and
+        x["memory"]["python_objects"] == x["bytes"] and
+        all(x["memory"][k] is None for k in maps) for x in samples)
+    ck.ok(ok and len(notes) == 1 and "not a live process" in notes[0],
+          "core: the allocators read from the core, the mappings said once "
+          "(%s)" % (notes[0] if notes else None), res.describe()[:1500])
+    sm = docs[-1] if docs else {}
+    cats = sm.get("memory", {}).get("categories", {})
+    ck.ok(cats and not cats["thread_stacks"]["known"] and
+          "not a live process" in (cats["thread_stacks"]["why"] or "") and
+          cats["malloc_in_use"]["known"],
+          "core: the summary says why the mappings are not followed",
+          json.dumps(cats)[:800])
+
+
 def check_bad(ck, args):
     for argv in (["watch", "1", "--count", "2", "--duration", "3"],
                  ["watch", "1", "--interval", "0"],
@@ -396,6 +510,8 @@ def main():
         check_budget(ck, args, py)
         check_text(ck, args, py)
         check_nonblocking(ck, args, py)
+        check_no_categories(ck, args, py)
+        check_core(ck, args, py)
     except RuntimeError as e:
         ck.fail("run: %s" % e)
     return ck.finish()
