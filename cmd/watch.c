@@ -1276,7 +1276,7 @@ static void print_categories(const struct state *s)
 			printf("\nMemory by category (as 'pyxray memory' places "
 			       "it; %zu samples placed):\n", s->where.n);
 		header = true;
-		printf("  %-28s %-12s %10s -> %-10s %12s/s", 
+		printf("  %-28s %-12s %10s -> %-10s %12s/s",
 		       pyx_watch_cat_label((enum pyx_watch_cat)i),
 		       s->where.known[i] ? pyx_watch_shape_name(c->shape) : "unknown",
 		       hb(first, a, sizeof(a)), hb(last, b, sizeof(b)),
