@@ -164,9 +164,13 @@ static void print_text(const struct pyx_refs *r, const char *binary,
 	printf(" (");
 	print_safe(stdout, binary);
 	printf(")\n");
-	printf("Paused the target for %.1f ms (copied %s of heap in %" PRIu64
+	/* one stop for the copy, one for the id's look-up, one for the
+	 * traces: the pause is their sum */
+	printf("Paused the target for %.1f ms%s (copied %s of heap in %" PRIu64
 	       " reads); graph of %" PRIu64 " objects and %" PRIu64 " references"
 	       " (%" PRIu64 " inferred) searched in %.1f ms\n", r->pause_ms,
+	       snapshot_id >= 0 && al ? " in 3 stops" :
+	       snapshot_id >= 0 || al ? " in 2 stops" : "",
 	       cmd_human_bytes((double)r->copied_bytes, a, sizeof(a)),
 	       r->copy_reads, r->objects, r->edges, r->inferred_edges, r->walk_ms);
 	if (r->truncated)
@@ -550,6 +554,10 @@ int do_refs(int argc, char **argv)
 		goto out;
 	}
 	allocs = allocs_if_tracing(py);
+	/* The id's look-up and tracemalloc's traces each took a stop of their
+	 * own: the pause reported is the target's whole pause. */
+	if (pyx_target_pause_ns(tgt) / 1e6 > r->pause_ms)
+		r->pause_ms = (double)pyx_target_pause_ns(tgt) / 1e6;
 	if (json)
 		print_json(r, py, allocs, o.addr, snapshot_id);
 	else
