@@ -227,6 +227,25 @@ void cmd_task_text(const struct pyx_tasks *ts, size_t i, const char *indent);
 void cmd_task_json(const struct pyx_tasks *ts, size_t i);
 /* Shared by census and diff (cmd/census.c). */
 const char *cmd_human_bytes(double bytes, char *buf, size_t n);
+
+/* The RSS placed with memory's accounting (pyx_memory_take() on a census
+ * already taken: one more short stop), as census and suspects print it;
+ * defined in cmd/census.c.  skip: not placed (--no-placement); a failure
+ * that is not fatal fills why and returns 0 with *out NULL. */
+struct pyx_memory_report;
+struct pyx_suspects;
+int cmd_rss_place(struct pyx_python *py, const struct pyx_census *c,
+		  const struct pyx_heap_capture_opts *capture,
+		  const char *debug_dir, bool skip,
+		  struct pyx_memory_report **out, char *why, size_t nwhy);
+double cmd_rss_pause_ms(const struct pyx_memory_report *r);
+void cmd_rss_lines(const struct pyx_memory_report *r);
+void cmd_rss_json(const struct pyx_memory_report *r, const char *why);
+void cmd_rss_json_totals(double copy_pause_ms, int64_t rss, uint64_t bytes,
+			 const struct pyx_memory_report *r);
+void cmd_rss_biggest(const struct pyx_memory_report *r, char *buf, size_t n,
+		     uint64_t *bytes);
+void cmd_census_of_suspects(const struct pyx_suspects *r, struct pyx_census *c);
 void cmd_print_growth(const struct pyx_census_delta *d, size_t top,
 		      enum pyx_census_sort by);
 void cmd_print_growth_json(const struct pyx_census_delta *d, size_t top);

@@ -17,21 +17,6 @@
 #define DEFAULT_TOP 10
 #define DEFAULT_SHARE_PCT 1.0
 
-/* The RSS placed with memory's accounting, shared with census (defined in
- * cmd/census.c; their place is cmd/cmd.h). */
-int cmd_rss_place(struct pyx_python *py, const struct pyx_census *c,
-		  const struct pyx_heap_capture_opts *capture,
-		  const char *debug_dir, bool skip,
-		  struct pyx_memory_report **out, char *why, size_t nwhy);
-double cmd_rss_pause_ms(const struct pyx_memory_report *r);
-void cmd_rss_lines(const struct pyx_memory_report *r);
-void cmd_rss_json(const struct pyx_memory_report *r, const char *why);
-void cmd_rss_json_totals(double copy_pause_ms, int64_t rss, uint64_t bytes,
-			 const struct pyx_memory_report *r);
-void cmd_rss_biggest(const struct pyx_memory_report *r, char *buf, size_t n,
-		     uint64_t *bytes);
-void cmd_census_of_suspects(const struct pyx_suspects *r, struct pyx_census *c);
-
 void help_suspects(FILE *out)
 {
 	fprintf(out,

@@ -152,7 +152,10 @@ def check_counts(ck, fx, doc):
           doc["bytes"] == doc["gc_bytes"] + doc["reached_bytes"],
           "totals add up")
     ck.ok(doc["rss_bytes"] and doc["rss_bytes"] > 0 and
-          doc["unexplained_bytes"] == doc["rss_bytes"] - doc["bytes"],
+          doc["unexplained_bytes"] == (
+              doc["memory"]["unexplained_bytes"]
+              if doc.get("memory", {}).get("available")
+              else doc["rss_bytes"] - doc["bytes"]),
           "RSS and what objects do not explain")
     ck.ok(doc["bad_objects"] == 0, "no object skipped as unreadable (%d)"
           % doc["bad_objects"])
