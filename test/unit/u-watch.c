@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pyxray/memory_report.h"
 #include "pyxray/watch.h"
 
 #define N 40
@@ -351,11 +352,261 @@ START_TEST(type_bound)
 }
 END_TEST
 
+/* ---- where the memory grows (pyx_watch_where) --------------------------- */
+
+#define MIB (1024.0 * 1024.0)
+#define W_N 24
+
+/* Per sample k: each category's bytes; known: the categories placed. */
+typedef void (*cat_fn)(int k, int64_t *cat, uint32_t *known);
+
+static struct pyx_watch *where_series(cat_fn fn, int placed_from)
+{
+	struct pyx_watch *w;
+
+	ck_assert_int_eq(pyx_watch_new(0, 0, &w), 0);
+	for (int k = 0; k < W_N; k++) {
+		struct pyx_watch_sample s = { .time = 1000.0 + k,
+					      .rss_bytes = -1,
+					      .arena_bytes = -1 };
+
+		if (k >= placed_from)
+			fn(k, s.cat, &s.cat_known);
+		ck_assert_int_eq(pyx_watch_add_sample(w, &s, NULL, NULL, NULL, 0),
+				 0);
+	}
+	return w;
+}
+
+static enum pyx_watch_place where_of(struct pyx_watch *w, bool types_leak,
+				     struct pyx_watch_where *o)
+{
+	ck_assert_int_eq(pyx_watch_where(w, types_leak, o), 0);
+	return o->place;
+}
+
+#define ck_place(w, types_leak, want)                                          \
+	do {                                                                   \
+		struct pyx_watch_where o_;                                     \
+		enum pyx_watch_place got_ = where_of((w), (types_leak), &o_);  \
+		ck_assert_msg(got_ == (want), "place %s, expected %s "        \
+			      "(%zu placed; objects %s %.0f B/s, C %s %.0f "  \
+			      "B/s)", pyx_watch_place_name(got_),              \
+			      pyx_watch_place_name(want), o_.n,               \
+			      pyx_watch_shape_name(                            \
+				      o_.cat[PYX_WCAT_PYTHON_OBJECTS].shape),  \
+			      o_.cat[PYX_WCAT_PYTHON_OBJECTS].trend.slope,     \
+			      pyx_watch_shape_name(o_.c.shape),                \
+			      o_.c.trend.slope);                               \
+	} while (0)
+
+static void put(int64_t *cat, uint32_t *known, enum pyx_watch_cat c, double v)
+{
+	cat[c] = (int64_t)v;
+	*known |= 1u << c;
+}
+
+/* Every category at a steady level, with a little jitter. */
+static void base(int k, int64_t *cat, uint32_t *known)
+{
+	double j = 20e3 * noise();
+
+	(void)k;
+	put(cat, known, PYX_WCAT_PYTHON_OBJECTS, 40 * MIB + j);
+	put(cat, known, PYX_WCAT_PYMALLOC_ARENAS, 16 * MIB);
+	put(cat, known, PYX_WCAT_PYMALLOC_USED, 12 * MIB + j);
+	put(cat, known, PYX_WCAT_PYMALLOC_FREE, 1 * MIB);
+	put(cat, known, PYX_WCAT_PYMALLOC_EMPTY, 3 * MIB);
+	put(cat, known, PYX_WCAT_MALLOC_IN_USE, 50 * MIB + j);
+	put(cat, known, PYX_WCAT_MALLOC_FREE, 2 * MIB);
+	put(cat, known, PYX_WCAT_MALLOC_MMAPPED, 8 * MIB);
+	put(cat, known, PYX_WCAT_STACKS, 256 * 1024);
+	put(cat, known, PYX_WCAT_FILES, 30 * MIB);
+	put(cat, known, PYX_WCAT_SHMEM, 0);
+	put(cat, known, PYX_WCAT_UNEXPLAINED, 1 * MIB);
+}
+
+static void c_grows(int k, int64_t *cat, uint32_t *known)
+{
+	base(k, cat, known);
+	cat[PYX_WCAT_MALLOC_IN_USE] += (int64_t)(k * 2 * MIB);
+}
+
+static void both_same_rate(int k, int64_t *cat, uint32_t *known)
+{
+	base(k, cat, known);
+	cat[PYX_WCAT_PYTHON_OBJECTS] += (int64_t)(k * 2 * MIB);
+	cat[PYX_WCAT_MALLOC_IN_USE] += (int64_t)(k * 2 * MIB);
+}
+
+static void c_three_times(int k, int64_t *cat, uint32_t *known)
+{
+	base(k, cat, known);
+	cat[PYX_WCAT_PYTHON_OBJECTS] += (int64_t)(k * 1 * MIB);
+	cat[PYX_WCAT_MALLOC_IN_USE] += (int64_t)(k * 3 * MIB);
+}
+
+static void arenas_grow(int k, int64_t *cat, uint32_t *known)
+{
+	base(k, cat, known);
+	cat[PYX_WCAT_PYMALLOC_ARENAS] += (int64_t)(k * 1 * MIB);
+	cat[PYX_WCAT_PYMALLOC_FREE] += (int64_t)(k * 1 * MIB);
+}
+
+static void arenas_and_used_grow(int k, int64_t *cat, uint32_t *known)
+{
+	arenas_grow(k, cat, known);
+	cat[PYX_WCAT_PYMALLOC_USED] += (int64_t)(k * 1 * MIB);
+}
+
+START_TEST(where_c)
+{
+	struct pyx_watch *w = where_series(c_grows, 0);
+	struct pyx_watch_where o;
+
+	ck_place(w, false, PYX_PLACE_C);
+	where_of(w, false, &o);
+	ck_assert_uint_eq(o.n, W_N);
+	ck_assert(o.known[PYX_WCAT_MALLOC_IN_USE]);
+	ck_assert_int_eq(o.cat[PYX_WCAT_MALLOC_IN_USE].shape, PYX_SHAPE_LEAK);
+	ck_assert_int_eq(o.cat[PYX_WCAT_PYTHON_OBJECTS].shape, PYX_SHAPE_FLAT);
+	ck_assert_msg(fabs(o.c.trend.slope - 2 * MIB) < 0.05 * MIB,
+		      "C grows %.0f B/s", o.c.trend.slope);
+	/* A type's count that leaks makes the objects grow: Python's. */
+	ck_place(w, true, PYX_PLACE_PYTHON_AND_C);
+	pyx_watch_free(w);
+}
+END_TEST
+
+START_TEST(where_python)
+{
+	struct pyx_watch *w = where_series(both_same_rate, 0);
+
+	ck_place(w, false, PYX_PLACE_PYTHON);
+	pyx_watch_free(w);
+}
+END_TEST
+
+START_TEST(where_python_and_c)
+{
+	struct pyx_watch *w = where_series(c_three_times, 0);
+
+	ck_place(w, false, PYX_PLACE_PYTHON_AND_C);
+	pyx_watch_free(w);
+}
+END_TEST
+
+START_TEST(where_pymalloc)
+{
+	struct pyx_watch *w = where_series(arenas_grow, 0);
+
+	ck_place(w, false, PYX_PLACE_PYMALLOC);
+	pyx_watch_free(w);
+	/* Arenas that grow with their blocks in use are no fragmentation. */
+	w = where_series(arenas_and_used_grow, 0);
+	ck_place(w, false, PYX_PLACE_NONE);
+	pyx_watch_free(w);
+}
+END_TEST
+
+START_TEST(where_too_few)
+{
+	/* A C leak in every sample, but only the last 5 placed. */
+	struct pyx_watch *w = where_series(c_grows, W_N - (PYX_WATCH_MIN_SAMPLES - 1));
+	struct pyx_watch_where o;
+
+	ck_place(w, false, PYX_PLACE_UNKNOWN);
+	where_of(w, false, &o);
+	ck_assert_uint_eq(o.n, PYX_WATCH_MIN_SAMPLES - 1);
+	pyx_watch_free(w);
+	/* One more placed: a verdict. */
+	w = where_series(c_grows, W_N - PYX_WATCH_MIN_SAMPLES);
+	ck_place(w, false, PYX_PLACE_C);
+	pyx_watch_free(w);
+}
+END_TEST
+
+START_TEST(where_not_placed)
+{
+	struct pyx_memory_report r;
+	struct pyx_watch *w;
+	struct pyx_watch_where o;
+	double t[W_N], y[W_N];
+
+	/* Categories null in every sample: no crash, unknown. */
+	w = where_series(c_grows, W_N);
+	ck_place(w, false, PYX_PLACE_UNKNOWN);
+	ck_place(w, true, PYX_PLACE_UNKNOWN);
+	where_of(w, false, &o);
+	ck_assert_uint_eq(o.n, 0);
+	for (int c = 0; c < PYX_WCAT_COUNT; c++) {
+		ck_assert(!o.known[c]);
+		ck_assert_uint_eq(pyx_watch_cat_series(w, (enum pyx_watch_cat)c,
+						       t, y), 0);
+	}
+	ck_assert(!o.c_known);
+	ck_assert_uint_eq(pyx_watch_cat_series(w, PYX_WCAT_COUNT, t, y), 0);
+	/* A report that could read nothing places nothing, and none at all
+	 * changes nothing. */
+	memset(&r, 0, sizeof(r));
+	r.rss_bytes = r.vmrss_bytes = -1;
+	pyx_watch_set_memory(w, &r);
+	pyx_watch_set_memory(w, NULL);
+	ck_assert_uint_eq(w->samples[w->nsamples - 1].cat_known, 0);
+	ck_place(w, false, PYX_PLACE_UNKNOWN);
+	pyx_watch_free(w);
+	/* An empty watch. */
+	ck_assert_int_eq(pyx_watch_new(0, 0, &w), 0);
+	pyx_watch_set_memory(w, &r);
+	ck_place(w, false, PYX_PLACE_UNKNOWN);
+	pyx_watch_free(w);
+}
+END_TEST
+
+START_TEST(where_set_memory)
+{
+	struct pyx_memory_report r;
+	struct pyx_watch *w;
+	struct pyx_watch_sample s = { .time = 5, .pause_ms = 3,
+				      .census_pause_ms = 3, .rss_bytes = -1,
+				      .arena_bytes = -1 };
+	const struct pyx_watch_sample *x;
+
+	ck_assert_int_eq(pyx_watch_new(0, 0, &w), 0);
+	ck_assert_int_eq(pyx_watch_add_sample(w, &s, NULL, NULL, NULL, 0), 0);
+	memset(&r, 0, sizeof(r));
+	r.pause_ms = 5;         /* the census's 3 and 2 for the allocators */
+	r.census_pause_ms = 3;
+	r.objects_available = true;
+	r.objects_bytes = 1000;
+	r.malloc.available = true;
+	r.malloc.in_use_bytes = 7000;
+	r.malloc.glibc_layout = false; /* no mmapped figure */
+	r.maps_available = true;
+	r.unexplained_bytes = -5; /* never below 0 */
+	r.stack_rss = 4096;
+	pyx_watch_set_memory(w, &r);
+	x = &w->samples[0];
+	ck_assert(fabs(x->pause_ms - 5) < 1e-9);
+	ck_assert(fabs(x->census_pause_ms - 3) < 1e-9);
+	ck_assert(x->cat_known & (1u << PYX_WCAT_PYTHON_OBJECTS));
+	ck_assert_int_eq(x->cat[PYX_WCAT_PYTHON_OBJECTS], 1000);
+	ck_assert(x->cat_known & (1u << PYX_WCAT_MALLOC_IN_USE));
+	ck_assert_int_eq(x->cat[PYX_WCAT_MALLOC_IN_USE], 7000);
+	ck_assert(!(x->cat_known & (1u << PYX_WCAT_MALLOC_MMAPPED)));
+	ck_assert(!(x->cat_known & (1u << PYX_WCAT_PYMALLOC_ARENAS)));
+	ck_assert_int_eq(x->cat[PYX_WCAT_UNEXPLAINED], 0);
+	ck_assert_int_eq(x->cat[PYX_WCAT_STACKS], 4096);
+	pyx_watch_free(w);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("watch");
 	TCase *tc = tcase_create("classify");
 	TCase *ts = tcase_create("series");
+	TCase *tw = tcase_create("where");
 	SRunner *sr;
 	int failed;
 
@@ -374,8 +625,16 @@ int main(void)
 	tcase_add_test(tc, min_growth);
 	tcase_add_test(ts, series_and_growth);
 	tcase_add_test(ts, type_bound);
+	tcase_add_test(tw, where_c);
+	tcase_add_test(tw, where_python);
+	tcase_add_test(tw, where_python_and_c);
+	tcase_add_test(tw, where_pymalloc);
+	tcase_add_test(tw, where_too_few);
+	tcase_add_test(tw, where_not_placed);
+	tcase_add_test(tw, where_set_memory);
 	suite_add_tcase(s, tc);
 	suite_add_tcase(s, ts);
+	suite_add_tcase(s, tw);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
