@@ -56,7 +56,7 @@ void help_census(FILE *out)
 		"  -v, --verbose      diagnostics on stderr\n"
 		"  -h, --help         this help\n"
 		"\n"
-		"JSON: {\"pid\",\"python_version\",\"pause_ms\" (both stops),\n"
+		"JSON: {\"pid\",\"python_version\",\"pause_ms\" (every stop),\n"
 		"\"copy_pause_ms\",\"placement_pause_ms\",\"gc_objects\",\"objects\",\n"
 		"\"bytes\",\"rss_bytes\",\"unexplained_bytes\",\"memory\":{\"available\",\"why\",\n"
 		"\"rss_bytes\",\"python\",\"pymalloc\",\"malloc\",\"mappings\",\n"
@@ -414,17 +414,24 @@ static void print_totals(const struct pyx_census *c,
 		       c->damaged_lists, c->bad_objects);
 }
 
-/* "Paused the target for T ms" with both stops when the RSS was placed. */
-static void print_pause(double pause_ms, const struct pyx_memory_report *r)
+/* "Paused the target for T ms": every stop, the heap copies' (two with
+ * --interval) and the placement's. */
+static void print_pause(double copy_ms, int copies,
+			const struct pyx_memory_report *r)
 {
-	if (r)
-		printf("Paused the target for %.1f ms in two stops: %.1f ms to "
-		       "copy the heap (", pause_ms + cmd_rss_pause_ms(r), pause_ms);
+	int stops = copies + (r ? 1 : 0);
+
+	if (stops > 1)
+		printf("Paused the target for %.1f ms in %s stops: %.1f ms to "
+		       "copy the heap%s (", copy_ms + cmd_rss_pause_ms(r),
+		       stops == 2 ? "two" : "three", copy_ms,
+		       copies == 2 ? " twice" : "");
 	else
-		printf("Paused the target for %.1f ms (", pause_ms);
+		printf("Paused the target for %.1f ms (", copy_ms);
 }
 
 static void print_header(const struct pyx_census *c, const char *binary,
+			 double copy_ms, int copies,
 			 const struct pyx_memory_report *r)
 {
 	char a[32];
@@ -434,7 +441,7 @@ static void print_header(const struct pyx_census *c, const char *binary,
 	printf(" (");
 	print_safe(stdout, binary);
 	printf(")\n");
-	print_pause(c->pause_ms, r);
+	print_pause(copy_ms, copies, r);
 	printf("copied %s of heap in %" PRIu64 " reads%s)",
 	       cmd_human_bytes((double)c->copied_bytes, a, sizeof(a)),
 	       c->copy_reads, c->attempts > 1 ? ", after waiting for the GC" : "");
@@ -463,16 +470,18 @@ static void print_table(const struct pyx_census *c, size_t top,
 		       c->ntypes, by == PYX_CENSUS_BY_COUNT ? "count" : "size");
 }
 
-/* "pause_ms" (both stops), "copy_pause_ms", "placement_pause_ms",
+/* "pause_ms" (every stop: the copies', the placement's and other_pause_ms,
+ * which the caller names), "copy_pause_ms", "placement_pause_ms",
  * "rss_bytes" (VmRSS at the copy) and "unexplained_bytes": memory's when
  * the RSS was placed, else the RSS minus the object bytes. */
-void cmd_rss_json_totals(double copy_pause_ms, int64_t rss, uint64_t bytes,
+void cmd_rss_json_totals(double copy_pause_ms, double other_pause_ms,
+			 int64_t rss, uint64_t bytes,
 			 const struct pyx_memory_report *r)
 {
 	printf(",\"pause_ms\":%.3f,\"copy_pause_ms\":%.3f,"
 	       "\"placement_pause_ms\":%.3f,\"rss_bytes\":",
-	       copy_pause_ms + cmd_rss_pause_ms(r), copy_pause_ms,
-	       cmd_rss_pause_ms(r));
+	       copy_pause_ms + cmd_rss_pause_ms(r) + other_pause_ms,
+	       copy_pause_ms, cmd_rss_pause_ms(r));
 	if (rss >= 0)
 		printf("%" PRId64, rss);
 	else
@@ -487,6 +496,7 @@ void cmd_rss_json_totals(double copy_pause_ms, int64_t rss, uint64_t bytes,
 }
 
 static void json_census_fields(const struct pyx_census *c, size_t top,
+			       double copy_ms,
 			       const struct pyx_memory_report *r,
 			       const char *why)
 {
@@ -502,7 +512,7 @@ static void json_census_fields(const struct pyx_census *c, size_t top,
 	       ",\"objects\":%" PRIu64 ",\"bytes\":%" PRIu64,
 	       c->time, c->walk_ms, c->gc_objects, c->gc_bytes,
 	       c->reached_objects, c->reached_bytes, c->objects, c->bytes);
-	cmd_rss_json_totals(c->pause_ms, c->rss_bytes, c->bytes, r);
+	cmd_rss_json_totals(copy_ms, 0, c->rss_bytes, c->bytes, r);
 	cmd_rss_json(r, why);
 	printf(",\"arena_bytes\":");
 	if (c->arena_bytes >= 0)
@@ -640,7 +650,7 @@ static void print_retained(const struct pyx_suspects *r, const char *binary,
 	printf(" (");
 	print_safe(stdout, binary);
 	printf(")\n");
-	print_pause(r->pause_ms, m);
+	print_pause(r->pause_ms, 1, m);
 	printf("copied %s of heap in %" PRIu64 " reads)",
 	       cmd_human_bytes((double)r->copied_bytes, a, sizeof(a)),
 	       r->copy_reads);
@@ -689,7 +699,7 @@ static void json_retained(const struct pyx_suspects *r, size_t top,
 	printf(",\"retained_from\":\"object graph\",\"walk_ms\":%.3f,"
 	       "\"objects\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"edges\":%" PRIu64,
 	       r->walk_ms, r->objects, r->heap_bytes, r->edges);
-	cmd_rss_json_totals(r->pause_ms, r->rss_bytes, r->heap_bytes, m);
+	cmd_rss_json_totals(r->pause_ms, 0, r->rss_bytes, r->heap_bytes, m);
 	cmd_rss_json(m, why);
 	printf(",\"copied_bytes\":%" PRIu64 ",\"copy_reads\":%" PRIu64
 	       ",\"truncated\":%s,\"partial\":%s,\"damaged_lists\":%" PRIu64
@@ -789,7 +799,7 @@ int do_census(int argc, char **argv)
 	struct pyx_census_delta *d = NULL;
 	enum pyx_census_sort by = PYX_CENSUS_BY_BYTES;
 	const char *save = NULL;
-	double interval = -1;
+	double interval = -1, copy_ms;
 	const char *val;
 	struct pyx_memory_report *m = NULL;
 	bool json = false, top_set = false, retained = false, skip = false;
@@ -921,17 +931,21 @@ int do_census(int argc, char **argv)
 		goto out;
 	}
 	pyx_census_sort(c, by);
+	/* Every stop in the pause: with --interval the first census's too. */
+	copy_ms = c->pause_ms + (first ? first->pause_ms : 0);
 	if (json) {
 		printf("{");
 		/* JSON lists every type unless --top says otherwise. */
-		json_census_fields(c, top_set && !d ? (size_t)top : 0, m, why);
+		json_census_fields(c, top_set && !d ? (size_t)top : 0, copy_ms, m,
+				   why);
 		if (d) {
 			printf(",\"interval_s\":%g,", interval);
 			cmd_print_growth_json(d, top_set ? (size_t)top : 0);
 		}
 		printf("}\n");
 	} else {
-		print_header(c, pyx_python_info(py)->binary, m);
+		print_header(c, pyx_python_info(py)->binary, copy_ms,
+			     first ? 2 : 1, m);
 		if (d) {
 			printf("Growth over %g s:\n", interval);
 			cmd_print_growth(d, (size_t)top, by);

@@ -241,7 +241,8 @@ int cmd_rss_place(struct pyx_python *py, const struct pyx_census *c,
 double cmd_rss_pause_ms(const struct pyx_memory_report *r);
 void cmd_rss_lines(const struct pyx_memory_report *r);
 void cmd_rss_json(const struct pyx_memory_report *r, const char *why);
-void cmd_rss_json_totals(double copy_pause_ms, int64_t rss, uint64_t bytes,
+void cmd_rss_json_totals(double copy_pause_ms, double other_pause_ms,
+			 int64_t rss, uint64_t bytes,
 			 const struct pyx_memory_report *r);
 void cmd_rss_biggest(const struct pyx_memory_report *r, char *buf, size_t n,
 		     uint64_t *bytes);

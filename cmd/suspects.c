@@ -50,16 +50,17 @@ void help_suspects(FILE *out)
 		"  -v, --verbose      diagnostics on stderr\n"
 		"  -h, --help         this help\n"
 		"\n"
-		"JSON: {\"pid\",\"python_version\",\"pause_ms\" (both stops),\"copy_pause_ms\",\n"
-		"\"placement_pause_ms\",\"heap_bytes\",\"rss_bytes\",\"unexplained_bytes\",\n"
-		"\"memory\":{...} (as census's: the keys of 'pyxray memory --json'),\"suspects\":\n"
+		"JSON: {\"pid\",\"python_version\",\"pause_ms\" (every stop),\"copy_pause_ms\",\n"
+		"\"placement_pause_ms\",\"traces_pause_ms\",\"heap_bytes\",\"rss_bytes\",\n"
+		"\"unexplained_bytes\",\"memory\":{...} (as census's: the keys of 'pyxray\n"
+		"memory --json'),\"suspects\":\n"
 		"[{\"retained_bytes\",\"retained_objects\",\"share\",\"holder\":{\"type\",\n"
 		"\"addr\",\"description\",\"allocated_at\"},\"path\":[{\"type\",\"holder\",\"edge\",\"addr\"}],\n"
 		"\"root\",\"holds\":[{\"type\",\"count\",\"bytes\"}],\"pattern\"}],\"types\":\n"
 		"[{\"type\",\"count\",\"bytes\",\"retained\"}],\"unreachable\",...}; path goes\n"
 		"from the holder's holder to the root.  allocated_at: {\"file\",\"line\"}\n"
 		"where tracemalloc says the holder was allocated, when the target runs\n"
-		"it (a second, short pause after the heap copy), else null.\n",
+		"it (one more short stop, in \"traces_pause_ms\"), else null.\n",
 		DEFAULT_TOP, DEFAULT_SHARE_PCT);
 }
 
@@ -69,7 +70,7 @@ static void json_addr(pyx_addr_t a)
 }
 
 /* Where tracemalloc says an object was allocated, when the target runs
- * it: the traces are read after the heap copy (a second, short pause),
+ * it: the traces are read after the heap copy (a short stop of their own),
  * so an object freed in between has none. */
 static struct pyx_allocs *allocs_if_tracing(struct pyx_python *py)
 {
@@ -83,6 +84,12 @@ static struct pyx_allocs *allocs_if_tracing(struct pyx_python *py)
 		return NULL;
 	}
 	return a;
+}
+
+/* The stop tracemalloc's traces took (0: none read, or a core). */
+static double traces_ms(const struct pyx_allocs *al)
+{
+	return al ? al->pause_ms : 0;
 }
 
 static const struct pyx_allocs_frame *
@@ -100,7 +107,9 @@ static void print_json(const struct pyx_suspects *r, struct pyx_python *py,
 {
 	printf("{\"pid\":%d,\"python_version\":", r->pid);
 	json_str(stdout, r->python_version);
-	cmd_rss_json_totals(r->pause_ms, r->rss_bytes, r->heap_bytes, m);
+	cmd_rss_json_totals(r->pause_ms, traces_ms(al), r->rss_bytes,
+			    r->heap_bytes, m);
+	printf(",\"traces_pause_ms\":%.3f", traces_ms(al));
 	cmd_rss_json(m, why);
 	printf(",\"walk_ms\":%.3f,\"objects\":%" PRIu64
 	       ",\"edges\":%" PRIu64 ",\"inferred_edges\":%" PRIu64
@@ -211,18 +220,27 @@ static void print_text(const struct pyx_suspects *r, const char *binary,
 	printf(" (");
 	print_safe(stdout, binary);
 	printf(")\n");
-	if (m)
-		printf("Paused the target for %.1f ms in two stops: %.1f ms to "
-		       "copy the heap (copied %s in %" PRIu64 " reads), %.1f ms to "
-		       "place the RSS", r->pause_ms + cmd_rss_pause_ms(m),
-		       r->pause_ms,
+	if (m || traces_ms(al) > 0) {
+		/* Every stop: the copy, the placement, tracemalloc's traces. */
+		int stops = 1 + (m ? 1 : 0) + (traces_ms(al) > 0 ? 1 : 0);
+
+		printf("Paused the target for %.1f ms in %s stops: %.1f ms to "
+		       "copy the heap (copied %s in %" PRIu64 " reads)",
+		       r->pause_ms + cmd_rss_pause_ms(m) + traces_ms(al),
+		       stops == 2 ? "two" : "three", r->pause_ms,
 		       cmd_human_bytes((double)r->copied_bytes, a, sizeof(a)),
-		       r->copy_reads, cmd_rss_pause_ms(m));
-	else
+		       r->copy_reads);
+		if (m)
+			printf(", %.1f ms to place the RSS", cmd_rss_pause_ms(m));
+		if (traces_ms(al) > 0)
+			printf(", %.1f ms to read tracemalloc's traces",
+			       traces_ms(al));
+	} else {
 		printf("Paused the target for %.1f ms (copied %s of heap in %"
 		       PRIu64 " reads)", r->pause_ms,
 		       cmd_human_bytes((double)r->copied_bytes, a, sizeof(a)),
 		       r->copy_reads);
+	}
 	printf("; graph of %" PRIu64 " objects and %" PRIu64 " references,"
 	       " dominators and retained sizes in %.1f ms\n", r->objects,
 	       r->edges, r->walk_ms);

@@ -222,11 +222,13 @@ def case_memory(ck, args, label):
 
 
 class RssFixture(object):
-    def __init__(self, python, timeout=60):
+    def __init__(self, python, timeout=60, tracemalloc=False):
         self.dir = T.tmpdir()
         self.logf = open(os.path.join(self.dir, "fixture.log"), "w")
-        self.proc = T.spawn([python, RSS_TARGET, self.dir, "--lifetime",
-                             "240"], stdout=self.logf,
+        xopt = ["-X", "tracemalloc=1"] if tracemalloc else []
+        self.proc = T.spawn([python] + xopt + [RSS_TARGET, self.dir,
+                                               "--lifetime", "240"],
+                            stdout=self.logf,
                             stderr=T.subprocess.STDOUT)
         self.pid = self.proc.pid
         path = os.path.join(self.dir, "truth.json")
@@ -297,6 +299,62 @@ def case_stops(ck, args, fx):
                   doc["bytes"] if cmd == "census" else doc["heap_bytes"]),
               "%s --no-placement: memory not available, unexplained is the "
               "RSS minus the objects" % cmd, json.dumps(doc["memory"]))
+
+
+def case_interval_stops(ck, args, fx):
+    """census --interval: two heap copies and the placement, three stops,
+    all in the pause reported."""
+    n, ms, r = stops(fx, args, "census", ("--interval", "0.5", "--top",
+                                          "1"))
+    if r.rc == 2 and "--hold-ms" in r.err:
+        return
+    if not ck.ok(r.rc == 0, "census --interval --hold-ms exits 0",
+                 r.describe()):
+        return
+    doc = r.json()
+    ck.ok(n == 3 or (n < 3 and ms >= 3 * HOLD_MS - 20),
+          "census --interval: three stops, the target saw %d gaps (%.0f ms)"
+          % (n, ms))
+    ck.ok(doc.get("copy_pause_ms", 0) >= 2 * HOLD_MS and
+          doc.get("placement_pause_ms", 0) >= HOLD_MS and
+          doc["pause_ms"] >= 3 * HOLD_MS and
+          abs(doc["pause_ms"] - doc["copy_pause_ms"] -
+              doc["placement_pause_ms"]) < 0.01,
+          "census --interval: the pause reported covers the three holds "
+          "(%.0f ms; copies %.0f ms, placing %.0f ms)"
+          % (doc["pause_ms"], doc.get("copy_pause_ms", -1),
+             doc.get("placement_pause_ms", -1)))
+    t = T.pyxray(args.pyxray, "census", fx.pid, "--interval", "0.2",
+                 "--top", "1", timeout=120)
+    ck.ok(t.rc == 0 and "in three stops" in t.out and
+          "copy the heap twice" in t.out,
+          "census --interval text: three stops said", t.describe())
+
+
+def case_traces(ck, args):
+    """suspects on a target that runs tracemalloc: the traces' stop is in
+    the pause reported."""
+    fx = RssFixture(args.python, tracemalloc=True)
+    try:
+        r = T.pyxray(args.pyxray, "suspects", fx.pid, "--json", timeout=120)
+        if not ck.ok(r.rc == 0, "suspects --json (tracemalloc) exits 0",
+                     r.describe()):
+            return
+        doc = r.json()
+        tr = doc.get("traces_pause_ms")
+        ck.ok(tr is not None and tr > 0 and
+              abs(doc["pause_ms"] - doc["copy_pause_ms"] -
+                  doc["placement_pause_ms"] - tr) < 0.01,
+              "suspects (tracemalloc): the traces' stop is in the pause "
+              "(%.3f ms; copy %.3f, placing %.3f, traces %s)"
+              % (doc["pause_ms"], doc["copy_pause_ms"],
+                 doc["placement_pause_ms"], tr))
+        t = T.pyxray(args.pyxray, "suspects", fx.pid, timeout=120)
+        ck.ok(t.rc == 0 and "in three stops" in t.out and
+              "to read tracemalloc's traces" in t.out,
+              "suspects text (tracemalloc): three stops said", t.describe())
+    finally:
+        fx.stop()
 
 
 def case_retained(ck, args, fx):
@@ -388,9 +446,11 @@ def main():
     try:
         case_retained(ck, args, fx)
         case_stops(ck, args, fx)
+        case_interval_stops(ck, args, fx)
         case_core(ck, args, fx, spec)
     finally:
         fx.stop()
+    case_traces(ck, args)
     return ck.finish()
 
 
