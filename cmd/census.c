@@ -144,15 +144,39 @@ double cmd_rss_pause_ms(const struct pyx_memory_report *r)
 	return r ? r->pause_ms - r->census_pause_ms : 0;
 }
 
-static void rss_part(bool *first, const char *what, uint64_t bytes)
+const char *cmd_rss_part(const struct pyx_memory_report *r, size_t i,
+			 uint64_t *bytes)
 {
-	char a[32];
-
-	if (!bytes)
-		return;
-	printf("%s%s %s", *first ? "" : ", ", what,
-	       cmd_human_bytes((double)bytes, a, sizeof(a)));
-	*first = false;
+	switch (i) {
+	case 0:
+		*bytes = r->pymalloc_rss;
+		return "pymalloc arenas";
+	case 1:
+		*bytes = r->malloc_heap_rss;
+		return "malloc heaps";
+	case 2:
+		*bytes = r->malloc_mmap_rss;
+		return "malloc mmapped blocks";
+	case 3:
+		*bytes = r->stack_rss;
+		return "thread stacks";
+	case 4:
+		*bytes = r->file_rss;
+		return "mapped files";
+	case 5:
+		*bytes = r->shmem_rss;
+		return "shared memory";
+	case 6:
+		*bytes = r->special_rss;
+		return "kernel ([vdso]...)";
+	case 7:
+		*bytes = r->unexplained_bytes > 0 ? (uint64_t)r->unexplained_bytes
+						  : 0;
+		return "unexplained";
+	default:
+		*bytes = 0;
+		return NULL;
+	}
 }
 
 /* Two lines: where the RSS lives (memory's categories, resident bytes),
@@ -161,21 +185,25 @@ void cmd_rss_lines(const struct pyx_memory_report *r)
 {
 	const struct pyx_pymalloc *p = &r->pymalloc;
 	const struct pyx_cmalloc *m = &r->malloc;
-	uint64_t rss = r->rss_bytes > 0 ? (uint64_t)r->rss_bytes : 0;
+	uint64_t rss = r->rss_bytes > 0 ? (uint64_t)r->rss_bytes : 0, bytes;
 	char a[32], b[32], c[32];
+	const char *what;
 	bool first = true;
 
 	printf("RSS: %s placed: ", cmd_human_bytes((double)rss, a, sizeof(a)));
-	rss_part(&first, "pymalloc arenas", r->pymalloc_rss);
-	rss_part(&first, "malloc heaps", r->malloc_heap_rss);
-	rss_part(&first, "malloc mmapped blocks", r->malloc_mmap_rss);
-	rss_part(&first, "thread stacks", r->stack_rss);
-	rss_part(&first, "mapped files", r->file_rss);
-	rss_part(&first, "shared memory", r->shmem_rss);
-	rss_part(&first, "kernel", r->special_rss);
-	printf("%sunexplained %s (%.1f%%)\n", first ? "" : ", ",
-	       cmd_human_bytes((double)r->unexplained_bytes, a, sizeof(a)),
-	       100 * r->unexplained_share);
+	for (size_t i = 0; (what = cmd_rss_part(r, i, &bytes)); i++) {
+		bool last = !cmd_rss_part(r, i + 1, &(uint64_t){ 0 });
+
+		/* a part with no page is left out; unexplained always said */
+		if (!bytes && !last)
+			continue;
+		printf("%s%s %s", first ? "" : ", ", what,
+		       cmd_human_bytes((double)bytes, a, sizeof(a)));
+		if (last)
+			printf(" (%.1f%%)", 100 * r->unexplained_share);
+		first = false;
+	}
+	printf("\n");
 	printf("  inside: Python objects %s; pymalloc ",
 	       cmd_human_bytes((double)r->objects_bytes, a, sizeof(a)));
 	if (p->available && p->arena_bytes)

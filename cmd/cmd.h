@@ -240,6 +240,11 @@ int cmd_rss_place(struct pyx_python *py, const struct pyx_census *c,
 		  struct pyx_memory_report **out, char *why, size_t nwhy);
 double cmd_rss_pause_ms(const struct pyx_memory_report *r);
 void cmd_rss_lines(const struct pyx_memory_report *r);
+/* The RSS's parts as 'pyxray memory' names and orders them (memory's
+ * table, census's and suspects' line): part i's name and resident bytes,
+ * NULL past the last (unexplained). */
+const char *cmd_rss_part(const struct pyx_memory_report *r, size_t i,
+			 uint64_t *bytes);
 void cmd_rss_json(const struct pyx_memory_report *r, const char *why);
 void cmd_rss_json_totals(double copy_pause_ms, double other_pause_ms,
 			 int64_t rss, uint64_t bytes,

@@ -76,6 +76,8 @@ static void json_pymalloc(const struct pyx_pymalloc *p, bool classes)
 {
 	printf("\"pymalloc\":{\"available\":%s,", p->available ? "true" : "false");
 	json_why("why", p->available, p->why);
+	printf(",\"method\":");
+	json_str(stdout, p->available && p->method[0] ? p->method : NULL);
 	if (p->available) {
 		printf(",\"arena_size\":%" PRIu64 ",\"pool_size\":%" PRIu64
 		       ",\"states\":%" PRIu64 ",\"arenas\":%" PRIu64
@@ -257,9 +259,10 @@ static void text_pymalloc(const struct pyx_pymalloc *p, bool classes)
 		return;
 	}
 	printf("%" PRIu64 " arenas of %s = %s; %" PRIu64 " pools used, %" PRIu64
-	       " empty\n", p->arenas, hb((double)p->arena_size, a, sizeof(a)),
+	       " empty (found by %s)\n", p->arenas,
+	       hb((double)p->arena_size, a, sizeof(a)),
 	       hb((double)p->arena_bytes, b, sizeof(b)), p->pools_used,
-	       p->pools_empty);
+	       p->pools_empty, p->method[0] ? p->method : "?");
 	printf("  blocks in use %s; free in used pools %s; empty pools %s;\n"
 	       "  pool headers, quantization and alignment %s\n",
 	       hb((double)p->used_bytes, a, sizeof(a)),
@@ -343,7 +346,8 @@ static void text_malloc(const struct pyx_cmalloc *m)
 static void text_report(const struct pyx_memory_report *r, const char *binary,
 			bool classes, size_t top)
 {
-	uint64_t rss = r->rss_bytes > 0 ? (uint64_t)r->rss_bytes : 0;
+	uint64_t rss = r->rss_bytes > 0 ? (uint64_t)r->rss_bytes : 0, bytes;
+	const char *what;
 	char a[32], b[32];
 
 	printf("Process %d: Python ", r->pid);
@@ -366,14 +370,8 @@ static void text_report(const struct pyx_memory_report *r, const char *binary,
 	if (r->maps_available) {
 		printf("\nRSS %s (VmRSS %s), placed:\n", hb((double)rss, a, sizeof(a)),
 		       hb((double)r->vmrss_bytes, b, sizeof(b)));
-		line("pymalloc arenas", r->pymalloc_rss, rss);
-		line("malloc heaps", r->malloc_heap_rss, rss);
-		line("malloc mmapped blocks", r->malloc_mmap_rss, rss);
-		line("thread stacks", r->stack_rss, rss);
-		line("mapped files", r->file_rss, rss);
-		line("shared memory", r->shmem_rss, rss);
-		line("kernel ([vdso]...)", r->special_rss, rss);
-		line("unexplained", (uint64_t)r->unexplained_bytes, rss);
+		for (size_t i = 0; (what = cmd_rss_part(r, i, &bytes)); i++)
+			line(what, bytes, rss);
 		printf("  (unexplained: anonymous memory no allocator above "
 		       "accounts for%s)\n", r->resident_exact ? "" :
 		       "; resident bytes split by share: no page map");

@@ -1286,8 +1286,11 @@ static void print_categories(const struct state *s)
 		printf("\n");
 	}
 	if (!header) {
-		printf("\nMemory by category: no sample placed%s%s\n",
-		       s->place_error[0] ? ": " : "", s->place_error);
+		/* The error's detail can name the target's files: escaped. */
+		printf("\nMemory by category: no sample placed%s",
+		       s->place_error[0] ? ": " : "");
+		print_safe(stdout, s->place_error);
+		printf("\n");
 		return;
 	}
 	for (int i = 0; i < PYX_WCAT_COUNT; i++)

@@ -12,7 +12,8 @@
      --json`'s within a few percent (the target is at rest); the Python
      objects are the census's; "unexplained_bytes" is memory's; the pause
      is both stops;
-   - the text output's two RSS lines; `suspects --json` has the same
+   - the text output's two RSS lines, the first naming each part as
+     `memory`'s table does; `suspects --json` has the same
      "memory" object, and its note names the biggest part that is not
      Python objects, as computed here from those figures.
 2. fixtures/census_rss_target.py (a type, __main__.Bag, whose three
@@ -23,10 +24,14 @@
      and own bytes exact; `--sort retained` orders by retained;
    - with --hold-ms (test builds): census and suspects stop the target
      twice, with --no-placement once (counted by the target's ticker), and
-     the pause reported covers both holds;
+     the pause reported covers both holds; `census --interval` stops it
+     three times (two copies, the placement), all in the pause reported;
    - on a gcore of the fixture (gdb): census falls back to the RSS line of
      before and says why (skipped, named, without gdb or for a test bed
      root).
+3. the fixture again, running tracemalloc: suspects' pause covers the
+   traces' stop ("traces_pause_ms"; skipped where pyxray cannot read the
+   traces, the stripped system Python).
 A part that cannot be read on a Python (pymalloc of a stripped build) is a
 named "SKIP PART"; its other parts are still checked.
 """
@@ -156,6 +161,28 @@ def biggest(mem):
     return best
 
 
+def check_names(ck, args, fx, line):
+    """census's RSS line names each part as `memory`'s table does."""
+    m = T.pyxray(args.pyxray, "memory", fx.pid, timeout=120)
+    ml = m.out.splitlines()
+    try:
+        i = [k for k, l in enumerate(ml) if l.startswith("RSS ")][0]
+    except IndexError:
+        ck.ok(False, "memory text: an RSS table", m.describe())
+        return
+    names = []
+    for l in ml[i + 1:]:
+        if not l.startswith("  ") or l.startswith("  ("):
+            break
+        # "  NAME   SIZE UNIT   PCT%"
+        names.append(" ".join(l.split()[:-3]))
+    body = line.split(" placed: ", 1)[-1].rsplit(" (", 1)[0]
+    parts = [" ".join(p.split()[:-2]) for p in body.split(", ")]
+    ck.ok(len(names) == 8 and parts and all(p in names for p in parts),
+          "census's RSS line names the parts as memory does (%s; memory: "
+          "%s)" % (parts, names))
+
+
 def case_memory(ck, args, label):
     fx = M.MemoryFixture(args.python)
     try:
@@ -199,6 +226,8 @@ def case_memory(ck, args, label):
               "in two stops" in t.out,
               "census text: the RSS placed in two lines, both stops said",
               t.describe())
+        if ok:
+            check_names(ck, args, fx, lines[rss[0]])
         s = T.pyxray(args.pyxray, "suspects", fx.pid, "--json", timeout=120)
         if ck.ok(s.rc == 0, "suspects --json exits 0", s.describe()):
             sdoc = s.json()
@@ -336,6 +365,12 @@ def case_traces(ck, args):
     the pause reported."""
     fx = RssFixture(args.python, tracemalloc=True)
     try:
+        a = T.pyxray(args.pyxray, "allocs", fx.pid, "--json", "--top", "1",
+                     timeout=120)
+        if a.rc != 0:
+            T.log("SKIP PART: the traces' stop: pyxray cannot read this "
+                  "Python's tracemalloc traces (allocs exits %s)" % a.rc)
+            return
         r = T.pyxray(args.pyxray, "suspects", fx.pid, "--json", timeout=120)
         if not ck.ok(r.rc == 0, "suspects --json (tracemalloc) exits 0",
                      r.describe()):
