@@ -122,7 +122,7 @@ static void json_pymalloc(const struct pyx_pymalloc *p, bool classes)
 	printf("}");
 }
 
-static void json_malloc(const struct pyx_cmalloc *m)
+static void json_malloc(const struct pyx_cmalloc *m, bool lists)
 {
 	printf("\"malloc\":{\"available\":%s,", m->available ? "true" : "false");
 	json_why("why", m->available, m->why);
@@ -146,6 +146,9 @@ static void json_malloc(const struct pyx_cmalloc *m)
 			       m->mmapped_bytes, m->mmapped_blocks);
 		else
 			printf("null,\"mmapped_blocks\":null");
+		printf(",\"narenas\":%zu", m->narenas);
+		if (!lists)
+			goto out;
 		printf(",\"arenas\":[");
 		for (size_t i = 0; i < m->narenas; i++) {
 			const struct pyx_cmalloc_arena *a = &m->arenas[i];
@@ -162,17 +165,21 @@ static void json_malloc(const struct pyx_cmalloc *m)
 		}
 		printf("]");
 	}
+out:
 	printf("}");
 }
 
-static void json_report(const struct pyx_memory_report *r, bool classes,
-			size_t top)
+/* The report's figures as 'memory --json' gives them, "pause_ms" to
+ * "unexplained_share", without braces: memory's own object, and census's
+ * and suspects' "memory" (cmd_rss_json: lists false, no per-class,
+ * per-arena, stack or file list, their counts kept).  One writer, so that
+ * the keys cannot drift apart. */
+void cmd_memory_json_fields(const struct pyx_memory_report *r, bool lists,
+			    bool classes, size_t top)
 {
 	size_t nf = top && top < r->nfiles ? top : r->nfiles;
 
-	printf("{\"pid\":%d,\"python_version\":", r->pid);
-	json_str(stdout, r->python_version);
-	printf(",\"pause_ms\":%.3f,\"census_pause_ms\":%.3f,\"rss_bytes\":",
+	printf("\"pause_ms\":%.3f,\"census_pause_ms\":%.3f,\"rss_bytes\":",
 	       r->pause_ms, r->census_pause_ms);
 	if (r->rss_bytes >= 0)
 		printf("%" PRId64, r->rss_bytes);
@@ -195,9 +202,9 @@ static void json_report(const struct pyx_memory_report *r, bool classes,
 	else
 		printf(",\"objects_bytes\":null");
 	printf("},");
-	json_pymalloc(&r->pymalloc, classes);
+	json_pymalloc(&r->pymalloc, lists && classes);
 	printf(",");
-	json_malloc(&r->malloc);
+	json_malloc(&r->malloc, lists);
 	printf(",\"mappings\":{\"available\":%s,",
 	       r->maps_available ? "true" : "false");
 	json_why("why", r->maps_available, r->maps_why);
@@ -209,26 +216,34 @@ static void json_report(const struct pyx_memory_report *r, bool classes,
 		       ",\"stack_rss_bytes\":%" PRIu64 ",\"file_rss_bytes\":%" PRIu64
 		       ",\"shmem_rss_bytes\":%" PRIu64
 		       ",\"special_rss_bytes\":%" PRIu64
-		       ",\"anon_other_rss_bytes\":%" PRIu64 ",\"stacks\":[",
+		       ",\"anon_other_rss_bytes\":%" PRIu64 ",\"nstacks\":%zu"
+		       ",\"nfiles\":%zu",
 		       r->resident_exact ? "true" : "false", r->pymalloc_rss,
 		       r->malloc_heap_rss, r->malloc_mmap_rss,
 		       r->malloc_mmap_chunks, r->stack_rss, r->file_rss,
-		       r->shmem_rss, r->special_rss, r->anon_other_rss);
-		for (size_t i = 0; i < r->nstacks; i++)
-			printf("%s{\"start\":\"0x%" PRIx64 "\",\"end\":\"0x%" PRIx64
-			       "\",\"tid\":%d,\"threads\":%u,\"rss_bytes\":%" PRIu64
-			       "}", i ? "," : "", r->stacks[i].start,
-			       r->stacks[i].end, r->stacks[i].tid,
-			       r->stacks[i].threads, r->stacks[i].rss_bytes);
-		printf("],\"files\":[");
-		for (size_t i = 0; i < nf; i++) {
-			printf("%s{\"path\":", i ? "," : "");
-			json_str(stdout, r->files[i].path);
-			printf(",\"rss_bytes\":%" PRIu64 ",\"size_bytes\":%" PRIu64
-			       ",\"mappings\":%u}", r->files[i].rss_bytes,
-			       r->files[i].size_bytes, r->files[i].mappings);
+		       r->shmem_rss, r->special_rss, r->anon_other_rss,
+		       r->nstacks, r->nfiles);
+		if (lists) {
+			printf(",\"stacks\":[");
+			for (size_t i = 0; i < r->nstacks; i++)
+				printf("%s{\"start\":\"0x%" PRIx64 "\",\"end\":\"0x%"
+				       PRIx64 "\",\"tid\":%d,\"threads\":%u,"
+				       "\"rss_bytes\":%" PRIu64 "}", i ? "," : "",
+				       r->stacks[i].start, r->stacks[i].end,
+				       r->stacks[i].tid, r->stacks[i].threads,
+				       r->stacks[i].rss_bytes);
+			printf("],\"files\":[");
+			for (size_t i = 0; i < nf; i++) {
+				printf("%s{\"path\":", i ? "," : "");
+				json_str(stdout, r->files[i].path);
+				printf(",\"rss_bytes\":%" PRIu64 ",\"size_bytes\":%"
+				       PRIu64 ",\"mappings\":%u}",
+				       r->files[i].rss_bytes,
+				       r->files[i].size_bytes,
+				       r->files[i].mappings);
+			}
+			printf("]");
 		}
-		printf("],\"nfiles\":%zu", r->nfiles);
 	}
 	printf("},\"unexplained_bytes\":");
 	if (r->maps_available)
@@ -236,6 +251,15 @@ static void json_report(const struct pyx_memory_report *r, bool classes,
 		       r->unexplained_bytes, r->unexplained_share);
 	else
 		printf("null,\"unexplained_share\":null");
+}
+
+static void json_report(const struct pyx_memory_report *r, bool classes,
+			size_t top)
+{
+	printf("{\"pid\":%d,\"python_version\":", r->pid);
+	json_str(stdout, r->python_version);
+	printf(",");
+	cmd_memory_json_fields(r, true, classes, top);
 	printf("}\n");
 }
 

@@ -46,6 +46,8 @@ struct pyx_pymalloc_class {
 struct pyx_pymalloc {
 	bool available;         /* false: why says why */
 	char why[256];
+	char method[32];        /* how the state was found: "symbols",
+				   "signature scan", "interpreter state" */
 	uint64_t arena_size, pool_size;
 	uint32_t alignment, nclasses;
 	uint64_t states;        /* distinct allocator states (interpreters) */
