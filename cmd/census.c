@@ -244,93 +244,18 @@ void cmd_rss_lines(const struct pyx_memory_report *r)
 	printf("\n");
 }
 
-static void json_u64_or_null(const char *key, bool ok, uint64_t v)
-{
-	if (ok)
-		printf(",\"%s\":%" PRIu64, key, v);
-	else
-		printf(",\"%s\":null", key);
-}
-
-/* ,"memory":{...}: the keys of 'pyxray memory --json' for these figures
- * (no per-class, per-arena, file or stack lists); {"available":false,
- * "why"} when not placed. */
+/* ,"memory":{...}: the keys of 'pyxray memory --json' for these figures,
+ * from memory's own writer (no per-class, per-arena, file or stack
+ * lists); {"available":false,"why"} when not placed. */
 void cmd_rss_json(const struct pyx_memory_report *r, const char *why)
 {
-	const struct pyx_pymalloc *p;
-	const struct pyx_cmalloc *m;
-
 	printf(",\"memory\":{\"available\":%s,\"why\":", r ? "true" : "false");
 	json_str(stdout, r ? NULL : why);
-	if (!r) {
-		printf("}");
-		return;
+	if (r) {
+		printf(",");
+		cmd_memory_json_fields(r, false, false, 0);
 	}
-	p = &r->pymalloc;
-	m = &r->malloc;
-	printf(",\"pause_ms\":%.3f,\"census_pause_ms\":%.3f,\"rss_bytes\":%"
-	       PRId64, r->pause_ms, r->census_pause_ms, r->rss_bytes);
-	printf(",\"vmrss_bytes\":");
-	if (r->vmrss_bytes >= 0)
-		printf("%" PRId64, r->vmrss_bytes);
-	else
-		printf("null");
-	printf(",\"python\":{\"available\":%s,\"objects\":%" PRIu64
-	       ",\"objects_bytes\":%" PRIu64 ",\"partial\":%s}",
-	       r->objects_available ? "true" : "false", r->objects,
-	       r->objects_bytes, r->objects_partial ? "true" : "false");
-	printf(",\"pymalloc\":{\"available\":%s,\"why\":",
-	       p->available ? "true" : "false");
-	json_str(stdout, p->available ? NULL : p->why);
-	if (p->available)
-		printf(",\"arena_size\":%" PRIu64 ",\"arenas\":%" PRIu64
-		       ",\"arena_bytes\":%" PRIu64 ",\"pools_used\":%" PRIu64
-		       ",\"pools_empty\":%" PRIu64 ",\"used_bytes\":%" PRIu64
-		       ",\"free_bytes\":%" PRIu64 ",\"empty_pool_bytes\":%" PRIu64
-		       ",\"pool_header_bytes\":%" PRIu64
-		       ",\"quantization_bytes\":%" PRIu64
-		       ",\"alignment_bytes\":%" PRIu64 ",\"sparse_arenas\":%" PRIu64
-		       ",\"sparse_arena_bytes\":%" PRIu64 ",\"bad_pools\":%" PRIu64
-		       ",\"fragmentation\":%.4f",
-		       p->arena_size, p->arenas, p->arena_bytes, p->pools_used,
-		       p->pools_empty, p->used_bytes, p->free_bytes,
-		       p->empty_pool_bytes, p->pool_header_bytes,
-		       p->quantization_bytes, p->alignment_bytes,
-		       p->arenas_sparse, p->sparse_arena_bytes, p->bad_pools,
-		       p->arena_bytes ? 1.0 - (double)p->used_bytes /
-						      (double)p->arena_bytes : 0.0);
-	printf("},\"malloc\":{\"available\":%s,\"why\":",
-	       m->available ? "true" : "false");
-	json_str(stdout, m->available ? NULL : m->why);
-	printf(",\"other_allocator\":");
-	json_str(stdout, m->other[0] ? m->other : NULL);
-	if (m->available) {
-		printf(",\"method\":");
-		json_str(stdout, m->method);
-		printf(",\"partial\":%s,\"arena_bytes\":%" PRIu64
-		       ",\"in_use_bytes\":%" PRIu64 ",\"free_bytes\":%" PRIu64
-		       ",\"top_bytes\":%" PRIu64 ",\"narenas\":%zu",
-		       m->partial ? "true" : "false", m->arena_bytes,
-		       m->in_use_bytes, m->free_bytes, m->top_bytes, m->narenas);
-		json_u64_or_null("mmapped_bytes", m->glibc_layout, m->mmapped_bytes);
-		json_u64_or_null("mmapped_blocks", m->glibc_layout,
-				 m->mmapped_blocks);
-	}
-	printf("},\"mappings\":{\"available\":true,\"why\":null,"
-	       "\"resident_exact\":%s,\"pymalloc_rss_bytes\":%" PRIu64
-	       ",\"malloc_heap_rss_bytes\":%" PRIu64
-	       ",\"malloc_mmap_rss_bytes\":%" PRIu64
-	       ",\"malloc_mmap_chunks\":%" PRIu64
-	       ",\"stack_rss_bytes\":%" PRIu64 ",\"file_rss_bytes\":%" PRIu64
-	       ",\"shmem_rss_bytes\":%" PRIu64 ",\"special_rss_bytes\":%" PRIu64
-	       ",\"anon_other_rss_bytes\":%" PRIu64 ",\"nstacks\":%zu"
-	       ",\"nfiles\":%zu},\"unexplained_bytes\":%" PRId64
-	       ",\"unexplained_share\":%.4f}",
-	       r->resident_exact ? "true" : "false", r->pymalloc_rss,
-	       r->malloc_heap_rss, r->malloc_mmap_rss, r->malloc_mmap_chunks,
-	       r->stack_rss, r->file_rss, r->shmem_rss, r->special_rss,
-	       r->anon_other_rss, r->nstacks, r->nfiles, r->unexplained_bytes,
-	       r->unexplained_share);
+	printf("}");
 }
 
 /* The biggest part of the RSS that is not Python objects, in words

@@ -246,6 +246,11 @@ void cmd_rss_lines(const struct pyx_memory_report *r);
 const char *cmd_rss_part(const struct pyx_memory_report *r, size_t i,
 			 uint64_t *bytes);
 void cmd_rss_json(const struct pyx_memory_report *r, const char *why);
+/* memory --json's figures, "pause_ms" to "unexplained_share", no braces
+ * (cmd/memory.c): lists false leaves out the per-class, per-arena, stack
+ * and file lists (census's and suspects' "memory"). */
+void cmd_memory_json_fields(const struct pyx_memory_report *r, bool lists,
+			    bool classes, size_t top);
 void cmd_rss_json_totals(double copy_pause_ms, double other_pause_ms,
 			 int64_t rss, uint64_t bytes,
 			 const struct pyx_memory_report *r);

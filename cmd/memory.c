@@ -147,10 +147,10 @@ static void json_malloc(const struct pyx_cmalloc *m, bool lists)
 		else
 			printf("null,\"mmapped_blocks\":null");
 		printf(",\"narenas\":%zu", m->narenas);
-		if (!lists)
-			goto out;
-		printf(",\"arenas\":[");
-		for (size_t i = 0; i < m->narenas; i++) {
+		/* the per-arena list is memory's alone */
+		if (lists)
+			printf(",\"arenas\":[");
+		for (size_t i = 0; lists && i < m->narenas; i++) {
 			const struct pyx_cmalloc_arena *a = &m->arenas[i];
 
 			printf("%s{\"address\":\"0x%" PRIx64 "\",\"main\":%s,"
@@ -163,9 +163,9 @@ static void json_malloc(const struct pyx_cmalloc *m, bool lists)
 			       a->fastbin_bytes, a->free_chunks, a->heaps,
 			       a->partial ? "true" : "false");
 		}
-		printf("]");
+		if (lists)
+			printf("]");
 	}
-out:
 	printf("}");
 }
 

@@ -327,7 +327,15 @@ static void verdict(const struct state *s, char *buf, size_t n)
 		snprintf(buf + k, n - k, ": a leak in Python objects");
 		break;
 	case PYX_PLACE_PYTHON_AND_C:
-		k += grows(buf, n, "Python objects", py);
+		/* The objects grow by a type's count when their bytes do not
+		 * (a slope of 0 B/s would say they are flat). */
+		if (py->shape == PYX_SHAPE_LEAK)
+			k += grows(buf, n, "Python objects", py);
+		else
+			k += (size_t)snprintf(buf, n, "Python objects leak "
+					      "(types grow steadily)");
+		if (k >= n)
+			k = n - 1;
 		k += grows(buf + k, n - k, " and glibc malloc (in use and mmapped)",
 			   &wh->c);
 		snprintf(buf + k, n - k, ", much faster: a leak in C as well, or "

@@ -9,7 +9,8 @@
      fixture's sys._debugmallocstats() exactly, glibc malloc's within 2% of
      mallinfo2(), the RSS within 5% of smaps_rollup, at most a tenth of it
      unexplained (test_memory.py's bounds); every figure equals `memory
-     --json`'s within a few percent (the target is at rest); the Python
+     --json`'s within a few percent (the target is at rest), and it has
+     all of memory's keys but its lists (one writer); the Python
      objects are the census's; "unexplained_bytes" is memory's; the pause
      is both stops;
    - the text output's two RSS lines, the first naming each part as
@@ -137,6 +138,26 @@ def check_same(ck, mem, ref, what):
           "\n".join(bad))
 
 
+LISTS = {"pymalloc": {"classes"}, "malloc": {"arenas"},
+         "mappings": {"stacks", "files"}}
+
+
+def check_keys(ck, mem, ref, what):
+    """mem has memory --json's keys, every one, less its lists."""
+    bad = []
+    top = set(ref) - {"pid", "python_version"}
+    if set(mem) - {"available", "why"} != top:
+        bad.append("top: %s" % sorted(set(mem) ^ (top | {"available",
+                                                         "why"})))
+    for part in ("python", "pymalloc", "malloc", "mappings"):
+        want = set(ref.get(part) or {}) - LISTS.get(part, set())
+        got = set(mem.get(part) or {})
+        if got != want:
+            bad.append("%s: %s" % (part, sorted(got ^ want)))
+    ck.ok(not bad, "%s: \"memory\" has memory --json's keys (less its "
+          "lists)" % what, "; ".join(bad))
+
+
 def biggest(mem):
     """The part suspects' note names: cmd_rss_biggest()'s rule."""
     p, m, mp = mem["pymalloc"], mem["malloc"], mem["mappings"]
@@ -202,6 +223,7 @@ def case_memory(ck, args, label):
         ref = ref.json()
         check_truth(ck, fx, mem, "census")
         check_same(ck, mem, ref, "census")
+        check_keys(ck, mem, ref, "census")
         ck.ok(mem["python"]["objects_bytes"] == doc["bytes"] and
               doc["bytes"] >= fx.truth["python_survivor_bytes"],
               "census: memory's Python objects are the census's (%d)"
@@ -236,6 +258,7 @@ def case_memory(ck, args, label):
                      json.dumps(smem)[:500]):
                 check_truth(ck, fx, smem, "suspects")
                 check_same(ck, smem, ref, "suspects")
+                check_keys(ck, smem, ref, "suspects")
                 ck.ok(smem["python"]["objects_bytes"] == sdoc["heap_bytes"],
                       "suspects: memory's Python objects are its heap")
         st = T.pyxray(args.pyxray, "suspects", fx.pid, timeout=120)
