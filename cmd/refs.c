@@ -389,7 +389,8 @@ static int parse_addr(const char *s, uint64_t *out)
 	return errno || end == s || *end || !*out ? -1 : 0;
 }
 
-/* "@12345", as DevTools shows a node id: decimal, 32 bits. */
+/* "@12345", as DevTools shows a node id: decimal digits only (strtoull
+ * alone would take a sign or blanks), below 2^31 as every id is. */
 static int parse_id(const char *s, int64_t *out)
 {
 	unsigned long long v;
@@ -399,7 +400,7 @@ static int parse_id(const char *s, int64_t *out)
 		return -1;
 	errno = 0;
 	v = strtoull(s + 1, &end, 10);
-	if (errno || *end || v > UINT32_MAX)
+	if (errno || *end || v >= (1ull << 31))
 		return -1;
 	*out = (int64_t)v;
 	return 0;
@@ -468,7 +469,8 @@ int do_refs(int argc, char **argv)
 					  : parse_addr(val, &o.addr))
 				return cmd_usage("refs", "--addr takes a hex address "
 						 "(0x7f...) or a heap snapshot id "
-						 "(@12345), not '%s'", val);
+						 "(@12345, below 2^31), not '%s'",
+						 val);
 			break;
 		case OPT_CHAINS:
 			if (cmd_opt_int(&args, val, 0, INT_MAX, &chains))

@@ -25,7 +25,8 @@ Reads the .heapsnapshot back as Chrome DevTools' loader does and checks:
     node has a weak edge, and the summary's weak_edges counts them;
   - ids back to addresses: `refs PID --addr @ID --json` with a holder's id
     read from the file answers the holder's address; an id no object has
-    and an even id: exit 2 with a one-line error; "@x": a usage error.
+    and an even id: exit 2 with a one-line error; "@x", an empty id, a
+    sign, a blank, an id of 2^31 or more, an overflow: usage errors.
 """
 
 import json
@@ -249,6 +250,16 @@ def check_ids(ck, args, pid, doc, truth, ids):
     ck.ok(res.rc == 2 and T.one_line_stderr(res) is None and
           "snapshot id" in res.err, "--addr @x1: usage error",
           res.describe())
+    # Refused before the target is touched: the ids fit 31 bits, decimal
+    # digits only (no sign, no blank, no overflow).
+    for bad in ("@", "@+5", "@ 5", "@5 ", "@-1", "@0x11", "@2147483649",
+                "@4294967297", "@18446744073709551617",
+                "@99999999999999999999999999"):
+        res = T.pyxray(args.pyxray, "refs", pid, "--addr", bad)
+        ck.ok(res.rc == 2 and T.one_line_stderr(res) is None and
+              "snapshot id" in res.err and "no object has" not in res.err,
+              "--addr %r: a usage error, before attaching" % bad,
+              res.describe())
 
 
 def main():
