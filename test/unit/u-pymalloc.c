@@ -1,5 +1,6 @@
 /* pymalloc read from outside, on synthetic memory: arenas, pools, classes,
- * the damage checks. */
+ * the damage checks; the signature scan that finds 3.8-3.11's state
+ * without symbols. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -238,6 +239,291 @@ START_TEST(test_huge_array)
 }
 END_TEST
 
+/* ---- the signature scan (3.8-3.11 without symbols) ------------------- */
+
+/* pyx_pymalloc_scan() is the library's (lib/heap/pymalloc.c), not yet in a
+ * header: memory_report.h is the coordinator's. */
+int pyx_pymalloc_scan(struct pyx_mem *mem, const struct pyx_range *regions,
+		      size_t nregions, const struct pyx_range *anon,
+		      size_t nanon, struct pyx_pymalloc_where *w, char *why,
+		      size_t whylen);
+
+/* The interpreter's writable data [DATA, DATA_END) with usedpools at
+ * TABLE and the statics around ARENAS as Debian's 3.11 lays them out
+ * (highwater, ntimes, narenas, maxarenas, unused_arena_objects, arenas);
+ * the arena array malloc'ed at ARRAY in anonymous memory, after a glibc
+ * chunk header; the arenas of build(). */
+#define DATA BASE
+#define DATA_END (BASE + 0x10000)
+#define TABLE (BASE + 0x2000)
+#define ARENAS (BASE + 0x8000)
+#define ANON DATA_END
+#define ARRAY (ANON + 0x10)
+#define NSLOTS 16
+
+static uint64_t scan_bytes_read;
+
+static int count_read(void *ctx, pyx_addr_t a, void *buf, size_t len)
+{
+	scan_bytes_read += len;
+	return img_read(ctx, a, buf, len);
+}
+
+static const struct pyx_range data_range[] = { { DATA, DATA_END } };
+static const struct pyx_range anon_range[] = { { ANON, BASE + SIZE } };
+
+/* One used pool of class szidx at p, alone on its class's ring. */
+static void used_pool(pyx_addr_t p, uint32_t szidx, uint32_t count,
+		      uint32_t arenaindex)
+{
+	pyx_addr_t self = TABLE + 16 * szidx - 16;
+
+	pool(p, szidx, count);
+	put64(p + 16, self);
+	put64(p + 24, self);
+	put32(p + 32, arenaindex);
+	put64(TABLE + 16 * szidx, p);
+	put64(TABLE + 16 * szidx + 8, p);
+}
+
+/* An all-empty usedpools at t: every pair points at itself. */
+static void empty_table(pyx_addr_t t)
+{
+	for (unsigned i = 0; i < 32; i++) {
+		put64(t + 16 * i, t + 16 * i - 16);
+		put64(t + 16 * i + 8, t + 16 * i - 16);
+	}
+}
+
+static struct pyx_mem *scan_build(void)
+{
+	struct pyx_mem_source src = { .read = count_read, .maps = img_maps };
+	struct pyx_mem *mem;
+	pyx_addr_t a0 = BASE + ARENA, a1 = BASE + 2 * ARENA + 4096;
+	pyx_addr_t p1 = a1 - 4096 + POOL;
+
+	img = calloc(1, SIZE);
+	ck_assert_ptr_nonnull(img);
+	empty_table(TABLE);
+	used_pool(a0, 0, 10, 0);
+	pool(a0 + POOL, 3, 0);
+	used_pool(a0 + 2 * POOL, 31, 7, 0);
+	used_pool(p1, 1, 5, 1);
+	put64(ARRAY - 8, (NSLOTS * 48 + 16) | 1);
+	arena_object(ARRAY, a0, a0 + 3 * POOL, 62, 64);
+	arena_object(ARRAY + 48, a1, p1 + POOL, 62, 63);
+	for (unsigned i = 2; i < NSLOTS; i++) /* the unused list */
+		put64(ARRAY + 48 * i + 32, i + 1 < NSLOTS ?
+			      ARRAY + 48 * (i + 1) : 0);
+	put64(ARENAS, ARRAY);
+	put64(ARENAS - 8, ARRAY + 2 * 48);
+	put32(ARENAS - 16, NSLOTS);
+	put64(ARENAS - 24, 2);  /* narenas_currently_allocated */
+	put64(ARENAS - 32, 5);  /* ntimes_arena_allocated */
+	put64(ARENAS - 40, 3);  /* narenas_highwater */
+	ck_assert_int_eq(pyx_mem_new(&src, &mem), 0);
+	scan_bytes_read = 0;
+	return mem;
+}
+
+static struct pyx_pymalloc_where scan_where(void)
+{
+	struct pyx_pymalloc_where w = { 0 };
+
+	w.arena_size = ARENA;
+	w.pool_size = POOL;
+	w.alignment = 16;
+	return w;
+}
+
+static int scan(struct pyx_mem *mem, struct pyx_pymalloc_where *w, char *why,
+		size_t n)
+{
+	*w = scan_where();
+	return pyx_pymalloc_scan(mem, data_range, 1, anon_range, 1, w, why, n);
+}
+
+static void scan_done(struct pyx_mem *mem)
+{
+	pyx_mem_free(mem);
+	free(img);
+}
+
+START_TEST(test_scan_finds)
+{
+	struct pyx_mem *mem = scan_build();
+	struct pyx_pymalloc_where w;
+	struct pyx_pymalloc p = { 0 };
+	char why[256];
+
+	ck_assert_int_eq(scan(mem, &w, why, sizeof(why)), 0);
+	ck_assert_uint_eq(w.arenas_ptr, ARENAS);
+	ck_assert_uint_eq(w.maxarenas, ARENAS - 16);
+	ck_assert_uint_eq(w.narenas, ARENAS - 24);
+	ck_assert_uint_eq(w.ntimes, ARENAS - 32);
+	ck_assert_uint_eq(w.highwater, ARENAS - 40);
+	/* The state found walks as the symbols' would. */
+	ck_assert_int_eq(pyx_pymalloc_walk(mem, &w, &p), 0);
+	ck_assert_uint_eq(p.arenas, 2);
+	ck_assert_uint_eq(p.arenas_total, 5);
+	ck_assert_uint_eq(p.arenas_highwater, 3);
+	ck_assert_uint_eq(p.pools_used, 3);
+	ck_assert_uint_eq(p.used_bytes, 10 * 16 + 7 * 512 + 5 * 32);
+	ck_assert_uint_eq(p.bad_pools, 0);
+	pyx_pymalloc_free(&p);
+	/* The data and the array, not the memory around. */
+	ck_assert_uint_le(scan_bytes_read, (DATA_END - DATA) + 64 * 1024);
+	scan_done(mem);
+
+	/* pyenv's order: the counters, nfp2lasta, usable_arenas,
+	 * unused_arena_objects, maxarenas, arenas. */
+	mem = scan_build();
+	memset(at(ARENAS - 40), 0, 40);
+	put64(ARENAS - 8, 0);
+	put32(ARENAS - 8, NSLOTS);
+	put64(ARENAS - 16, ARRAY + 2 * 48);
+	put64(ARENAS - 24, ARRAY + 48);
+	put64(ARENAS - 568, 3);
+	put64(ARENAS - 560, 5);
+	put64(ARENAS - 552, 2);
+	ck_assert_int_eq(scan(mem, &w, why, sizeof(why)), 0);
+	ck_assert_uint_eq(w.maxarenas, ARENAS - 8);
+	ck_assert_uint_eq(w.narenas, ARENAS - 552);
+	ck_assert_uint_eq(w.highwater, ARENAS - 568);
+	scan_done(mem);
+}
+END_TEST
+
+START_TEST(test_scan_refuses_two)
+{
+	struct pyx_mem *mem = scan_build();
+	struct pyx_pymalloc_where w;
+	char why[256];
+
+	/* A second usedpools (all classes empty) in the data. */
+	empty_table(TABLE + 0x1000);
+	ck_assert_int_eq(scan(mem, &w, why, sizeof(why)), -PYX_E_NOT_SUPPORTED);
+	ck_assert_ptr_nonnull(strstr(why, "two tables"));
+	scan_done(mem);
+
+	/* A second word pointing at the array. */
+	mem = scan_build();
+	put64(DATA + 0x100, ARRAY);
+	ck_assert_int_eq(scan(mem, &w, why, sizeof(why)), -PYX_E_NOT_SUPPORTED);
+	ck_assert_ptr_nonnull(strstr(why, "two words"));
+	scan_done(mem);
+
+	/* Another power of two near arenas over unused slots (zeros after
+	 * the array): glibc's chunk header says which is maxarenas ... */
+	mem = scan_build();
+	put32(ARENAS + 64, 2 * NSLOTS);
+	ck_assert_int_eq(scan(mem, &w, why, sizeof(why)), 0);
+	ck_assert_uint_eq(w.maxarenas, ARENAS - 16);
+	scan_done(mem);
+
+	/* ... without it (another allocator), and no static pointing past
+	 * the first 16 slots: two answers, refused. */
+	mem = scan_build();
+	put32(ARENAS + 64, 2 * NSLOTS);
+	put64(ARRAY - 8, 0);
+	put64(ARENAS - 8, 0);
+	ck_assert_int_eq(scan(mem, &w, why, sizeof(why)), -PYX_E_NOT_SUPPORTED);
+	ck_assert_ptr_nonnull(strstr(why, "2 (maxarenas"));
+	scan_done(mem);
+}
+END_TEST
+
+START_TEST(test_scan_damage)
+{
+	struct pyx_mem *mem = scan_build();
+	struct pyx_pymalloc_where w;
+	char why[256];
+
+	/* A slot in use that is no arena (its next pool past its end). */
+	arena_object(ARRAY + 5 * 48, BASE + 3 * ARENA, BASE + 5 * ARENA, 0, 1);
+	ck_assert_int_eq(scan(mem, &w, why, sizeof(why)), -PYX_E_NOT_SUPPORTED);
+	ck_assert_ptr_nonnull(strstr(why, "no maxarenas"));
+	scan_done(mem);
+
+	/* The count disagrees with the slots in use. */
+	mem = scan_build();
+	put64(ARENAS - 24, 3);
+	ck_assert_int_eq(scan(mem, &w, why, sizeof(why)), -PYX_E_NOT_SUPPORTED);
+	scan_done(mem);
+
+	/* A pool's arena is not where its arenaindex says. */
+	mem = scan_build();
+	put32(BASE + ARENA + 32, 1);
+	ck_assert_int_eq(scan(mem, &w, why, sizeof(why)), -PYX_E_NOT_SUPPORTED);
+	ck_assert_ptr_nonnull(strstr(why, "no pointer holds"));
+	scan_done(mem);
+
+	/* A pool that does not link back to its class. */
+	mem = scan_build();
+	put64(BASE + ARENA + 24, TABLE);
+	ck_assert_int_eq(scan(mem, &w, why, sizeof(why)), -PYX_E_NOT_SUPPORTED);
+	ck_assert_ptr_nonnull(strstr(why, "usedpools"));
+	scan_done(mem);
+
+	/* maxarenas past the arena count pyxray scans (2^18): refused
+	 * without reading 2^19 slots. */
+	mem = scan_build();
+	put32(ARENAS - 16, UINT32_C(1) << 19);
+	ck_assert_int_eq(scan(mem, &w, why, sizeof(why)), -PYX_E_NOT_SUPPORTED);
+	ck_assert_uint_le(scan_bytes_read, 1u << 20);
+	scan_done(mem);
+
+	/* Nothing in use (PYTHONMALLOC=malloc): said so. */
+	mem = scan_build();
+	empty_table(TABLE);
+	ck_assert_int_eq(scan(mem, &w, why, sizeof(why)), -PYX_E_NOT_SUPPORTED);
+	ck_assert_ptr_nonnull(strstr(why, "no pool in use"));
+	scan_done(mem);
+}
+END_TEST
+
+START_TEST(test_scan_garbage)
+{
+	struct pyx_mem *mem = scan_build();
+	struct pyx_pymalloc_where w;
+	struct pyx_range r[2] = { { DATA, DATA_END },
+				  { BASE + 0x310000, BASE + SIZE } };
+	char why[256];
+	uint32_t x = 12345;
+
+	/* Bytes at random: no table, and nothing read but the data. */
+	for (size_t i = 0; i < DATA_END - DATA; i += 4) {
+		x = x * 1103515245u + 12345u;
+		memcpy(at(DATA + i), &x, 4);
+	}
+	ck_assert_int_eq(scan(mem, &w, why, sizeof(why)), -PYX_E_NOT_SUPPORTED);
+	ck_assert_ptr_nonnull(strstr(why, "no table"));
+	ck_assert_uint_le(scan_bytes_read, DATA_END - DATA);
+	scan_done(mem);
+
+	/* 120 000 words that all point into anonymous memory: the pointers
+	 * tried are bounded. */
+	mem = scan_build();
+	for (pyx_addr_t a = r[1].start; a < r[1].end; a += 8)
+		put64(a, ANON + 0x100 + ((a >> 3) & 0xfff) * 16);
+	w = scan_where();
+	ck_assert_int_eq(pyx_pymalloc_scan(mem, r, 2, anon_range, 1, &w, why,
+					   sizeof(why)), -PYX_E_NOT_SUPPORTED);
+	ck_assert_ptr_nonnull(strstr(why, "more than"));
+	scan_done(mem);
+
+	/* More writable data than the scan reads: refused, unread. */
+	mem = scan_build();
+	r[1].start = BASE + SIZE;
+	r[1].end = BASE + SIZE + (UINT64_C(65) << 20);
+	w = scan_where();
+	ck_assert_int_eq(pyx_pymalloc_scan(mem, r, 2, anon_range, 1, &w, why,
+					   sizeof(why)), -PYX_E_NOT_SUPPORTED);
+	ck_assert_uint_le(scan_bytes_read, DATA_END - DATA);
+	scan_done(mem);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("pymalloc");
@@ -246,6 +532,10 @@ int main(void)
 	tcase_add_test(tc, test_stats);
 	tcase_add_test(tc, test_damage);
 	tcase_add_test(tc, test_huge_array);
+	tcase_add_test(tc, test_scan_finds);
+	tcase_add_test(tc, test_scan_refuses_two);
+	tcase_add_test(tc, test_scan_damage);
+	tcase_add_test(tc, test_scan_garbage);
 	suite_add_tcase(s, tc);
 	return pyx_unit_run(s);
 }
