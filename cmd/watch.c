@@ -180,6 +180,8 @@ struct state {
 	double start_mono, cur_interval, pause_total_ms, pause_max_ms;
 	double base_pause_ms;
 	bool backed_off, prom_warned;
+	bool out_closed;  /* stdout failed (a reader gone: head, a closed
+			     pipe): the watch ends, no more stops */
 	const char *ended;
 };
 
@@ -1928,7 +1930,10 @@ static int sample(struct state *s)
 		print_live(s);
 	else
 		print_line(s, d);
-	fflush(stdout);
+	/* Nobody reads the samples any more: stopping the target again for
+	 * them would be pause for nothing. */
+	if (fflush(stdout) || ferror(stdout))
+		s->out_closed = true;
 	if (s->o.prom && (err = write_prom(s))) {
 		/* The monitoring file is not the watch: say so once, go on. */
 		if (!s->prom_warned)
@@ -2190,6 +2195,10 @@ int do_watch(int argc, char **argv)
 			s.ended = "interrupted";
 			break;
 		}
+		if (s.out_closed) {
+			s.ended = "output closed";
+			break;
+		}
 		if (s.o.count > 0 && (long)s.w->taken >= s.o.count)
 			break;
 		if (s.o.duration >= 0 &&
@@ -2226,7 +2235,7 @@ int do_watch(int argc, char **argv)
 		ret = cmd_fail(rc);
 		goto out;
 	}
-	if (!gone(err) && s.o.holders && !stop_signal) {
+	if (!gone(err) && s.o.holders && !stop_signal && !s.out_closed) {
 		if (!s.o.json && !s.o.live && s.ng && s.g[0].leak)
 			fprintf(stderr, "pyxray: tracing who holds the growth...\n");
 		if ((rc = find_holders(&s, &h, &nh))) {

@@ -27,6 +27,8 @@
     traced;
   - the target exits mid-watch: the summary of the samples so far, "ended":
     "exited", a message on stderr, exit 8;
+  - the reader goes away (| head -2): the watch ends at its next sample
+    (no more stops for nobody), quietly, exit 0, the target running;
   - the pause budget: with a budget below what a census costs, the
     interval backs off (interval_s grows) and the share is reported;
   - text output (not a terminal): one line per sample and the summary;
@@ -329,6 +331,36 @@ def check_exit(ck, args, py):
         fx.stop()
 
 
+def check_closed(ck, args, py):
+    """The reader goes away (pyxray watch ... | head -2): the watch ends
+    at its next sample instead of stopping the target for nobody, quietly,
+    exit 0."""
+    fx = start(py, "flat")
+    try:
+        t0 = time.monotonic()
+        p = T.spawn([args.pyxray, "watch", str(fx.pid), "--interval", "0.25",
+                     "--count", "40", "--holders", "0", "--pause-budget",
+                     "0", "--no-live"], stdout=T.subprocess.PIPE,
+                    stderr=T.subprocess.PIPE)
+        got = [p.stdout.readline() for _ in range(2)]
+        p.stdout.close()
+        try:
+            err = p.stderr.read().decode("utf-8", "replace")
+            rc = p.wait(timeout=30)
+        except T.subprocess.TimeoutExpired:
+            p.kill()
+            rc, err = None, "did not end"
+        took = time.monotonic() - t0
+        # 40 samples 0.25 s apart: 10 s if it went on
+        ck.ok(all(got) and rc == 0 and took < 4.0 and "error" not in err,
+              "output closed: the watch ends at its next sample, quietly, "
+              "exit 0 (%.1f s, rc %s)" % (took, rc), err[:800])
+        ck.ok(not T.wait_all_running(fx.pid) and T.tracer_pid(fx.pid) == 0,
+              "output closed: the target runs, not traced")
+    finally:
+        fx.stop()
+
+
 def check_budget(ck, args, py):
     fx = start(py, "flat")
     try:
@@ -507,6 +539,7 @@ def main():
         check_exports(ck, args, py, d)
         check_sigint(ck, args, py)
         check_exit(ck, args, py)
+        check_closed(ck, args, py)
         check_budget(ck, args, py)
         check_text(ck, args, py)
         check_nonblocking(ck, args, py)
