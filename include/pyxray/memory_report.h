@@ -119,6 +119,18 @@ struct pyx_range {
 	pyx_addr_t start, end;
 };
 
+/* pymalloc of 3.8-3.11 without symbols: find the state in the writable
+ * data [regions] of the file holding obmalloc (the interpreter or
+ * libpython); anon: the anonymous writable mappings and [heap] (where the
+ * arena array can be), sorted; w's geometry given.  Every candidate is
+ * checked by independent facts, one match only (docs/memory.md).
+ * 0: found, w's addresses set; -PYX_E_NOT_SUPPORTED: not found (why says
+ * why); -PYX_E_NOMEM, -PYX_E_EXITED. */
+int pyx_pymalloc_scan(struct pyx_mem *mem, const struct pyx_range *regions,
+		      size_t nregions, const struct pyx_range *anon,
+		      size_t nanon, struct pyx_pymalloc_where *w, char *why,
+		      size_t whylen);
+
 #define PYX_CMALLOC_MAX_ARENAS 1024
 
 struct pyx_cmalloc {

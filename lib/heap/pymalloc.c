@@ -823,17 +823,6 @@ static int find_counts(struct scan *s, const struct scan_region *r,
 	return 0;
 }
 
-/* Find the 3.8-3.11 state in the writable data [regions] of the object that
- * holds obmalloc (the interpreter, or libpython); anon: the anonymous
- * writable mappings and [heap] (where the arena array can be), sorted; w's
- * geometry is given.
- * 0: found, w's addresses set.  -PYX_E_NOT_SUPPORTED: not found, why says
- * so.  -PYX_E_NOMEM, -PYX_E_EXITED. */
-int pyx_pymalloc_scan(struct pyx_mem *mem, const struct pyx_range *regions,
-		      size_t nregions, const struct pyx_range *anon,
-		      size_t nanon, struct pyx_pymalloc_where *w, char *why,
-		      size_t whylen);
-
 int pyx_pymalloc_scan(struct pyx_mem *mem, const struct pyx_range *regions,
 		      size_t nregions, const struct pyx_range *anon,
 		      size_t nanon, struct pyx_pymalloc_where *w, char *why,

@@ -241,13 +241,6 @@ END_TEST
 
 /* ---- the signature scan (3.8-3.11 without symbols) ------------------- */
 
-/* pyx_pymalloc_scan() is the library's (lib/heap/pymalloc.c), not yet in a
- * header: memory_report.h is the coordinator's. */
-int pyx_pymalloc_scan(struct pyx_mem *mem, const struct pyx_range *regions,
-		      size_t nregions, const struct pyx_range *anon,
-		      size_t nanon, struct pyx_pymalloc_where *w, char *why,
-		      size_t whylen);
-
 /* The interpreter's writable data [DATA, DATA_END) with usedpools at
  * TABLE and the statics around ARENAS as Debian's 3.11 lays them out
  * (highwater, ntimes, narenas, maxarenas, unused_arena_objects, arenas);
