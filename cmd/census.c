@@ -36,7 +36,7 @@ void help_census(FILE *out)
 		"  --top N            the N biggest types (default %d; 0: all)\n"
 		"  --sort bytes|count|retained\n"
 		"                     order of the table (default bytes; retained\n"
-		"                     with --retained)\n"
+		"                     only with --retained)\n"
 		"  --retained         a retained-size column: what all the instances of\n"
 		"                     a type keep alive.  The table then comes from the\n"
 		"                     object graph (the dominators 'pyxray suspects'\n"
