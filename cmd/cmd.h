@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <sys/types.h>
 
@@ -195,6 +196,8 @@ size_t cmd_escape(char *buf, size_t n, const char *s);
  * surrogate Python's surrogateescape decodes it to (os.fsdecode), so a
  * consumer in Python gets back the exact bytes with os.fsencode(). */
 void json_str(FILE *out, const char *s);
+/* A count or size, or null where it is unknown (negative). */
+void cmd_json_i64_or_null(int64_t v);
 
 /* The subcommands: each file defines its run and help. */
 int do_stacks(int argc, char **argv);
@@ -225,12 +228,12 @@ void help_allocs(FILE *out);
 struct pyx_tasks;
 void cmd_task_text(const struct pyx_tasks *ts, size_t i, const char *indent);
 void cmd_task_json(const struct pyx_tasks *ts, size_t i);
-/* Shared by census and diff (cmd/census.c). */
+/* "1.5 MiB" (cmd/common.c). */
 const char *cmd_human_bytes(double bytes, char *buf, size_t n);
 
 /* The RSS placed with memory's accounting (pyx_memory_take() on a census
  * already taken: one more short stop), as census and suspects print it;
- * defined in cmd/census.c.  skip: not placed (--no-placement); a failure
+ * defined in cmd/rss.c.  skip: not placed (--no-placement); a failure
  * that is not fatal fills why and returns 0 with *out NULL. */
 struct pyx_memory_report;
 struct pyx_suspects;
@@ -247,7 +250,7 @@ const char *cmd_rss_part(const struct pyx_memory_report *r, size_t i,
 			 uint64_t *bytes);
 void cmd_rss_json(const struct pyx_memory_report *r, const char *why);
 /* memory --json's figures, "pause_ms" to "unexplained_share", no braces
- * (cmd/memory.c): lists false leaves out the per-class, per-arena, stack
+ * (cmd/rss.c): lists false leaves out the per-class, per-arena, stack
  * and file lists (census's and suspects' "memory"). */
 void cmd_memory_json_fields(const struct pyx_memory_report *r, bool lists,
 			    bool classes, size_t top);
@@ -256,6 +259,7 @@ void cmd_rss_json_totals(double copy_pause_ms, double other_pause_ms,
 			 const struct pyx_memory_report *r);
 void cmd_rss_biggest(const struct pyx_memory_report *r, char *buf, size_t n,
 		     uint64_t *bytes);
+/* suspects' figures as a census, for cmd_rss_place() (cmd/census.c). */
 void cmd_census_of_suspects(const struct pyx_suspects *r, struct pyx_census *c);
 void cmd_print_growth(const struct pyx_census_delta *d, size_t top,
 		      enum pyx_census_sort by);

@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -541,4 +542,30 @@ int cmd_capture_opt(const struct cmd_args *a, int id, const char *val,
 		return 1;
 	}
 	return cmd_stop_opt(a, id, val, &o->deadline_ms, CMD_HOLD_PTR(*o));
+}
+
+const char *cmd_human_bytes(double b, char *buf, size_t n)
+{
+	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	double a = fabs(b);
+	size_t u = 0;
+
+	while (a >= 1024 && u + 1 < sizeof(units) / sizeof(units[0])) {
+		a /= 1024;
+		b /= 1024;
+		u++;
+	}
+	if (u == 0)
+		snprintf(buf, n, "%.0f B", b);
+	else
+		snprintf(buf, n, "%.1f %s", b, units[u]);
+	return buf;
+}
+
+void cmd_json_i64_or_null(int64_t v)
+{
+	if (v >= 0)
+		printf("%" PRId64, v);
+	else
+		printf("null");
 }

@@ -413,15 +413,9 @@ static void json_sample(const struct state *s, const struct pyx_census_delta *d)
 		n = s->o.top;
 	printf("{\"sample\":%" PRIu64 ",\"t\":%.3f,\"time\":%.6f,\"rss_bytes\":",
 	       s->w->taken, x->t, x->time);
-	if (x->rss_bytes >= 0)
-		printf("%" PRId64, x->rss_bytes);
-	else
-		printf("null");
+	cmd_json_i64_or_null(x->rss_bytes);
 	printf(",\"arena_bytes\":");
-	if (x->arena_bytes >= 0)
-		printf("%" PRId64, x->arena_bytes);
-	else
-		printf("null");
+	cmd_json_i64_or_null(x->arena_bytes);
 	printf(",\"objects\":%" PRIu64 ",\"bytes\":%" PRIu64
 	       ",\"gc_objects\":%" PRIu64 ",\"gc_bytes\":%" PRIu64
 	       ",\"pause_ms\":%.3f,\"census_pause_ms\":%.3f,\"walk_ms\":%.3f"
