@@ -10,7 +10,7 @@
 #   pyxray stacks <TAB>          the PIDs of running Python processes (where
 #                                the usage line says PID), else files
 #   pyxray stacks --<TAB>        the options of `pyxray stacks --help`
-#   pyxray census --sort <TAB>   a value list the help gives (bytes|count);
+#   pyxray census --sort <TAB>   a value list the help gives (bytes|count|retained);
 #                                a FILE or DIR argument completes paths
 
 # The help text of "$1" (a pyxray) for "$2" (empty: the main help), cached.

@@ -225,8 +225,9 @@ t "$2" stacks ""
     chk.ok(longs == set(lines[1].split()) and "--json" in longs,
            "pyxray stacks --<TAB>: the options of stacks --help",
            "      %r" % lines[1])
-    chk.ok(lines[2].split() == ["bytes", "count"],
-           "pyxray census --sort <TAB>: bytes count", "      %r" % lines[2])
+    chk.ok(lines[2].split() == ["bytes", "count", "retained"],
+           "pyxray census --sort <TAB>: bytes count retained",
+           "      %r" % lines[2])
     chk.ok(str(idle.pid) in lines[3].split(),
            "pyxray stacks <TAB>: the PID of a running Python (%d)" % idle.pid,
            "      %r" % lines[3])
