@@ -40,9 +40,8 @@ void help_census(FILE *out)
 		"  --retained         a retained-size column: what all the instances of\n"
 		"                     a type keep alive.  The table then comes from the\n"
 		"                     object graph (the dominators 'pyxray suspects'\n"
-		"                     computes; a slower walk, more memory): the 20\n"
-		"                     types that retain the most, with their own size\n"
-		"                     and count\n"
+		"                     computes; a slower walk, more memory): every\n"
+		"                     type, with its own size and count\n"
 		"  --no-placement     do not place the RSS: one stop only (the RSS\n"
 		"                     minus the object bytes instead)\n"
 		"  --interval S       take two censuses S seconds apart and show what\n"
@@ -354,9 +353,8 @@ static void print_retained(const struct pyx_suspects *r, const char *binary,
 		print_safe(stdout, t->name);
 		printf("\n");
 	}
-	printf("(%zu of the %zu types that retain the most, by %s; retained: "
-	       "what all the type's instances keep alive, from the object "
-	       "graph)\n", n, r->ntypes, retained_by == SORT_COUNT ? "count" :
+	printf("(%zu of %zu types, by %s; retained: what all the type's "
+	       "instances keep alive, from the object graph)\n", n, r->ntypes, retained_by == SORT_COUNT ? "count" :
 	       retained_by == SORT_BYTES ? "size" : "retained size");
 	printf("\nObjects: %" PRIu64 ", %s (sys.getsizeof)\n", r->objects,
 	       cmd_human_bytes((double)r->heap_bytes, a, sizeof(a)));
@@ -406,7 +404,9 @@ static int census_retained(struct pyx_python *py,
 			   const char *debug_dir, bool skip, bool json,
 			   size_t top, bool by_retained, enum pyx_census_sort by)
 {
-	struct pyx_suspects_opts so = { .capture = copts->capture };
+	/* every type: the table is sorted and cut here (--sort, --top) */
+	struct pyx_suspects_opts so = { .capture = copts->capture,
+					.types = SIZE_MAX };
 	struct pyx_memory_report *m = NULL;
 	struct pyx_suspects *r = NULL;
 	struct pyx_census c;

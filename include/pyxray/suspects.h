@@ -32,6 +32,8 @@ struct pyx_python;
 struct pyx_suspects_opts {
 	size_t top;        /* suspects kept, biggest first (0: 10) */
 	double min_share;  /* of the heap a suspect retains (0: 0.01) */
+	size_t types;      /* per-type rows kept, by retained size (0: 20;
+			      SIZE_MAX: every type the graph has) */
 	struct pyx_heap_capture_opts capture;
 };
 

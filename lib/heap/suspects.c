@@ -32,6 +32,7 @@ struct ctx {
 				    ..loff[v + 1]); the virtual root's: row n */
 	uint64_t *size;          /* by node: its own bytes and its leaves' */
 	uint32_t *nleaves;       /* by node: its leaves */
+	size_t max_types;        /* per-type rows kept (o->types) */
 };
 
 static bool is_root(const struct ctx *c, uint32_t v)
@@ -497,13 +498,22 @@ static int type_retained(struct ctx *c, struct pyx_suspects *r)
 	for (size_t i = 0; i < nt; i++)
 		t[i].type = (uint32_t)i;
 	qsort(t, nt, sizeof(*t), cmp_tret);
-	r->types = calloc(MAX_TYPES, sizeof(*r->types));
+	/* every type: rows for the graph's types, no more (a bound of ours,
+	 * not the target's) */
+	if (c->max_types > nt)
+		c->max_types = nt;
+	r->types = calloc(c->max_types ? c->max_types : 1, sizeof(*r->types));
 	if (!r->types) {
 		err = -PYX_E_NOMEM;
 		goto out;
 	}
-	for (size_t i = 0; i < nt && ntop < MAX_TYPES && t[i].retained; i++) {
+	for (size_t i = 0; i < nt && ntop < c->max_types; i++) {
 		struct pyx_suspects_type *y = &r->types[ntop];
+
+		/* a type with no instance; one retaining nothing only when
+		 * every type is asked for */
+		if (!t[i].count || (!t[i].retained && c->max_types < nt))
+			continue;
 
 		if (!(y->name = strdup(pyx_refs_graph_type_name(g, t[i].type)))) {
 			err = -PYX_E_NOMEM;
@@ -577,7 +587,7 @@ int pyx_suspects_take(struct pyx_python *py, const struct pyx_suspects_opts *o,
 	go.leaf_share = o->min_share > 0 ? o->min_share : DEFAULT_SHARE;
 	struct pyx_refs_graph *g = NULL;
 	struct pyx_suspects *r;
-	struct ctx c = { 0 };
+	struct ctx c = { .max_types = o->types ? o->types : MAX_TYPES };
 	size_t top = o->top ? o->top : DEFAULT_TOP;
 	double share = o->min_share > 0 ? o->min_share : DEFAULT_SHARE;
 	uint64_t t0;

@@ -437,6 +437,17 @@ def case_retained(ck, args, fx):
     ck.ok(all("retained" in x for x in doc["types"]) and
           doc["retained_from"] == "object graph",
           "every row has its retained bytes; the table is the object graph's")
+    # every type, not the 20 that retain the most: each type a plain
+    # census finds 50 times or more is a row
+    c = T.pyxray(args.pyxray, "census", fx.pid, "--json", "--top", "0",
+                 "--no-placement", timeout=120)
+    if ck.ok(c.rc == 0, "census --json --top 0 exits 0", c.describe()):
+        want = set(x["type"] for x in c.json()["types"] if x["count"] >= 50)
+        missing = sorted(want - set(types))
+        ck.ok(len(doc["types"]) > 20 and not missing,
+              "census --retained lists every type (%d rows; the census's "
+              "types of 50+ objects: %d, missing %s)"
+              % (len(doc["types"]), len(want), missing[:10]))
     r = T.pyxray(args.pyxray, "census", fx.pid, "--retained", "--json",
                  "--sort", "retained", "--no-placement", timeout=120)
     if ck.ok(r.rc == 0, "census --retained --sort retained exits 0",
