@@ -97,6 +97,21 @@ int pyx_pymalloc_walk(struct pyx_mem *mem, const struct pyx_pymalloc_where *w,
  * and out->why says why (a stripped 3.8-3.11 build without its debug file,
  * PYTHONMALLOC=malloc).  Errors: those of pyx_pymalloc_walk(). */
 int pyx_pymalloc_read(struct pyx_python *py, struct pyx_pymalloc *out);
+/* pyx_pymalloc_read() in two steps, so that a stop holds only the walk:
+ * pyx_pymalloc_find() runs the signature scan of a stripped 3.8-3.11
+ * while the target runs (the statics it finds never move); nothing to do
+ * elsewhere (f->scanned false), nor when the running target fails a check
+ * (the scan is tried again in the stop).  Errors: -PYX_E_NOMEM,
+ * -PYX_E_EXITED.  pyx_pymalloc_read_found(): pyx_pymalloc_read() with it
+ * (f NULL: as pyx_pymalloc_read()). */
+struct pyx_pymalloc_found {
+	bool scanned;
+	struct pyx_pymalloc_where w;
+};
+int pyx_pymalloc_find(struct pyx_python *py, struct pyx_pymalloc_found *f);
+int pyx_pymalloc_read_found(struct pyx_python *py,
+			    const struct pyx_pymalloc_found *f,
+			    struct pyx_pymalloc *out);
 void pyx_pymalloc_free(struct pyx_pymalloc *p);
 
 /* ---- glibc malloc ------------------------------------------------------ */

@@ -902,14 +902,14 @@ static bool force_scan(void)
 
 /* The writable mappings of the object that holds obmalloc (where
  * _PyRuntime is: the executable, or libpython), and the anonymous mapping
- * right after the last of them (the rest of its .bss). */
-static int read_by_scan(struct pyx_python *py, struct pyx_pymalloc_where *w,
-			struct pyx_pymalloc *out)
+ * right after the last of them (the rest of its .bss), scanned: 0 with w's
+ * addresses set, -PYX_E_NOT_SUPPORTED with why, or an error. */
+static int locate_by_scan(struct pyx_python *py, struct pyx_pymalloc_where *w,
+			  char *why, size_t nwhy)
 {
 	struct pyx_range r[SCAN_MAX_REGIONS], *anon;
 	const struct pyx_map *maps;
 	const char *bin = py->info.binary;
-	char why[200];
 	size_t n, nr = 0, nanon = 0;
 	int err;
 
@@ -939,9 +939,30 @@ static int read_by_scan(struct pyx_python *py, struct pyx_pymalloc_where *w,
 			r[nr++].end = m->end;
 		}
 	}
-	err = pyx_pymalloc_scan(py->mem, r, nr, anon, nanon, w, why,
-				sizeof(why));
+	err = pyx_pymalloc_scan(py->mem, r, nr, anon, nanon, w, why, nwhy);
 	free(anon);
+	return err;
+}
+
+/* In the stop: the state found before it (f), else scanned now. */
+static int read_by_scan(struct pyx_python *py, struct pyx_pymalloc_where *w,
+			const struct pyx_pymalloc_found *f,
+			struct pyx_pymalloc *out)
+{
+	const char *bin = py->info.binary;
+	char why[200];
+	int err = 0;
+
+	if (f && f->scanned) {
+		/* the statics' addresses: the same for the process's life */
+		w->arenas_ptr = f->w.arenas_ptr;
+		w->maxarenas = f->w.maxarenas;
+		w->narenas = f->w.narenas;
+		w->ntimes = f->w.ntimes;
+		w->highwater = f->w.highwater;
+	} else {
+		err = locate_by_scan(py, w, why, sizeof(why));
+	}
 	if (err == -PYX_E_NOT_SUPPORTED) {
 		char buf[512];
 
@@ -977,28 +998,86 @@ static void unavailable(struct pyx_pymalloc *out, const char *fmt, const char *s
 	snprintf(out->why, sizeof(out->why), "%.255s", buf);
 }
 
+/* Where the state is found: each interpreter's (3.12+), .symtab's statics,
+ * or the signature scan (3.8-3.11 stripped). */
+enum path { P_NONE, P_INTERP, P_SYMBOLS, P_SCAN };
+
+static enum path path_of(struct pyx_python *py, struct pyx_pymalloc_where *w)
+{
+	const struct geometry *g = geometry_of(py);
+
+	if (!g || (py->k.arena_size && py->k.arena_size != g->arena_size))
+		return P_NONE;
+	w->arena_size = g->arena_size;
+	w->pool_size = g->pool_size;
+	w->alignment = 16;
+	if (pyx_layout_has(&py->layout, PYX_L_IS_OBMALLOC) &&
+	    pyx_layout_has(&py->layout, PYX_L_OBM_NARENAS))
+		return P_INTERP;
+	if (!force_scan() &&
+	    pyx_elf_lookup(py->elf, "arenas", &w->arenas_ptr, NULL) == 0 &&
+	    pyx_elf_lookup(py->elf, "maxarenas", &w->maxarenas, NULL) == 0 &&
+	    pyx_elf_lookup(py->elf, "narenas_currently_allocated", &w->narenas,
+			   NULL) == 0) {
+		if (pyx_elf_lookup(py->elf, "ntimes_arena_allocated", &w->ntimes,
+				   NULL))
+			w->ntimes = 0;
+		if (pyx_elf_lookup(py->elf, "narenas_highwater", &w->highwater,
+				   NULL))
+			w->highwater = 0;
+		return P_SYMBOLS;
+	}
+	return P_SCAN;
+}
+
+int pyx_pymalloc_find(struct pyx_python *py, struct pyx_pymalloc_found *f)
+{
+	char why[200];
+	int err;
+
+	memset(f, 0, sizeof(*f));
+	if (path_of(py, &f->w) != P_SCAN)
+		return 0;
+	/* The target runs: a pool relinked under the scan fails a check
+	 * (not found: scanned again in the stop), never passes a wrong one
+	 * (one match of several independent facts). */
+	err = locate_by_scan(py, &f->w, why, sizeof(why));
+	if (err == -PYX_E_NOMEM || err == -PYX_E_EXITED)
+		return err;
+	if (err)
+		pyx_debug("pymalloc: not found before the stop: %s", why);
+	pyx_err_clear();
+	f->scanned = err == 0;
+	return 0;
+}
+
 int pyx_pymalloc_read(struct pyx_python *py, struct pyx_pymalloc *out)
+{
+	return pyx_pymalloc_read_found(py, NULL, out);
+}
+
+int pyx_pymalloc_read_found(struct pyx_python *py,
+			    const struct pyx_pymalloc_found *f,
+			    struct pyx_pymalloc *out)
 {
 	const struct geometry *g = geometry_of(py);
 	struct pyx_pymalloc_where w = { 0 };
+	enum path path;
 	int err;
 
 	memset(out, 0, sizeof(*out));
+	path = path_of(py, &w);
 	if (!g) {
 		unavailable(out, "pymalloc's layout is unknown for Python %.32s",
 			    py->info.version);
 		return 0;
 	}
-	w.arena_size = g->arena_size;
-	w.pool_size = g->pool_size;
-	w.alignment = 16;
-	if (py->k.arena_size && py->k.arena_size != g->arena_size) {
+	if (path == P_NONE) {
 		unavailable(out, "pymalloc's arena size for Python %s disagrees "
 			    "with the ABI row", py->info.version);
 		return 0;
 	}
-	if (pyx_layout_has(&py->layout, PYX_L_IS_OBMALLOC) &&
-	    pyx_layout_has(&py->layout, PYX_L_OBM_NARENAS)) {
+	if (path == P_INTERP) {
 		pyx_addr_t seen[64], interps[PYX_MAX_INTERPRETERS];
 		int64_t narenas_off = pyx_off(py, PYX_L_OBM_NARENAS);
 		size_t ninterp, nseen = 0;
@@ -1044,19 +1123,9 @@ int pyx_pymalloc_read(struct pyx_python *py, struct pyx_pymalloc *out)
 	}
 	/* <= 3.11: file-static variables, in .symtab only; without them
 	 * (stripped), found by their signatures. */
-	if (!force_scan() &&
-	    pyx_elf_lookup(py->elf, "arenas", &w.arenas_ptr, NULL) == 0 &&
-	    pyx_elf_lookup(py->elf, "maxarenas", &w.maxarenas, NULL) == 0 &&
-	    pyx_elf_lookup(py->elf, "narenas_currently_allocated", &w.narenas,
-			   NULL) == 0) {
-		if (pyx_elf_lookup(py->elf, "ntimes_arena_allocated", &w.ntimes,
-				   NULL))
-			w.ntimes = 0;
-		if (pyx_elf_lookup(py->elf, "narenas_highwater", &w.highwater,
-				   NULL))
-			w.highwater = 0;
+	if (path == P_SYMBOLS) {
 		snprintf(out->method, sizeof(out->method), "symbols");
 		return pyx_pymalloc_walk(py->mem, &w, out);
 	}
-	return read_by_scan(py, &w, out);
+	return read_by_scan(py, &w, f, out);
 }

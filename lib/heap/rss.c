@@ -511,6 +511,7 @@ int pyx_memory_take(struct pyx_python *py, const struct pyx_memory_opts *o,
 	struct pyx_memory_report *r;
 	struct ctx x = { .tgt = py->tgt };
 	struct pyx_cmalloc_found found;
+	struct pyx_pymalloc_found pyfound;
 	struct pyx_census *c = NULL;
 	uint64_t pause0;
 	bool live = pyx_target_kind(py->tgt) == PYX_TARGET_PROCESS;
@@ -555,8 +556,10 @@ int pyx_memory_take(struct pyx_python *py, const struct pyx_memory_opts *o,
 			r->census_pause_ms = given->pause_ms;
 		}
 	}
-	/* libc's symbols and debug file: found while the target runs. */
-	if ((err = pyx_cmalloc_find(py->tgt, o->debug_dir, &found)))
+	/* libc's symbols and debug file, and a stripped 3.8-3.11's pymalloc
+	 * statics: found while the target runs. */
+	if ((err = pyx_cmalloc_find(py->tgt, o->debug_dir, &found)) ||
+	    (err = pyx_pymalloc_find(py, &pyfound)))
 		goto out;
 	pause0 = pyx_target_pause_ns(py->tgt);
 	if (live) {
@@ -569,7 +572,7 @@ int pyx_memory_take(struct pyx_python *py, const struct pyx_memory_opts *o,
 		if ((err = pyx_target_refresh_maps(py->tgt)))
 			goto resume;
 	}
-	if ((err = pyx_pymalloc_read(py, &r->pymalloc))) {
+	if ((err = pyx_pymalloc_read_found(py, &pyfound, &r->pymalloc))) {
 		if (fatal(err))
 			goto resume;
 		r->pymalloc.available = false;
