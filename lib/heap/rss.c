@@ -568,6 +568,15 @@ int pyx_memory_take(struct pyx_python *py, const struct pyx_memory_opts *o,
 #ifdef PYX_TEST_HOOKS
 		if (o->capture.hold_ms > 0)
 			usleep((useconds_t)o->capture.hold_ms * 1000);
+		/* Test hook: the placement fails inside its stop (what a
+		 * failed read does), so that the callers' fallback and the
+		 * resume on that path can be tested. */
+		if (getenv("PYX_TEST_PLACE_FAIL") &&
+		    strcmp(getenv("PYX_TEST_PLACE_FAIL"), "1") == 0) {
+			err = pyx_err_set(PYX_E_IO, "test hook: the placement "
+					  "failed in its stop");
+			goto resume;
+		}
 #endif
 		if ((err = pyx_target_refresh_maps(py->tgt)))
 			goto resume;

@@ -502,6 +502,49 @@ def case_core(ck, args, fx, spec):
         os.unlink(core)
 
 
+def target_state(pid):
+    """The target's scheduler state letter (t: stopped by a tracer)."""
+    with open("/proc/%d/stat" % pid) as f:
+        return f.read().rsplit(")", 1)[1].split()[0]
+
+
+def case_place_fails(ck, args, fx):
+    """The placement's stop fails (test hook): census and suspects keep
+    their result, fall back to the RSS line with the reason, and the
+    target runs again."""
+    os.environ["PYX_TEST_PLACE_FAIL"] = "1"
+    try:
+        c = T.pyxray(args.pyxray, "census", fx.pid, "--json", "--top", "1",
+                     timeout=120)
+        s = T.pyxray(args.pyxray, "suspects", fx.pid, "--top", "1",
+                     timeout=120)
+    finally:
+        del os.environ["PYX_TEST_PLACE_FAIL"]
+    if not ck.ok(c.rc == 0, "census, the placement failing: exits 0",
+                 c.describe()):
+        return
+    doc = c.json()
+    mem = doc.get("memory") or {}
+    if mem.get("available") is True:
+        T.log("SKIP PART: the placement's failure: pyxray was built "
+              "without PYX_TEST_HOOKS")
+        return
+    ck.ok(mem.get("available") is False and "test hook" in
+          str(mem.get("why")) and doc["objects"] > 0 and
+          doc["unexplained_bytes"] == doc["rss_bytes"] - doc["bytes"],
+          "census: the census kept, the RSS minus the objects, and why "
+          "(%s)" % mem.get("why"), json.dumps(mem)[:300])
+    line = [x for x in s.out.splitlines() if "RSS" in x and "not placed"
+            in x]
+    ck.ok(s.rc == 0 and "Suspect" in s.out and len(line) == 1 and
+          "test hook" in line[0],
+          "suspects: its report, and the RSS line says why it is not "
+          "placed", s.describe())
+    ck.ok(target_state(fx.pid) not in ("t", "T"),
+          "the target runs after the failed placement (state %s)"
+          % target_state(fx.pid))
+
+
 def main():
     args = T.parse_args(__doc__)
     T.require_pyxray(args.pyxray)
@@ -517,6 +560,7 @@ def main():
         case_stops(ck, args, fx)
         case_interval_stops(ck, args, fx)
         case_core(ck, args, fx, spec)
+        case_place_fails(ck, args, fx)
     finally:
         fx.stop()
     case_traces(ck, args)

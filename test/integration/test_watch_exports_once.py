@@ -471,6 +471,39 @@ def check_no_categories(ck, args, py):
         fx.stop()
 
 
+def check_place_fails(ck, args, py):
+    """The placement fails in every sample (test hook): the watch goes
+    on with the census's figures, says it once, and the target runs."""
+    fx = start(py, "flat")
+    os.environ["PYX_TEST_PLACE_FAIL"] = "1"
+    try:
+        w = W.Watch(args.pyxray, fx.pid, ["--interval", 0.1, "--count", 6,
+                                          "--pause-budget", 0, "--holders", 0])
+        w.first_line()
+        w.finish()
+    finally:
+        del os.environ["PYX_TEST_PLACE_FAIL"]
+    try:
+        m = (w.summary or {}).get("memory", {})
+        if m.get("placed"):
+            T.log("SKIP PART: the placement's failure: pyxray was built "
+                  "without PYX_TEST_HOOKS")
+            return
+        with open("/proc/%d/stat" % fx.pid) as f:
+            state = f.read().rsplit(")", 1)[1].split()[0]
+        ck.ok(w.rc == 0 and len(w.samples) == 6 and
+              all(s["memory"] is None and s["objects"] > 0
+                  for s in w.samples) and
+              "test hook" in str(m.get("error")) and
+              w.err.count("could not be placed") == 1 and
+              state not in ("t", "T"),
+              "the placement failing: 6 samples with the census's figures, "
+              "said once, the error in the summary, the target running "
+              "(state %s)" % state, w.err[:500] + json.dumps(m)[:500])
+    finally:
+        fx.stop()
+
+
 def check_core(ck, args, py):
     """A core: the allocators' figures from it, the mappings said once."""
     if not shutil.which("gcore"):
@@ -544,6 +577,7 @@ def main():
         check_text(ck, args, py)
         check_nonblocking(ck, args, py)
         check_no_categories(ck, args, py)
+        check_place_fails(ck, args, py)
         check_core(ck, args, py)
     except RuntimeError as e:
         ck.fail("run: %s" % e)
