@@ -984,13 +984,18 @@ static void trace_examples(struct state *s, struct holder *h)
 		struct pyx_refs_opts ro = { .addr = h->nb.examples[e],
 					    .max_groups = 1 };
 		struct pyx_refs *r = NULL;
+		uint64_t p0;
 		char *sig;
 		size_t p;
 		int err;
 
 		ro.capture = s->copts.capture;
 		h->traced++;
-		if ((err = pyx_refs_take(s->py, &ro, &r))) {
+		/* each trace is a stop of its own: in the pause reported */
+		p0 = pyx_target_pause_ns(s->tgt);
+		err = pyx_refs_take(s->py, &ro, &r);
+		s->pause_total_ms += (double)(pyx_target_pause_ns(s->tgt) - p0) / 1e6;
+		if (err) {
 			/* Freed since the walk that found it: not an error. */
 			if (err == -PYX_E_USAGE) {
 				h->gone++;
