@@ -65,9 +65,14 @@ def check_truth(ck, fx, mem, what):
         for key in ("arenas", "used_bytes", "free_bytes", "pools_empty",
                     "pool_header_bytes", "quantization_bytes",
                     "alignment_bytes"):
-            ck.ok(p.get(key) == st.get(key), "%s: pymalloc %s %s, "
-                  "_debugmallocstats %s" % (what, key, p.get(key),
-                                            st.get(key)))
+            # The truth is of the moment the fixture wrote it; by census's
+            # and suspects' stops (after memory's and each other's) the
+            # idle target may have taken or freed a block or two (seen on
+            # 3.14: one 64-byte block).  test_memory.py checks it exactly.
+            slack = 256 if key in ("used_bytes", "free_bytes") else 0
+            ck.ok(near(p.get(key), st.get(key), 0, slack),
+                  "%s: pymalloc %s %s, _debugmallocstats %s (within %d "
+                  "bytes)" % (what, key, p.get(key), st.get(key), slack))
         ck.ok(0 < p["fragmentation"] < 1, "%s: fragmentation stated (%.0f%%)"
               % (what, 100 * p["fragmentation"]))
     else:
