@@ -128,11 +128,7 @@ static void print_text(const struct pyx_allocs *a, const char *binary,
 	size_t k = top && top < n ? top : n;
 	char b1[32], b2[32];
 
-	printf("Process %d: Python ", a->pid);
-	print_safe(stdout, a->python_version);
-	printf(" (");
-	print_safe(stdout, binary);
-	printf(")\n");
+	cmd_print_process(a->pid, a->python_version, binary);
 	printf("tracemalloc: %s traced now, peak %s; %" PRIu64 " traces, up to %d "
 	       "frames each; paused the target for %.1f ms\n",
 	       cmd_human_bytes((double)a->traced_bytes, b1, sizeof(b1)),

@@ -147,11 +147,7 @@ static void print_header(const struct pyx_census *c, const char *binary,
 {
 	char a[32];
 
-	printf("Process %d: Python ", c->pid);
-	print_safe(stdout, c->python_version);
-	printf(" (");
-	print_safe(stdout, binary);
-	printf(")\n");
+	cmd_print_process(c->pid, c->python_version, binary);
 	print_pause(copy_ms, copies, r);
 	printf("copied %s of heap in %" PRIu64 " reads%s)",
 	       cmd_human_bytes((double)c->copied_bytes, a, sizeof(a)),
@@ -328,11 +324,7 @@ static void print_retained(const struct pyx_suspects *r, const char *binary,
 	size_t n = top && top < r->ntypes ? top : r->ntypes;
 	char a[32], b[32];
 
-	printf("Process %d: Python ", r->pid);
-	print_safe(stdout, r->python_version);
-	printf(" (");
-	print_safe(stdout, binary);
-	printf(")\n");
+	cmd_print_process(r->pid, r->python_version, binary);
 	print_pause(r->pause_ms, 1, m);
 	printf("copied %s of heap in %" PRIu64 " reads)",
 	       cmd_human_bytes((double)r->copied_bytes, a, sizeof(a)),

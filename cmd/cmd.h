@@ -196,6 +196,9 @@ size_t cmd_escape(char *buf, size_t n, const char *s);
  * surrogate Python's surrogateescape decodes it to (os.fsdecode), so a
  * consumer in Python gets back the exact bytes with os.fsencode(). */
 void json_str(FILE *out, const char *s);
+/* The first line of a report: "Process PID: Python VERSION (BINARY)",
+ * the target's strings escaped. */
+void cmd_print_process(int pid, const char *version, const char *binary);
 /* A count or size, or null where it is unknown (negative). */
 void cmd_json_i64_or_null(int64_t v);
 

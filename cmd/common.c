@@ -569,3 +569,12 @@ void cmd_json_i64_or_null(int64_t v)
 	else
 		printf("null");
 }
+
+void cmd_print_process(int pid, const char *version, const char *binary)
+{
+	printf("Process %d: Python ", pid);
+	print_safe(stdout, version);
+	printf(" (");
+	print_safe(stdout, binary);
+	printf(")\n");
+}

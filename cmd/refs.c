@@ -159,11 +159,7 @@ static void print_text(const struct pyx_refs *r, const char *binary,
 {
 	char a[32], b[32];
 
-	printf("Process %d: Python ", r->pid);
-	print_safe(stdout, r->python_version);
-	printf(" (");
-	print_safe(stdout, binary);
-	printf(")\n");
+	cmd_print_process(r->pid, r->python_version, binary);
 	/* one stop for the copy, one for the id's look-up, one for the
 	 * traces: the pause is their sum */
 	printf("Paused the target for %.1f ms%s (copied %s of heap in %" PRIu64

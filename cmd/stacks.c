@@ -164,11 +164,7 @@ static void print_text(const struct pyx_python_info *in, pid_t pid,
 		       const struct pyx_stacks *s, struct pyx_sources *src,
 		       int context, bool nonblocking, bool native)
 {
-	printf("Process %d: Python ", (int)pid);
-	print_safe(stdout, in->version);
-	printf(" (");
-	print_safe(stdout, in->binary);
-	printf(")\n");
+	cmd_print_process((int)pid, in->version, in->binary);
 	if (nonblocking)
 		printf("Read without stopping the target (%d attempt%s)\n",
 		       s->attempts, s->attempts == 1 ? "" : "s");

@@ -215,11 +215,7 @@ static void print_text(const struct pyx_suspects *r, const char *binary,
 {
 	char a[32], b[32];
 
-	printf("Process %d: Python ", r->pid);
-	print_safe(stdout, r->python_version);
-	printf(" (");
-	print_safe(stdout, binary);
-	printf(")\n");
+	cmd_print_process(r->pid, r->python_version, binary);
 	if (m || traces_ms(al) > 0) {
 		/* Every stop: the copy, the placement, tracemalloc's traces. */
 		int stops = 1 + (m ? 1 : 0) + (traces_ms(al) > 0 ? 1 : 0);
