@@ -175,6 +175,8 @@ struct state {
 	const char *place_off;
 	char place_error[300], why_objects[300], why_pymalloc[300];
 	char why_malloc[300], why_mmapped[300], why_maps[300];
+	/* libc's malloc state and pymalloc's statics, found once */
+	struct pyx_memory_found mfound;
 	struct statsd sd;
 	int pid;
 	double start_mono, cur_interval, pause_total_ms, pause_max_ms;
@@ -271,6 +273,17 @@ static size_t grows(char *buf, size_t n, const char *what,
 	return k < 0 ? 0 : (size_t)k >= n ? n - 1 : (size_t)k;
 }
 
+/* The objects grow by a type's count when their bytes do not (a slope of
+ * 0 B/s would say they are flat). */
+static size_t python_grows(char *buf, size_t n,
+			   const struct pyx_watch_curve *py)
+{
+	if (py->shape == PYX_SHAPE_LEAK)
+		return grows(buf, n, "Python objects", py);
+	return (size_t)snprintf(buf, n, "Python objects leak (types grow "
+				"steadily)");
+}
+
 /* Where the memory grows, in words. */
 static void verdict(const struct state *s, char *buf, size_t n)
 {
@@ -312,11 +325,7 @@ static void verdict(const struct state *s, char *buf, size_t n)
 				 pyx_watch_shape_name(py->shape));
 		break;
 	case PYX_PLACE_PYTHON:
-		if (py->shape == PYX_SHAPE_LEAK)
-			k += grows(buf, n, "Python objects", py);
-		else
-			k += (size_t)snprintf(buf, n, "Python objects leak "
-					      "(types grow steadily)");
+		k += python_grows(buf, n, py);
 		if (k >= n)
 			k = n - 1;
 		if (wh->c_known && wh->c.shape == PYX_SHAPE_LEAK)
@@ -329,13 +338,7 @@ static void verdict(const struct state *s, char *buf, size_t n)
 		snprintf(buf + k, n - k, ": a leak in Python objects");
 		break;
 	case PYX_PLACE_PYTHON_AND_C:
-		/* The objects grow by a type's count when their bytes do not
-		 * (a slope of 0 B/s would say they are flat). */
-		if (py->shape == PYX_SHAPE_LEAK)
-			k += grows(buf, n, "Python objects", py);
-		else
-			k += (size_t)snprintf(buf, n, "Python objects leak "
-					      "(types grow steadily)");
+		k += python_grows(buf, n, py);
 		if (k >= n)
 			k = n - 1;
 		k += grows(buf + k, n - k, " and glibc malloc (in use and mmapped)",
@@ -1826,7 +1829,8 @@ static int place(struct state *s, const struct pyx_census *c,
 {
 	struct pyx_memory_opts mo = { .capture = s->copts.capture,
 				      .census = c,
-				      .debug_dir = s->o.debug_dir };
+				      .debug_dir = s->o.debug_dir,
+				      .found = &s->mfound };
 	struct pyx_memory_report *r = NULL;
 	int err;
 

@@ -105,7 +105,8 @@ int pyx_pymalloc_read(struct pyx_python *py, struct pyx_pymalloc *out);
  * -PYX_E_EXITED.  pyx_pymalloc_read_found(): pyx_pymalloc_read() with it
  * (f NULL: as pyx_pymalloc_read()). */
 struct pyx_pymalloc_found {
-	bool scanned;
+	bool needed;            /* a stripped 3.8-3.11: the scan is the way */
+	bool scanned;           /* found by it (w's addresses set) */
 	struct pyx_pymalloc_where w;
 };
 int pyx_pymalloc_find(struct pyx_python *py, struct pyx_pymalloc_found *f);
@@ -239,6 +240,17 @@ struct pyx_memory_stack {
 	uint64_t rss_bytes;
 };
 
+/* What pyx_memory_take() finds while the target runs: libc's malloc state
+ * (symbols or debug file) and a stripped build's pymalloc statics.  None
+ * of it moves while the process lives, so a caller that places the RSS
+ * again and again (watch: every sample) keeps it here and it is found
+ * once (a scan the running target failed is tried again next time). */
+struct pyx_memory_found {
+	bool have_malloc, have_pymalloc;
+	struct pyx_cmalloc_found malloc;
+	struct pyx_pymalloc_found pymalloc;
+};
+
 struct pyx_memory_opts {
 	struct pyx_heap_capture_opts capture; /* the census's; deadline too */
 	bool no_objects;        /* skip the census */
@@ -246,6 +258,9 @@ struct pyx_memory_opts {
 	 * objects', and no census is taken again.  census, suspects and watch
 	 * place their RSS this way: one more short stop, for the allocators. */
 	const struct pyx_census *census;
+	/* Kept by the caller between calls (zeroed before the first); NULL:
+	 * found on each call. */
+	struct pyx_memory_found *found;
 	const char *debug_dir;  /* libc's debug file */
 };
 

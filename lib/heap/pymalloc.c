@@ -1038,6 +1038,7 @@ int pyx_pymalloc_find(struct pyx_python *py, struct pyx_pymalloc_found *f)
 	memset(f, 0, sizeof(*f));
 	if (path_of(py, &f->w) != P_SCAN)
 		return 0;
+	f->needed = true;
 	/* The target runs: a pool relinked under the scan fails a check
 	 * (not found: scanned again in the stop), never passes a wrong one
 	 * (one match of several independent facts). */

@@ -510,8 +510,8 @@ int pyx_memory_take(struct pyx_python *py, const struct pyx_memory_opts *o,
 {
 	struct pyx_memory_report *r;
 	struct ctx x = { .tgt = py->tgt };
-	struct pyx_cmalloc_found found;
-	struct pyx_pymalloc_found pyfound;
+	struct pyx_memory_found *local = NULL;
+	struct pyx_memory_found *fd = o->found;
 	struct pyx_census *c = NULL;
 	uint64_t pause0;
 	bool live = pyx_target_kind(py->tgt) == PYX_TARGET_PROCESS;
@@ -523,6 +523,11 @@ int pyx_memory_take(struct pyx_python *py, const struct pyx_memory_opts *o,
 		return -PYX_E_NOMEM;
 	x.r = r;
 	x.mem = py->mem;
+	/* ~4 KiB of paths: on the heap, not the stack */
+	if (!fd && !(fd = local = calloc(1, sizeof(*fd)))) {
+		free(r);
+		return -PYX_E_NOMEM;
+	}
 	r->pid = (int)pyx_target_pid(py->tgt);
 	snprintf(r->python_version, sizeof(r->python_version), "%s",
 		 py->info.version);
@@ -557,10 +562,19 @@ int pyx_memory_take(struct pyx_python *py, const struct pyx_memory_opts *o,
 		}
 	}
 	/* libc's symbols and debug file, and a stripped 3.8-3.11's pymalloc
-	 * statics: found while the target runs. */
-	if ((err = pyx_cmalloc_find(py->tgt, o->debug_dir, &found)) ||
-	    (err = pyx_pymalloc_find(py, &pyfound)))
-		goto out;
+	 * statics: found while the target runs, once for a caller that keeps
+	 * them. */
+	if (!fd->have_malloc) {
+		if ((err = pyx_cmalloc_find(py->tgt, o->debug_dir, &fd->malloc)))
+			goto out;
+		fd->have_malloc = true;
+	}
+	if (!fd->have_pymalloc) {
+		if ((err = pyx_pymalloc_find(py, &fd->pymalloc)))
+			goto out;
+		fd->have_pymalloc = !fd->pymalloc.needed ||
+				    fd->pymalloc.scanned;
+	}
 	pause0 = pyx_target_pause_ns(py->tgt);
 	if (live) {
 		if ((err = pyx_target_stop(py->tgt, o->capture.deadline_ms)))
@@ -581,7 +595,7 @@ int pyx_memory_take(struct pyx_python *py, const struct pyx_memory_opts *o,
 		if ((err = pyx_target_refresh_maps(py->tgt)))
 			goto resume;
 	}
-	if ((err = pyx_pymalloc_read_found(py, &pyfound, &r->pymalloc))) {
+	if ((err = pyx_pymalloc_read_found(py, &fd->pymalloc, &r->pymalloc))) {
 		if (fatal(err))
 			goto resume;
 		r->pymalloc.available = false;
@@ -589,7 +603,7 @@ int pyx_memory_take(struct pyx_python *py, const struct pyx_memory_opts *o,
 		    "pymalloc's state cannot be read");
 		pyx_pymalloc_free(&r->pymalloc);
 	}
-	if ((err = pyx_cmalloc_walk_found(py->tgt, &found, &r->malloc)))
+	if ((err = pyx_cmalloc_walk_found(py->tgt, &fd->malloc, &r->malloc)))
 		goto resume;
 	if (live) {
 		r->vmrss_bytes = pyx_target_rss_bytes(py->tgt);
@@ -623,6 +637,7 @@ out:
 	free(x.sp);
 	free(x.tids);
 	pyx_census_free(c);
+	free(local);
 	if (err) {
 		pyx_memory_free(r);
 		return err;
