@@ -50,6 +50,11 @@ struct pyx_heap_stats {
 	uint64_t lost_in_copy;
 };
 
+/* How many threads a heap walk runs on: requested (at most 64), or for 0
+ * the CPUs this process may run on (sched_getaffinity), at least 1 and at
+ * most 16.  The one place that resolves a --jobs option. */
+unsigned pyx_heap_jobs(unsigned requested);
+
 /* The state of the collector.  -PYX_E_NOT_SUPPORTED (detail says so) if
  * Python is finalizing; *collecting is set if a collection is running (its
  * objects are then on temporary lists: stop again a moment later). */
