@@ -16,6 +16,21 @@ void pyx_print(enum pyx_print_level level, const char *fmt, ...)
 
 #define PYX_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
+/* Fork-join (lib/thread.c): fn(args + i * size) for each i in [0, n), at
+ * most PYX_PARALLEL_MAX, i = 0 on the calling thread and the others on
+ * threads of their own that block every signal (pyxray's handlers, which
+ * resume the target, stay on the main thread); returns when all are done.
+ * A share whose thread cannot be created runs on the caller, after its own:
+ * the work is always done, only less in parallel.  fn must not fail
+ * silently: it records its error in its own args. */
+#define PYX_PARALLEL_MAX 64
+void pyx_parallel(unsigned n, void (*fn)(void *), void *args, size_t size);
+/* How many threads a job gets: requested (at most PYX_PARALLEL_MAX), or
+ * with 0 the CPUs this process may run on, at most PYX_JOBS_DEFAULT_MAX
+ * (past that the copy and the walks are bound by memory, not CPUs). */
+#define PYX_JOBS_DEFAULT_MAX 16
+unsigned pyx_jobs(unsigned requested);
+
 /* Brent's cycle check for a chain of remote pointers (frames, thread
  * states): O(1) memory, catches a loop within twice its length.  A target
  * that frees and reuses nodes while it is read can make such loops. */

@@ -149,6 +149,15 @@ int pyx_mem_snapshot(struct pyx_mem *mem, uint64_t max_bytes,
  * is big enough, else allocates its own. */
 int pyx_mem_snapshot_reserve(struct pyx_mem *mem, uint64_t bytes,
 			     uint64_t slack);
+/* The threads the next reserve and copy may use (0: as many as the CPUs
+ * pyxray may run on, at most 16, the default; 1: none).
+ * A live copy is read on that many threads in shares of 16 MiB at least,
+ * and the reserved buffer faulted in the same way.  While a copy exists,
+ * the reads of pyx_mem_read(), _read_u64(), _read_cstr(), _valid(),
+ * pyx_mem_snapshot_ptr() and _wptr() may come from several threads at once
+ * (writes into the copy through _wptr by several threads must be atomic on
+ * the word); every other call, and every call without a copy, from one. */
+void pyx_mem_set_jobs(struct pyx_mem *mem, unsigned jobs);
 /* Free the copy; reads go to the live process again.  Idempotent. */
 void pyx_mem_snapshot_release(struct pyx_mem *mem);
 bool pyx_mem_has_snapshot(const struct pyx_mem *mem);

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -740,6 +741,140 @@ START_TEST(test_snapshot_file_backed_pagemap)
 }
 END_TEST
 
+
+/* ---- a copy on several threads ----------------------------------------- */
+
+#define PAR_MAPS 3
+#define PAR_PAGES (6u << 10) /* 24 MiB a mapping: shares of 16 MiB+ */
+#define PAR_BASE ((uintptr_t)0x60000000)
+
+static uint64_t par_word(uintptr_t addr)
+{
+	return (uint64_t)addr * UINT64_C(0x9E3779B97F4A7C15);
+}
+
+static void child_par(void *arg)
+{
+	struct shared *sh = arg;
+
+	for (int m = 0; m < PAR_MAPS; m++) {
+		/* A hole of one page between mappings: three ranges. */
+		uintptr_t b = PAR_BASE + (uintptr_t)m * (PAR_PAGES + 1) * PAGE;
+		uint64_t *p = mmap((void *)b, PAR_PAGES * PAGE,
+				   PROT_READ | PROT_WRITE,
+				   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
+				   -1, 0);
+
+		if (p == MAP_FAILED)
+			_exit(3);
+		/* Every other page touched: runs the copy must place. */
+		for (size_t pg = 0; pg < PAR_PAGES; pg += 2)
+			for (size_t w = 0; w < PAGE / 8; w++) {
+				uintptr_t a = b + pg * PAGE + w * 8;
+
+				p[(a - b) / 8] = par_word(a);
+			}
+	}
+	sh->ready = 1;
+	for (;;)
+		msleep(10);
+}
+
+struct par_check {
+	struct pyx_mem *mem;
+	unsigned seed;
+	size_t bad;
+};
+
+/* Reads through pyx_mem_read and the zero-copy pointer, from one thread
+ * of several: each sees the copy's words (the run hint is per thread). */
+static void *par_reader(void *arg)
+{
+	struct par_check *c = arg;
+	unsigned x = c->seed;
+
+	for (int i = 0; i < 200000; i++) {
+		int m;
+		size_t pg, w;
+		uintptr_t a;
+		uint64_t v = 1;
+		const uint64_t *p;
+
+		x = x * 1103515245u + 12345u;
+		m = (int)((x >> 8) % PAR_MAPS);
+		pg = (x >> 4) % PAR_PAGES;
+		w = (x >> 16) % (PAGE / 8);
+		a = PAR_BASE + (uintptr_t)m * (PAR_PAGES + 1) * PAGE +
+		    pg * PAGE + w * 8;
+		if (pyx_mem_read_u64(c->mem, a, &v) ||
+		    v != (pg % 2 ? 0 : par_word(a)))
+			c->bad++;
+		p = pyx_mem_snapshot_ptr(c->mem, a, 8);
+		if (pg % 2 == 0 && (!p || *p != par_word(a)))
+			c->bad++;
+	}
+	return NULL;
+}
+
+static void parallel_case(unsigned jobs, bool force_pread)
+{
+	struct shared *sh = shared_new();
+	pid_t pid = spawn(child_par, sh);
+	struct pyx_target *proc;
+	struct pyx_mem *mem;
+	struct pyx_mem_snapshot_info si;
+	struct par_check chk[4];
+	pthread_t th[4];
+
+	wait_flag(&sh->ready, 1);
+	ck_assert_int_eq(pyx_target_open_pid(pid, &proc), 0);
+	mem = pyx_target_mem(proc);
+	if (force_pread)
+		pyx_mem_test_force_pread(mem);
+	pyx_mem_set_jobs(mem, jobs);
+	ck_assert_int_eq(pyx_mem_snapshot_reserve(mem, pyx_mem_snapshot_size(mem),
+						  1u << 20), 0);
+	ck_assert_int_eq(pyx_mem_snapshot(mem, SNAP_BOUND, &si), 0);
+	ck_assert_uint_ge(si.bytes, PAR_MAPS * PAR_PAGES / 2 * PAGE);
+	/* Every word of every run, in place. */
+	for (int m = 0; m < PAR_MAPS; m++) {
+		uintptr_t b = PAR_BASE + (uintptr_t)m * (PAR_PAGES + 1) * PAGE;
+
+		for (size_t pg = 0; pg < PAR_PAGES; pg += 2) {
+			const uint64_t *p = pyx_mem_snapshot_ptr(mem, b + pg * PAGE,
+								 PAGE);
+
+			ck_assert_ptr_nonnull(p);
+			for (size_t w = 0; w < PAGE / 8; w++)
+				if (p[w] != par_word(b + pg * PAGE + w * 8))
+					ck_abort_msg("jobs %u: word %zu of page "
+						     "%zu of mapping %d", jobs,
+						     w, pg, m);
+		}
+	}
+	for (int t = 0; t < 4; t++) {
+		chk[t] = (struct par_check){ mem, 17u + (unsigned)t * 7919u, 0 };
+		ck_assert_int_eq(pthread_create(&th[t], NULL, par_reader,
+						&chk[t]), 0);
+	}
+	for (int t = 0; t < 4; t++) {
+		pthread_join(th[t], NULL);
+		ck_assert_uint_eq(chk[t].bad, 0);
+	}
+	pyx_mem_snapshot_release(mem);
+	pyx_target_free(proc);
+	reap(pid);
+}
+
+START_TEST(test_snapshot_parallel)
+{
+	parallel_case(1, false);
+	parallel_case(3, false);
+	parallel_case(8, false);
+	parallel_case(3, true); /* /proc/PID/mem: one thread */
+}
+END_TEST
+
 static Suite *memory_suite(void)
 {
 	Suite *s = suite_create("memory");
@@ -763,6 +898,7 @@ static Suite *memory_suite(void)
 	tcase_add_test(tc, test_snapshot_sparse_pagemap);
 	tcase_add_test(tc, test_snapshot_file_backed);
 	tcase_add_test(tc, test_snapshot_file_backed_pagemap);
+	tcase_add_test(tc, test_snapshot_parallel);
 	suite_add_tcase(s, tc);
 	return s;
 }
