@@ -2,7 +2,7 @@
 """Benchmark: `pyxray census` against the in-process census tools.
 
   census_bench.py [--pyxray BIN] [--pyxray-baseline BIN] [--python PY ...]
-                  [--objects 5000000] [--runs 3]
+                  [--objects 5000000] [--runs 5] [--jobs N]
 
 PY is an interpreter path or a test bed spec (root:DIR:NAME:container|
 hostld, docs/test-bed.md): the fixture then runs in that mode and pyxray is
@@ -11,7 +11,9 @@ given its PID as the host sees it.
 For every Python, one fixtures/census_target.py --bench N heap (about N
 objects tracked by the GC: instances, their lists, dicts, tuples, __slots__
 objects) is measured in the same run by:
-  * pyxray census PID --json (and --tracked-only): wall time, the pause it
+  * pyxray census PID --json --no-placement (and --tracked-only; the RSS
+    placement is a second stop for the allocators, not part of a census
+    with sizes, which the peers are): wall time, the pause it
     reports, its peak RSS (getrusage of the child), best and median of runs;
   * the in-process peers, timed inside the fixture on the same heap, holding
     the GIL all along: collections.Counter(type(o).__name__ for o in
@@ -79,7 +81,21 @@ def python_label(py, version):
     return "%s %s %s" % (version, os.path.basename(spec.root), spec.mode)
 
 
-def bench_one(tools, py, nobj, runs):
+def census_args(binary, jobs):
+    """What census is given: --no-placement where the binary places the
+    RSS (a second stop, for the allocators: not part of a census with
+    sizes, which the peers are), --jobs where it knows it."""
+    h = subprocess.run([binary, "census", "--help"], capture_output=True,
+                       text=True).stdout
+    args = []
+    if "--no-placement" in h:
+        args.append("--no-placement")
+    if jobs and "--jobs" in h:
+        args += ["--jobs", str(jobs)]
+    return args
+
+
+def bench_one(tools, py, nobj, runs, jobs=0):
     """{tool: row} for the pyxray binaries tools [(label, path)] on one
     heap; a row without "full" holds "cannot" (that binary cannot read
     this target)."""
@@ -105,6 +121,8 @@ def bench_one(tools, py, nobj, runs):
                   "objgraph_s": t.get("objgraph_s")}
         rows = dict((label, dict(common, tool=label)) for label, _ in tools)
         first = True
+        targs = dict((label, census_args(binary, jobs))
+                     for label, binary in tools)
         for mode, extra in (("full", []), ("tracked", ["--tracked-only"])):
             m = dict((label, {"walls": [], "pauses": [], "rss": [],
                               "walks": []}) for label, _ in tools)
@@ -117,7 +135,7 @@ def bench_one(tools, py, nobj, runs):
                     with own_cache(label != tools[0][0]):
                         wall, maxrss, rc, out, err = run_pyxray(
                             [binary, "census", str(proc.pid), "--json"]
-                            + extra)
+                            + targs[label] + extra)
                     if rc != 0:
                         if label != tools[0][0]:
                             # An older build may not know this target.
@@ -148,6 +166,7 @@ def bench_one(tools, py, nobj, runs):
                 rows[label][mode] = {
                     "wall_best": min(r["walls"]),
                     "wall_median": statistics.median(r["walls"]),
+                    "wall_max": max(r["walls"]),
                     "pause_best": min(r["pauses"]),
                     "pause_median": statistics.median(r["pauses"]),
                     "walk_median": statistics.median(r["walks"]),
@@ -174,8 +193,10 @@ def main():
                     help="target Python: a path or a test bed spec "
                     "root:DIR:NAME:MODE (repeatable)")
     ap.add_argument("--objects", type=int, default=5000000)
-    ap.add_argument("--runs", type=int, default=3,
+    ap.add_argument("--runs", type=int, default=5,
                     help="runs of each binary, full and --tracked-only")
+    ap.add_argument("--jobs", type=int, default=0,
+                    help="census --jobs N (default: the binary's own)")
     args = ap.parse_args()
     pythons = args.python or [p for p in DEFAULT_PYTHONS if os.path.exists(p)]
     tools = [("pyxray", os.path.abspath(args.pyxray))]
@@ -185,7 +206,8 @@ def main():
     rows = []
     for py in pythons:
         T.log("# %s: building %d objects..." % (py, args.objects))
-        rows.extend(bench_one(tools, py, args.objects, args.runs))
+        rows.extend(bench_one(tools, py, args.objects, args.runs,
+                              args.jobs))
     print()
     print("| tool | Python | GC objects (fixture's gc.get_objects) "
           "| target RSS | pyxray census wall (best / median) "
@@ -221,6 +243,15 @@ def main():
                                         r["full"]["walk_median"],
                                         r["tracked"]["walk_median"])
               for r in rows if "full" in r))
+    print("Slowest run over the median (census wall): %s" % ", ".join(
+        "%s %s %+.0f%%" % (r["python"], r["tool"],
+                           100.0 * (r["full"]["wall_max"] /
+                                    r["full"]["wall_median"] - 1))
+        for r in rows if "full" in r))
+    print("Census wall median / in-process getsizeof pass: %s" % ", ".join(
+        "%s %s %.2f" % (r["python"], r["tool"],
+                        r["full"]["wall_median"] / r["getsizeof_s"])
+        for r in rows if "full" in r and r.get("getsizeof_s")))
     print("Copied heap: %s" % ", ".join(
         "%s %s %.0f MiB" % (r["python"], r["tool"], r["copied_mib"])
         for r in rows if "full" in r))
