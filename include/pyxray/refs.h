@@ -31,6 +31,10 @@ struct pyx_refs_opts {
 	int max_depth;          /* longest path searched (default 64) */
 	size_t max_groups;      /* groups kept, biggest first (default 10) */
 	size_t max_referrers;   /* direct referrers listed (default 100) */
+	/* Also what the targets retain (the dominator tree of the whole
+	 * graph, as pyx_suspects_take() has it): every object is a node,
+	 * which costs the memory and time of suspects. */
+	bool retained;
 	struct pyx_heap_capture_opts capture; /* stop, copy, resume */
 };
 
@@ -50,6 +54,10 @@ struct pyx_refs_group {
 	size_t npath;
 	char *root;             /* what holds the last holder */
 	bool inferred;          /* some edge of the path is inferred */
+	/* With opts.retained: what the group's targets keep alive, the union
+	 * of the subtrees they dominate (each object once; the targets'
+	 * own bytes included). */
+	uint64_t retained_bytes, retained_objects;
 };
 
 struct pyx_refs_referrer {
@@ -79,6 +87,10 @@ struct pyx_refs {
 	uint64_t targets, target_bytes;
 	uint64_t unreachable, unreachable_bytes; /* no root reaches them */
 	uint64_t too_deep;       /* reached only past max_depth */
+	bool retained;           /* opts.retained: the retained_* are set */
+	uint64_t retained_bytes, retained_objects; /* by all the targets
+				    (each object once) */
+	double retained_ms;      /* the dominators (in walk_ms) */
 	struct pyx_refs_group *groups; /* biggest first */
 	size_t ngroups, ngroups_total;
 	struct pyx_refs_referrer *referrers; /* of the targets (--addr) */

@@ -3,12 +3,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "pyxray/heap.h"
 #include "pyxray/refs.h"
 #include "pyxray/stacks.h"
 #include "abi.h"
+#include "dominators.h"
 #include "referents.h"
 #include "walk.h"
 
@@ -18,11 +18,18 @@
 #define MAX_ITEMS (1u << 28)
 #define NONE UINT32_MAX
 #define ROOT_EDGE (UINT64_C(1) << 63) /* pedge of a root: | root id */
-#define REFCNT_MASK (~(UINT64_C(1) << 63)) /* the census's mark bit */
 #define MAX_SUGGESTIONS 5
 #define MAX_GARBAGE_TYPES 10
-#define LEAF (UINT32_C(1) << 31) /* a hash slot's node: leaf id | LEAF */
+#define LEAF (UINT32_C(1) << 31) /* a slot's node: leaf id | LEAF */
 #define LEAF_ROOT PYX_REFS_GRAPH_ROOT /* lowner of a leaf that is a root */
+/* A node's id kept in its copied ob_refcnt: TAG | id (the LEAF bit for a
+ * leaf).  No refcount has bit 63 set (3.8-3.13: a Py_ssize_t; 3.14+: the
+ * top bit of ob_flags, unused), nor, in a sane heap, these 31 bits above
+ * the id; a word that has them all the same is trusted only when the id's
+ * address is the object's (a damaged heap cannot name another node). */
+#define TAG_MASK UINT64_C(0xFFFFFFFF00000000)
+#define TAG UINT64_C(0xD1CEB00C00000000)
+#define RC_IMMORTAL UINT32_MAX /* rc[] of an immortal: never explained */
 
 struct slot {
 	pyx_addr_t addr;
@@ -30,26 +37,34 @@ struct slot {
 };
 
 /* The graph: nodes by index; out-edges of node i (tracked objects only)
- * are [off[i], off[i+1]) of dst/kind/aux.  13 bytes an edge, 24 a node. */
+ * are [off[i], off[i+1]) of dst/kind/aux.  13 bytes an edge; a node: 8
+ * (addr) + 4 (type) + 8 (off), and 4 (rc) a tracked one.  An object's node
+ * is found with the one read of its header that the walk makes anyway:
+ * the node id is written in the copy (TAG above); objects outside the copy
+ * (a core file's heap, read in place) are found in a small hash table. */
 struct graph {
+	struct pyx_mem *mem;
 	pyx_addr_t *addr;
 	uint32_t *type;          /* type id (pyx_types) */
+	uint32_t *rc;            /* tracked nodes: the refcount less the
+				    references the graph explains (so far) */
+	size_t rccap;
 	size_t n, cap, ntracked; /* tracked nodes first */
 	size_t nrows, offcap;    /* nodes whose out-edges are known */
-	struct slot *hash;       /* open addressing, key inline: one cache
-				    miss a look-up; addr 0 is empty */
-	size_t hcap;
+	struct slot *hash;       /* objects outside the copy: open
+				    addressing; addr 0 is empty */
+	size_t hcap, hn;
 	uint64_t *off;
 	uint32_t *dst;
 	uint8_t *kind;
 	uint64_t *aux;
 	size_t ne, ecap;
-	uint32_t *inrefs;
 	/* Leaves (the whole graph without leaf nodes): objects with no
 	 * referents, kept apart with their first referrer; the other
 	 * referrers as (leaf, node) pairs (pyx_refs_graph's leaf_*). */
 	uint32_t *ltype, *lowner;
 	uint64_t *lsize;
+	pyx_addr_t *laddr;
 	size_t nleaf, lcap;
 	uint32_t *lpair;         /* 2 a pair: leaf, referrer */
 	size_t npair, pcap;
@@ -82,6 +97,8 @@ struct refs {
 	uint64_t leaf_max;       /* with all: leaves smaller than this are
 				    no nodes (0: every object a node) */
 	double leaf_share;       /* pyx_refs_graph_opts' */
+	struct pyx_dom *dom;     /* refs --retained: the dominator tree,
+				    retained sizes with the leaves */
 };
 
 static inline size_t hash_addr(pyx_addr_t a)
@@ -89,72 +106,85 @@ static inline size_t hash_addr(pyx_addr_t a)
 	return (size_t)(((a >> 4) * UINT64_C(0x9E3779B97F4A7C15)) >> 17);
 }
 
-/* The table is hundreds of MiB looked up at random, a TLB miss a look-up
- * on 4 KiB pages: ask for huge pages (zeroed by mmap). */
-static struct slot *hash_alloc(size_t cap)
+static int hash_grow(struct graph *g)
 {
-	void *h = mmap(NULL, cap * sizeof(struct slot), PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-
-	if (h == MAP_FAILED)
-		return NULL;
-#ifdef MADV_HUGEPAGE
-	(void)madvise(h, cap * sizeof(struct slot), MADV_HUGEPAGE);
-#endif
-	return h;
-}
-
-static void hash_free(struct slot *h, size_t cap)
-{
-	if (h)
-		munmap(h, cap * sizeof(*h));
-}
-
-static int hash_rebuild_ex(struct graph *g, size_t cap, bool leaves)
-{
-	struct slot *h = hash_alloc(cap);
+	size_t cap = g->hcap ? g->hcap * 2 : 1024;
+	struct slot *h = calloc(cap, sizeof(*h));
 
 	if (!h)
 		return -PYX_E_NOMEM;
-	for (size_t i = 0; i < g->n; i++) {
-		size_t k = hash_addr(g->addr[i]) & (cap - 1);
-
-		while (h[k].addr)
-			k = (k + 1) & (cap - 1);
-		h[k].addr = g->addr[i];
-		h[k].node = (uint32_t)i;
-	}
-	/* leaves live only in the table: move them over */
-	for (size_t j = 0; leaves && g->nleaf && j < g->hcap; j++) {
+	for (size_t j = 0; j < g->hcap; j++) {
 		size_t k;
 
-		if (!g->hash[j].addr || !(g->hash[j].node & LEAF))
+		if (!g->hash[j].addr)
 			continue;
 		k = hash_addr(g->hash[j].addr) & (cap - 1);
 		while (h[k].addr)
 			k = (k + 1) & (cap - 1);
 		h[k] = g->hash[j];
 	}
-	hash_free(g->hash, g->hcap);
+	free(g->hash);
 	g->hash = h;
 	g->hcap = cap;
 	return 0;
 }
 
-static int hash_rebuild(struct graph *g, size_t cap)
+static int hash_put(struct graph *g, pyx_addr_t a, uint32_t node)
 {
-	return hash_rebuild_ex(g, cap, true);
+	size_t k;
+	int err;
+
+	if ((g->hn + 1) * 4 > g->hcap * 3 && (err = hash_grow(g)))
+		return err;
+	for (k = hash_addr(a) & (g->hcap - 1); g->hash[k].addr;
+	     k = (k + 1) & (g->hcap - 1))
+		;
+	g->hash[k].addr = a;
+	g->hash[k].node = node;
+	g->hn++;
+	return 0;
 }
 
-/* The node or the leaf (id | LEAF) at a, or NONE. */
-static inline uint32_t slot_find(const struct graph *g, pyx_addr_t a)
+/* The copy of an object's header (ob_refcnt, ob_type), writable, or NULL:
+ * outside the copy, or not aligned (no object). */
+static inline uint64_t *head_words(const struct graph *g, pyx_addr_t a)
 {
-	size_t mask = g->hcap - 1;
+	return (a & 7) ? NULL : pyx_heap_wwords(g->mem, a, 16);
+}
 
-	for (size_t k = hash_addr(a) & mask; g->hash[k].addr; k = (k + 1) & mask)
+/* The node or the leaf (id | LEAF) at a, or NONE; *pw: a's header in the
+ * copy (NULL: outside it). */
+static inline uint32_t slot_find_w(const struct graph *g, pyx_addr_t a,
+				   uint64_t **pw)
+{
+	uint64_t *w = head_words(g, a);
+
+	*pw = w;
+	if (w) {
+		uint64_t v = w[0];
+		uint32_t id = (uint32_t)v;
+
+		if ((v & TAG_MASK) != TAG)
+			return NONE;
+		if (id & LEAF)
+			return (id & ~LEAF) < g->nleaf &&
+			       g->laddr[id & ~LEAF] == a ? id : NONE;
+		return id < g->n && g->addr[id] == a ? id : NONE;
+	}
+	if (!g->hn || !a)
+		return NONE;
+	for (size_t k = hash_addr(a) & (g->hcap - 1); g->hash[k].addr;
+	     k = (k + 1) & (g->hcap - 1))
 		if (g->hash[k].addr == a)
 			return g->hash[k].node;
 	return NONE;
+}
+
+static inline uint32_t slot_find(const struct graph *g, pyx_addr_t a)
+{
+	uint64_t *w;
+
+	return slot_find_w(g, a, &w);
 }
 
 static inline uint32_t node_find(const struct graph *g, pyx_addr_t a)
@@ -164,10 +194,22 @@ static inline uint32_t node_find(const struct graph *g, pyx_addr_t a)
 	return v != NONE && (v & LEAF) ? NONE : v;
 }
 
-static int node_add(struct graph *g, pyx_addr_t a, uint32_t type)
+/* Make a (header w in the copy, or NULL) findable as id. */
+static inline int slot_set(struct graph *g, pyx_addr_t a, uint64_t *w,
+			   uint32_t id)
 {
-	if (g->n >= NONE - 1)
-		return pyx_err_set(PYX_E_NOMEM, "more than 4G objects");
+	if (w) {
+		w[0] = TAG | id;
+		return 0;
+	}
+	return hash_put(g, a, id);
+}
+
+/* Add node a (of type id type, header w: see slot_set). */
+static int node_add(struct graph *g, pyx_addr_t a, uint64_t *w, uint32_t type)
+{
+	if (g->n >= LEAF - 1)
+		return pyx_err_set(PYX_E_NOMEM, "more than 2G objects");
 	if (g->n == g->cap) {
 		size_t cap = g->cap ? g->cap * 2 : 1u << 16;
 		pyx_addr_t *v = realloc(g->addr, cap * sizeof(*v));
@@ -182,26 +224,8 @@ static int node_add(struct graph *g, pyx_addr_t a, uint32_t type)
 		g->cap = cap;
 	}
 	g->addr[g->n] = a;
-	g->type[g->n++] = type;
-	return 0;
-}
-
-/* Insert node n - 1 (just added) into the hash. */
-static int node_index(struct graph *g)
-{
-	size_t mask, k;
-	int err;
-
-	if ((g->n + g->nleaf) * 4 > g->hcap * 3 &&
-	    (err = hash_rebuild(g, g->hcap * 2)))
-		return err;
-	mask = g->hcap - 1;
-	for (k = hash_addr(g->addr[g->n - 1]) & mask; g->hash[k].addr;
-	     k = (k + 1) & mask)
-		;
-	g->hash[k].addr = g->addr[g->n - 1];
-	g->hash[k].node = (uint32_t)g->n - 1;
-	return 0;
+	g->type[g->n] = type;
+	return slot_set(g, a, w, (uint32_t)g->n++);
 }
 
 static int edge_add(struct graph *g, uint32_t dst, uint8_t kind, uint64_t aux)
@@ -233,24 +257,22 @@ static void graph_free(struct graph *g)
 {
 	free(g->addr);
 	free(g->type);
-	hash_free(g->hash, g->hcap);
+	free(g->rc);
+	free(g->hash);
 	free(g->off);
 	free(g->dst);
 	free(g->kind);
 	free(g->aux);
-	free(g->inrefs);
 	free(g->ltype);
 	free(g->lowner);
 	free(g->lsize);
+	free(g->laddr);
 	free(g->lpair);
 }
 
-static int leaf_add(struct graph *g, pyx_addr_t a, uint32_t type,
+static int leaf_add(struct graph *g, pyx_addr_t a, uint64_t *w, uint32_t type,
 		    uint64_t size, uint32_t owner)
 {
-	size_t mask, k;
-	int err;
-
 	if (g->nleaf >= LEAF - 1)
 		return pyx_err_set(PYX_E_NOMEM, "more than 2G leaf objects");
 	if (g->nleaf == g->lcap) {
@@ -267,20 +289,16 @@ static int leaf_add(struct graph *g, pyx_addr_t a, uint32_t type,
 		if (!(z = realloc(g->lsize, cap * sizeof(*z))))
 			return -PYX_E_NOMEM;
 		g->lsize = z;
+		if (!(z = realloc(g->laddr, cap * sizeof(*z))))
+			return -PYX_E_NOMEM;
+		g->laddr = z;
 		g->lcap = cap;
 	}
-	if ((g->n + g->nleaf + 1) * 4 > g->hcap * 3 &&
-	    (err = hash_rebuild(g, g->hcap * 2)))
-		return err;
-	mask = g->hcap - 1;
-	for (k = hash_addr(a) & mask; g->hash[k].addr; k = (k + 1) & mask)
-		;
-	g->hash[k].addr = a;
-	g->hash[k].node = (uint32_t)g->nleaf | LEAF;
 	g->ltype[g->nleaf] = type;
 	g->lsize[g->nleaf] = size;
-	g->lowner[g->nleaf++] = owner;
-	return 0;
+	g->laddr[g->nleaf] = a;
+	g->lowner[g->nleaf] = owner;
+	return slot_set(g, a, w, (uint32_t)g->nleaf++ | LEAF);
 }
 
 /* Another referrer of leaf l (its first is lowner[l]). */
@@ -370,14 +388,47 @@ static int obj_type(struct refs *s, pyx_addr_t obj,
 	return pyx_types_get(s->types, tp, ti);
 }
 
+/* The refcount of a tracked object, read before its copied ob_refcnt
+ * holds the node's id: as the ABI reads it (3.14+: the u32 of the split
+ * refcount, flags above it), never the raw word; RC_IMMORTAL for an
+ * immortal; 0 when it cannot be read (then never held from outside). */
+static uint32_t tracked_rc(struct refs *s, pyx_addr_t obj, const uint64_t *w)
+{
+	struct pyx_python *py = s->py;
+	struct pyx_obj_header h;
+	uint64_t v[2];
+
+	if (!w && !(w = pyx_heap_words(py->mem, obj, 16)))
+		return 0;
+	v[0] = w[0];
+	v[1] = w[1];
+	if (py->abi->ops->header_decode(py, v, 2, &h)) {
+		pyx_err_clear();
+		return 0;
+	}
+	if (h.immortal)
+		return RC_IMMORTAL;
+	return h.refcnt >= RC_IMMORTAL ? RC_IMMORTAL - 1 : (uint32_t)h.refcnt;
+}
+
 static int on_tracked(void *ctx, pyx_addr_t obj, const struct pyx_heap_where *w)
 {
 	struct refs *s = ctx;
+	struct graph *g = &s->g;
 	const struct pyx_typeinfo *ti;
+	uint64_t *h;
+	uint32_t rc;
 	int err;
 
 	(void)w;
-	if ((err = obj_type(s, obj, &ti))) {
+	if (slot_find_w(g, obj, &h) != NONE) {
+		/* a GC list that comes back to an object: damaged */
+		pyx_debug("object " PYX_PRIaddr ": met twice on the GC lists",
+			  obj);
+		return 0;
+	}
+	if ((err = h ? pyx_types_get(s->types, h[1], &ti)
+		     : obj_type(s, obj, &ti))) {
 		if (err == -PYX_E_NOMEM || err == -PYX_E_EXITED)
 			return err;
 		/* not an object: no node */
@@ -386,7 +437,19 @@ static int on_tracked(void *ctx, pyx_addr_t obj, const struct pyx_heap_where *w)
 		s->bad_objects++;
 		return 0;
 	}
-	return node_add(&s->g, obj, ti->id);
+	rc = tracked_rc(s, obj, h);
+	if ((err = node_add(g, obj, h, ti->id)))
+		return err;
+	if (g->n > g->rccap) {
+		uint32_t *r = realloc(g->rc, g->cap * sizeof(*r));
+
+		if (!r)
+			return -PYX_E_NOMEM;
+		g->rc = r;
+		g->rccap = g->cap;
+	}
+	g->rc[g->n - 1] = rc;
+	return 0;
 }
 
 /* Labels as stored: aux by edge kind (see label()). */
@@ -394,7 +457,8 @@ static int on_ref(void *ctx, const struct pyx_ref *ref)
 {
 	struct refs *s = ctx;
 	struct graph *g = &s->g;
-	uint32_t d = slot_find(g, ref->target);
+	uint64_t *h;
+	uint32_t d = slot_find_w(g, ref->target, &h);
 	uint64_t aux = ref->index;
 	int err;
 
@@ -411,7 +475,8 @@ static int on_ref(void *ctx, const struct pyx_ref *ref)
 		 * instance dicts of atoms are not tracked). */
 		if (ref->kind == PYX_REF_INFERRED || !s->untracked_targets)
 			return 0;
-		if (obj_type(s, ref->target, &ti)) {
+		if (h ? pyx_types_get(s->types, h[1], &ti)
+		      : obj_type(s, ref->target, &ti)) {
 			pyx_err_clear();
 			return 0;
 		}
@@ -422,7 +487,10 @@ static int on_ref(void *ctx, const struct pyx_ref *ref)
 			if (ti->kind != PYX_K_DICT && ti->kind != PYX_K_TUPLE)
 				return 0;
 		}
-		if (s->leaf_max && leaf_kind(ti)) {
+		/* a target stays a node (refs --retained) */
+		if (s->leaf_max && leaf_kind(ti) && (s->o->type_name ||
+		    ref->target != s->o->addr) &&
+		    (!s->o->type_name || !type_matches(s, ti))) {
 			uint64_t size;
 
 			if (pyx_obj_sizeof(s->py, pyx_types_rules(s->types),
@@ -433,12 +501,11 @@ static int on_ref(void *ctx, const struct pyx_ref *ref)
 			/* one that may be a suspect stays a node */
 			if (size < s->leaf_max) {
 				g->leaf_edges++;
-				return leaf_add(g, ref->target, ti->id, size,
+				return leaf_add(g, ref->target, h, ti->id, size,
 						s->cur);
 			}
 		}
-		if ((err = node_add(g, ref->target, ti->id)) ||
-		    (err = node_index(g)))
+		if ((err = node_add(g, ref->target, h, ti->id)))
 			return err;
 		d = (uint32_t)g->n - 1;
 	}
@@ -493,26 +560,12 @@ static int build_graph(struct refs *s, uint64_t heap_bytes)
 	struct pyx_heap_stats hs;
 	int err;
 
+	g->mem = s->py->mem;
 	if ((err = pyx_heap_walk(s->py, heap_bytes / 32 + 1, on_tracked, s, &hs)))
 		return err;
 	s->damaged_lists = hs.damaged_lists;
 	s->max_edges = heap_bytes / 8 + (1u << 20);
 	g->ntracked = g->n;
-	{
-		size_t cap = 1u << 17, want = g->n;
-
-		/* the whole graph adds the untracked referents: about as
-		 * many again (str, int...); room for them now saves the
-		 * rebuilds */
-		if (s->all)
-			want *= 2;
-		/* at most 3/4 full: a bigger table costs more in page
-		 * faults than the longer probes do */
-		while (cap * 3 < want * 4 + 4)
-			cap *= 2;
-		if ((err = hash_rebuild(g, cap)))
-			return err;
-	}
 	/* Objects of a type the GC tracks are all on its lists, but for
 	 * tuples and dicts (untracked while they hold only atoms): only
 	 * then look at every untracked referent's type. */
@@ -528,6 +581,8 @@ static int build_graph(struct refs *s, uint64_t heap_bytes)
 			break;
 		}
 	}
+	if (s->all)
+		s->untracked_targets = true;
 	/* Leaves no smaller than half the least share a suspect has stay
 	 * nodes: a suspect retains at least 0.8 x min_share of the heap,
 	 * which holds at least the tracked objects. */
@@ -573,12 +628,14 @@ static int build_graph(struct refs *s, uint64_t heap_bytes)
 	if (!g->off && !(g->off = calloc(1, sizeof(*g->off))))
 		return -PYX_E_NOMEM;
 	g->off[g->nrows] = g->ne;
-	g->inrefs = calloc(g->n ? g->n : 1, sizeof(*g->inrefs));
-	if (!g->inrefs)
-		return -PYX_E_NOMEM;
-	for (size_t e = 0; e < g->ne; e++)
-		if (g->kind[e] != PYX_REF_INFERRED)
-			g->inrefs[g->dst[e]]++;
+	/* What the heap explains of each tracked object's refcount */
+	for (size_t e = 0; e < g->ne; e++) {
+		uint32_t d = g->dst[e];
+
+		if (d < g->ntracked && g->kind[e] != PYX_REF_INFERRED &&
+		    g->rc[d] && g->rc[d] != RC_IMMORTAL)
+			g->rc[d]--;
+	}
 	return 0;
 }
 
@@ -782,24 +839,8 @@ static int search(struct refs *s, struct pyx_refs *r)
 	 * collector's own test, refcount > references from the heap. */
 	head = nq;
 	for (uint32_t i = 0; i < g->ntracked; i++) {
-		struct pyx_obj_header h;
-		const uint64_t *p;
-		uint64_t w[2];
-
-		if (s->parent[i] != NONE)
-			continue;
-		p = pyx_heap_words(py->mem, g->addr[i], 16);
-		if (!p)
-			continue;
-		/* The count as the ABI reads it (3.14+: the u32 of the split
-		 * refcount, flags above it), never the raw word. */
-		w[0] = p[0] & REFCNT_MASK;
-		w[1] = p[1];
-		if (py->abi->ops->header_decode(py, w, 2, &h)) {
-			pyx_err_clear();
-			continue;
-		}
-		if (!h.immortal && h.refcnt <= g->inrefs[i])
+		/* refcount above the references from the heap, or immortal */
+		if (s->parent[i] != NONE || !g->rc[i])
 			continue;
 		if (ext == NONE && (err = root_add(s, "held from outside the "
 						    "Python heap (C code, the "
@@ -1096,6 +1137,138 @@ static uint64_t obj_size(struct refs *s, uint32_t v)
 	return size;
 }
 
+/* ---- retained sizes (refs --retained) ------------------------------- */
+
+/* The dominator tree of the whole graph from the roots the search found,
+ * and every node's retained bytes and objects, its leaves included (as
+ * suspects computes them). */
+static int dominate(struct refs *s)
+{
+	struct graph *g = &s->g;
+	size_t n = g->n;
+	uint32_t *roots = malloc((n ? n : 1) * sizeof(*roots));
+	uint64_t *size = malloc((n ? n : 1) * sizeof(*size));
+	uint32_t *extra = calloc(n ? n : 1, sizeof(*extra));
+	uint32_t *lidom = NULL, nr = 0;
+	int err = -PYX_E_NOMEM;
+
+	if (!roots || !size || !extra)
+		goto out;
+	for (uint32_t v = 0; v < n; v++) {
+		size[v] = obj_size(s, v);
+		if (s->parent[v] == v)
+			roots[nr++] = v;
+	}
+	{
+		struct pyx_dom_graph dg = { (uint32_t)n, g->off, g->dst, roots,
+					    nr };
+
+		if ((err = pyx_dom_compute(&dg, &s->dom)))
+			goto out;
+	}
+	free(roots);
+	roots = NULL;
+	if (g->nleaf) {
+		err = -PYX_E_NOMEM;
+		if (!(lidom = malloc(g->nleaf * sizeof(*lidom))))
+			goto out;
+		if ((err = pyx_dom_attach(s->dom, (uint32_t)g->nleaf, g->lowner,
+					  g->lpair, g->npair, lidom)))
+			goto out;
+		/* a leaf belongs to the subtree of its dominator */
+		for (size_t l = 0; l < g->nleaf; l++)
+			if (lidom[l] < n) {
+				size[lidom[l]] += g->lsize[l];
+				extra[lidom[l]]++;
+			}
+	}
+	err = pyx_dom_retain_ex(s->dom, size, extra);
+out:
+	free(roots);
+	free(size);
+	free(extra);
+	free(lidom);
+	return err;
+}
+
+#define ALL_TARGETS (UINT32_MAX - 1) /* a target in no group (too deep) */
+
+/* What each group's targets retain: the union of the subtrees they
+ * dominate, each object once.  A depth-first walk of the dominator tree
+ * keeps, per group, how many of its targets are on the current branch: a
+ * target below another of its group adds nothing (its subtree is in the
+ * other's).  The same for all the targets together.  v[i].shape is the
+ * group of target v[i].node (gs not sorted yet). */
+static int group_retained(struct refs *s, struct pyx_refs *r,
+			  const uint32_t *targets, size_t nt,
+			  const struct tgt *v, size_t n,
+			  struct pyx_refs_group *gs, size_t ng)
+{
+	const struct pyx_dom *d = s->dom;
+	size_t nn = s->g.n;
+	uint32_t *gid = malloc((nn ? nn : 1) * sizeof(*gid));
+	uint32_t *active = calloc(ng + 1, sizeof(*active));
+	uint32_t *snode = malloc(((size_t)d->nreach + 1) * sizeof(*snode));
+	uint32_t *scur = malloc(((size_t)d->nreach + 1) * sizeof(*scur));
+	uint32_t *koff = NULL, *kids = NULL, all = 0;
+	int err = -PYX_E_NOMEM;
+
+	if (!gid || !active || !snode || !scur)
+		goto out;
+	if ((err = pyx_dom_children(d, &koff, &kids)))
+		goto out;
+	memset(gid, 0xff, nn * sizeof(*gid));
+	for (size_t i = 0; i < nt; i++)
+		gid[targets[i]] = ALL_TARGETS;
+	for (size_t i = 0; i < n; i++)
+		gid[v[i].node] = (uint32_t)v[i].shape;
+	r->retained = true;
+	for (uint32_t k = koff[nn]; k < koff[nn + 1]; k++) {
+		size_t sp = 0;
+
+		snode[sp] = kids[k];
+		scur[sp++] = UINT32_MAX; /* not entered yet */
+		while (sp) {
+			uint32_t u = snode[sp - 1], c = gid[u], w;
+
+			if (scur[sp - 1] == UINT32_MAX) {
+				scur[sp - 1] = koff[u];
+				if (c != NONE && c < ng && !active[c]++) {
+					gs[c].retained_bytes += d->retained[u];
+					gs[c].retained_objects +=
+						d->retained_count[u];
+				}
+				if (c != NONE && !all++) {
+					r->retained_bytes += d->retained[u];
+					r->retained_objects += d->retained_count[u];
+				}
+			}
+			if (scur[sp - 1] >= koff[u + 1]) {
+				if (c != NONE) {
+					if (c < ng)
+						active[c]--;
+					all--;
+				}
+				sp--;
+				continue;
+			}
+			w = kids[scur[sp - 1]++];
+			/* the tree has nreach nodes: sp <= nreach */
+			snode[sp] = w;
+			scur[sp++] = UINT32_MAX;
+		}
+	}
+	err = 0;
+out:
+	free(gid);
+	free(active);
+	free(snode);
+	free(scur);
+	free(koff);
+	free(kids);
+	return err;
+}
+
 static int group(struct refs *s, struct pyx_refs *r, const uint32_t *targets,
 		 size_t nt)
 {
@@ -1103,6 +1276,7 @@ static int group(struct refs *s, struct pyx_refs *r, const uint32_t *targets,
 	struct pyx_refs_group *gs = NULL;
 	size_t n = 0, ng = 0, max = s->o->max_groups ? s->o->max_groups
 						      : DEFAULT_GROUPS;
+	uint64_t prev = 0;
 	int err = 0;
 
 	if (!v)
@@ -1134,10 +1308,18 @@ static int group(struct refs *s, struct pyx_refs *r, const uint32_t *targets,
 		return -PYX_E_NOMEM;
 	}
 	for (size_t i = 0; i < n; i++) {
-		if (!i || v[i].shape != v[i - 1].shape)
+		if (!i || v[i].shape != prev)
 			gs[ng++].example = s->g.addr[v[i].node];
+		prev = v[i].shape;
 		gs[ng - 1].count++;
 		gs[ng - 1].bytes += v[i].size;
+		/* the group of each target, for group_retained() */
+		v[i].shape = ng - 1;
+	}
+	if (s->dom && (err = group_retained(s, r, targets, nt, v, n, gs, ng))) {
+		free(v);
+		free(gs);
+		return err;
 	}
 	qsort(gs, ng, sizeof(*gs), cmp_group);
 	r->ngroups_total = ng;
@@ -1348,6 +1530,10 @@ int pyx_refs_take(struct pyx_python *py, const struct pyx_refs_opts *opts,
 		o.max_depth = DEFAULT_MAX_DEPTH;
 	if (o.max_depth > 65000)
 		o.max_depth = 65000;
+	/* every object a node, but for the leaves (no referents), whose
+	 * bytes go to their dominator */
+	s.all = o.retained;
+	s.leaf_max = o.retained ? UINT64_MAX : 0;
 	if (!(r = calloc(1, sizeof(*r))))
 		return -PYX_E_NOMEM;
 	r->pid = (int)pyx_target_pid(py->tgt);
@@ -1402,8 +1588,16 @@ int pyx_refs_take(struct pyx_python *py, const struct pyx_refs_opts *opts,
 	if (!o.type_name)
 		snprintf(r->target, sizeof(r->target), "%s at " PYX_PRIaddr,
 			 pyx_types_at(s.types, s.g.type[targets[0]])->name, o.addr);
-	if ((err = search(&s, r)) || (err = group(&s, r, targets, nt)) ||
-	    (err = garbage(&s, r)))
+	if ((err = search(&s, r)))
+		goto out;
+	if (o.retained) {
+		uint64_t t1 = pyx_now_ns();
+
+		if ((err = dominate(&s)))
+			goto out;
+		r->retained_ms = (double)(pyx_now_ns() - t1) / 1e6;
+	}
+	if ((err = group(&s, r, targets, nt)) || (err = garbage(&s, r)))
 		goto out;
 	if (!o.type_name)
 		err = referrers(&s, r, targets[0]);
@@ -1418,6 +1612,7 @@ out:
 	free(s.pedge);
 	free(s.depth);
 	free(s.match);
+	pyx_dom_free(s.dom);
 	graph_free(&s.g);
 	pyx_types_free(s.types);
 	if (err) {
@@ -1558,17 +1753,8 @@ int pyx_refs_graph_take(struct pyx_python *py,
 		}
 		free(reach);
 	}
-	/* Past the search, only nodes are looked up: a table of the nodes
-	 * (half the size), and the edge arrays cut to fit, before the
-	 * dominators need their memory. */
-	if (s->g.nleaf) {
-		size_t cap = 1u << 17;
-
-		while (cap * 3 < s->g.n * 4 + 4)
-			cap *= 2;
-		if ((err = hash_rebuild_ex(&s->g, cap, false)))
-			goto out;
-	}
+	/* The edge arrays cut to fit, before the dominators need their
+	 * memory. */
 	if (s->g.ne && s->g.ne < s->g.ecap) {
 		void *d = realloc(s->g.dst, s->g.ne * sizeof(*s->g.dst));
 
@@ -1624,8 +1810,9 @@ int pyx_refs_graph_take(struct pyx_python *py,
 	/* refs' search state the graph does not need */
 	free(s->depth);
 	s->depth = NULL;
-	free(s->g.inrefs);
-	s->g.inrefs = NULL;
+	free(s->g.rc);
+	s->g.rc = NULL;
+	s->g.rccap = 0;
 out:
 	if (err) {
 		pyx_refs_graph_free(g);
