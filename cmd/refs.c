@@ -43,6 +43,11 @@ void help_refs(FILE *out)
 		"  --chains N         the N biggest groups (default %d; 0: all)\n"
 		"  --max-depth D      paths longer than D are counted, not shown\n"
 		"                     (default %d)\n"
+		"  --retained         also what each group's objects keep alive (the\n"
+		"                     bytes and objects that would be freed with\n"
+		"                     them: the dominator tree of the whole object\n"
+		"                     graph, as 'pyxray suspects' computes it; costs\n"
+		"                     its time and memory)\n"
 		"  --json             one JSON object instead of text\n"
 		"  --dot FILE         the paths as a Graphviz graph in FILE\n"
 		PYX_CMD_CAPTURE_OPTS_HELP
@@ -61,7 +66,9 @@ void help_refs(FILE *out)
 		"\"allocated_at\",\"root\",\"inferred\",\"path\":[{\"type\",\"holder\",\"edge\",\"addr\",\"inferred\"}]}],\n"
 		"\"unreachable\",\"unreachable_bytes\",\"too_deep\",\"referrers\":[{\"addr\",\n"
 		"\"type\",\"edge\",\"inferred\"}],\"gc_garbage\",...}; path goes from the target's\n"
-		"holder to the root.\n", DEFAULT_CHAINS, DEFAULT_DEPTH);
+		"holder to the root.  With --retained, \"retained_bytes\" and\n"
+		"\"retained_objects\" in each group and at the top (all the targets).\n",
+		DEFAULT_CHAINS, DEFAULT_DEPTH);
 }
 
 /* "dict value ['k'] of dict" then "__dict__ of X": one line,
@@ -81,15 +88,23 @@ static bool merged(const struct pyx_refs_step *a, const struct pyx_refs_step *b,
 	return true;
 }
 
-static void print_group(const struct pyx_refs_group *g, const char *type)
+static void print_group(const struct pyx_refs_group *g, const char *type,
+			bool retained)
 {
-	char raw[512], head[1024], b[32], line[1024];
+	char raw[512], head[1024], b[32], rb[32], line[1024];
 	int w;
 
 	/* Target strings: line is printed with print_safe(), head escaped
 	 * first so that its width is what the terminal shows. */
-	snprintf(raw, sizeof(raw), "%" PRIu64 " x %s (%s)", g->count, type,
-		 cmd_human_bytes((double)g->bytes, b, sizeof(b)));
+	if (retained)
+		snprintf(raw, sizeof(raw), "%" PRIu64 " x %s (%s; retain %s in %"
+			 PRIu64 " objects)", g->count, type,
+			 cmd_human_bytes((double)g->bytes, b, sizeof(b)),
+			 cmd_human_bytes((double)g->retained_bytes, rb,
+					 sizeof(rb)), g->retained_objects);
+	else
+		snprintf(raw, sizeof(raw), "%" PRIu64 " x %s (%s)", g->count,
+			 type, cmd_human_bytes((double)g->bytes, b, sizeof(b)));
 	w = (int)cmd_escape(head, sizeof(head), raw);
 	for (size_t i = 0; i < g->npath; i++) {
 		const struct pyx_refs_step *st = &g->path[i];
@@ -183,12 +198,18 @@ static void print_text(const struct pyx_refs *r, const char *binary,
 		       "this copy gives them)\n", snapshot_id, addr);
 	printf("\nTargets: %" PRIu64 " x ", r->targets);
 	print_safe(stdout, r->target);
-	printf(", %s\n\n", cmd_human_bytes((double)r->target_bytes, b, sizeof(b)));
+	printf(", %s", cmd_human_bytes((double)r->target_bytes, b, sizeof(b)));
+	if (r->retained)
+		printf("; they retain %s in %" PRIu64 " objects (dominators in "
+		       "%.1f ms)", cmd_human_bytes((double)r->retained_bytes, a,
+						  sizeof(a)),
+		       r->retained_objects, r->retained_ms);
+	printf("\n\n");
 	for (size_t i = 0; i < r->ngroups; i++) {
 		const struct pyx_allocs_frame *at =
 			allocated_at(py, al, r->groups[i].example);
 
-		print_group(&r->groups[i], r->target);
+		print_group(&r->groups[i], r->target, r->retained);
 		if (at) {
 			printf("    (the one at " PYX_PRIaddr " allocated at ",
 			       r->groups[i].example);
@@ -270,8 +291,13 @@ static void print_json(const struct pyx_refs *r, struct pyx_python *py,
 	for (size_t i = 0; i < r->ngroups; i++) {
 		const struct pyx_refs_group *g = &r->groups[i];
 
-		printf("%s{\"count\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"example\":",
+		printf("%s{\"count\":%" PRIu64 ",\"bytes\":%" PRIu64,
 		       i ? "," : "", g->count, g->bytes);
+		if (r->retained)
+			printf(",\"retained_bytes\":%" PRIu64
+			       ",\"retained_objects\":%" PRIu64,
+			       g->retained_bytes, g->retained_objects);
+		printf(",\"example\":");
 		json_addr(g->example);
 		{
 			const struct pyx_allocs_frame *at =
@@ -315,7 +341,12 @@ static void print_json(const struct pyx_refs *r, struct pyx_python *py,
 		printf(",\"inferred\":%s}", r->referrers[i].inferred ? "true"
 								       : "false");
 	}
-	printf("],\"gc_garbage\":%" PRIu64 "}\n", r->garbage);
+	printf("],\"gc_garbage\":%" PRIu64, r->garbage);
+	if (r->retained)
+		printf(",\"retained_bytes\":%" PRIu64 ",\"retained_objects\":%"
+		       PRIu64 ",\"retained_ms\":%.3f", r->retained_bytes,
+		       r->retained_objects, r->retained_ms);
+	printf("}\n");
 }
 
 static void dot_str(FILE *f, const char *s)
@@ -408,6 +439,7 @@ enum {
 	OPT_CHAINS,
 	OPT_MAX_DEPTH,
 	OPT_DOT,
+	OPT_RETAINED,
 };
 
 static const struct cmd_opt refs_opts[] = {
@@ -419,6 +451,7 @@ static const struct cmd_opt refs_opts[] = {
 	{ "--chains", NULL, OPT_CHAINS, true },
 	{ "--max-depth", NULL, OPT_MAX_DEPTH, true },
 	{ "--dot", NULL, OPT_DOT, true },
+	{ "--retained", NULL, OPT_RETAINED, false },
 	CMD_OPTS_CAPTURE
 	CMD_OPTS_PYTHON,
 	CMD_OPTS_END
@@ -475,6 +508,9 @@ int do_refs(int argc, char **argv)
 		case OPT_MAX_DEPTH:
 			if (cmd_opt_int(&args, val, 1, 65000, &depth))
 				return 2;
+			break;
+		case OPT_RETAINED:
+			o.retained = true;
 			break;
 		case OPT_DOT:
 			if (!val[0])

@@ -156,6 +156,9 @@ int pyx_dom_compute(const struct pyx_dom_graph *g, struct pyx_dom **out)
 	if ((err = dfs(g, pre, vert, parent, &count)) ||
 	    (err = preds(g, pre, vert, count, &roff, &rsrc)))
 		goto out;
+	/* numbers from here on: pre's memory for what follows */
+	free(pre);
+	pre = NULL;
 	err = -PYX_E_NOMEM;
 	semi = malloc(count * sizeof(*semi));
 	label = malloc(count * sizeof(*label));
@@ -294,6 +297,14 @@ int pyx_dom_children(const struct pyx_dom *d, uint32_t **pkoff,
 	*pkoff = koff;
 	*pkids = kids;
 	return 0;
+}
+
+void pyx_dom_trim(struct pyx_dom *d)
+{
+	free(d->idom);
+	free(d->order);
+	d->idom = NULL;
+	d->order = NULL;
 }
 
 void pyx_dom_free(struct pyx_dom *d)

@@ -63,6 +63,9 @@ int pyx_dom_attach(const struct pyx_dom *d, uint32_t nleaf,
  * kids[koff[n]..koff[n + 1]); each row in preorder. */
 int pyx_dom_children(const struct pyx_dom *d, uint32_t **koff,
 		     uint32_t **kids);
+/* Free idom and order (8 bytes a node) once the retained sizes and the
+ * children rows are taken: what uses neither needs no more. */
+void pyx_dom_trim(struct pyx_dom *d);
 void pyx_dom_free(struct pyx_dom *d);
 
 #endif

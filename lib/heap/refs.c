@@ -1551,8 +1551,9 @@ int pyx_refs_take(struct pyx_python *py, const struct pyx_refs_opts *opts,
 	if ((err = pyx_types_new(py, &s.types)) ||
 	    (err = build_graph(&s, r->heap_bytes)))
 		goto out;
-	r->objects = s.g.n;
-	r->edges = s.g.ne;
+	/* leaves (refs --retained) are objects and references too */
+	r->objects = s.g.n + s.g.nleaf;
+	r->edges = s.g.ne + s.g.leaf_edges;
 	r->inferred_edges = s.inferred;
 	r->damaged_lists = s.damaged_lists;
 	r->bad_objects = s.bad_objects;

@@ -634,6 +634,8 @@ int pyx_suspects_take(struct pyx_python *py, const struct pyx_suspects_opts *o,
 		free(c.nleaves);
 		c.size = NULL;
 		c.nleaves = NULL;
+		/* the tree is in koff/kids from here on */
+		pyx_dom_trim(c.d);
 	}
 	if ((err = find_owners(&c)))
 		goto out;
