@@ -49,6 +49,9 @@ void help_census(FILE *out)
 		"  --save FILE.pxh    save the census to FILE.pxh, for 'pyxray diff'\n"
 		"  --json             one JSON object instead of text\n"
 		"  --tracked-only     skip the untracked objects (faster)\n"
+		"  --jobs N           count on N threads (default: the CPUs pyxray may\n"
+		"                     run on, at most 16); the result does not depend\n"
+		"                     on N\n"
 		PYX_CMD_CAPTURE_OPTS_HELP
 		PYX_CMD_PYTHON_OPTS_HELP
 		PYX_CMD_CORE_OPTS_HELP
@@ -154,7 +157,10 @@ static void print_header(const struct pyx_census *c, const char *binary,
 	       c->copy_reads, c->attempts > 1 ? ", after waiting for the GC" : "");
 	if (r)
 		printf(", %.1f ms to place the RSS", cmd_rss_pause_ms(r));
-	printf("; counted in %.1f ms\n", c->walk_ms);
+	printf("; counted in %.1f ms", c->walk_ms);
+	if (c->jobs > 1)
+		printf(" on %u threads", c->jobs);
+	printf("\n");
 }
 
 static void print_table(const struct pyx_census *c, size_t top,
@@ -202,11 +208,12 @@ static void json_census_fields(const struct pyx_census *c, size_t top,
 	       ",\"truncated\":%s,\"partial\":%s,\"damaged_lists\":%" PRIu64
 	       ",\"interpreters\":%" PRIu64
 	       ",\"permanent_generation\":%" PRIu64 ",\"bad_objects\":%" PRIu64
-	       ",\"bad_refs\":%" PRIu64 ",\"attempts\":%d,\"ntypes\":%zu,\"types\":[",
+	       ",\"bad_refs\":%" PRIu64 ",\"attempts\":%d,\"jobs\":%u"
+	       ",\"ntypes\":%zu,\"types\":[",
 	       c->copied_bytes, c->copy_reads, c->truncated ? "true" : "false",
 	       c->partial ? "true" : "false", c->damaged_lists,
 	       c->interpreters, c->permanent, c->bad_objects, c->bad_refs,
-	       c->attempts, c->ntypes);
+	       c->attempts, c->jobs, c->ntypes);
 	for (size_t i = 0; i < n; i++) {
 		const struct pyx_census_type *t = &c->types[i];
 
@@ -446,6 +453,7 @@ enum {
 	OPT_TRACKED_ONLY,
 	OPT_RETAINED,
 	OPT_NO_PLACEMENT,
+	OPT_JOBS,
 };
 
 static const struct cmd_opt census_opts[] = {
@@ -459,6 +467,7 @@ static const struct cmd_opt census_opts[] = {
 	{ "--tracked-only", NULL, OPT_TRACKED_ONLY, false },
 	{ "--retained", NULL, OPT_RETAINED, false },
 	{ "--no-placement", NULL, OPT_NO_PLACEMENT, false },
+	{ "--jobs", NULL, OPT_JOBS, true },
 	CMD_OPTS_CAPTURE
 	CMD_OPTS_PYTHON,
 	CMD_OPTS_END
@@ -506,6 +515,14 @@ int do_census(int argc, char **argv)
 		case OPT_NO_PLACEMENT:
 			skip = true;
 			break;
+		case OPT_JOBS: {
+			int jobs;
+
+			if (cmd_opt_int(&args, val, 1, 64, &jobs))
+				return 2;
+			copts.jobs = (unsigned)jobs;
+			break;
+		}
 		case OPT_TOP:
 			if (cmd_opt_int(&args, val, 0, INT_MAX, &top))
 				return 2;

@@ -63,6 +63,8 @@ struct pyx_census {
 	bool partial;           /* some of the heap could not be read:
 				   truncated, damaged_lists or bad_objects */
 	int attempts;           /* stops needed (the collector was running) */
+	unsigned jobs;          /* threads that counted (1 on a core file, or
+				   a small heap by default) */
 	struct pyx_census_type *types;
 	size_t ntypes;
 };
@@ -70,6 +72,9 @@ struct pyx_census {
 struct pyx_census_opts {
 	struct pyx_heap_capture_opts capture; /* stop, copy, resume */
 	bool tracked_only;      /* skip the untracked objects (faster) */
+	/* Threads to count on (0: pyx_heap_jobs(0), or 1 for a heap under
+	 * 32 MiB).  The result does not depend on it. */
+	unsigned jobs;
 };
 
 /* A damaged heap is not an error: what can be read is counted, and the

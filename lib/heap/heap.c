@@ -1,6 +1,5 @@
 /* Walking the GC lists: generations and the permanent generation of every
  * interpreter. */
-#include <sched.h>
 #include <stdio.h>
 #include <sys/time.h>
 #include <stdlib.h>
@@ -14,22 +13,9 @@
 #include "abi.h"
 #include "referents.h"
 
-#define JOBS_MAX 64     /* asked for */
-#define JOBS_DEFAULT_MAX 16
-
 unsigned pyx_heap_jobs(unsigned requested)
 {
-	cpu_set_t set;
-	int n;
-
-	if (requested)
-		return requested < JOBS_MAX ? requested : JOBS_MAX;
-	/* The CPUs this process may run on (taskset, cgroup cpusets), not
-	 * the host's: more threads than those only take turns. */
-	if (sched_getaffinity(0, sizeof(set), &set))
-		return 1;
-	n = CPU_COUNT(&set);
-	return n < 1 ? 1 : n > JOBS_DEFAULT_MAX ? JOBS_DEFAULT_MAX : (unsigned)n;
+	return pyx_jobs(requested);
 }
 
 /* _gc_prev's low bits are flags (FINALIZED, COLLECTING), _gc_next's low

@@ -1,4 +1,5 @@
 /* Type facts and referents: what an object is and what it refers to. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,15 +17,46 @@
 #define T_OBJECT_EX 16
 #define PYX_TPFLAGS_TYPE_SUBCLASS (1UL << 31)
 
+/* The type table is shared by the threads of a walk.  Look-ups take no
+ * lock: entries are never moved (segments that double in size), a hash
+ * table that grows is replaced (the old one kept until pyx_types_free(),
+ * at most as much again), and each word is published with a release store
+ * after what it points at.  Inserting (rare: a walk meets a few thousand
+ * types) takes the mutex. */
+#define SEG0_SHIFT 8     /* segment k holds 256 << k entries */
+#define NSEGS 24         /* 4 G entries: more than a uint32_t id */
+
+struct slot_table {
+	struct slot_table *older; /* replaced tables, freed at the end */
+	size_t n;                 /* power of 2 */
+	uint32_t s[];             /* open addressing: id + 1, 0 = empty */
+};
+
 struct pyx_types {
 	struct pyx_python *py;
 	struct pyx_size_rules rules;
-	struct pyx_typeinfo **v; /* by id */
-	size_t n, cap;
-	uint32_t *slots;         /* open addressing: id + 1, 0 = empty */
-	size_t nslots;           /* power of 2 */
+	pthread_mutex_t lock;            /* inserts */
+	struct pyx_typeinfo **seg[NSEGS];
+	size_t n;                        /* entries published (atomic) */
+	struct slot_table *slots;        /* atomic */
 	pyx_addr_t set_dummy;
 };
+
+static inline struct pyx_typeinfo **entry(const struct pyx_types *t, size_t id)
+{
+	unsigned k = 63u - (unsigned)__builtin_clzll((id >> SEG0_SHIFT) + 1);
+
+	return &t->seg[k][id - ((((size_t)1 << k) - 1) << SEG0_SHIFT)];
+}
+
+static struct slot_table *slot_table_new(size_t n)
+{
+	struct slot_table *st = calloc(1, sizeof(*st) + n * sizeof(st->s[0]));
+
+	if (st)
+		st->n = n;
+	return st;
+}
 
 static inline size_t hash_addr(pyx_addr_t a)
 {
@@ -41,9 +73,9 @@ int pyx_types_new(struct pyx_python *py, struct pyx_types **out)
 		return -PYX_E_NOMEM;
 	t->py = py;
 	pyx_size_rules_init(&t->rules, py);
-	t->nslots = 1024;
-	t->slots = calloc(t->nslots, sizeof(*t->slots));
-	if (!t->slots) {
+	t->slots = slot_table_new(1024);
+	if (!t->slots || pthread_mutex_init(&t->lock, NULL)) {
+		free(t->slots);
 		free(t);
 		return -PYX_E_NOMEM;
 	}
@@ -72,23 +104,30 @@ void pyx_types_free(struct pyx_types *t)
 	if (!t)
 		return;
 	for (size_t i = 0; i < t->n; i++) {
-		free_slots(t->v[i]);
-		free(t->v[i]->name);
-		free(t->v[i]);
+		struct pyx_typeinfo *ti = *entry(t, i);
+
+		free_slots(ti);
+		free(ti->name);
+		free(ti);
 	}
-	free(t->v);
-	free(t->slots);
+	for (unsigned k = 0; k < NSEGS; k++)
+		free(t->seg[k]);
+	for (struct slot_table *st = t->slots, *o; st; st = o) {
+		o = st->older;
+		free(st);
+	}
+	pthread_mutex_destroy(&t->lock);
 	free(t);
 }
 
 size_t pyx_types_count(const struct pyx_types *t)
 {
-	return t->n;
+	return __atomic_load_n(&t->n, __ATOMIC_ACQUIRE);
 }
 
 const struct pyx_typeinfo *pyx_types_at(const struct pyx_types *t, size_t id)
 {
-	return id < t->n ? t->v[id] : NULL;
+	return id < pyx_types_count(t) ? *entry(t, id) : NULL;
 }
 
 const struct pyx_size_rules *pyx_types_rules(const struct pyx_types *t)
@@ -101,45 +140,70 @@ struct pyx_python *pyx_types_python(const struct pyx_types *t)
 	return t->py;
 }
 
+/* Under t->lock. */
 static int insert(struct pyx_types *t, struct pyx_typeinfo *ti)
 {
-	size_t mask;
+	struct slot_table *st = t->slots;
+	struct pyx_typeinfo **e;
+	size_t id = t->n, mask;
+	unsigned k = 63u - (unsigned)__builtin_clzll((id >> SEG0_SHIFT) + 1);
 
-	if (t->n == t->cap) {
-		size_t cap = t->cap ? 2 * t->cap : 256;
-		struct pyx_typeinfo **v = realloc(t->v, cap * sizeof(*v));
+	if (id >= UINT32_MAX)
+		return -PYX_E_NOMEM;
+	if (!t->seg[k] &&
+	    !(t->seg[k] = calloc((size_t)1 << (k + SEG0_SHIFT), sizeof(*t->seg[k]))))
+		return -PYX_E_NOMEM;
+	if ((id + 1) * 2 > st->n) {
+		size_t ns = st->n * 2;
+		struct slot_table *nt = slot_table_new(ns);
 
-		if (!v)
+		if (!nt)
 			return -PYX_E_NOMEM;
-		t->v = v;
-		t->cap = cap;
-	}
-	if ((t->n + 1) * 2 > t->nslots) {
-		size_t ns = t->nslots * 2;
-		uint32_t *s = calloc(ns, sizeof(*s));
+		for (size_t i = 0; i < id; i++) {
+			size_t h = hash_addr((*entry(t, i))->addr) & (ns - 1);
 
-		if (!s)
-			return -PYX_E_NOMEM;
-		for (size_t i = 0; i < t->n; i++) {
-			size_t h = hash_addr(t->v[i]->addr) & (ns - 1);
-
-			while (s[h])
+			while (nt->s[h])
 				h = (h + 1) & (ns - 1);
-			s[h] = (uint32_t)i + 1;
+			nt->s[h] = (uint32_t)i + 1;
 		}
-		free(t->slots);
-		t->slots = s;
-		t->nslots = ns;
+		/* Readers may still probe the old table: it stays. */
+		nt->older = st;
+		__atomic_store_n(&t->slots, nt, __ATOMIC_RELEASE);
+		st = nt;
 	}
-	mask = t->nslots - 1;
-	ti->id = (uint32_t)t->n;
-	t->v[t->n++] = ti;
+	mask = st->n - 1;
+	ti->id = (uint32_t)id;
+	e = entry(t, id);
+	__atomic_store_n(e, ti, __ATOMIC_RELEASE);
 	for (size_t h = hash_addr(ti->addr) & mask;; h = (h + 1) & mask) {
-		if (!t->slots[h]) {
-			t->slots[h] = ti->id + 1;
-			return 0;
+		if (!st->s[h]) {
+			__atomic_store_n(&st->s[h], ti->id + 1, __ATOMIC_RELEASE);
+			break;
 		}
 	}
+	__atomic_store_n(&t->n, id + 1, __ATOMIC_RELEASE);
+	return 0;
+}
+
+/* The entry of tp, without a lock: NULL if there is none yet (or it is
+ * being inserted: the caller then looks again under the lock). */
+static inline struct pyx_typeinfo *lookup(const struct pyx_types *t,
+					  pyx_addr_t tp)
+{
+	const struct slot_table *st = __atomic_load_n(&t->slots, __ATOMIC_ACQUIRE);
+	size_t mask = st->n - 1;
+	uint32_t v;
+
+	for (size_t h = hash_addr(tp) & mask;
+	     (v = __atomic_load_n(&st->s[h], __ATOMIC_ACQUIRE));
+	     h = (h + 1) & mask) {
+		struct pyx_typeinfo *ti = __atomic_load_n(entry(t, v - 1),
+							  __ATOMIC_ACQUIRE);
+
+		if (ti->addr == tp)
+			return ti;
+	}
+	return NULL;
 }
 
 /* What a type is: the kind of its nearest known base. */
@@ -363,23 +427,22 @@ static int build(struct pyx_types *t, pyx_addr_t tp, struct pyx_typeinfo *ti)
 	return ti->name ? 0 : -PYX_E_NOMEM;
 }
 
-int pyx_types_get(struct pyx_types *t, pyx_addr_t tp,
-		  const struct pyx_typeinfo **out)
+static int found(const struct pyx_typeinfo *ti, const struct pyx_typeinfo **out)
 {
-	size_t mask = t->nslots - 1;
+	*out = ti;
+	if (ti->kind == PYX_K_INVALID)
+		return pyx_err_set(PYX_E_BAD_MEMORY, PYX_PRIaddr
+				   " is not a type object", ti->addr);
+	return 0;
+}
+
+/* Build the entry of tp and insert it; under t->lock. */
+static int add(struct pyx_types *t, pyx_addr_t tp,
+	       const struct pyx_typeinfo **out)
+{
 	struct pyx_typeinfo *ti;
 	int err, ins;
 
-	for (size_t h = hash_addr(tp) & mask; t->slots[h]; h = (h + 1) & mask) {
-		ti = t->v[t->slots[h] - 1];
-		if (ti->addr == tp) {
-			*out = ti;
-			if (ti->kind == PYX_K_INVALID)
-				return pyx_err_set(PYX_E_BAD_MEMORY, PYX_PRIaddr
-						   " is not a type object", tp);
-			return 0;
-		}
-	}
 	ti = calloc(1, sizeof(*ti));
 	if (!ti)
 		return -PYX_E_NOMEM;
@@ -414,6 +477,27 @@ int pyx_types_get(struct pyx_types *t, pyx_addr_t tp,
 	}
 	*out = ti;
 	return 0;
+}
+
+int pyx_types_get(struct pyx_types *t, pyx_addr_t tp,
+		  const struct pyx_typeinfo **out)
+{
+	const struct pyx_typeinfo *ti = lookup(t, tp);
+	int err;
+
+	if (ti)
+		return found(ti, out);
+	/* Built under the lock: two threads meeting a new type at once
+	 * must not both insert it (ids are per-type array indexes). */
+	pthread_mutex_lock(&t->lock);
+	ti = lookup(t, tp);
+	if (ti) {
+		pthread_mutex_unlock(&t->lock);
+		return found(ti, out);
+	}
+	err = add(t, tp, out);
+	pthread_mutex_unlock(&t->lock);
+	return err;
 }
 
 /* ---- referents -------------------------------------------------------- */

@@ -65,7 +65,12 @@ int pyx_types_new(struct pyx_python *py, struct pyx_types **out);
 void pyx_types_free(struct pyx_types *t);
 /* The facts of the type at tp.  A pointer that is not a type object gets
  * an entry of kind PYX_K_INVALID (cached too) and -PYX_E_BAD_MEMORY.
- * Entries stay valid until pyx_types_free(). */
+ * Entries stay valid until pyx_types_free().  pyx_types_get, _count and
+ * _at may be called from several threads at once (a look-up takes no
+ * lock; a new type is built under the table's mutex), and so may
+ * pyx_referents() where the memory reads are (pyx_mem_has_snapshot()).
+ * Ids are given in the order types are first met: with several threads,
+ * not the same from run to run (per-type results must not depend on them). */
 int pyx_types_get(struct pyx_types *t, pyx_addr_t tp,
 		  const struct pyx_typeinfo **out);
 size_t pyx_types_count(const struct pyx_types *t);
