@@ -12,7 +12,12 @@ objgraph.is_proper_module) and one gc.get_referrers() call, where objgraph
 is installed (Debian's python3-objgraph, for /usr/bin/python3).  On the same
 heap: `pyxray refs PID --type census_target.Plain --json` (every retention
 group of ~900 k objects) and `pyxray census PID --json` for the pause to
-compare with: wall, pause, graph build, peak RSS (getrusage of the child).
+compare with: wall, pause, graph build, peak RSS (getrusage of the child);
+then `pyxray suspects PID --json` (the whole graph: every object a node,
+dominators, retained sizes) and, where every binary has it, `pyxray refs
+PID --type census_target.Plain --retained --json`; a last table puts them
+beside the census (issue #18: suspects within 2x its wall, and no more peak
+memory than refs).
 With --pyxray-baseline, an older pyxray build runs the same commands on the
 same heap, alternating run by run, and a second table gives the ratios of
 the medians new/baseline.  PY may be a test bed spec (root:DIR:NAME:MODE).
@@ -88,10 +93,16 @@ def bench_one(tools, py, nobj, runs):
             t = json.load(f)
         t["python_version"] = python_label(py, t["python_version"])
         rows = dict((label, dict(t, tool=label)) for label, _ in tools)
-        for name, args in (
-                ("refs", ["refs", str(proc.pid), "--type",
-                          "census_target.Plain", "--json"]),
-                ("census", ["census", str(proc.pid), "--json", "--top", "1"])):
+        modes = [
+            ("refs", ["refs", str(proc.pid), "--type", "census_target.Plain",
+                      "--json"]),
+            ("census", ["census", str(proc.pid), "--json", "--top", "1"]),
+            ("suspects", ["suspects", str(proc.pid), "--json"])]
+        if all(has_option(b, "refs", "--retained") for _, b in tools):
+            modes.append(("retained", ["refs", str(proc.pid), "--type",
+                                       "census_target.Plain", "--retained",
+                                       "--json"]))
+        for name, args in modes:
             m = dict((label, {"walls": [], "pauses": [], "walks": [],
                               "peaks": []}) for label, _ in tools)
             for i in range(runs):
@@ -123,6 +134,12 @@ def bench_one(tools, py, nobj, runs):
         return [rows[label] for label, _ in tools]
     finally:
         T.kill_child(proc)
+
+
+def has_option(binary, command, option):
+    h = subprocess.run([binary, command, "--help"], capture_output=True,
+                       text=True).stdout
+    return option in h
 
 
 def main():
@@ -161,23 +178,38 @@ def main():
                   f["wall"], f["wall_best"], f["pause"], f["walk"] / 1000.0,
                   c["pause"], f["rss"], fmt_s(r["objgraph_s"]),
                   fmt_s(r["get_referrers_s"])))
+    print()
+    print("| tool | Python | suspects wall (median / best) | suspects "
+          "graph+dominators | peak RSS (suspects) | suspects / census wall "
+          "| refs --retained wall | peak RSS (refs --retained) |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        s, c, t = r["suspects"], r["census"], r.get("retained")
+        print("| %s | %s | %.2f / %.2f s | %.2f s | %.0f MiB | %.2f | %s | %s |"
+              % (r["tool"], r["python_version"], s["wall"], s["wall_best"],
+                 s["walk"] / 1000.0, s["rss"], s["wall"] / c["wall"],
+                 "%.2f s" % t["wall"] if t else "-",
+                 "%.0f MiB" % t["rss"] if t else "-"))
     if len(tools) > 1:
         new = dict((r["python_version"], r) for r in rows
                    if r["tool"] == "pyxray")
         print()
         print("| Python | new/baseline: refs wall median | refs pause "
-              "| graph+search | peak RSS (refs) | census pause |")
-        print("|---|---|---|---|---|---|")
+              "| graph+search | peak RSS (refs) | census pause "
+              "| suspects wall | peak RSS (suspects) |")
+        print("|---|---|---|---|---|---|---|---|")
         for r in rows:
             n = new.get(r["python_version"])
             if r["tool"] == "pyxray" or n is None:
                 continue
-            print("| %s | %.2f | %.2f | %.2f | %.2f | %.2f |" % (
+            print("| %s | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f |" % (
                 r["python_version"], n["refs"]["wall"] / r["refs"]["wall"],
                 n["refs"]["pause"] / r["refs"]["pause"],
                 n["refs"]["walk"] / r["refs"]["walk"],
                 n["refs"]["rss"] / r["refs"]["rss"],
-                n["census"]["pause"] / r["census"]["pause"]))
+                n["census"]["pause"] / r["census"]["pause"],
+                n["suspects"]["wall"] / r["suspects"]["wall"],
+                n["suspects"]["rss"] / r["suspects"]["rss"]))
     return 0
 
 

@@ -240,32 +240,48 @@ int pyx_dom_retain_ex(struct pyx_dom *d, const uint64_t *size,
 		      const uint32_t *extra)
 {
 	size_t n1 = (size_t)d->n + 1;
+	uint64_t *r = malloc(n1 * sizeof(*r));
+	uint32_t *c = calloc(n1, sizeof(*c));
 
+	if (!r || !c) {
+		free(r);
+		free(c);
+		return -PYX_E_NOMEM;
+	}
+	if (d->n)
+		memcpy(r, size, (size_t)d->n * sizeof(*r));
+	if (extra && d->n)
+		memcpy(c, extra, (size_t)d->n * sizeof(*c));
+	pyx_dom_retain_own(d, r, c);
+	return 0;
+}
+
+void pyx_dom_retain_own(struct pyx_dom *d, uint64_t *size, uint32_t *extra)
+{
 	free(d->retained);
 	free(d->retained_count);
-	d->retained = calloc(n1, sizeof(*d->retained));
-	d->retained_count = calloc(n1, sizeof(*d->retained_count));
-	if (!d->retained || !d->retained_count)
-		return -PYX_E_NOMEM;
+	d->retained = size;
+	d->retained_count = extra;
 	d->reached_bytes = 0;
-	for (uint32_t i = 0; i < d->nreach; i++) {
-		uint32_t v = d->order[i];
-
-		d->retained[v] = size[v];
-		d->retained_count[v] = 1 + (extra ? extra[v] : 0);
+	for (uint32_t v = 0; v < d->n; v++) {
+		if (d->idom[v] == PYX_DOM_NONE) {
+			size[v] = 0;
+			extra[v] = 0;
+		} else {
+			extra[v]++;
+		}
 	}
 	/* a node's dominators come before it in preorder */
 	for (uint32_t i = d->nreach; i-- > 0;) {
 		uint32_t v = d->order[i], p = d->idom[v];
 
 		if (p == PYX_DOM_ROOT) {
-			d->reached_bytes += d->retained[v];
+			d->reached_bytes += size[v];
 			continue;
 		}
-		d->retained[p] += d->retained[v];
-		d->retained_count[p] += d->retained_count[v];
+		size[p] += size[v];
+		extra[p] += extra[v];
 	}
-	return 0;
 }
 
 int pyx_dom_children(const struct pyx_dom *d, uint32_t **pkoff,

@@ -10,9 +10,10 @@
  * for the depth-first search and for the path compression, so a chain of
  * millions of objects needs no deep C stack.
  *
- * Memory while it runs: 40 bytes a node and 4 an edge (the predecessor
- * lists); what it keeps: 20 bytes a node (idom, preorder, retained bytes
- * and objects).  Library-private.
+ * Memory while it runs: 36 bytes a node and 4 an edge at most (the
+ * predecessor lists); what it keeps: 20 bytes a node (idom, preorder,
+ * retained bytes and objects; pyx_dom_trim() frees the first two).
+ * Library-private.
  */
 #ifndef PYX_DOMINATORS_H
 #define PYX_DOMINATORS_H
@@ -50,6 +51,11 @@ int pyx_dom_retain(struct pyx_dom *d, const uint64_t *size);
  * bytes size[v] includes). */
 int pyx_dom_retain_ex(struct pyx_dom *d, const uint64_t *size,
 		      const uint32_t *extra);
+/* The same in place: size (by node: its own bytes) and extra (by node:
+ * the objects it stands for besides itself), each of n entries from
+ * malloc(), become d->retained and d->retained_count (owned by d: freed
+ * with it), with no second copy of either.  Cannot fail. */
+void pyx_dom_retain_own(struct pyx_dom *d, uint64_t *size, uint32_t *extra);
 /* Leaves: objects with no out-edges kept out of the graph.  Leaf l is
  * referenced by owner[l] (a node, or PYX_DOM_ROOT for a root) and by the
  * nodes pair[2i + 1] of the pairs whose pair[2i] is l.  out[l]: its

@@ -1182,7 +1182,10 @@ static int dominate(struct refs *s)
 				extra[lidom[l]]++;
 			}
 	}
-	err = pyx_dom_retain_ex(s->dom, size, extra);
+	pyx_dom_retain_own(s->dom, size, extra);
+	size = NULL;
+	extra = NULL;
+	err = 0;
 out:
 	free(roots);
 	free(size);

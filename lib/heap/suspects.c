@@ -626,14 +626,14 @@ int pyx_suspects_take(struct pyx_python *py, const struct pyx_suspects_opts *o,
 
 		c.g = g;
 		if ((err = pyx_dom_compute(&dg, &c.d)) ||
-		    (err = attach_leaves(&c)) ||
-		    (err = pyx_dom_retain_ex(c.d, c.size, c.nleaves)) ||
-		    (err = pyx_dom_children(c.d, &c.koff, &c.kids)))
+		    (err = attach_leaves(&c)))
 			goto out;
-		free(c.size);
-		free(c.nleaves);
+		/* the sizes become the retained sizes, in place */
+		pyx_dom_retain_own(c.d, c.size, c.nleaves);
 		c.size = NULL;
 		c.nleaves = NULL;
+		if ((err = pyx_dom_children(c.d, &c.koff, &c.kids)))
+			goto out;
 		/* the tree is in koff/kids from here on */
 		pyx_dom_trim(c.d);
 	}
