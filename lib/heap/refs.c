@@ -49,6 +49,9 @@ struct graph {
 	uint32_t *rc;            /* tracked nodes: the refcount less the
 				    references the graph explains (so far) */
 	size_t rccap;
+	uint64_t *size;          /* sized: by node, sys.getsizeof, taken at
+				    the node's first read (its header hot) */
+	bool sized;
 	size_t n, cap, ntracked; /* tracked nodes first */
 	size_t nrows, offcap;    /* nodes whose out-edges are known */
 	struct slot *hash;       /* objects outside the copy: open
@@ -205,8 +208,10 @@ static inline int slot_set(struct graph *g, pyx_addr_t a, uint64_t *w,
 	return hash_put(g, a, id);
 }
 
-/* Add node a (of type id type, header w: see slot_set). */
-static int node_add(struct graph *g, pyx_addr_t a, uint64_t *w, uint32_t type)
+/* Add node a (of type id type, header w: see slot_set; size when
+ * g->sized). */
+static int node_add(struct graph *g, pyx_addr_t a, uint64_t *w, uint32_t type,
+		    uint64_t size)
 {
 	if (g->n >= LEAF - 1)
 		return pyx_err_set(PYX_E_NOMEM, "more than 2G objects");
@@ -221,10 +226,19 @@ static int node_add(struct graph *g, pyx_addr_t a, uint64_t *w, uint32_t type)
 		if (!(t = realloc(g->type, cap * sizeof(*t))))
 			return -PYX_E_NOMEM;
 		g->type = t;
+		if (g->sized) {
+			uint64_t *z = realloc(g->size, cap * sizeof(*z));
+
+			if (!z)
+				return -PYX_E_NOMEM;
+			g->size = z;
+		}
 		g->cap = cap;
 	}
 	g->addr[g->n] = a;
 	g->type[g->n] = type;
+	if (g->sized)
+		g->size[g->n] = size;
 	return slot_set(g, a, w, (uint32_t)g->n++);
 }
 
@@ -258,6 +272,7 @@ static void graph_free(struct graph *g)
 	free(g->addr);
 	free(g->type);
 	free(g->rc);
+	free(g->size);
 	free(g->hash);
 	free(g->off);
 	free(g->dst);
@@ -388,6 +403,20 @@ static int obj_type(struct refs *s, pyx_addr_t obj,
 	return pyx_types_get(s->types, tp, ti);
 }
 
+/* sys.getsizeof of the object at a, of type ti (its basic size when it
+ * cannot be read). */
+static uint64_t addr_size(struct refs *s, pyx_addr_t a,
+			  const struct pyx_typeinfo *ti)
+{
+	uint64_t size;
+
+	if (pyx_obj_sizeof(s->py, pyx_types_rules(s->types), a, ti, &size)) {
+		pyx_err_clear();
+		size = ti->basicsize + ti->preheader;
+	}
+	return size;
+}
+
 /* The refcount of a tracked object, read before its copied ob_refcnt
  * holds the node's id: as the ABI reads it (3.14+: the u32 of the split
  * refcount, flags above it), never the raw word; RC_IMMORTAL for an
@@ -438,7 +467,8 @@ static int on_tracked(void *ctx, pyx_addr_t obj, const struct pyx_heap_where *w)
 		return 0;
 	}
 	rc = tracked_rc(s, obj, h);
-	if ((err = node_add(g, obj, h, ti->id)))
+	if ((err = node_add(g, obj, h, ti->id,
+			    g->sized ? addr_size(s, obj, ti) : 0)))
 		return err;
 	if (g->n > g->rccap) {
 		uint32_t *r = realloc(g->rc, g->cap * sizeof(*r));
@@ -457,7 +487,7 @@ static int on_ref(void *ctx, const struct pyx_ref *ref)
 {
 	struct refs *s = ctx;
 	struct graph *g = &s->g;
-	uint64_t *h;
+	uint64_t *h, size = 0;
 	uint32_t d = slot_find_w(g, ref->target, &h);
 	uint64_t aux = ref->index;
 	int err;
@@ -488,24 +518,17 @@ static int on_ref(void *ctx, const struct pyx_ref *ref)
 				return 0;
 		}
 		/* a target stays a node (refs --retained) */
+		if (g->sized)
+			size = addr_size(s, ref->target, ti);
 		if (s->leaf_max && leaf_kind(ti) && (s->o->type_name ||
 		    ref->target != s->o->addr) &&
-		    (!s->o->type_name || !type_matches(s, ti))) {
-			uint64_t size;
-
-			if (pyx_obj_sizeof(s->py, pyx_types_rules(s->types),
-					   ref->target, ti, &size)) {
-				pyx_err_clear();
-				size = ti->basicsize + ti->preheader;
-			}
-			/* one that may be a suspect stays a node */
-			if (size < s->leaf_max) {
-				g->leaf_edges++;
-				return leaf_add(g, ref->target, h, ti->id, size,
-						s->cur);
-			}
+		    (!s->o->type_name || !type_matches(s, ti)) &&
+		    size < s->leaf_max) {
+			/* (one that may be a suspect stays a node) */
+			g->leaf_edges++;
+			return leaf_add(g, ref->target, h, ti->id, size, s->cur);
 		}
-		if ((err = node_add(g, ref->target, h, ti->id)))
+		if ((err = node_add(g, ref->target, h, ti->id, size)))
 			return err;
 		d = (uint32_t)g->n - 1;
 	}
@@ -561,6 +584,8 @@ static int build_graph(struct refs *s, uint64_t heap_bytes)
 	int err;
 
 	g->mem = s->py->mem;
+	/* the whole graph needs every size: read with the header */
+	g->sized = s->all;
 	if ((err = pyx_heap_walk(s->py, heap_bytes / 32 + 1, on_tracked, s, &hs)))
 		return err;
 	s->damaged_lists = hs.damaged_lists;
@@ -1126,15 +1151,9 @@ static int cmp_group(const void *a, const void *b)
 
 static uint64_t obj_size(struct refs *s, uint32_t v)
 {
-	const struct pyx_typeinfo *ti = pyx_types_at(s->types, s->g.type[v]);
-	uint64_t size;
-
-	if (pyx_obj_sizeof(s->py, pyx_types_rules(s->types), s->g.addr[v], ti,
-			   &size)) {
-		pyx_err_clear();
-		size = ti->basicsize + ti->preheader;
-	}
-	return size;
+	if (s->g.sized)
+		return s->g.size[v];
+	return addr_size(s, s->g.addr[v], pyx_types_at(s->types, s->g.type[v]));
 }
 
 /* ---- retained sizes (refs --retained) ------------------------------- */
@@ -1718,14 +1737,16 @@ int pyx_refs_graph_take(struct pyx_python *py,
 	memset(&dummy, 0, sizeof(dummy));
 	if ((err = search(s, &dummy)))
 		goto out;
-	p->size = malloc((s->g.n ? s->g.n : 1) * sizeof(*p->size));
+	/* the sizes read with the nodes (an empty graph has none) */
+	p->size = s->g.size ? s->g.size : malloc(sizeof(*p->size));
+	s->g.size = NULL;
+	s->g.sized = false;
 	p->root_node = malloc((s->g.n ? s->g.n : 1) * sizeof(*p->root_node));
 	if (!p->size || !p->root_node) {
 		err = -PYX_E_NOMEM;
 		goto out;
 	}
 	for (uint32_t v = 0; v < s->g.n; v++) {
-		p->size[v] = obj_size(s, v);
 		g->total_size += p->size[v];
 		if (s->parent[v] == NONE) {
 			g->unreachable++;
