@@ -401,6 +401,10 @@ struct shared {
 	struct walk *walks;    /* [0]: the calling thread */
 	uint64_t max;          /* the list walk's bound */
 	struct pyx_heap_stats *hs;
+#ifdef PYX_TEST_HOOKS
+	unsigned fail_at;      /* PYX_TEST_CENSUS_FAIL: the chunk that fails */
+	unsigned chunks;       /* atomic: chunks started */
+#endif
 };
 
 static bool stopped(struct shared *sh)
@@ -446,6 +450,15 @@ static int count_chunk(struct walk *w, const struct chunk *ch)
 	const struct pyx_typeinfo *ti;
 	int err;
 
+#ifdef PYX_TEST_HOOKS
+	/* Test hook: one thread runs out of memory (the others must stop,
+	 * and the error and its detail come back from the call). */
+	if (w->sh->fail_at && __atomic_add_fetch(&w->sh->chunks, 1,
+			__ATOMIC_RELAXED) == w->sh->fail_at)
+		return pyx_err_set(PYX_E_NOMEM, "test hook: a census thread "
+				   "ran out of memory at chunk %u",
+				   w->sh->fail_at);
+#endif
 	for (size_t i = 0; i < ch->n; i++) {
 		pyx_addr_t obj = ch->obj[i] & ~(uint64_t)1;
 
@@ -601,6 +614,10 @@ static int walk_threads(struct walk *w, unsigned jobs, uint64_t max,
 		return -PYX_E_NOMEM;
 	}
 	sh.fill->n = 0;
+#ifdef PYX_TEST_HOOKS
+	if (getenv("PYX_TEST_CENSUS_FAIL"))
+		sh.fail_at = (unsigned)atoi(getenv("PYX_TEST_CENSUS_FAIL"));
+#endif
 	pthread_mutex_init(&sh.lock, NULL);
 	pthread_mutex_init(&sh.seen_lock, NULL);
 	pthread_cond_init(&sh.more, NULL);

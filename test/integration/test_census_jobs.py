@@ -9,7 +9,9 @@ Checks:
   - the census on 4 threads matches the fixture's in-process truth
     (gc.get_objects() and sys.getsizeof) as test_census.py checks it;
   - the text report says how many threads counted; --jobs 0 and 65 are
-    usage errors (exit 2); no thread is left stopped.
+    usage errors (exit 2); no thread is left stopped;
+  - a thread that fails (test hook PYX_TEST_CENSUS_FAIL: out of memory)
+    ends the census with its error and detail (exit 12).
 The fixture idles between the censuses (a sleep loop), so its heap is the
 same for each; a census on one thread is taken before and after the others,
 and a round whose two agree is the one compared (a heap that moved in
@@ -24,6 +26,7 @@ import pyxtest as T  # noqa: E402
 from test_census import CensusFixture, check_counts  # noqa: E402
 
 JOBS = (2, 4)
+EXIT_NOMEM = 12
 ROUNDS = 3
 # What must not depend on the number of threads.
 TOTALS = ("gc_objects", "gc_bytes", "reached_objects", "reached_bytes",
@@ -59,6 +62,26 @@ def differences(a, b):
     if not out and a["types"] != b["types"]:
         out.append("the same rows in another order")
     return out
+
+
+def case_thread_fails(ck, args, pid):
+    """One census thread fails (test hook: out of memory at its second
+    chunk): the census stops and says why, exit 12, nothing left behind."""
+    os.environ["PYX_TEST_CENSUS_FAIL"] = "2"
+    try:
+        res = T.pyxray(args.pyxray, "census", pid, "--json", "--jobs", "2",
+                       "--no-placement", timeout=60)
+    finally:
+        del os.environ["PYX_TEST_CENSUS_FAIL"]
+    if res.rc == 0:
+        T.log("SKIP PART: a failing census thread: pyxray was built "
+              "without PYX_TEST_HOOKS")
+        return
+    ck.ok(res.rc == EXIT_NOMEM and "test hook: a census thread ran out of "
+          "memory" in res.err and not res.out.strip(),
+          "a census thread fails: the error and its detail, exit %d"
+          % EXIT_NOMEM, res.describe())
+    ck.ok(res.wall < 30, "... and the census ends (%.1f s)" % res.wall)
 
 
 def main():
@@ -111,6 +134,7 @@ def main():
                            timeout=30)
             ck.ok(res.rc == 2 and "--jobs" in res.err,
                   "--jobs %s: a usage error, exit 2" % bad, res.describe())
+        case_thread_fails(ck, args, pid)
         ck.ok(not T.wait_all_running(pid), "no thread left stopped")
     finally:
         fx.stop()
