@@ -10,7 +10,8 @@ paths:
   dict   200 items as the values of a module-level dict (HOLD_DICT);
   child  100 items, each the 'child' of one of the first 100 list items:
          inside their parents' retained sets;
-and 50 unreachable items (self-cycles, the collector off).
+and 50 unreachable items (self-cycles, the collector off); and 10 victims
+whose ob_refcnt reads as the node id pyxray writes in its heap copy.
 The truth of an object's retained set, as test_suspects' fixture defines
 it: the closure of gc.get_referents() from it, less every object that some
 GC object outside the set also refers to, to a fixpoint.  A group retains
@@ -19,7 +20,8 @@ the union of every group's (the children's sets are in their parents').
 Checks: each group's retained bytes and objects within 3% of the truth,
 the totals too (not the sum of the groups), the unreachable items counted
 and retaining nothing, the text names what they retain, the JSON without
---retained has no retained key, no thread left stopped.
+--retained has no retained key, the victims found (a forged id is not
+trusted), no thread left stopped.
 """
 
 import json
@@ -44,8 +46,13 @@ class Item(object):
         self.shared = None
 
 
+class Victim(object):
+    pass
+
+
 HOLD_LIST = []
 HOLD_DICT = {}
+VICTIMS = []
 
 
 def build():
@@ -154,12 +161,33 @@ def truth(groups):
     return out
 
 
+def plant():
+    """Victims whose ob_refcnt holds what pyxray writes in its copy to
+    find a node (TAG | id, ids 1000-1009: nodes of every heap): a damaged
+    heap must not pass them for other objects.  3.14+ counts references in
+    the low 32 bits: 1000 and more, never 0 (the victims stay); no
+    collection (gc is off) reads them."""
+    import ctypes
+    for k in range(10):
+        v = Victim()
+        v.payload = ["victim %d" % k * 3]
+        VICTIMS.append(v)
+    # by address only: no reference taken or dropped once forged (3.14+
+    # debug builds assert on a decref of what the forged flags make static)
+    addrs = [id(v) for v in VICTIMS]
+    del v
+    for k, a in enumerate(addrs):
+        ctypes.c_uint64.from_address(a).value = \
+            0xD1CEB00C00000000 | (1000 + k)
+
+
 def main():
     build()
     groups = [("list", list(HOLD_LIST)), ("dict", list(HOLD_DICT.values())),
               ("child", [it.child for it in HOLD_LIST[:100]])]
     doc = truth(groups)
     del groups
+    plant()
     doc["pid"] = os.getpid()
     doc["unreachable"] = 50
     with open(sys.argv[1] + ".tmp", "w") as f:
@@ -283,6 +311,17 @@ def main():
             ck.ok([(g["count"], g["bytes"]) for g in plain["groups"]] ==
                   [(g["count"], g["bytes"]) for g in doc["groups"]],
                   "the same groups with and without --retained")
+        # objects whose header reads as pyxray's own node id: found, each
+        # its own node, on their path
+        res = T.pyxray(args.pyxray, "refs", pid, "--type", "__main__.Victim",
+                       "--json", timeout=120)
+        if ck.ok(res.rc == 0, "refs --type Victim exits 0", res.describe()):
+            v = res.json()
+            ck.ok(v["targets"] == 10 and len(v["groups"]) == 1 and
+                  v["groups"][0]["count"] == 10 and
+                  "VICTIMS" in json.dumps(v["groups"][0]["path"]),
+                  "10 victims with a forged node id, on their path (%d)"
+                  % v["targets"], json.dumps(v["groups"])[:1500])
         ck.ok(T.wait_all_running(pid) == [], "no thread left stopped")
     finally:
         T.kill_child(p)
