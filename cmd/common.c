@@ -294,7 +294,7 @@ static bool all_digits(const char *s)
 int cmd_parse_target(const char *cmd, const char *arg, struct cmd_target *t)
 {
 	struct stat st;
-	pid_t pid;
+	pid_t pid = 0;
 
 	if (!all_digits(arg) && arg[0] != '-' && stat(arg, &st) == 0) {
 		if (!S_ISREG(st.st_mode))
