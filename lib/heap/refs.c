@@ -155,8 +155,8 @@ static inline uint64_t *head_words(const struct graph *g, pyx_addr_t a)
 	return (a & 7) ? NULL : pyx_heap_wwords(g->mem, a, 16);
 }
 
-/* The node or the leaf (id | LEAF) at a, or NONE; *pw: a's header in the
- * copy (NULL: outside it). */
+/* The node or the leaf (id | LEAF) at a, or NONE; w: a's header in the
+ * copy (head_words(); NULL: outside it, then the hash table). */
 static inline uint32_t slot_find_h(const struct graph *g, pyx_addr_t a,
 				   uint64_t *w)
 {
@@ -180,6 +180,7 @@ static inline uint32_t slot_find_h(const struct graph *g, pyx_addr_t a,
 	return NONE;
 }
 
+/* The same, *pw set to a's header in the copy. */
 static inline uint32_t slot_find_w(const struct graph *g, pyx_addr_t a,
 				   uint64_t **pw)
 {
