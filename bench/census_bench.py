@@ -17,9 +17,10 @@ objects) is measured in the same run by:
     reports, its peak RSS (getrusage of the child), best and median of runs;
   * the in-process peers, timed inside the fixture on the same heap, holding
     the GIL all along: collections.Counter(type(o).__name__ for o in
-    gc.get_objects()), a sys.getsizeof pass over gc.get_objects(), and
+    gc.get_objects()), a sys.getsizeof pass over gc.get_objects(), a census
+    with sizes (objects and bytes by type name, as pyxray gives them), and
     objgraph.show_most_common_types() where objgraph is installed (Debian's
-    python3-objgraph, for /usr/bin/python3).
+    python3-objgraph, for /usr/bin/python3); each the median of 3 runs.
 With --pyxray-baseline, a second pyxray binary (an older build) reads the
 same heap, alternating run by run with --pyxray (in the order new, old, old,
 new, ... so that neither always comes first after the other), and a second
@@ -118,6 +119,7 @@ def bench_one(tools, py, nobj, runs, jobs=0):
                   "target_rss_mib": rss_kib(proc.pid) / 1024.0,
                   "counter_s": t.get("counter_s"),
                   "getsizeof_s": t.get("getsizeof_s"),
+                  "census_s": t.get("census_s"),
                   "objgraph_s": t.get("objgraph_s")}
         rows = dict((label, dict(common, tool=label)) for label, _ in tools)
         first = True
@@ -213,17 +215,18 @@ def main():
           "| target RSS | pyxray census wall (best / median) "
           "| pause (best / median) | pyxray peak RSS "
           "| --tracked-only wall / pause | Counter(gc.get_objects) "
-          "| getsizeof pass | objgraph |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+          "| getsizeof pass | census with sizes | objgraph |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         if "full" not in r:
-            print("| %s | %s | cannot read this target (%s) | | | | | | | | |"
+            print("| %s | %s | cannot read this target (%s) | | | | | | | | | |"
                   % (r["tool"], r["python"],
                      r.get("cannot", "?").replace("|", "/")))
             continue
         f, tr = r["full"], r["tracked"]
         print("| %s | %s | %d (%d) (+%d reached)%s | %.0f MiB | %.2f / %.2f s "
-              "| %.0f / %.0f ms | %.0f MiB | %.2f s / %.0f ms | %s | %s | %s |"
+              "| %.0f / %.0f ms | %.0f MiB | %.2f s / %.0f ms | %s | %s | %s "
+              "| %s |"
               % (r["tool"], r["python"], r["counted_gc"], r["truth_gc"],
                  r["objects"] - r["counted_gc"],
                  " partial" if r["partial"] else "",
@@ -231,7 +234,7 @@ def main():
                  f["pause_best"], f["pause_median"], f["rss_mib"],
                  tr["wall_median"], tr["pause_median"],
                  fmt_s(r["counter_s"]), fmt_s(r["getsizeof_s"]),
-                 fmt_s(r["objgraph_s"])))
+                 fmt_s(r["census_s"]), fmt_s(r["objgraph_s"])))
     print()
     print("First census of each heap (cold): %s" % ", ".join(
         "%s %s %.2f s / %.0f ms" % (r["python"], r["tool"], r["first_wall"],
@@ -248,10 +251,14 @@ def main():
                            100.0 * (r["full"]["wall_max"] /
                                     r["full"]["wall_median"] - 1))
         for r in rows if "full" in r))
-    print("Census wall median / in-process getsizeof pass: %s" % ", ".join(
-        "%s %s %.2f" % (r["python"], r["tool"],
-                        r["full"]["wall_median"] / r["getsizeof_s"])
-        for r in rows if "full" in r and r.get("getsizeof_s")))
+    print("Census wall median / in-process census with sizes, getsizeof "
+          "pass: %s" % ", ".join(
+              "%s %s %.2f, %.2f" % (r["python"], r["tool"],
+                                    r["full"]["wall_median"] /
+                                    (r.get("census_s") or float("nan")),
+                                    r["full"]["wall_median"] /
+                                    r["getsizeof_s"])
+              for r in rows if "full" in r and r.get("getsizeof_s")))
     print("Copied heap: %s" % ", ".join(
         "%s %s %.0f MiB" % (r["python"], r["tool"], r["copied_mib"])
         for r in rows if "full" in r))
