@@ -101,19 +101,11 @@ def bench_one(tools, py, nobj, runs, jobs=0):
     heap; a row without "full" holds "cannot" (that binary cannot read
     this target)."""
     T.spec(py)  # a spec puts tmpdir() under /tmp, which the container shares
-    d = T.tmpdir()
-    truth = os.path.join(d, "truth.json")
-    log = open(os.path.join(d, "log"), "w")
-    proc = T.spawn([py, TARGET, truth, "--bench", str(nobj),
-                    "--lifetime", "900"], stdout=log, stderr=subprocess.STDOUT)
+    truth = os.path.join(T.tmpdir(), "truth.json")
+    proc, log, t = T.start_fixture([py, TARGET, truth, "--bench", str(nobj),
+                                    "--lifetime", "900"], truth, 600,
+                                   "fixture under %s" % py)
     try:
-        deadline = time.monotonic() + 600
-        while not os.path.exists(truth):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("fixture failed under %s" % py)
-            time.sleep(0.2)
-        with open(truth) as f:
-            t = json.load(f)
         common = {"python": python_label(py, t["python_version"]),
                   "truth_gc": t["total_count"],
                   "target_rss_mib": rss_kib(proc.pid) / 1024.0,

@@ -80,22 +80,13 @@ def main():
         print("core_bench: gcore (gdb) not found", file=sys.stderr)
         return 77
 
-    d = T.tmpdir()
-    truth = os.path.join(d, "truth.json")
-    log = open(os.path.join(d, "log"), "w")
-    proc = T.spawn([a.python, TARGET, truth, "--bench", str(a.objects),
-                    "--lifetime", "1800"], stdout=log,
-                   stderr=subprocess.STDOUT)
+    truth = os.path.join(T.tmpdir(), "truth.json")
+    proc, log, t = T.start_fixture([a.python, TARGET, truth, "--bench",
+                                    str(a.objects), "--lifetime", "1800"],
+                                   truth, 900, "fixture under %s" % a.python)
     prefix = os.path.join(a.core_dir, "pyxray-core-bench")
     core = "%s.%d" % (prefix, proc.pid)
     try:
-        deadline = time.monotonic() + 900
-        while not os.path.exists(truth):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("fixture failed under %s" % a.python)
-            time.sleep(0.2)
-        with open(truth) as f:
-            t = json.load(f)
         target_rss = rss_kib(proc.pid) / 1024.0
         gw, _, gerr, grc = run_timed(["gcore", "-o", prefix, str(proc.pid)])
         if grc != 0 or not os.path.exists(core):

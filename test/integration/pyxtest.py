@@ -639,6 +639,29 @@ def find_dwarf_python(preferred=("3.11", "3.12", "3.10", "3.13", "3.9",
 # --------------------------------------------------------------------------
 # the fixture
 
+def start_fixture(argv, truth_path, timeout=60, name="fixture"):
+    """Spawn argv: a fixture that writes its truth to truth_path, then
+    idles.  (process, log file, truth); the log is truth_path + ".log".
+    A fixture that exits first, or writes nothing in timeout seconds, is
+    killed, and RuntimeError says so with its log."""
+    log_path = truth_path + ".log"
+    logf = open(log_path, "w")
+    p = spawn(argv, stdout=logf, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + timeout
+    while not os.path.exists(truth_path):
+        if p.poll() is not None or time.monotonic() > deadline:
+            logf.close()
+            kill_child(p)
+            with open(log_path) as f:
+                raise RuntimeError("%s %s: %s" % (
+                    name, "exited %s" % p.returncode
+                    if p.returncode is not None and p.returncode >= 0
+                    else "wrote no truth in %d s" % timeout, f.read()))
+        time.sleep(0.05)
+    with open(truth_path) as f:
+        return p, logf, json.load(f)
+
+
 class Fixture(object):
     """stacks_target.py under a given Python; .truth is its truth JSON."""
 

@@ -29,7 +29,6 @@ import glob
 import json
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import pyxtest as T  # noqa: E402
@@ -64,22 +63,11 @@ def pythons(given):
 
 
 def start(python, mode, timeout=30):
-    d = T.tmpdir()
-    truth = os.path.join(d, "truth-%s.json" % mode)
-    logf = open(os.path.join(d, "fixture-%s.log" % mode), "w")
-    p = T.spawn([python, TARGET, truth, mode, "--lifetime", "120"],
-                stdout=logf, stderr=T.subprocess.STDOUT)
-    deadline = time.monotonic() + timeout
-    while not os.path.exists(truth):
-        if p.poll() is not None or time.monotonic() > deadline:
-            logf.close()
-            T.kill_child(p)
-            with open(os.path.join(d, "fixture-%s.log" % mode)) as f:
-                raise RuntimeError("fixture %s failed: %s" % (mode, f.read()))
-        time.sleep(0.05)
+    truth = os.path.join(T.tmpdir(), "truth-%s.json" % mode)
+    p, logf, t = T.start_fixture([python, TARGET, truth, mode, "--lifetime",
+                                  "120"], truth, timeout, "fixture " + mode)
     logf.close()
-    with open(truth) as f:
-        return p, json.load(f)
+    return p, t
 
 
 def run(ck, label, args, *cmd, **kw):
