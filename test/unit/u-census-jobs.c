@@ -155,16 +155,10 @@ int main(void)
 {
 	Suite *s = suite_create("census-jobs");
 	TCase *tc = tcase_create("shared");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, types_many);
 	tcase_add_test(tc, types_threads);
 	tcase_add_test(tc, heap_jobs);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return pyx_unit_run(s);
 }

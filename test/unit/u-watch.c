@@ -10,6 +10,8 @@
 #include "pyxray/memory_report.h"
 #include "pyxray/watch.h"
 
+#include "unit.h"
+
 #define N 40
 #define DT 0.25
 
@@ -607,8 +609,6 @@ int main(void)
 	TCase *tc = tcase_create("classify");
 	TCase *ts = tcase_create("series");
 	TCase *tw = tcase_create("where");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, shape_flat);
 	tcase_add_test(tc, shape_noise);
@@ -635,9 +635,5 @@ int main(void)
 	suite_add_tcase(s, tc);
 	suite_add_tcase(s, ts);
 	suite_add_tcase(s, tw);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return pyx_unit_run(s);
 }
