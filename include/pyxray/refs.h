@@ -133,7 +133,8 @@ size_t pyx_refs_distance(const char *a, const char *b, size_t max);
  * every object is a node: the GC-tracked ones first, then every object they
  * refer to (str, int, bytes, untracked tuples and dicts...), each once, with
  * its sys.getsizeof size.  The heap copy stays alive until
- * pyx_refs_graph_free() (labels and descriptions read from it).
+ * pyx_refs_graph_free() (labels and descriptions read from it), or with
+ * release_copy until the roots are found.
  */
 struct pyx_typeinfo;
 
@@ -145,6 +146,13 @@ struct pyx_refs_graph_opts {
 	 * nodes: for suspects, whose min_share it is (no leaf can be a
 	 * suspect); nearly halves the nodes. */
 	double leaf_share;
+	/* The copy released once the roots are found, before the search and
+	 * all that follows (suspects: the copy and the dominators are never
+	 * in memory together).  What labels and descriptions read of it is
+	 * taken first: pyx_refs_graph_label(), _describe() and _path() give
+	 * the same text; pyx_refs_graph_str() fails and _find() is slow (a
+	 * scan).  Nothing reads the target's memory afterwards. */
+	bool release_copy;
 };
 
 #define PYX_REFS_GRAPH_NONE UINT32_MAX
@@ -168,7 +176,9 @@ struct pyx_refs_graph {
 	const uint64_t *off;     /* out-edges of v: [off[v], off[v + 1]) */
 	const uint32_t *dst;
 	const uint8_t *kind;     /* lib/heap/referents.h's enum pyx_ref_kind */
-	const uint64_t *aux;     /* by kind: an item's index, a key's address */
+	const uint32_t *aux;     /* by kind: an item's index (a key or a
+				    name: an index of refs.c's; read the
+				    edge with pyx_refs_graph_label()) */
 	/* The roots (refs' order of kinds; "held from outside" last), and the
 	 * shortest path to every node: parent[v] (v itself for a root,
 	 * PYX_REFS_GRAPH_NONE when no root reaches v) over edge pedge[v]. */

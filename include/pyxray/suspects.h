@@ -34,6 +34,8 @@ struct pyx_suspects_opts {
 	double min_share;  /* of the heap a suspect retains (0: 0.01) */
 	size_t types;      /* per-type rows kept, by retained size (0: 20;
 			      SIZE_MAX: every type the graph has) */
+	unsigned jobs;     /* threads (0: pyx_heap_jobs(0)); the same result
+			      on any number */
 	struct pyx_heap_capture_opts capture;
 };
 

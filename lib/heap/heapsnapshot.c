@@ -435,7 +435,7 @@ static int write_file(struct pyx_python *py, const struct pyx_refs_graph *g,
 				if (t == E_ELEMENT) {
 					/* an index: a number, no string */
 					fprintf(f, "%s%d,%" PRIu64 ",%" PRIu64, sep, t,
-						g->aux[e] & 0xffffffffu, to);
+						(uint64_t)g->aux[e], to);
 				} else {
 					pyx_refs_graph_label(g, v, e, lab, sizeof(lab));
 					edge_name(lab, name, sizeof(name));

@@ -36,8 +36,18 @@ struct slot {
 	uint32_t node;
 };
 
+/* An edge's aux, by kind: a number (an item's index, a local's, an
+ * offset) or, for the kinds whose aux is a key's address or a name,
+ * the index of that 64-bit value in the graph's table of them (each value
+ * once: a heap has few names and keys for many edges). */
+struct wslot {
+	uint64_t v;
+	uint32_t i;
+};
+#define WCACHE 256
+
 /* The graph: nodes by index; out-edges of node i (tracked objects only)
- * are [off[i], off[i+1]) of dst/kind/aux.  13 bytes an edge; a node: 8
+ * are [off[i], off[i+1]) of dst/kind/aux.  9 bytes an edge; a node: 8
  * (addr) + 4 (type) + 8 (off), and 4 (rc) a tracked one.  An object's node
  * is found with the one read of its header that the walk makes anyway:
  * the node id is written in the copy (TAG above); objects outside the copy
@@ -60,8 +70,14 @@ struct graph {
 	uint64_t *off;
 	uint32_t *dst;
 	uint8_t *kind;
-	uint64_t *aux;
+	uint32_t *aux;           /* wide_kind(): an index in wide[] */
 	size_t ne, ecap;
+	uint64_t *wide;          /* the values; wide[0] = 0 */
+	size_t nwide, wcap;
+	struct wslot *whash;     /* value -> index, open addressing (v 0:
+				    empty) */
+	size_t whcap;
+	struct wslot wcache[WCACHE]; /* the last values met, by hash */
 	/* Leaves (the whole graph without leaf nodes): objects with no
 	 * referents, kept apart with their first referrer; the other
 	 * referrers as (leaf, node) pairs (pyx_refs_graph's leaf_*). */
@@ -102,7 +118,34 @@ struct refs {
 	double leaf_share;       /* pyx_refs_graph_opts' */
 	struct pyx_dom *dom;     /* refs --retained: the dominator tree,
 				    retained sizes with the leaves */
+	/* The whole graph with release_copy: what the labels and the
+	 * descriptions read from the copy is taken (memo) once the roots are
+	 * found, then the copy is released before the search's arrays and
+	 * everything after (dropped: label() and describe() answer from the
+	 * memo and never read the target's memory again). */
+	bool no_depth;           /* the whole graph: no depth[] */
+	bool release;
+	bool dropped;
+	struct memo_ent *memo;
+	size_t memo_cap, memo_n;
+	uint32_t *sroot;         /* the roots (node, root id) found before
+				    the queue exists (release_copy) */
+	size_t sroot_cap;
 };
+
+struct memo_ent {
+	uint64_t key;            /* MEMO_*(); 0: empty */
+	char *text;
+};
+
+/* -v: how long each step took (t: when the last one ended). */
+static void phase(const char *what, uint64_t *t)
+{
+	uint64_t now = pyx_now_ns();
+
+	pyx_debug("graph: %s in %.1f ms", what, (double)(now - *t) / 1e6);
+	*t = now;
+}
 
 static inline size_t hash_addr(pyx_addr_t a)
 {
@@ -247,13 +290,122 @@ static int node_add(struct graph *g, pyx_addr_t a, uint64_t *w, uint32_t type,
 	return slot_set(g, a, w, (uint32_t)g->n++);
 }
 
+static inline bool wide_kind(uint8_t kind)
+{
+	switch ((enum pyx_ref_kind)kind) {
+	case PYX_REF_DICT_VALUE:
+	case PYX_REF_ATTR:
+	case PYX_REF_FIELD:
+	case PYX_REF_DICT:
+	case PYX_REF_TYPE:
+	case PYX_REF_MEMBER:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* Edge e's aux as edge_label() made it. */
+static inline uint64_t edge_aux(const struct graph *g, uint64_t e)
+{
+	return wide_kind(g->kind[e]) ? g->wide[g->aux[e]] : g->aux[e];
+}
+
+static inline size_t wide_hash(uint64_t v)
+{
+	return (size_t)((v * UINT64_C(0x9E3779B97F4A7C15)) >> 20);
+}
+
+static int wide_grow(struct graph *g)
+{
+	size_t cap = g->whcap ? 2 * g->whcap : 1024;
+	struct wslot *h = calloc(cap, sizeof(*h));
+
+	if (!h)
+		return -PYX_E_NOMEM;
+	for (size_t j = 0; j < g->whcap; j++) {
+		size_t k;
+
+		if (!g->whash[j].v)
+			continue;
+		for (k = wide_hash(g->whash[j].v) & (cap - 1); h[k].v;
+		     k = (k + 1) & (cap - 1))
+			;
+		h[k] = g->whash[j];
+	}
+	free(g->whash);
+	g->whash = h;
+	g->whcap = cap;
+	return 0;
+}
+
+/* The index of value v in wide[], added if new. */
+static int wide_id(struct graph *g, uint64_t v, uint32_t *id)
+{
+	struct wslot *c = &g->wcache[wide_hash(v) & (WCACHE - 1)];
+	size_t k;
+	int err;
+
+	if (!g->wide) {
+		if (!(g->wide = malloc(1024 * sizeof(*g->wide))))
+			return -PYX_E_NOMEM;
+		g->wcap = 1024;
+		g->wide[g->nwide++] = 0;
+	}
+	if (!v) {
+		*id = 0;
+		return 0;
+	}
+	if (c->v == v) {
+		*id = c->i;
+		return 0;
+	}
+	if ((g->nwide + 1) * 2 > g->whcap && (err = wide_grow(g)))
+		return err;
+	for (k = wide_hash(v) & (g->whcap - 1); g->whash[k].v;
+	     k = (k + 1) & (g->whcap - 1))
+		if (g->whash[k].v == v) {
+			*c = g->whash[k];
+			*id = c->i;
+			return 0;
+		}
+	if (g->nwide >= UINT32_MAX)
+		return pyx_err_set(PYX_E_NOMEM, "more than 4G distinct names "
+				   "and keys");
+	if (g->nwide == g->wcap) {
+		size_t cap = g->wcap ? 2 * g->wcap : 1024;
+		uint64_t *w = realloc(g->wide, cap * sizeof(*w));
+
+		if (!w)
+			return -PYX_E_NOMEM;
+		g->wide = w;
+		g->wcap = cap;
+	}
+	g->wide[g->nwide] = v;
+	g->whash[k].v = v;
+	g->whash[k].i = (uint32_t)g->nwide++;
+	*c = g->whash[k];
+	*id = c->i;
+	return 0;
+}
+
 static int edge_add(struct graph *g, uint32_t dst, uint8_t kind, uint64_t aux)
 {
+	uint32_t a32 = 0;
+	int err;
+
+	if (wide_kind(kind)) {
+		if ((err = wide_id(g, aux, &a32)))
+			return err;
+	} else {
+		/* indices and offsets inside one object */
+		a32 = aux > UINT32_MAX ? UINT32_MAX : (uint32_t)aux;
+	}
 	if (g->ne == g->ecap) {
 		size_t cap = g->ecap ? g->ecap * 2 : 1u << 18;
 		uint32_t *d = realloc(g->dst, cap * sizeof(*d));
 		uint8_t *k;
-		uint64_t *a;
+		uint32_t *a;
 
 		if (!d)
 			return -PYX_E_NOMEM;
@@ -268,7 +420,7 @@ static int edge_add(struct graph *g, uint32_t dst, uint8_t kind, uint64_t aux)
 	}
 	g->dst[g->ne] = dst;
 	g->kind[g->ne] = kind;
-	g->aux[g->ne++] = aux;
+	g->aux[g->ne++] = a32;
 	return 0;
 }
 
@@ -283,6 +435,8 @@ static void graph_free(struct graph *g)
 	free(g->dst);
 	free(g->kind);
 	free(g->aux);
+	free(g->wide);
+	free(g->whash);
 	free(g->ltype);
 	free(g->lowner);
 	free(g->lsize);
@@ -621,6 +775,7 @@ static int build_graph(struct refs *s, uint64_t heap_bytes)
 {
 	struct graph *g = &s->g;
 	struct pyx_heap_stats hs;
+	uint64_t t = pyx_now_ns();
 	int err;
 
 	g->mem = s->py->mem;
@@ -630,6 +785,7 @@ static int build_graph(struct refs *s, uint64_t heap_bytes)
 		return err;
 	s->damaged_lists = hs.damaged_lists;
 	s->max_edges = heap_bytes / 8 + (1u << 20);
+	phase("the GC lists walked", &t);
 	g->ntracked = g->n;
 	/* Objects of a type the GC tracks are all on its lists, but for
 	 * tuples and dicts (untracked while they hold only atoms): only
@@ -696,6 +852,7 @@ static int build_graph(struct refs *s, uint64_t heap_bytes)
 		    g->rc[d] && g->rc[d] != RC_IMMORTAL)
 			g->rc[d]--;
 	}
+	phase("the edges", &t);
 	return 0;
 }
 
@@ -714,16 +871,35 @@ static int root_add(struct refs *s, const char *desc, uint32_t *id)
 	return 0;
 }
 
-/* Make node a root (if no root holds it yet) and queue it. */
-static void seed(struct refs *s, uint32_t node, uint32_t root, uint32_t *queue,
-		 size_t *nq)
+/* Make node a root (if no root holds it yet) and queue it.  With no queue
+ * yet (release_copy: the roots are found on the copy, the search's arrays
+ * come after it is released), the node and its root id wait in sroot. */
+static int seed(struct refs *s, uint32_t node, uint32_t root, uint32_t *queue,
+		size_t *nq)
 {
 	if (node == NONE || s->parent[node] != NONE)
-		return;
-	s->parent[node] = node;
+		return 0;
+	if (!queue) {
+		if (*nq >= s->sroot_cap) {
+			size_t cap = s->sroot_cap ? 2 * s->sroot_cap : 256;
+			uint32_t *p = realloc(s->sroot, cap * 2 * sizeof(*p));
+
+			if (!p)
+				return -PYX_E_NOMEM;
+			s->sroot = p;
+			s->sroot_cap = cap;
+		}
+		s->sroot[2 * *nq] = node;
+		s->sroot[2 * (*nq)++ + 1] = root;
+		s->parent[node] = node;
+		return 0;
+	}
 	s->pedge[node] = ROOT_EDGE | root;
-	s->depth[node] = 0;
+	if (s->depth)
+		s->depth[node] = 0;
+	s->parent[node] = node;
 	queue[(*nq)++] = node;
+	return 0;
 }
 
 static int seed_addr(struct refs *s, pyx_addr_t a, const char *desc,
@@ -744,8 +920,7 @@ static int seed_addr(struct refs *s, pyx_addr_t a, const char *desc,
 		return 0;
 	if ((err = root_add(s, desc, &id)))
 		return err;
-	seed(s, node, id, queue, nq);
-	return 0;
+	return seed(s, node, id, queue, nq);
 }
 
 static void bfs(struct refs *s, uint32_t *queue, size_t head, size_t nq)
@@ -764,8 +939,11 @@ static void bfs(struct refs *s, uint32_t *queue, size_t head, size_t nq)
 				continue;
 			s->parent[v] = u;
 			s->pedge[v] = e;
-			s->depth[v] = s->depth[u] == UINT16_MAX ? UINT16_MAX
-				      : (uint16_t)(s->depth[u] + 1);
+			/* the whole graph has no use for depths */
+			if (s->depth)
+				s->depth[v] = s->depth[u] == UINT16_MAX
+					      ? UINT16_MAX
+					      : (uint16_t)(s->depth[u] + 1);
 			queue[nq++] = v;
 		}
 	}
@@ -846,6 +1024,159 @@ out:
 }
 
 static pyx_addr_t garbage_list(struct pyx_python *py);
+static void describe(struct refs *s, uint32_t node, char *buf, size_t n);
+static void label(struct refs *s, uint32_t src, uint64_t e, bool generic,
+		  char *buf, size_t n);
+static bool key_text(struct refs *s, uint64_t aux, bool generic, char *k,
+		     size_t nk);
+
+/* ---- the copy released early (pyx_refs_graph_opts.release_copy) -------- */
+
+/* Memo keys: a dict key's address (its text), an edge (a local's label), a
+ * node (its description).  Addresses above 2^61 are no object: no key. */
+#define MEMO_KEY(a) ((uint64_t)(a) << 2)
+#define MEMO_LOCAL(e) (((uint64_t)(e) << 2) | 1)
+#define MEMO_DESC(v) (((uint64_t)(v) << 2) | 2)
+#define MEMO_TEXT 2048           /* longer than any caller's buffer */
+#define KEY_TEXT 200             /* a key in a label, as label() reads it */
+
+static inline size_t memo_hash(uint64_t k)
+{
+	k ^= k >> 33;
+	k *= UINT64_C(0xff51afd7ed558ccd);
+	k ^= k >> 33;
+	return (size_t)k;
+}
+
+static const char *memo_get(const struct refs *s, uint64_t key)
+{
+	if (!s->memo_cap || !key)
+		return NULL;
+	for (size_t k = memo_hash(key) & (s->memo_cap - 1); s->memo[k].key;
+	     k = (k + 1) & (s->memo_cap - 1))
+		if (s->memo[k].key == key)
+			return s->memo[k].text;
+	return NULL;
+}
+
+/* text (len bytes, NULs inside allowed) under key, new. */
+static int memo_put(struct refs *s, uint64_t key, const char *text, size_t len)
+{
+	size_t k;
+	char *t;
+
+	if ((s->memo_n + 1) * 2 > s->memo_cap) {
+		size_t cap = s->memo_cap ? 2 * s->memo_cap : 1024;
+		struct memo_ent *m = calloc(cap, sizeof(*m));
+
+		if (!m)
+			return -PYX_E_NOMEM;
+		for (size_t j = 0; j < s->memo_cap; j++) {
+			if (!s->memo[j].key)
+				continue;
+			for (k = memo_hash(s->memo[j].key) & (cap - 1); m[k].key;
+			     k = (k + 1) & (cap - 1))
+				;
+			m[k] = s->memo[j];
+		}
+		free(s->memo);
+		s->memo = m;
+		s->memo_cap = cap;
+	}
+	if (!(t = malloc(len + 1)))
+		return -PYX_E_NOMEM;
+	memcpy(t, text, len);
+	t[len] = '\0';
+	for (k = memo_hash(key) & (s->memo_cap - 1); s->memo[k].key;
+	     k = (k + 1) & (s->memo_cap - 1))
+		;
+	s->memo[k].key = key;
+	s->memo[k].text = t;
+	s->memo_n++;
+	return 0;
+}
+
+static void memo_free(struct refs *s)
+{
+	for (size_t j = 0; j < s->memo_cap; j++)
+		free(s->memo[j].text);
+	free(s->memo);
+	s->memo = NULL;
+	s->memo_cap = s->memo_n = 0;
+}
+
+/* A dict key's memo: 's' and its text (a str), or 'o', the text of the
+ * label, NUL, the text of the generic label. */
+static int memo_key(struct refs *s, uint64_t aux)
+{
+	char t[2 * KEY_TEXT + 2];
+	size_t len;
+
+	if (key_text(s, aux, false, t + 1, KEY_TEXT)) {
+		t[0] = 's';
+		return memo_put(s, MEMO_KEY(aux), t, strlen(t));
+	}
+	t[0] = 'o';
+	len = strlen(t) + 1;
+	key_text(s, aux, true, t + len, KEY_TEXT);
+	return memo_put(s, MEMO_KEY(aux), t, len + strlen(t + len));
+}
+
+/* What label() and describe() read from the copy, for every edge and node
+ * that needs it: the keys of dict values and attributes (each key once),
+ * the locals' names, the descriptions of modules, classes, functions,
+ * frames and code; then the copy is released. */
+static int release_copy(struct refs *s)
+{
+	struct graph *g = &s->g;
+	char buf[MEMO_TEXT];
+	uint64_t last = 0;
+	int err;
+
+	for (uint32_t u = 0; u < g->nrows; u++)
+		for (uint64_t e = g->off[u]; e < g->off[u + 1]; e++) {
+			uint64_t aux = edge_aux(g, e);
+
+			switch ((enum pyx_ref_kind)g->kind[e]) {
+			case PYX_REF_DICT_VALUE:
+			case PYX_REF_ATTR:
+				/* instances of a class: the same keys again */
+				if (!aux || aux >> 61 || aux == last)
+					continue;
+				last = aux;
+				if (!memo_get(s, MEMO_KEY(aux)) &&
+				    (err = memo_key(s, aux)))
+					return err;
+				break;
+			case PYX_REF_LOCAL:
+				label(s, u, e, false, buf, sizeof(buf));
+				if ((err = memo_put(s, MEMO_LOCAL(e), buf,
+						    strlen(buf))))
+					return err;
+				break;
+			default:
+				break;
+			}
+		}
+	for (uint32_t v = 0; v < g->n; v++) {
+		switch (pyx_types_at(s->types, g->type[v])->kind) {
+		case PYX_K_MODULE:
+		case PYX_K_TYPE:
+		case PYX_K_FUNCTION:
+		case PYX_K_FRAME:
+		case PYX_K_CODE:
+			describe(s, v, buf, sizeof(buf));
+			if ((err = memo_put(s, MEMO_DESC(v), buf, strlen(buf))))
+				return err;
+			break;
+		default:
+			break;
+		}
+	}
+	pyx_mem_snapshot_release(s->py->mem);
+	s->dropped = true;
+	return 0;
+}
 
 static int search(struct refs *s, struct pyx_refs *r)
 {
@@ -854,13 +1185,19 @@ static int search(struct refs *s, struct pyx_refs *r)
 	pyx_addr_t interps[64];
 	uint32_t *queue, ext = NONE;
 	size_t nq = 0, ninterp = 0, head;
+	uint64_t t = pyx_now_ns();
 	int err;
 
 	s->parent = malloc((g->n ? g->n : 1) * sizeof(*s->parent));
-	s->pedge = malloc((g->n ? g->n : 1) * sizeof(*s->pedge));
-	s->depth = malloc((g->n ? g->n : 1) * sizeof(*s->depth));
-	queue = malloc((g->n ? g->n : 1) * sizeof(*queue));
-	if (!s->parent || !s->pedge || !s->depth || !queue) {
+	queue = NULL;
+	if (!s->release) {
+		queue = malloc((g->n ? g->n : 1) * sizeof(*queue));
+		s->pedge = malloc((g->n ? g->n : 1) * sizeof(*s->pedge));
+		if (!s->no_depth)
+			s->depth = malloc((g->n ? g->n : 1) * sizeof(*s->depth));
+	}
+	if (!s->parent || (!s->release && (!queue || !s->pedge ||
+	    (!s->no_depth && !s->depth)))) {
 		free(queue);
 		return -PYX_E_NOMEM;
 	}
@@ -893,6 +1230,30 @@ static int search(struct refs *s, struct pyx_refs *r)
 	    (err = seed_addr(s, garbage_list(py), "gc.garbage (uncollectable, "
 			     "or saved by gc.DEBUG_SAVEALL)", queue, &nq)))
 		goto out;
+	/* Every root the copy names is found: with release_copy, what the
+	 * labels need of it is taken and it goes, before the search's
+	 * arrays (its peak is the copy and the graph together). */
+	phase("the roots", &t);
+	if (s->release) {
+		if ((err = release_copy(s)))
+			goto out;
+		phase("the labels taken, the copy released", &t);
+	}
+	if (!queue) {
+		queue = malloc((g->n ? g->n : 1) * sizeof(*queue));
+		s->pedge = malloc((g->n ? g->n : 1) * sizeof(*s->pedge));
+		if (!queue || !s->pedge) {
+			err = -PYX_E_NOMEM;
+			goto out;
+		}
+		for (size_t i = 0; i < nq; i++) {
+			queue[i] = s->sroot[2 * i];
+			s->pedge[queue[i]] = ROOT_EDGE | s->sroot[2 * i + 1];
+		}
+		free(s->sroot);
+		s->sroot = NULL;
+		s->sroot_cap = 0;
+	}
 	bfs(s, queue, 0, nq);
 	/* What the named roots do not reach but something outside the GC
 	 * heap holds (C statics, extension state, the interpreter): the
@@ -906,10 +1267,12 @@ static int search(struct refs *s, struct pyx_refs *r)
 						    "Python heap (C code, the "
 						    "interpreter)", &ext)))
 			goto out;
-		seed(s, i, ext, queue, &nq);
+		if ((err = seed(s, i, ext, queue, &nq)))
+			goto out;
 	}
 	bfs(s, queue, head, nq);
 	r->roots = nq;
+	phase("the search", &t);
 out:
 	free(queue);
 	return err;
@@ -940,6 +1303,14 @@ static void describe(struct refs *s, uint32_t node, char *buf, size_t n)
 	char name[256];
 	uint64_t v;
 
+	if (s->dropped) {
+		/* the memo has every node described below, the rest are
+		 * their type's name */
+		const char *m = memo_get(s, MEMO_DESC(node));
+
+		snprintf(buf, n, "%s", m ? m : ti->name);
+		return;
+	}
 	switch (ti->kind) {
 	case PYX_K_MODULE:
 		if (pyx_read_field(py, a, PYX_L_MODULE_NAME, &v) == 0 &&
@@ -987,14 +1358,38 @@ static bool is_str(struct refs *s, pyx_addr_t a)
 			       PYX_TPFLAGS_UNICODE_SUBCLASS);
 }
 
+/* The key of a dict value or an attribute, aux, in k: its text when it is
+ * a str (true), else an int's value (not generic), "<type key>" or "?". */
+static bool key_text(struct refs *s, uint64_t aux, bool generic, char *k,
+		     size_t nk)
+{
+	struct pyx_python *py = s->py;
+	const struct pyx_typeinfo *ti;
+	int64_t iv;
+
+	if (is_str(s, aux) && pyx_str_read(py, aux, k, nk) == 0) {
+		pyx_err_clear();
+		return true;
+	}
+	if (aux && pyx_obj_is(py, aux, py->types.long_, 0) && !generic &&
+	    pyx_long_read(py, aux, &iv) == 0)
+		snprintf(k, nk, "%" PRId64, iv);
+	else if (aux && obj_type(s, aux, &ti) == 0)
+		snprintf(k, nk, "<%s key>", ti->name);
+	else
+		snprintf(k, nk, "?");
+	pyx_err_clear();
+	return false;
+}
+
 /* The label of edge e out of node src; generic: without the index or the
  * int key, for a group (the shape keeps only what the label shows). */
 static void label(struct refs *s, uint32_t src, uint64_t e, bool generic,
 		  char *buf, size_t n)
 {
 	struct pyx_python *py = s->py;
-	uint64_t aux = s->g.aux[e];
-	char k[200];
+	uint64_t aux = edge_aux(&s->g, e);
+	char k[KEY_TEXT];
 
 	switch ((enum pyx_ref_kind)s->g.kind[e]) {
 	case PYX_REF_ITEM:
@@ -1010,25 +1405,27 @@ static void label(struct refs *s, uint32_t src, uint64_t e, bool generic,
 		snprintf(buf, n, "set element");
 		return;
 	case PYX_REF_DICT_VALUE:
-	case PYX_REF_ATTR:
-		if (is_str(s, aux) && pyx_str_read(py, aux, k, sizeof(k)) == 0) {
+	case PYX_REF_ATTR: {
+		const char *m = NULL;
+		bool str;
+
+		if (s->dropped) {
+			/* no object above 2^61: "?" as key_text() says */
+			m = aux >> 61 ? NULL : memo_get(s, MEMO_KEY(aux));
+			str = m && m[0] == 's';
+			/* not a str: the label, NUL, the generic label */
+			snprintf(k, sizeof(k), "%s", !m ? "?" : str || !generic
+				 ? m + 1 : m + strlen(m) + 1);
+		} else {
+			str = key_text(s, aux, generic, k, sizeof(k));
+		}
+		if (str)
 			snprintf(buf, n, s->g.kind[e] == PYX_REF_ATTR
 				 ? "attribute '%s'" : "dict value ['%s']", k);
-		} else {
-			const struct pyx_typeinfo *ti;
-			int64_t iv;
-
-			if (aux && pyx_obj_is(py, aux, py->types.long_, 0) &&
-			    !generic && pyx_long_read(py, aux, &iv) == 0)
-				snprintf(k, sizeof(k), "%" PRId64, iv);
-			else if (aux && obj_type(s, aux, &ti) == 0)
-				snprintf(k, sizeof(k), "<%s key>", ti->name);
-			else
-				snprintf(k, sizeof(k), "?");
+		else
 			snprintf(buf, n, "dict value [%s]", k);
-		}
-		pyx_err_clear();
 		return;
+	}
 	case PYX_REF_DICT:
 		snprintf(buf, n, "__dict__");
 		return;
@@ -1041,6 +1438,16 @@ static void label(struct refs *s, uint32_t src, uint64_t e, bool generic,
 		return;
 	case PYX_REF_LOCAL: {
 		uint64_t code = 0;
+
+		if (s->dropped) {
+			const char *m = memo_get(s, MEMO_LOCAL(e));
+
+			if (m)
+				snprintf(buf, n, "%s", m);
+			else
+				snprintf(buf, n, "local '#%" PRIu64 "'", aux);
+			return;
+		}
 		const struct pyx_typeinfo *ti = pyx_types_at(s->types,
 							     s->g.type[src]);
 
@@ -1075,7 +1482,7 @@ static void label(struct refs *s, uint32_t src, uint64_t e, bool generic,
 /* The shape of an edge: what the generic label says. */
 static uint64_t edge_shape(struct refs *s, uint64_t e)
 {
-	uint64_t aux = s->g.aux[e];
+	uint64_t aux = edge_aux(&s->g, e);
 
 	switch ((enum pyx_ref_kind)s->g.kind[e]) {
 	case PYX_REF_ITEM:
@@ -1670,6 +2077,7 @@ out:
 	free(s.pedge);
 	free(s.depth);
 	free(s.match);
+	free(s.sroot);
 	pyx_dom_free(s.dom);
 	graph_free(&s.g);
 	pyx_types_free(s.types);
@@ -1751,6 +2159,8 @@ int pyx_refs_graph_take(struct pyx_python *py,
 	s->py = py;
 	s->o = &p->o;
 	s->all = true;
+	s->no_depth = true;
+	s->release = opts->release_copy;
 	s->leaf_share = opts->leaf_share;
 	g->pid = (int)pyx_target_pid(py->tgt);
 	g->rss_bytes = -1;
@@ -1770,6 +2180,13 @@ int pyx_refs_graph_take(struct pyx_python *py,
 	    (err = build_graph(s, g->heap_bytes)))
 		goto out;
 	memset(&dummy, 0, sizeof(dummy));
+	/* gc.garbage read on the copy, before the search may release it */
+	if ((err = garbage(s, &dummy)))
+		goto out;
+	g->garbage = dummy.garbage;
+	for (size_t i = 0; i < dummy.ngarbage_types; i++)
+		free(dummy.garbage_types[i]);
+	free(dummy.garbage_types);
 	if ((err = search(s, &dummy)))
 		goto out;
 	/* the sizes read with the nodes (an empty graph has none) */
@@ -1842,12 +2259,6 @@ int pyx_refs_graph_take(struct pyx_python *py,
 	g->nleaf_pair = s->g.npair;
 	g->leaf_edges = s->g.leaf_edges;
 	g->leaf_roots = s->g.leaf_roots;
-	if ((err = garbage(s, &dummy)))
-		goto out;
-	g->garbage = dummy.garbage;
-	for (size_t i = 0; i < dummy.ngarbage_types; i++)
-		free(dummy.garbage_types[i]);
-	free(dummy.garbage_types);
 	g->n = (uint32_t)s->g.n;
 	g->ntracked = (uint32_t)s->g.ntracked;
 	g->addr = s->g.addr;
@@ -1901,6 +2312,8 @@ void pyx_refs_graph_free(struct pyx_refs_graph *g)
 		free(s->pedge);
 		free(s->depth);
 		free(s->match);
+		free(s->sroot);
+		memo_free(s);
 		graph_free(&s->g);
 		pyx_types_free(s->types);
 		free(p->size);
@@ -1952,7 +2365,18 @@ const char *pyx_refs_graph_root_desc(const struct pyx_refs_graph *g, uint32_t v)
 
 uint32_t pyx_refs_graph_find(const struct pyx_refs_graph *g, pyx_addr_t a)
 {
-	return a ? node_find(&gpriv(g)->s.g, a) : NONE;
+	const struct refs *s = &gpriv(g)->s;
+
+	if (!a)
+		return NONE;
+	/* no copy to hold the ids: the nodes one by one (rare) */
+	if (s->dropped) {
+		for (uint32_t v = 0; v < g->n; v++)
+			if (g->addr[v] == a)
+				return v;
+		return NONE;
+	}
+	return node_find(&s->g, a);
 }
 
 int pyx_refs_graph_path(const struct pyx_refs_graph *g, uint32_t v,
@@ -1997,6 +2421,8 @@ int pyx_refs_graph_str(const struct pyx_refs_graph *g, pyx_addr_t a,
 {
 	struct refs *s = &gpriv(g)->s;
 
+	if (s->dropped)
+		return pyx_err_set(PYX_E_BAD_MEMORY, "the heap copy is released");
 	if (!is_str(s, a)) {
 		pyx_err_clear();
 		return -PYX_E_BAD_MEMORY;

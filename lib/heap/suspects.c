@@ -6,6 +6,7 @@
 
 #include "pyxray/suspects.h"
 #include "dominators.h"
+#include "internal.h"
 #include "referents.h"
 
 #define DEFAULT_TOP 10
@@ -314,14 +315,13 @@ static bool str_key(const char *edge, char *buf, size_t n)
 	return true;
 }
 
-/* The function an lru_cache wrapper wraps, described. */
-static void lru_wrapped(struct ctx *c, pyx_addr_t wrapper, char *buf, size_t n)
+/* The function an lru_cache wrapper (node w) wraps, described. */
+static void lru_wrapped(struct ctx *c, uint32_t w, char *buf, size_t n)
 {
-	uint32_t w = pyx_refs_graph_find(c->g, wrapper);
 	char lab[128];
 
 	buf[0] = '\0';
-	if (w == PYX_REFS_GRAPH_NONE)
+	if (w >= c->g->n)
 		return;
 	for (uint64_t e = c->g->off[w]; e < c->g->off[w + 1]; e++) {
 		pyx_refs_graph_label(c->g, w, e, lab, sizeof(lab));
@@ -351,7 +351,7 @@ static int describe_suspect(struct ctx *c, uint32_t v, struct pyx_suspect *s)
 			 : "none (unreachable)");
 	} else if (strcmp(p[0].type, "dict") == 0 &&
 		   str_key(p[0].edge, key, sizeof(key)) &&
-		   ((o = owner_of(c, pyx_refs_graph_find(c->g, p[0].addr))) !=
+		   ((o = owner_of(c, c->g->parent[v])) !=
 		    PYX_DOM_NONE || (s->npath > 1 &&
 				     strcmp(p[1].edge, "__dict__") == 0))) {
 		char who[512];
@@ -382,7 +382,7 @@ static int describe_suspect(struct ctx *c, uint32_t v, struct pyx_suspect *s)
 			 p[0].holder);
 	} else if (strcmp(p[0].type, "functools._lru_cache_wrapper") == 0 &&
 		   strcmp(p[0].edge, "cache") == 0) {
-		lru_wrapped(c, p[0].addr, fn, sizeof(fn));
+		lru_wrapped(c, c->g->parent[v], fn, sizeof(fn));
 		snprintf(desc, sizeof(desc), "cache of the lru_cache wrapper "
 			 "of %s", fn[0] ? fn : "a function");
 	} else {
@@ -579,18 +579,108 @@ static int attach_leaves(struct ctx *c)
 	return 0;
 }
 
+/* -v: how long each step took (t: when the last one ended). */
+static void phase(const char *what, uint64_t *t)
+{
+	uint64_t now = pyx_now_ns();
+
+	pyx_debug("suspects: %s in %.1f ms", what, (double)(now - *t) / 1e6);
+	*t = now;
+}
+
+/* Two steps that share nothing they write, on two threads (jobs > 1) or
+ * one after the other; each records its error in its own struct. */
+struct step {
+	int (*fn)(struct ctx *c, struct pyx_suspects *r);
+	struct ctx *c;
+	struct pyx_suspects *r;
+	int err;
+};
+
+static void step_run(void *arg)
+{
+	struct step *t = arg;
+
+	t->err = t->fn(t->c, t->r);
+}
+
+static int both(unsigned jobs, struct step *t)
+{
+	if (jobs > 1) {
+		pyx_parallel(2, step_run, t, sizeof(*t));
+	} else {
+		step_run(&t[0]);
+		step_run(&t[1]);
+	}
+	return t[0].err ? t[0].err : t[1].err;
+}
+
+/* The leaves attached, then the sizes become the retained sizes, in
+ * place (reads idom and order, writes the ctx's leaf rows and d's
+ * retained arrays). */
+static int step_retain(struct ctx *c, struct pyx_suspects *r)
+{
+	int err;
+
+	(void)r;
+	if ((err = attach_leaves(c)))
+		return err;
+	pyx_dom_retain_own(c->d, c->size, c->nleaves);
+	c->size = NULL;
+	c->nleaves = NULL;
+	return 0;
+}
+
+/* The tree as rows (reads idom and order), and which dicts are the
+ * namespaces' (reads the graph). */
+static int step_tree(struct ctx *c, struct pyx_suspects *r)
+{
+	int err;
+
+	(void)r;
+	if ((err = pyx_dom_children(c->d, &c->koff, &c->kids)))
+		return err;
+	return find_owners(c);
+}
+
+/* The top suspects described: what each holds, its path and holder. */
+static int step_describe(struct ctx *c, struct pyx_suspects *r)
+{
+	const struct pyx_refs_graph *g = c->g;
+	int err;
+
+	for (size_t i = 0; i < r->nsuspects; i++) {
+		struct pyx_suspect *s = &r->suspects[i];
+		uint32_t v = (uint32_t)s->addr;
+
+		s->addr = g->addr[v];
+		s->retained_objects = c->d->retained_count[v];
+		s->share = r->heap_bytes ? (double)s->retained_bytes /
+					   (double)r->heap_bytes : 0;
+		if (!(s->type = strdup(pyx_refs_graph_typeinfo(g, v)->name)))
+			return -PYX_E_NOMEM;
+		if ((err = holds(c, v, s)) || (err = describe_suspect(c, v, s)))
+			return err;
+	}
+	return 0;
+}
+
 int pyx_suspects_take(struct pyx_python *py, const struct pyx_suspects_opts *o,
 		      struct pyx_suspects **out)
 {
 	struct pyx_refs_graph_opts go = { .capture = o->capture };
 
 	go.leaf_share = o->min_share > 0 ? o->min_share : DEFAULT_SHARE;
+	/* the labels the report needs are taken before: the copy and the
+	 * dominators are never in memory together */
+	go.release_copy = true;
 	struct pyx_refs_graph *g = NULL;
 	struct pyx_suspects *r;
 	struct ctx c = { .max_types = o->types ? o->types : MAX_TYPES };
 	size_t top = o->top ? o->top : DEFAULT_TOP;
+	unsigned jobs = pyx_heap_jobs(o->jobs);
 	double share = o->min_share > 0 ? o->min_share : DEFAULT_SHARE;
-	uint64_t t0;
+	uint64_t t0, t;
 	int err;
 
 	*out = NULL;
@@ -602,6 +692,7 @@ int pyx_suspects_take(struct pyx_python *py, const struct pyx_suspects_opts *o,
 	if (err)
 		goto out;
 	t0 = pyx_now_ns();
+	t = t0;
 	r->pid = g->pid;
 	memcpy(r->python_version, g->python_version, sizeof(r->python_version));
 	r->pause_ms = g->pause_ms;
@@ -625,20 +716,20 @@ int pyx_suspects_take(struct pyx_python *py, const struct pyx_suspects_opts *o,
 					    g->nroots };
 
 		c.g = g;
-		if ((err = pyx_dom_compute(&dg, &c.d)) ||
-		    (err = attach_leaves(&c)))
+		if ((err = pyx_dom_compute(&dg, &c.d)))
 			goto out;
-		/* the sizes become the retained sizes, in place */
-		pyx_dom_retain_own(c.d, c.size, c.nleaves);
-		c.size = NULL;
-		c.nleaves = NULL;
-		if ((err = pyx_dom_children(c.d, &c.koff, &c.kids)))
-			goto out;
+		phase("the dominators", &t);
+		{
+			struct step st[2] = { { step_retain, &c, r, 0 },
+					      { step_tree, &c, r, 0 } };
+
+			if ((err = both(jobs, st)))
+				goto out;
+		}
 		/* the tree is in koff/kids from here on */
 		pyx_dom_trim(c.d);
+		phase("the leaves attached, the retained sizes, the tree", &t);
 	}
-	if ((err = find_owners(&c)))
-		goto out;
 	c.thr = (uint64_t)(share * (double)r->heap_bytes);
 	if (!c.thr)
 		c.thr = 1;
@@ -654,22 +745,15 @@ int pyx_suspects_take(struct pyx_python *py, const struct pyx_suspects_opts *o,
 	if (r->nsuspects > top) {
 		r->nsuspects = top;
 	}
-	for (size_t i = 0; i < r->nsuspects; i++) {
-		struct pyx_suspect *s = &r->suspects[i];
-		uint32_t v = (uint32_t)s->addr;
+	/* The copy is gone (release_copy): describing reads only the graph
+	 * and its memo, as the types' walk does. */
+	{
+		struct step st[2] = { { step_describe, &c, r, 0 },
+				      { type_retained, &c, r, 0 } };
 
-		s->addr = g->addr[v];
-		s->retained_objects = c.d->retained_count[v];
-		s->share = r->heap_bytes ? (double)s->retained_bytes /
-					   (double)r->heap_bytes : 0;
-		if (!(s->type = strdup(pyx_refs_graph_typeinfo(g, v)->name))) {
-			err = -PYX_E_NOMEM;
-			goto out;
-		}
-		if ((err = holds(&c, v, s)) || (err = describe_suspect(&c, v, s)))
-			goto out;
+		err = both(jobs, st);
 	}
-	err = type_retained(&c, r);
+	phase("the suspects found and described, the types", &t);
 	r->walk_ms = g->build_ms + (double)(pyx_now_ns() - t0) / 1e6;
 out:
 	free(c.koff);

@@ -11,6 +11,7 @@ its sys.getsizeof sum and count):
   - its retained bytes and objects within 3% of the truth, and the holders
     in the truth's order, biggest first;
   - the heap total, the pause, not partial, no thread left stopped;
+  - the same suspects and types on one thread and on four (--jobs);
   - the text report names them; bad options are one-line usage errors.
 Stripped Pythons (Debian's /usr/bin/python3) go through the built-in
 layout tables.
@@ -112,6 +113,21 @@ def main():
         want = [name for _, _, name in sorted(found, key=lambda f: -f[0])]
         ck.ok(order == want, "holders in the truth's order: %s" % order,
               "want %s" % want)
+        # The same report on one thread and on four (independent steps
+        # run side by side; the placement left out: its own stop).
+        same = []
+        for jobs in ("1", "4"):
+            res = T.pyxray(args.pyxray, "suspects", pid, "--json", "--top",
+                           "30", "--min-share", "0.5", "--no-placement",
+                           "--jobs", jobs, timeout=120)
+            if ck.ok(res.rc == 0, "suspects --jobs %s exits 0" % jobs,
+                     res.describe()):
+                d = res.json()
+                same.append([d[k] for k in ("objects", "edges", "roots",
+                                            "heap_bytes", "unreachable",
+                                            "suspects", "types")])
+        ck.ok(len(same) == 2 and same[0] == same[1],
+              "--jobs 1 and --jobs 4: the same suspects and types")
         # text
         res = T.pyxray(args.pyxray, "suspects", pid, "--min-share", "0.5",
                        timeout=120)
@@ -120,7 +136,7 @@ def main():
               "mutable default argument" in res.out,
               "text report names the holders", res.describe())
         for bad in (["--min-share", "0"], ["--min-share", "x"],
-                    ["--top", "0"], []):
+                    ["--top", "0"], ["--jobs", "0"], []):
             argv = ["suspects"] + ([str(pid)] if bad else []) + bad
             res = T.pyxray(args.pyxray, *argv)
             ck.ok(res.rc == 2 and T.one_line_stderr(res) is None,
