@@ -73,6 +73,8 @@ struct graph {
 	uint32_t *aux;           /* wide_kind(): an index in wide[] */
 	size_t ne, ecap;
 	uint64_t *wide;          /* the values; wide[0] = 0 */
+	uint8_t *wkey;           /* by value: a dict key (its label read
+				    from the copy) */
 	size_t nwide, wcap;
 	struct wslot *whash;     /* value -> index, open addressing (v 0:
 				    empty) */
@@ -130,6 +132,8 @@ struct refs {
 	size_t memo_cap, memo_n;
 	uint32_t *sroot;         /* the roots (node, root id) found before
 				    the queue exists (release_copy) */
+	uint64_t *seeded;        /* those nodes, a bit each, until parent
+				    exists */
 	size_t sroot_cap;
 };
 
@@ -347,7 +351,8 @@ static int wide_id(struct graph *g, uint64_t v, uint32_t *id)
 	int err;
 
 	if (!g->wide) {
-		if (!(g->wide = malloc(1024 * sizeof(*g->wide))))
+		if (!(g->wide = malloc(1024 * sizeof(*g->wide))) ||
+		    !(g->wkey = calloc(1024, 1)))
 			return -PYX_E_NOMEM;
 		g->wcap = 1024;
 		g->wide[g->nwide++] = 0;
@@ -375,10 +380,15 @@ static int wide_id(struct graph *g, uint64_t v, uint32_t *id)
 	if (g->nwide == g->wcap) {
 		size_t cap = g->wcap ? 2 * g->wcap : 1024;
 		uint64_t *w = realloc(g->wide, cap * sizeof(*w));
+		uint8_t *f;
 
 		if (!w)
 			return -PYX_E_NOMEM;
 		g->wide = w;
+		if (!(f = realloc(g->wkey, cap)))
+			return -PYX_E_NOMEM;
+		memset(f + g->wcap, 0, cap - g->wcap);
+		g->wkey = f;
 		g->wcap = cap;
 	}
 	g->wide[g->nwide] = v;
@@ -397,6 +407,8 @@ static int edge_add(struct graph *g, uint32_t dst, uint8_t kind, uint64_t aux)
 	if (wide_kind(kind)) {
 		if ((err = wide_id(g, aux, &a32)))
 			return err;
+		if (kind == PYX_REF_DICT_VALUE || kind == PYX_REF_ATTR)
+			g->wkey[a32] = 1;
 	} else {
 		/* indices and offsets inside one object */
 		a32 = aux > UINT32_MAX ? UINT32_MAX : (uint32_t)aux;
@@ -436,6 +448,7 @@ static void graph_free(struct graph *g)
 	free(g->kind);
 	free(g->aux);
 	free(g->wide);
+	free(g->wkey);
 	free(g->whash);
 	free(g->ltype);
 	free(g->lowner);
@@ -874,10 +887,16 @@ static int root_add(struct refs *s, const char *desc, uint32_t *id)
 /* Make node a root (if no root holds it yet) and queue it.  With no queue
  * yet (release_copy: the roots are found on the copy, the search's arrays
  * come after it is released), the node and its root id wait in sroot. */
+static inline bool is_seeded(const struct refs *s, uint32_t node)
+{
+	return s->parent ? s->parent[node] != NONE
+			 : (s->seeded[node / 64] >> (node % 64)) & 1;
+}
+
 static int seed(struct refs *s, uint32_t node, uint32_t root, uint32_t *queue,
 		size_t *nq)
 {
-	if (node == NONE || s->parent[node] != NONE)
+	if (node == NONE || is_seeded(s, node))
 		return 0;
 	if (!queue) {
 		if (*nq >= s->sroot_cap) {
@@ -891,7 +910,7 @@ static int seed(struct refs *s, uint32_t node, uint32_t root, uint32_t *queue,
 		}
 		s->sroot[2 * *nq] = node;
 		s->sroot[2 * (*nq)++ + 1] = root;
-		s->parent[node] = node;
+		s->seeded[node / 64] |= UINT64_C(1) << (node % 64);
 		return 0;
 	}
 	s->pedge[node] = ROOT_EDGE | root;
@@ -916,7 +935,7 @@ static int seed_addr(struct refs *s, pyx_addr_t a, const char *desc,
 		}
 		return 0;
 	}
-	if (node == NONE || s->parent[node] != NONE)
+	if (node == NONE || is_seeded(s, node))
 		return 0;
 	if ((err = root_add(s, desc, &id)))
 		return err;
@@ -1123,59 +1142,64 @@ static int memo_key(struct refs *s, uint64_t aux)
 }
 
 /* What label() and describe() read from the copy, for every edge and node
- * that needs it: the keys of dict values and attributes (each key once),
- * the locals' names, the descriptions of modules, classes, functions,
- * frames and code; then the copy is released. */
-static int release_copy(struct refs *s)
+ * that needs it: the keys of dict values and attributes (each key once:
+ * the table of distinct values), the locals' names (frames' and
+ * generators' edges), the descriptions of modules, classes, functions,
+ * frames and code (then the copy can go). */
+static int memo_build(struct refs *s)
 {
 	struct graph *g = &s->g;
+	size_t nt = pyx_types_count(s->types);
+	uint8_t *want = calloc(nt ? nt : 1, 1);
 	char buf[MEMO_TEXT];
-	uint64_t last = 0;
-	int err;
+	int err = 0;
 
-	for (uint32_t u = 0; u < g->nrows; u++)
-		for (uint64_t e = g->off[u]; e < g->off[u + 1]; e++) {
-			uint64_t aux = edge_aux(g, e);
-
-			switch ((enum pyx_ref_kind)g->kind[e]) {
-			case PYX_REF_DICT_VALUE:
-			case PYX_REF_ATTR:
-				/* instances of a class: the same keys again */
-				if (!aux || aux >> 61 || aux == last)
-					continue;
-				last = aux;
-				if (!memo_get(s, MEMO_KEY(aux)) &&
-				    (err = memo_key(s, aux)))
-					return err;
-				break;
-			case PYX_REF_LOCAL:
-				label(s, u, e, false, buf, sizeof(buf));
-				if ((err = memo_put(s, MEMO_LOCAL(e), buf,
-						    strlen(buf))))
-					return err;
-				break;
-			default:
-				break;
-			}
-		}
-	for (uint32_t v = 0; v < g->n; v++) {
-		switch (pyx_types_at(s->types, g->type[v])->kind) {
+	if (!want)
+		return -PYX_E_NOMEM;
+	for (size_t i = 1; i < g->nwide && !err; i++)
+		if (g->wkey[i] && !(g->wide[i] >> 61))
+			err = memo_key(s, g->wide[i]);
+	/* by type: 1 described, 2 locals (what label() reads for them) */
+	for (size_t i = 0; i < nt; i++)
+		switch (pyx_types_at(s->types, i)->kind) {
+		case PYX_K_FRAME:
+			want[i] = 3;
+			break;
+		case PYX_K_GENERATOR:
+			want[i] = 2;
+			break;
 		case PYX_K_MODULE:
 		case PYX_K_TYPE:
 		case PYX_K_FUNCTION:
-		case PYX_K_FRAME:
 		case PYX_K_CODE:
-			describe(s, v, buf, sizeof(buf));
-			if ((err = memo_put(s, MEMO_DESC(v), buf, strlen(buf))))
-				return err;
+			want[i] = 1;
 			break;
 		default:
 			break;
 		}
+	/* the nodes' types were all in the table before: type[v] < nt (a
+	 * class described now may add its own) */
+	for (uint32_t v = 0; v < g->n && !err; v++) {
+		uint8_t w = g->type[v] < nt ? want[g->type[v]] : 0;
+
+		if (!w)
+			continue;
+		if (w & 1) {
+			describe(s, v, buf, sizeof(buf));
+			if ((err = memo_put(s, MEMO_DESC(v), buf, strlen(buf))))
+				break;
+		}
+		if (!(w & 2) || v >= g->nrows)
+			continue;
+		for (uint64_t e = g->off[v]; e < g->off[v + 1] && !err; e++) {
+			if (g->kind[e] != PYX_REF_LOCAL)
+				continue;
+			label(s, v, e, false, buf, sizeof(buf));
+			err = memo_put(s, MEMO_LOCAL(e), buf, strlen(buf));
+		}
 	}
-	pyx_mem_snapshot_release(s->py->mem);
-	s->dropped = true;
-	return 0;
+	free(want);
+	return err;
 }
 
 static int search(struct refs *s, struct pyx_refs *r)
@@ -1188,20 +1212,25 @@ static int search(struct refs *s, struct pyx_refs *r)
 	uint64_t t = pyx_now_ns();
 	int err;
 
-	s->parent = malloc((g->n ? g->n : 1) * sizeof(*s->parent));
 	queue = NULL;
-	if (!s->release) {
+	if (s->release) {
+		/* the roots in a bitmap: the arrays come after the copy */
+		s->seeded = calloc(g->n / 64 + 1, sizeof(*s->seeded));
+		if (!s->seeded)
+			return -PYX_E_NOMEM;
+	} else {
+		s->parent = malloc((g->n ? g->n : 1) * sizeof(*s->parent));
 		queue = malloc((g->n ? g->n : 1) * sizeof(*queue));
 		s->pedge = malloc((g->n ? g->n : 1) * sizeof(*s->pedge));
 		if (!s->no_depth)
 			s->depth = malloc((g->n ? g->n : 1) * sizeof(*s->depth));
+		if (!s->parent || !queue || !s->pedge ||
+		    (!s->no_depth && !s->depth)) {
+			free(queue);
+			return -PYX_E_NOMEM;
+		}
+		memset(s->parent, 0xff, g->n * sizeof(*s->parent));
 	}
-	if (!s->parent || (!s->release && (!queue || !s->pedge ||
-	    (!s->no_depth && !s->depth)))) {
-		free(queue);
-		return -PYX_E_NOMEM;
-	}
-	memset(s->parent, 0xff, g->n * sizeof(*s->parent));
 	if ((err = pyx_python_interps(py, interps, 64, &ninterp)))
 		goto out;
 	for (size_t i = 0; i < ninterp; i++) {
@@ -1235,24 +1264,32 @@ static int search(struct refs *s, struct pyx_refs *r)
 	 * arrays (its peak is the copy and the graph together). */
 	phase("the roots", &t);
 	if (s->release) {
-		if ((err = release_copy(s)))
+		if ((err = memo_build(s)))
 			goto out;
-		phase("the labels taken, the copy released", &t);
+		phase("the labels taken", &t);
+		pyx_mem_snapshot_release(s->py->mem);
+		s->dropped = true;
+		phase("the copy released", &t);
 	}
 	if (!queue) {
+		s->parent = malloc((g->n ? g->n : 1) * sizeof(*s->parent));
 		queue = malloc((g->n ? g->n : 1) * sizeof(*queue));
 		s->pedge = malloc((g->n ? g->n : 1) * sizeof(*s->pedge));
-		if (!queue || !s->pedge) {
+		if (!s->parent || !queue || !s->pedge) {
 			err = -PYX_E_NOMEM;
 			goto out;
 		}
+		memset(s->parent, 0xff, g->n * sizeof(*s->parent));
 		for (size_t i = 0; i < nq; i++) {
 			queue[i] = s->sroot[2 * i];
+			s->parent[queue[i]] = queue[i];
 			s->pedge[queue[i]] = ROOT_EDGE | s->sroot[2 * i + 1];
 		}
 		free(s->sroot);
 		s->sroot = NULL;
 		s->sroot_cap = 0;
+		free(s->seeded);
+		s->seeded = NULL;
 	}
 	bfs(s, queue, 0, nq);
 	/* What the named roots do not reach but something outside the GC
@@ -2078,6 +2115,7 @@ out:
 	free(s.depth);
 	free(s.match);
 	free(s.sroot);
+	free(s.seeded);
 	pyx_dom_free(s.dom);
 	graph_free(&s.g);
 	pyx_types_free(s.types);
@@ -2313,6 +2351,7 @@ void pyx_refs_graph_free(struct pyx_refs_graph *g)
 		free(s->depth);
 		free(s->match);
 		free(s->sroot);
+		free(s->seeded);
 		memo_free(s);
 		graph_free(&s->g);
 		pyx_types_free(s->types);
