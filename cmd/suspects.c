@@ -355,6 +355,32 @@ static int parse_share(const char *s, double *out)
 	return 0;
 }
 
+/* The second stop (the RSS placed) and tracemalloc's traces: on this
+ * thread, while the library computes the dominators on another. */
+struct meanwhile {
+	struct pyx_python *py;
+	const struct pyx_heap_capture_opts *capture;
+	const char *debug_dir;
+	bool skip;
+	struct pyx_memory_report *m;
+	struct pyx_allocs *allocs;
+	char why[256];
+};
+
+static int place_meanwhile(void *arg, const struct pyx_suspects *r)
+{
+	struct meanwhile *x = arg;
+	struct pyx_census c;
+	int err;
+
+	cmd_census_of_suspects(r, &c);
+	if ((err = cmd_rss_place(x->py, &c, x->capture, x->debug_dir, x->skip,
+				 &x->m, x->why, sizeof(x->why))))
+		return err;
+	x->allocs = allocs_if_tracing(x->py);
+	return 0;
+}
+
 enum {
 	OPT_TOP = CMD_OPT_OWN,
 	OPT_MIN_SHARE,
@@ -383,12 +409,9 @@ int do_suspects(int argc, char **argv)
 	struct pyx_target *tgt = NULL;
 	struct pyx_python *py = NULL;
 	struct pyx_suspects *r = NULL;
-	struct pyx_allocs *allocs = NULL;
-	struct pyx_memory_report *m = NULL;
-	struct pyx_census c;
+	struct meanwhile mw = { 0 };
 	struct cmd_target t = { 0 };
 	const char *val;
-	char why[256] = "";
 	bool json = false, skip = false;
 	int top = DEFAULT_TOP, id, err, ret = 0;
 
@@ -446,27 +469,28 @@ int do_suspects(int argc, char **argv)
 		goto out;
 	}
 	cmd_python_warn(py);
+	/* The RSS placed with memory's accounting: one more, short stop,
+	 * taken while the dominators are computed (the heap copy is gone by
+	 * then: the placement reads the target as it does after a census). */
+	mw.py = py;
+	mw.capture = &o.capture;
+	mw.debug_dir = popts.debug_dir;
+	mw.skip = skip;
+	o.meanwhile = place_meanwhile;
+	o.meanwhile_arg = &mw;
 	if ((err = pyx_python_check_full(py, "suspects")) ||
 	    (err = pyx_suspects_take(py, &o, &r))) {
 		ret = cmd_fail(err);
 		goto out;
 	}
-	/* The RSS placed with memory's accounting: one more, short stop. */
-	cmd_census_of_suspects(r, &c);
-	if ((err = cmd_rss_place(py, &c, &o.capture, popts.debug_dir, skip, &m,
-				 why, sizeof(why)))) {
-		ret = cmd_fail(err);
-		goto out;
-	}
-	allocs = allocs_if_tracing(py);
 	if (json)
-		print_json(r, py, allocs, m, why);
+		print_json(r, py, mw.allocs, mw.m, mw.why);
 	else
-		print_text(r, pyx_python_info(py)->binary, py, allocs, m, why,
-			   skip);
+		print_text(r, pyx_python_info(py)->binary, py, mw.allocs, mw.m,
+			   mw.why, skip);
 out:
-	pyx_memory_free(m);
-	pyx_allocs_free(allocs);
+	pyx_memory_free(mw.m);
+	pyx_allocs_free(mw.allocs);
 	pyx_suspects_free(r);
 	pyx_python_free(py);
 	pyx_target_free(tgt);

@@ -28,6 +28,7 @@ extern "C" {
 #endif
 
 struct pyx_python;
+struct pyx_suspects;
 
 struct pyx_suspects_opts {
 	size_t top;        /* suspects kept, biggest first (0: 10) */
@@ -37,6 +38,15 @@ struct pyx_suspects_opts {
 	unsigned jobs;     /* threads (0: pyx_heap_jobs(0)); the same result
 			      on any number */
 	struct pyx_heap_capture_opts capture;
+	/* Optional: called once the graph is built and the heap copy
+	 * released, with r's figures of the graph (pid, pause, objects,
+	 * heap_bytes, rss_bytes...; no suspects yet), on the calling thread
+	 * while the dominators and the report are computed on another (with
+	 * jobs > 1; else before them): the caller's own work with the target,
+	 * such as a second stop (none of that computation reads the target).
+	 * A nonzero return is pyx_suspects_take()'s error. */
+	int (*meanwhile)(void *arg, const struct pyx_suspects *r);
+	void *meanwhile_arg;
 };
 
 struct pyx_suspect_hold {

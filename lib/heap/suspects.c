@@ -34,6 +34,10 @@ struct ctx {
 	uint64_t *size;          /* by node: its own bytes and its leaves' */
 	uint32_t *nleaves;       /* by node: its leaves */
 	size_t max_types;        /* per-type rows kept (o->types) */
+	unsigned jobs;
+	double share;            /* min_share */
+	size_t top;
+	const struct pyx_suspects_opts *o;
 };
 
 static bool is_root(const struct ctx *c, uint32_t v)
@@ -665,34 +669,88 @@ static int step_describe(struct ctx *c, struct pyx_suspects *r)
 	return 0;
 }
 
+/* Everything after the graph: dominators, retained sizes, the suspects
+ * and the types.  Reads the graph, never the target nor its copy (which
+ * is released): it can run beside the caller's o->meanwhile. */
+static int compute(struct ctx *c, struct pyx_suspects *r)
+{
+	const struct pyx_refs_graph *g = c->g;
+	struct pyx_dom_graph dg = { g->n, g->off, g->dst, g->root_node,
+				    g->nroots };
+	uint64_t t = pyx_now_ns();
+	int err;
+
+	if ((err = pyx_dom_compute(&dg, &c->d)))
+		return err;
+	phase("the dominators", &t);
+	{
+		struct step st[2] = { { step_retain, c, r, 0 },
+				      { step_tree, c, r, 0 } };
+
+		if ((err = both(c->jobs, st)))
+			return err;
+	}
+	/* the tree is in koff/kids from here on */
+	pyx_dom_trim(c->d);
+	phase("the leaves attached, the retained sizes, the tree", &t);
+	c->thr = (uint64_t)(c->share * (double)r->heap_bytes);
+	if (!c->thr)
+		c->thr = 1;
+	if ((err = find(c, r)))
+		return err;
+	for (size_t i = 0; i < r->nsuspects; i++) {
+		uint32_t v = (uint32_t)r->suspects[i].addr;
+
+		r->suspects[i].retained_bytes = c->d->retained[v];
+	}
+	/* nodes still in addr: sort by size, then describe the top ones */
+	qsort(r->suspects, r->nsuspects, sizeof(*r->suspects), cmp_suspect);
+	if (r->nsuspects > c->top)
+		r->nsuspects = c->top;
+	/* The copy is gone (release_copy): describing reads only the graph
+	 * and its memo, as the types' walk does. */
+	{
+		struct step st[2] = { { step_describe, c, r, 0 },
+				      { type_retained, c, r, 0 } };
+
+		err = both(c->jobs, st);
+	}
+	phase("the suspects found and described, the types", &t);
+	return err;
+}
+
+static int step_meanwhile(struct ctx *c, struct pyx_suspects *r)
+{
+	return c->o->meanwhile(c->o->meanwhile_arg, r);
+}
+
 int pyx_suspects_take(struct pyx_python *py, const struct pyx_suspects_opts *o,
 		      struct pyx_suspects **out)
 {
 	struct pyx_refs_graph_opts go = { .capture = o->capture };
-
-	go.leaf_share = o->min_share > 0 ? o->min_share : DEFAULT_SHARE;
-	/* the labels the report needs are taken before: the copy and the
-	 * dominators are never in memory together */
-	go.release_copy = true;
 	struct pyx_refs_graph *g = NULL;
 	struct pyx_suspects *r;
-	struct ctx c = { .max_types = o->types ? o->types : MAX_TYPES };
-	size_t top = o->top ? o->top : DEFAULT_TOP;
-	unsigned jobs = pyx_heap_jobs(o->jobs);
-	double share = o->min_share > 0 ? o->min_share : DEFAULT_SHARE;
-	uint64_t t0, t;
+	struct ctx c = { .max_types = o->types ? o->types : MAX_TYPES, .o = o };
+	uint64_t t0;
 	int err;
 
 	*out = NULL;
+	c.top = o->top ? o->top : DEFAULT_TOP;
+	c.share = o->min_share > 0 ? o->min_share : DEFAULT_SHARE;
+	c.jobs = pyx_heap_jobs(o->jobs);
+	go.leaf_share = c.share;
+	/* the labels the report needs are taken before: the copy and the
+	 * dominators are never in memory together */
+	go.release_copy = true;
 	if (!(r = calloc(1, sizeof(*r))))
 		return -PYX_E_NOMEM;
 	r->rss_bytes = -1;
-	r->min_share = share;
+	r->min_share = c.share;
 	err = pyx_refs_graph_take(py, &go, &g);
 	if (err)
 		goto out;
 	t0 = pyx_now_ns();
-	t = t0;
+	c.g = g;
 	r->pid = g->pid;
 	memcpy(r->python_version, g->python_version, sizeof(r->python_version));
 	r->pause_ms = g->pause_ms;
@@ -711,49 +769,16 @@ int pyx_suspects_take(struct pyx_python *py, const struct pyx_suspects_opts *o,
 	r->partial = g->partial;
 	r->damaged_lists = g->damaged_lists;
 	r->bad_objects = g->bad_objects;
-	{
-		struct pyx_dom_graph dg = { g->n, g->off, g->dst, g->root_node,
-					    g->nroots };
+	if (o->meanwhile) {
+		/* the caller's work with the target on this thread (ptrace
+		 * wants the thread that attached), the rest on another */
+		struct step st[2] = { { step_meanwhile, &c, r, 0 },
+				      { compute, &c, r, 0 } };
 
-		c.g = g;
-		if ((err = pyx_dom_compute(&dg, &c.d)))
-			goto out;
-		phase("the dominators", &t);
-		{
-			struct step st[2] = { { step_retain, &c, r, 0 },
-					      { step_tree, &c, r, 0 } };
-
-			if ((err = both(jobs, st)))
-				goto out;
-		}
-		/* the tree is in koff/kids from here on */
-		pyx_dom_trim(c.d);
-		phase("the leaves attached, the retained sizes, the tree", &t);
+		err = both(c.jobs, st);
+	} else {
+		err = compute(&c, r);
 	}
-	c.thr = (uint64_t)(share * (double)r->heap_bytes);
-	if (!c.thr)
-		c.thr = 1;
-	if ((err = find(&c, r)))
-		goto out;
-	for (size_t i = 0; i < r->nsuspects; i++) {
-		uint32_t v = (uint32_t)r->suspects[i].addr;
-
-		r->suspects[i].retained_bytes = c.d->retained[v];
-	}
-	/* nodes still in addr: sort by size, then describe the top ones */
-	qsort(r->suspects, r->nsuspects, sizeof(*r->suspects), cmp_suspect);
-	if (r->nsuspects > top) {
-		r->nsuspects = top;
-	}
-	/* The copy is gone (release_copy): describing reads only the graph
-	 * and its memo, as the types' walk does. */
-	{
-		struct step st[2] = { { step_describe, &c, r, 0 },
-				      { type_retained, &c, r, 0 } };
-
-		err = both(jobs, st);
-	}
-	phase("the suspects found and described, the types", &t);
 	r->walk_ms = g->build_ms + (double)(pyx_now_ns() - t0) / 1e6;
 out:
 	free(c.koff);
