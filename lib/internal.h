@@ -26,8 +26,9 @@ void pyx_print(enum pyx_print_level level, const char *fmt, ...)
 #define PYX_PARALLEL_MAX 64
 void pyx_parallel(unsigned n, void (*fn)(void *), void *args, size_t size);
 /* How many threads a job gets: requested (at most PYX_PARALLEL_MAX), or
- * with 0 the CPUs this process may run on, at most PYX_JOBS_DEFAULT_MAX
- * (past that the copy and the walks are bound by memory, not CPUs). */
+ * with 0 the CPUs this process may run on (its CPU set, and its cgroup's
+ * CPU quota), at most PYX_JOBS_DEFAULT_MAX (past that the copy and the
+ * walks are bound by memory, not CPUs). */
 #define PYX_JOBS_DEFAULT_MAX 16
 unsigned pyx_jobs(unsigned requested);
 

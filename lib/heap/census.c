@@ -766,6 +766,10 @@ int pyx_census_take(struct pyx_python *py, const struct pyx_census_opts *opts,
 	c->rss_bytes = -1;
 	c->arena_bytes = -1;
 
+	/* The copy and its buffer's faults on as many threads as the
+	 * counting: --jobs 1 means one thread in all. */
+	if (o.jobs)
+		pyx_mem_set_jobs(py->mem, pyx_heap_jobs(o.jobs));
 	err = copy_heap(py, &o, c);
 	c->pause_ms = (double)(pyx_target_pause_ns(py->tgt) - pause0) / 1e6;
 	if (err)
@@ -793,6 +797,14 @@ int pyx_census_take(struct pyx_python *py, const struct pyx_census_opts *opts,
 		err = pyx_heap_walk(py, c->heap_bytes / 32 + 1, on_tracked, &w,
 				    &hs);
 	c->jobs = jobs;
+	/* A process killed after its copy leaves the copy whole, but the
+	 * walk reads the type names (in read-only memory, not copied) from
+	 * it: gone, every static type would be "<type at ...>" in a result
+	 * that looks complete. */
+	if (!err && pyx_target_gone(py->tgt))
+		err = pyx_err_set(PYX_E_EXITED, "process %d exited while its "
+				  "heap was counted (type names are read from "
+				  "it)", c->pid);
 	if (err)
 		goto out;
 	c->interpreters = hs.interpreters;

@@ -146,10 +146,13 @@ static int insert(struct pyx_types *t, struct pyx_typeinfo *ti)
 	struct slot_table *st = t->slots;
 	struct pyx_typeinfo **e;
 	size_t id = t->n, mask;
-	unsigned k = 63u - (unsigned)__builtin_clzll((id >> SEG0_SHIFT) + 1);
+	unsigned k;
 
-	if (id >= UINT32_MAX)
+	/* The segments hold (2^NSEGS - 1) << SEG0_SHIFT ids, fewer than a
+	 * uint32_t counts. */
+	if (id >= ((((size_t)1 << NSEGS) - 1) << SEG0_SHIFT))
 		return -PYX_E_NOMEM;
+	k = 63u - (unsigned)__builtin_clzll((id >> SEG0_SHIFT) + 1);
 	if (!t->seg[k] &&
 	    !(t->seg[k] = calloc((size_t)1 << (k + SEG0_SHIFT), sizeof(*t->seg[k]))))
 		return -PYX_E_NOMEM;

@@ -752,8 +752,8 @@ static int mem_read(struct pyx_mem *mem, pyx_addr_t addr, void *buf,
 		pthread_mutex_unlock(&mem->lock);
 		return rc;
 	}
-	/* Held in place (a core): no cache, no system call (and no count:
-	 * walkers of a core may read it from several threads). */
+	/* Held in place (a core): no cache, no system call.  One thread
+	 * only: the core's reader keeps a hint of its own. */
 	if (mem->src.ptr) {
 		const void *p = mem->src.ptr(mem->src.ctx, addr, len);
 
@@ -817,6 +817,23 @@ int pyx_mem_read_cstr(struct pyx_mem *mem, pyx_addr_t addr, char *buf,
 		}
 		if (chunk > n - 1 - got)
 			chunk = n - 1 - got;
+		/* In a copy, up to the NUL only: the bytes after it may be
+		 * another object's, which a walker on another thread may be
+		 * marking at this moment. */
+		if (mem->copy.buf) {
+			const char *p = pyx_mem_snapshot_ptr(mem, a, chunk);
+			const char *z = p ? memchr(p, '\0', chunk) : NULL;
+
+			if (p) {
+				size_t k = z ? (size_t)(z - p) + 1 : chunk;
+
+				memcpy(buf + got, p, k);
+				if (z)
+					return 0;
+				got += k;
+				continue;
+			}
+		}
 		rc = pyx_mem_read(mem, a, buf + got, chunk);
 		if (rc < 0) {
 			buf[0] = '\0';
@@ -1228,7 +1245,7 @@ struct copy_share {
 	size_t n, stopped;
 	uint64_t sys;
 	int rc;
-	char detail[256];
+	char detail[512]; /* the size of pyx_err_detail()'s */
 };
 
 static void copy_share_read(void *arg)
