@@ -11,15 +11,18 @@
  * are garbage awaiting collection.
  *
  * Memory, besides the heap copy: a node takes 20 bytes (address, type id,
- * its row's offset) and 4 more for a tracked one (its refcount), an edge
- * 13 (target id, kind, label), a leaf of the whole graph 24 (type, first
- * referrer, size, address) and another referrer 8; the search 14 a node
- * (parent, parent edge, depth) and a queue of 4 a node while it runs; the
- * whole graph 8 a node more (sizes).  A node is found by its id, written
- * in its copied ob_refcnt (no address table).  On the 5 M heap (5.0 M
- * tracked objects): refs 300 MB above its 630 MB copy for 5.0 M nodes and
- * 6.4 M edges, 60 bytes an object; suspects 625 MB for 9.5 M objects and
- * 14.4 M references with their dominators, 66 bytes an object.
+ * its row's offset) and 4 more for a tracked one (its refcount), an edge 9
+ * (target id, kind, label: a number, or the index of a key's address or a
+ * name in a table of the distinct ones), a leaf of the whole graph 24
+ * (type, first referrer, size, address) and another referrer 8; the search
+ * 14 a node (parent, parent edge, depth) and a queue of 4 a node while it
+ * runs; the whole graph 8 a node more (sizes).  A node is found by its id,
+ * written in its copied ob_refcnt (no address table).  On the 5 M heap
+ * (5.0 M tracked objects, 635 MiB copied): refs peaks at 903 MiB for 5.0 M
+ * nodes and 6.4 M edges; suspects (release_copy) at 974 MiB, the copy and
+ * the graph of 9.5 M objects and 14.4 M references at the end of the edge
+ * pass, and below 620 MiB once the copy is released (the search, the
+ * dominators and the report).
  */
 #ifndef PYXRAY_REFS_H
 #define PYXRAY_REFS_H

@@ -8,7 +8,11 @@
  * Eclipse MAT defines them: from each object that retains at least
  * min_share of the heap, down the dominator tree while one child holds
  * most of it, past modules, classes, functions and their dicts, to the
- * container whose many children together hold the memory.
+ * container whose many children together hold the memory.  The heap copy
+ * is released once the roots are found (what the report's labels read of
+ * it is taken first), so the dominators never share the memory with it,
+ * and the caller's o->meanwhile (cmd: the RSS placement's stop) runs beside
+ * them.
  *
  * pyx_heapsnapshot_write() writes the same graph as a V8 .heapsnapshot
  * (the JSON that Chrome DevTools' Memory panel loads).
