@@ -866,6 +866,9 @@ static int build_graph(struct refs *s, uint64_t heap_bytes)
 			g->rc[d]--;
 	}
 	phase("the edges", &t);
+	pyx_debug("graph: %zu nodes (%zu tracked), %zu edges, %zu leaves, %zu "
+		  "more referrers of leaves, %zu distinct names and keys",
+		  g->n, g->ntracked, g->ne, g->nleaf, g->npair, g->nwide);
 	return 0;
 }
 
