@@ -59,8 +59,9 @@ struct graph {
 	uint32_t *rc;            /* tracked nodes: the refcount less the
 				    references the graph explains (so far) */
 	size_t rccap;
-	uint64_t *size;          /* sized: by node, sys.getsizeof, taken at
-				    the node's first read (its header hot) */
+	uint32_t *size;          /* sized: by node, sys.getsizeof, taken at
+				    the node's first read (its header hot);
+				    UINT32_MAX: in big[] */
 	bool sized;
 	size_t n, cap, ntracked; /* tracked nodes first */
 	size_t nrows, offcap;    /* nodes whose out-edges are known */
@@ -84,12 +85,22 @@ struct graph {
 	 * referents, kept apart with their first referrer; the other
 	 * referrers as (leaf, node) pairs (pyx_refs_graph's leaf_*). */
 	uint32_t *ltype, *lowner;
-	uint64_t *lsize;
+	uint32_t *lsize;         /* UINT32_MAX: in big[] */
 	pyx_addr_t *laddr;
 	size_t nleaf, lcap;
 	uint32_t *lpair;         /* 2 a pair: leaf, referrer */
 	size_t npair, pcap;
 	uint64_t leaf_edges, leaf_roots;
+	/* Sizes of 4 GiB and more, by id, in the order added (node ids and
+	 * leaf ids grow): a size is 4 bytes in the build, where the copy
+	 * and the graph together are the peak. */
+	struct bigsz *bign, *bigl;
+	size_t nbign, nbigl, capn, capl;
+};
+
+struct bigsz {
+	uint32_t id;
+	uint64_t size;
 };
 
 struct root {
@@ -262,9 +273,64 @@ static inline int slot_set(struct graph *g, pyx_addr_t a, uint64_t *w,
 
 /* Add node a (of type id type, header w: see slot_set; size when
  * g->sized). */
+/* size in 4 bytes: itself, or UINT32_MAX and (id, size) in *big. */
+static int size_put(struct bigsz **big, size_t *nbig, size_t *cap, uint32_t id,
+		    uint64_t size, uint32_t *out)
+{
+	if (size < UINT32_MAX) {
+		*out = (uint32_t)size;
+		return 0;
+	}
+	if (*nbig == *cap) {
+		size_t c = *cap ? 2 * *cap : 64;
+		struct bigsz *b = realloc(*big, c * sizeof(*b));
+
+		if (!b)
+			return -PYX_E_NOMEM;
+		*big = b;
+		*cap = c;
+	}
+	(*big)[*nbig].id = id;
+	(*big)[(*nbig)++].size = size;
+	*out = UINT32_MAX;
+	return 0;
+}
+
+static uint64_t size_get(const struct bigsz *big, size_t nbig, uint32_t id,
+			 uint32_t v)
+{
+	size_t lo = 0, hi = nbig;
+
+	if (v != UINT32_MAX)
+		return v;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (big[mid].id == id)
+			return big[mid].size;
+		if (big[mid].id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return v;
+}
+
+static inline uint64_t node_size(const struct graph *g, uint32_t v)
+{
+	return size_get(g->bign, g->nbign, v, g->size[v]);
+}
+
+static inline uint64_t leaf_size(const struct graph *g, uint32_t l)
+{
+	return size_get(g->bigl, g->nbigl, l, g->lsize[l]);
+}
+
 static int node_add(struct graph *g, pyx_addr_t a, uint64_t *w, uint32_t type,
 		    uint64_t size)
 {
+	int err;
+
 	if (g->n >= LEAF - 1)
 		return pyx_err_set(PYX_E_NOMEM, "more than 2G objects");
 	if (g->n == g->cap) {
@@ -279,7 +345,7 @@ static int node_add(struct graph *g, pyx_addr_t a, uint64_t *w, uint32_t type,
 			return -PYX_E_NOMEM;
 		g->type = t;
 		if (g->sized) {
-			uint64_t *z = realloc(g->size, cap * sizeof(*z));
+			uint32_t *z = realloc(g->size, cap * sizeof(*z));
 
 			if (!z)
 				return -PYX_E_NOMEM;
@@ -289,8 +355,9 @@ static int node_add(struct graph *g, pyx_addr_t a, uint64_t *w, uint32_t type,
 	}
 	g->addr[g->n] = a;
 	g->type[g->n] = type;
-	if (g->sized)
-		g->size[g->n] = size;
+	if (g->sized && (err = size_put(&g->bign, &g->nbign, &g->capn,
+					(uint32_t)g->n, size, &g->size[g->n])))
+		return err;
 	return slot_set(g, a, w, (uint32_t)g->n++);
 }
 
@@ -455,11 +522,15 @@ static void graph_free(struct graph *g)
 	free(g->lsize);
 	free(g->laddr);
 	free(g->lpair);
+	free(g->bign);
+	free(g->bigl);
 }
 
 static int leaf_add(struct graph *g, pyx_addr_t a, uint64_t *w, uint32_t type,
 		    uint64_t size, uint32_t owner)
 {
+	int err;
+
 	if (g->nleaf >= LEAF - 1)
 		return pyx_err_set(PYX_E_NOMEM, "more than 2G leaf objects");
 	if (g->nleaf == g->lcap) {
@@ -473,16 +544,18 @@ static int leaf_add(struct graph *g, pyx_addr_t a, uint64_t *w, uint32_t type,
 		if (!(t = realloc(g->lowner, cap * sizeof(*t))))
 			return -PYX_E_NOMEM;
 		g->lowner = t;
-		if (!(z = realloc(g->lsize, cap * sizeof(*z))))
+		if (!(t = realloc(g->lsize, cap * sizeof(*t))))
 			return -PYX_E_NOMEM;
-		g->lsize = z;
+		g->lsize = t;
 		if (!(z = realloc(g->laddr, cap * sizeof(*z))))
 			return -PYX_E_NOMEM;
 		g->laddr = z;
 		g->lcap = cap;
 	}
 	g->ltype[g->nleaf] = type;
-	g->lsize[g->nleaf] = size;
+	if ((err = size_put(&g->bigl, &g->nbigl, &g->capl, (uint32_t)g->nleaf,
+			    size, &g->lsize[g->nleaf])))
+		return err;
 	g->laddr[g->nleaf] = a;
 	g->lowner[g->nleaf] = owner;
 	return slot_set(g, a, w, (uint32_t)g->nleaf++ | LEAF);
@@ -1634,7 +1707,7 @@ static int cmp_group(const void *a, const void *b)
 static uint64_t obj_size(struct refs *s, uint32_t v)
 {
 	if (s->g.sized)
-		return s->g.size[v];
+		return node_size(&s->g, v);
 	return addr_size(s, s->g.addr[v], pyx_types_at(s->types, s->g.type[v]));
 }
 
@@ -1679,7 +1752,7 @@ static int dominate(struct refs *s)
 		/* a leaf belongs to the subtree of its dominator */
 		for (size_t l = 0; l < g->nleaf; l++)
 			if (lidom[l] < n) {
-				size[lidom[l]] += g->lsize[l];
+				size[lidom[l]] += leaf_size(g, (uint32_t)l);
 				extra[lidom[l]]++;
 			}
 	}
@@ -2163,9 +2236,25 @@ void pyx_refs_free(struct pyx_refs *r)
 struct graph_priv {
 	struct refs s;
 	struct pyx_refs_opts o;
-	uint64_t *size;
+	uint64_t *size, *lsize;
 	uint32_t *root_node;
 };
+
+/* 4-byte sizes (a, n of them, the big ones in big) as 8-byte ones, in
+ * place: from the last, each 8-byte entry covers 4-byte ones already
+ * read.  NULL when out of memory (a is still the caller's). */
+static uint64_t *widen(uint32_t *a, size_t n, const struct bigsz *big,
+		       size_t nbig)
+{
+	uint64_t *w = realloc(a, (n ? n : 1) * sizeof(*w));
+	const uint32_t *u = (const uint32_t *)w;
+
+	if (!w)
+		return NULL;
+	for (size_t i = n; i-- > 0;)
+		w[i] = size_get(big, nbig, (uint32_t)i, u[i]);
+	return w;
+}
 
 static struct graph_priv *gpriv(const struct pyx_refs_graph *g)
 {
@@ -2230,12 +2319,22 @@ int pyx_refs_graph_take(struct pyx_python *py,
 	free(dummy.garbage_types);
 	if ((err = search(s, &dummy)))
 		goto out;
-	/* the sizes read with the nodes (an empty graph has none) */
-	p->size = s->g.size ? s->g.size : malloc(sizeof(*p->size));
+	/* the sizes read with the nodes, in 8 bytes now that the copy is
+	 * gone (an empty graph has none) */
+	if (!(p->size = widen(s->g.size, s->g.n, s->g.bign, s->g.nbign))) {
+		err = -PYX_E_NOMEM;
+		goto out;
+	}
 	s->g.size = NULL;
 	s->g.sized = false;
+	if (!(p->lsize = widen(s->g.lsize, s->g.nleaf, s->g.bigl,
+			       s->g.nbigl))) {
+		err = -PYX_E_NOMEM;
+		goto out;
+	}
+	s->g.lsize = NULL;
 	p->root_node = malloc((s->g.n ? s->g.n : 1) * sizeof(*p->root_node));
-	if (!p->size || !p->root_node) {
+	if (!p->root_node) {
 		err = -PYX_E_NOMEM;
 		goto out;
 	}
@@ -2263,10 +2362,10 @@ int pyx_refs_graph_take(struct pyx_python *py,
 			if (s->parent[gg->lpair[2 * i + 1]] != NONE)
 				reach[gg->lpair[2 * i]] = 1;
 		for (size_t l = 0; l < gg->nleaf; l++) {
-			g->total_size += gg->lsize[l];
+			g->total_size += p->lsize[l];
 			if (!reach[l]) {
 				g->unreachable++;
-				g->unreachable_bytes += gg->lsize[l];
+				g->unreachable_bytes += p->lsize[l];
 			}
 		}
 		free(reach);
@@ -2294,7 +2393,7 @@ int pyx_refs_graph_take(struct pyx_python *py,
 	}
 	g->nleaf = (uint32_t)s->g.nleaf;
 	g->leaf_type = s->g.ltype;
-	g->leaf_size = s->g.lsize;
+	g->leaf_size = p->lsize;
 	g->leaf_owner = s->g.lowner;
 	g->leaf_pair = s->g.lpair;
 	g->nleaf_pair = s->g.npair;
@@ -2359,6 +2458,7 @@ void pyx_refs_graph_free(struct pyx_refs_graph *g)
 		graph_free(&s->g);
 		pyx_types_free(s->types);
 		free(p->size);
+		free(p->lsize);
 		free(p->root_node);
 		free(p);
 	}
