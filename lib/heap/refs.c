@@ -223,12 +223,13 @@ static inline uint32_t slot_find_h(const struct graph *g, pyx_addr_t a,
 		uint32_t id = (uint32_t)v;
 
 		if ((v & TAG_MASK) != TAG)
-			return NONE;
+			goto hash; /* not tagged, or hashed (create()) */
 		if (id & LEAF)
 			return (id & ~LEAF) < g->nleaf &&
 			       g->laddr[id & ~LEAF] == a ? id : NONE;
 		return id < g->n && g->addr[id] == a ? id : NONE;
 	}
+hash:
 	if (!g->hn || !a)
 		return NONE;
 	for (size_t k = hash_addr(a) & (g->hcap - 1); g->hash[k].addr;
@@ -685,6 +686,19 @@ static uint32_t tracked_rc(struct refs *s, pyx_addr_t obj, const uint64_t *w)
 	return h.refcnt >= RC_IMMORTAL ? RC_IMMORTAL - 1 : (uint32_t)h.refcnt;
 }
 
+/* Whether a header's first word decodes as a live object's refcount. */
+static bool live_refcount(struct refs *s, const uint64_t *w)
+{
+	struct pyx_obj_header h;
+	uint64_t v[2] = { w[0], w[1] };
+
+	if (s->py->abi->ops->header_decode(s->py, v, 2, &h)) {
+		pyx_err_clear();
+		return false;
+	}
+	return h.immortal || h.refcnt > 0;
+}
+
 static int on_tracked(void *ctx, pyx_addr_t obj, const struct pyx_heap_where *w)
 {
 	struct refs *s = ctx;
@@ -765,6 +779,13 @@ static int create(struct refs *s, pyx_addr_t a, uint64_t *h,
 	struct graph *g = &s->g;
 	int err;
 
+	/* An untracked object is met through a pointer, which a damaged
+	 * heap can aim into the middle of another object: its id then goes
+	 * in the hash, not over a word of that other object's copy (which
+	 * would make it read as damaged), unless the word is a live
+	 * refcount (every object has one). */
+	if (h && !live_refcount(s, h))
+		h = NULL;
 	if (!s->all && a != s->o->addr && (err = type_matches(s, ti)) <= 0) {
 		if (err < 0)
 			return err;
@@ -942,6 +963,12 @@ static int build_graph(struct refs *s, uint64_t heap_bytes)
 	pyx_debug("graph: %zu nodes (%zu tracked), %zu edges, %zu leaves, %zu "
 		  "more referrers of leaves, %zu distinct names and keys",
 		  g->n, g->ntracked, g->ne, g->nleaf, g->npair, g->nwide);
+	/* Type names are read from the process (read-only memory is not
+	 * copied): gone since the copy, they would all be "<type at ...>". */
+	if (pyx_target_gone(s->py->tgt))
+		return pyx_err_set(PYX_E_EXITED, "process %d exited while its "
+				   "object graph was built (type names are "
+				   "read from it)", (int)pyx_target_pid(s->py->tgt));
 	return 0;
 }
 
