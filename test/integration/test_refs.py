@@ -24,7 +24,6 @@ layout tables.
 import json
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import pyxtest as T  # noqa: E402
@@ -35,18 +34,8 @@ TARGET = os.path.join(T.FIXTURES, "refs_target.py")
 def start(python, timeout=60):
     d = T.tmpdir()
     truth = os.path.join(d, "truth.json")
-    logf = open(os.path.join(d, "fixture.log"), "w")
-    p = T.spawn([python, TARGET, truth, "--lifetime", "240"], stdout=logf,
-                stderr=T.subprocess.STDOUT)
-    deadline = time.monotonic() + timeout
-    while not os.path.exists(truth):
-        if p.poll() is not None or time.monotonic() > deadline:
-            logf.close()
-            with open(os.path.join(d, "fixture.log")) as f:
-                raise RuntimeError("fixture failed: %s" % f.read())
-        time.sleep(0.05)
-    with open(truth) as f:
-        return p, logf, json.load(f), d
+    return T.start_fixture([python, TARGET, truth, "--lifetime", "240"],
+                           truth, timeout) + (d,)
 
 
 def steps(group):

@@ -27,7 +27,6 @@ trusted), no thread left stopped.
 import json
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import pyxtest as T  # noqa: E402
@@ -207,19 +206,8 @@ def start(python, timeout=120):
     with open(script, "w") as f:
         f.write(TARGET_CODE)
     truth = os.path.join(d, "truth.json")
-    logf = open(os.path.join(d, "target.log"), "w")
-    p = T.spawn([python, script, truth, "240"], stdout=logf,
-                stderr=T.subprocess.STDOUT)
-    deadline = time.monotonic() + timeout
-    while not os.path.exists(truth):
-        if p.poll() is not None or time.monotonic() > deadline:
-            logf.close()
-            T.kill_child(p)
-            with open(os.path.join(d, "target.log")) as f:
-                raise RuntimeError("target failed: %s" % f.read())
-        time.sleep(0.05)
-    with open(truth) as f:
-        return p, logf, json.load(f)
+    return T.start_fixture([python, script, truth, "240"], truth, timeout,
+                           "target")
 
 
 def close(a, b):

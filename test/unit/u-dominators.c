@@ -9,6 +9,8 @@
 
 #include "dominators.h"
 
+#include "unit.h"
+
 struct tg {
 	uint32_t n;
 	uint64_t off[64];
@@ -346,8 +348,6 @@ int main(void)
 {
 	Suite *s = suite_create("dominators");
 	TCase *tc = tcase_create("dominators");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, diamond);
 	tcase_add_test(tc, cycles_and_unreachable);
@@ -358,9 +358,5 @@ int main(void)
 	tcase_add_test(tc, empty);
 	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return pyx_unit_run(s);
 }

@@ -6,6 +6,8 @@
 
 #include "pyxray/refs.h"
 
+#include "unit.h"
+
 START_TEST(distance_basic)
 {
 	ck_assert_uint_eq(pyx_refs_distance("Session", "Session", 3), 0);
@@ -43,16 +45,10 @@ int main(void)
 {
 	Suite *s = suite_create("refs");
 	TCase *tc = tcase_create("distance");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, distance_basic);
 	tcase_add_test(tc, distance_bounded);
 	tcase_add_test(tc, distance_long);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return pyx_unit_run(s);
 }
