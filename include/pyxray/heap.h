@@ -50,9 +50,10 @@ struct pyx_heap_stats {
 	uint64_t lost_in_copy;
 };
 
-/* How many threads a heap walk runs on: requested (at most 64), or for 0
- * the CPUs this process may run on (sched_getaffinity), at least 1 and at
- * most 16.  The one place that resolves a --jobs option. */
+/* How many threads a heap copy and walk run on: requested (at most 64),
+ * or for 0 the CPUs this process may run on (its CPU set and its cgroup's
+ * CPU quota), at least 1 and at most 16.  The one place that resolves a
+ * --jobs option. */
 unsigned pyx_heap_jobs(unsigned requested);
 
 /* The state of the collector.  -PYX_E_NOT_SUPPORTED (detail says so) if
@@ -84,6 +85,8 @@ struct pyx_heap_capture_opts {
 	int retries;       /* stops while the collector runs (0: 20) */
 	bool nonblocking;  /* copy without stopping a live target: torn
 			      reads are tolerated, the result is partial */
+	unsigned jobs;     /* threads that copy and fault in the buffer
+			      (0: pyx_heap_jobs(0)) */
 #ifdef PYX_TEST_HOOKS
 	int hold_ms;       /* test hook: stay stopped this long */
 #endif

@@ -206,8 +206,8 @@ static bool is_tracked(struct walk *w, pyx_addr_t obj,
  * ob_flags, which CPython leaves unused (IMMORTAL 1, STATICALLY_ALLOCATED
  * 4) and the u32 count excludes): no table, no extra cache miss.  The few
  * outside the copy go to a set.  Nothing reads a count from the copy after
- * the census marks it (the refs walker takes a copy of its own, and masks
- * the bit all the same). */
+ * the census marks it (the refs walker takes a copy of its own, and writes
+ * its node ids there, after decoding the refcount). */
 static int shared_mark(struct walk *w, pyx_addr_t obj, uint64_t *rc);
 
 static inline int mark(struct walk *w, pyx_addr_t obj, struct head *h)
@@ -768,8 +768,7 @@ int pyx_census_take(struct pyx_python *py, const struct pyx_census_opts *opts,
 
 	/* The copy and its buffer's faults on as many threads as the
 	 * counting: --jobs 1 means one thread in all. */
-	if (o.jobs)
-		pyx_mem_set_jobs(py->mem, pyx_heap_jobs(o.jobs));
+	o.capture.jobs = o.jobs;
 	err = copy_heap(py, &o, c);
 	c->pause_ms = (double)(pyx_target_pause_ns(py->tgt) - pause0) / 1e6;
 	if (err)

@@ -357,6 +357,7 @@ int pyx_heap_capture(struct pyx_python *py,
 
 	memset(info, 0, sizeof(*info));
 	info->rss_bytes = -1;
+	pyx_mem_set_jobs(py->mem, pyx_heap_jobs(o->jobs));
 	/* An image or a core cannot be stopped and does not change:
 	 * its memory already is a consistent snapshot, no stop is needed.
 	 * Nor can its collector finish: waiting for it would be in vain. */

@@ -738,6 +738,7 @@ int pyx_suspects_take(struct pyx_python *py, const struct pyx_suspects_opts *o,
 	c.top = o->top ? o->top : DEFAULT_TOP;
 	c.share = o->min_share > 0 ? o->min_share : DEFAULT_SHARE;
 	c.jobs = pyx_heap_jobs(o->jobs);
+	go.capture.jobs = o->jobs;
 	go.leaf_share = c.share;
 	/* the labels the report needs are taken before: the copy and the
 	 * dominators are never in memory together */
