@@ -25,6 +25,17 @@ void pyx_print(enum pyx_print_level level, const char *fmt, ...)
  * silently: it records its error in its own args. */
 #define PYX_PARALLEL_MAX 64
 void pyx_parallel(unsigned n, void (*fn)(void *), void *args, size_t size);
+/* The error of a share run on another thread, with its detail (which is
+ * per thread: pyx_err_detail() on the caller's would not have it).
+ * pyx_share_err_keep(e, err) in the share records a negative err (the first
+ * one kept) and returns err; pyx_share_err_raise(e) on the caller's thread
+ * sets it as the caller's error and returns it (0: none). */
+struct pyx_share_err {
+	int err;
+	char detail[512]; /* the size of pyx_err_detail()'s */
+};
+int pyx_share_err_keep(struct pyx_share_err *e, int err);
+int pyx_share_err_raise(const struct pyx_share_err *e);
 /* How many threads a job gets: requested (at most PYX_PARALLEL_MAX), or
  * with 0 the CPUs this process may run on (its CPU set, and its cgroup's
  * CPU quota), at most PYX_JOBS_DEFAULT_MAX (past that the copy and the

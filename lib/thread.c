@@ -54,6 +54,22 @@ void pyx_parallel(unsigned n, void (*fn)(void *), void *args, size_t size)
 			pthread_join(th[i], NULL);
 }
 
+int pyx_share_err_keep(struct pyx_share_err *e, int err)
+{
+	if (err < 0 && !e->err) {
+		e->err = err;
+		snprintf(e->detail, sizeof(e->detail), "%s", pyx_err_detail());
+	}
+	return err;
+}
+
+int pyx_share_err_raise(const struct pyx_share_err *e)
+{
+	if (!e->err)
+		return 0;
+	return pyx_err_set((enum pyx_error)-e->err, "%s", e->detail);
+}
+
 /* A cgroup's CPU quota in CPUs, rounded up; 0: none, or unreadable.
  * v2: cpu.max "QUOTA PERIOD" ("max" for none); v1: cpu.cfs_quota_us (-1
  * for none) and cpu.cfs_period_us. */

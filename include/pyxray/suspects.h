@@ -48,7 +48,7 @@ struct pyx_suspects_opts {
 	 * while the dominators and the report are computed on another (with
 	 * jobs > 1; else before them): the caller's own work with the target,
 	 * such as a second stop (none of that computation reads the target).
-	 * A nonzero return is pyx_suspects_take()'s error. */
+	 * A negative return is pyx_suspects_take()'s error. */
 	int (*meanwhile)(void *arg, const struct pyx_suspects *r);
 	void *meanwhile_arg;
 };

@@ -85,7 +85,7 @@ struct walk {
 	size_t nstack, capstack;
 	bool tracked_only;
 	uint64_t bad_objects, bad_refs;
-	unsigned ticks; /* expansions since the last look at sh->err */
+	unsigned ticks; /* expansions since the last look at sh->e.err */
 	struct {
 		pyx_addr_t tp;
 		const struct pyx_typeinfo *ti;
@@ -393,8 +393,7 @@ struct shared {
 	struct chunk **q;      /* a ring of qcap */
 	size_t qcap, qhead, qn;
 	bool done;             /* the list walk has queued its last chunk */
-	int err;               /* the first error (atomic) */
-	char detail[512];      /* its detail, from its thread's own */
+	struct pyx_share_err e; /* the first error (e.err atomic) */
 	pthread_mutex_t seen_lock;
 	struct addr_set seen;  /* untracked objects outside the copy */
 	struct chunk *fill;    /* the chunk the list walk is filling */
@@ -409,7 +408,7 @@ struct shared {
 
 static bool stopped(struct shared *sh)
 {
-	return __atomic_load_n(&sh->err, __ATOMIC_RELAXED) != 0;
+	return __atomic_load_n(&sh->e.err, __ATOMIC_RELAXED) != 0;
 }
 
 /* Record the first error and wake every thread that waits for work. */
@@ -418,9 +417,10 @@ static void fail(struct shared *sh, int err)
 	int zero = 0;
 
 	pthread_mutex_lock(&sh->lock);
-	if (__atomic_compare_exchange_n(&sh->err, &zero, err, false,
+	if (__atomic_compare_exchange_n(&sh->e.err, &zero, err, false,
 					__ATOMIC_RELAXED, __ATOMIC_RELAXED))
-		snprintf(sh->detail, sizeof(sh->detail), "%s", pyx_err_detail());
+		snprintf(sh->e.detail, sizeof(sh->e.detail), "%s",
+			 pyx_err_detail());
 	pthread_cond_broadcast(&sh->more);
 	pthread_mutex_unlock(&sh->lock);
 }
@@ -629,8 +629,7 @@ static int walk_threads(struct walk *w, unsigned jobs, uint64_t max,
 	pyx_parallel(jobs, run_share, sh.walks, sizeof(*sh.walks));
 
 	/* The first error of any thread, with its detail (per thread). */
-	if ((err = sh.err) && sh.detail[0])
-		pyx_err_set((enum pyx_error)-err, "%s", sh.detail);
+	err = pyx_share_err_raise(&sh.e);
 	for (unsigned i = 0; i < jobs; i++) {
 		if (!err && (werr = merge(w, &sh.walks[i])))
 			err = werr;

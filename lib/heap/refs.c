@@ -663,24 +663,32 @@ static uint64_t addr_size(struct refs *s, pyx_addr_t a,
 	return size;
 }
 
+/* A header's words as the ABI reads them (3.14+: the u32 of the split
+ * refcount, flags above it), never the raw word; false if they do not
+ * decode. */
+static bool header_of(struct refs *s, const uint64_t *w,
+		      struct pyx_obj_header *h)
+{
+	uint64_t v[2] = { w[0], w[1] };
+
+	if (s->py->abi->ops->header_decode(s->py, v, 2, h)) {
+		pyx_err_clear();
+		return false;
+	}
+	return true;
+}
+
 /* The refcount of a tracked object, read before its copied ob_refcnt
- * holds the node's id: as the ABI reads it (3.14+: the u32 of the split
- * refcount, flags above it), never the raw word; RC_IMMORTAL for an
- * immortal; 0 when it cannot be read (then never held from outside). */
+ * holds the node's id; RC_IMMORTAL for an immortal; 0 when it cannot be
+ * read (then never held from outside). */
 static uint32_t tracked_rc(struct refs *s, pyx_addr_t obj, const uint64_t *w)
 {
-	struct pyx_python *py = s->py;
 	struct pyx_obj_header h;
-	uint64_t v[2];
 
-	if (!w && !(w = pyx_heap_words(py->mem, obj, 16)))
+	if (!w && !(w = pyx_heap_words(s->py->mem, obj, 16)))
 		return 0;
-	v[0] = w[0];
-	v[1] = w[1];
-	if (py->abi->ops->header_decode(py, v, 2, &h)) {
-		pyx_err_clear();
+	if (!header_of(s, w, &h))
 		return 0;
-	}
 	if (h.immortal)
 		return RC_IMMORTAL;
 	return h.refcnt >= RC_IMMORTAL ? RC_IMMORTAL - 1 : (uint32_t)h.refcnt;
@@ -690,13 +698,8 @@ static uint32_t tracked_rc(struct refs *s, pyx_addr_t obj, const uint64_t *w)
 static bool live_refcount(struct refs *s, const uint64_t *w)
 {
 	struct pyx_obj_header h;
-	uint64_t v[2] = { w[0], w[1] };
 
-	if (s->py->abi->ops->header_decode(s->py, v, 2, &h)) {
-		pyx_err_clear();
-		return false;
-	}
-	return h.immortal || h.refcnt > 0;
+	return header_of(s, w, &h) && (h.immortal || h.refcnt > 0);
 }
 
 static int on_tracked(void *ctx, pyx_addr_t obj, const struct pyx_heap_where *w)

@@ -598,25 +598,28 @@ struct step {
 	int (*fn)(struct ctx *c, struct pyx_suspects *r);
 	struct ctx *c;
 	struct pyx_suspects *r;
-	int err;
+	struct pyx_share_err e;
 };
 
 static void step_run(void *arg)
 {
 	struct step *t = arg;
 
-	t->err = t->fn(t->c, t->r);
+	pyx_share_err_keep(&t->e, t->fn(t->c, t->r));
 }
 
 static int both(unsigned jobs, struct step *t)
 {
+	int err;
+
 	if (jobs > 1) {
 		pyx_parallel(2, step_run, t, sizeof(*t));
 	} else {
 		step_run(&t[0]);
 		step_run(&t[1]);
 	}
-	return t[0].err ? t[0].err : t[1].err;
+	return (err = pyx_share_err_raise(&t[0].e)) ? err :
+						      pyx_share_err_raise(&t[1].e);
 }
 
 /* The leaves attached, then the sizes become the retained sizes, in
@@ -684,8 +687,8 @@ static int compute(struct ctx *c, struct pyx_suspects *r)
 		return err;
 	phase("the dominators", &t);
 	{
-		struct step st[2] = { { step_retain, c, r, 0 },
-				      { step_tree, c, r, 0 } };
+		struct step st[2] = { { .fn = step_retain, .c = c, .r = r },
+				      { .fn = step_tree, .c = c, .r = r } };
 
 		if ((err = both(c->jobs, st)))
 			return err;
@@ -710,8 +713,8 @@ static int compute(struct ctx *c, struct pyx_suspects *r)
 	/* The copy is gone (release_copy): describing reads only the graph
 	 * and its memo, as the types' walk does. */
 	{
-		struct step st[2] = { { step_describe, c, r, 0 },
-				      { type_retained, c, r, 0 } };
+		struct step st[2] = { { .fn = step_describe, .c = c, .r = r },
+				      { .fn = type_retained, .c = c, .r = r } };
 
 		err = both(c->jobs, st);
 	}
@@ -773,8 +776,8 @@ int pyx_suspects_take(struct pyx_python *py, const struct pyx_suspects_opts *o,
 	if (o->meanwhile) {
 		/* the caller's work with the target on this thread (ptrace
 		 * wants the thread that attached), the rest on another */
-		struct step st[2] = { { step_meanwhile, &c, r, 0 },
-				      { compute, &c, r, 0 } };
+		struct step st[2] = { { .fn = step_meanwhile, .c = &c, .r = r },
+				      { .fn = compute, .c = &c, .r = r } };
 
 		err = both(c.jobs, st);
 	} else {

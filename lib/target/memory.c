@@ -1244,17 +1244,15 @@ struct copy_share {
 	struct pyx_mem_range *r;
 	size_t n, stopped;
 	uint64_t sys;
-	int rc;
-	char detail[512]; /* the size of pyx_err_detail()'s */
+	struct pyx_share_err e;
 };
 
 static void copy_share_read(void *arg)
 {
 	struct copy_share *s = arg;
 
-	s->rc = live_read_ranges(s->lv, s->r, s->n, &s->sys, &s->stopped);
-	if (s->rc < 0)
-		snprintf(s->detail, sizeof(s->detail), "%s", pyx_err_detail());
+	pyx_share_err_keep(&s->e, live_read_ranges(s->lv, s->r, s->n, &s->sys,
+						   &s->stopped));
 }
 
 /* The copy of a live process on jobs threads, each reading about the same
@@ -1314,11 +1312,8 @@ static int live_read_parallel(struct live *lv, struct pyx_mem_range *r,
 	pyx_parallel(jobs, copy_share_read, sh, sizeof(sh[0]));
 	for (unsigned j = 0; j < jobs && !rc; j++) {
 		*sys += sh[j].sys;
-		if (sh[j].rc < 0) {
-			rc = pyx_err_set((enum pyx_error)-sh[j].rc, "%s",
-					 sh[j].detail);
+		if ((rc = pyx_share_err_raise(&sh[j].e)))
 			break;
-		}
 		/* process_vm_readv refused: the rest through /proc/PID/mem,
 		 * on this thread. */
 		if (sh[j].stopped < sh[j].n) {
