@@ -972,6 +972,19 @@ struct prefault {
 	size_t len;
 };
 
+/* How many of jobs threads share bytes (at least 1), each share of whole
+ * pages and none under 16 MiB (below, a thread costs more than it saves);
+ * *share: the bytes of each but the last. */
+static unsigned shares(uint64_t bytes, unsigned jobs, uint64_t *share)
+{
+	if (jobs > bytes / (16u << 20))
+		jobs = (unsigned)(bytes / (16u << 20));
+	if (jobs < 1)
+		jobs = 1;
+	*share = (bytes / jobs + 4095) & ~(uint64_t)4095;
+	return jobs;
+}
+
 static void prefault_share(void *arg)
 {
 	struct prefault *f = arg;
@@ -992,7 +1005,8 @@ static uint8_t *snap_alloc(size_t len, size_t prefault, unsigned jobs)
 	struct prefault f[PYX_PARALLEL_MAX];
 	uint8_t *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
 			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	size_t share, off = 0;
+	uint64_t share;
+	size_t off = 0;
 
 	if (p == MAP_FAILED)
 		return NULL;
@@ -1004,16 +1018,11 @@ static uint8_t *snap_alloc(size_t len, size_t prefault, unsigned jobs)
 #endif
 	if (!prefault)
 		return p;
-	/* Shares of whole pages, none under 16 MiB (a thread costs more). */
-	if (jobs > prefault / (16u << 20))
-		jobs = (unsigned)(prefault / (16u << 20));
-	if (jobs < 1)
-		jobs = 1;
-	share = (prefault / jobs + 4095) & ~(size_t)4095;
+	jobs = shares(prefault, jobs, &share);
 	for (unsigned i = 0; i < jobs; i++) {
 		size_t n = off < prefault ? prefault - off : 0;
 
-		f[i] = (struct prefault){ p + off, n < share ? n : share };
+		f[i] = (struct prefault){ p + off, n < share ? n : (size_t)share };
 		off += f[i].len;
 	}
 	pyx_parallel(jobs, prefault_share, f, sizeof(f[0]));
@@ -1271,7 +1280,7 @@ static int live_read_parallel(struct live *lv, struct pyx_mem_range *r,
 
 	for (size_t i = 0; i < n; i++)
 		total += r[i].len;
-	share = (total / jobs + 4095) & ~(uint64_t)4095;
+	jobs = shares(total, jobs, &share);
 	p = calloc(cap, sizeof(*p));
 	piece_of = calloc(cap, sizeof(*piece_of));
 	if (!p || !piece_of) {
@@ -1356,10 +1365,7 @@ static int copy_runs(struct pyx_mem *mem, struct run *runs, size_t n,
 					       false };
 		total += r[i].len;
 	}
-	/* Shares of 16 MiB at least: below, a thread costs more. */
-	jobs = mem->jobs;
-	if (jobs > total / (16u << 20))
-		jobs = (unsigned)(total / (16u << 20));
+	jobs = shares(total, mem->jobs, &(uint64_t){ 0 });
 	if (mem->live && jobs > 1 && !mem->live->use_pread) {
 		rc = live_read_parallel(mem->live, r, n, jobs, &sys);
 	} else if (mem->live) {
