@@ -49,9 +49,6 @@ void help_census(FILE *out)
 		"  --save FILE.pxh    save the census to FILE.pxh, for 'pyxray diff'\n"
 		"  --json             one JSON object instead of text\n"
 		"  --tracked-only     skip the untracked objects (faster)\n"
-		"  --jobs N           count on N threads (default: the CPUs pyxray may\n"
-		"                     run on, at most 16); the result does not depend\n"
-		"                     on N\n"
 		PYX_CMD_CAPTURE_OPTS_HELP
 		PYX_CMD_PYTHON_OPTS_HELP
 		PYX_CMD_CORE_OPTS_HELP
@@ -453,7 +450,6 @@ enum {
 	OPT_TRACKED_ONLY,
 	OPT_RETAINED,
 	OPT_NO_PLACEMENT,
-	OPT_JOBS,
 };
 
 static const struct cmd_opt census_opts[] = {
@@ -467,7 +463,6 @@ static const struct cmd_opt census_opts[] = {
 	{ "--tracked-only", NULL, OPT_TRACKED_ONLY, false },
 	{ "--retained", NULL, OPT_RETAINED, false },
 	{ "--no-placement", NULL, OPT_NO_PLACEMENT, false },
-	{ "--jobs", NULL, OPT_JOBS, true },
 	CMD_OPTS_CAPTURE
 	CMD_OPTS_PYTHON,
 	CMD_OPTS_END
@@ -515,14 +510,6 @@ int do_census(int argc, char **argv)
 		case OPT_NO_PLACEMENT:
 			skip = true;
 			break;
-		case OPT_JOBS: {
-			int jobs;
-
-			if (cmd_opt_int(&args, val, 1, 64, &jobs))
-				return 2;
-			copts.jobs = (unsigned)jobs;
-			break;
-		}
 		case OPT_TOP:
 			if (cmd_opt_int(&args, val, 0, INT_MAX, &top))
 				return 2;

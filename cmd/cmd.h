@@ -97,6 +97,7 @@ enum {
 	CMD_OPT_MAX_COPY,
 	CMD_OPT_DEADLINE_MS,
 	CMD_OPT_HOLD_MS,
+	CMD_OPT_JOBS,
 	CMD_OPT_OWN,         /* the first id of a command's own options */
 };
 
@@ -116,6 +117,7 @@ enum {
 #define CMD_OPTS_CAPTURE                                                       \
 	{ "--max-copy", NULL, CMD_OPT_MAX_COPY, true },                        \
 	{ "--deadline-ms", NULL, CMD_OPT_DEADLINE_MS, true },                  \
+	{ "--jobs", NULL, CMD_OPT_JOBS, true },                                \
 	CMD_OPTS_HOLD
 #define CMD_OPTS_END { NULL, NULL, 0, false }
 
@@ -160,7 +162,10 @@ struct pyx_heap_capture_opts;
 	"  --max-copy MIB     bound the heap copy (default: 3/4 of the host's\n" \
 	"                     available memory); past it, counts are partial\n" \
 	"  --deadline-ms MS   give up if the threads do not stop within MS\n"    \
-	"                     (default 2000); the target is always resumed\n"
+	"                     (default 2000); the target is always resumed\n"    \
+	"  --jobs N           threads for the copy and the walk over it (default:\n" \
+	"                     the CPUs pyxray may use, at most 16); the same\n"  \
+	"                     result on any number\n"
 /* CMD_OPTS_CAPTURE, for the commands that copy the heap: as
  * cmd_python_opt(). */
 int cmd_capture_opt(const struct cmd_args *a, int id, const char *val,

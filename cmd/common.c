@@ -541,6 +541,14 @@ int cmd_capture_opt(const struct cmd_args *a, int id, const char *val,
 		o->max_copy = (uint64_t)mib << 20;
 		return 1;
 	}
+	if (id == CMD_OPT_JOBS) {
+		int jobs = 0;
+
+		if (cmd_opt_int(a, val, 1, 64, &jobs))
+			return -1;
+		o->jobs = (unsigned)jobs;
+		return 1;
+	}
 	return cmd_stop_opt(a, id, val, &o->deadline_ms, CMD_HOLD_PTR(*o));
 }
 

@@ -44,8 +44,6 @@ void help_suspects(FILE *out)
 		"                     (default %.0f)\n"
 		"  --no-placement     do not place the RSS: one stop only (the note then\n"
 		"                     compares the Python heap with the RSS alone)\n"
-		"  --jobs N           run independent steps on N threads (default: the\n"
-		"                     CPUs pyxray may use); the same report on any number\n"
 		"  --json             one JSON object instead of text\n"
 		PYX_CMD_CAPTURE_OPTS_HELP
 		PYX_CMD_PYTHON_OPTS_HELP
@@ -385,7 +383,6 @@ enum {
 	OPT_TOP = CMD_OPT_OWN,
 	OPT_MIN_SHARE,
 	OPT_NO_PLACEMENT,
-	OPT_JOBS,
 };
 
 static const struct cmd_opt suspects_opts[] = {
@@ -395,7 +392,6 @@ static const struct cmd_opt suspects_opts[] = {
 	{ "--top", NULL, OPT_TOP, true },
 	{ "--min-share", NULL, OPT_MIN_SHARE, true },
 	{ "--no-placement", NULL, OPT_NO_PLACEMENT, false },
-	{ "--jobs", NULL, OPT_JOBS, true },
 	CMD_OPTS_CAPTURE
 	CMD_OPTS_PYTHON,
 	CMD_OPTS_END
@@ -442,14 +438,6 @@ int do_suspects(int argc, char **argv)
 		case OPT_NO_PLACEMENT:
 			skip = true;
 			break;
-		case OPT_JOBS: {
-			int jobs;
-
-			if (cmd_opt_int(&args, val, 1, 64, &jobs))
-				return 2;
-			o.jobs = (unsigned)jobs;
-			break;
-		}
 		case CMD_ARG_WORD:
 			if (cmd_target_arg("suspects", val, &t))
 				return 2;

@@ -766,8 +766,12 @@ int pyx_census_take(struct pyx_python *py, const struct pyx_census_opts *opts,
 	c->arena_bytes = -1;
 
 	/* The copy and its buffer's faults on as many threads as the
-	 * counting: --jobs 1 means one thread in all. */
-	o.capture.jobs = o.jobs;
+	 * counting (either option sets both): --jobs 1 means one thread in
+	 * all. */
+	if (o.jobs)
+		o.capture.jobs = o.jobs;
+	else
+		o.jobs = o.capture.jobs;
 	err = copy_heap(py, &o, c);
 	c->pause_ms = (double)(pyx_target_pause_ns(py->tgt) - pause0) / 1e6;
 	if (err)

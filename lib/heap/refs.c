@@ -1,14 +1,18 @@
 /* pyx_refs_take: retention paths, on a heap copy taken as the census does. */
 #include <ctype.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
 
 #include "pyxray/heap.h"
 #include "pyxray/refs.h"
 #include "pyxray/stacks.h"
 #include "abi.h"
 #include "dominators.h"
+#include "internal.h"
 #include "referents.h"
 #include "walk.h"
 
@@ -22,18 +26,26 @@
 #define MAX_GARBAGE_TYPES 10
 #define LEAF (UINT32_C(1) << 31) /* a slot's node: leaf id | LEAF */
 #define LEAF_ROOT PYX_REFS_GRAPH_ROOT /* lowner of a leaf that is a root */
-/* A node's id kept in its copied ob_refcnt: TAG | id (the LEAF bit for a
- * leaf).  No refcount has bit 63 set (3.8-3.13: a Py_ssize_t; 3.14+: the
- * top bit of ob_flags, unused), nor, in a sane heap, these 31 bits above
- * the id; a word that has them all the same is trusted only when the id's
- * address is the object's (a damaged heap cannot name another node). */
-#define TAG_MASK UINT64_C(0xFFFFFFFF00000000)
-#define TAG UINT64_C(0xD1CEB00C00000000)
+/* A node's id kept in its copied ob_refcnt: TAG | check(address) | id
+ * (the LEAF bit for a leaf).  No refcount has bit 63 set (3.8-3.13: a
+ * Py_ssize_t; 3.14+: the top bit of ob_flags, unused), nor, in a sane
+ * heap, the 15 bits below it; only pyxray writes such a word, at the
+ * start of the object it names, with 16 bits of that object's address
+ * above the id: a word met at another address (a damaged heap's pointer
+ * into an object, or a word the target wrote) fails the check, and the
+ * check needs no look into the graph's arrays (which the rows' threads
+ * grow apart, build_rows()).  PTAG marks a thread's own ids while the
+ * rows are built on several threads. */
+#define TAG_MASK UINT64_C(0xFFFF000000000000)
+#define CHECK_MASK UINT64_C(0x0000FFFF00000000)
+#define TAG UINT64_C(0xD1CE000000000000)
+#define PTAG UINT64_C(0xD1CF000000000000)
 #define RC_IMMORTAL UINT32_MAX /* rc[] of an immortal: never explained */
 
 struct slot {
 	pyx_addr_t addr;
 	uint32_t node;
+	uint32_t local;          /* node is a share's ref (build_rows()) */
 };
 
 /* An edge's aux, by kind: a number (an item's index, a local's, an
@@ -86,11 +98,14 @@ struct graph {
 	 * referrers as (leaf, node) pairs (pyx_refs_graph's leaf_*). */
 	uint32_t *ltype, *lowner;
 	uint32_t *lsize;         /* UINT32_MAX: in big[] */
-	pyx_addr_t *laddr;
 	size_t nleaf, lcap;
 	uint32_t *lpair;         /* 2 a pair: leaf, referrer */
 	size_t npair, pcap;
 	uint64_t leaf_edges, leaf_roots;
+	/* After rows built on several threads (build_rows()): a share's
+	 * ids (PTAG) to the graph's, by share. */
+	struct pmap *pmap;
+	unsigned npmap, lidbits;
 	/* Sizes of 4 GiB and more, by id, in the order added (node ids and
 	 * leaf ids grow): a size is 4 bytes in the build, where the copy
 	 * and the graph together are the peak. */
@@ -101,6 +116,11 @@ struct graph {
 struct bigsz {
 	uint32_t id;
 	uint64_t size;
+};
+
+struct pmap {
+	uint32_t *node, *leaf;
+	size_t nnode, nleaf;
 };
 
 struct root {
@@ -123,6 +143,8 @@ struct refs {
 	uint64_t max_edges;      /* a bound on the graph (from the copy) */
 	uint64_t bad_objects, damaged_lists;
 	uint32_t cur;            /* the node whose edges are being added */
+	pthread_mutex_t hlock;   /* build_rows(): the hash table */
+	int stop;                /* build_rows(): a share failed */
 	bool untracked_targets;  /* the type may have untracked objects */
 	bool all;                /* every referent is a node (the whole
 				    graph: pyx_refs_graph_take) */
@@ -157,8 +179,11 @@ struct memo_ent {
 static void phase(const char *what, uint64_t *t)
 {
 	uint64_t now = pyx_now_ns();
+	struct rusage ru;
 
-	pyx_debug("graph: %s in %.1f ms", what, (double)(now - *t) / 1e6);
+	getrusage(RUSAGE_SELF, &ru);
+	pyx_debug("graph: %s in %.1f ms (peak %ld MiB)", what,
+		  (double)(now - *t) / 1e6, ru.ru_maxrss / 1024);
 	*t = now;
 }
 
@@ -215,6 +240,19 @@ static inline uint64_t *head_words(const struct graph *g, pyx_addr_t a)
 
 /* The node or the leaf (id | LEAF) at a, or NONE; w: a's header in the
  * copy (head_words(); NULL: outside it, then the hash table). */
+static inline uint64_t addr_check(pyx_addr_t a)
+{
+	return ((a >> 3) * UINT64_C(0x9E3779B97F4A7C15)) >> 48 << 32;
+}
+
+/* Whether word v is the tag (TAG or PTAG) of the object at a. */
+static inline bool tag_is(uint64_t v, uint64_t tag, pyx_addr_t a)
+{
+	return (v & (TAG_MASK | CHECK_MASK)) == (tag | addr_check(a));
+}
+
+static inline uint32_t ptag_find(const struct graph *g, uint32_t ref);
+
 static inline uint32_t slot_find_h(const struct graph *g, pyx_addr_t a,
 				   uint64_t *w)
 {
@@ -222,12 +260,13 @@ static inline uint32_t slot_find_h(const struct graph *g, pyx_addr_t a,
 		uint64_t v = w[0];
 		uint32_t id = (uint32_t)v;
 
-		if ((v & TAG_MASK) != TAG)
+		if (tag_is(v, PTAG, a))
+			return ptag_find(g, id);
+		if (!tag_is(v, TAG, a))
 			goto hash; /* not tagged, or hashed (create()) */
 		if (id & LEAF)
-			return (id & ~LEAF) < g->nleaf &&
-			       g->laddr[id & ~LEAF] == a ? id : NONE;
-		return id < g->n && g->addr[id] == a ? id : NONE;
+			return (id & ~LEAF) < g->nleaf ? id : NONE;
+		return id < g->n ? id : NONE;
 	}
 hash:
 	if (!g->hn || !a)
@@ -266,7 +305,7 @@ static inline int slot_set(struct graph *g, pyx_addr_t a, uint64_t *w,
 			   uint32_t id)
 {
 	if (w) {
-		w[0] = TAG | id;
+		w[0] = TAG | addr_check(a) | id;
 		return 0;
 	}
 	return hash_put(g, a, id);
@@ -327,8 +366,9 @@ static inline uint64_t leaf_size(const struct graph *g, uint32_t l)
 	return size_get(g->bigl, g->nbigl, l, g->lsize[l]);
 }
 
-static int node_add(struct graph *g, pyx_addr_t a, uint64_t *w, uint32_t type,
-		    uint64_t size)
+/* Append a node (its id: g->n before), findable by nothing yet. */
+static int node_push(struct graph *g, pyx_addr_t a, uint32_t type,
+		     uint64_t size)
 {
 	int err;
 
@@ -359,7 +399,16 @@ static int node_add(struct graph *g, pyx_addr_t a, uint64_t *w, uint32_t type,
 	if (g->sized && (err = size_put(&g->bign, &g->nbign, &g->capn,
 					(uint32_t)g->n, size, &g->size[g->n])))
 		return err;
-	return slot_set(g, a, w, (uint32_t)g->n++);
+	g->n++;
+	return 0;
+}
+
+static int node_add(struct graph *g, pyx_addr_t a, uint64_t *w, uint32_t type,
+		    uint64_t size)
+{
+	int err = node_push(g, a, type, size);
+
+	return err ? err : slot_set(g, a, w, (uint32_t)g->n - 1);
 }
 
 static inline bool wide_kind(uint8_t kind)
@@ -521,14 +570,19 @@ static void graph_free(struct graph *g)
 	free(g->ltype);
 	free(g->lowner);
 	free(g->lsize);
-	free(g->laddr);
 	free(g->lpair);
 	free(g->bign);
 	free(g->bigl);
+	for (unsigned c = 0; c < g->npmap; c++) {
+		free(g->pmap[c].node);
+		free(g->pmap[c].leaf);
+	}
+	free(g->pmap);
 }
 
-static int leaf_add(struct graph *g, pyx_addr_t a, uint64_t *w, uint32_t type,
-		    uint64_t size, uint32_t owner)
+/* Append a leaf (its id: g->nleaf before) with its first referrer. */
+static int leaf_push(struct graph *g, uint32_t type, uint64_t size,
+		     uint32_t owner)
 {
 	int err;
 
@@ -537,7 +591,6 @@ static int leaf_add(struct graph *g, pyx_addr_t a, uint64_t *w, uint32_t type,
 	if (g->nleaf == g->lcap) {
 		size_t cap = g->lcap ? g->lcap * 2 : 1u << 16;
 		uint32_t *t = realloc(g->ltype, cap * sizeof(*t));
-		uint64_t *z;
 
 		if (!t)
 			return -PYX_E_NOMEM;
@@ -548,26 +601,28 @@ static int leaf_add(struct graph *g, pyx_addr_t a, uint64_t *w, uint32_t type,
 		if (!(t = realloc(g->lsize, cap * sizeof(*t))))
 			return -PYX_E_NOMEM;
 		g->lsize = t;
-		if (!(z = realloc(g->laddr, cap * sizeof(*z))))
-			return -PYX_E_NOMEM;
-		g->laddr = z;
 		g->lcap = cap;
 	}
 	g->ltype[g->nleaf] = type;
+	g->lowner[g->nleaf] = owner;
 	if ((err = size_put(&g->bigl, &g->nbigl, &g->capl, (uint32_t)g->nleaf,
 			    size, &g->lsize[g->nleaf])))
 		return err;
-	g->laddr[g->nleaf] = a;
-	g->lowner[g->nleaf] = owner;
-	return slot_set(g, a, w, (uint32_t)g->nleaf++ | LEAF);
+	g->nleaf++;
+	return 0;
 }
 
-/* Another referrer of leaf l (its first is lowner[l]). */
-static int leaf_ref(struct graph *g, uint32_t l, uint32_t src)
+static int leaf_add(struct graph *g, pyx_addr_t a, uint64_t *w, uint32_t type,
+		    uint64_t size, uint32_t owner)
 {
-	g->leaf_edges++;
-	if (g->lowner[l] == src)
-		return 0;
+	int err = leaf_push(g, type, size, owner);
+
+	return err ? err : slot_set(g, a, w, (uint32_t)(g->nleaf - 1) | LEAF);
+}
+
+/* Node src refers to leaf l (besides its first referrer). */
+static int pair_add(struct graph *g, uint32_t l, uint32_t src)
+{
 	if (g->npair == g->pcap) {
 		size_t cap = g->pcap ? g->pcap * 2 : 1u << 16;
 		uint32_t *p = realloc(g->lpair, cap * 2 * sizeof(*p));
@@ -580,6 +635,15 @@ static int leaf_ref(struct graph *g, uint32_t l, uint32_t src)
 	g->lpair[2 * g->npair] = l;
 	g->lpair[2 * g->npair++ + 1] = src;
 	return 0;
+}
+
+/* Another referrer of leaf l (its first is lowner[l]). */
+static int leaf_ref(struct graph *g, uint32_t l, uint32_t src)
+{
+	g->leaf_edges++;
+	if (g->lowner[l] == src)
+		return 0;
+	return pair_add(g, l, src);
 }
 
 /* No referents whatever its contents (referents.c's default case with
@@ -881,11 +945,752 @@ static int off_room(struct graph *g, size_t i)
 	return 0;
 }
 
+/* ---- the rows on several threads ---------------------------------------- */
+
+/* The rows of the tracked nodes (most of the work: each object's
+ * referents read, each referent's header looked at) are cut into shares
+ * of consecutive rows, one a thread.  A share gives the objects it meets
+ * first ids of its own (a ref: share << lidbits | local id, LEAF for a
+ * leaf) and claims them with a compare-and-swap of the header in the copy
+ * (PTAG); an object that several shares meet belongs to the lowest, which
+ * takes it from a higher one (a steal, recorded).  The merge then numbers
+ * every share's objects in share order: the ids, the edges and their
+ * labels' table come out as one thread would have made them. */
+
+#define STOLEN LEAF              /* a map entry: taken, by the ref below */
+#define LOCAL LEAF               /* a share's edge: to a share's node */
+
+struct part {
+	struct refs *s;
+	struct graph g;          /* its edges (and their wide table), its
+				    nodes and leaves by local id, and its
+				    references to leaves (lpair: ref, node) */
+	unsigned c;
+	size_t lo, hi;           /* its rows */
+	uint32_t cur;
+	uint32_t *steal;         /* 2 a steal: the ref taken, the new ref */
+	size_t nsteal, scap;
+	uint64_t *pend;          /* 2 a PEND edge: the word, its aux */
+	size_t npend, pendcap;
+	uint64_t inferred, bad_objects;
+	struct pyx_share_err e;
+};
+
+static inline uint32_t pref(const struct refs *s, unsigned c, uint32_t lid)
+{
+	return (uint32_t)c << s->g.lidbits | lid;
+}
+
+static inline unsigned pref_share(const struct graph *g, uint32_t ref)
+{
+	return (ref & ~LEAF) >> g->lidbits;
+}
+
+static inline uint32_t pref_lid(const struct graph *g, uint32_t ref)
+{
+	return ref & ((UINT32_C(1) << g->lidbits) - 1);
+}
+
+/* The final id of share c's local lid (leaf: of its leaves), from the
+ * maps: NONE if out of range or not resolved (a damaged steal).  Share
+ * 0's leaves keep their ids (no map). */
+static uint32_t map_get(const struct graph *g, unsigned c, uint32_t lid,
+			bool leaf)
+{
+	const struct pmap *m = &g->pmap[c];
+	uint32_t v;
+
+	if (c >= g->npmap || lid >= (leaf ? m->nleaf : m->nnode))
+		return NONE;
+	if (leaf && !m->leaf)
+		return lid;
+	v = leaf ? m->leaf[lid] : m->node[lid];
+	return v & STOLEN ? NONE : v;
+}
+
+/* A share's ref as the graph's id (LEAF for a leaf), or NONE. */
+static inline uint32_t ptag_find(const struct graph *g, uint32_t ref)
+{
+	uint32_t v = map_get(g, pref_share(g, ref), pref_lid(g, ref),
+			     ref & LEAF);
+
+	return v == NONE ? NONE : v | (ref & LEAF);
+}
+
+/* Room for one more local node or leaf in share p (its arrays grow as
+ * the graph's do); the entry is written, then published by the tag, then
+ * counted (part_commit): a failed claim leaves nothing. */
+static int part_room(struct part *p, bool leaf)
+{
+	struct graph *g = &p->g;
+	size_t n = leaf ? g->nleaf : g->n;
+
+	if (n + 1 >= (UINT32_C(1) << p->s->g.lidbits) - 1)
+		return pyx_err_set(PYX_E_NOMEM, "more than %u new objects in "
+				   "one thread's share of the heap",
+				   (UINT32_C(1) << p->s->g.lidbits) - 2);
+	if (leaf && g->nleaf == g->lcap) {
+		size_t cap = g->lcap ? g->lcap * 2 : 1u << 14;
+		uint32_t *t;
+
+		if (!(t = realloc(g->ltype, cap * sizeof(*t))))
+			return -PYX_E_NOMEM;
+		g->ltype = t;
+		if (!(t = realloc(g->lowner, cap * sizeof(*t))))
+			return -PYX_E_NOMEM;
+		g->lowner = t;
+		if (!(t = realloc(g->lsize, cap * sizeof(*t))))
+			return -PYX_E_NOMEM;
+		g->lsize = t;
+		g->lcap = cap;
+	} else if (!leaf && g->n == g->cap) {
+		size_t cap = g->cap ? g->cap * 2 : 1u << 12;
+		pyx_addr_t *v = realloc(g->addr, cap * sizeof(*v));
+		uint32_t *t;
+
+		if (!v)
+			return -PYX_E_NOMEM;
+		g->addr = v;
+		if (!(t = realloc(g->type, cap * sizeof(*t))))
+			return -PYX_E_NOMEM;
+		g->type = t;
+		if (!(t = realloc(g->size, cap * sizeof(*t))))
+			return -PYX_E_NOMEM;
+		g->size = t;
+		g->cap = cap;
+	}
+	return 0;
+}
+
+/* Write entry n (not counted yet) of share p: its ref, *ref. */
+static void part_write(struct part *p, bool leaf, pyx_addr_t a, uint32_t type,
+		       uint64_t size, uint32_t *ref)
+{
+	struct graph *g = &p->g;
+	uint32_t z = size < UINT32_MAX ? (uint32_t)size : UINT32_MAX;
+
+	if (leaf) {
+		g->ltype[g->nleaf] = type;
+		g->lsize[g->nleaf] = z;
+		g->lowner[g->nleaf] = p->cur;
+		*ref = pref(p->s, p->c, (uint32_t)g->nleaf) | LEAF;
+	} else {
+		g->addr[g->n] = a;
+		g->type[g->n] = type;
+		g->size[g->n] = z;
+		*ref = pref(p->s, p->c, (uint32_t)g->n);
+	}
+}
+
+/* Count the entry written: sizes of 4 GiB and more go to big[] by local
+ * id, as size_put() keeps them. */
+static int part_commit(struct part *p, bool leaf, uint64_t size)
+{
+	struct graph *g = &p->g;
+	uint32_t z;
+
+	int err;
+
+	if (leaf) {
+		err = size_put(&g->bigl, &g->nbigl, &g->capl,
+			       (uint32_t)g->nleaf, size, &z);
+		g->nleaf += !err;
+	} else {
+		err = size_put(&g->bign, &g->nbign, &g->capn, (uint32_t)g->n,
+			       size, &z);
+		g->n += !err;
+	}
+	return err;
+}
+
+static int part_steal(struct part *p, uint32_t from, uint32_t to)
+{
+	if (p->nsteal == p->scap) {
+		size_t cap = p->scap ? 2 * p->scap : 1024;
+		uint32_t *v = realloc(p->steal, cap * 2 * sizeof(*v));
+
+		if (!v)
+			return -PYX_E_NOMEM;
+		p->steal = v;
+		p->scap = cap;
+	}
+	p->steal[2 * p->nsteal] = from;
+	p->steal[2 * p->nsteal++ + 1] = to;
+	return 0;
+}
+
+/* What the untracked object at a (header words w, NULL: read in place)
+ * becomes in the whole graph: a leaf (1), a node (0), or nothing (an
+ * error: no object).  create()'s rule for pyx_refs_graph_take. */
+static int part_kind(struct refs *s, pyx_addr_t a, const uint64_t *w,
+		     uint32_t *type, uint64_t *size)
+{
+	const struct pyx_typeinfo *ti;
+	int err;
+
+	if ((err = w ? pyx_types_get(s->types, w[1], &ti) : obj_type(s, a, &ti)))
+		return err;
+	*type = ti->id;
+	*size = addr_size(s, a, ti);
+	return s->leaf_max && leaf_kind(ti) && *size < s->leaf_max;
+}
+
+#define PEND (NONE - 1)      /* an inferred word at an object nobody met
+				    yet: the merge decides */
+#define KIND_PEND 0xFF       /* its edge's kind until then; aux: an
+				    index in the share's pend[] */
+
+/* The object at a, outside the copy or with no refcount to carry a tag:
+ * in the graph's hash table, under its lock (rare).  As part_find(). */
+static int part_hashed(struct part *p, pyx_addr_t a, bool inferred,
+		       uint32_t *d, bool *fin)
+{
+	struct refs *s = p->s;
+	struct graph *g = &s->g;
+	struct slot *e = NULL;
+	uint32_t type, r;
+	uint64_t size;
+	int err = 0, leaf;
+
+	pthread_mutex_lock(&s->hlock);
+	if (g->hn)
+		for (size_t k = hash_addr(a) & (g->hcap - 1); g->hash[k].addr;
+		     k = (k + 1) & (g->hcap - 1))
+			if (g->hash[k].addr == a) {
+				e = &g->hash[k];
+				break;
+			}
+	if (e && !e->local) {
+		/* a tracked node, the walk's */
+		*fin = true;
+		*d = !(e->node & LEAF) && e->node < g->ntracked ? e->node : NONE;
+		goto out;
+	}
+	if (e && (inferred || pref_share(g, e->node) <= p->c)) {
+		*d = e->node;
+		goto out;
+	}
+	if (!e && inferred) {
+		*d = PEND;
+		goto out;
+	}
+	if ((leaf = part_kind(s, a, NULL, &type, &size)) < 0) {
+		pyx_err_clear();
+		*d = NONE;
+		goto out;
+	}
+	if ((err = part_room(p, leaf)))
+		goto out;
+	part_write(p, leaf, a, type, size, &r);
+	if ((err = part_commit(p, leaf, size)))
+		goto out;
+	*d = r;
+	if (e) {
+		err = part_steal(p, e->node, r);
+		e->node = r;
+	} else if (!(err = hash_put(g, a, r))) {
+		for (size_t k = hash_addr(a) & (g->hcap - 1);;
+		     k = (k + 1) & (g->hcap - 1))
+			if (g->hash[k].addr == a) {
+				g->hash[k].local = 1;
+				break;
+			}
+	}
+out:
+	pthread_mutex_unlock(&s->hlock);
+	return err;
+}
+
+/* Where a reference of share p's current row goes: *d a node's id in the
+ * graph (*fin: a tracked node, numbered by the walk), or a share's ref
+ * (a node, or LEAF: a leaf), or NONE (no object), or PEND.  An object
+ * met first is claimed for p; one a higher share holds is taken from it
+ * (the lower share meets it first in row order).  An inferred word (a
+ * guess: any word that hits an object) claims nothing: it is an edge if
+ * some reference of the rows makes the object a node or a leaf. */
+static int part_find(struct part *p, const struct pyx_ref *ref, uint32_t *d,
+		     bool *fin)
+{
+	struct refs *s = p->s;
+	pyx_addr_t a = ref->target;
+	bool inferred = ref->kind == PYX_REF_INFERRED;
+	uint64_t *w = head_words(&s->g, a);
+
+	*fin = false;
+	if (!w)
+		return part_hashed(p, a, inferred, d, fin);
+	for (;;) {
+		uint64_t v = __atomic_load_n(&w[0], __ATOMIC_ACQUIRE), hdr[2];
+		uint32_t type = 0, r;
+		uint64_t size = 0;
+		int leaf, err;
+
+		if (tag_is(v, TAG, a)) {
+			r = (uint32_t)v;
+			*fin = true;
+			*d = !(r & LEAF) && r < s->g.ntracked ? r : NONE;
+			return 0;
+		}
+		if (tag_is(v, PTAG, a)) {
+			r = (uint32_t)v;
+			if (inferred || pref_share(&s->g, r) <= p->c) {
+				*d = r;
+				return 0;
+			}
+			leaf = part_kind(s, a, w, &type, &size);
+			if (leaf < 0 || leaf != !!(r & LEAF)) {
+				pyx_err_clear();
+				*d = r;
+				return 0;
+			}
+		} else {
+			if (inferred) {
+				*d = PEND;
+				return 0;
+			}
+			hdr[0] = v;
+			hdr[1] = w[1];
+			if (!live_refcount(s, hdr))
+				return part_hashed(p, a, inferred, d, fin);
+			if ((leaf = part_kind(s, a, w, &type, &size)) < 0) {
+				pyx_err_clear();
+				*d = NONE;
+				return 0;
+			}
+		}
+		if ((err = part_room(p, leaf)))
+			return err;
+		part_write(p, leaf, a, type, size, &r);
+		if (__atomic_compare_exchange_n(&w[0], &v,
+						PTAG | addr_check(a) | r, false,
+						__ATOMIC_RELEASE,
+						__ATOMIC_ACQUIRE)) {
+			if ((err = part_commit(p, leaf, size)))
+				return err;
+			if (tag_is(v, PTAG, a) &&
+			    (err = part_steal(p, (uint32_t)v, r)))
+				return err;
+			*d = r;
+			return 0;
+		}
+		/* another share claimed it meanwhile: look again */
+	}
+}
+
+static int part_pend(struct part *p, pyx_addr_t a, uint64_t aux)
+{
+	if (p->npend == p->pendcap) {
+		size_t cap = p->pendcap ? 2 * p->pendcap : 256;
+		uint64_t *v = realloc(p->pend, cap * 2 * sizeof(*v));
+
+		if (!v)
+			return -PYX_E_NOMEM;
+		p->pend = v;
+		p->pendcap = cap;
+	}
+	p->pend[2 * p->npend] = a;
+	p->pend[2 * p->npend++ + 1] = aux;
+	return 0;
+}
+
+static int part_ref(void *ctx, const struct pyx_ref *ref)
+{
+	struct part *p = ctx;
+	struct graph *g = &p->g;
+	uint64_t aux;
+	uint8_t kind;
+	uint32_t d;
+	bool fin;
+	int err;
+
+	if (g->ne >= p->s->max_edges)
+		return pyx_err_set(PYX_E_BAD_MEMORY, "more than %" PRIu64
+				   " references: the graph is full",
+				   p->s->max_edges);
+	if ((err = part_find(p, ref, &d, &fin)) || d == NONE)
+		return err;
+	edge_label(ref, &kind, &aux);
+	if (d == PEND) {
+		if ((err = part_pend(p, ref->target, aux)))
+			return err;
+		return edge_add(g, 0, KIND_PEND, p->npend - 1);
+	}
+	if (fin && d == p->cur && kind == PYX_REF_INFERRED)
+		return 0;
+	if (kind == PYX_REF_INFERRED)
+		p->inferred++;
+	if (fin)
+		return edge_add(g, d, kind, aux);
+	if (!(d & LEAF))
+		return edge_add(g, LOCAL | d, kind, aux);
+	g->leaf_edges++;
+	/* its first referrer is its owner, not a pair (leaf_ref()) */
+	if (pref_share(&p->s->g, d) == p->c &&
+	    g->lowner[pref_lid(&p->s->g, d)] == p->cur)
+		return 0;
+	return pair_add(g, d & ~LEAF, p->cur);
+}
+
+static void part_run(void *arg)
+{
+	struct part *p = arg;
+	struct refs *s = p->s;
+	struct graph *g = &s->g;
+
+	for (size_t i = p->lo; i < p->hi; i++) {
+		const struct pyx_typeinfo *ti = pyx_types_at(s->types, g->type[i]);
+		int err;
+
+		if (__atomic_load_n(&s->stop, __ATOMIC_RELAXED))
+			return;
+		g->off[i] = p->g.ne;
+		p->cur = (uint32_t)i;
+		err = pyx_referents_ex(s->types, g->addr[i], ti, MAX_ITEMS,
+				       PYX_REFERENTS_FULL, part_ref, p);
+		if (err == -PYX_E_NOMEM || err == -PYX_E_EXITED) {
+			pyx_share_err_keep(&p->e, err);
+			__atomic_store_n(&s->stop, 1, __ATOMIC_RELAXED);
+			return;
+		}
+		if (err) {
+			/* its edges read so far are kept */
+			pyx_debug("object " PYX_PRIaddr " (%s): %s", g->addr[i],
+				  ti->name, pyx_err_detail());
+			pyx_err_clear();
+			p->bad_objects++;
+		}
+	}
+}
+
+static void part_free(struct part *p)
+{
+	graph_free(&p->g);
+	free(p->steal);
+	free(p->pend);
+	p->steal = NULL;
+	p->pend = NULL;
+}
+
+/* The first done bytes of the array at p (from malloc(), len bytes or
+ * more) are read for the last time: their pages go back to the kernel as
+ * the merge copies the shares into the graph, so that a share and its
+ * copy are not in memory together.  The first page (the allocator's
+ * header precedes p) is kept; what follows reads as zeros. */
+static void drop_done(void *p, size_t done)
+{
+	uintptr_t lo = ((uintptr_t)p + 8191) & ~(uintptr_t)4095;
+	uintptr_t hi = ((uintptr_t)p + done) & ~(uintptr_t)4095;
+
+	if (p && hi > lo)
+		(void)madvise((void *)lo, hi - lo, MADV_DONTNEED);
+}
+
+#define DROP_EVERY (1u << 20) /* entries merged between two drop_done() */
+
+/* Number every share's objects in share order (a stolen one takes its
+ * taker's id): the maps, and the nodes and leaves appended to the graph. */
+static int merge_ids(struct refs *s, struct part *pt, unsigned np)
+{
+	struct graph *g = &s->g;
+	int err;
+
+	if (!(g->pmap = calloc(np, sizeof(*g->pmap))))
+		return -PYX_E_NOMEM;
+	g->npmap = np;
+	for (unsigned c = 0; c < np; c++) {
+		struct pmap *m = &g->pmap[c];
+
+		m->nnode = pt[c].g.n;
+		m->nleaf = pt[c].g.nleaf;
+		m->node = malloc((m->nnode ? m->nnode : 1) * sizeof(*m->node));
+		if (c)
+			m->leaf = malloc((m->nleaf ? m->nleaf : 1) *
+					 sizeof(*m->leaf));
+		if (!m->node || (c && !m->leaf))
+			return -PYX_E_NOMEM;
+		memset(m->node, 0xff, m->nnode * sizeof(*m->node));
+		if (c)
+			memset(m->leaf, 0xff, m->nleaf * sizeof(*m->leaf));
+	}
+	for (unsigned c = 0; c < np; c++)
+		for (size_t i = 0; i < pt[c].nsteal; i++) {
+			uint32_t from = pt[c].steal[2 * i];
+			uint32_t to = pt[c].steal[2 * i + 1];
+			unsigned v = pref_share(g, from);
+			uint32_t lid = pref_lid(g, from);
+			struct pmap *m = &g->pmap[v];
+
+			/* a steal is from a higher share */
+			if (v <= c || v >= np)
+				continue;
+			if (from & LEAF) {
+				/* v > 0: m->leaf exists */
+				if (lid < m->nleaf)
+					m->leaf[lid] = STOLEN | (to & ~LEAF);
+			} else if (lid < m->nnode) {
+				m->node[lid] = STOLEN | to;
+			}
+		}
+	/* Share 0's leaves are the graph's first ones, as they are (nobody
+	 * takes from the lowest share), and so are its leaves' referrers. */
+	g->ltype = pt[0].g.ltype;
+	g->lowner = pt[0].g.lowner;
+	g->lsize = pt[0].g.lsize;
+	g->nleaf = pt[0].g.nleaf;
+	g->lcap = pt[0].g.lcap;
+	g->bigl = pt[0].g.bigl;
+	g->nbigl = pt[0].g.nbigl;
+	g->capl = pt[0].g.capl;
+	g->lpair = pt[0].g.lpair;
+	g->npair = pt[0].g.npair;
+	g->pcap = pt[0].g.pcap;
+	g->leaf_edges = pt[0].g.leaf_edges;
+	pt[0].g.ltype = pt[0].g.lowner = pt[0].g.lsize = pt[0].g.lpair = NULL;
+	pt[0].g.bigl = NULL;
+	pt[0].g.npair = 0;
+	for (unsigned c = 0; c < np; c++) {
+		struct graph *pg = &pt[c].g;
+		struct pmap *m = &g->pmap[c];
+
+		for (uint32_t l = 0; l < m->nnode; l++) {
+			uint32_t v = m->node[l];
+
+			if (v == NONE) {
+				m->node[l] = (uint32_t)g->n;
+				if ((err = node_push(g, pg->addr[l], pg->type[l],
+						     size_get(pg->bign, pg->nbign,
+							      l, pg->size[l]))))
+					return err;
+			} else {
+				/* the taker's share is lower: numbered */
+				unsigned t = pref_share(g, v & ~STOLEN);
+
+				m->node[l] = t < c ? map_get(g, t, pref_lid(g, v),
+							     false) : NONE;
+			}
+		}
+		for (uint32_t l = 0; l < m->nleaf && c; l++) {
+			uint32_t v = m->leaf[l];
+
+			if (l && !(l % DROP_EVERY)) {
+				drop_done(pg->ltype, l * sizeof(*pg->ltype));
+				drop_done(pg->lsize, l * sizeof(*pg->lsize));
+			}
+
+			if (v == NONE) {
+				m->leaf[l] = (uint32_t)g->nleaf;
+				if ((err = leaf_push(g, pg->ltype[l],
+						     size_get(pg->bigl, pg->nbigl,
+							      l, pg->lsize[l]),
+						     pg->lowner[l])))
+					return err;
+			} else {
+				unsigned t = pref_share(g, v & ~STOLEN);
+
+				m->leaf[l] = t < c ? map_get(g, t, pref_lid(g, v),
+							     true) : NONE;
+			}
+		}
+	}
+	/* The hash's entries the shares made, as ids */
+	for (size_t k = 0; k < g->hcap; k++)
+		if (g->hash[k].addr && g->hash[k].local) {
+			g->hash[k].node = ptag_find(g, g->hash[k].node);
+			g->hash[k].local = 0;
+		}
+	/* A stolen leaf's first referrer in the share it was taken from is a
+	 * referrer too. */
+	for (unsigned c = 0; c < np; c++)
+		for (size_t i = 0; i < pt[c].nsteal; i++) {
+			uint32_t from = pt[c].steal[2 * i], l, o;
+			unsigned v = pref_share(g, from);
+
+			if (!(from & LEAF) || v <= c || v >= np ||
+			    pref_lid(g, from) >= pt[v].g.nleaf)
+				continue;
+			o = pt[v].g.lowner[pref_lid(g, from)];
+			l = map_get(g, v, pref_lid(g, from), true);
+			if (l != NONE && o != g->lowner[l] &&
+			    (err = pair_add(g, l, o)))
+				return err;
+		}
+	return 0;
+}
+
+/* Share p's rows appended to the graph: its edges with their ids and
+ * labels the graph's, the inferred words decided, its leaves' referrers.
+ * Share 0's edges and their labels' table become the graph's, in place
+ * (the graph has none before): no second copy of them. */
+static int merge_rows(struct refs *s, struct part *p)
+{
+	struct graph *g = &s->g, *pg = &p->g;
+	bool adopt = p->c == 0;
+	size_t out = 0, dropped = 0;
+	int err;
+
+	if (adopt) {
+		g->dst = pg->dst;
+		g->kind = pg->kind;
+		g->aux = pg->aux;
+		g->ecap = pg->ecap;
+		g->wide = pg->wide;
+		g->wkey = pg->wkey;
+		g->nwide = pg->nwide;
+		g->wcap = pg->wcap;
+		g->whash = pg->whash;
+		g->whcap = pg->whcap;
+		memcpy(g->wcache, pg->wcache, sizeof(g->wcache));
+		pg->dst = pg->aux = NULL;
+		pg->kind = pg->wkey = NULL;
+		pg->wide = NULL;
+		pg->whash = NULL;
+	}
+	for (size_t i = p->lo; i < p->hi; i++) {
+		uint64_t end = i + 1 < p->hi ? g->off[i + 1] : pg->ne;
+		uint64_t e = g->off[i];
+
+		g->off[i] = adopt ? out : g->ne;
+		if (!adopt && e - dropped >= DROP_EVERY) {
+			drop_done(pg->dst, e * sizeof(*pg->dst));
+			drop_done(pg->kind, e);
+			drop_done(pg->aux, e * sizeof(*pg->aux));
+			dropped = e;
+		}
+		for (; e < end; e++) {
+			uint8_t kind = adopt ? g->kind[e] : pg->kind[e];
+			uint32_t d = adopt ? g->dst[e] : pg->dst[e];
+			uint64_t aux = adopt ? g->aux[e] : pg->aux[e];
+
+			if (kind == KIND_PEND) {
+				pyx_addr_t a = aux < p->npend ? p->pend[2 * aux] : 0;
+
+				aux = aux < p->npend ? p->pend[2 * aux + 1] : 0;
+				kind = PYX_REF_INFERRED;
+				if ((d = a ? slot_find(g, a) : NONE) == NONE ||
+				    d == i)
+					continue;
+				p->inferred++;
+				if (d & LEAF) {
+					d &= ~LEAF;
+					g->leaf_edges++;
+					if (g->lowner[d] != i &&
+					    (err = pair_add(g, d, (uint32_t)i)))
+						return err;
+					continue;
+				}
+				if (adopt) {
+					/* the table is the graph's now */
+					uint32_t a32 = (uint32_t)aux;
+
+					g->dst[out] = d;
+					g->kind[out] = kind;
+					g->aux[out++] = a32;
+					continue;
+				}
+			} else {
+				if (d & LOCAL)
+					d = map_get(g, pref_share(g, d & ~LOCAL),
+						    pref_lid(g, d & ~LOCAL), false);
+				if (d == NONE)
+					continue;
+				if (adopt) {
+					g->dst[out] = d;
+					g->kind[out] = kind;
+					g->aux[out++] = (uint32_t)aux;
+					continue;
+				}
+				if (wide_kind(kind))
+					aux = aux < pg->nwide ? pg->wide[aux] : 0;
+			}
+			if ((err = edge_add(g, d, kind, aux)))
+				return err;
+		}
+	}
+	if (adopt)
+		g->ne = out;
+	for (size_t i = 0; i < pg->npair; i++) {
+		uint32_t r = pg->lpair[2 * i], src = pg->lpair[2 * i + 1];
+		uint32_t l = map_get(g, pref_share(g, r), pref_lid(g, r), true);
+
+		if (i && !(i % DROP_EVERY))
+			drop_done(pg->lpair, 2 * i * sizeof(*pg->lpair));
+
+		if (l != NONE && src != g->lowner[l] && (err = pair_add(g, l, src)))
+			return err;
+	}
+	if (!adopt)
+		g->leaf_edges += pg->leaf_edges;
+	s->inferred += p->inferred;
+	s->bad_objects += p->bad_objects;
+	return 0;
+}
+
+/* The tracked rows on jobs threads (jobs 1: the same code on this one,
+ * for the same graph), then merged. */
+static int build_rows(struct refs *s, unsigned jobs)
+{
+	struct graph *g = &s->g;
+	struct part *pt;
+	uint64_t total = 0, acc = 0, t;
+	unsigned bits = 0, np;
+	size_t row = 0;
+	int err = 0;
+
+	while ((1u << bits) < jobs)
+		bits++;
+	g->lidbits = 31 - bits;
+	np = jobs;
+	if ((err = off_room(g, g->ntracked)))
+		return err;
+	if (!(pt = calloc(np, sizeof(*pt))))
+		return -PYX_E_NOMEM;
+	/* shares of about the same bytes: an object's references grow
+	 * with its size */
+	for (size_t i = 0; i < g->ntracked; i++)
+		total += g->size[i];
+	for (unsigned c = 0; c < np; c++) {
+		uint64_t goal = total / np * (c + 1);
+
+		pt[c].s = s;
+		pt[c].c = c;
+		pt[c].g.mem = g->mem;
+		pt[c].g.sized = true;
+		pt[c].lo = row;
+		while (row < g->ntracked && (c + 1 == np || acc < goal))
+			acc += g->size[row++];
+		pt[c].hi = row;
+	}
+	if (pthread_mutex_init(&s->hlock, NULL)) {
+		free(pt);
+		return -PYX_E_NOMEM;
+	}
+	t = pyx_now_ns();
+	if (np > 1)
+		pyx_parallel(np, part_run, pt, sizeof(*pt));
+	else
+		part_run(&pt[0]);
+	pthread_mutex_destroy(&s->hlock);
+	phase("the tracked rows read", &t);
+	for (unsigned c = 0; c < np && !err; c++)
+		err = pyx_share_err_raise(&pt[c].e);
+	if (!err)
+		err = merge_ids(s, pt, np);
+	phase("the shares' objects numbered", &t);
+	for (unsigned c = 0; c < np && !err; c++)
+		err = merge_rows(s, &pt[c]);
+	phase("the shares' rows merged", &t);
+	for (unsigned c = 0; c < np; c++)
+		part_free(&pt[c]);
+	free(pt);
+	return err;
+}
+
 static int build_graph(struct refs *s, uint64_t heap_bytes)
 {
 	struct graph *g = &s->g;
 	struct pyx_heap_stats hs;
 	uint64_t t = pyx_now_ns();
+	size_t i0;
 	int err;
 
 	g->mem = s->py->mem;
@@ -924,14 +1729,25 @@ static int build_graph(struct refs *s, uint64_t heap_bytes)
 			tracked += obj_size(s, (uint32_t)i);
 		s->leaf_max = (uint64_t)(s->leaf_share * (double)tracked / 2);
 	}
-	/* Untracked nodes are appended as they are met: rows to g->n.
-	 * Measured on the 5 M heap (2 CPUs), and left out: collecting a
-	 * node's references to prefetch their headers (767 vs 742 ms);
-	 * the rows on two threads, merged in node order (the same graph:
-	 * the merge assigns the ids), 440-460 vs 400-450 ms for refs' rows
-	 * and no faster for suspects': the merge's first look at each new
-	 * object is a cache miss on one thread. */
-	for (size_t i = 0; i < g->n; i++) {
+	/* The whole graph: the tracked rows on the threads (build_rows());
+	 * then, here, the untracked nodes' rows, appended as they are met
+	 * (few: dicts and tuples of atoms), rows to g->n. */
+	i0 = 0;
+	if (s->all && !s->o->type_name && !s->o->addr) {
+		unsigned jobs = pyx_mem_has_snapshot(g->mem) ?
+				pyx_heap_jobs(s->o->capture.jobs) : 1;
+
+		/* a share of fewer rows costs more than it saves; asked for
+		 * (--jobs), shares down to a few hundred rows (the tests) */
+		size_t least = s->o->capture.jobs ? 256 : 65536;
+
+		if (jobs > g->ntracked / least + 1)
+			jobs = (unsigned)(g->ntracked / least + 1);
+		if ((err = build_rows(s, jobs)))
+			return err;
+		i0 = g->ntracked;
+	}
+	for (size_t i = i0; i < g->n; i++) {
 		const struct pyx_typeinfo *ti = pyx_types_at(s->types, g->type[i]);
 
 		if ((err = off_room(g, i)))

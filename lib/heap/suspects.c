@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <strings.h>
 
 #include "pyxray/suspects.h"
@@ -587,8 +588,11 @@ static int attach_leaves(struct ctx *c)
 static void phase(const char *what, uint64_t *t)
 {
 	uint64_t now = pyx_now_ns();
+	struct rusage ru;
 
-	pyx_debug("suspects: %s in %.1f ms", what, (double)(now - *t) / 1e6);
+	getrusage(RUSAGE_SELF, &ru);
+	pyx_debug("suspects: %s in %.1f ms (peak %ld MiB)", what,
+		  (double)(now - *t) / 1e6, ru.ru_maxrss / 1024);
 	*t = now;
 }
 
@@ -740,8 +744,9 @@ int pyx_suspects_take(struct pyx_python *py, const struct pyx_suspects_opts *o,
 	*out = NULL;
 	c.top = o->top ? o->top : DEFAULT_TOP;
 	c.share = o->min_share > 0 ? o->min_share : DEFAULT_SHARE;
-	c.jobs = pyx_heap_jobs(o->jobs);
-	go.capture.jobs = o->jobs;
+	/* either option sets both */
+	go.capture.jobs = o->jobs ? o->jobs : o->capture.jobs;
+	c.jobs = pyx_heap_jobs(go.capture.jobs);
 	go.leaf_share = c.share;
 	/* the labels the report needs are taken before: the copy and the
 	 * dominators are never in memory together */

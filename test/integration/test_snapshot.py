@@ -314,6 +314,20 @@ def main():
                                       h["retained_bytes"],
                                       h["retained_objects"]))
         check_ids(ck, args, pid, doc, truth, ids)
+        # The graph's rows on one thread and on three shares: the same
+        # file, byte for byte (the ids, the edges, their order).
+        files = []
+        for jobs in ("1", "3"):
+            f = os.path.join(T.tmpdir(), "jobs%s.heapsnapshot" % jobs)
+            res = T.pyxray(args.pyxray, "snapshot", pid, "-o", f,
+                           "--jobs", jobs, timeout=120)
+            if ck.ok(res.rc == 0, "snapshot --jobs %s exits 0" % jobs,
+                     res.describe()):
+                with open(f, "rb") as fh:
+                    files.append(fh.read())
+        ck.ok(len(files) == 2 and files[0] == files[1],
+              "--jobs 1 and --jobs 3: the same file (%s bytes)"
+              % [len(b) for b in files])
         # bad input
         res = T.pyxray(args.pyxray, "snapshot", pid)
         ck.ok(res.rc == 2 and T.one_line_stderr(res) is None,

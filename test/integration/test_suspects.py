@@ -111,8 +111,9 @@ def main():
                      res.describe()):
                 d = res.json()
                 same.append([d[k] for k in ("objects", "edges", "roots",
-                                            "heap_bytes", "unreachable",
-                                            "suspects", "types")])
+                                            "inferred_edges", "heap_bytes",
+                                            "unreachable", "suspects",
+                                            "types")])
         ck.ok(len(same) == 2 and same[0] == same[1],
               "--jobs 1 and --jobs 4: the same suspects and types")
         # text
