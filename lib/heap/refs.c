@@ -71,6 +71,12 @@ struct graph {
 	uint32_t *rc;            /* tracked nodes: the refcount less the
 				    references the graph explains (so far) */
 	size_t rccap;
+	/* The whole graph: rc is kept in the copy instead, in the
+	 * _gc_prev word of each tracked object's GC header (the walk has
+	 * read the links; nothing reads them after), as an int64_t; what
+	 * is left of it once every row is read, a bit a tracked node. */
+	bool stash;
+	uint64_t *outside;
 	uint32_t *size;          /* sized: by node, sys.getsizeof, taken at
 				    the node's first read (its header hot);
 				    UINT32_MAX: in big[] */
@@ -558,6 +564,7 @@ static void graph_free(struct graph *g)
 	free(g->addr);
 	free(g->type);
 	free(g->rc);
+	free(g->outside);
 	free(g->size);
 	free(g->hash);
 	free(g->off);
@@ -766,6 +773,40 @@ static bool live_refcount(struct refs *s, const uint64_t *w)
 	return header_of(s, w, &h) && (h.immortal || h.refcnt > 0);
 }
 
+#define STASH_IMMORTAL (INT64_MAX / 2) /* never explained away */
+
+static inline int64_t stash_of(uint32_t rc)
+{
+	return rc == RC_IMMORTAL ? STASH_IMMORTAL : (int64_t)rc;
+}
+
+/* The stash of the object whose header in the copy is w (stash mode:
+ * every tracked object's [obj - 8, obj + 16) is in one run of the copy). */
+static inline int64_t *stash_at(uint64_t *w)
+{
+	return (int64_t *)(w - 1);
+}
+
+/* Leave stash mode (a tracked object whose GC header is not in the copy
+ * next to it): the refcounts so far back into rc[]. */
+static int unstash(struct refs *s)
+{
+	struct graph *g = &s->g;
+
+	g->stash = false;
+	g->rc = malloc((g->cap ? g->cap : 1) * sizeof(*g->rc));
+	if (!g->rc)
+		return -PYX_E_NOMEM;
+	g->rccap = g->cap;
+	for (size_t i = 0; i < g->n; i++) {
+		uint64_t *w = pyx_heap_wwords(g->mem, g->addr[i] - 8, 24);
+		int64_t v = w ? *(int64_t *)w : 0;
+
+		g->rc[i] = v >= STASH_IMMORTAL ? RC_IMMORTAL : (uint32_t)v;
+	}
+	return 0;
+}
+
 static int on_tracked(void *ctx, pyx_addr_t obj, const struct pyx_heap_where *w)
 {
 	struct refs *s = ctx;
@@ -776,6 +817,15 @@ static int on_tracked(void *ctx, pyx_addr_t obj, const struct pyx_heap_where *w)
 	int err;
 
 	(void)w;
+	if (g->stash) {
+		/* obj's GC header precedes it: its _gc_prev, read by the walk
+		 * already, keeps the refcount from here on */
+		uint64_t *p = (obj & 7) ? NULL :
+			      pyx_heap_wwords(g->mem, obj - 8, 24);
+
+		if (!p && (err = unstash(s)))
+			return err;
+	}
 	if (slot_find_w(g, obj, &h) != NONE) {
 		/* a GC list that comes back to an object: damaged */
 		pyx_debug("object " PYX_PRIaddr ": met twice on the GC lists",
@@ -796,6 +846,10 @@ static int on_tracked(void *ctx, pyx_addr_t obj, const struct pyx_heap_where *w)
 	if ((err = node_add(g, obj, h, ti->id,
 			    g->sized ? addr_size(s, obj, ti) : 0)))
 		return err;
+	if (g->stash) {
+		*stash_at(h) = stash_of(rc);
+		return 0;
+	}
 	if (g->n > g->rccap) {
 		uint32_t *r = realloc(g->rc, g->cap * sizeof(*r));
 
@@ -913,6 +967,8 @@ static int on_ref(void *ctx, const struct pyx_ref *ref)
 			return err < 0 ? err : 0;
 	}
 	edge_label(ref, &kind, &aux);
+	if (g->stash && h && d < g->ntracked && kind != PYX_REF_INFERRED)
+		(*stash_at(h))--;
 	return edge_to(s, d, kind, aux);
 }
 
@@ -970,6 +1026,7 @@ struct part {
 	uint32_t cur;
 	uint32_t *steal;         /* 2 a steal: the ref taken, the new ref */
 	size_t nsteal, scap;
+	uint64_t *hit;           /* part_find(): the tracked node's header */
 	uint64_t *pend;          /* 2 a PEND edge: the word, its aux */
 	size_t npend, pendcap;
 	uint64_t inferred, bad_objects;
@@ -1217,6 +1274,7 @@ static int part_find(struct part *p, const struct pyx_ref *ref, uint32_t *d,
 	uint64_t *w = head_words(&s->g, a);
 
 	*fin = false;
+	p->hit = NULL;
 	if (!w)
 		return part_hashed(p, a, inferred, d, fin);
 	for (;;) {
@@ -1229,6 +1287,7 @@ static int part_find(struct part *p, const struct pyx_ref *ref, uint32_t *d,
 			r = (uint32_t)v;
 			*fin = true;
 			*d = !(r & LEAF) && r < s->g.ntracked ? r : NONE;
+			p->hit = w;
 			return 0;
 		}
 		if (tag_is(v, PTAG, a)) {
@@ -1317,6 +1376,9 @@ static int part_ref(void *ctx, const struct pyx_ref *ref)
 	}
 	if (fin && d == p->cur && kind == PYX_REF_INFERRED)
 		return 0;
+	/* a reference the heap explains (g->rc, in the copy) */
+	if (fin && p->hit && kind != PYX_REF_INFERRED && p->s->g.stash)
+		__atomic_fetch_sub(stash_at(p->hit), 1, __ATOMIC_RELAXED);
 	if (kind == PYX_REF_INFERRED)
 		p->inferred++;
 	if (fin)
@@ -1385,7 +1447,7 @@ static void drop_done(void *p, size_t done)
 		(void)madvise((void *)lo, hi - lo, MADV_DONTNEED);
 }
 
-#define DROP_EVERY (1u << 20) /* entries merged between two drop_done() */
+#define DROP_EVERY (1u << 18) /* entries merged between two drop_done() */
 
 /* Number every share's objects in share order (a stolen one takes its
  * taker's id): the maps, and the nodes and leaves appended to the graph. */
@@ -1475,8 +1537,8 @@ static int merge_ids(struct refs *s, struct part *pt, unsigned np)
 			if (l && !(l % DROP_EVERY)) {
 				drop_done(pg->ltype, l * sizeof(*pg->ltype));
 				drop_done(pg->lsize, l * sizeof(*pg->lsize));
+				drop_done(pg->lowner, l * sizeof(*pg->lowner));
 			}
-
 			if (v == NONE) {
 				m->leaf[l] = (uint32_t)g->nleaf;
 				if ((err = leaf_push(g, pg->ltype[l],
@@ -1489,6 +1551,11 @@ static int merge_ids(struct refs *s, struct part *pt, unsigned np)
 
 				m->leaf[l] = t < c ? map_get(g, t, pref_lid(g, v),
 							     true) : NONE;
+				/* its first referrer here is a referrer too */
+				if (m->leaf[l] != NONE &&
+				    pg->lowner[l] != g->lowner[m->leaf[l]] &&
+				    (err = pair_add(g, m->leaf[l], pg->lowner[l])))
+					return err;
 			}
 		}
 	}
@@ -1497,22 +1564,6 @@ static int merge_ids(struct refs *s, struct part *pt, unsigned np)
 		if (g->hash[k].addr && g->hash[k].local) {
 			g->hash[k].node = ptag_find(g, g->hash[k].node);
 			g->hash[k].local = 0;
-		}
-	/* A stolen leaf's first referrer in the share it was taken from is a
-	 * referrer too. */
-	for (unsigned c = 0; c < np; c++)
-		for (size_t i = 0; i < pt[c].nsteal; i++) {
-			uint32_t from = pt[c].steal[2 * i], l, o;
-			unsigned v = pref_share(g, from);
-
-			if (!(from & LEAF) || v <= c || v >= np ||
-			    pref_lid(g, from) >= pt[v].g.nleaf)
-				continue;
-			o = pt[v].g.lowner[pref_lid(g, from)];
-			l = map_get(g, v, pref_lid(g, from), true);
-			if (l != NONE && o != g->lowner[l] &&
-			    (err = pair_add(g, l, o)))
-				return err;
 		}
 	return 0;
 }
@@ -1627,11 +1678,11 @@ static int merge_rows(struct refs *s, struct part *p)
 
 /* The tracked rows on jobs threads (jobs 1: the same code on this one,
  * for the same graph), then merged. */
-static int build_rows(struct refs *s, unsigned jobs)
+static int build_rows(struct refs *s, unsigned jobs, uint64_t *t)
 {
 	struct graph *g = &s->g;
 	struct part *pt;
-	uint64_t total = 0, acc = 0, t;
+	uint64_t total = 0, acc = 0;
 	unsigned bits = 0, np;
 	size_t row = 0;
 	int err = 0;
@@ -1664,25 +1715,87 @@ static int build_rows(struct refs *s, unsigned jobs)
 		free(pt);
 		return -PYX_E_NOMEM;
 	}
-	t = pyx_now_ns();
 	if (np > 1)
 		pyx_parallel(np, part_run, pt, sizeof(*pt));
 	else
 		part_run(&pt[0]);
 	pthread_mutex_destroy(&s->hlock);
-	phase("the tracked rows read", &t);
+	phase("the tracked rows read", t);
 	for (unsigned c = 0; c < np && !err; c++)
 		err = pyx_share_err_raise(&pt[c].e);
 	if (!err)
 		err = merge_ids(s, pt, np);
-	phase("the shares' objects numbered", &t);
+	phase("the shares' objects numbered", t);
 	for (unsigned c = 0; c < np && !err; c++)
 		err = merge_rows(s, &pt[c]);
-	phase("the shares' rows merged", &t);
+	phase("the shares' rows merged", t);
 	for (unsigned c = 0; c < np; c++)
 		part_free(&pt[c]);
 	free(pt);
 	return err;
+}
+
+/* Stash mode: which tracked nodes the heap does not explain (refcount
+ * above the references from the graph, or immortal), a bit each, read
+ * before the copy goes; on jobs threads, each its 64-node words. */
+struct outside_share {
+	struct graph *g;
+	size_t lo, hi;
+};
+
+static void outside_run(void *arg)
+{
+	struct outside_share *o = arg;
+	struct graph *g = o->g;
+
+	/* one cache miss a node, with many in flight: each header is
+	 * asked for AHEAD nodes before it is read */
+	enum { AHEAD = 16 };
+	uint64_t *ring[AHEAD] = { NULL };
+
+	for (size_t i = o->lo; i < o->hi + AHEAD; i++) {
+		uint64_t *w = ring[i % AHEAD];
+
+		if (i >= o->lo + AHEAD && w && *(int64_t *)w > 0)
+			g->outside[(i - AHEAD) / 64] |=
+				UINT64_C(1) << ((i - AHEAD) % 64);
+		ring[i % AHEAD] = NULL;
+		if (i < o->hi &&
+		    (ring[i % AHEAD] = pyx_heap_wwords(g->mem, g->addr[i] - 8,
+						       24)))
+			__builtin_prefetch(ring[i % AHEAD]);
+	}
+}
+
+static int take_outside(struct refs *s, unsigned jobs)
+{
+	struct graph *g = &s->g;
+	struct outside_share o[PYX_PARALLEL_MAX];
+	size_t words = g->ntracked / 64 + 1;
+
+	g->outside = calloc(words, sizeof(*g->outside));
+	if (!g->outside)
+		return -PYX_E_NOMEM;
+	if (jobs > PYX_PARALLEL_MAX)
+		jobs = PYX_PARALLEL_MAX;
+	if (jobs > words)
+		jobs = (unsigned)words;
+	for (unsigned k = 0; k < jobs; k++) {
+		o[k].g = g;
+		o[k].lo = words * k / jobs * 64;
+		o[k].hi = words * (k + 1) / jobs * 64;
+		if (o[k].hi > g->ntracked)
+			o[k].hi = g->ntracked;
+		if (o[k].lo > o[k].hi)
+			o[k].lo = o[k].hi;
+	}
+	pyx_parallel(jobs, outside_run, o, sizeof(o[0]));
+	return 0;
+}
+
+static inline bool held_outside(const struct graph *g, size_t i)
+{
+	return g->stash ? (g->outside[i / 64] >> (i % 64)) & 1 : g->rc[i] != 0;
 }
 
 static int build_graph(struct refs *s, uint64_t heap_bytes)
@@ -1691,11 +1804,17 @@ static int build_graph(struct refs *s, uint64_t heap_bytes)
 	struct pyx_heap_stats hs;
 	uint64_t t = pyx_now_ns();
 	size_t i0;
+	bool rows;
+	unsigned jobs;
 	int err;
 
 	g->mem = s->py->mem;
 	/* the whole graph needs every size: read with the header */
 	g->sized = s->all;
+	rows = s->all && !s->o->type_name && !s->o->addr;
+	g->stash = rows && pyx_mem_has_snapshot(g->mem);
+	jobs = pyx_mem_has_snapshot(g->mem) ? pyx_heap_jobs(s->o->capture.jobs)
+					    : 1;
 	if ((err = pyx_heap_walk(s->py, heap_bytes / 32 + 1, on_tracked, s, &hs)))
 		return err;
 	s->damaged_lists = hs.damaged_lists;
@@ -1733,9 +1852,7 @@ static int build_graph(struct refs *s, uint64_t heap_bytes)
 	 * then, here, the untracked nodes' rows, appended as they are met
 	 * (few: dicts and tuples of atoms), rows to g->n. */
 	i0 = 0;
-	if (s->all && !s->o->type_name && !s->o->addr) {
-		unsigned jobs = pyx_mem_has_snapshot(g->mem) ?
-				pyx_heap_jobs(s->o->capture.jobs) : 1;
+	if (rows) {
 
 		/* a share of fewer rows costs more than it saves; asked for
 		 * (--jobs), shares down to a few hundred rows (the tests) */
@@ -1743,7 +1860,7 @@ static int build_graph(struct refs *s, uint64_t heap_bytes)
 
 		if (jobs > g->ntracked / least + 1)
 			jobs = (unsigned)(g->ntracked / least + 1);
-		if ((err = build_rows(s, jobs)))
+		if ((err = build_rows(s, jobs, &t)))
 			return err;
 		i0 = g->ntracked;
 	}
@@ -1770,15 +1887,20 @@ static int build_graph(struct refs *s, uint64_t heap_bytes)
 	if (!g->off && !(g->off = calloc(1, sizeof(*g->off))))
 		return -PYX_E_NOMEM;
 	g->off[g->nrows] = g->ne;
-	/* What the heap explains of each tracked object's refcount */
-	for (size_t e = 0; e < g->ne; e++) {
+	if (rows)
+		phase("the untracked rows read", &t);
+	/* What the heap explains of each tracked object's refcount (stash
+	 * mode: counted as the edges were added) */
+	if (g->stash && (err = take_outside(s, jobs)))
+		return err;
+	for (size_t e = 0; e < g->ne && !g->stash; e++) {
 		uint32_t d = g->dst[e];
 
 		if (d < g->ntracked && g->kind[e] != PYX_REF_INFERRED &&
 		    g->rc[d] && g->rc[d] != RC_IMMORTAL)
 			g->rc[d]--;
 	}
-	phase("the edges", &t);
+	phase(rows ? "the refcounts explained" : "the edges", &t);
 	pyx_debug("graph: %zu nodes (%zu tracked), %zu edges, %zu leaves, %zu "
 		  "more referrers of leaves, %zu distinct names and keys",
 		  g->n, g->ntracked, g->ne, g->nleaf, g->npair, g->nwide);
@@ -2220,7 +2342,7 @@ static int search(struct refs *s, struct pyx_refs *r)
 	head = nq;
 	for (uint32_t i = 0; i < g->ntracked; i++) {
 		/* refcount above the references from the heap, or immortal */
-		if (s->parent[i] != NONE || !g->rc[i])
+		if (s->parent[i] != NONE || !held_outside(g, i))
 			continue;
 		if (ext == NONE && (err = root_add(s, "held from outside the "
 						    "Python heap (C code, the "
