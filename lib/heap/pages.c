@@ -15,6 +15,25 @@
  * arrays at the bottom; the temporaries are recent). */
 #define TRACK 256
 
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define PYX_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) || defined(PYX_ASAN)
+#include <sanitizer/asan_interface.h>
+/* What is not handed out is poisoned, and a block is followed by a red
+ * zone: an overrun or a use after free in the arena is caught as in
+ * malloc's memory. */
+#define REDZONE ALIGN
+#define POISON(p, n) ASAN_POISON_MEMORY_REGION(p, n)
+#define UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION(p, n)
+#else
+#define REDZONE 0
+#define POISON(p, n) ((void)(p), (void)(n))
+#define UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
 struct block {
 	size_t off;
 	bool freed;
@@ -57,6 +76,7 @@ struct pyx_pages *pyx_pages_new(void *buf, size_t len, size_t faulted)
 	pp->base = buf;
 	pp->len = keep;
 	pthread_mutex_init(&pp->lock, NULL);
+	POISON(pp->base, pp->len);
 	return pp;
 }
 
@@ -64,7 +84,10 @@ static bool owns(const struct pyx_pages *pp, const void *p)
 {
 	const uint8_t *u = p;
 
-	return pp && u >= pp->base && u < pp->base + pp->len;
+	/* unlocked: a block of the arena lies below len before and after a
+	 * trim, and what malloc maps where the trim unmapped lies above */
+	return pp && u >= pp->base &&
+	       u < pp->base + __atomic_load_n(&pp->len, __ATOMIC_ACQUIRE);
 }
 
 void *pyx_pages_alloc(struct pyx_pages *pp, size_t n)
@@ -74,10 +97,11 @@ void *pyx_pages_alloc(struct pyx_pages *pp, size_t n)
 
 	if (!pp)
 		return malloc(n ? n : 1);
-	need = n ? (n + ALIGN - 1) & ~(size_t)(ALIGN - 1) : ALIGN;
+	need = (n ? (n + ALIGN - 1) & ~(size_t)(ALIGN - 1) : ALIGN) + REDZONE;
 	pthread_mutex_lock(&pp->lock);
 	if (need >= n && need <= pp->len - pp->top) {
 		p = pp->base + pp->top;
+		UNPOISON(p, n);
 		if (pp->nblk == TRACK) {
 			/* the oldest stays for good */
 			memmove(pp->blk, pp->blk + 1,
@@ -125,7 +149,11 @@ void pyx_pages_free(struct pyx_pages *pp, void *p)
 	pthread_mutex_lock(&pp->lock);
 	for (size_t i = pp->nblk; i-- > 0;)
 		if (pp->blk[i].off == off) {
+			size_t end = i + 1 < pp->nblk ? pp->blk[i + 1].off
+						      : pp->top;
+
 			pp->blk[i].freed = true;
+			POISON(pp->base + off, end - off);
 			break;
 		}
 	/* the top block and the freed ones under it */
@@ -134,19 +162,31 @@ void pyx_pages_free(struct pyx_pages *pp, void *p)
 	pthread_mutex_unlock(&pp->lock);
 }
 
-void pyx_pages_trim(struct pyx_pages *pp, size_t more)
+void pyx_pages_trim(struct pyx_pages *pp, size_t keep)
 {
-	size_t keep;
+	size_t len;
 
 	if (!pp)
 		return;
 	pthread_mutex_lock(&pp->lock);
-	keep = more < pp->len - pp->top ? page_up(pp->top + more) : pp->len;
-	if (keep < pp->len) {
-		munmap(pp->base + keep, pp->len - keep);
-		pp->len = keep;
-	}
+	len = pp->len;
+	if (keep < pp->top)
+		keep = pp->top;
+	keep = keep < len ? page_up(keep) : len;
+	__atomic_store_n(&pp->len, keep, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&pp->lock);
+	/* unlocked: no allocation reaches past len any more, and the unmap
+	 * takes time (freeing each page) that other threads may use */
+	if (keep < len) {
+		uint64_t t = pyx_now_ns();
+
+		/* the shadow of a mapping made there later must be clean */
+		UNPOISON(pp->base + keep, len - keep);
+		munmap(pp->base + keep, len - keep);
+		pyx_debug("pages: %.1f MiB given back in %.1f ms",
+			  (double)(len - keep) / 1048576.0,
+			  (double)(pyx_now_ns() - t) / 1e6);
+	}
 }
 
 void pyx_pages_get_stats(struct pyx_pages *pp, struct pyx_pages_stats *out)
@@ -172,8 +212,10 @@ void pyx_pages_release(struct pyx_pages *pp)
 		  (double)pp->peak / 1048576.0, (double)pp->len / 1048576.0,
 		  (double)pp->fallback_bytes / 1048576.0,
 		  (unsigned long long)pp->fallbacks);
-	if (pp->len)
+	if (pp->len) {
+		UNPOISON(pp->base, pp->len);
 		munmap(pp->base, pp->len);
+	}
 	pthread_mutex_destroy(&pp->lock);
 	free(pp);
 }

@@ -36,11 +36,13 @@ void *pyx_pages_alloc(struct pyx_pages *pp, size_t n);
 void *pyx_pages_calloc(struct pyx_pages *pp, size_t n, size_t size);
 /* p from pyx_pages_alloc/_calloc of pp (or NULL). */
 void pyx_pages_free(struct pyx_pages *pp, void *p);
-/* At most more bytes will be allocated at once (0: nothing more):
- * the pages above that, never handed out or freed, are given back
- * (unmapped), so that the copy's pages do not stay in memory for nothing.
- * Later allocations still work (from what is left, else malloc). */
-void pyx_pages_trim(struct pyx_pages *pp, size_t more);
+/* Nothing will be allocated past the first keep bytes of the arena (its
+ * stats' used: nothing more): the pages above, neither in use nor to be,
+ * are given back (unmapped), so that the copy's pages do not stay in
+ * memory for nothing.  Later allocations still work (below keep, else
+ * malloc).  May run beside allocations on other threads (the unmap takes
+ * a while: ~0.2 ms a MiB). */
+void pyx_pages_trim(struct pyx_pages *pp, size_t keep);
 /* Unmap the arena: every block of it is gone (those from malloc are not
  * freed: their owners free them with pyx_pages_free() first). */
 void pyx_pages_release(struct pyx_pages *pp);

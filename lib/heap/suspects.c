@@ -25,6 +25,7 @@ struct owner {
 struct ctx {
 	const struct pyx_refs_graph *g;
 	struct pyx_pages *pages; /* the graph's: every big array */
+	size_t keep;             /* of it: what the dominators on may use */
 	struct pyx_dom *d;
 	uint32_t *koff, *kids;
 	uint64_t thr;
@@ -644,6 +645,24 @@ static int step_retain(struct ctx *c, struct pyx_suspects *r)
 	return 0;
 }
 
+static int step_dominators(struct ctx *c, struct pyx_suspects *r)
+{
+	const struct pyx_refs_graph *g = c->g;
+	struct pyx_dom_graph dg = { g->n, g->off, g->dst, g->root_node,
+				    g->nroots };
+
+	(void)r;
+	return pyx_dom_compute_in(&dg, c->pages, &c->d);
+}
+
+/* The arena's pages the rest will not need given back (c->keep). */
+static int step_trim(struct ctx *c, struct pyx_suspects *r)
+{
+	(void)r;
+	pyx_pages_trim(c->pages, c->keep);
+	return 0;
+}
+
 /* The tree as rows (reads idom and order), and which dicts are the
  * namespaces' (reads the graph). */
 static int step_tree(struct ctx *c, struct pyx_suspects *r)
@@ -703,17 +722,23 @@ static size_t peak_bytes(const struct pyx_refs_graph *g)
 static int compute(struct ctx *c, struct pyx_suspects *r)
 {
 	const struct pyx_refs_graph *g = c->g;
-	struct pyx_dom_graph dg = { g->n, g->off, g->dst, g->root_node,
-				    g->nroots };
+	struct pyx_pages_stats ps;
 	uint64_t t = pyx_now_ns();
 	int err;
 
 	/* what the arena must still hold at most (it reuses what is freed):
 	 * the dominators', then what the tree, the retained sizes and the
-	 * walks keep at once (see each); the rest of the copy's pages go */
-	pyx_pages_trim(c->pages, peak_bytes(g));
-	if ((err = pyx_dom_compute_in(&dg, c->pages, &c->d)))
-		return err;
+	 * walks keep at once (see each); the rest of the copy's pages go,
+	 * while the dominators run */
+	pyx_pages_get_stats(c->pages, &ps);
+	c->keep = ps.used + peak_bytes(g);
+	{
+		struct step st[2] = { { .fn = step_dominators, .c = c, .r = r },
+				      { .fn = step_trim, .c = c, .r = r } };
+
+		if ((err = both(c->pages ? c->jobs : 1, st)))
+			return err;
+	}
 	phase("the dominators", &t);
 	{
 		struct step st[2] = { { .fn = step_retain, .c = c, .r = r },
