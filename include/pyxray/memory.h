@@ -160,6 +160,19 @@ int pyx_mem_snapshot_reserve(struct pyx_mem *mem, uint64_t bytes,
 void pyx_mem_set_jobs(struct pyx_mem *mem, unsigned jobs);
 /* Free the copy; reads go to the live process again.  Idempotent. */
 void pyx_mem_snapshot_release(struct pyx_mem *mem);
+/* The same, but the copy's buffer is handed to the caller instead of
+ * unmapped: its pages are in memory (the copy wrote them), and a walk that
+ * allocates much after the copy (the dominators) saves a page fault for
+ * each page it reuses.  *buf: the mapping (page-aligned, read-write,
+ * private; NULL when there was no copy, e.g. a core's heap read in place),
+ * *len its bytes, of which the first *faulted are in memory (the rest, if
+ * any, is reserved and faults on first use).  The caller owns the mapping
+ * from here on, bytes undefined, and frees it with munmap(*buf, *len);
+ * nothing of the copy is served any more, as after
+ * pyx_mem_snapshot_release() (the spare buffer is unmapped as there).
+ * 0, or -PYX_E_USAGE for a NULL argument. */
+int pyx_mem_snapshot_release_pages(struct pyx_mem *mem, void **buf,
+				   size_t *len, size_t *faulted);
 bool pyx_mem_has_snapshot(const struct pyx_mem *mem);
 /* The copy of [addr, addr+len) if it lies inside one copied range (or,
  * without a copy, in memory the source holds in place: a core), else

@@ -9,16 +9,17 @@
 
 /* Depth-first preorder from the virtual root (number 0): pre[] by node,
  * vert[] and parent[] by number.  Returns the count of numbers used. */
-static int dfs(const struct pyx_dom_graph *g, uint32_t *pre, uint32_t *vert,
-	       uint32_t *parent, uint32_t *count)
+static int dfs(const struct pyx_dom_graph *g, struct pyx_pages *pp,
+	       uint32_t *pre, uint32_t *vert, uint32_t *parent, uint32_t *count)
 {
-	uint32_t *snode = malloc(((size_t)g->n + 1) * sizeof(*snode));
-	uint64_t *sedge = malloc(((size_t)g->n + 1) * sizeof(*sedge));
+	size_t n1 = (size_t)g->n + 1;
+	uint32_t *snode = pyx_pages_alloc(pp, n1 * sizeof(*snode));
+	uint64_t *sedge = pyx_pages_alloc(pp, n1 * sizeof(*sedge));
 	uint32_t num = 1;
 
 	if (!snode || !sedge) {
-		free(snode);
-		free(sedge);
+		pyx_pages_free(pp, snode);
+		pyx_pages_free(pp, sedge);
 		return -PYX_E_NOMEM;
 	}
 	vert[0] = UNSEEN;
@@ -54,19 +55,20 @@ static int dfs(const struct pyx_dom_graph *g, uint32_t *pre, uint32_t *vert,
 			sedge[sp++] = g->off[w];
 		}
 	}
-	free(snode);
-	free(sedge);
+	pyx_pages_free(pp, snode);
+	pyx_pages_free(pp, sedge);
 	*count = num;
 	return 0;
 }
 
 /* Predecessors by number, as rows: rsrc[roff[w]..roff[w+1]) are the
  * numbers of the nodes with an edge to w (0: the virtual root). */
-static int preds(const struct pyx_dom_graph *g, const uint32_t *pre,
-		 const uint32_t *vert, uint32_t count, uint64_t **proff,
-		 uint32_t **prsrc)
+static int preds(const struct pyx_dom_graph *g, struct pyx_pages *pp,
+		 const uint32_t *pre, const uint32_t *vert, uint32_t count,
+		 uint64_t **proff, uint32_t **prsrc)
 {
-	uint64_t *roff = calloc((size_t)count + 1, sizeof(*roff)), total = 0;
+	uint64_t *roff = pyx_pages_calloc(pp, (size_t)count + 1,
+					  sizeof(*roff)), total = 0;
 	uint32_t *rsrc;
 
 	if (!roff)
@@ -84,9 +86,9 @@ static int preds(const struct pyx_dom_graph *g, const uint32_t *pre,
 	for (uint32_t i = 1; i <= count; i++)
 		roff[i] += roff[i - 1];
 	total = roff[count];
-	rsrc = malloc((total ? total : 1) * sizeof(*rsrc));
+	rsrc = pyx_pages_alloc(pp, total * sizeof(*rsrc));
 	if (!rsrc) {
-		free(roff);
+		pyx_pages_free(pp, roff);
 		return -PYX_E_NOMEM;
 	}
 	/* fill: roff[w] runs to the start of w + 1, then shifts back */
@@ -135,6 +137,12 @@ static uint32_t eval(uint32_t v, uint32_t last, uint32_t *anc, uint32_t *label,
 
 int pyx_dom_compute(const struct pyx_dom_graph *g, struct pyx_dom **out)
 {
+	return pyx_dom_compute_in(g, NULL, out);
+}
+
+int pyx_dom_compute_in(const struct pyx_dom_graph *g, struct pyx_pages *pp,
+		       struct pyx_dom **out)
+{
 	size_t n1 = (size_t)g->n + 1;
 	uint32_t *pre = NULL, *vert = NULL, *parent = NULL, *semi = NULL,
 		 *label = NULL, *anc = NULL, *stack = NULL, *rsrc = NULL;
@@ -147,23 +155,30 @@ int pyx_dom_compute(const struct pyx_dom_graph *g, struct pyx_dom **out)
 	if (!(d = calloc(1, sizeof(*d))))
 		return -PYX_E_NOMEM;
 	d->n = g->n;
-	pre = malloc(n1 * sizeof(*pre));
-	vert = malloc(n1 * sizeof(*vert));
-	parent = malloc(n1 * sizeof(*parent));
+	d->pages = pp;
+	/* vert and pre first, under every temporary (with an arena, the
+	 * temporaries are reused once freed when nothing lives above them):
+	 * vert becomes the preorder, pre's block the idom array */
+	vert = pyx_pages_alloc(pp, n1 * sizeof(*vert));
+	pre = pyx_pages_alloc(pp, n1 * sizeof(*pre));
+	parent = pyx_pages_alloc(pp, n1 * sizeof(*parent));
 	if (!pre || !vert || !parent)
 		goto out;
 	memset(pre, 0xff, n1 * sizeof(*pre));
-	if ((err = dfs(g, pre, vert, parent, &count)) ||
-	    (err = preds(g, pre, vert, count, &roff, &rsrc)))
+	if ((err = dfs(g, pp, pre, vert, parent, &count)) ||
+	    (err = preds(g, pp, pre, vert, count, &roff, &rsrc)))
 		goto out;
-	/* numbers from here on: pre's memory for what follows */
-	free(pre);
-	pre = NULL;
+	/* numbers from here on: with malloc, pre's memory for what follows
+	 * (an arena's would not be reused under roff and rsrc) */
+	if (!pp) {
+		free(pre);
+		pre = NULL;
+	}
 	err = -PYX_E_NOMEM;
-	semi = malloc(count * sizeof(*semi));
-	label = malloc(count * sizeof(*label));
-	anc = malloc(count * sizeof(*anc));
-	stack = malloc(count * sizeof(*stack));
+	semi = pyx_pages_alloc(pp, count * sizeof(*semi));
+	label = pyx_pages_alloc(pp, count * sizeof(*label));
+	anc = pyx_pages_alloc(pp, count * sizeof(*anc));
+	stack = pyx_pages_alloc(pp, count * sizeof(*stack));
 	if (!semi || !label || !anc || !stack)
 		goto out;
 	for (uint32_t i = 0; i < count; i++) {
@@ -186,11 +201,11 @@ int pyx_dom_compute(const struct pyx_dom_graph *g, struct pyx_dom **out)
 		}
 		semi[w] = s;
 	}
-	free(stack);
+	pyx_pages_free(pp, stack);
 	stack = NULL;
-	free(rsrc);
+	pyx_pages_free(pp, rsrc);
 	rsrc = NULL;
-	free(roff);
+	pyx_pages_free(pp, roff);
 	roff = NULL;
 	/* Immediate dominators: the nearest common ancestor of the parent
 	 * and the semidominator in the tree built so far (in anc[]). */
@@ -202,7 +217,8 @@ int pyx_dom_compute(const struct pyx_dom_graph *g, struct pyx_dom **out)
 			x = anc[x];
 		anc[i] = x;
 	}
-	d->idom = malloc(n1 * sizeof(*d->idom));
+	d->idom = pre ? pre : pyx_pages_alloc(pp, n1 * sizeof(*d->idom));
+	pre = NULL;
 	if (!d->idom)
 		goto out;
 	memset(d->idom, 0xff, n1 * sizeof(*d->idom));
@@ -214,15 +230,16 @@ int pyx_dom_compute(const struct pyx_dom_graph *g, struct pyx_dom **out)
 	vert = NULL;
 	err = 0;
 out:
-	free(pre);
-	free(vert);
-	free(parent);
-	free(semi);
-	free(label);
-	free(anc);
-	free(stack);
-	free(rsrc);
-	free(roff);
+	/* the last allocated first: each frees its block for reuse */
+	pyx_pages_free(pp, stack);
+	pyx_pages_free(pp, anc);
+	pyx_pages_free(pp, label);
+	pyx_pages_free(pp, semi);
+	pyx_pages_free(pp, rsrc);
+	pyx_pages_free(pp, roff);
+	pyx_pages_free(pp, parent);
+	pyx_pages_free(pp, pre);
+	pyx_pages_free(pp, vert);
 	if (err) {
 		pyx_dom_free(d);
 		return err;
@@ -240,12 +257,12 @@ int pyx_dom_retain_ex(struct pyx_dom *d, const uint64_t *size,
 		      const uint32_t *extra)
 {
 	size_t n1 = (size_t)d->n + 1;
-	uint64_t *r = malloc(n1 * sizeof(*r));
-	uint32_t *c = calloc(n1, sizeof(*c));
+	uint64_t *r = pyx_pages_alloc(d->pages, n1 * sizeof(*r));
+	uint32_t *c = pyx_pages_calloc(d->pages, n1, sizeof(*c));
 
 	if (!r || !c) {
-		free(r);
-		free(c);
+		pyx_pages_free(d->pages, c);
+		pyx_pages_free(d->pages, r);
 		return -PYX_E_NOMEM;
 	}
 	if (d->n)
@@ -258,8 +275,8 @@ int pyx_dom_retain_ex(struct pyx_dom *d, const uint64_t *size,
 
 void pyx_dom_retain_own(struct pyx_dom *d, uint64_t *size, uint32_t *extra)
 {
-	free(d->retained);
-	free(d->retained_count);
+	pyx_pages_free(d->pages, d->retained);
+	pyx_pages_free(d->pages, d->retained_count);
 	d->retained = size;
 	d->retained_count = extra;
 	d->reached_bytes = 0;
@@ -288,12 +305,13 @@ int pyx_dom_children(const struct pyx_dom *d, uint32_t **pkoff,
 		     uint32_t **pkids)
 {
 	size_t n2 = (size_t)d->n + 2;
-	uint32_t *koff = calloc(n2 + 1, sizeof(*koff));
-	uint32_t *kids = malloc(((size_t)d->nreach + 1) * sizeof(*kids));
+	uint32_t *koff = pyx_pages_calloc(d->pages, n2 + 1, sizeof(*koff));
+	uint32_t *kids = pyx_pages_alloc(d->pages, ((size_t)d->nreach + 1) *
+					 sizeof(*kids));
 
 	if (!koff || !kids) {
-		free(koff);
-		free(kids);
+		pyx_pages_free(d->pages, kids);
+		pyx_pages_free(d->pages, koff);
 		return -PYX_E_NOMEM;
 	}
 	for (uint32_t i = 0; i < d->nreach; i++) {
@@ -317,8 +335,8 @@ int pyx_dom_children(const struct pyx_dom *d, uint32_t **pkoff,
 
 void pyx_dom_trim(struct pyx_dom *d)
 {
-	free(d->idom);
-	free(d->order);
+	pyx_pages_free(d->pages, d->idom);
+	pyx_pages_free(d->pages, d->order);
 	d->idom = NULL;
 	d->order = NULL;
 }
@@ -327,10 +345,10 @@ void pyx_dom_free(struct pyx_dom *d)
 {
 	if (!d)
 		return;
-	free(d->idom);
-	free(d->order);
-	free(d->retained);
-	free(d->retained_count);
+	pyx_pages_free(d->pages, d->retained_count);
+	pyx_pages_free(d->pages, d->retained);
+	pyx_pages_free(d->pages, d->idom);
+	pyx_pages_free(d->pages, d->order);
 	free(d);
 }
 
@@ -356,7 +374,8 @@ int pyx_dom_attach(const struct pyx_dom *d, uint32_t nleaf,
 		   const uint32_t *owner, const uint32_t *pair, uint64_t npair,
 		   uint32_t *out)
 {
-	uint32_t *pre = malloc(((size_t)d->n + 1) * sizeof(*pre));
+	uint32_t *pre = pyx_pages_alloc(d->pages,
+					((size_t)d->n + 1) * sizeof(*pre));
 
 	if (!pre)
 		return -PYX_E_NOMEM;
@@ -379,6 +398,6 @@ int pyx_dom_attach(const struct pyx_dom *d, uint32_t nleaf,
 			continue;
 		out[l] = out[l] == PYX_DOM_NONE ? v : nca(d, pre, out[l], v);
 	}
-	free(pre);
+	pyx_pages_free(d->pages, pre);
 	return 0;
 }

@@ -13,12 +13,16 @@
  * Memory while it runs: 36 bytes a node and 4 an edge at most (the
  * predecessor lists); what it keeps: 20 bytes a node (idom, preorder,
  * retained bytes and objects; pyx_dom_trim() frees the first two).
+ * Its arrays come from the graph's arena (pages.h) when it has one:
+ * allocated in the order that lets what it frees be reused.
  * Library-private.
  */
 #ifndef PYX_DOMINATORS_H
 #define PYX_DOMINATORS_H
 
 #include <stdint.h>
+
+#include "pages.h"
 
 #define PYX_DOM_NONE UINT32_MAX      /* no root reaches the node */
 #define PYX_DOM_ROOT (UINT32_MAX - 1) /* dominated only by the virtual root */
@@ -41,10 +45,15 @@ struct pyx_dom {
 	uint64_t *retained;    /* by node, after pyx_dom_retain(): bytes */
 	uint32_t *retained_count; /* and objects (the node included) */
 	uint64_t reached_bytes;   /* the retained size of the virtual root */
+	struct pyx_pages *pages;  /* the graph's: the arrays above */
 };
 
 /* -PYX_E_NOMEM, or 0 with *out set. */
 int pyx_dom_compute(const struct pyx_dom_graph *g, struct pyx_dom **out);
+/* The same, every array of the computation and of the result from pp
+ * (d->pages; NULL: malloc). */
+int pyx_dom_compute_in(const struct pyx_dom_graph *g, struct pyx_pages *pp,
+		       struct pyx_dom **out);
 /* Retained bytes and objects from each node's own size (by node). */
 int pyx_dom_retain(struct pyx_dom *d, const uint64_t *size);
 /* The same, node v retaining extra[v] more objects (its leaves, whose
@@ -53,8 +62,9 @@ int pyx_dom_retain_ex(struct pyx_dom *d, const uint64_t *size,
 		      const uint32_t *extra);
 /* The same in place: size (by node: its own bytes) and extra (by node:
  * the objects it stands for besides itself), each of n entries from
- * malloc(), become d->retained and d->retained_count (owned by d: freed
- * with it), with no second copy of either.  Cannot fail. */
+ * pyx_pages_alloc(d->pages) (malloc() without an arena), become
+ * d->retained and d->retained_count (owned by d: freed with it), with no
+ * second copy of either.  Cannot fail. */
 void pyx_dom_retain_own(struct pyx_dom *d, uint64_t *size, uint32_t *extra);
 /* Leaves: objects with no out-edges kept out of the graph.  Leaf l is
  * referenced by owner[l] (a node, or PYX_DOM_ROOT for a root) and by the
@@ -66,7 +76,8 @@ int pyx_dom_attach(const struct pyx_dom *d, uint32_t nleaf,
 		   uint32_t *out);
 /* The dominator tree as rows: the children of node v are
  * kids[koff[v]..koff[v + 1]), those of the virtual root
- * kids[koff[n]..koff[n + 1]); each row in preorder. */
+ * kids[koff[n]..koff[n + 1]); each row in preorder.  Both from d->pages:
+ * free them with pyx_pages_free(d->pages, ...) (free() without an arena). */
 int pyx_dom_children(const struct pyx_dom *d, uint32_t **koff,
 		     uint32_t **kids);
 /* Free idom and order (8 bytes a node) once the retained sizes and the

@@ -13,6 +13,7 @@
 #include "abi.h"
 #include "dominators.h"
 #include "internal.h"
+#include "pages.h"
 #include "referents.h"
 #include "walk.h"
 
@@ -167,6 +168,8 @@ struct refs {
 	bool no_depth;           /* the whole graph: no depth[] */
 	bool release;
 	bool dropped;
+	struct pyx_pages *pages; /* the copy's pages once dropped (NULL:
+				    malloc): what is allocated after */
 	struct memo_ent *memo;
 	size_t memo_cap, memo_n;
 	uint32_t *sroot;         /* the roots (node, root id) found before
@@ -2246,6 +2249,23 @@ static int memo_build(struct refs *s)
 	return err;
 }
 
+/* The copy released, its pages kept for what comes after (s->pages): they
+ * are in memory, where fresh ones would fault one by one. */
+static int drop_copy(struct refs *s)
+{
+	void *buf;
+	size_t len, faulted;
+	int err;
+
+	if ((err = pyx_mem_snapshot_release_pages(s->py->mem, &buf, &len,
+						  &faulted)))
+		return err;
+	s->dropped = true;
+	/* NULL (no copy: a core's heap; out of memory): malloc */
+	s->pages = pyx_pages_new(buf, len, faulted);
+	return 0;
+}
+
 static int search(struct refs *s, struct pyx_refs *r)
 {
 	struct pyx_python *py = s->py;
@@ -2311,14 +2331,15 @@ static int search(struct refs *s, struct pyx_refs *r)
 		if ((err = memo_build(s)))
 			goto out;
 		phase("the labels taken", &t);
-		pyx_mem_snapshot_release(s->py->mem);
-		s->dropped = true;
+		if ((err = drop_copy(s)))
+			goto out;
 		phase("the copy released", &t);
 	}
 	if (!queue) {
-		s->parent = malloc((g->n ? g->n : 1) * sizeof(*s->parent));
-		queue = malloc((g->n ? g->n : 1) * sizeof(*queue));
-		s->pedge = malloc((g->n ? g->n : 1) * sizeof(*s->pedge));
+		/* queue last: it is freed first, and its pages reused */
+		s->parent = pyx_pages_alloc(s->pages, g->n * sizeof(*s->parent));
+		s->pedge = pyx_pages_alloc(s->pages, g->n * sizeof(*s->pedge));
+		queue = pyx_pages_alloc(s->pages, g->n * sizeof(*queue));
 		if (!s->parent || !queue || !s->pedge) {
 			err = -PYX_E_NOMEM;
 			goto out;
@@ -2355,7 +2376,7 @@ static int search(struct refs *s, struct pyx_refs *r)
 	r->roots = nq;
 	phase("the search", &t);
 out:
-	free(queue);
+	pyx_pages_free(s->pages, queue);
 	return err;
 }
 
@@ -3208,17 +3229,27 @@ struct graph_priv {
 	uint32_t *root_node;
 };
 
-/* 4-byte sizes (a, n of them, the big ones in big) as 8-byte ones, in
- * place: from the last, each 8-byte entry covers 4-byte ones already
- * read.  NULL when out of memory (a is still the caller's). */
-static uint64_t *widen(uint32_t *a, size_t n, const struct bigsz *big,
-		       size_t nbig)
+/* 4-byte sizes (a, n of them, the big ones in big) as 8-byte ones.
+ * Without an arena in place: from the last, each 8-byte entry covers
+ * 4-byte ones already read; with one, into it (a is freed).  NULL when out
+ * of memory (a is still the caller's). */
+static uint64_t *widen(struct pyx_pages *pages, uint32_t *a, size_t n,
+		       const struct bigsz *big, size_t nbig)
 {
-	uint64_t *w = realloc(a, (n ? n : 1) * sizeof(*w));
-	const uint32_t *u = (const uint32_t *)w;
+	uint64_t *w;
+	const uint32_t *u;
 
-	if (!w)
+	if (pages) {
+		if (!(w = pyx_pages_alloc(pages, n * sizeof(*w))))
+			return NULL;
+		for (size_t i = 0; i < n; i++)
+			w[i] = size_get(big, nbig, (uint32_t)i, a[i]);
+		free(a);
+		return w;
+	}
+	if (!(w = realloc(a, (n ? n : 1) * sizeof(*w))))
 		return NULL;
+	u = (const uint32_t *)w;
 	for (size_t i = n; i-- > 0;)
 		w[i] = size_get(big, nbig, (uint32_t)i, u[i]);
 	return w;
@@ -3289,19 +3320,21 @@ int pyx_refs_graph_take(struct pyx_python *py,
 		goto out;
 	/* the sizes read with the nodes, in 8 bytes now that the copy is
 	 * gone (an empty graph has none) */
-	if (!(p->size = widen(s->g.size, s->g.n, s->g.bign, s->g.nbign))) {
+	if (!(p->size = widen(s->pages, s->g.size, s->g.n, s->g.bign,
+			      s->g.nbign))) {
 		err = -PYX_E_NOMEM;
 		goto out;
 	}
 	s->g.size = NULL;
 	s->g.sized = false;
-	if (!(p->lsize = widen(s->g.lsize, s->g.nleaf, s->g.bigl,
+	if (!(p->lsize = widen(s->pages, s->g.lsize, s->g.nleaf, s->g.bigl,
 			       s->g.nbigl))) {
 		err = -PYX_E_NOMEM;
 		goto out;
 	}
 	s->g.lsize = NULL;
-	p->root_node = malloc((s->g.n ? s->g.n : 1) * sizeof(*p->root_node));
+	p->root_node = pyx_pages_alloc(s->pages,
+				       s->g.n * sizeof(*p->root_node));
 	if (!p->root_node) {
 		err = -PYX_E_NOMEM;
 		goto out;
@@ -3316,7 +3349,7 @@ int pyx_refs_graph_take(struct pyx_python *py,
 		}
 	}
 	if (s->g.nleaf) {
-		uint8_t *reach = calloc(s->g.nleaf, 1);
+		uint8_t *reach = pyx_pages_calloc(s->pages, s->g.nleaf, 1);
 		struct graph *gg = &s->g;
 
 		if (!reach) {
@@ -3336,7 +3369,7 @@ int pyx_refs_graph_take(struct pyx_python *py,
 				g->unreachable_bytes += p->lsize[l];
 			}
 		}
-		free(reach);
+		pyx_pages_free(s->pages, reach);
 	}
 	/* The edge arrays cut to fit, before the dominators need their
 	 * memory. */
@@ -3416,8 +3449,8 @@ void pyx_refs_graph_free(struct pyx_refs_graph *g)
 		for (size_t i = 0; i < s->nroots; i++)
 			free(s->roots[i].desc);
 		free(s->roots);
-		free(s->parent);
-		free(s->pedge);
+		pyx_pages_free(s->pages, s->parent);
+		pyx_pages_free(s->pages, s->pedge);
 		free(s->depth);
 		free(s->match);
 		free(s->sroot);
@@ -3425,12 +3458,19 @@ void pyx_refs_graph_free(struct pyx_refs_graph *g)
 		memo_free(s);
 		graph_free(&s->g);
 		pyx_types_free(s->types);
-		free(p->size);
-		free(p->lsize);
-		free(p->root_node);
+		pyx_pages_free(s->pages, p->size);
+		pyx_pages_free(s->pages, p->lsize);
+		pyx_pages_free(s->pages, p->root_node);
+		/* last: what came from it is gone */
+		pyx_pages_release(s->pages);
 		free(p);
 	}
 	free(g);
+}
+
+struct pyx_pages *pyx_refs_graph_pages(const struct pyx_refs_graph *g)
+{
+	return g && gpriv(g) ? gpriv(g)->s.pages : NULL;
 }
 
 const struct pyx_typeinfo *pyx_refs_graph_typeinfo(const struct pyx_refs_graph *g,

@@ -8,6 +8,7 @@
 #include "pyxray/suspects.h"
 #include "dominators.h"
 #include "internal.h"
+#include "pages.h"
 #include "referents.h"
 
 #define DEFAULT_TOP 10
@@ -24,6 +25,8 @@ struct owner {
 
 struct ctx {
 	const struct pyx_refs_graph *g;
+	struct pyx_pages *pages; /* the graph's: every big array */
+	size_t keep;             /* of it: what the dominators on may use */
 	struct pyx_dom *d;
 	uint32_t *koff, *kids;
 	uint64_t thr;
@@ -164,7 +167,8 @@ static int add_suspect(struct pyx_suspects *r, uint32_t v, size_t *cap)
  * holds most of it. */
 static int find(struct ctx *c, struct pyx_suspects *r)
 {
-	uint32_t *queue = malloc(MAX_CANDIDATES * sizeof(*queue));
+	uint32_t *queue = pyx_pages_alloc(c->pages,
+					  MAX_CANDIDATES * sizeof(*queue));
 	size_t nq = 0, cap = 0;
 	uint32_t n = c->g->n;
 	int err = 0;
@@ -200,7 +204,7 @@ static int find(struct ctx *c, struct pyx_suspects *r)
 			break;
 		}
 	}
-	free(queue);
+	pyx_pages_free(c->pages, queue);
 	return err;
 }
 
@@ -247,8 +251,9 @@ static int holds(struct ctx *c, uint32_t v, struct pyx_suspect *s)
 {
 	size_t nt = pyx_refs_graph_ntypes(c->g), nh = 0;
 	struct tcount *t = calloc(nt ? nt : 1, sizeof(*t));
-	uint32_t *stack = malloc(((size_t)c->d->retained_count[v] + 1) *
-				 sizeof(*stack));
+	uint32_t *stack = pyx_pages_alloc(c->pages,
+					  ((size_t)c->d->retained_count[v] + 1) *
+					  sizeof(*stack));
 	size_t sp = 0;
 	int err = 0;
 
@@ -290,7 +295,7 @@ static int holds(struct ctx *c, uint32_t v, struct pyx_suspect *s)
 	s->nholds = nh;
 out:
 	free(t);
-	free(stack);
+	pyx_pages_free(c->pages, stack);
 	return err;
 }
 
@@ -453,8 +458,10 @@ static int type_retained(struct ctx *c, struct pyx_suspects *r)
 	size_t nt = pyx_refs_graph_ntypes(g), ntop = 0;
 	struct tret *t = calloc(nt ? nt : 1, sizeof(*t));
 	uint32_t *active = calloc(nt ? nt : 1, sizeof(*active));
-	uint32_t *snode = malloc(((size_t)c->d->nreach + 1) * sizeof(*snode));
-	uint32_t *scur = malloc(((size_t)c->d->nreach + 1) * sizeof(*scur));
+	uint32_t *snode = pyx_pages_alloc(c->pages, ((size_t)c->d->nreach + 1) *
+					  sizeof(*snode));
+	uint32_t *scur = pyx_pages_alloc(c->pages, ((size_t)c->d->nreach + 1) *
+					 sizeof(*scur));
 	size_t sp = 0;
 	int err = 0;
 
@@ -532,8 +539,8 @@ static int type_retained(struct ctx *c, struct pyx_suspects *r)
 out:
 	free(t);
 	free(active);
-	free(snode);
-	free(scur);
+	pyx_pages_free(c->pages, scur);
+	pyx_pages_free(c->pages, snode);
 	return err;
 }
 
@@ -545,11 +552,11 @@ static int attach_leaves(struct ctx *c)
 	size_t n = g->n, nl = g->nleaf;
 	int err;
 
-	c->lidom = malloc((nl ? nl : 1) * sizeof(*c->lidom));
-	c->loff = calloc(n + 3, sizeof(*c->loff));
-	c->lkid = malloc((nl ? nl : 1) * sizeof(*c->lkid));
-	c->size = malloc((n ? n : 1) * sizeof(*c->size));
-	c->nleaves = calloc(n ? n : 1, sizeof(*c->nleaves));
+	c->lidom = pyx_pages_alloc(c->pages, nl * sizeof(*c->lidom));
+	c->loff = pyx_pages_calloc(c->pages, n + 3, sizeof(*c->loff));
+	c->lkid = pyx_pages_alloc(c->pages, nl * sizeof(*c->lkid));
+	c->size = pyx_pages_alloc(c->pages, n * sizeof(*c->size));
+	c->nleaves = pyx_pages_calloc(c->pages, n, sizeof(*c->nleaves));
 	if (!c->lidom || !c->loff || !c->lkid || !c->size || !c->nleaves)
 		return -PYX_E_NOMEM;
 	if ((err = pyx_dom_attach(c->d, g->nleaf, g->leaf_owner, g->leaf_pair,
@@ -642,6 +649,24 @@ static int step_retain(struct ctx *c, struct pyx_suspects *r)
 	return 0;
 }
 
+static int step_dominators(struct ctx *c, struct pyx_suspects *r)
+{
+	const struct pyx_refs_graph *g = c->g;
+	struct pyx_dom_graph dg = { g->n, g->off, g->dst, g->root_node,
+				    g->nroots };
+
+	(void)r;
+	return pyx_dom_compute_in(&dg, c->pages, &c->d);
+}
+
+/* The arena's pages the rest will not need given back (c->keep). */
+static int step_trim(struct ctx *c, struct pyx_suspects *r)
+{
+	(void)r;
+	pyx_pages_trim(c->pages, c->keep);
+	return 0;
+}
+
 /* The tree as rows (reads idom and order), and which dicts are the
  * namespaces' (reads the graph). */
 static int step_tree(struct ctx *c, struct pyx_suspects *r)
@@ -676,19 +701,48 @@ static int step_describe(struct ctx *c, struct pyx_suspects *r)
 	return 0;
 }
 
+/* A bound on the bytes this file and the dominators hold in the arena at
+ * once, beyond what the graph holds: during pyx_dom_compute_in() (vert,
+ * pre, parent, then the predecessor rows and semi, label, anc, stack: 36
+ * bytes a node, 4 an edge), or after it (order and idom, 8 a node; the
+ * leaf rows and sizes, the tree, attach's pre: 28 a node and 8 a leaf;
+ * type_retained()'s stacks, 8 a node, and holds()'s, 4 a node, twice when
+ * the first is freed under the former; find()'s queue), each block
+ * rounded up to 64 bytes.  Too small costs only speed (malloc beyond). */
+static size_t peak_bytes(const struct pyx_refs_graph *g)
+{
+	uint64_t n = (uint64_t)g->n + 3, dom, after;
+
+	dom = 36 * n + 4 * (g->ne + g->nroots);
+	after = 52 * n + 8 * (uint64_t)g->nleaf +
+		MAX_CANDIDATES * sizeof(uint32_t);
+	/* 64 bytes a block, a few dozen blocks */
+	return (size_t)((dom > after ? dom : after) + (64u << 10));
+}
+
 /* Everything after the graph: dominators, retained sizes, the suspects
  * and the types.  Reads the graph, never the target nor its copy (which
  * is released): it can run beside the caller's o->meanwhile. */
 static int compute(struct ctx *c, struct pyx_suspects *r)
 {
 	const struct pyx_refs_graph *g = c->g;
-	struct pyx_dom_graph dg = { g->n, g->off, g->dst, g->root_node,
-				    g->nroots };
+	struct pyx_pages_stats ps;
 	uint64_t t = pyx_now_ns();
 	int err;
 
-	if ((err = pyx_dom_compute(&dg, &c->d)))
-		return err;
+	/* what the arena must still hold at most (it reuses what is freed):
+	 * the dominators', then what the tree, the retained sizes and the
+	 * walks keep at once (see each); the rest of the copy's pages go,
+	 * while the dominators run */
+	pyx_pages_get_stats(c->pages, &ps);
+	c->keep = ps.used + peak_bytes(g);
+	{
+		struct step st[2] = { { .fn = step_dominators, .c = c, .r = r },
+				      { .fn = step_trim, .c = c, .r = r } };
+
+		if ((err = both(c->pages ? c->jobs : 1, st)))
+			return err;
+	}
 	phase("the dominators", &t);
 	{
 		struct step st[2] = { { .fn = step_retain, .c = c, .r = r },
@@ -760,6 +814,7 @@ int pyx_suspects_take(struct pyx_python *py, const struct pyx_suspects_opts *o,
 		goto out;
 	t0 = pyx_now_ns();
 	c.g = g;
+	c.pages = pyx_refs_graph_pages(g);
 	r->pid = g->pid;
 	memcpy(r->python_version, g->python_version, sizeof(r->python_version));
 	r->pause_ms = g->pause_ms;
@@ -790,14 +845,14 @@ int pyx_suspects_take(struct pyx_python *py, const struct pyx_suspects_opts *o,
 	}
 	r->walk_ms = g->build_ms + (double)(pyx_now_ns() - t0) / 1e6;
 out:
-	free(c.koff);
-	free(c.kids);
+	pyx_pages_free(c.pages, c.koff);
+	pyx_pages_free(c.pages, c.kids);
 	free(c.owners);
-	free(c.lidom);
-	free(c.loff);
-	free(c.lkid);
-	free(c.size);
-	free(c.nleaves);
+	pyx_pages_free(c.pages, c.lidom);
+	pyx_pages_free(c.pages, c.loff);
+	pyx_pages_free(c.pages, c.lkid);
+	pyx_pages_free(c.pages, c.size);
+	pyx_pages_free(c.pages, c.nleaves);
 	pyx_dom_free(c.d);
 	pyx_refs_graph_free(g);
 	if (err) {

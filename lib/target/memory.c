@@ -436,6 +436,8 @@ struct span {
 struct copy {
 	uint8_t *buf; /* mmap'ed, len bytes; NULL: no copy */
 	size_t len;
+	size_t faulted; /* the first faulted bytes of buf are in memory
+			   (written by the copy, or prefaulted) */
 	struct run *runs; /* sorted, disjoint, merged when adjacent */
 	size_t nruns;
 	struct span *zero; /* the mappings copied: zeros where no run is */
@@ -474,6 +476,7 @@ struct pyx_mem {
 	struct copy copy;
 	uint8_t *spare; /* reserved for the next copy, spare_len bytes */
 	size_t spare_len;
+	size_t spare_faulted; /* of which the first are prefaulted */
 	unsigned jobs; /* threads for a copy and its buffer (1: none) */
 	/* While a copy exists, reads that the copy does not serve (the page
 	 * cache of read-only mappings, the source, the stats) take it: a
@@ -1042,12 +1045,14 @@ int pyx_mem_snapshot_reserve(struct pyx_mem *mem, uint64_t bytes,
 	if (mem->spare)
 		munmap(mem->spare, mem->spare_len);
 	mem->spare_len = 0;
+	mem->spare_faulted = 0;
 	mem->spare = snap_alloc(bytes + slack, bytes, mem->jobs);
 	if (!mem->spare)
 		return pyx_err_set(PYX_E_NOMEM, "cannot map %" PRIu64 " bytes "
 				   "for a copy of the heap: %s", bytes + slack,
 				   strerror(errno));
 	mem->spare_len = bytes + slack;
+	mem->spare_faulted = bytes;
 	return 0;
 }
 
@@ -1063,16 +1068,41 @@ static void release_copy(struct pyx_mem *mem)
 	memset(c, 0, sizeof(*c));
 }
 
+static void release_spare(struct pyx_mem *mem)
+{
+	if (mem->spare) {
+		munmap(mem->spare, mem->spare_len);
+		mem->spare = NULL;
+		mem->spare_len = 0;
+		mem->spare_faulted = 0;
+	}
+}
+
 void pyx_mem_snapshot_release(struct pyx_mem *mem)
 {
 	if (!mem)
 		return;
 	release_copy(mem);
-	if (mem->spare) {
-		munmap(mem->spare, mem->spare_len);
-		mem->spare = NULL;
-		mem->spare_len = 0;
-	}
+	release_spare(mem);
+}
+
+int pyx_mem_snapshot_release_pages(struct pyx_mem *mem, void **buf,
+				   size_t *len, size_t *faulted)
+{
+	struct copy *c;
+
+	if (!mem || !buf || !len || !faulted)
+		return pyx_err_set(PYX_E_USAGE, "pyx_mem_snapshot_release_pages: "
+				   "NULL argument");
+	c = &mem->copy;
+	*buf = c->buf;
+	*len = c->buf ? c->len : 0;
+	*faulted = c->buf ? (c->faulted < c->len ? c->faulted : c->len) : 0;
+	/* the caller's now: release_copy() must not unmap it */
+	c->buf = NULL;
+	release_copy(mem);
+	release_spare(mem);
+	return 0;
 }
 
 const void *pyx_mem_snapshot_ptr(struct pyx_mem *mem, pyx_addr_t addr,
@@ -1450,8 +1480,10 @@ int pyx_mem_snapshot(struct pyx_mem *mem, uint64_t max_bytes,
 	if (mem->spare && mem->spare_len >= col.bytes && col.bytes) {
 		c->buf = mem->spare;
 		c->len = mem->spare_len;
+		c->faulted = mem->spare_faulted;
 		mem->spare = NULL;
 		mem->spare_len = 0;
+		mem->spare_faulted = 0;
 	} else {
 		c->len = col.bytes ? (size_t)col.bytes : PYX_MEM_PAGE;
 		c->buf = snap_alloc(c->len, 0, 1);
@@ -1467,6 +1499,10 @@ int pyx_mem_snapshot(struct pyx_mem *mem, uint64_t max_bytes,
 		col.v[i].data = c->buf + off;
 		off += col.v[i].end - col.v[i].start;
 	}
+	/* the copy writes every byte of its runs (a run that fails may
+	 * have written some): in memory from here on */
+	if (c->faulted < off)
+		c->faulted = (size_t)off;
 	failed = calloc(col.n ? col.n : 1, sizeof(*failed));
 	if (!failed) {
 		rc = pyx_err_set(PYX_E_NOMEM, "out of memory");
