@@ -151,6 +151,9 @@ struct refs {
 	uint64_t bad_objects, damaged_lists;
 	uint32_t cur;            /* the node whose edges are being added */
 	pthread_mutex_t hlock;   /* build_rows(): the hash table */
+	uint32_t *fix;           /* stash mode: tracked nodes whose count the
+				    untracked rows changed (outside_fix()) */
+	size_t nfix, fixcap;
 	int stop;                /* build_rows(): a share failed */
 	bool untracked_targets;  /* the type may have untracked objects */
 	bool all;                /* every referent is a node (the whole
@@ -375,20 +378,17 @@ static inline uint64_t leaf_size(const struct graph *g, uint32_t l)
 	return size_get(g->bigl, g->nbigl, l, g->lsize[l]);
 }
 
-/* Append a node (its id: g->n before), findable by nothing yet. */
-static int node_push(struct graph *g, pyx_addr_t a, uint32_t type,
-		     uint64_t size)
+/* Room for want nodes in the node arrays (at least doubled). */
+static int node_room(struct graph *g, size_t want)
 {
-	int err;
-
-	if (g->n >= LEAF - 1)
-		return pyx_err_set(PYX_E_NOMEM, "more than 2G objects");
-	if (g->n == g->cap) {
+	if (want > g->cap) {
 		size_t cap = g->cap ? g->cap * 2 : 1u << 16;
-		pyx_addr_t *v = realloc(g->addr, cap * sizeof(*v));
+		pyx_addr_t *v;
 		uint32_t *t;
 
-		if (!v)
+		if (cap < want)
+			cap = want;
+		if (!(v = realloc(g->addr, cap * sizeof(*v))))
 			return -PYX_E_NOMEM;
 		g->addr = v;
 		if (!(t = realloc(g->type, cap * sizeof(*t))))
@@ -403,6 +403,19 @@ static int node_push(struct graph *g, pyx_addr_t a, uint32_t type,
 		}
 		g->cap = cap;
 	}
+	return 0;
+}
+
+/* Append a node (its id: g->n before), findable by nothing yet. */
+static int node_push(struct graph *g, pyx_addr_t a, uint32_t type,
+		     uint64_t size)
+{
+	int err;
+
+	if (g->n >= LEAF - 1)
+		return pyx_err_set(PYX_E_NOMEM, "more than 2G objects");
+	if ((err = node_room(g, g->n + 1)))
+		return err;
 	g->addr[g->n] = a;
 	g->type[g->n] = type;
 	if (g->sized && (err = size_put(&g->bign, &g->nbign, &g->capn,
@@ -970,8 +983,19 @@ static int on_ref(void *ctx, const struct pyx_ref *ref)
 			return err < 0 ? err : 0;
 	}
 	edge_label(ref, &kind, &aux);
-	if (g->stash && h && d < g->ntracked && kind != PYX_REF_INFERRED)
+	if (g->stash && h && d < g->ntracked && kind != PYX_REF_INFERRED) {
 		(*stash_at(h))--;
+		if (s->nfix == s->fixcap) {
+			size_t cap = s->fixcap ? 2 * s->fixcap : 1024;
+			uint32_t *f = realloc(s->fix, cap * sizeof(*f));
+
+			if (!f)
+				return -PYX_E_NOMEM;
+			s->fix = f;
+			s->fixcap = cap;
+		}
+		s->fix[s->nfix++] = d;
+	}
 	return edge_to(s, d, kind, aux);
 }
 
@@ -1002,6 +1026,60 @@ static int off_room(struct graph *g, size_t i)
 		g->offcap = cap;
 	}
 	return 0;
+}
+
+/* Stash mode: which tracked nodes the heap does not explain (refcount
+ * above the references from the graph, or immortal), a bit each, read
+ * before the copy goes; on jobs threads, each its 64-node words. */
+struct outside_share {
+	struct graph *g;
+	size_t lo, hi;
+};
+
+static void outside_run(void *arg)
+{
+	struct outside_share *o = arg;
+	struct graph *g = o->g;
+
+	/* one cache miss a node, with many in flight: each header is
+	 * asked for AHEAD nodes before it is read */
+	enum { AHEAD = 16 };
+	uint64_t *ring[AHEAD] = { NULL };
+
+	for (size_t i = o->lo; i < o->hi + AHEAD; i++) {
+		uint64_t *w = ring[i % AHEAD];
+
+		if (i >= o->lo + AHEAD && w && *(int64_t *)w > 0)
+			g->outside[(i - AHEAD) / 64] |=
+				UINT64_C(1) << ((i - AHEAD) % 64);
+		ring[i % AHEAD] = NULL;
+		if (i < o->hi &&
+		    (ring[i % AHEAD] = pyx_heap_wwords(g->mem, g->addr[i] - 8,
+						       24)))
+			__builtin_prefetch(ring[i % AHEAD]);
+	}
+}
+
+/* The bits of the tracked nodes whose refcount the rows decremented after
+ * outside_run() read it (the untracked rows: s->fix), read again. */
+static void outside_fix(struct refs *s)
+{
+	struct graph *g = &s->g;
+
+	for (size_t k = 0; k < s->nfix; k++) {
+		uint32_t i = s->fix[k];
+		uint64_t *w = pyx_heap_wwords(g->mem, g->addr[i] - 8, 24);
+
+		if (w && *(int64_t *)w > 0)
+			g->outside[i / 64] |= UINT64_C(1) << (i % 64);
+		else
+			g->outside[i / 64] &= ~(UINT64_C(1) << (i % 64));
+	}
+}
+
+static inline bool held_outside(const struct graph *g, size_t i)
+{
+	return g->stash ? (g->outside[i / 64] >> (i % 64)) & 1 : g->rc[i] != 0;
 }
 
 /* ---- the rows on several threads ---------------------------------------- */
@@ -1679,6 +1757,37 @@ static int merge_rows(struct refs *s, struct part *p)
 	return 0;
 }
 
+/* After the shares' rows: the merge (role 0, on the calling thread) and,
+ * in stash mode, beside it, which tracked nodes the heap does not explain
+ * (role 1: none of what the merge writes). */
+struct tail {
+	struct refs *s;
+	struct part *pt;
+	unsigned np, role;
+	uint64_t *t;
+	struct pyx_share_err e;
+};
+
+static void tail_run(void *arg)
+{
+	struct tail *a = arg;
+	struct refs *s = a->s;
+	int err;
+
+	if (a->role) {
+		struct outside_share o = { &s->g, 0, s->g.ntracked };
+
+		outside_run(&o);
+		return;
+	}
+	err = merge_ids(s, a->pt, a->np);
+	phase("the shares' objects numbered", a->t);
+	for (unsigned c = 0; c < a->np && !err; c++)
+		err = merge_rows(s, &a->pt[c]);
+	phase("the shares' rows merged", a->t);
+	pyx_share_err_keep(&a->e, err);
+}
+
 /* The tracked rows on jobs threads (jobs 1: the same code on this one,
  * for the same graph), then merged. */
 static int build_rows(struct refs *s, unsigned jobs, uint64_t *t)
@@ -1726,80 +1835,38 @@ static int build_rows(struct refs *s, unsigned jobs, uint64_t *t)
 	phase("the tracked rows read", t);
 	for (unsigned c = 0; c < np && !err; c++)
 		err = pyx_share_err_raise(&pt[c].e);
-	if (!err)
-		err = merge_ids(s, pt, np);
-	phase("the shares' objects numbered", t);
-	for (unsigned c = 0; c < np && !err; c++)
-		err = merge_rows(s, &pt[c]);
-	phase("the shares' rows merged", t);
+	if (!err && g->stash) {
+		/* the nodes the merge appends have room now: g->addr, which
+		 * the bits' thread reads, does not move under it */
+		size_t more = 0;
+
+		for (unsigned c = 0; c < np; c++)
+			more += pt[c].g.n;
+		g->outside = calloc(g->ntracked / 64 + 1, sizeof(*g->outside));
+		if (!g->outside)
+			err = -PYX_E_NOMEM;
+		else
+			err = node_room(g, g->n + more);
+	}
+	if (!err) {
+		struct tail tl[2] = { { s, pt, np, 0, t, { 0 } },
+				      { s, pt, np, 1, t, { 0 } } };
+
+		if (g->stash && jobs > 1) {
+			pyx_parallel(2, tail_run, tl, sizeof(tl[0]));
+		} else {
+			tail_run(&tl[0]);
+			if (g->stash)
+				tail_run(&tl[1]);
+		}
+		err = pyx_share_err_raise(&tl[0].e);
+	}
 	for (unsigned c = 0; c < np; c++)
 		part_free(&pt[c]);
 	free(pt);
 	return err;
 }
 
-/* Stash mode: which tracked nodes the heap does not explain (refcount
- * above the references from the graph, or immortal), a bit each, read
- * before the copy goes; on jobs threads, each its 64-node words. */
-struct outside_share {
-	struct graph *g;
-	size_t lo, hi;
-};
-
-static void outside_run(void *arg)
-{
-	struct outside_share *o = arg;
-	struct graph *g = o->g;
-
-	/* one cache miss a node, with many in flight: each header is
-	 * asked for AHEAD nodes before it is read */
-	enum { AHEAD = 16 };
-	uint64_t *ring[AHEAD] = { NULL };
-
-	for (size_t i = o->lo; i < o->hi + AHEAD; i++) {
-		uint64_t *w = ring[i % AHEAD];
-
-		if (i >= o->lo + AHEAD && w && *(int64_t *)w > 0)
-			g->outside[(i - AHEAD) / 64] |=
-				UINT64_C(1) << ((i - AHEAD) % 64);
-		ring[i % AHEAD] = NULL;
-		if (i < o->hi &&
-		    (ring[i % AHEAD] = pyx_heap_wwords(g->mem, g->addr[i] - 8,
-						       24)))
-			__builtin_prefetch(ring[i % AHEAD]);
-	}
-}
-
-static int take_outside(struct refs *s, unsigned jobs)
-{
-	struct graph *g = &s->g;
-	struct outside_share o[PYX_PARALLEL_MAX];
-	size_t words = g->ntracked / 64 + 1;
-
-	g->outside = calloc(words, sizeof(*g->outside));
-	if (!g->outside)
-		return -PYX_E_NOMEM;
-	if (jobs > PYX_PARALLEL_MAX)
-		jobs = PYX_PARALLEL_MAX;
-	if (jobs > words)
-		jobs = (unsigned)words;
-	for (unsigned k = 0; k < jobs; k++) {
-		o[k].g = g;
-		o[k].lo = words * k / jobs * 64;
-		o[k].hi = words * (k + 1) / jobs * 64;
-		if (o[k].hi > g->ntracked)
-			o[k].hi = g->ntracked;
-		if (o[k].lo > o[k].hi)
-			o[k].lo = o[k].hi;
-	}
-	pyx_parallel(jobs, outside_run, o, sizeof(o[0]));
-	return 0;
-}
-
-static inline bool held_outside(const struct graph *g, size_t i)
-{
-	return g->stash ? (g->outside[i / 64] >> (i % 64)) & 1 : g->rc[i] != 0;
-}
 
 static int build_graph(struct refs *s, uint64_t heap_bytes)
 {
@@ -1893,9 +1960,12 @@ static int build_graph(struct refs *s, uint64_t heap_bytes)
 	if (rows)
 		phase("the untracked rows read", &t);
 	/* What the heap explains of each tracked object's refcount (stash
-	 * mode: counted as the edges were added) */
-	if (g->stash && (err = take_outside(s, jobs)))
-		return err;
+	 * mode: counted as the edges were added, read beside the merge) */
+	if (g->stash)
+		outside_fix(s);
+	free(s->fix);
+	s->fix = NULL;
+	s->nfix = s->fixcap = 0;
 	for (size_t e = 0; e < g->ne && !g->stash; e++) {
 		uint32_t d = g->dst[e];
 
