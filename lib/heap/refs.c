@@ -1528,7 +1528,7 @@ static void drop_done(void *p, size_t done)
 		(void)madvise((void *)lo, hi - lo, MADV_DONTNEED);
 }
 
-#define DROP_EVERY (1u << 18) /* entries merged between two drop_done() */
+#define DROP_EVERY (1u << 16) /* entries merged between two drop_done() */
 
 /* Number every share's objects in share order (a stolen one takes its
  * taker's id): the maps, and the nodes and leaves appended to the graph. */
@@ -1575,7 +1575,9 @@ static int merge_ids(struct refs *s, struct part *pt, unsigned np)
 			}
 		}
 	/* Share 0's leaves are the graph's first ones, as they are (nobody
-	 * takes from the lowest share), and so are its leaves' referrers. */
+	 * takes from the lowest share).  Its references to leaves are not:
+	 * an inferred word takes nothing, and may name a higher share's
+	 * (merge_rows() maps every share's). */
 	g->ltype = pt[0].g.ltype;
 	g->lowner = pt[0].g.lowner;
 	g->lsize = pt[0].g.lsize;
@@ -1584,13 +1586,9 @@ static int merge_ids(struct refs *s, struct part *pt, unsigned np)
 	g->bigl = pt[0].g.bigl;
 	g->nbigl = pt[0].g.nbigl;
 	g->capl = pt[0].g.capl;
-	g->lpair = pt[0].g.lpair;
-	g->npair = pt[0].g.npair;
-	g->pcap = pt[0].g.pcap;
 	g->leaf_edges = pt[0].g.leaf_edges;
-	pt[0].g.ltype = pt[0].g.lowner = pt[0].g.lsize = pt[0].g.lpair = NULL;
+	pt[0].g.ltype = pt[0].g.lowner = pt[0].g.lsize = NULL;
 	pt[0].g.bigl = NULL;
-	pt[0].g.npair = 0;
 	for (unsigned c = 0; c < np; c++) {
 		struct graph *pg = &pt[c].g;
 		struct pmap *m = &g->pmap[c];
@@ -3330,6 +3328,74 @@ static struct graph_priv *gpriv(const struct pyx_refs_graph *g)
 	return g->priv;
 }
 
+/* pyx_refs_graph_take() once the search is done: the nodes' sizes in 8
+ * bytes, the roots and the unreachable nodes (leaves: false), or the
+ * leaves' sizes and the unreachable leaves (true). */
+struct finish {
+	struct refs *s;
+	struct graph_priv *p;
+	bool leaves;
+	size_t nr;
+	uint64_t total, unreachable, unreachable_bytes;
+	struct pyx_share_err e;
+};
+
+static void finish_run(void *arg)
+{
+	struct finish *f = arg;
+	struct refs *s = f->s;
+	struct graph_priv *p = f->p;
+	struct graph *gg = &s->g;
+	uint8_t *reach;
+
+	if (!f->leaves) {
+		if (!(p->size = widen(s->pages, gg->size, gg->n, gg->bign,
+				      gg->nbign)) ||
+		    !(p->root_node = pyx_pages_alloc(s->pages, gg->n *
+						     sizeof(*p->root_node)))) {
+			pyx_share_err_keep(&f->e, -PYX_E_NOMEM);
+			return;
+		}
+		gg->size = NULL;
+		for (uint32_t v = 0; v < gg->n; v++) {
+			f->total += p->size[v];
+			if (s->parent[v] == NONE) {
+				f->unreachable++;
+				f->unreachable_bytes += p->size[v];
+			} else if (s->parent[v] == v) {
+				p->root_node[f->nr++] = v;
+			}
+		}
+		return;
+	}
+	if (!(p->lsize = widen(s->pages, gg->lsize, gg->nleaf, gg->bigl,
+			       gg->nbigl))) {
+		pyx_share_err_keep(&f->e, -PYX_E_NOMEM);
+		return;
+	}
+	gg->lsize = NULL;
+	if (!gg->nleaf)
+		return;
+	if (!(reach = pyx_pages_calloc(s->pages, gg->nleaf, 1))) {
+		pyx_share_err_keep(&f->e, -PYX_E_NOMEM);
+		return;
+	}
+	for (size_t l = 0; l < gg->nleaf; l++)
+		reach[l] = gg->lowner[l] == LEAF_ROOT ||
+			   s->parent[gg->lowner[l]] != NONE;
+	for (size_t i = 0; i < gg->npair; i++)
+		if (s->parent[gg->lpair[2 * i + 1]] != NONE)
+			reach[gg->lpair[2 * i]] = 1;
+	for (size_t l = 0; l < gg->nleaf; l++) {
+		f->total += p->lsize[l];
+		if (!reach[l]) {
+			f->unreachable++;
+			f->unreachable_bytes += p->lsize[l];
+		}
+	}
+	pyx_pages_free(s->pages, reach);
+}
+
 int pyx_refs_graph_take(struct pyx_python *py,
 			const struct pyx_refs_graph_opts *opts,
 			struct pyx_refs_graph **out)
@@ -3389,57 +3455,27 @@ int pyx_refs_graph_take(struct pyx_python *py,
 	if ((err = search(s, &dummy)))
 		goto out;
 	/* the sizes read with the nodes, in 8 bytes now that the copy is
-	 * gone (an empty graph has none) */
-	if (!(p->size = widen(s->pages, s->g.size, s->g.n, s->g.bign,
-			      s->g.nbign))) {
-		err = -PYX_E_NOMEM;
-		goto out;
-	}
-	s->g.size = NULL;
-	s->g.sized = false;
-	if (!(p->lsize = widen(s->pages, s->g.lsize, s->g.nleaf, s->g.bigl,
-			       s->g.nbigl))) {
-		err = -PYX_E_NOMEM;
-		goto out;
-	}
-	s->g.lsize = NULL;
-	p->root_node = pyx_pages_alloc(s->pages,
-				       s->g.n * sizeof(*p->root_node));
-	if (!p->root_node) {
-		err = -PYX_E_NOMEM;
-		goto out;
-	}
-	for (uint32_t v = 0; v < s->g.n; v++) {
-		g->total_size += p->size[v];
-		if (s->parent[v] == NONE) {
-			g->unreachable++;
-			g->unreachable_bytes += p->size[v];
-		} else if (s->parent[v] == v) {
-			p->root_node[nr++] = v;
-		}
-	}
-	if (s->g.nleaf) {
-		uint8_t *reach = pyx_pages_calloc(s->pages, s->g.nleaf, 1);
-		struct graph *gg = &s->g;
+	 * gone, the roots and what no root reaches: the nodes' on this
+	 * thread, the leaves' on another */
+	{
+		struct finish f[2] = { { .s = s, .p = p, .leaves = false },
+				       { .s = s, .p = p, .leaves = true } };
 
-		if (!reach) {
-			err = -PYX_E_NOMEM;
+		if (pyx_heap_jobs(opts->capture.jobs) > 1) {
+			pyx_parallel(2, finish_run, f, sizeof(f[0]));
+		} else {
+			finish_run(&f[0]);
+			finish_run(&f[1]);
+		}
+		if ((err = pyx_share_err_raise(&f[0].e)) ||
+		    (err = pyx_share_err_raise(&f[1].e)))
 			goto out;
-		}
-		for (size_t l = 0; l < gg->nleaf; l++)
-			reach[l] = gg->lowner[l] == LEAF_ROOT ||
-				   s->parent[gg->lowner[l]] != NONE;
-		for (size_t i = 0; i < gg->npair; i++)
-			if (s->parent[gg->lpair[2 * i + 1]] != NONE)
-				reach[gg->lpair[2 * i]] = 1;
-		for (size_t l = 0; l < gg->nleaf; l++) {
-			g->total_size += p->lsize[l];
-			if (!reach[l]) {
-				g->unreachable++;
-				g->unreachable_bytes += p->lsize[l];
-			}
-		}
-		pyx_pages_free(s->pages, reach);
+		nr = f[0].nr;
+		s->g.sized = false;
+		g->total_size = f[0].total + f[1].total;
+		g->unreachable = f[0].unreachable + f[1].unreachable;
+		g->unreachable_bytes = f[0].unreachable_bytes +
+				       f[1].unreachable_bytes;
 	}
 	/* The edge arrays cut to fit, before the dominators need their
 	 * memory. */
