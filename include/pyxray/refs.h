@@ -11,18 +11,25 @@
  * are garbage awaiting collection.
  *
  * Memory, besides the heap copy: a node takes 20 bytes (address, type id,
- * its row's offset) and 4 more for a tracked one (its refcount), an edge 9
- * (target id, kind, label: a number, or the index of a key's address or a
- * name in a table of the distinct ones), a leaf of the whole graph 24
- * (type, first referrer, size, address) and another referrer 8; the search
- * 14 a node (parent, parent edge, depth) and a queue of 4 a node while it
- * runs; the whole graph 8 a node more (sizes).  A node is found by its id,
- * written in its copied ob_refcnt (no address table).  On the 5 M heap
- * (5.0 M tracked objects, 635 MiB copied): refs peaks at 903 MiB for 5.0 M
- * nodes and 6.4 M edges; suspects (release_copy) at 974 MiB, the copy and
- * the graph of 9.5 M objects and 14.4 M references at the end of the edge
- * pass, and below 620 MiB once the copy is released (the search, the
- * dominators and the report).
+ * its row's offset) and 4 more for a tracked one (its refcount; the whole
+ * graph on a live copy keeps it in the copy instead, in the _gc_prev word
+ * of the object's GC header, which the walk has read), an edge 9 (target
+ * id, kind, label: a number, or the index of a key's address or a name in
+ * a table of the distinct ones), a leaf of the whole graph 12 (type, first
+ * referrer, size) and another referrer 8; the search 14 a node (parent,
+ * parent edge, depth) and a queue of 4 a node while it runs; the whole
+ * graph 4 a node more (sizes), 8 once the copy is released.  A node is
+ * found by its id, written in its copied ob_refcnt with 16 bits of its
+ * address (no address table).  On the 5 M heap (5.0 M tracked objects,
+ * 628 MiB copied): refs peaks at 904 MiB for 5.0 M nodes and 6.4 M edges;
+ * suspects (release_copy) at 900 MiB, the copy and the graph of 9.5 M
+ * objects and 14.4 M references as the threads' shares are merged.  The
+ * copy's pages, once released, hold what suspects allocates after (the
+ * search, the dominators, the report: lib/heap/pages.h), not fresh ones.
+ *
+ * The whole graph's rows (pyx_refs_graph_take()) are read on the threads
+ * of capture.jobs, in shares of consecutive rows: the same graph on any
+ * number of threads (node ids, edges, labels: docs/refs.md).
  */
 #ifndef PYXRAY_REFS_H
 #define PYXRAY_REFS_H
@@ -151,10 +158,12 @@ struct pyx_refs_graph_opts {
 	double leaf_share;
 	/* The copy released once the roots are found, before the search and
 	 * all that follows (suspects: the copy and the dominators are never
-	 * in memory together).  What labels and descriptions read of it is
-	 * taken first: pyx_refs_graph_label(), _describe() and _path() give
-	 * the same text; pyx_refs_graph_str() fails and _find() is slow (a
-	 * scan).  Nothing reads the target's memory afterwards. */
+	 * in memory together; its pages, faulted in already, are recycled
+	 * for what is allocated after: lib/heap/pages.h).  What labels
+	 * and descriptions read of it is taken first:
+	 * pyx_refs_graph_label(), _describe() and _path() give the same
+	 * text; pyx_refs_graph_str() fails and _find() is slow (a scan).
+	 * Nothing reads the target's memory afterwards. */
 	bool release_copy;
 };
 
