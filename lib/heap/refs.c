@@ -1111,6 +1111,8 @@ struct part {
 	uint64_t *pend;          /* 2 a PEND edge: the word, its aux */
 	size_t npend, pendcap;
 	uint64_t inferred, bad_objects;
+	uint64_t named;          /* references that name an object */
+	bool full;               /* more than s->max_edges of them */
 	struct pyx_share_err e;
 };
 
@@ -1135,10 +1137,15 @@ static inline uint32_t pref_lid(const struct graph *g, uint32_t ref)
 static uint32_t map_get(const struct graph *g, unsigned c, uint32_t lid,
 			bool leaf)
 {
-	const struct pmap *m = &g->pmap[c];
+	const struct pmap *m;
 	uint32_t v;
 
-	if (c >= g->npmap || lid >= (leaf ? m->nleaf : m->nnode))
+	/* c comes from a word of the copy: a damaged heap's (refs, where
+	 * no share exists and pmap is NULL, reads them too) */
+	if (c >= g->npmap)
+		return NONE;
+	m = &g->pmap[c];
+	if (lid >= (leaf ? m->nleaf : m->nnode))
 		return NONE;
 	if (leaf && !m->leaf)
 		return lid;
@@ -1443,12 +1450,17 @@ static int part_ref(void *ctx, const struct pyx_ref *ref)
 	bool fin;
 	int err;
 
-	if (g->ne >= p->s->max_edges)
-		return pyx_err_set(PYX_E_BAD_MEMORY, "more than %" PRIu64
-				   " references: the graph is full",
-				   p->s->max_edges);
 	if ((err = part_find(p, ref, &d, &fin)) || d == NONE)
 		return err;
+	/* The bound counts what does not depend on the threads' timing (a
+	 * share's edges do: an inferred word is an edge or a leaf's pair as
+	 * the object was met or not), and the whole graph fails past it
+	 * (build_rows()): a cut at the limit would fall at another row on
+	 * another number of threads. */
+	if (++p->named > p->s->max_edges) {
+		p->full = true;
+		return pyx_err_set(PYX_E_BAD_MEMORY, "the graph is full");
+	}
 	edge_label(ref, &kind, &aux);
 	if (d == PEND) {
 		if ((err = part_pend(p, ref->target, aux)))
@@ -1467,8 +1479,11 @@ static int part_ref(void *ctx, const struct pyx_ref *ref)
 	if (!(d & LEAF))
 		return edge_add(g, LOCAL | d, kind, aux);
 	g->leaf_edges++;
-	/* its first referrer is its owner, not a pair (leaf_ref()) */
+	/* its first referrer is its owner, not a pair (leaf_ref()); the
+	 * ref may come from a word the target wrote (a PTAG it forged):
+	 * checked against the share's leaves before it is read */
 	if (pref_share(&p->s->g, d) == p->c &&
+	    pref_lid(&p->s->g, d) < g->nleaf &&
 	    g->lowner[pref_lid(&p->s->g, d)] == p->cur)
 		return 0;
 	return pair_add(g, d & ~LEAF, p->cur);
@@ -1490,8 +1505,10 @@ static void part_run(void *arg)
 		p->cur = (uint32_t)i;
 		err = pyx_referents_ex(s->types, g->addr[i], ti, MAX_ITEMS,
 				       PYX_REFERENTS_FULL, part_ref, p);
-		if (err == -PYX_E_NOMEM || err == -PYX_E_EXITED) {
-			pyx_share_err_keep(&p->e, err);
+		if (err == -PYX_E_NOMEM || err == -PYX_E_EXITED || p->full) {
+			if (!p->full)
+				pyx_share_err_keep(&p->e, err);
+			pyx_err_clear();
 			__atomic_store_n(&s->stop, 1, __ATOMIC_RELAXED);
 			return;
 		}
@@ -1709,8 +1726,10 @@ static int merge_rows(struct refs *s, struct part *p)
 					continue;
 				}
 				if (adopt) {
-					/* the table is the graph's now */
-					uint32_t a32 = (uint32_t)aux;
+					/* the table is the graph's now; an
+					 * offset as edge_add() keeps it */
+					uint32_t a32 = aux > UINT32_MAX ?
+						       UINT32_MAX : (uint32_t)aux;
 
 					g->dst[out] = d;
 					g->kind[out] = kind;
@@ -1792,7 +1811,7 @@ static int build_rows(struct refs *s, unsigned jobs, uint64_t *t)
 {
 	struct graph *g = &s->g;
 	struct part *pt;
-	uint64_t total = 0, acc = 0;
+	uint64_t total = 0, acc = 0, named = 0;
 	unsigned bits = 0, np;
 	size_t row = 0;
 	int err = 0;
@@ -1833,6 +1852,14 @@ static int build_rows(struct refs *s, unsigned jobs, uint64_t *t)
 	phase("the tracked rows read", t);
 	for (unsigned c = 0; c < np && !err; c++)
 		err = pyx_share_err_raise(&pt[c].e);
+	for (unsigned c = 0; c < np && !err; c++) {
+		named += pt[c].named;
+		if (pt[c].full || named > s->max_edges)
+			/* A sane heap has fewer references than words */
+			err = pyx_err_set(PYX_E_BAD_MEMORY, "more than %" PRIu64
+					  " references from the GC's objects: "
+					  "a damaged heap", s->max_edges);
+	}
 	if (!err && g->stash) {
 		/* the nodes the merge appends have room now: g->addr, which
 		 * the bits' thread reads, does not move under it */
@@ -1925,6 +1952,15 @@ static int build_graph(struct refs *s, uint64_t heap_bytes)
 		/* a share of fewer rows costs more than it saves; asked for
 		 * (--jobs), shares down to a few hundred rows (the tests) */
 		size_t least = s->o->capture.jobs ? 256 : 65536;
+
+#ifdef PYX_TEST_HOOKS
+		/* Test hook: shares of fewer rows (the fuzzer's images hold
+		 * a few hundred objects) */
+		const char *hook = getenv("PYX_TEST_SHARE_ROWS");
+
+		if (hook && atoi(hook) > 0)
+			least = (size_t)atoi(hook);
+#endif
 
 		if (jobs > g->ntracked / least + 1)
 			jobs = (unsigned)(g->ntracked / least + 1);
