@@ -176,6 +176,7 @@ static int insert(struct pyx_types *t, struct pyx_typeinfo *ti)
 	}
 	mask = st->n - 1;
 	ti->id = (uint32_t)id;
+	ti->match = -1;
 	e = entry(t, id);
 	__atomic_store_n(e, ti, __ATOMIC_RELEASE);
 	for (size_t h = hash_addr(ti->addr) & mask;; h = (h + 1) & mask) {

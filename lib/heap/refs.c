@@ -139,8 +139,6 @@ struct refs {
 	struct pyx_types *types;
 	const struct pyx_refs_opts *o;
 	struct graph g;
-	int8_t *match;           /* by type id: -1 unknown, 0, 1 */
-	size_t nmatch;
 	uint32_t *parent;
 	uint64_t *pedge;
 	uint16_t *depth;
@@ -705,24 +703,18 @@ static int copy_heap(struct pyx_python *py, const struct pyx_refs_opts *o,
 
 /* ---- building the graph ----------------------------------------------- */
 
+/* Whether ti is the target's type (refs --type): asked once a type, on
+ * any thread (the answer kept in the type's entry). */
 static int type_matches(struct refs *s, const struct pyx_typeinfo *ti)
 {
-	if (ti->id >= s->nmatch) {
-		size_t n = s->nmatch ? s->nmatch : 256;
-		int8_t *m;
+	int8_t m = __atomic_load_n(&ti->match, __ATOMIC_RELAXED);
 
-		while (n <= ti->id)
-			n *= 2;
-		if (!(m = realloc(s->match, n)))
-			return -PYX_E_NOMEM;
-		memset(m + s->nmatch, -1, n - s->nmatch);
-		s->match = m;
-		s->nmatch = n;
+	if (m < 0) {
+		m = s->o->type_name && strcmp(ti->name, s->o->type_name) == 0;
+		__atomic_store_n(&((struct pyx_typeinfo *)ti)->match, m,
+				 __ATOMIC_RELAXED);
 	}
-	if (s->match[ti->id] < 0)
-		s->match[ti->id] = s->o->type_name &&
-				   strcmp(ti->name, s->o->type_name) == 0;
-	return s->match[ti->id];
+	return m;
 }
 
 static int obj_type(struct refs *s, pyx_addr_t obj,
@@ -1267,6 +1259,8 @@ static int part_steal(struct part *p, uint32_t from, uint32_t to)
 /* What the untracked object at a (header words w, NULL: read in place)
  * becomes in the whole graph: a leaf (1), a node (0), or nothing (an
  * error: no object).  create()'s rule for pyx_refs_graph_take. */
+#define PART_NONE 2 /* part_kind(): no node nor leaf (refs' targets) */
+
 static int part_kind(struct refs *s, pyx_addr_t a, const uint64_t *w,
 		     uint32_t *type, uint64_t *size)
 {
@@ -1276,8 +1270,16 @@ static int part_kind(struct refs *s, pyx_addr_t a, const uint64_t *w,
 	if ((err = w ? pyx_types_get(s->types, w[1], &ti) : obj_type(s, a, &ti)))
 		return err;
 	*type = ti->id;
-	*size = addr_size(s, a, ti);
-	return s->leaf_max && leaf_kind(ti) && *size < s->leaf_max;
+	*size = s->g.sized ? addr_size(s, a, ti) : 0;
+	/* refs --type or --addr: an untracked object is a node if it is a
+	 * target, or a dict or tuple that may hold one */
+	if (!s->all && a != s->o->addr && !type_matches(s, ti) &&
+	    ti->kind != PYX_K_DICT && ti->kind != PYX_K_TUPLE)
+		return PART_NONE;
+	/* a target stays a node (refs --retained) */
+	return s->leaf_max && leaf_kind(ti) && *size < s->leaf_max &&
+	       (s->o->type_name || a != s->o->addr) &&
+	       (!s->o->type_name || !type_matches(s, ti));
 }
 
 #define PEND (NONE - 1)      /* an inferred word at an object nobody met
@@ -1319,7 +1321,12 @@ static int part_hashed(struct part *p, pyx_addr_t a, bool inferred,
 		*d = PEND;
 		goto out;
 	}
-	if ((leaf = part_kind(s, a, NULL, &type, &size)) < 0) {
+	if (!e && !s->untracked_targets) {
+		*d = NONE;
+		goto out;
+	}
+	if ((leaf = part_kind(s, a, NULL, &type, &size)) < 0 ||
+	    leaf == PART_NONE) {
 		pyx_err_clear();
 		*d = NONE;
 		goto out;
@@ -1395,11 +1402,16 @@ static int part_find(struct part *p, const struct pyx_ref *ref, uint32_t *d,
 				*d = PEND;
 				return 0;
 			}
+			if (!s->untracked_targets) {
+				*d = NONE;
+				return 0;
+			}
 			hdr[0] = v;
 			hdr[1] = w[1];
 			if (!live_refcount(s, hdr))
 				return part_hashed(p, a, inferred, d, fin);
-			if ((leaf = part_kind(s, a, w, &type, &size)) < 0) {
+			if ((leaf = part_kind(s, a, w, &type, &size)) < 0 ||
+			    leaf == PART_NONE) {
 				pyx_err_clear();
 				*d = NONE;
 				return 0;
@@ -1827,23 +1839,32 @@ static int build_rows(struct refs *s, unsigned jobs, uint64_t *t)
 	/* shares of about the same bytes: an object's references grow
 	 * with its size */
 	for (size_t i = 0; i < g->ntracked; i++)
-		total += g->size[i];
+		total += g->sized ? g->size[i] : 1;
 	for (unsigned c = 0; c < np; c++) {
 		uint64_t goal = total / np * (c + 1);
 
 		pt[c].s = s;
 		pt[c].c = c;
 		pt[c].g.mem = g->mem;
-		pt[c].g.sized = true;
+		pt[c].g.sized = g->sized;
 		pt[c].lo = row;
 		while (row < g->ntracked && (c + 1 == np || acc < goal))
-			acc += g->size[row++];
+			acc += g->sized ? g->size[row++] : (row++, 1);
 		pt[c].hi = row;
 	}
 	if (pthread_mutex_init(&s->hlock, NULL)) {
 		free(pt);
 		return -PYX_E_NOMEM;
 	}
+#ifdef PYX_TEST_HOOKS
+	/* Test hook: the shares one after the other, the highest first, so
+	 * that every object two shares meet is taken from the higher one:
+	 * the steals that threads make by chance, made every time. */
+	if (np > 1 && getenv("PYX_TEST_SHARES_BACKWARD")) {
+		for (unsigned c = np; c-- > 0;)
+			part_run(&pt[c]);
+	} else
+#endif
 	if (np > 1)
 		pyx_parallel(np, part_run, pt, sizeof(*pt));
 	else
@@ -1906,8 +1927,10 @@ static int build_graph(struct refs *s, uint64_t heap_bytes)
 	g->mem = s->py->mem;
 	/* the whole graph needs every size: read with the header */
 	g->sized = s->all;
-	rows = s->all && !s->o->type_name && !s->o->addr;
-	g->stash = rows && pyx_mem_has_snapshot(g->mem);
+	/* every graph's rows on the threads (build_rows()); the whole
+	 * graph's refcounts in the copy */
+	rows = true;
+	g->stash = s->all && pyx_mem_has_snapshot(g->mem);
 	jobs = pyx_mem_has_snapshot(g->mem) ? pyx_heap_jobs(s->o->capture.jobs)
 					    : 1;
 	if ((err = pyx_heap_walk(s->py, heap_bytes / 32 + 1, on_tracked, s, &hs)))
@@ -3282,7 +3305,6 @@ out:
 	free(s.parent);
 	free(s.pedge);
 	free(s.depth);
-	free(s.match);
 	free(s.sroot);
 	free(s.seeded);
 	pyx_dom_free(s.dom);
@@ -3594,7 +3616,6 @@ void pyx_refs_graph_free(struct pyx_refs_graph *g)
 		pyx_pages_free(s->pages, s->parent);
 		pyx_pages_free(s->pages, s->pedge);
 		free(s->depth);
-		free(s->match);
 		free(s->sroot);
 		free(s->seeded);
 		memo_free(s);

@@ -61,6 +61,10 @@ struct pyx_typeinfo {
 	char **slot_names;    /* their names (an entry may be NULL) */
 	char *name;           /* tp_name, or module.qualname for classes */
 	uint32_t id;          /* 0, 1, 2...: index for per-type arrays */
+	/* The refs walk's question about the type (is it the target's?):
+	 * -1 not asked yet; any thread may answer it, always the same way
+	 * (a byte, loaded and stored atomically). */
+	int8_t match;
 };
 
 #endif

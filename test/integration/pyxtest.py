@@ -764,6 +764,22 @@ def pyxray(binary, *args, **kw):
     return run([binary] + [str(a) for a in args], **kw)
 
 
+def run_shares(binary, jobs, *args, timeout=120):
+    """pyxray ARGS --jobs JOBS, the graph's shares (jobs > 1) run one after
+    the other, the highest first (PYX_TEST_SHARES_BACKWARD, a test build's
+    hook): every object two shares meet is then taken from the higher one,
+    the steals that threads make by chance.  For tests that compare the
+    answer on one thread and on several."""
+    env = dict(os.environ)
+    os.environ["PYX_TEST_SHARES_BACKWARD"] = "1"
+    try:
+        return pyxray(binary, *(list(args) + ["--jobs", jobs]),
+                      timeout=timeout)
+    finally:
+        os.environ.clear()
+        os.environ.update(env)
+
+
 # --------------------------------------------------------------------------
 # /proc
 

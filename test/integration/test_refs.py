@@ -153,6 +153,22 @@ def main():
                                                           "addr"))
         ck.ok(ok, "--type bytearray (untracked): BigLocal's payloads, by "
               "attribute; JSON keys", res.describe())
+        # The rows on one thread and on three shares: the same answer
+        # (the graph's ids, edges and groups), for a tracked type and an
+        # untracked one (objects the shares create as they meet them).
+        for t in ("__main__.BigLocal", "bytearray", "str"):
+            docs = []
+            for jobs in ("1", "3"):
+                res = T.run_shares(args.pyxray, jobs, "refs", pid, "--type",
+                                 t, "--json")
+                if ck.ok(res.rc == 0, "refs --type %s --jobs %s exits 0"
+                         % (t, jobs), res.describe()):
+                    doc = res.json()
+                    for k in ("pause_ms", "walk_ms", "retained_ms"):
+                        doc.pop(k, None)
+                    docs.append(doc)
+            ck.ok(len(docs) == 2 and docs[0] == docs[1],
+                  "refs --type %s: --jobs 1 and --jobs 3 the same" % t)
         # text: the class attribute, merged into one line
         res = T.pyxray(args.pyxray, "refs", pid, "--type", "__main__.ClassItem",
                        "--dot", os.path.join(d, "g.dot"), timeout=120)

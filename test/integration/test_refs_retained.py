@@ -281,6 +281,20 @@ def main():
               "all items retain %d objects (truth %d)"
               % (doc["retained_objects"], t["retained_objects"]))
         ck.ok(T.wait_all_running(pid) == [], "no thread left stopped")
+        # the whole graph's rows on one thread and on three shares: the
+        # same retained sizes and groups
+        docs = []
+        for jobs in ("1", "3"):
+            res = T.run_shares(args.pyxray, jobs, "refs", pid, "--type",
+                               "__main__.Item", "--retained", "--json")
+            if ck.ok(res.rc == 0, "refs --retained --jobs %s exits 0" % jobs,
+                     res.describe()):
+                d2 = res.json()
+                for k in ("pause_ms", "walk_ms", "retained_ms"):
+                    d2.pop(k, None)
+                docs.append(d2)
+        ck.ok(len(docs) == 2 and docs[0] == docs[1],
+              "refs --retained: --jobs 1 and --jobs 3 the same")
         # text
         res = T.pyxray(args.pyxray, "refs", pid, "--type", "__main__.Item",
                        "--retained", timeout=120)

@@ -319,8 +319,7 @@ def main():
         files = []
         for jobs in ("1", "3"):
             f = os.path.join(T.tmpdir(), "jobs%s.heapsnapshot" % jobs)
-            res = T.pyxray(args.pyxray, "snapshot", pid, "-o", f,
-                           "--jobs", jobs, timeout=120)
+            res = T.run_shares(args.pyxray, jobs, "snapshot", pid, "-o", f)
             if ck.ok(res.rc == 0, "snapshot --jobs %s exits 0" % jobs,
                      res.describe()):
                 with open(f, "rb") as fh:

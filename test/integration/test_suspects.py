@@ -104,9 +104,9 @@ def main():
         # run side by side; the placement left out: its own stop).
         same = []
         for jobs in ("1", "4"):
-            res = T.pyxray(args.pyxray, "suspects", pid, "--json", "--top",
-                           "30", "--min-share", "0.5", "--no-placement",
-                           "--jobs", jobs, timeout=120)
+            res = T.run_shares(args.pyxray, jobs, "suspects", pid, "--json",
+                               "--top", "30", "--min-share", "0.5",
+                               "--no-placement")
             if ck.ok(res.rc == 0, "suspects --jobs %s exits 0" % jobs,
                      res.describe()):
                 d = res.json()
