@@ -1919,17 +1919,13 @@ static int build_graph(struct refs *s, uint64_t heap_bytes)
 	struct graph *g = &s->g;
 	struct pyx_heap_stats hs;
 	uint64_t t = pyx_now_ns();
-	size_t i0;
-	bool rows;
 	unsigned jobs;
 	int err;
 
 	g->mem = s->py->mem;
 	/* the whole graph needs every size: read with the header */
 	g->sized = s->all;
-	/* every graph's rows on the threads (build_rows()); the whole
-	 * graph's refcounts in the copy */
-	rows = true;
+	/* the whole graph's refcounts in the copy */
 	g->stash = s->all && pyx_mem_has_snapshot(g->mem);
 	jobs = pyx_mem_has_snapshot(g->mem) ? pyx_heap_jobs(s->o->capture.jobs)
 					    : 1;
@@ -1966,12 +1962,10 @@ static int build_graph(struct refs *s, uint64_t heap_bytes)
 			tracked += obj_size(s, (uint32_t)i);
 		s->leaf_max = (uint64_t)(s->leaf_share * (double)tracked / 2);
 	}
-	/* The whole graph: the tracked rows on the threads (build_rows());
-	 * then, here, the untracked nodes' rows, appended as they are met
-	 * (few: dicts and tuples of atoms), rows to g->n. */
-	i0 = 0;
-	if (rows) {
-
+	/* The tracked rows on the threads (build_rows()); then, here, the
+	 * untracked nodes' rows, appended as they are met (few: dicts and
+	 * tuples of atoms), rows to g->n. */
+	{
 		/* a share of fewer rows costs more than it saves; asked for
 		 * (--jobs), shares down to a few hundred rows (the tests) */
 		size_t least = s->o->capture.jobs ? 256 : 65536;
@@ -1989,9 +1983,8 @@ static int build_graph(struct refs *s, uint64_t heap_bytes)
 			jobs = (unsigned)(g->ntracked / least + 1);
 		if ((err = build_rows(s, jobs, &t)))
 			return err;
-		i0 = g->ntracked;
 	}
-	for (size_t i = i0; i < g->n; i++) {
+	for (size_t i = g->ntracked; i < g->n; i++) {
 		const struct pyx_typeinfo *ti = pyx_types_at(s->types, g->type[i]);
 
 		if ((err = off_room(g, i)))
@@ -2014,8 +2007,7 @@ static int build_graph(struct refs *s, uint64_t heap_bytes)
 	if (!g->off && !(g->off = calloc(1, sizeof(*g->off))))
 		return -PYX_E_NOMEM;
 	g->off[g->nrows] = g->ne;
-	if (rows)
-		phase("the untracked rows read", &t);
+	phase("the untracked rows read", &t);
 	/* What the heap explains of each tracked object's refcount (stash
 	 * mode: counted as the edges were added, read beside the merge) */
 	if (g->stash)
@@ -2030,7 +2022,7 @@ static int build_graph(struct refs *s, uint64_t heap_bytes)
 		    g->rc[d] && g->rc[d] != RC_IMMORTAL)
 			g->rc[d]--;
 	}
-	phase(rows ? "the refcounts explained" : "the edges", &t);
+	phase("the refcounts explained", &t);
 	pyx_debug("graph: %zu nodes (%zu tracked), %zu edges, %zu leaves, %zu "
 		  "more referrers of leaves, %zu distinct names and keys",
 		  g->n, g->ntracked, g->ne, g->nleaf, g->npair, g->nwide);
