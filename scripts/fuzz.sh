@@ -83,7 +83,8 @@ for t in "${targets[@]}"; do
 	build_args+=(--target "$t")
 done
 if ! CC=clang cmake -S "$top" -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-	-DPYX_FUZZ=ON -DPYX_TESTS=OFF -DPYX_WERROR=ON > "$blog" 2>&1 ||
+	-DPYX_FUZZ=ON -DPYX_TESTS=OFF -DPYX_WERROR=ON -DPYX_TEST_HOOKS=ON \
+	> "$blog" 2>&1 ||
    ! cmake --build "$dir" -j"$(nproc)" "${build_args[@]}" >> "$blog" 2>&1; then
 	tail -n 30 "$blog"
 	echo "fuzz: FAILED: build (log: $blog)"

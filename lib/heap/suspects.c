@@ -89,7 +89,9 @@ static int find_owners(struct ctx *c)
 			c->owners[c->nowners++].owner = v;
 		}
 	}
-	qsort(c->owners, c->nowners, sizeof(*c->owners), cmp_owner);
+	/* qsort() wants an array, even of nothing */
+	if (c->nowners > 1)
+		qsort(c->owners, c->nowners, sizeof(*c->owners), cmp_owner);
 	return 0;
 }
 
@@ -277,7 +279,8 @@ static int holds(struct ctx *c, uint32_t v, struct pyx_suspect *s)
 		for (uint32_t k = c->koff[u]; k < c->koff[u + 1]; k++)
 			stack[sp++] = c->kids[k];
 	}
-	qsort(t, nt, sizeof(*t), cmp_tcount);
+	if (nt > 1)
+		qsort(t, nt, sizeof(*t), cmp_tcount);
 	s->holds = calloc(MAX_HOLDS, sizeof(*s->holds));
 	if (!s->holds) {
 		err = -PYX_E_NOMEM;
@@ -509,7 +512,8 @@ static int type_retained(struct ctx *c, struct pyx_suspects *r)
 	}
 	for (size_t i = 0; i < nt; i++)
 		t[i].type = (uint32_t)i;
-	qsort(t, nt, sizeof(*t), cmp_tret);
+	if (nt > 1)
+		qsort(t, nt, sizeof(*t), cmp_tret);
 	/* every type: rows for the graph's types, no more (a bound of ours,
 	 * not the target's) */
 	if (c->max_types > nt)
@@ -765,7 +769,9 @@ static int compute(struct ctx *c, struct pyx_suspects *r)
 		r->suspects[i].retained_bytes = c->d->retained[v];
 	}
 	/* nodes still in addr: sort by size, then describe the top ones */
-	qsort(r->suspects, r->nsuspects, sizeof(*r->suspects), cmp_suspect);
+	if (r->nsuspects > 1)
+		qsort(r->suspects, r->nsuspects, sizeof(*r->suspects),
+		      cmp_suspect);
 	if (r->nsuspects > c->top)
 		r->nsuspects = c->top;
 	/* The copy is gone (release_copy): describing reads only the graph
