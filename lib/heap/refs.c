@@ -601,19 +601,16 @@ static void graph_free(struct graph *g)
 	free(g->pmap);
 }
 
-/* Append a leaf (its id: g->nleaf before) with its first referrer. */
-static int leaf_push(struct graph *g, uint32_t type, uint64_t size,
-		     uint32_t owner)
+/* Room for want leaves in the leaf arrays (at least doubled). */
+static int leaf_room(struct graph *g, size_t want)
 {
-	int err;
-
-	if (g->nleaf >= LEAF - 1)
-		return pyx_err_set(PYX_E_NOMEM, "more than 2G leaf objects");
-	if (g->nleaf == g->lcap) {
+	if (want > g->lcap) {
 		size_t cap = g->lcap ? g->lcap * 2 : 1u << 16;
-		uint32_t *t = realloc(g->ltype, cap * sizeof(*t));
+		uint32_t *t;
 
-		if (!t)
+		if (cap < want)
+			cap = want;
+		if (!(t = realloc(g->ltype, cap * sizeof(*t))))
 			return -PYX_E_NOMEM;
 		g->ltype = t;
 		if (!(t = realloc(g->lowner, cap * sizeof(*t))))
@@ -624,6 +621,19 @@ static int leaf_push(struct graph *g, uint32_t type, uint64_t size,
 		g->lsize = t;
 		g->lcap = cap;
 	}
+	return 0;
+}
+
+/* Append a leaf (its id: g->nleaf before) with its first referrer. */
+static int leaf_push(struct graph *g, uint32_t type, uint64_t size,
+		     uint32_t owner)
+{
+	int err;
+
+	if (g->nleaf >= LEAF - 1)
+		return pyx_err_set(PYX_E_NOMEM, "more than 2G leaf objects");
+	if ((err = leaf_room(g, g->nleaf + 1)))
+		return err;
 	g->ltype[g->nleaf] = type;
 	g->lowner[g->nleaf] = owner;
 	if ((err = size_put(&g->bigl, &g->nbigl, &g->capl, (uint32_t)g->nleaf,
@@ -641,18 +651,31 @@ static int leaf_add(struct graph *g, pyx_addr_t a, uint64_t *w, uint32_t type,
 	return err ? err : slot_set(g, a, w, (uint32_t)(g->nleaf - 1) | LEAF);
 }
 
+/* v, with room for one more element of size bytes (n used of *cap): v
+ * itself, or v grown to twice its capacity (first at least), *cap
+ * updated; NULL if out of memory (v is still the caller's). */
+static void *room(void *v, size_t n, size_t *cap, size_t size, size_t first)
+{
+	size_t c;
+
+	if (n < *cap)
+		return v;
+	c = *cap ? 2 * *cap : first;
+	if (!(v = realloc(v, c * size)))
+		return NULL;
+	*cap = c;
+	return v;
+}
+
 /* Node src refers to leaf l (besides its first referrer). */
 static int pair_add(struct graph *g, uint32_t l, uint32_t src)
 {
-	if (g->npair == g->pcap) {
-		size_t cap = g->pcap ? g->pcap * 2 : 1u << 16;
-		uint32_t *p = realloc(g->lpair, cap * 2 * sizeof(*p));
+	uint32_t *p = room(g->lpair, g->npair, &g->pcap, 2 * sizeof(*p),
+			   1u << 16);
 
-		if (!p)
-			return -PYX_E_NOMEM;
-		g->lpair = p;
-		g->pcap = cap;
-	}
+	if (!p)
+		return -PYX_E_NOMEM;
+	g->lpair = p;
 	g->lpair[2 * g->npair] = l;
 	g->lpair[2 * g->npair++ + 1] = src;
 	return 0;
@@ -976,16 +999,12 @@ static int on_ref(void *ctx, const struct pyx_ref *ref)
 	}
 	edge_label(ref, &kind, &aux);
 	if (g->stash && h && d < g->ntracked && kind != PYX_REF_INFERRED) {
-		(*stash_at(h))--;
-		if (s->nfix == s->fixcap) {
-			size_t cap = s->fixcap ? 2 * s->fixcap : 1024;
-			uint32_t *f = realloc(s->fix, cap * sizeof(*f));
+		uint32_t *f = room(s->fix, s->nfix, &s->fixcap, sizeof(*f), 1024);
 
-			if (!f)
-				return -PYX_E_NOMEM;
-			s->fix = f;
-			s->fixcap = cap;
-		}
+		(*stash_at(h))--;
+		if (!f)
+			return -PYX_E_NOMEM;
+		s->fix = f;
 		s->fix[s->nfix++] = d;
 	}
 	return edge_to(s, d, kind, aux);
@@ -1166,37 +1185,7 @@ static int part_room(struct part *p, bool leaf)
 		return pyx_err_set(PYX_E_NOMEM, "more than %u new objects in "
 				   "one thread's share of the heap",
 				   (UINT32_C(1) << p->s->g.lidbits) - 2);
-	if (leaf && g->nleaf == g->lcap) {
-		size_t cap = g->lcap ? g->lcap * 2 : 1u << 14;
-		uint32_t *t;
-
-		if (!(t = realloc(g->ltype, cap * sizeof(*t))))
-			return -PYX_E_NOMEM;
-		g->ltype = t;
-		if (!(t = realloc(g->lowner, cap * sizeof(*t))))
-			return -PYX_E_NOMEM;
-		g->lowner = t;
-		if (!(t = realloc(g->lsize, cap * sizeof(*t))))
-			return -PYX_E_NOMEM;
-		g->lsize = t;
-		g->lcap = cap;
-	} else if (!leaf && g->n == g->cap) {
-		size_t cap = g->cap ? g->cap * 2 : 1u << 12;
-		pyx_addr_t *v = realloc(g->addr, cap * sizeof(*v));
-		uint32_t *t;
-
-		if (!v)
-			return -PYX_E_NOMEM;
-		g->addr = v;
-		if (!(t = realloc(g->type, cap * sizeof(*t))))
-			return -PYX_E_NOMEM;
-		g->type = t;
-		if (!(t = realloc(g->size, cap * sizeof(*t))))
-			return -PYX_E_NOMEM;
-		g->size = t;
-		g->cap = cap;
-	}
-	return 0;
+	return leaf ? leaf_room(g, g->nleaf + 1) : node_room(g, g->n + 1);
 }
 
 /* Write entry n (not counted yet) of share p: its ref, *ref. */
@@ -1214,7 +1203,8 @@ static void part_write(struct part *p, bool leaf, pyx_addr_t a, uint32_t type,
 	} else {
 		g->addr[g->n] = a;
 		g->type[g->n] = type;
-		g->size[g->n] = z;
+		if (g->sized)
+			g->size[g->n] = z;
 		*ref = pref(p->s, p->c, (uint32_t)g->n);
 	}
 }
@@ -1225,7 +1215,6 @@ static int part_commit(struct part *p, bool leaf, uint64_t size)
 {
 	struct graph *g = &p->g;
 	uint32_t z;
-
 	int err;
 
 	if (leaf) {
@@ -1242,15 +1231,11 @@ static int part_commit(struct part *p, bool leaf, uint64_t size)
 
 static int part_steal(struct part *p, uint32_t from, uint32_t to)
 {
-	if (p->nsteal == p->scap) {
-		size_t cap = p->scap ? 2 * p->scap : 1024;
-		uint32_t *v = realloc(p->steal, cap * 2 * sizeof(*v));
+	uint32_t *v = room(p->steal, p->nsteal, &p->scap, 2 * sizeof(*v), 1024);
 
-		if (!v)
-			return -PYX_E_NOMEM;
-		p->steal = v;
-		p->scap = cap;
-	}
+	if (!v)
+		return -PYX_E_NOMEM;
+	p->steal = v;
 	p->steal[2 * p->nsteal] = from;
 	p->steal[2 * p->nsteal++ + 1] = to;
 	return 0;
@@ -1438,15 +1423,11 @@ static int part_find(struct part *p, const struct pyx_ref *ref, uint32_t *d,
 
 static int part_pend(struct part *p, pyx_addr_t a, uint64_t aux)
 {
-	if (p->npend == p->pendcap) {
-		size_t cap = p->pendcap ? 2 * p->pendcap : 256;
-		uint64_t *v = realloc(p->pend, cap * 2 * sizeof(*v));
+	uint64_t *v = room(p->pend, p->npend, &p->pendcap, 2 * sizeof(*v), 256);
 
-		if (!v)
-			return -PYX_E_NOMEM;
-		p->pend = v;
-		p->pendcap = cap;
-	}
+	if (!v)
+		return -PYX_E_NOMEM;
+	p->pend = v;
 	p->pend[2 * p->npend] = a;
 	p->pend[2 * p->npend++ + 1] = aux;
 	return 0;
@@ -1628,6 +1609,7 @@ static int merge_ids(struct refs *s, struct part *pt, unsigned np)
 			if (v == NONE) {
 				m->node[l] = (uint32_t)g->n;
 				if ((err = node_push(g, pg->addr[l], pg->type[l],
+						     !pg->sized ? 0 :
 						     size_get(pg->bign, pg->nbign,
 							      l, pg->size[l]))))
 					return err;
