@@ -100,7 +100,9 @@ static uint32_t owner_of(const struct ctx *c, uint32_t v)
 {
 	struct owner key = { v, 0 }, *o;
 
-	o = bsearch(&key, c->owners, c->nowners, sizeof(key), cmp_owner);
+	/* bsearch() wants an array, even of nothing */
+	o = c->nowners ? bsearch(&key, c->owners, c->nowners, sizeof(key),
+				 cmp_owner) : NULL;
 	return o ? o->owner : PYX_DOM_NONE;
 }
 
@@ -566,7 +568,8 @@ static int attach_leaves(struct ctx *c)
 	if ((err = pyx_dom_attach(c->d, g->nleaf, g->leaf_owner, g->leaf_pair,
 				  g->nleaf_pair, c->lidom)))
 		return err;
-	memcpy(c->size, g->size, n * sizeof(*c->size));
+	if (n)
+		memcpy(c->size, g->size, n * sizeof(*c->size));
 	for (size_t l = 0; l < nl; l++) {
 		uint32_t v = c->lidom[l];
 
