@@ -72,9 +72,6 @@ struct pyx_census {
 struct pyx_census_opts {
 	struct pyx_heap_capture_opts capture; /* stop, copy, resume */
 	bool tracked_only;      /* skip the untracked objects (faster) */
-	/* Threads to count on (0: capture.jobs; both 0: pyx_heap_jobs(0),
-	 * or 1 for a heap under 32 MiB).  The result does not depend on it. */
-	unsigned jobs;
 };
 
 /* A damaged heap is not an error: what can be read is counted, and the

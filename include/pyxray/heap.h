@@ -85,8 +85,10 @@ struct pyx_heap_capture_opts {
 	int retries;       /* stops while the collector runs (0: 20) */
 	bool nonblocking;  /* copy without stopping a live target: torn
 			      reads are tolerated, the result is partial */
-	unsigned jobs;     /* threads that copy and fault in the buffer
-			      (0: pyx_heap_jobs(0)) */
+	unsigned jobs;     /* threads that copy and fault in the buffer,
+			      and that walk the copy after (census, the
+			      object graphs: the same result on any number;
+			      0: pyx_heap_jobs(0)) */
 #ifdef PYX_TEST_HOOKS
 	int hold_ms;       /* test hook: stay stopped this long */
 #endif

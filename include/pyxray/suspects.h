@@ -39,9 +39,6 @@ struct pyx_suspects_opts {
 	double min_share;  /* of the heap a suspect retains (0: 0.01) */
 	size_t types;      /* per-type rows kept, by retained size (0: 20;
 			      SIZE_MAX: every type the graph has) */
-	unsigned jobs;     /* threads (0: capture.jobs; both 0:
-			      pyx_heap_jobs(0)); the same result on any
-			      number */
 	struct pyx_heap_capture_opts capture;
 	/* Optional: called once the graph is built and the heap copy
 	 * released, with r's figures of the graph (pid, pause, objects,

@@ -766,12 +766,7 @@ int pyx_census_take(struct pyx_python *py, const struct pyx_census_opts *opts,
 	c->arena_bytes = -1;
 
 	/* The copy and its buffer's faults on as many threads as the
-	 * counting (either option sets both): --jobs 1 means one thread in
-	 * all. */
-	if (o.jobs)
-		o.capture.jobs = o.jobs;
-	else
-		o.jobs = o.capture.jobs;
+	 * counting (capture.jobs): --jobs 1 means one thread in all. */
 	err = copy_heap(py, &o, c);
 	c->pause_ms = (double)(pyx_target_pause_ns(py->tgt) - pause0) / 1e6;
 	if (err)
@@ -788,7 +783,7 @@ int pyx_census_take(struct pyx_python *py, const struct pyx_census_opts *opts,
 	/* Several threads only on a copy: a core is read in place, through
 	 * a reader with state of its own.  Without the untracked objects the
 	 * list walk is all the work (one thread, one miss a node). */
-	jobs = o.jobs ? pyx_heap_jobs(o.jobs)
+	jobs = o.capture.jobs ? pyx_heap_jobs(o.capture.jobs)
 	       : c->heap_bytes < PARALLEL_MIN_HEAP ? 1 : pyx_heap_jobs(0);
 	if (!pyx_mem_has_snapshot(py->mem) || o.tracked_only)
 		jobs = 1;

@@ -807,9 +807,7 @@ int pyx_suspects_take(struct pyx_python *py, const struct pyx_suspects_opts *o,
 	*out = NULL;
 	c.top = o->top ? o->top : DEFAULT_TOP;
 	c.share = o->min_share > 0 ? o->min_share : DEFAULT_SHARE;
-	/* either option sets both */
-	go.capture.jobs = o->jobs ? o->jobs : o->capture.jobs;
-	c.jobs = pyx_heap_jobs(go.capture.jobs);
+	c.jobs = pyx_heap_jobs(o->capture.jobs);
 	go.leaf_share = c.share;
 	/* the labels the report needs are taken before: the copy and the
 	 * dominators are never in memory together */

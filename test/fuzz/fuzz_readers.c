@@ -266,11 +266,14 @@ static uint64_t suspects_digest(const struct pyx_suspects *r)
 /* suspects (the graph with leaves, the dominators) on jobs threads. */
 static uint64_t run_suspects(struct pyx_python *py, unsigned jobs)
 {
-	struct pyx_suspects_opts o = { .top = 3, .types = 3, .jobs = jobs,
+	struct pyx_suspects_opts o = { .top = 3, .types = 3,
 				       .capture = CAPTURE_OPTS };
 	struct pyx_suspects *r = NULL;
 	uint64_t h = 0;
-	int err = pyx_suspects_take(py, &o, &r);
+	int err;
+
+	o.capture.jobs = jobs;
+	err = pyx_suspects_take(py, &o, &r);
 
 	if (!err)
 		h = suspects_digest(r) | 1;
