@@ -3,10 +3,12 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "pyxray/common.h"
 #include "pyxray/error.h"
+#include "internal.h"
 
 static const struct {
 	const char *msg;
@@ -74,4 +76,15 @@ uint64_t pyx_now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+void pyx_debug_phase(const char *who, const char *what, uint64_t *t)
+{
+	uint64_t now = pyx_now_ns();
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	pyx_debug("%s: %s in %.1f ms (peak %ld MiB)", who, what,
+		  (double)(now - *t) / 1e6, ru.ru_maxrss / 1024);
+	*t = now;
 }

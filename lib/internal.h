@@ -13,6 +13,9 @@ void pyx_print(enum pyx_print_level level, const char *fmt, ...)
 #define pyx_warn(...) pyx_print(PYX_WARN, __VA_ARGS__)
 #define pyx_info(...) pyx_print(PYX_INFO, __VA_ARGS__)
 #define pyx_debug(...) pyx_print(PYX_DEBUG, __VA_ARGS__)
+/* -v: "who: what in N ms (peak M MiB)", the time since *t (set to now)
+ * and the process's peak RSS so far: a walk's steps, each measured. */
+void pyx_debug_phase(const char *who, const char *what, uint64_t *t);
 
 #define PYX_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 

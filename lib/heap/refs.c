@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/resource.h>
 
 #include "pyxray/heap.h"
 #include "pyxray/refs.h"
@@ -186,16 +185,7 @@ struct memo_ent {
 };
 
 /* -v: how long each step took (t: when the last one ended). */
-static void phase(const char *what, uint64_t *t)
-{
-	uint64_t now = pyx_now_ns();
-	struct rusage ru;
-
-	getrusage(RUSAGE_SELF, &ru);
-	pyx_debug("graph: %s in %.1f ms (peak %ld MiB)", what,
-		  (double)(now - *t) / 1e6, ru.ru_maxrss / 1024);
-	*t = now;
-}
+#define phase(what, t) pyx_debug_phase("graph", what, t)
 
 static inline size_t hash_addr(pyx_addr_t a)
 {

@@ -2,7 +2,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <strings.h>
 
 #include "pyxray/suspects.h"
@@ -599,16 +598,7 @@ static int attach_leaves(struct ctx *c)
 }
 
 /* -v: how long each step took (t: when the last one ended). */
-static void phase(const char *what, uint64_t *t)
-{
-	uint64_t now = pyx_now_ns();
-	struct rusage ru;
-
-	getrusage(RUSAGE_SELF, &ru);
-	pyx_debug("suspects: %s in %.1f ms (peak %ld MiB)", what,
-		  (double)(now - *t) / 1e6, ru.ru_maxrss / 1024);
-	*t = now;
-}
+#define phase(what, t) pyx_debug_phase("suspects", what, t)
 
 /* Two steps that share nothing they write, on two threads (jobs > 1) or
  * one after the other; each records its error in its own struct. */
