@@ -1,4 +1,5 @@
 /* Dominators: semi-NCA, iterative (see dominators.h). */
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -8,9 +9,12 @@
 #define UNSEEN UINT32_MAX
 
 /* Depth-first preorder from the virtual root (number 0): pre[] by node,
- * vert[] and parent[] by number.  Returns the count of numbers used. */
+ * vert[] and parent[] by number, *count the numbers used.  Bit e of
+ * other[] is set for each edge e that is not a tree edge (its target seen
+ * before; not for a self-loop): the only edges preds() needs. */
 static int dfs(const struct pyx_dom_graph *g, struct pyx_pages *pp,
-	       uint32_t *pre, uint32_t *vert, uint32_t *parent, uint32_t *count)
+	       uint32_t *pre, uint32_t *vert, uint32_t *parent,
+	       uint64_t *other, uint32_t *count)
 {
 	size_t n1 = (size_t)g->n + 1;
 	uint32_t *snode = pyx_pages_alloc(pp, n1 * sizeof(*snode));
@@ -45,8 +49,13 @@ static int dfs(const struct pyx_dom_graph *g, struct pyx_pages *pp,
 			}
 			sedge[sp - 1] = e + 1;
 			w = g->dst[e];
-			if (w >= g->n || pre[w] != UNSEEN)
+			if (w >= g->n)
 				continue;
+			if (pre[w] != UNSEEN) {
+				if (w != v)
+					other[e >> 6] |= 1ull << (e & 63);
+				continue;
+			}
 			pre[w] = num;
 			vert[num] = w;
 			parent[num++] = pre[v];
@@ -61,44 +70,71 @@ static int dfs(const struct pyx_dom_graph *g, struct pyx_pages *pp,
 	return 0;
 }
 
+/* The edges dfs() marked in other[], in the order of the edges, as the
+ * numbers of their source and target: the sources' come sequentially
+ * from pre[] (edges are rows by node), only the targets' are random
+ * reads, and only for the edges that are no tree edge (a fifth of a
+ * Python heap's).  Start with *it zeroed; false at the end. */
+struct other_it {
+	uint64_t word;   /* the bits of other[i - 1] not yet taken */
+	uint64_t i;
+	uint32_t v;      /* the source node of the last edge */
+};
+
+static inline bool other_next(const struct pyx_dom_graph *g,
+			      const uint32_t *pre, const uint64_t *other,
+			      struct other_it *it, uint32_t *src,
+			      uint32_t *dst)
+{
+	uint64_t nw = (g->off[g->n] + 63) / 64, e;
+
+	while (!it->word) {
+		if (it->i >= nw)
+			return false;
+		it->word = other[it->i++];
+	}
+	e = (it->i - 1) * 64 + (uint64_t)__builtin_ctzll(it->word);
+	it->word &= it->word - 1;
+	while (g->off[it->v + 1] <= e)
+		it->v++;
+	*src = pre[it->v];
+	*dst = pre[g->dst[e]];
+	return true;
+}
+
 /* Predecessors by number, as rows: rsrc[roff[w]..roff[w+1]) are the
- * numbers of the nodes with an edge to w (0: the virtual root). */
+ * numbers of the nodes with an edge to w (0: the virtual root), less w's
+ * tree parent (the semidominator's starting value: its edge would change
+ * nothing) and w itself. */
 static int preds(const struct pyx_dom_graph *g, struct pyx_pages *pp,
-		 const uint32_t *pre, const uint32_t *vert, uint32_t count,
+		 const uint32_t *pre, const uint64_t *other, uint32_t count,
 		 uint64_t **proff, uint32_t **prsrc)
 {
 	uint64_t *roff = pyx_pages_calloc(pp, (size_t)count + 1,
 					  sizeof(*roff)), total = 0;
 	uint32_t *rsrc;
+	struct other_it it = { 0 };
+	uint32_t src, dst;
 
 	if (!roff)
 		return -PYX_E_NOMEM;
-	for (uint32_t i = 1; i < count; i++) {
-		uint32_t v = vert[i];
-
-		for (uint64_t e = g->off[v]; e < g->off[v + 1]; e++)
-			if (g->dst[e] < g->n && g->dst[e] != v)
-				roff[pre[g->dst[e]] + 1]++;
-	}
+	while (other_next(g, pre, other, &it, &src, &dst))
+		roff[dst + 1]++;
 	for (uint32_t r = 0; r < g->nroots; r++)
 		if (g->roots[r] < g->n)
 			roff[pre[g->roots[r]] + 1]++;
 	for (uint32_t i = 1; i <= count; i++)
 		roff[i] += roff[i - 1];
 	total = roff[count];
-	rsrc = pyx_pages_alloc(pp, total * sizeof(*rsrc));
+	rsrc = pyx_pages_alloc(pp, (total ? total : 1) * sizeof(*rsrc));
 	if (!rsrc) {
 		pyx_pages_free(pp, roff);
 		return -PYX_E_NOMEM;
 	}
 	/* fill: roff[w] runs to the start of w + 1, then shifts back */
-	for (uint32_t i = 1; i < count; i++) {
-		uint32_t v = vert[i];
-
-		for (uint64_t e = g->off[v]; e < g->off[v + 1]; e++)
-			if (g->dst[e] < g->n && g->dst[e] != v)
-				rsrc[roff[pre[g->dst[e]]]++] = i;
-	}
+	memset(&it, 0, sizeof(it));
+	while (other_next(g, pre, other, &it, &src, &dst))
+		rsrc[roff[dst]++] = src;
 	for (uint32_t r = 0; r < g->nroots; r++)
 		if (g->roots[r] < g->n)
 			rsrc[roff[pre[g->roots[r]]]++] = 0;
@@ -146,7 +182,7 @@ int pyx_dom_compute_in(const struct pyx_dom_graph *g, struct pyx_pages *pp,
 	size_t n1 = (size_t)g->n + 1;
 	uint32_t *pre = NULL, *vert = NULL, *parent = NULL, *semi = NULL,
 		 *label = NULL, *anc = NULL, *stack = NULL, *rsrc = NULL;
-	uint64_t *roff = NULL;
+	uint64_t *roff = NULL, *other = NULL;
 	uint32_t count = 0;
 	struct pyx_dom *d;
 	int err = -PYX_E_NOMEM;
@@ -162,12 +198,17 @@ int pyx_dom_compute_in(const struct pyx_dom_graph *g, struct pyx_pages *pp,
 	vert = pyx_pages_alloc(pp, n1 * sizeof(*vert));
 	pre = pyx_pages_alloc(pp, n1 * sizeof(*pre));
 	parent = pyx_pages_alloc(pp, n1 * sizeof(*parent));
-	if (!pre || !vert || !parent)
+	other = pyx_pages_calloc(pp, (size_t)((g->off[g->n] + 63) / 64) + 1,
+				 sizeof(*other));
+	if (!pre || !vert || !parent || !other)
 		goto out;
 	memset(pre, 0xff, n1 * sizeof(*pre));
-	if ((err = dfs(g, pp, pre, vert, parent, &count)) ||
-	    (err = preds(g, pp, pre, vert, count, &roff, &rsrc)))
+	if ((err = dfs(g, pp, pre, vert, parent, other, &count)) ||
+	    (err = preds(g, pp, pre, other, count, &roff, &rsrc)))
 		goto out;
+	/* under roff and rsrc: marked free, reused when they are */
+	pyx_pages_free(pp, other);
+	other = NULL;
 	/* numbers from here on: with malloc, pre's memory for what follows
 	 * (an arena's would not be reused under roff and rsrc) */
 	if (!pp) {
@@ -237,6 +278,7 @@ out:
 	pyx_pages_free(pp, semi);
 	pyx_pages_free(pp, rsrc);
 	pyx_pages_free(pp, roff);
+	pyx_pages_free(pp, other);
 	pyx_pages_free(pp, parent);
 	pyx_pages_free(pp, pre);
 	pyx_pages_free(pp, vert);
