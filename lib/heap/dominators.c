@@ -8,13 +8,22 @@
 
 #define UNSEEN UINT32_MAX
 
+/* A predecessor as the semidominators want it: the target's number in
+ * the high half (the sort key), the source's in the low one. */
+#define PAIR(to, from) ((uint64_t)(to) << 32 | (from))
+#define PAIR_TO(p) ((uint32_t)((p) >> 32))
+#define PAIR_FROM(p) ((uint32_t)(p))
+
 /* Depth-first preorder from the virtual root (number 0): pre[] by node,
- * vert[] and parent[] by number, *count the numbers used.  Bit e of
- * other[] is set for each edge e that is not a tree edge (its target seen
- * before; not for a self-loop): the only edges preds() needs. */
+ * vert[] and parent[] by number, *count the numbers used.  Each edge that
+ * is no tree edge (its target seen before; not a self-loop) appended to
+ * pair[] (room for every edge): the only predecessors the semidominators
+ * need, as w's tree parent is where they start.  In a Python heap four
+ * edges in five are tree edges, and the others go mostly to a few nodes
+ * (an instance's class). */
 static int dfs(const struct pyx_dom_graph *g, struct pyx_pages *pp,
 	       uint32_t *pre, uint32_t *vert, uint32_t *parent,
-	       uint64_t *other, uint32_t *count)
+	       uint64_t *pair, uint64_t *npair, uint32_t *count)
 {
 	size_t n1 = (size_t)g->n + 1;
 	uint32_t *snode = pyx_pages_alloc(pp, n1 * sizeof(*snode));
@@ -53,7 +62,7 @@ static int dfs(const struct pyx_dom_graph *g, struct pyx_pages *pp,
 				continue;
 			if (pre[w] != UNSEEN) {
 				if (w != v)
-					other[e >> 6] |= 1ull << (e & 63);
+					pair[(*npair)++] = PAIR(pre[w], pre[v]);
 				continue;
 			}
 			pre[w] = num;
@@ -70,78 +79,38 @@ static int dfs(const struct pyx_dom_graph *g, struct pyx_pages *pp,
 	return 0;
 }
 
-/* The edges dfs() marked in other[], in the order of the edges, as the
- * numbers of their source and target: the sources' come sequentially
- * from pre[] (edges are rows by node), only the targets' are random
- * reads, and only for the edges that are no tree edge (a fifth of a
- * Python heap's).  Start with *it zeroed; false at the end. */
-struct other_it {
-	uint64_t word;   /* the bits of other[i - 1] not yet taken */
-	uint64_t i;
-	uint32_t v;      /* the source node of the last edge */
-};
-
-static inline bool other_next(const struct pyx_dom_graph *g,
-			      const uint32_t *pre, const uint64_t *other,
-			      struct other_it *it, uint32_t *src,
-			      uint32_t *dst)
+/* pair[0..n) sorted by target number (a least-significant-digit radix
+ * sort, 16 bits a pass, keys below count), with tmp of n entries; the
+ * sorted array is *out (pair or tmp). */
+static int sort_pairs(struct pyx_pages *pp, uint64_t *pair, uint64_t *tmp,
+		      uint64_t n, uint32_t count, uint64_t **out)
 {
-	uint64_t nw = (g->off[g->n] + 63) / 64, e;
+	uint64_t *cnt = pyx_pages_alloc(pp, 65536 * sizeof(*cnt));
+	uint64_t *from = pair, *to = tmp;
 
-	while (!it->word) {
-		if (it->i >= nw)
-			return false;
-		it->word = other[it->i++];
-	}
-	e = (it->i - 1) * 64 + (uint64_t)__builtin_ctzll(it->word);
-	it->word &= it->word - 1;
-	while (g->off[it->v + 1] <= e)
-		it->v++;
-	*src = pre[it->v];
-	*dst = pre[g->dst[e]];
-	return true;
-}
-
-/* Predecessors by number, as rows: rsrc[roff[w]..roff[w+1]) are the
- * numbers of the nodes with an edge to w (0: the virtual root), less w's
- * tree parent (the semidominator's starting value: its edge would change
- * nothing) and w itself. */
-static int preds(const struct pyx_dom_graph *g, struct pyx_pages *pp,
-		 const uint32_t *pre, const uint64_t *other, uint32_t count,
-		 uint64_t **proff, uint32_t **prsrc)
-{
-	uint64_t *roff = pyx_pages_calloc(pp, (size_t)count + 1,
-					  sizeof(*roff)), total = 0;
-	uint32_t *rsrc;
-	struct other_it it = { 0 };
-	uint32_t src, dst;
-
-	if (!roff)
+	if (!cnt)
 		return -PYX_E_NOMEM;
-	while (other_next(g, pre, other, &it, &src, &dst))
-		roff[dst + 1]++;
-	for (uint32_t r = 0; r < g->nroots; r++)
-		if (g->roots[r] < g->n)
-			roff[pre[g->roots[r]] + 1]++;
-	for (uint32_t i = 1; i <= count; i++)
-		roff[i] += roff[i - 1];
-	total = roff[count];
-	rsrc = pyx_pages_alloc(pp, (total ? total : 1) * sizeof(*rsrc));
-	if (!rsrc) {
-		pyx_pages_free(pp, roff);
-		return -PYX_E_NOMEM;
+	for (unsigned shift = 32; shift < 64 && (count - 1) >> (shift - 32);
+	     shift += 16) {
+		uint64_t sum = 0, *t;
+
+		memset(cnt, 0, 65536 * sizeof(*cnt));
+		for (uint64_t i = 0; i < n; i++)
+			cnt[(from[i] >> shift) & 0xffff]++;
+		for (size_t d = 0; d < 65536; d++) {
+			uint64_t c = cnt[d];
+
+			cnt[d] = sum;
+			sum += c;
+		}
+		for (uint64_t i = 0; i < n; i++)
+			to[cnt[(from[i] >> shift) & 0xffff]++] = from[i];
+		t = from;
+		from = to;
+		to = t;
 	}
-	/* fill: roff[w] runs to the start of w + 1, then shifts back */
-	memset(&it, 0, sizeof(it));
-	while (other_next(g, pre, other, &it, &src, &dst))
-		rsrc[roff[dst]++] = src;
-	for (uint32_t r = 0; r < g->nroots; r++)
-		if (g->roots[r] < g->n)
-			rsrc[roff[pre[g->roots[r]]]++] = 0;
-	memmove(roff + 1, roff, (size_t)count * sizeof(*roff));
-	roff[0] = 0;
-	*proff = roff;
-	*prsrc = rsrc;
+	pyx_pages_free(pp, cnt);
+	*out = from;
 	return 0;
 }
 
@@ -181,8 +150,8 @@ int pyx_dom_compute_in(const struct pyx_dom_graph *g, struct pyx_pages *pp,
 {
 	size_t n1 = (size_t)g->n + 1;
 	uint32_t *pre = NULL, *vert = NULL, *parent = NULL, *semi = NULL,
-		 *label = NULL, *anc = NULL, *stack = NULL, *rsrc = NULL;
-	uint64_t *roff = NULL, *other = NULL;
+		 *label = NULL, *anc = NULL, *stack = NULL;
+	uint64_t *pair = NULL, *tmp = NULL, *sorted = NULL, npair = 0;
 	uint32_t count = 0;
 	struct pyx_dom *d;
 	int err = -PYX_E_NOMEM;
@@ -198,19 +167,27 @@ int pyx_dom_compute_in(const struct pyx_dom_graph *g, struct pyx_pages *pp,
 	vert = pyx_pages_alloc(pp, n1 * sizeof(*vert));
 	pre = pyx_pages_alloc(pp, n1 * sizeof(*pre));
 	parent = pyx_pages_alloc(pp, n1 * sizeof(*parent));
-	other = pyx_pages_calloc(pp, (size_t)((g->off[g->n] + 63) / 64) + 1,
-				 sizeof(*other));
-	if (!pre || !vert || !parent || !other)
+	/* room for every edge and root; with an arena, only what is
+	 * written counts (its pages are in memory already) */
+	pair = pyx_pages_alloc(pp, (size_t)(g->off[g->n] + g->nroots + 1) *
+				   sizeof(*pair));
+	if (!pre || !vert || !parent || !pair)
 		goto out;
 	memset(pre, 0xff, n1 * sizeof(*pre));
-	if ((err = dfs(g, pp, pre, vert, parent, other, &count)) ||
-	    (err = preds(g, pp, pre, other, count, &roff, &rsrc)))
+	if ((err = dfs(g, pp, pre, vert, parent, pair, &npair, &count)))
 		goto out;
-	/* under roff and rsrc: marked free, reused when they are */
-	pyx_pages_free(pp, other);
-	other = NULL;
+	/* the virtual root is a predecessor of every root (of those the
+	 * search reached first, their tree parent too: harmless) */
+	for (uint32_t r = 0; r < g->nroots; r++)
+		if (g->roots[r] < g->n)
+			pair[npair++] = PAIR(pre[g->roots[r]], 0);
+	err = -PYX_E_NOMEM;
+	if (!(tmp = pyx_pages_alloc(pp, (size_t)(npair + 1) * sizeof(*tmp))))
+		goto out;
+	if ((err = sort_pairs(pp, pair, tmp, npair, count, &sorted)))
+		goto out;
 	/* numbers from here on: with malloc, pre's memory for what follows
-	 * (an arena's would not be reused under roff and rsrc) */
+	 * (an arena's would not be reused under the pairs) */
 	if (!pp) {
 		free(pre);
 		pre = NULL;
@@ -228,13 +205,16 @@ int pyx_dom_compute_in(const struct pyx_dom_graph *g, struct pyx_pages *pp,
 		anc[i] = parent[i];
 	}
 	/* Semidominators, in reverse preorder: the numbers above w are
-	 * linked (implicitly: anc[] starts as the tree parents). */
+	 * linked (implicitly: anc[] starts as the tree parents); w's
+	 * predecessors other than its parent end the sorted pairs left. */
 	for (uint32_t w = count - 1; w >= 1; w--) {
 		uint32_t s = parent[w];
 
-		for (uint64_t k = roff[w]; k < roff[w + 1]; k++) {
-			uint32_t v = rsrc[k], c;
+		for (; npair && PAIR_TO(sorted[npair - 1]) >= w; npair--) {
+			uint32_t v = PAIR_FROM(sorted[npair - 1]), c;
 
+			if (PAIR_TO(sorted[npair - 1]) != w)
+				continue;
 			c = v <= w ? v : semi[eval(v, w + 1, anc, label, semi,
 						   stack)];
 			if (c < s)
@@ -244,10 +224,10 @@ int pyx_dom_compute_in(const struct pyx_dom_graph *g, struct pyx_pages *pp,
 	}
 	pyx_pages_free(pp, stack);
 	stack = NULL;
-	pyx_pages_free(pp, rsrc);
-	rsrc = NULL;
-	pyx_pages_free(pp, roff);
-	roff = NULL;
+	pyx_pages_free(pp, tmp);
+	tmp = NULL;
+	pyx_pages_free(pp, pair);
+	pair = NULL;
 	/* Immediate dominators: the nearest common ancestor of the parent
 	 * and the semidominator in the tree built so far (in anc[]). */
 	anc[0] = 0;
@@ -276,9 +256,8 @@ out:
 	pyx_pages_free(pp, anc);
 	pyx_pages_free(pp, label);
 	pyx_pages_free(pp, semi);
-	pyx_pages_free(pp, rsrc);
-	pyx_pages_free(pp, roff);
-	pyx_pages_free(pp, other);
+	pyx_pages_free(pp, tmp);
+	pyx_pages_free(pp, pair);
 	pyx_pages_free(pp, parent);
 	pyx_pages_free(pp, pre);
 	pyx_pages_free(pp, vert);

@@ -10,9 +10,9 @@
  * for the depth-first search and for the path compression, so a chain of
  * millions of objects needs no deep C stack.
  *
- * Memory while it runs: 36 bytes a node, a bit an edge and 4 bytes for
- * each edge that is no edge of the search's tree (the predecessor lists
- * need no other) at most; what it keeps: 20 bytes a node (idom, preorder,
+ * Memory while it runs: 28 bytes a node and 16 for each edge that is no
+ * edge of the search's tree (the predecessors the semidominators need,
+ * sorted) at most, with room for 8 an edge reserved; what it keeps: 20 bytes a node (idom, preorder,
  * retained bytes and objects; pyx_dom_trim() frees the first two).
  * Its arrays come from the graph's arena (pages.h) when it has one:
  * allocated in the order that lets what it frees be reused.

@@ -700,8 +700,8 @@ static int step_describe(struct ctx *c, struct pyx_suspects *r)
 
 /* A bound on the bytes this file and the dominators hold in the arena at
  * once, beyond what the graph holds: during pyx_dom_compute_in() (vert,
- * pre, parent, then the predecessor rows and semi, label, anc, stack: 36
- * bytes a node, a bit and at most 4 bytes an edge), or after it (order and idom, 8 a node; the
+ * pre, parent, the predecessors and their sorted copy, then semi, label,
+ * anc, stack: 28 bytes a node, 16 an edge), or after it (order and idom, 8 a node; the
  * leaf rows and sizes, the tree, attach's pre: 28 a node and 8 a leaf;
  * type_retained()'s stacks, 8 a node, and holds()'s, 4 a node, twice when
  * the first is freed under the former; find()'s queue), each block
@@ -710,7 +710,7 @@ static size_t peak_bytes(const struct pyx_refs_graph *g)
 {
 	uint64_t n = (uint64_t)g->n + 3, dom, after;
 
-	dom = 36 * n + (g->ne + 63) / 64 * 8 + 4 * (g->ne + g->nroots);
+	dom = 28 * n + 16 * (g->ne + g->nroots);
 	after = 52 * n + 8 * (uint64_t)g->nleaf +
 		MAX_CANDIDATES * sizeof(uint32_t);
 	/* 64 bytes a block, a few dozen blocks */
