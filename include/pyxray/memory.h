@@ -95,6 +95,14 @@ int pyx_mem_read(struct pyx_mem *mem, pyx_addr_t addr, void *buf, size_t len);
 /* The same, bypassing the cache (large copies). */
 int pyx_mem_read_direct(struct pyx_mem *mem, pyx_addr_t addr, void *buf,
 			size_t len);
+/* Read n ranges at once, around the cache: with a live process, one
+ * process_vm_readv for up to 512 of them (a walk's small reads that do not
+ * depend on each other, such as pymalloc's pool headers: one system call
+ * each through the cache, a page read for 48 bytes).  r[i].failed for a
+ * range not read whole (its buf undefined), the others read.  0, or an
+ * error that ends the reading (-PYX_E_EXITED, -PYX_E_NOMEM, -PYX_E_IO). */
+int pyx_mem_read_ranges(struct pyx_mem *mem, struct pyx_mem_range *r,
+			size_t n);
 /* Read an aligned 8-byte word (a pointer or a Py_ssize_t). */
 int pyx_mem_read_u64(struct pyx_mem *mem, pyx_addr_t addr, uint64_t *out);
 /* Read a NUL-terminated C string of at most n-1 bytes; buf always ends

@@ -98,15 +98,20 @@ static int add_arena(struct pyx_pymalloc *out, pyx_addr_t a, size_t *cap)
 	return 0;
 }
 
-/* One arena's carved pools, as _PyObject_DebugMallocStats counts them. */
+/* One arena's carved pools, as _PyObject_DebugMallocStats counts them.
+ * Their headers are read at once (pyx_mem_read_ranges(): one system call
+ * for the arena, where one a pool through the page cache made the
+ * placement's stop of a 5 M-object heap, 41 k pools, ~60 ms longer). */
 static int walk_arena(struct pyx_mem *mem, const struct pyx_pymalloc_where *w,
 		      pyx_addr_t base, pyx_addr_t pool_address,
 		      struct pyx_pymalloc *out, uint64_t *used)
 {
 	uint64_t mask = w->pool_size - 1;
 	pyx_addr_t p = base, end = base + w->arena_size;
-	uint8_t h[POOL_HEADER];
-	int err;
+	struct pyx_mem_range *r = NULL;
+	uint8_t *hb = NULL;
+	size_t n;
+	int err = 0;
 
 	*used = 0;
 	if (p & mask) {
@@ -119,11 +124,32 @@ static int walk_arena(struct pyx_mem *mem, const struct pyx_pymalloc_where *w,
 		return pyx_err_set(PYX_E_BAD_MEMORY, "pymalloc arena at "
 				   PYX_PRIaddr " has its next pool at " PYX_PRIaddr,
 				   base, pool_address);
-	for (; p + w->pool_size <= pool_address; p += w->pool_size) {
+	/* at most arena_size / pool_size: the geometry checked by the
+	 * caller, not the target's numbers */
+	n = (size_t)((pool_address - p) / w->pool_size);
+	if (!n)
+		return 0;
+	r = calloc(n, sizeof(*r));
+	hb = malloc(n * POOL_HEADER);
+	if (!r || !hb) {
+		err = -PYX_E_NOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++)
+		r[i] = (struct pyx_mem_range){ p + i * w->pool_size,
+					       hb + i * POOL_HEADER,
+					       POOL_HEADER, false };
+	if ((err = pyx_mem_read_ranges(mem, r, n)))
+		goto out;
+	for (size_t i = 0; i < n; i++, p += w->pool_size) {
+		const uint8_t *h = hb + i * POOL_HEADER;
 		uint32_t count, szidx, nextoff, maxnext, size, cap;
 
-		if ((err = pyx_mem_read(mem, p, h, sizeof(h))))
-			return err;
+		if (r[i].failed) {
+			err = pyx_err_set(PYX_E_BAD_MEMORY, "pymalloc pool at "
+					  PYX_PRIaddr ": unreadable", p);
+			goto out;
+		}
 		memcpy(&count, h + PH_COUNT, 4);
 		memcpy(&szidx, h + PH_SZIDX, 4);
 		memcpy(&nextoff, h + PH_NEXTOFFSET, 4);
@@ -158,7 +184,10 @@ static int walk_arena(struct pyx_mem *mem, const struct pyx_pymalloc_where *w,
 		out->quantization_bytes += (w->pool_size - POOL_HEADER) % size;
 		*used += (uint64_t)count * size;
 	}
-	return 0;
+out:
+	free(r);
+	free(hb);
+	return err;
 }
 
 int pyx_pymalloc_walk(struct pyx_mem *mem, const struct pyx_pymalloc_where *w,

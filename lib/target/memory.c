@@ -732,6 +732,8 @@ static int cached_read(struct pyx_mem *mem, pyx_addr_t addr, uint8_t *dst,
 
 static int copy_read(struct pyx_mem *mem, pyx_addr_t addr, uint8_t *dst,
 		     size_t len, bool direct);
+static int src_read_ranges(struct pyx_mem *mem, struct pyx_mem_range *r,
+			   size_t n, uint64_t *sys);
 
 static int mem_read(struct pyx_mem *mem, pyx_addr_t addr, void *buf,
 		    size_t len, bool direct)
@@ -777,6 +779,36 @@ int pyx_mem_read_direct(struct pyx_mem *mem, pyx_addr_t addr, void *buf,
 			size_t len)
 {
 	return mem_read(mem, addr, buf, len, true);
+}
+
+int pyx_mem_read_ranges(struct pyx_mem *mem, struct pyx_mem_range *r,
+			size_t n)
+{
+	uint64_t sys = 0;
+	int rc;
+
+	if (!mem || (n && !r))
+		return pyx_err_set(PYX_E_USAGE, "pyx_mem_read_ranges: NULL");
+	if (mem->copy.buf || mem->src.ptr) {
+		/* a copy or a core: no system call to save, and a copy's
+		 * rules (a mapping it left out is refused) are mem_read()'s */
+		for (size_t i = 0; i < n; i++) {
+			rc = mem_read(mem, r[i].addr, r[i].buf, r[i].len, true);
+			if (rc == -PYX_E_EXITED || rc == -PYX_E_NOMEM)
+				return rc;
+			r[i].failed = rc < 0;
+			pyx_err_clear();
+		}
+		return 0;
+	}
+	for (size_t i = 0; i < n; i++)
+		r[i].failed = false;
+	rc = src_read_ranges(mem, r, n, &sys);
+	mem->stats.syscalls += sys;
+	for (size_t i = 0; i < n; i++)
+		if (!r[i].failed && !rc)
+			mem->stats.bytes += r[i].len;
+	return rc;
 }
 
 int pyx_mem_read_u64(struct pyx_mem *mem, pyx_addr_t addr, uint64_t *out)
@@ -1373,6 +1405,27 @@ out:
 	return rc;
 }
 
+/* Ranges read from the source on this thread, as few system calls as its
+ * backend allows (*sys counts them); a range not read whole is failed. */
+static int src_read_ranges(struct pyx_mem *mem, struct pyx_mem_range *r,
+			   size_t n, uint64_t *sys)
+{
+	int rc = 0;
+
+	if (mem->live)
+		return live_read_ranges(mem->live, r, n, sys, NULL);
+	if (mem->src.read_ranges)
+		return mem->src.read_ranges(mem->src.ctx, r, n, sys);
+	for (size_t i = 0; i < n && !rc; i++) {
+		(*sys)++;
+		rc = mem->src.read(mem->src.ctx, r[i].addr, r[i].buf, r[i].len);
+		r[i].failed = rc < 0;
+		if (rc == -PYX_E_BAD_MEMORY)
+			rc = 0;
+	}
+	return rc;
+}
+
 /* Read the runs into their places in the buffer; failed[i] for a run that
  * could not be read. */
 static int copy_runs(struct pyx_mem *mem, struct run *runs, size_t n,
@@ -1396,22 +1449,10 @@ static int copy_runs(struct pyx_mem *mem, struct run *runs, size_t n,
 		total += r[i].len;
 	}
 	jobs = shares(total, mem->jobs, &(uint64_t){ 0 });
-	if (mem->live && jobs > 1 && !mem->live->use_pread) {
+	if (mem->live && jobs > 1 && !mem->live->use_pread)
 		rc = live_read_parallel(mem->live, r, n, jobs, &sys);
-	} else if (mem->live) {
-		rc = live_read_ranges(mem->live, r, n, &sys, NULL);
-	} else if (mem->src.read_ranges) {
-		rc = mem->src.read_ranges(mem->src.ctx, r, n, &sys);
-	} else {
-		for (size_t i = 0; i < n && !rc; i++) {
-			sys++;
-			rc = mem->src.read(mem->src.ctx, r[i].addr, r[i].buf,
-					   r[i].len);
-			r[i].failed = rc < 0;
-			if (rc == -PYX_E_BAD_MEMORY)
-				rc = 0;
-		}
-	}
+	else
+		rc = src_read_ranges(mem, r, n, &sys);
 	mem->stats.syscalls += sys;
 	for (size_t i = 0; i < n; i++) {
 		failed[i] = r[i].failed;

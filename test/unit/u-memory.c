@@ -404,6 +404,63 @@ START_TEST(test_dead)
 }
 END_TEST
 
+/* pyx_mem_read_ranges(): many small ranges in few system calls (more
+ * than one call's iovecs), one unreadable range failed and the others
+ * read; the same through the pread fallback. */
+static void check_ranges(bool force_pread)
+{
+	enum { N = 700, LEN = 48 };
+	struct shared *sh;
+	pid_t pid = spawn_filled(&sh);
+	struct pyx_mem *mem;
+	struct pyx_mem_stats st0, st1;
+	struct pyx_mem_range r[N];
+	uintptr_t base = (uintptr_t)child_region;
+	static uint8_t buf[N][LEN];
+	void *gone = mmap(NULL, PAGE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS,
+			  -1, 0);
+
+	ck_assert_ptr_ne(gone, MAP_FAILED);
+	munmap(gone, PAGE);
+	ck_assert_int_eq(pyx_mem_new_pid(pid, &mem), 0);
+	if (force_pread)
+		pyx_mem_test_force_pread(mem);
+	for (size_t i = 0; i < N; i++) {
+		size_t off = (i * 17) % (3 * PAGE - LEN);
+
+		r[i] = (struct pyx_mem_range){ base + off, buf[i], LEN, true };
+	}
+	r[N / 2].addr = (uintptr_t)gone;
+	pyx_mem_get_stats(mem, &st0);
+	ck_assert_int_eq(pyx_mem_read_ranges(mem, r, N), 0);
+	pyx_mem_get_stats(mem, &st1);
+	for (size_t i = 0; i < N; i++) {
+		size_t off = (i * 17) % (3 * PAGE - LEN);
+
+		ck_assert_int_eq(r[i].failed, i == N / 2);
+		for (size_t k = 0; k < LEN && i != N / 2; k++)
+			ck_assert_uint_eq(buf[i][k], (uint8_t)((off + k) ^ 0x5a));
+	}
+	if (!force_pread)
+		/* two calls of 512 iovecs and one more after the fault */
+		ck_assert_uint_le(st1.syscalls - st0.syscalls, 4);
+	ck_assert_int_eq(pyx_mem_read_ranges(mem, r, 0), 0);
+	pyx_mem_free(mem);
+	reap(pid);
+}
+
+START_TEST(test_read_ranges)
+{
+	check_ranges(false);
+}
+END_TEST
+
+START_TEST(test_read_ranges_pread)
+{
+	check_ranges(true);
+}
+END_TEST
+
 START_TEST(test_pread_fallback)
 {
 	struct shared *sh;
@@ -891,6 +948,8 @@ static Suite *memory_suite(void)
 	tcase_add_test(tc, test_large_direct);
 	tcase_add_test(tc, test_dead);
 	tcase_add_test(tc, test_pread_fallback);
+	tcase_add_test(tc, test_read_ranges);
+	tcase_add_test(tc, test_read_ranges_pread);
 	tcase_add_test(tc, test_snapshot);
 	tcase_add_test(tc, test_snapshot_pread);
 	tcase_add_test(tc, test_snapshot_dead);
