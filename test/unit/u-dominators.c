@@ -2,7 +2,8 @@
  * sizes on small graphs with known answers (diamonds, cycles, several
  * roots, unreachable nodes), on random graphs against a brute-force
  * definition (b is dominated by a when removing a cuts every path to b),
- * and on a chain of a million nodes (no recursion). */
+ * on a random graph of 150,000 nodes against Cooper, Harvey and Kennedy's
+ * iterative algorithm, and on a chain of a million nodes (no recursion). */
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>
@@ -201,6 +202,174 @@ START_TEST(random_graphs)
 }
 END_TEST
 
+/* The iterative algorithm of Cooper, Harvey and Kennedy (a node's
+ * dominator is the intersection of its predecessors' in the tree so far,
+ * in reverse postorder until nothing changes): an independent answer for
+ * graphs too big for the brute force.  Node n is the virtual root; doms[v]
+ * = n + 1 where no root reaches v. */
+static uint32_t *chk(uint32_t n, const uint64_t *off, const uint32_t *dst,
+		     const uint32_t *roots, uint32_t nroots)
+{
+	uint32_t vr = n, none = n + 1, *po = malloc((n + 1) * sizeof(*po)),
+		 *order = malloc((n + 1) * sizeof(*order)),
+		 *doms = malloc((n + 1) * sizeof(*doms)),
+		 *st = malloc((n + 1) * sizeof(*st)), *poff, *pred, k = 0;
+	uint64_t *cur = malloc((n + 1) * sizeof(*cur));
+	size_t sp = 0;
+	int changed = 1;
+
+	ck_assert(po && order && doms && st && cur);
+	/* predecessors, the virtual root's edges included */
+	poff = calloc(n + 2, sizeof(*poff));
+	ck_assert(poff);
+	for (uint64_t e = 0; e < off[n]; e++)
+		poff[dst[e] + 1]++;
+	for (uint32_t r = 0; r < nroots; r++)
+		poff[roots[r] + 1]++;
+	for (uint32_t v = 0; v <= n; v++)
+		poff[v + 1] += poff[v];
+	pred = malloc((poff[n + 1] + 1) * sizeof(*pred));
+	ck_assert(pred);
+	{
+		uint32_t *fill = malloc((n + 1) * sizeof(*fill));
+
+		ck_assert(fill);
+		memcpy(fill, poff, (n + 1) * sizeof(*fill));
+		for (uint32_t v = 0; v < n; v++)
+			for (uint64_t e = off[v]; e < off[v + 1]; e++)
+				pred[fill[dst[e]]++] = v;
+		for (uint32_t r = 0; r < nroots; r++)
+			pred[fill[roots[r]]++] = vr;
+		free(fill);
+	}
+	/* postorder numbers from the virtual root (iterative) */
+	for (uint32_t v = 0; v <= n; v++)
+		po[v] = none;
+	po[vr] = none - 1; /* seen */
+	st[sp] = vr;
+	cur[sp++] = 0;
+	while (sp) {
+		uint32_t v = st[sp - 1], w;
+		uint64_t end = v == vr ? nroots : off[v + 1] - off[v];
+
+		if (cur[sp - 1] >= end) {
+			po[v] = k;
+			order[k++] = v;
+			sp--;
+			continue;
+		}
+		w = v == vr ? roots[cur[sp - 1]] : dst[off[v] + cur[sp - 1]];
+		cur[sp - 1]++;
+		if (po[w] != none)
+			continue;
+		po[w] = none - 1;
+		st[sp] = w;
+		cur[sp++] = 0;
+	}
+	for (uint32_t v = 0; v <= n; v++)
+		doms[v] = none;
+	doms[vr] = vr;
+	while (changed) {
+		changed = 0;
+		for (uint32_t i = k - 1; i-- > 0;) { /* order[k - 1] is vr */
+			uint32_t b = order[i], nd = none;
+
+			for (uint32_t j = poff[b]; j < poff[b + 1]; j++) {
+				uint32_t p = pred[j], x, y;
+
+				if (doms[p] == none)
+					continue;
+				if (nd == none) {
+					nd = p;
+					continue;
+				}
+				for (x = p, y = nd; x != y;) {
+					while (po[x] < po[y])
+						x = doms[x];
+					while (po[y] < po[x])
+						y = doms[y];
+				}
+				nd = x;
+			}
+			if (doms[b] != nd) {
+				doms[b] = nd;
+				changed = 1;
+			}
+		}
+	}
+	free(po);
+	free(order);
+	free(st);
+	free(cur);
+	free(poff);
+	free(pred);
+	return doms;
+}
+
+/* A graph of 150,000 nodes (more numbers than one 16-bit pass of the
+ * predecessors' radix sort holds): a random tree from node 0, then as
+ * many random edges again (back edges, cross edges, self-loops, a few
+ * nodes many point to, as instances to their class), two more roots. */
+START_TEST(large_random_graph)
+{
+	enum { N = 150000 };
+	unsigned seed = 777;
+	uint32_t ne = 0, roots[3] = { 0 }, *dst, *doms;
+	uint64_t *off = calloc(N + 1, sizeof(*off));
+	uint32_t (*e)[2] = malloc(3 * (size_t)N * sizeof(*e));
+	struct pyx_dom_graph g;
+	struct pyx_dom *d;
+
+	ck_assert(off && e);
+	for (uint32_t v = 1; v < N; v++) {
+		e[ne][0] = (uint32_t)(rand_r(&seed) % v);
+		e[ne++][1] = v;
+	}
+	for (uint32_t i = 0; i < N; i++) {
+		uint32_t a = (uint32_t)(rand_r(&seed) % N);
+		uint32_t b = rand_r(&seed) % 4 ? (uint32_t)(rand_r(&seed) % N)
+					       : (uint32_t)(rand_r(&seed) % 16);
+
+		e[ne][0] = a;
+		e[ne++][1] = b;
+	}
+	roots[1] = (uint32_t)(rand_r(&seed) % N);
+	roots[2] = (uint32_t)(rand_r(&seed) % N);
+	/* rows by source: counting sort */
+	for (uint32_t i = 0; i < ne; i++)
+		off[e[i][0] + 1]++;
+	for (uint32_t v = 0; v < N; v++)
+		off[v + 1] += off[v];
+	dst = malloc(ne * sizeof(*dst));
+	ck_assert(dst);
+	{
+		uint64_t *fill = malloc(N * sizeof(*fill));
+
+		ck_assert(fill);
+		memcpy(fill, off, N * sizeof(*fill));
+		for (uint32_t i = 0; i < ne; i++)
+			dst[fill[e[i][0]]++] = e[i][1];
+		free(fill);
+	}
+	g = (struct pyx_dom_graph){ N, off, dst, roots, 3 };
+	ck_assert_int_eq(pyx_dom_compute(&g, &d), 0);
+	doms = chk(N, off, dst, roots, 3);
+	for (uint32_t v = 0; v < N; v++) {
+		uint32_t want = doms[v] == N + 1 ? PYX_DOM_NONE :
+				doms[v] == N ? PYX_DOM_ROOT : doms[v];
+
+		ck_assert_msg(d->idom[v] == want, "idom(%u) = %u, want %u", v,
+			      d->idom[v], want);
+	}
+	ck_assert_uint_eq(d->nreach, N);
+	free(doms);
+	pyx_dom_free(d);
+	free(dst);
+	free(e);
+	free(off);
+}
+END_TEST
+
 START_TEST(deep_chain)
 {
 	/* 0 -> 1 -> ... -> N-1, and N-1 -> 0: a million deep, iteratively */
@@ -354,6 +523,7 @@ int main(void)
 	tcase_add_test(tc, several_roots);
 	tcase_add_test(tc, random_graphs);
 	tcase_add_test(tc, deep_chain);
+	tcase_add_test(tc, large_random_graph);
 	tcase_add_test(tc, leaves_attached);
 	tcase_add_test(tc, empty);
 	tcase_set_timeout(tc, 60);
