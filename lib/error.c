@@ -8,7 +8,6 @@
 
 #include "pyxray/common.h"
 #include "pyxray/error.h"
-#include "internal.h"
 
 static const struct {
 	const char *msg;
@@ -84,7 +83,9 @@ void pyx_debug_phase(const char *who, const char *what, uint64_t *t)
 	struct rusage ru;
 
 	getrusage(RUSAGE_SELF, &ru);
-	pyx_debug("%s: %s in %.1f ms (peak %ld MiB)", who, what,
+	/* pyx_print() itself, not internal.h's pyx_debug(): this file is
+	 * what internal.h's helpers stand on, and does not include it */
+	pyx_print(PYX_DEBUG, "%s: %s in %.1f ms (peak %ld MiB)", who, what,
 		  (double)(now - *t) / 1e6, ru.ru_maxrss / 1024);
 	*t = now;
 }
