@@ -226,6 +226,10 @@ const struct pyx_typeinfo *pyx_refs_graph_typeinfo(const struct pyx_refs_graph *
 size_t pyx_refs_graph_ntypes(const struct pyx_refs_graph *g);
 const char *pyx_refs_graph_type_name(const struct pyx_refs_graph *g,
 				     uint32_t type_id);
+/* Whether an edge of this kind keeps in aux an index of refs.c's table
+ * of keys and names (its number follows the order the labels were met),
+ * not a value of the edge's own (an item's index). */
+bool pyx_refs_graph_aux_is_table(uint8_t kind);
 /* Edge e (out of src) as refs labels it: "dict value ['k']", "item [3]". */
 void pyx_refs_graph_label(const struct pyx_refs_graph *g, uint32_t src,
 			  uint64_t e, char *buf, size_t n);

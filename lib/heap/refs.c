@@ -436,6 +436,11 @@ static inline bool wide_kind(uint8_t kind)
 	}
 }
 
+bool pyx_refs_graph_aux_is_table(uint8_t kind)
+{
+	return wide_kind(kind);
+}
+
 /* Edge e's aux as edge_label() made it. */
 static inline uint64_t edge_aux(const struct graph *g, uint64_t e)
 {

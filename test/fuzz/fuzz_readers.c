@@ -138,21 +138,6 @@ static uint64_t mix(uint64_t h, uint64_t v)
 	return h * UINT64_C(0xff51afd7ed558ccd);
 }
 
-static bool wide_label(uint8_t kind)
-{
-	switch (kind) {
-	case PYX_REF_DICT_VALUE:
-	case PYX_REF_ATTR:
-	case PYX_REF_FIELD:
-	case PYX_REF_DICT:
-	case PYX_REF_TYPE:
-	case PYX_REF_MEMBER:
-		return true;
-	default:
-		return false;
-	}
-}
-
 static uint64_t graph_digest(const struct pyx_refs_graph *g)
 {
 	uint64_t h = mix(0, g->n);
@@ -181,7 +166,7 @@ static uint64_t graph_digest(const struct pyx_refs_graph *g)
 	for (uint64_t e = 0; e < g->ne; e++) {
 		h = mix(h, g->dst[e]);
 		h = mix(h, g->kind[e]);
-		if (!wide_label(g->kind[e]))
+		if (!pyx_refs_graph_aux_is_table(g->kind[e]))
 			h = mix(h, g->aux[e]);
 	}
 	/* the labels of the first edges, by text */
