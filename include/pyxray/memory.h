@@ -116,6 +116,10 @@ int pyx_mem_read_cstr(struct pyx_mem *mem, pyx_addr_t addr, char *buf,
  * stop and resume), and never while a heap copy exists. */
 bool pyx_mem_valid(struct pyx_mem *mem, pyx_addr_t addr, size_t len);
 
+/* The bytes of every readable mapping, as last read (0: no maps): a bound
+ * on what a walk of the target's memory can meet.  No system call. */
+uint64_t pyx_mem_readable_bytes(const struct pyx_mem *mem);
+
 /* Forget every cached page. */
 void pyx_mem_invalidate(struct pyx_mem *mem);
 

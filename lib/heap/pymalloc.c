@@ -193,7 +193,7 @@ out:
 int pyx_pymalloc_walk(struct pyx_mem *mem, const struct pyx_pymalloc_where *w,
 		      struct pyx_pymalloc *out)
 {
-	uint64_t arenas, narenas, v, seen = 0, bytes;
+	uint64_t arenas, narenas, v, seen = 0, bytes, most;
 	uint32_t maxarenas;
 	uint8_t *ao = NULL;
 	size_t cap = out->narena_addr;
@@ -229,6 +229,13 @@ int pyx_pymalloc_walk(struct pyx_mem *mem, const struct pyx_pymalloc_where *w,
 				   "at " PYX_PRIaddr " (%u entries, %" PRIu64
 				   " arenas) is not readable", arenas,
 				   maxarenas, narenas);
+	/* Arenas do not overlap: no more of them than the target's readable
+	 * memory holds (else each, an arena named again or at another
+	 * offset, would cost the stop a read of its pools: the target names
+	 * up to 16 M of them). */
+	most = pyx_mem_readable_bytes(mem) / w->arena_size + 1;
+	if (most == 1)
+		most = UINT64_MAX; /* no maps: the count's bound alone */
 	/* In chunks: the array may be as long as the target says, not one
 	 * buffer of maxarenas * 48 bytes. */
 	ao = malloc((size_t)AO_CHUNK * AO_SIZE);
@@ -254,7 +261,7 @@ int pyx_pymalloc_walk(struct pyx_mem *mem, const struct pyx_pymalloc_where *w,
 		memcpy(&pool_address, a + AO_POOL_ADDRESS, 8);
 		memcpy(&nfree, a + AO_NFREEPOOLS, 4);
 		memcpy(&ntotal, a + AO_NTOTALPOOLS, 4);
-		if (++seen > narenas + 1024 ||
+		if (++seen > narenas + 1024 || seen > most ||
 		    ntotal > w->arena_size / w->pool_size || nfree > ntotal ||
 		    addr + w->arena_size < addr) {
 			err = pyx_err_set(PYX_E_BAD_MEMORY, "pymalloc arena %u "

@@ -785,7 +785,8 @@ int pyx_mem_read_ranges(struct pyx_mem *mem, struct pyx_mem_range *r,
 			size_t n)
 {
 	uint64_t sys = 0;
-	int rc;
+	size_t k;
+	int rc = 0;
 
 	if (!mem || (n && !r))
 		return pyx_err_set(PYX_E_USAGE, "pyx_mem_read_ranges: NULL");
@@ -794,16 +795,26 @@ int pyx_mem_read_ranges(struct pyx_mem *mem, struct pyx_mem_range *r,
 		 * rules (a mapping it left out is refused) are mem_read()'s */
 		for (size_t i = 0; i < n; i++) {
 			rc = mem_read(mem, r[i].addr, r[i].buf, r[i].len, true);
-			if (rc == -PYX_E_EXITED || rc == -PYX_E_NOMEM)
+			if (rc < 0 && rc != -PYX_E_BAD_MEMORY)
 				return rc;
 			r[i].failed = rc < 0;
 			pyx_err_clear();
 		}
 		return 0;
 	}
-	for (size_t i = 0; i < n; i++)
-		r[i].failed = false;
-	rc = src_read_ranges(mem, r, n, &sys);
+	/* the maps' check of every read (pyx_mem_read()'s): a range outside
+	 * the readable mappings is refused before any system call, also
+	 * where /proc/PID/mem could read it */
+	for (size_t i = 0; i < n; i++) {
+		r[i].failed = !pyx_mem_valid(mem, r[i].addr, r[i].len);
+		if (r[i].failed)
+			continue;
+		for (k = i + 1; k < n && pyx_mem_valid(mem, r[k].addr, r[k].len);)
+			r[k++].failed = false;
+		if ((rc = src_read_ranges(mem, r + i, k - i, &sys)))
+			break;
+		i = k - 1;
+	}
 	mem->stats.syscalls += sys;
 	for (size_t i = 0; i < n; i++)
 		if (!r[i].failed && !rc)
@@ -959,6 +970,21 @@ static int collect_mapping(struct pyx_mem *mem, const struct pyx_map *m,
 	if (collect_run(c, m->start, m->end))
 		return pyx_err_set(PYX_E_NOMEM, "out of memory");
 	return 0;
+}
+
+uint64_t pyx_mem_readable_bytes(const struct pyx_mem *mem)
+{
+	const struct pyx_map *maps;
+	uint64_t sum = 0;
+	size_t n;
+
+	if (!mem)
+		return 0;
+	maps = mem_maps(mem, &n);
+	for (size_t i = 0; i < n; i++)
+		if (maps[i].r && maps[i].end > maps[i].start)
+			sum += maps[i].end - maps[i].start;
+	return sum;
 }
 
 uint64_t pyx_mem_snapshot_size(const struct pyx_mem *cmem)
