@@ -1,0 +1,132 @@
+/* Pages faulted in ahead of a writer (see ahead.h). */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+
+#include "ahead.h"
+
+#define PAGE 4096
+#define LEAD_DEFAULT (1u << 20)
+/* One call's bytes: small enough that the toucher keeps up with every
+ * area, big enough that the calls cost little (a call per 64 pages). */
+#define STEP (256u << 10)
+
+void pyx_ahead_init(struct pyx_ahead *a, size_t lead)
+{
+	memset(a, 0, sizeof(*a));
+	a->lead = lead ? lead : LEAD_DEFAULT;
+}
+
+int pyx_ahead_add(struct pyx_ahead *a, void *base, size_t elem, size_t cap,
+		  size_t filled)
+{
+	struct pyx_ahead_area *r;
+
+	if (!a || !base || !elem || a->narea >= PYX_AHEAD_MAX)
+		return -1;
+	r = &a->area[a->narea];
+	r->base = base;
+	r->elem = elem;
+	r->cap = cap;
+	r->filled = filled < cap ? filled : cap;
+	r->done = r->filled;
+	return (int)a->narea++;
+}
+
+void pyx_ahead_publish(struct pyx_ahead *a, int i, size_t n)
+{
+	if (a && i >= 0 && (unsigned)i < a->narea)
+		__atomic_store_n(&a->area[i].filled, n, __ATOMIC_RELAXED);
+}
+
+void pyx_ahead_stop(struct pyx_ahead *a)
+{
+	if (a)
+		__atomic_store_n(&a->stop, 1, __ATOMIC_RELEASE);
+}
+
+/* Elements [from, to) of r in memory; false if the kernel cannot. */
+static bool populate(const struct pyx_ahead_area *r, size_t from, size_t to)
+{
+	uintptr_t lo = (uintptr_t)r->base + from * r->elem;
+	uintptr_t hi = (uintptr_t)r->base + to * r->elem;
+
+	lo &= ~(uintptr_t)(PAGE - 1);
+	hi = (hi + PAGE - 1) & ~(uintptr_t)(PAGE - 1);
+	/* ENOMEM (a hole: the area was given back meanwhile) or EFAULT:
+	 * the writer faults its own pages, as without a toucher */
+#ifdef MADV_POPULATE_WRITE
+	return madvise((void *)lo, hi - lo, MADV_POPULATE_WRITE) == 0 ||
+	       errno != EINVAL;
+#else
+	(void)lo;
+	(void)hi;
+	return false;
+#endif
+}
+
+void pyx_ahead_touch(struct pyx_ahead *a)
+{
+	const struct timespec nap = { 0, 200000 };
+
+	if (!a)
+		return;
+	while (!__atomic_load_n(&a->stop, __ATOMIC_ACQUIRE)) {
+		bool busy = false;
+
+		for (unsigned i = 0; i < a->narea; i++) {
+			struct pyx_ahead_area *r = &a->area[i];
+			size_t filled = __atomic_load_n(&r->filled,
+							__ATOMIC_RELAXED);
+			size_t lead = a->lead / r->elem + 1;
+			size_t step = STEP / r->elem + 1, goal, end;
+
+			if (filled >= r->cap)
+				continue; /* full */
+			if (r->done < filled)
+				r->done = filled; /* the writer went past */
+			goal = r->cap - filled > lead ? filled + lead : r->cap;
+			if (r->done >= goal)
+				continue;
+			end = goal - r->done > step ? r->done + step : goal;
+			if (!populate(r, r->done, end))
+				return; /* the kernel has no such advice */
+			r->done = end;
+			busy = true;
+		}
+		if (!busy)
+			nanosleep(&nap, NULL);
+	}
+}
+
+size_t pyx_ahead_trim(struct pyx_ahead *a, int i, const void *base, size_t n)
+{
+	struct pyx_ahead_area *r;
+	uintptr_t lo, hi, end;
+
+	if (!a || i < 0 || (unsigned)i >= a->narea || a->area[i].base != base)
+		return 0;
+	r = &a->area[i];
+	if (n < r->filled)
+		n = r->filled;
+	/* past the room it had: it grew in place (the toucher stayed in) */
+	if (r->done <= n || n > r->cap)
+		return 0;
+	/* the page of the last element filled stays; the toucher's last
+	 * page goes, unless the area ends in it (what follows the area in
+	 * that page is not the area's) */
+	lo = (uintptr_t)r->base + n * r->elem;
+	hi = (uintptr_t)r->base + r->done * r->elem;
+	lo = (lo + PAGE - 1) & ~(uintptr_t)(PAGE - 1);
+	hi = (hi + PAGE - 1) & ~(uintptr_t)(PAGE - 1);
+	end = ((uintptr_t)r->base + r->cap * r->elem) & ~(uintptr_t)(PAGE - 1);
+	if (hi > end)
+		hi = end;
+	r->done = n;
+	if (hi <= lo || madvise((void *)lo, hi - lo, MADV_DONTNEED))
+		return 0;
+	return hi - lo;
+}

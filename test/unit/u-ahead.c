@@ -1,0 +1,198 @@
+/* Unit tests of lib/heap/ahead.c: pages faulted in ahead of a writer on
+ * another thread (no further than the lead, none past the room), what was
+ * faulted past the end given back (and nothing of an array that moved),
+ * the toucher's stop, the areas' bounds. */
+#include <check.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "ahead.h"
+#include "internal.h"
+
+#include "unit.h"
+
+#define MIB (1u << 20)
+#define PAGE 4096u
+
+static uint8_t *map(size_t len)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+	ck_assert_ptr_ne(p, MAP_FAILED);
+	return p;
+}
+
+/* Pages of [p, p + len) in memory (p page-aligned). */
+static size_t resident(const uint8_t *p, size_t len)
+{
+	unsigned char v[256];
+	size_t n = 0;
+
+	for (size_t off = 0; off < len; off += sizeof(v) * PAGE) {
+		size_t chunk = len - off < sizeof(v) * PAGE ? len - off
+							     : sizeof(v) * PAGE;
+
+		ck_assert_int_eq(mincore((void *)(p + off), chunk, v), 0);
+		for (size_t i = 0; i < (chunk + PAGE - 1) / PAGE; i++)
+			n += v[i] & 1;
+	}
+	return n;
+}
+
+/* Whether this kernel populates pages on advice (5.14 and later). */
+static bool can_populate(void)
+{
+#ifdef MADV_POPULATE_WRITE
+	uint8_t *p = map(PAGE);
+	bool ok = madvise(p, PAGE, MADV_POPULATE_WRITE) == 0;
+
+	munmap(p, PAGE);
+	return ok;
+#else
+	return false;
+#endif
+}
+
+struct job {
+	struct pyx_ahead *a;
+	uint8_t *base;
+	int area;
+	bool writer;
+	size_t before, within, beyond; /* pages seen by the writer */
+};
+
+/* The writer (on the test's thread): fills 2 MiB, publishes, then waits
+ * for the toucher to get a lead on it, and looks at what is in memory. */
+static void job_run(void *arg)
+{
+	struct job *j = arg;
+
+	if (!j->writer) {
+		pyx_ahead_touch(j->a);
+		return;
+	}
+	memset(j->base, 0xab, 2 * MIB);
+	pyx_ahead_publish(j->a, j->area, 2 * MIB / 8);
+	/* the lead (1 MiB) past what is filled, in at most 2 s */
+	for (int i = 0; i < 2000; i++) {
+		if (resident(j->base + 2 * MIB, MIB) == MIB / PAGE)
+			break;
+		msleep(1);
+	}
+	j->within = resident(j->base + 2 * MIB, MIB);
+	/* nothing far past the lead (a step of 256 KiB may overshoot) */
+	msleep(20);
+	j->beyond = resident(j->base + 4 * MIB, 4 * MIB);
+	pyx_ahead_stop(j->a);
+}
+
+START_TEST(touches_ahead)
+{
+	uint8_t *base = map(8 * MIB);
+	struct pyx_ahead a;
+	struct job j[2];
+	bool can = can_populate();
+
+	pyx_ahead_init(&a, MIB);
+	j[0] = (struct job){ &a, base, -1, true, 0, 0, 0 };
+	j[0].area = pyx_ahead_add(&a, base, 8, 8 * MIB / 8, 0);
+	ck_assert_int_eq(j[0].area, 0);
+	j[1] = j[0];
+	j[1].writer = false;
+	pyx_parallel(2, job_run, j, sizeof(j[0]));
+	if (can) {
+		ck_assert_uint_eq(j[0].within, MIB / PAGE);
+	} else {
+		/* no advice: the toucher gives up, nothing faulted */
+		ck_assert_uint_eq(j[0].within, 0);
+	}
+	ck_assert_uint_eq(j[0].beyond, 0);
+	/* given back past 2 MiB + 3 elements: the page holding the last
+	 * element stays, and its bytes */
+	ck_assert_uint_eq(pyx_ahead_trim(&a, 0, base, 2 * MIB / 8 + 3),
+			  can ? MIB : 0);
+	ck_assert_uint_eq(resident(base, 2 * MIB + PAGE), 2 * MIB / PAGE + 1);
+	ck_assert_uint_eq(resident(base + 2 * MIB + PAGE, 6 * MIB - PAGE), 0);
+	for (size_t i = 0; i < 2 * MIB; i += 4093)
+		ck_assert_uint_eq(base[i], 0xab);
+	munmap(base, 8 * MIB);
+}
+END_TEST
+
+/* An area that moved (the writer grew it elsewhere) is someone else's
+ * memory now: trim leaves it alone; nor is an area past its room
+ * touched, or one that does not exist. */
+START_TEST(trim_only_its_own)
+{
+	uint8_t *base = map(4 * MIB), *other = map(PAGE);
+	struct pyx_ahead a;
+	int i;
+
+	pyx_ahead_init(&a, MIB);
+	i = pyx_ahead_add(&a, base, 4, MIB, 0);
+	ck_assert_int_eq(i, 0);
+	memset(base, 0x5a, 4 * MIB);
+	/* as if the toucher had gone to the end */
+	a.area[i].done = MIB;
+	ck_assert_uint_eq(pyx_ahead_trim(&a, i, other, 0), 0);
+	ck_assert_uint_eq(pyx_ahead_trim(&a, -1, base, 0), 0);
+	ck_assert_uint_eq(pyx_ahead_trim(&a, 3, base, 0), 0);
+	/* more elements than its room: it grew in place, keep */
+	ck_assert_uint_eq(pyx_ahead_trim(&a, i, base, MIB + 1), 0);
+	ck_assert_uint_eq(resident(base, 4 * MIB), 4 * MIB / PAGE);
+	for (size_t k = 0; k < 4 * MIB; k += 4099)
+		ck_assert_uint_eq(base[k], 0x5a);
+	/* its own: past the first MiB, given back */
+	ck_assert_uint_eq(pyx_ahead_trim(&a, i, base, MIB / 4), 3 * MIB);
+	ck_assert_uint_eq(resident(base, 4 * MIB), MIB / PAGE);
+	ck_assert_uint_eq(base[MIB - 1], 0x5a);
+	ck_assert_uint_eq(base[MIB], 0);
+	/* once only */
+	ck_assert_uint_eq(pyx_ahead_trim(&a, i, base, MIB / 4), 0);
+	munmap(base, 4 * MIB);
+	munmap(other, PAGE);
+}
+END_TEST
+
+START_TEST(areas_bounded)
+{
+	struct pyx_ahead a;
+	uint8_t *base = map(PAGE);
+
+	pyx_ahead_init(&a, 0);
+	ck_assert_uint_eq(a.lead, MIB);
+	ck_assert_int_eq(pyx_ahead_add(&a, NULL, 8, 10, 0), -1);
+	ck_assert_int_eq(pyx_ahead_add(&a, base, 0, 10, 0), -1);
+	for (int i = 0; i < PYX_AHEAD_MAX; i++)
+		ck_assert_int_eq(pyx_ahead_add(&a, base, 1, PAGE, 0), i);
+	ck_assert_int_eq(pyx_ahead_add(&a, base, 1, PAGE, 0), -1);
+	/* no ahead */
+	ck_assert_int_eq(pyx_ahead_add(NULL, base, 1, PAGE, 0), -1);
+	pyx_ahead_publish(&a, -1, 5);
+	pyx_ahead_publish(&a, PYX_AHEAD_MAX, 5);
+	pyx_ahead_publish(NULL, 0, 5);
+	pyx_ahead_publish(&a, 2, 5);
+	ck_assert_uint_eq(a.area[2].filled, 5);
+	/* stopped before it starts: returns at once */
+	pyx_ahead_stop(&a);
+	pyx_ahead_touch(&a);
+	pyx_ahead_touch(NULL);
+	pyx_ahead_stop(NULL);
+	munmap(base, PAGE);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("ahead");
+	TCase *tc = tcase_create("core");
+
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, touches_ahead);
+	tcase_add_test(tc, trim_only_its_own);
+	tcase_add_test(tc, areas_bounded);
+	suite_add_tcase(s, tc);
+	return pyx_unit_run(s);
+}
