@@ -33,7 +33,18 @@ int pyx_ahead_add(struct pyx_ahead *a, void *base, size_t elem, size_t cap,
 	r->cap = cap;
 	r->filled = filled < cap ? filled : cap;
 	r->done = r->filled;
+	r->goal = 0;
 	return (int)a->narea++;
+}
+
+int pyx_ahead_add_goal(struct pyx_ahead *a, void *base, size_t elem,
+		       size_t cap)
+{
+	int i = pyx_ahead_add(a, base, elem, cap, 0);
+
+	if (i >= 0)
+		a->area[i].goal = 1;
+	return i;
 }
 
 void pyx_ahead_publish(struct pyx_ahead *a, int i, size_t n)
@@ -68,35 +79,48 @@ static bool populate(const struct pyx_ahead_area *r, size_t from, size_t to)
 #endif
 }
 
+/* One step for area r if it wants one: true if it took it. */
+static bool step_area(struct pyx_ahead *a, struct pyx_ahead_area *r,
+		      bool *can)
+{
+	size_t filled = __atomic_load_n(&r->filled, __ATOMIC_RELAXED);
+	size_t lead = a->lead / r->elem + 1, step = STEP / r->elem + 1;
+	size_t goal, end;
+
+	if (r->goal) {
+		goal = filled < r->cap ? filled : r->cap;
+	} else {
+		if (filled >= r->cap)
+			return false; /* full */
+		if (r->done < filled)
+			r->done = filled; /* the writer went past */
+		goal = r->cap - filled > lead ? filled + lead : r->cap;
+	}
+	if (r->done >= goal)
+		return false;
+	end = goal - r->done > step ? r->done + step : goal;
+	*can = populate(r, r->done, end);
+	r->done = end;
+	return true;
+}
+
 void pyx_ahead_touch(struct pyx_ahead *a)
 {
 	const struct timespec nap = { 0, 200000 };
+	bool can = true;
 
 	if (!a)
 		return;
-	while (!__atomic_load_n(&a->stop, __ATOMIC_ACQUIRE)) {
+	while (can && !__atomic_load_n(&a->stop, __ATOMIC_ACQUIRE)) {
 		bool busy = false;
 
-		for (unsigned i = 0; i < a->narea; i++) {
-			struct pyx_ahead_area *r = &a->area[i];
-			size_t filled = __atomic_load_n(&r->filled,
-							__ATOMIC_RELAXED);
-			size_t lead = a->lead / r->elem + 1;
-			size_t step = STEP / r->elem + 1, goal, end;
-
-			if (filled >= r->cap)
-				continue; /* full */
-			if (r->done < filled)
-				r->done = filled; /* the writer went past */
-			goal = r->cap - filled > lead ? filled + lead : r->cap;
-			if (r->done >= goal)
-				continue;
-			end = goal - r->done > step ? r->done + step : goal;
-			if (!populate(r, r->done, end))
-				return; /* the kernel has no such advice */
-			r->done = end;
-			busy = true;
-		}
+		/* the writer's lead first; then a step for a later writer */
+		for (unsigned i = 0; i < a->narea && can; i++)
+			if (!a->area[i].goal && step_area(a, &a->area[i], &can))
+				busy = true;
+		for (unsigned i = 0; i < a->narea && can && !busy; i++)
+			if (a->area[i].goal && step_area(a, &a->area[i], &can))
+				busy = true;
 		if (!busy)
 			nanosleep(&nap, NULL);
 	}
@@ -110,8 +134,8 @@ size_t pyx_ahead_trim(struct pyx_ahead *a, int i, const void *base, size_t n)
 	if (!a || i < 0 || (unsigned)i >= a->narea || a->area[i].base != base)
 		return 0;
 	r = &a->area[i];
-	if (n < r->filled)
-		n = r->filled;
+	if (!r->goal && n < r->filled)
+		n = r->filled; /* (a goal area's is no count) */
 	/* past the room it had: it grew in place (the toucher stayed in) */
 	if (r->done <= n || n > r->cap)
 		return 0;

@@ -15,6 +15,8 @@
  * far enough ahead.  An area must not move while the toucher runs (give it
  * its final room first: address space only); what the toucher faulted in
  * past the writer's last element is given back after (pyx_ahead_trim()).
+ * An area may also be faulted in for a later writer, up to a goal (what
+ * the rows will write, foreseen from the walk's count).
  * Where the kernel has no MADV_POPULATE_WRITE (before 5.14) the toucher
  * does nothing and the writer faults its own pages, as without it.
  * Library-private. */
@@ -23,14 +25,16 @@
 
 #include <stddef.h>
 
-#define PYX_AHEAD_MAX 8
+#define PYX_AHEAD_MAX 64
 
 struct pyx_ahead_area {
 	void *base;
 	size_t elem;   /* bytes of an element */
 	size_t cap;    /* elements base has room for */
-	size_t filled; /* the writer's: elements filled (atomic) */
+	size_t filled; /* the writer's: elements filled, or with goal the
+			  elements to fault in (atomic) */
 	size_t done;   /* the toucher's: elements faulted in up to */
+	int goal;      /* filled is a goal: faulted in from the start */
 };
 
 struct pyx_ahead {
@@ -48,7 +52,12 @@ void pyx_ahead_init(struct pyx_ahead *a, size_t lead);
  * toucher starts. */
 int pyx_ahead_add(struct pyx_ahead *a, void *base, size_t elem, size_t cap,
 		  size_t filled);
-/* The writer: area i holds n elements now. */
+/* An area that another writer fills later (the rows' arrays, during the
+ * walk): the toucher faults it in from its start up to the goal the writer
+ * of the count publishes (pyx_ahead_publish()), no lead. */
+int pyx_ahead_add_goal(struct pyx_ahead *a, void *base, size_t elem,
+		       size_t cap);
+/* The writer: area i holds n elements now (a goal area: fault n in). */
 void pyx_ahead_publish(struct pyx_ahead *a, int i, size_t n);
 /* The toucher: faults pages in until pyx_ahead_stop(); on its own thread
  * (a pyx_parallel() share).  Returns at once once stopped. */

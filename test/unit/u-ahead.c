@@ -121,6 +121,85 @@ START_TEST(touches_ahead)
 }
 END_TEST
 
+/* A goal area: faulted in from its start up to the goal published, no
+ * lead past it, and at most its room; a writer's area beside it keeps
+ * its lead. */
+struct goal_job {
+	struct pyx_ahead *a;
+	uint8_t *goal_base, *lead_base;
+	int gi, li;
+	bool writer;
+	size_t got, past, lead, over;
+};
+
+static void goal_run(void *arg)
+{
+	struct goal_job *j = arg;
+
+	if (!j->writer) {
+		pyx_ahead_touch(j->a);
+		return;
+	}
+	pyx_ahead_publish(j->a, j->gi, 3 * MIB / 4); /* 3 MiB of 4-byte */
+	pyx_ahead_publish(j->a, j->li, 0);
+	for (int i = 0; i < 2000; i++) {
+		if (resident(j->goal_base, 3 * MIB) == 3 * MIB / PAGE &&
+		    resident(j->lead_base, MIB) == MIB / PAGE)
+			break;
+		msleep(1);
+	}
+	msleep(20);
+	j->got = resident(j->goal_base, 3 * MIB);
+	j->past = resident(j->goal_base + 3 * MIB + PAGE, 3 * MIB - PAGE);
+	j->lead = resident(j->lead_base, MIB);
+	/* a goal past the room: the room */
+	pyx_ahead_publish(j->a, j->gi, 100 * MIB);
+	for (int i = 0; i < 2000; i++) {
+		if (resident(j->goal_base, 6 * MIB) == 6 * MIB / PAGE)
+			break;
+		msleep(1);
+	}
+	msleep(20);
+	j->over = resident(j->goal_base + 6 * MIB, 2 * MIB);
+	pyx_ahead_stop(j->a);
+}
+
+START_TEST(goal_area)
+{
+	uint8_t *goal_base = map(8 * MIB), *lead_base = map(4 * MIB);
+	struct pyx_ahead a;
+	struct goal_job j[2];
+
+	if (!can_populate()) {
+		/* covered by touches_ahead: the toucher gives up */
+		munmap(goal_base, 8 * MIB);
+		munmap(lead_base, 4 * MIB);
+		return;
+	}
+	pyx_ahead_init(&a, MIB);
+	j[0] = (struct goal_job){ &a, goal_base, lead_base, -1, -1, true,
+				  0, 0, 0, 0 };
+	/* room for 6 MiB of the 8 mapped */
+	j[0].gi = pyx_ahead_add_goal(&a, goal_base, 4, 6 * MIB / 4);
+	j[0].li = pyx_ahead_add(&a, lead_base, 8, 4 * MIB / 8, 0);
+	ck_assert_int_eq(j[0].gi, 0);
+	ck_assert_int_eq(j[0].li, 1);
+	j[1] = j[0];
+	j[1].writer = false;
+	pyx_parallel(2, goal_run, j, sizeof(j[0]));
+	ck_assert_uint_eq(j[0].got, 3 * MIB / PAGE);
+	ck_assert_uint_eq(j[0].past, 0);
+	ck_assert_uint_eq(j[0].lead, MIB / PAGE);
+	ck_assert_uint_eq(j[0].over, 0);
+	/* given back past the 1000 elements written */
+	ck_assert_uint_eq(pyx_ahead_trim(&a, j[0].gi, goal_base, 1000),
+			  6 * MIB - PAGE);
+	ck_assert_uint_eq(resident(goal_base, 8 * MIB), 1);
+	munmap(goal_base, 8 * MIB);
+	munmap(lead_base, 4 * MIB);
+}
+END_TEST
+
 /* An area that moved (the writer grew it elsewhere) is someone else's
  * memory now: trim leaves it alone; nor is an area past its room
  * touched, or one that does not exist. */
@@ -191,6 +270,7 @@ int main(void)
 
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, touches_ahead);
+	tcase_add_test(tc, goal_area);
 	tcase_add_test(tc, trim_only_its_own);
 	tcase_add_test(tc, areas_bounded);
 	suite_add_tcase(s, tc);
