@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <time.h>
@@ -13,6 +14,27 @@
 /* One call's bytes: small enough that the toucher keeps up with every
  * area, big enough that the calls cost little (a call per 64 pages). */
 #define STEP (256u << 10)
+
+bool pyx_ahead_room_is_free(void)
+{
+	static int mode = -1; /* atomic: 0 free, 1 not */
+	int m = __atomic_load_n(&mode, __ATOMIC_RELAXED);
+
+	if (m < 0) {
+		FILE *f = fopen("/proc/sys/vm/overcommit_memory", "re");
+		int v = 0;
+
+		/* unreadable: as by default (heuristic overcommit) */
+		if (f) {
+			if (fscanf(f, "%d", &v) != 1)
+				v = 0;
+			fclose(f);
+		}
+		m = v == 2;
+		__atomic_store_n(&mode, m, __ATOMIC_RELAXED);
+	}
+	return m == 0;
+}
 
 void pyx_ahead_init(struct pyx_ahead *a, size_t lead)
 {

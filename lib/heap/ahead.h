@@ -23,6 +23,7 @@
 #ifndef PYX_AHEAD_H
 #define PYX_AHEAD_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #define PYX_AHEAD_MAX 64
@@ -44,6 +45,11 @@ struct pyx_ahead {
 	int stop;    /* atomic */
 };
 
+/* Whether room that is never written costs nothing: false when the
+ * kernel counts every mapping against a commit limit (vm.overcommit_memory
+ * 2), where arrays sized for the most they could hold would take the
+ * commit that later allocations need.  Read once. */
+bool pyx_ahead_room_is_free(void);
 /* An ahead with no area, lead bytes ahead of the writer (0: 1 MiB). */
 void pyx_ahead_init(struct pyx_ahead *a, size_t lead);
 /* An area (room for cap elements of elem bytes at base, of which filled

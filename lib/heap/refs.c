@@ -2083,7 +2083,7 @@ static int walk_lists(struct refs *s, size_t max, unsigned jobs,
 		sizeof(*g->rc) };
 	uint64_t *off;
 
-	if (jobs < 2 || node_room(g, max))
+	if (jobs < 2 || !pyx_ahead_room_is_free() || node_room(g, max))
 		return pyx_heap_walk(s->py, max, on_tracked, s, hs);
 	if (!g->stash && g->rccap < g->cap) {
 		uint32_t *r = realloc(g->rc, g->cap * sizeof(*r));
