@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "ahead.h"
@@ -22,6 +23,7 @@ bool pyx_ahead_room_is_free(void)
 
 	if (m < 0) {
 		FILE *f = fopen("/proc/sys/vm/overcommit_memory", "re");
+		struct rlimit as;
 		int v = 0;
 
 		/* unreadable: as by default (heuristic overcommit) */
@@ -31,6 +33,9 @@ bool pyx_ahead_room_is_free(void)
 			fclose(f);
 		}
 		m = v == 2;
+		/* a bound on the address space (ulimit -v): room counts */
+		if (getrlimit(RLIMIT_AS, &as) == 0 && as.rlim_cur != RLIM_INFINITY)
+			m = 1;
 		__atomic_store_n(&mode, m, __ATOMIC_RELAXED);
 	}
 	return m == 0;
@@ -128,7 +133,8 @@ static bool step_area(struct pyx_ahead *a, struct pyx_ahead_area *r,
 
 void pyx_ahead_touch(struct pyx_ahead *a)
 {
-	const struct timespec nap = { 0, 200000 };
+	/* the lead (1 MiB) lasts the writer some ms: a look every half */
+	const struct timespec nap = { 0, 500000 };
 	bool can = true;
 
 	if (!a)

@@ -47,8 +47,9 @@ struct pyx_ahead {
 
 /* Whether room that is never written costs nothing: false when the
  * kernel counts every mapping against a commit limit (vm.overcommit_memory
- * 2), where arrays sized for the most they could hold would take the
- * commit that later allocations need.  Read once. */
+ * 2) or the process's address space is bounded (RLIMIT_AS), where arrays
+ * sized for the most they could hold would take what later allocations
+ * need.  Read once. */
 bool pyx_ahead_room_is_free(void);
 /* An ahead with no area, lead bytes ahead of the writer (0: 1 MiB). */
 void pyx_ahead_init(struct pyx_ahead *a, size_t lead);
@@ -68,7 +69,7 @@ void pyx_ahead_publish(struct pyx_ahead *a, int i, size_t n);
 /* The toucher: faults pages in until pyx_ahead_stop(); on its own thread
  * (a pyx_parallel() share).  Returns at once once stopped. */
 void pyx_ahead_touch(struct pyx_ahead *a);
-/* The writer is done: the toucher returns within its sleep (0.2 ms). */
+/* The writer is done: the toucher returns within its sleep (0.5 ms). */
 void pyx_ahead_stop(struct pyx_ahead *a);
 /* After the toucher has returned: the pages it faulted in past the n
  * elements area i holds given back, if the area is still at base (an array

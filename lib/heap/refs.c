@@ -127,6 +127,7 @@ struct graph {
 	struct ahead_goal {
 		int area;
 		unsigned permille;
+		size_t from;     /* no goal before so many nodes */
 	} ahg[PYX_AHEAD_MAX];
 	unsigned nahg;
 };
@@ -393,14 +394,16 @@ static void ahead_publish(struct graph *g)
 		pyx_ahead_publish(g->ahead, g->ah[i], g->n);
 	for (unsigned i = 0; i < g->nahg; i++)
 		pyx_ahead_publish(g->ahead, g->ahg[i].area,
+				  g->n < g->ahg[i].from ? 0 :
 				  g->n / 1000 * g->ahg[i].permille +
 				  g->n % 1000 * g->ahg[i].permille / 1000);
 }
 
 /* Area base (cap elements of elem bytes) faulted in for the rows, up to
- * permille thousandths of the nodes walked; its index (-1: none). */
+ * permille thousandths of the nodes walked once there are from; its index
+ * (-1: none). */
 static int ahead_goal(struct graph *g, void *base, size_t elem, size_t cap,
-		      unsigned permille)
+		      unsigned permille, size_t from)
 {
 	int i;
 
@@ -408,6 +411,7 @@ static int ahead_goal(struct graph *g, void *base, size_t elem, size_t cap,
 	    (i = pyx_ahead_add_goal(g->ahead, base, elem, cap)) < 0)
 		return -1;
 	g->ahg[g->nahg].area = i;
+	g->ahg[g->nahg].from = from;
 	g->ahg[g->nahg++].permille = permille;
 	return i;
 }
@@ -438,6 +442,36 @@ static int node_room(struct graph *g, size_t want)
 		g->cap = cap;
 	}
 	return 0;
+}
+
+/* The node arrays cut to the nodes (walk_lists() gave them room for the
+ * most: address space that would stay taken), and the row offsets to the
+ * rows.  A cut that fails keeps the array as it is. */
+static void node_shrink(struct graph *g)
+{
+	size_t n = g->n ? g->n : 1, rows = g->nrows + 2;
+	void *p;
+
+	if (g->cap > n) {
+		if ((p = realloc(g->addr, n * sizeof(*g->addr))))
+			g->addr = p;
+		if ((p = realloc(g->type, n * sizeof(*g->type))))
+			g->type = p;
+		if (g->size && (p = realloc(g->size, n * sizeof(*g->size))))
+			g->size = p;
+		/* the smallest of what they hold now */
+		g->cap = n;
+	}
+	if (g->rc && g->rccap > n &&
+	    (p = realloc(g->rc, n * sizeof(*g->rc)))) {
+		g->rc = p;
+		g->rccap = n;
+	}
+	if (g->off && g->offcap > rows &&
+	    (p = realloc(g->off, rows * sizeof(*g->off)))) {
+		g->off = p;
+		g->offcap = rows;
+	}
 }
 
 /* Append a node (its id: g->n before), findable by nothing yet. */
@@ -2000,6 +2034,24 @@ static void pre_free(struct refs *s)
 	s->npre = 0;
 }
 
+/* The fewest rows a share of the tracked rows has: a share of fewer rows
+ * costs more than it saves; asked for (--jobs), shares down to a few
+ * hundred rows (the tests). */
+static size_t rows_least(const struct refs *s)
+{
+	size_t least = s->o->capture.jobs ? 256 : 65536;
+
+#ifdef PYX_TEST_HOOKS
+	/* Test hook: shares of fewer rows (the fuzzer's images hold a few
+	 * hundred objects) */
+	const char *hook = getenv("PYX_TEST_SHARE_ROWS");
+
+	if (hook && atoi(hook) > 0)
+		least = (size_t)atoi(hook);
+#endif
+	return least;
+}
+
 /* What the rows will fill, foreseen from the nodes walked: a share's
  * edges, leaves and leaves' other referrers, in thousandths of the nodes
  * (on the 5 M heap 1.32, 0.86 and 0.69 a tracked node: the forecast stays
@@ -2021,6 +2073,9 @@ static bool part_prepare(struct refs *s, struct part *p, unsigned c,
 	struct graph *g = &s->g, *q = &p->g;
 	size_t nodes = max / jobs + 1;
 	size_t ne = 2 * nodes, nl = s->all ? nodes : 0;
+	/* the rows are cut into jobs shares only past so many (else the
+	 * shares made here go unused: nothing faulted in for them) */
+	size_t from = rows_least(s) * (jobs - 1);
 	void *base[PRE_AREAS];
 	const size_t elem[PRE_AREAS] = { sizeof(*q->dst), sizeof(*q->kind),
 					 sizeof(*q->aux), sizeof(*q->ltype),
@@ -2050,7 +2105,7 @@ static bool part_prepare(struct refs *s, struct part *p, unsigned c,
 	for (unsigned i = 0; i < PRE_AREAS; i++)
 		p->ah[i] = base[i] ? ahead_goal(g, base[i], elem[i],
 						i < 3 ? ne : nl,
-						permille[i] / jobs) : -1;
+						permille[i] / jobs, from) : -1;
 	p->pre = true;
 	return true;
 }
@@ -2109,7 +2164,7 @@ static int walk_lists(struct refs *s, size_t max, unsigned jobs,
 		g->offcap = max + 2;
 	}
 	if (g->offcap >= max + 2)
-		ahead_goal(g, g->off, sizeof(*g->off), g->offcap, 1000);
+		ahead_goal(g, g->off, sizeof(*g->off), g->offcap, 1000, 0);
 	/* the shares' arrays, as many shares as the rows will have on a
 	 * big heap (build_rows() takes them if so) */
 	if (4 + 1 + PRE_AREAS * jobs <= PYX_AHEAD_MAX &&
@@ -2190,18 +2245,7 @@ static int build_graph_do(struct refs *s, uint64_t heap_bytes)
 	 * untracked nodes' rows, appended as they are met (few: dicts and
 	 * tuples of atoms), rows to g->n. */
 	{
-		/* a share of fewer rows costs more than it saves; asked for
-		 * (--jobs), shares down to a few hundred rows (the tests) */
-		size_t least = s->o->capture.jobs ? 256 : 65536;
-
-#ifdef PYX_TEST_HOOKS
-		/* Test hook: shares of fewer rows (the fuzzer's images hold
-		 * a few hundred objects) */
-		const char *hook = getenv("PYX_TEST_SHARE_ROWS");
-
-		if (hook && atoi(hook) > 0)
-			least = (size_t)atoi(hook);
-#endif
+		size_t least = rows_least(s);
 
 		if (jobs > g->ntracked / least + 1)
 			jobs = (unsigned)(g->ntracked / least + 1);
@@ -2247,6 +2291,7 @@ static int build_graph_do(struct refs *s, uint64_t heap_bytes)
 			g->rc[d]--;
 	}
 	phase("the refcounts explained", &t);
+	node_shrink(g);
 	pyx_debug("graph: %zu nodes (%zu tracked), %zu edges, %zu leaves, %zu "
 		  "more referrers of leaves, %zu distinct names and keys",
 		  g->n, g->ntracked, g->ne, g->nleaf, g->npair, g->nwide);

@@ -22,6 +22,11 @@ static uint8_t *map(size_t len)
 		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 
 	ck_assert_ptr_ne(p, MAP_FAILED);
+	/* small pages whatever transparent_hugepage says: a 2 MiB page
+	 * would bring in more than the areas' bounds these tests check */
+#ifdef MADV_NOHUGEPAGE
+	madvise(p, len, MADV_NOHUGEPAGE);
+#endif
 	return p;
 }
 
@@ -236,6 +241,33 @@ START_TEST(trim_only_its_own)
 }
 END_TEST
 
+/* An area ending inside a page: what follows it there (the next block of
+ * the allocator, its header) is not the area's, and the trim keeps that
+ * page whole. */
+START_TEST(trim_keeps_the_next_block)
+{
+	uint8_t *base = map(3 * PAGE);
+	const size_t cap = 2 * PAGE + 100; /* 1-byte elements */
+	struct pyx_ahead a;
+	int i;
+
+	memset(base, 0x77, 3 * PAGE);
+	pyx_ahead_init(&a, MIB);
+	i = pyx_ahead_add_goal(&a, base, 1, cap);
+	ck_assert_int_eq(i, 0);
+	a.area[i].done = cap; /* the toucher went to the end */
+	/* from the page after element 10 to the page the area ends in */
+	ck_assert_uint_eq(pyx_ahead_trim(&a, i, base, 10), PAGE);
+	ck_assert_uint_eq(base[9], 0x77);
+	ck_assert_uint_eq(base[PAGE - 1], 0x77);
+	ck_assert_uint_eq(base[PAGE], 0);
+	ck_assert_uint_eq(base[2 * PAGE - 1], 0);
+	for (size_t k = 2 * PAGE; k < 3 * PAGE; k++)
+		ck_assert_uint_eq(base[k], 0x77);
+	munmap(base, 3 * PAGE);
+}
+END_TEST
+
 START_TEST(areas_bounded)
 {
 	struct pyx_ahead a;
@@ -289,6 +321,7 @@ int main(void)
 	tcase_add_test(tc, touches_ahead);
 	tcase_add_test(tc, goal_area);
 	tcase_add_test(tc, trim_only_its_own);
+	tcase_add_test(tc, trim_keeps_the_next_block);
 	tcase_add_test(tc, areas_bounded);
 	tcase_add_test(tc, room_free_unless_strict);
 	suite_add_tcase(s, tc);
