@@ -1887,11 +1887,11 @@ static void tail_run(void *arg)
 	pyx_share_err_keep(&a->e, err);
 }
 
-/* The tracked rows on jobs threads (jobs 1: the same code on this one,
- * for the same graph), then merged. */
 static void pre_free(struct refs *s);
 static void part_trim(struct refs *s, struct part *p);
 
+/* The tracked rows on jobs threads (jobs 1: the same code on this one,
+ * for the same graph), then merged. */
 static int build_rows(struct refs *s, unsigned jobs, uint64_t *t)
 {
 	struct graph *g = &s->g;
@@ -2062,8 +2062,8 @@ static size_t rows_least(const struct refs *s)
 #define PRE_PAIRS 400
 
 /* Share c of jobs made ready for the rows before the walk: its arrays
- * with room for the most rows it could have (address space only), the
- * toucher's goals.  Returns false (nothing kept) when out of memory.
+ * with room for the most rows it could have (address space only).
+ * Returns false when out of memory (pre_free() frees what it made).
  * (The merge's arrays are not: faulted in during the walk, they would be
  * in memory beside the shares' at the peak, which the merge keeps level
  * by giving back a share's pages as it copies them.) */
@@ -2072,42 +2072,44 @@ static bool part_prepare(struct refs *s, struct part *p, unsigned c,
 {
 	struct graph *g = &s->g, *q = &p->g;
 	size_t nodes = max / jobs + 1;
-	size_t ne = 2 * nodes, nl = s->all ? nodes : 0;
-	/* the rows are cut into jobs shares only past so many (else the
-	 * shares made here go unused: nothing faulted in for them) */
-	size_t from = rows_least(s) * (jobs - 1);
-	void *base[PRE_AREAS];
-	const size_t elem[PRE_AREAS] = { sizeof(*q->dst), sizeof(*q->kind),
-					 sizeof(*q->aux), sizeof(*q->ltype),
-					 sizeof(*q->lowner), sizeof(*q->lsize),
-					 2 * sizeof(*q->lpair) };
-	const unsigned permille[PRE_AREAS] = {
-		PRE_EDGES, PRE_EDGES, PRE_EDGES, PRE_LEAVES, PRE_LEAVES,
-		PRE_LEAVES, PRE_PAIRS };
 
 	p->s = s;
 	p->c = c;
 	q->mem = g->mem;
 	q->sized = g->sized;
-	if (ne && edge_room(q, ne))
+	if (edge_room(q, 2 * nodes))
 		return false;
-	if (nl && (leaf_room(q, nl) ||
-		   !(q->lpair = malloc(nl * 2 * sizeof(*q->lpair)))))
+	if (s->all && (leaf_room(q, nodes) ||
+		       !(q->lpair = malloc(nodes * 2 * sizeof(*q->lpair)))))
 		return false;
-	q->pcap = nl;
-	base[0] = q->dst;
-	base[1] = q->kind;
-	base[2] = q->aux;
-	base[3] = nl ? q->ltype : NULL;
-	base[4] = nl ? q->lowner : NULL;
-	base[5] = nl ? q->lsize : NULL;
-	base[6] = nl ? q->lpair : NULL;
+	q->pcap = s->all ? nodes : 0;
+	return true;
+}
+
+/* Share p's arrays the toucher's: their goals, a share's part of what the
+ * walk foresees (jobs shares). */
+static void part_ahead(struct refs *s, struct part *p, unsigned jobs)
+{
+	struct graph *g = &s->g, *q = &p->g;
+	/* the rows are cut into jobs shares only past so many (else the
+	 * shares made here go unused: nothing faulted in for them) */
+	size_t from = rows_least(s) * (jobs - 1);
+	void *const base[PRE_AREAS] = { q->dst, q->kind, q->aux, q->ltype,
+					q->lowner, q->lsize, q->lpair };
+	const size_t elem[PRE_AREAS] = { sizeof(*q->dst), sizeof(*q->kind),
+					 sizeof(*q->aux), sizeof(*q->ltype),
+					 sizeof(*q->lowner), sizeof(*q->lsize),
+					 2 * sizeof(*q->lpair) };
+	const size_t cap[PRE_AREAS] = { q->ecap, q->ecap, q->ecap, q->lcap,
+					q->lcap, q->lcap, q->pcap };
+	const unsigned permille[PRE_AREAS] = {
+		PRE_EDGES, PRE_EDGES, PRE_EDGES, PRE_LEAVES, PRE_LEAVES,
+		PRE_LEAVES, PRE_PAIRS };
+
 	for (unsigned i = 0; i < PRE_AREAS; i++)
-		p->ah[i] = base[i] ? ahead_goal(g, base[i], elem[i],
-						i < 3 ? ne : nl,
+		p->ah[i] = base[i] ? ahead_goal(g, base[i], elem[i], cap[i],
 						permille[i] / jobs, from) : -1;
 	p->pre = true;
-	return true;
 }
 
 /* Share p's pages faulted in past what its rows filled, given back
@@ -2169,18 +2171,12 @@ static int walk_lists(struct refs *s, size_t max, unsigned jobs,
 	 * big heap (build_rows() takes them if so) */
 	if (4 + 1 + PRE_AREAS * jobs <= PYX_AHEAD_MAX &&
 	    (s->pre = calloc(jobs, sizeof(*s->pre)))) {
-		unsigned narea = ahead->narea, nahg = g->nahg;
-
 		s->npre = jobs;
-		for (unsigned c = 0; c < jobs; c++)
-			if (!part_prepare(s, &s->pre[c], c, jobs, max)) {
-				/* none: their areas forgotten (the toucher
-				 * has not started) */
-				pre_free(s);
-				ahead->narea = narea;
-				g->nahg = nahg;
-				break;
-			}
+		for (unsigned c = 0; c < jobs && s->pre; c++)
+			if (!part_prepare(s, &s->pre[c], c, jobs, max))
+				pre_free(s); /* none, then */
+		for (unsigned c = 0; c < s->npre; c++)
+			part_ahead(s, &s->pre[c], jobs);
 	}
 	pyx_parallel(2, walk_share_run, w, sizeof(w[0]));
 	g->ahead = NULL;
