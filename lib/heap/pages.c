@@ -203,7 +203,23 @@ void pyx_pages_get_stats(struct pyx_pages *pp, struct pyx_pages_stats *out)
 	pthread_mutex_unlock(&pp->lock);
 }
 
-void pyx_pages_release(struct pyx_pages *pp)
+struct zap {
+	uint8_t *p;
+	size_t len;
+};
+
+static void zap_run(void *arg)
+{
+	struct zap *z = arg;
+
+	if (z->len)
+		(void)madvise(z->p, z->len, MADV_DONTNEED);
+}
+
+/* Below this, one munmap: a thread costs more than it saves. */
+#define ZAP_SPLIT (64u << 20)
+
+void pyx_pages_release(struct pyx_pages *pp, unsigned jobs)
 {
 	if (!pp)
 		return;
@@ -214,6 +230,13 @@ void pyx_pages_release(struct pyx_pages *pp)
 		  (unsigned long long)pp->fallbacks);
 	if (pp->len) {
 		UNPOISON(pp->base, pp->len);
+		if (jobs > 1 && pp->len >= ZAP_SPLIT) {
+			size_t half = page_up(pp->len / 2);
+			struct zap z[2] = { { pp->base, half },
+					    { pp->base + half, pp->len - half } };
+
+			pyx_parallel(2, zap_run, z, sizeof(z[0]));
+		}
 		munmap(pp->base, pp->len);
 	}
 	pthread_mutex_destroy(&pp->lock);

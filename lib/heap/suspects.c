@@ -550,7 +550,8 @@ out:
 }
 
 /* The leaves under the tree of the nodes: each leaf's dominator, its bytes
- * and count added to that node's own, the rows of leaves by dominator. */
+ * and count added to that node's own (what the retained sizes need; the
+ * rows of leaves by dominator come after, beside them: leaf_rows()). */
 static int attach_leaves(struct ctx *c)
 {
 	const struct pyx_refs_graph *g = c->g;
@@ -558,11 +559,9 @@ static int attach_leaves(struct ctx *c)
 	int err;
 
 	c->lidom = pyx_pages_alloc(c->pages, nl * sizeof(*c->lidom));
-	c->loff = pyx_pages_calloc(c->pages, n + 3, sizeof(*c->loff));
-	c->lkid = pyx_pages_alloc(c->pages, nl * sizeof(*c->lkid));
 	c->size = pyx_pages_alloc(c->pages, n * sizeof(*c->size));
 	c->nleaves = pyx_pages_calloc(c->pages, n, sizeof(*c->nleaves));
-	if (!c->lidom || !c->loff || !c->lkid || !c->size || !c->nleaves)
+	if (!c->lidom || !c->size || !c->nleaves)
 		return -PYX_E_NOMEM;
 	if ((err = pyx_dom_attach(c->d, g->nleaf, g->leaf_owner, g->leaf_pair,
 				  g->nleaf_pair, c->lidom)))
@@ -572,17 +571,34 @@ static int attach_leaves(struct ctx *c)
 	for (size_t l = 0; l < nl; l++) {
 		uint32_t v = c->lidom[l];
 
-		if (v == PYX_DOM_NONE)
+		if (v == PYX_DOM_NONE || v == PYX_DOM_ROOT)
 			continue;
-		if (v == PYX_DOM_ROOT) {
-			c->loff[n + 2]++;
-			continue;
-		}
 		c->size[v] += g->leaf_size[l];
 		c->nleaves[v]++;
-		c->loff[v + 2]++;
 	}
-	/* counting sort: row v from loff[v] */
+	return 0;
+}
+
+/* The rows of leaves by dominator (what holds() reads): a counting sort
+ * of lidom, row v from loff[v], the virtual root's row n.  Reads lidom,
+ * writes only loff and lkid. */
+static int leaf_rows(struct ctx *c, struct pyx_suspects *r)
+{
+	const struct pyx_refs_graph *g = c->g;
+	size_t n = g->n, nl = g->nleaf;
+
+	(void)r;
+	c->loff = pyx_pages_calloc(c->pages, n + 3, sizeof(*c->loff));
+	c->lkid = pyx_pages_alloc(c->pages, nl * sizeof(*c->lkid));
+	if (!c->loff || !c->lkid)
+		return -PYX_E_NOMEM;
+	for (size_t l = 0; l < nl; l++) {
+		uint32_t v = c->lidom[l];
+
+		if (v == PYX_DOM_NONE)
+			continue;
+		c->loff[(v == PYX_DOM_ROOT ? n : v) + 2]++;
+	}
 	for (size_t v = 2; v < n + 3; v++)
 		c->loff[v] += c->loff[v - 1];
 	for (size_t l = 0; l < nl; l++) {
@@ -630,16 +646,19 @@ static int both(unsigned jobs, struct step *t)
 						      pyx_share_err_raise(&t[1].e);
 }
 
-/* The leaves attached, then the sizes become the retained sizes, in
- * place (reads idom and order, writes the ctx's leaf rows and d's
- * retained arrays). */
+/* The leaves attached to the tree of the nodes (reads idom and order,
+ * writes the ctx's lidom, size and nleaves). */
+static int step_attach(struct ctx *c, struct pyx_suspects *r)
+{
+	(void)r;
+	return attach_leaves(c);
+}
+
+/* The sizes become the retained sizes, in place (reads idom and order,
+ * writes d's retained arrays). */
 static int step_retain(struct ctx *c, struct pyx_suspects *r)
 {
-	int err;
-
 	(void)r;
-	if ((err = attach_leaves(c)))
-		return err;
 	pyx_dom_retain_own(c->d, c->size, c->nleaves);
 	c->size = NULL;
 	c->nleaves = NULL;
@@ -664,8 +683,8 @@ static int step_trim(struct ctx *c, struct pyx_suspects *r)
 	return 0;
 }
 
-/* The tree as rows (reads idom and order), and which dicts are the
- * namespaces' (reads the graph). */
+/* The tree as rows (reads idom and order, writes koff and kids), and
+ * which dicts are the namespaces' (reads the graph, writes c->owners). */
 static int step_tree(struct ctx *c, struct pyx_suspects *r)
 {
 	int err;
@@ -741,9 +760,19 @@ static int compute(struct ctx *c, struct pyx_suspects *r)
 			return err;
 	}
 	phase("the dominators", &t);
+	/* attach (~60 ms on the 5 M heap) beside the tree's rows and the
+	 * namespaces (~50), then the sums up the tree (~30) beside the
+	 * leaves' rows (~20) */
+	{
+		struct step st[2] = { { .fn = step_attach, .c = c, .r = r },
+				      { .fn = step_tree, .c = c, .r = r } };
+
+		if ((err = both(c->jobs, st)))
+			return err;
+	}
 	{
 		struct step st[2] = { { .fn = step_retain, .c = c, .r = r },
-				      { .fn = step_tree, .c = c, .r = r } };
+				      { .fn = leaf_rows, .c = c, .r = r } };
 
 		if ((err = both(c->jobs, st)))
 			return err;

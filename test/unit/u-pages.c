@@ -88,7 +88,7 @@ START_TEST(bump_and_pop)
 	pyx_pages_get_stats(pp, &st);
 	ck_assert_uint_eq(st.used, STEP(10) + STEP(0));
 	ck_assert_uint_eq(st.fallbacks, 0);
-	pyx_pages_release(pp);
+	pyx_pages_release(pp, 1);
 }
 END_TEST
 
@@ -112,7 +112,7 @@ START_TEST(calloc_clears)
 	ck_assert_ptr_eq(p, buf);
 	for (size_t i = 0; i < 21; i++)
 		ck_assert_uint_eq(p[i], 0);
-	pyx_pages_release(pp);
+	pyx_pages_release(pp, 1);
 }
 END_TEST
 
@@ -139,7 +139,7 @@ START_TEST(fallback)
 	pyx_pages_free(pp, a);
 	pyx_pages_get_stats(pp, &st);
 	ck_assert_uint_eq(st.used, 0);
-	pyx_pages_release(pp);
+	pyx_pages_release(pp, 1);
 	/* no arena: plain malloc and free */
 	a = pyx_pages_alloc(NULL, 100);
 	c = pyx_pages_calloc(NULL, 10, 10);
@@ -149,7 +149,7 @@ START_TEST(fallback)
 	pyx_pages_free(NULL, c);
 	pyx_pages_free(NULL, NULL);
 	pyx_pages_trim(NULL, 0);
-	pyx_pages_release(NULL);
+	pyx_pages_release(NULL, 2);
 	ck_assert_ptr_null(pyx_pages_new(NULL, 0, 0));
 }
 END_TEST
@@ -191,7 +191,7 @@ START_TEST(trims)
 	pyx_pages_get_stats(pp, &st);
 	ck_assert_uint_eq(st.len, 2 * 4096);
 	pyx_pages_free(pp, a);
-	pyx_pages_release(pp);
+	pyx_pages_release(pp, 1);
 	/* nothing faulted: no arena, the buffer unmapped */
 	buf = map(len);
 	ck_assert_ptr_null(pyx_pages_new(buf, len, 0));
@@ -217,7 +217,7 @@ START_TEST(many_blocks)
 	ck_assert_uint_lt(st.used, 1000 * STEP(64));
 	ck_assert_uint_gt(st.used, 0);
 	ck_assert_ptr_eq(pyx_pages_alloc(pp, 64), buf + st.used);
-	pyx_pages_release(pp);
+	pyx_pages_release(pp, 1);
 }
 END_TEST
 
@@ -276,7 +276,7 @@ START_TEST(threads)
 	pyx_pages_get_stats(pp, &st);
 	ck_assert_uint_gt(st.fallbacks, 0);
 	ck_assert_uint_le(st.peak, 2 * MIB);
-	pyx_pages_release(pp);
+	pyx_pages_release(pp, 1);
 }
 END_TEST
 
@@ -389,7 +389,7 @@ START_TEST(dominators_in_arena)
 		pyx_pages_free(pp, s2);
 		pyx_pages_free(pp, o2);
 		pyx_dom_free(d2);
-		pyx_pages_release(pp);
+		pyx_pages_release(pp, 1);
 		free(koff1);
 		free(kids1);
 		free(s1);
@@ -454,7 +454,7 @@ START_TEST(release_pages_copy)
 		if (reserve)
 			ck_assert(!mapped(buf + sizeof(rw), 4096));
 		ck_assert_ptr_eq(pyx_pages_alloc(pp, 100), buf);
-		pyx_pages_release(pp);
+		pyx_pages_release(pp, 1);
 		ck_assert(!mapped(buf, 4096));
 	}
 	pyx_target_free(t);
@@ -472,7 +472,7 @@ START_TEST(overrun_caught)
 
 	(void)pyx_pages_alloc(pp, 100);
 	p[100] = 1;
-	pyx_pages_release(pp);
+	pyx_pages_release(pp, 1);
 }
 END_TEST
 #endif
