@@ -165,6 +165,13 @@ struct pyx_refs_graph_opts {
 	 * text; pyx_refs_graph_str() fails and _find() is slow (a scan).
 	 * Nothing reads the target's memory afterwards. */
 	bool release_copy;
+	/* With release_copy: the search (its shortest paths, the roots held
+	 * from outside and what no root reaches) left to
+	 * pyx_refs_graph_search(), which may run beside the dominators
+	 * (suspects): until it returns, nroots, root_node, parent, pedge
+	 * and unreachable* are unset; named_root and outside_root give
+	 * the roots it will find. */
+	bool defer_search;
 };
 
 #define PYX_REFS_GRAPH_NONE UINT32_MAX
@@ -199,6 +206,11 @@ struct pyx_refs_graph {
 	const uint32_t *parent;
 	const uint64_t *pedge;
 	uint64_t unreachable, unreachable_bytes;
+	/* defer_search: the named roots (sys.modules...), and the objects
+	 * held from outside the Python heap, each a root if no named root
+	 * reaches it (node order) */
+	uint32_t nnamed_roots, noutside_roots;
+	const uint32_t *named_root, *outside_root;
 	uint64_t garbage;        /* len(gc.garbage) */
 	/* Leaves (leaf_share): no node, no edge, but counted in total_size
 	 * and unreachable.  Leaf l's first referrer is leaf_owner[l]
@@ -220,6 +232,10 @@ int pyx_refs_graph_take(struct pyx_python *py,
 			const struct pyx_refs_graph_opts *o,
 			struct pyx_refs_graph **out);
 void pyx_refs_graph_free(struct pyx_refs_graph *g);
+/* The search left by defer_search (else nothing): sets the fields it
+ * left unset.  Reads only the graph's rows beside it (and writes none):
+ * it may run beside readers of n, off and dst.  -PYX_E_NOMEM or 0. */
+int pyx_refs_graph_search(struct pyx_refs_graph *g);
 /* The facts of node v's type (name, kind); valid until the graph is freed. */
 const struct pyx_typeinfo *pyx_refs_graph_typeinfo(const struct pyx_refs_graph *g,
 						   uint32_t v);

@@ -14,16 +14,59 @@
 #define PAIR_TO(p) ((uint32_t)((p) >> 32))
 #define PAIR_FROM(p) ((uint32_t)(p))
 
+/* The depth-first search from one root, numbered from *num on (see
+ * dfs()). */
+static void dfs_from(const struct pyx_dom_graph *g, uint32_t root,
+		     uint32_t *pre, uint32_t *vert, uint32_t *parent,
+		     uint64_t *pair, uint64_t *npair, uint32_t *num,
+		     uint32_t *snode, uint64_t *sedge)
+{
+	size_t sp = 0;
+
+	pre[root] = *num;
+	vert[*num] = root;
+	parent[(*num)++] = 0;
+	snode[sp] = root;
+	sedge[sp++] = g->off[root];
+	while (sp) {
+		uint32_t v = snode[sp - 1], w;
+		uint64_t e = sedge[sp - 1];
+
+		if (e >= g->off[v + 1]) {
+			sp--;
+			continue;
+		}
+		sedge[sp - 1] = e + 1;
+		w = g->dst[e];
+		if (w >= g->n)
+			continue;
+		if (pre[w] != UNSEEN) {
+			if (w != v)
+				pair[(*npair)++] = PAIR(pre[w], pre[v]);
+			continue;
+		}
+		pre[w] = *num;
+		vert[*num] = w;
+		parent[(*num)++] = pre[v];
+		/* each node is pushed once: sp <= n */
+		snode[sp] = w;
+		sedge[sp++] = g->off[w];
+	}
+}
+
 /* Depth-first preorder from the virtual root (number 0): pre[] by node,
  * vert[] and parent[] by number, *count the numbers used.  Each edge that
  * is no tree edge (its target seen before; not a self-loop) appended to
  * pair[] (room for every edge): the only predecessors the semidominators
  * need, as w's tree parent is where they start.  In a Python heap four
  * edges in five are tree edges, and the others go mostly to a few nodes
- * (an instance's class). */
+ * (an instance's class).  The roots first, then each of roots2 that they
+ * did not reach; *named: the numbers the roots' searches used (below it,
+ * a node the roots reach). */
 static int dfs(const struct pyx_dom_graph *g, struct pyx_pages *pp,
 	       uint32_t *pre, uint32_t *vert, uint32_t *parent,
-	       uint64_t *pair, uint64_t *npair, uint32_t *count)
+	       uint64_t *pair, uint64_t *npair, uint32_t *count,
+	       uint32_t *named)
 {
 	size_t n1 = (size_t)g->n + 1;
 	uint32_t *snode = pyx_pages_alloc(pp, n1 * sizeof(*snode));
@@ -37,42 +80,15 @@ static int dfs(const struct pyx_dom_graph *g, struct pyx_pages *pp,
 	}
 	vert[0] = UNSEEN;
 	parent[0] = 0;
-	for (uint32_t r = 0; r < g->nroots; r++) {
-		uint32_t root = g->roots[r];
-		size_t sp = 0;
-
-		if (root >= g->n || pre[root] != UNSEEN)
-			continue;
-		pre[root] = num;
-		vert[num] = root;
-		parent[num++] = 0;
-		snode[sp] = root;
-		sedge[sp++] = g->off[root];
-		while (sp) {
-			uint32_t v = snode[sp - 1], w;
-			uint64_t e = sedge[sp - 1];
-
-			if (e >= g->off[v + 1]) {
-				sp--;
-				continue;
-			}
-			sedge[sp - 1] = e + 1;
-			w = g->dst[e];
-			if (w >= g->n)
-				continue;
-			if (pre[w] != UNSEEN) {
-				if (w != v)
-					pair[(*npair)++] = PAIR(pre[w], pre[v]);
-				continue;
-			}
-			pre[w] = num;
-			vert[num] = w;
-			parent[num++] = pre[v];
-			/* each node is pushed once: sp <= n */
-			snode[sp] = w;
-			sedge[sp++] = g->off[w];
-		}
-	}
+	for (uint32_t r = 0; r < g->nroots; r++)
+		if (g->roots[r] < g->n && pre[g->roots[r]] == UNSEEN)
+			dfs_from(g, g->roots[r], pre, vert, parent, pair, npair,
+				 &num, snode, sedge);
+	*named = num;
+	for (uint32_t r = 0; g->roots2 && r < g->nroots2; r++)
+		if (g->roots2[r] < g->n && pre[g->roots2[r]] == UNSEEN)
+			dfs_from(g, g->roots2[r], pre, vert, parent, pair,
+				 npair, &num, snode, sedge);
 	pyx_pages_free(pp, snode);
 	pyx_pages_free(pp, sedge);
 	*count = num;
@@ -152,7 +168,7 @@ int pyx_dom_compute_in(const struct pyx_dom_graph *g, struct pyx_pages *pp,
 	uint32_t *pre = NULL, *vert = NULL, *parent = NULL, *semi = NULL,
 		 *label = NULL, *anc = NULL, *stack = NULL;
 	uint64_t *pair = NULL, *tmp = NULL, *sorted = NULL, npair = 0;
-	uint32_t count = 0;
+	uint32_t count = 0, named = 0;
 	struct pyx_dom *d;
 	int err = -PYX_E_NOMEM;
 
@@ -169,18 +185,24 @@ int pyx_dom_compute_in(const struct pyx_dom_graph *g, struct pyx_pages *pp,
 	parent = pyx_pages_alloc(pp, n1 * sizeof(*parent));
 	/* room for every edge and root; with an arena, only what is
 	 * written counts (its pages are in memory already) */
-	pair = pyx_pages_alloc(pp, (size_t)(g->off[g->n] + g->nroots + 1) *
+	pair = pyx_pages_alloc(pp, (size_t)(g->off[g->n] + g->nroots +
+					    (g->roots2 ? g->nroots2 : 0) + 1) *
 				   sizeof(*pair));
 	if (!pre || !vert || !parent || !pair)
 		goto out;
 	memset(pre, 0xff, n1 * sizeof(*pre));
-	if ((err = dfs(g, pp, pre, vert, parent, pair, &npair, &count)))
+	if ((err = dfs(g, pp, pre, vert, parent, pair, &npair, &count,
+		       &named)))
 		goto out;
 	/* the virtual root is a predecessor of every root (of those the
-	 * search reached first, their tree parent too: harmless) */
+	 * search reached first, their tree parent too: harmless), and of
+	 * each of roots2 the roots do not reach */
 	for (uint32_t r = 0; r < g->nroots; r++)
 		if (g->roots[r] < g->n)
 			pair[npair++] = PAIR(pre[g->roots[r]], 0);
+	for (uint32_t r = 0; g->roots2 && r < g->nroots2; r++)
+		if (g->roots2[r] < g->n && pre[g->roots2[r]] >= named)
+			pair[npair++] = PAIR(pre[g->roots2[r]], 0);
 	err = -PYX_E_NOMEM;
 	if (!(tmp = pyx_pages_alloc(pp, (size_t)(npair + 1) * sizeof(*tmp))))
 		goto out;

@@ -34,6 +34,11 @@ struct pyx_dom_graph {
 	const uint32_t *dst;   /* off[n] entries; a target >= n is skipped */
 	const uint32_t *roots;
 	uint32_t nroots;
+	/* Roots only if the roots above do not reach them (the objects
+	 * held from outside the Python heap: refs' search seeds those
+	 * nothing named reaches), in this order; may be NULL. */
+	const uint32_t *roots2;
+	uint32_t nroots2;
 };
 
 struct pyx_dom {

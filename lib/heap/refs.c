@@ -196,6 +196,10 @@ struct refs {
 	uint64_t *seeded;        /* those nodes, a bit each, until parent
 				    exists */
 	size_t sroot_cap;
+	bool defer;              /* pyx_refs_graph_opts.defer_search: the
+				    search stops once the roots are seeded
+				    (nsroot of them) */
+	size_t nsroot;
 };
 
 struct memo_ent {
@@ -2792,13 +2796,74 @@ static int drop_copy(struct refs *s)
 	return 0;
 }
 
+/* With release_copy: the search's arrays, from the arena (the copy's
+ * pages), the roots seeded in them (nq in sroot). */
+static int search_arrays(struct refs *s, uint32_t **pqueue, size_t nq)
+{
+	struct graph *g = &s->g;
+	uint32_t *queue;
+
+	/* queue last: it is freed first, and its pages reused */
+	s->parent = pyx_pages_alloc(s->pages, g->n * sizeof(*s->parent));
+	s->pedge = pyx_pages_alloc(s->pages, g->n * sizeof(*s->pedge));
+	*pqueue = queue = pyx_pages_alloc(s->pages, g->n * sizeof(*queue));
+	if (!s->parent || !queue || !s->pedge)
+		return -PYX_E_NOMEM;
+	memset(s->parent, 0xff, g->n * sizeof(*s->parent));
+	for (size_t i = 0; i < nq; i++) {
+		queue[i] = s->sroot[2 * i];
+		s->parent[queue[i]] = queue[i];
+		s->pedge[queue[i]] = ROOT_EDGE | s->sroot[2 * i + 1];
+	}
+	free(s->sroot);
+	s->sroot = NULL;
+	s->sroot_cap = 0;
+	free(s->seeded);
+	s->seeded = NULL;
+	return 0;
+}
+
+/* The search from the nq roots seeded in queue, then from what is held
+ * from outside the Python heap that they do not reach.  Frees queue. */
+static int search_run(struct refs *s, uint32_t *queue, size_t nq,
+		      struct pyx_refs *r, uint64_t t)
+{
+	struct graph *g = &s->g;
+	uint32_t ext = NONE;
+	size_t head;
+	int err = 0;
+
+	bfs(s, queue, 0, nq);
+	/* What the named roots do not reach but something outside the GC
+	 * heap holds (C statics, extension state, the interpreter): the
+	 * collector's own test, refcount > references from the heap. */
+	head = nq;
+	for (uint32_t i = 0; i < g->ntracked; i++) {
+		/* refcount above the references from the heap, or immortal */
+		if (s->parent[i] != NONE || !held_outside(g, i))
+			continue;
+		if (ext == NONE && (err = root_add(s, "held from outside the "
+						    "Python heap (C code, the "
+						    "interpreter)", &ext)))
+			goto out;
+		if ((err = seed(s, i, ext, queue, &nq)))
+			goto out;
+	}
+	bfs(s, queue, head, nq);
+	r->roots = nq;
+	phase("the search", &t);
+out:
+	pyx_pages_free(s->pages, queue);
+	return err;
+}
+
 static int search(struct refs *s, struct pyx_refs *r)
 {
 	struct pyx_python *py = s->py;
 	struct graph *g = &s->g;
 	pyx_addr_t interps[64];
-	uint32_t *queue, ext = NONE;
-	size_t nq = 0, ninterp = 0, head;
+	uint32_t *queue;
+	size_t nq = 0, ninterp = 0;
 	uint64_t t = pyx_now_ns();
 	int err;
 
@@ -2861,46 +2926,14 @@ static int search(struct refs *s, struct pyx_refs *r)
 			goto out;
 		phase("the copy released", &t);
 	}
-	if (!queue) {
-		/* queue last: it is freed first, and its pages reused */
-		s->parent = pyx_pages_alloc(s->pages, g->n * sizeof(*s->parent));
-		s->pedge = pyx_pages_alloc(s->pages, g->n * sizeof(*s->pedge));
-		queue = pyx_pages_alloc(s->pages, g->n * sizeof(*queue));
-		if (!s->parent || !queue || !s->pedge) {
-			err = -PYX_E_NOMEM;
-			goto out;
-		}
-		memset(s->parent, 0xff, g->n * sizeof(*s->parent));
-		for (size_t i = 0; i < nq; i++) {
-			queue[i] = s->sroot[2 * i];
-			s->parent[queue[i]] = queue[i];
-			s->pedge[queue[i]] = ROOT_EDGE | s->sroot[2 * i + 1];
-		}
-		free(s->sroot);
-		s->sroot = NULL;
-		s->sroot_cap = 0;
-		free(s->seeded);
-		s->seeded = NULL;
+	if (s->defer) {
+		/* pyx_refs_graph_search(): the queue is NULL (release) */
+		s->nsroot = nq;
+		return 0;
 	}
-	bfs(s, queue, 0, nq);
-	/* What the named roots do not reach but something outside the GC
-	 * heap holds (C statics, extension state, the interpreter): the
-	 * collector's own test, refcount > references from the heap. */
-	head = nq;
-	for (uint32_t i = 0; i < g->ntracked; i++) {
-		/* refcount above the references from the heap, or immortal */
-		if (s->parent[i] != NONE || !held_outside(g, i))
-			continue;
-		if (ext == NONE && (err = root_add(s, "held from outside the "
-						    "Python heap (C code, the "
-						    "interpreter)", &ext)))
-			goto out;
-		if ((err = seed(s, i, ext, queue, &nq)))
-			goto out;
-	}
-	bfs(s, queue, head, nq);
-	r->roots = nq;
-	phase("the search", &t);
+	if (!queue && (err = search_arrays(s, &queue, nq)))
+		goto out;
+	return search_run(s, queue, nq, r, t);
 out:
 	pyx_pages_free(s->pages, queue);
 	return err;
@@ -3250,7 +3283,7 @@ static int dominate(struct refs *s)
 	}
 	{
 		struct pyx_dom_graph dg = { (uint32_t)n, g->off, g->dst, roots,
-					    nr };
+					    nr, NULL, 0 };
 
 		if ((err = pyx_dom_compute(&dg, &s->dom)))
 			goto out;
@@ -3752,6 +3785,9 @@ struct graph_priv {
 	struct pyx_refs_opts o;
 	uint64_t *size, *lsize;
 	uint32_t *root_node;
+	/* defer_search: the search's queue, its roots, the leaves' reach */
+	uint32_t *queue, *named, *outside;
+	uint8_t *reach;
 };
 
 /* 4-byte sizes (a, n of them, the big ones in big) as 8-byte ones.
@@ -3785,58 +3821,80 @@ static struct graph_priv *gpriv(const struct pyx_refs_graph *g)
 	return g->priv;
 }
 
-/* pyx_refs_graph_take() once the search is done: the nodes' sizes in 8
- * bytes, the roots and the unreachable nodes (leaves: false), or the
- * leaves' sizes and the unreachable leaves (true). */
+/* pyx_refs_graph_take() once the roots are found: the nodes' sizes in 8
+ * bytes and their sum (sizes), then, once the search is done, the roots
+ * and the unreachable nodes (reach), with leaves false; or the same of
+ * the leaves (true). */
 struct finish {
 	struct refs *s;
 	struct graph_priv *p;
-	bool leaves;
+	bool leaves, sizes, reach;
 	size_t nr;
 	uint64_t total, unreachable, unreachable_bytes;
 	struct pyx_share_err e;
 };
 
-static void finish_run(void *arg)
+static void finish_nodes(struct finish *f)
 {
-	struct finish *f = arg;
+	struct refs *s = f->s;
+	struct graph_priv *p = f->p;
+	struct graph *gg = &s->g;
+
+	if (f->sizes) {
+		if (!(p->size = widen(s->pages, gg->size, gg->n, gg->bign,
+				      gg->nbign))) {
+			pyx_share_err_keep(&f->e, -PYX_E_NOMEM);
+			return;
+		}
+		gg->size = NULL;
+		for (uint32_t v = 0; v < gg->n; v++)
+			f->total += p->size[v];
+	}
+	if (!f->reach)
+		return;
+	if (!p->root_node &&
+	    !(p->root_node = pyx_pages_alloc(s->pages, gg->n *
+					     sizeof(*p->root_node)))) {
+		pyx_share_err_keep(&f->e, -PYX_E_NOMEM);
+		return;
+	}
+	for (uint32_t v = 0; v < gg->n; v++) {
+		if (s->parent[v] == NONE) {
+			f->unreachable++;
+			f->unreachable_bytes += p->size[v];
+		} else if (s->parent[v] == v) {
+			p->root_node[f->nr++] = v;
+		}
+	}
+}
+
+static void finish_leaves(struct finish *f)
+{
 	struct refs *s = f->s;
 	struct graph_priv *p = f->p;
 	struct graph *gg = &s->g;
 	uint8_t *reach;
 
-	if (!f->leaves) {
-		if (!(p->size = widen(s->pages, gg->size, gg->n, gg->bign,
-				      gg->nbign)) ||
-		    !(p->root_node = pyx_pages_alloc(s->pages, gg->n *
-						     sizeof(*p->root_node)))) {
+	if (f->sizes) {
+		if (!(p->lsize = widen(s->pages, gg->lsize, gg->nleaf,
+				       gg->bigl, gg->nbigl))) {
 			pyx_share_err_keep(&f->e, -PYX_E_NOMEM);
 			return;
 		}
-		gg->size = NULL;
-		for (uint32_t v = 0; v < gg->n; v++) {
-			f->total += p->size[v];
-			if (s->parent[v] == NONE) {
-				f->unreachable++;
-				f->unreachable_bytes += p->size[v];
-			} else if (s->parent[v] == v) {
-				p->root_node[f->nr++] = v;
-			}
-		}
-		return;
+		gg->lsize = NULL;
+		for (size_t l = 0; l < gg->nleaf; l++)
+			f->total += p->lsize[l];
 	}
-	if (!(p->lsize = widen(s->pages, gg->lsize, gg->nleaf, gg->bigl,
-			       gg->nbigl))) {
+	if (!f->reach || !gg->nleaf)
+		return;
+	if (p->reach) {
+		reach = p->reach;
+		memset(reach, 0, gg->nleaf);
+	} else if (!(reach = pyx_pages_calloc(s->pages, gg->nleaf, 1))) {
 		pyx_share_err_keep(&f->e, -PYX_E_NOMEM);
 		return;
 	}
-	gg->lsize = NULL;
-	if (!gg->nleaf)
-		return;
-	if (!(reach = pyx_pages_calloc(s->pages, gg->nleaf, 1))) {
-		pyx_share_err_keep(&f->e, -PYX_E_NOMEM);
-		return;
-	}
+	p->reach = NULL;
 	for (size_t l = 0; l < gg->nleaf; l++)
 		reach[l] = gg->lowner[l] == LEAF_ROOT ||
 			   s->parent[gg->lowner[l]] != NONE;
@@ -3844,13 +3902,82 @@ static void finish_run(void *arg)
 		if (s->parent[gg->lpair[2 * i + 1]] != NONE)
 			reach[gg->lpair[2 * i]] = 1;
 	for (size_t l = 0; l < gg->nleaf; l++) {
-		f->total += p->lsize[l];
 		if (!reach[l]) {
 			f->unreachable++;
 			f->unreachable_bytes += p->lsize[l];
 		}
 	}
 	pyx_pages_free(s->pages, reach);
+}
+
+static void finish_run(void *arg)
+{
+	struct finish *f = arg;
+
+	if (f->leaves)
+		finish_leaves(f);
+	else
+		finish_nodes(f);
+}
+
+/* The finish's two halves, on two threads (jobs > 1) or in turn. */
+static int finish_both(struct refs *s, struct graph_priv *p, unsigned jobs,
+		       bool sizes, bool reach, struct finish *f)
+{
+	int err;
+
+	f[0] = (struct finish){ .s = s, .p = p, .sizes = sizes, .reach = reach };
+	f[1] = (struct finish){ .s = s, .p = p, .leaves = true, .sizes = sizes,
+				.reach = reach };
+	if (jobs > 1) {
+		pyx_parallel(2, finish_run, f, sizeof(f[0]));
+	} else {
+		finish_run(&f[0]);
+		finish_run(&f[1]);
+	}
+	return (err = pyx_share_err_raise(&f[0].e)) ? err :
+						      pyx_share_err_raise(&f[1].e);
+}
+
+/* defer_search: what the search needs allocated before the graph is
+ * handed over (from the arena, under what the dominators take beside
+ * it), and the roots it will find. */
+static int defer_prepare(struct refs *s, struct graph_priv *p,
+			 struct pyx_refs_graph *g)
+{
+	struct graph *gg = &s->g;
+	size_t no = 0, cap = 0;
+	int err;
+
+	if ((err = search_arrays(s, &p->queue, s->nsroot)))
+		return err;
+	if (!(p->named = malloc((s->nsroot ? s->nsroot : 1) *
+				sizeof(*p->named))))
+		return -PYX_E_NOMEM;
+	memcpy(p->named, p->queue, s->nsroot * sizeof(*p->named));
+	for (uint32_t i = 0; i < gg->ntracked; i++) {
+		if (!held_outside(gg, i))
+			continue;
+		if (no == cap) {
+			size_t c = cap ? 2 * cap : 1024;
+			uint32_t *o = realloc(p->outside, c * sizeof(*o));
+
+			if (!o)
+				return -PYX_E_NOMEM;
+			p->outside = o;
+			cap = c;
+		}
+		p->outside[no++] = i;
+	}
+	p->root_node = pyx_pages_alloc(s->pages, gg->n * sizeof(*p->root_node));
+	p->reach = gg->nleaf ? pyx_pages_alloc(s->pages, gg->nleaf) : NULL;
+	if (!p->root_node || (gg->nleaf && !p->reach))
+		return -PYX_E_NOMEM;
+	g->nnamed_roots = (uint32_t)s->nsroot;
+	g->named_root = p->named;
+	g->noutside_roots = (uint32_t)no;
+	g->outside_root = p->outside;
+	return 0;
 }
 
 int pyx_refs_graph_take(struct pyx_python *py,
@@ -3883,6 +4010,7 @@ int pyx_refs_graph_take(struct pyx_python *py,
 	s->all = true;
 	s->no_depth = true;
 	s->release = opts->release_copy;
+	s->defer = opts->release_copy && opts->defer_search;
 	s->leaf_share = opts->leaf_share;
 	g->pid = (int)pyx_target_pid(py->tgt);
 	g->rss_bytes = -1;
@@ -3911,21 +4039,16 @@ int pyx_refs_graph_take(struct pyx_python *py,
 	free(dummy.garbage_types);
 	if ((err = search(s, &dummy)))
 		goto out;
+	if (s->defer && (err = defer_prepare(s, p, g)))
+		goto out;
 	/* the sizes read with the nodes, in 8 bytes now that the copy is
-	 * gone, the roots and what no root reaches: the nodes' on this
-	 * thread, the leaves' on another */
+	 * gone, the roots and what no root reaches (unless deferred): the
+	 * nodes' on this thread, the leaves' on another */
 	{
-		struct finish f[2] = { { .s = s, .p = p, .leaves = false },
-				       { .s = s, .p = p, .leaves = true } };
+		struct finish f[2];
 
-		if (pyx_heap_jobs(opts->capture.jobs) > 1) {
-			pyx_parallel(2, finish_run, f, sizeof(f[0]));
-		} else {
-			finish_run(&f[0]);
-			finish_run(&f[1]);
-		}
-		if ((err = pyx_share_err_raise(&f[0].e)) ||
-		    (err = pyx_share_err_raise(&f[1].e)))
+		if ((err = finish_both(s, p, pyx_heap_jobs(opts->capture.jobs),
+				       true, !s->defer, f)))
 			goto out;
 		nr = f[0].nr;
 		s->g.sized = false;
@@ -3974,10 +4097,12 @@ int pyx_refs_graph_take(struct pyx_python *py,
 	g->dst = s->g.dst;
 	g->kind = s->g.kind;
 	g->aux = s->g.aux;
-	g->nroots = (uint32_t)nr;
-	g->root_node = p->root_node;
-	g->parent = s->parent;
-	g->pedge = s->pedge;
+	if (!s->defer) {
+		g->nroots = (uint32_t)nr;
+		g->root_node = p->root_node;
+		g->parent = s->parent;
+		g->pedge = s->pedge;
+	}
 	g->damaged_lists = s->damaged_lists;
 	g->bad_objects = s->bad_objects;
 	g->partial = g->truncated || g->damaged_lists || g->bad_objects;
@@ -3985,15 +4110,48 @@ int pyx_refs_graph_take(struct pyx_python *py,
 	/* refs' search state the graph does not need */
 	free(s->depth);
 	s->depth = NULL;
-	free(s->g.rc);
-	s->g.rc = NULL;
-	s->g.rccap = 0;
+	if (!s->defer) {
+		/* the search read it (held_outside()) */
+		free(s->g.rc);
+		s->g.rc = NULL;
+		s->g.rccap = 0;
+	}
 out:
 	if (err) {
 		pyx_refs_graph_free(g);
 		return err;
 	}
 	*out = g;
+	return 0;
+}
+
+int pyx_refs_graph_search(struct pyx_refs_graph *g)
+{
+	struct graph_priv *p = g ? gpriv(g) : NULL;
+	struct pyx_refs dummy;
+	struct finish f[2];
+	struct refs *s;
+	int err;
+
+	if (!p || !p->s.defer)
+		return 0;
+	s = &p->s;
+	s->defer = false;
+	memset(&dummy, 0, sizeof(dummy));
+	err = search_run(s, p->queue, s->nsroot, &dummy, pyx_now_ns());
+	p->queue = NULL;
+	free(s->g.rc);
+	s->g.rc = NULL;
+	s->g.rccap = 0;
+	/* this thread only: it runs beside the dominators */
+	if (err || (err = finish_both(s, p, 1, false, true, f)))
+		return err;
+	g->nroots = (uint32_t)f[0].nr;
+	g->root_node = p->root_node;
+	g->parent = s->parent;
+	g->pedge = s->pedge;
+	g->unreachable = f[0].unreachable + f[1].unreachable;
+	g->unreachable_bytes = f[0].unreachable_bytes + f[1].unreachable_bytes;
 	return 0;
 }
 
@@ -4023,6 +4181,10 @@ void pyx_refs_graph_free(struct pyx_refs_graph *g)
 		pyx_pages_free(s->pages, p->size);
 		pyx_pages_free(s->pages, p->lsize);
 		pyx_pages_free(s->pages, p->root_node);
+		pyx_pages_free(s->pages, p->queue);
+		pyx_pages_free(s->pages, p->reach);
+		free(p->named);
+		free(p->outside);
 		/* last: what came from it is gone (the 5 M heap's: 475 MiB,
 		 * its pages freed on two threads) */
 		pyx_pages_release(s->pages, pyx_heap_jobs(p->o.capture.jobs));

@@ -24,6 +24,7 @@ struct owner {
 
 struct ctx {
 	const struct pyx_refs_graph *g;
+	struct pyx_refs_graph *search; /* g, its search left to do */
 	struct pyx_pages *pages; /* the graph's: every big array */
 	size_t keep;             /* of it: what the dominators on may use */
 	struct pyx_dom *d;
@@ -668,19 +669,28 @@ static int step_retain(struct ctx *c, struct pyx_suspects *r)
 static int step_dominators(struct ctx *c, struct pyx_suspects *r)
 {
 	const struct pyx_refs_graph *g = c->g;
-	struct pyx_dom_graph dg = { g->n, g->off, g->dst, g->root_node,
-				    g->nroots };
+	/* the roots the search beside will find (defer_search) */
+	struct pyx_dom_graph dg = { g->n, g->off, g->dst, g->named_root,
+				    g->nnamed_roots, g->outside_root,
+				    g->noutside_roots };
 
 	(void)r;
+	if (!g->named_root) {
+		dg.roots = g->root_node;
+		dg.nroots = g->nroots;
+	}
 	return pyx_dom_compute_in(&dg, c->pages, &c->d);
 }
 
-/* The arena's pages the rest will not need given back (c->keep). */
+/* Beside the dominators: the arena's pages the rest will not need given
+ * back (c->keep), then the graph's search (the paths from the roots, and
+ * what no root reaches; writes only the graph's search fields, which the
+ * dominators do not read). */
 static int step_trim(struct ctx *c, struct pyx_suspects *r)
 {
 	(void)r;
 	pyx_pages_trim(c->pages, c->keep);
-	return 0;
+	return pyx_refs_graph_search(c->search);
 }
 
 /* The tree as rows (reads idom and order, writes koff and kids), and
@@ -729,7 +739,8 @@ static size_t peak_bytes(const struct pyx_refs_graph *g)
 {
 	uint64_t n = (uint64_t)g->n + 3, dom, after;
 
-	dom = 28 * n + 16 * (g->ne + g->nroots);
+	dom = 28 * n + 16 * (g->ne + g->nroots + g->nnamed_roots +
+			     g->noutside_roots);
 	after = 52 * n + 8 * (uint64_t)g->nleaf +
 		MAX_CANDIDATES * sizeof(uint32_t);
 	/* 64 bytes a block, a few dozen blocks */
@@ -759,7 +770,10 @@ static int compute(struct ctx *c, struct pyx_suspects *r)
 		if ((err = both(c->pages ? c->jobs : 1, st)))
 			return err;
 	}
-	phase("the dominators", &t);
+	r->roots = g->nroots + g->leaf_roots;
+	r->unreachable = g->unreachable;
+	r->unreachable_bytes = g->unreachable_bytes;
+	phase("the dominators, the search", &t);
 	/* attach (~60 ms on the 5 M heap) beside the tree's rows and the
 	 * namespaces (~50), then the sums up the tree (~30) beside the
 	 * leaves' rows (~20) */
@@ -831,6 +845,8 @@ int pyx_suspects_take(struct pyx_python *py, const struct pyx_suspects_opts *o,
 	/* the labels the report needs are taken before: the copy and the
 	 * dominators are never in memory together */
 	go.release_copy = true;
+	/* the search beside the dominators (compute()) */
+	go.defer_search = true;
 	if (!(r = calloc(1, sizeof(*r))))
 		return -PYX_E_NOMEM;
 	r->rss_bytes = -1;
@@ -840,6 +856,7 @@ int pyx_suspects_take(struct pyx_python *py, const struct pyx_suspects_opts *o,
 		goto out;
 	t0 = pyx_now_ns();
 	c.g = g;
+	c.search = g;
 	c.pages = pyx_refs_graph_pages(g);
 	r->pid = g->pid;
 	memcpy(r->python_version, g->python_version, sizeof(r->python_version));
@@ -849,10 +866,7 @@ int pyx_suspects_take(struct pyx_python *py, const struct pyx_suspects_opts *o,
 	r->objects = (uint64_t)g->n + g->nleaf;
 	r->edges = g->ne + g->leaf_edges;
 	r->inferred_edges = g->inferred_edges;
-	r->roots = g->nroots + g->leaf_roots;
 	r->heap_bytes = g->total_size;
-	r->unreachable = g->unreachable;
-	r->unreachable_bytes = g->unreachable_bytes;
 	r->rss_bytes = g->rss_bytes;
 	r->garbage = g->garbage;
 	r->truncated = g->truncated;

@@ -36,7 +36,8 @@ static void build(struct tg *t, uint32_t n, const uint32_t (*e)[2], size_t ne)
 static struct pyx_dom *dom(const struct tg *t, const uint32_t *roots,
 			   uint32_t nroots)
 {
-	struct pyx_dom_graph g = { t->n, t->off, t->dst, roots, nroots };
+	struct pyx_dom_graph g = { t->n, t->off, t->dst, roots, nroots,
+				   NULL, 0 };
 	struct pyx_dom *d;
 
 	ck_assert_int_eq(pyx_dom_compute(&g, &d), 0);
@@ -351,7 +352,7 @@ START_TEST(large_random_graph)
 			dst[fill[e[i][0]]++] = e[i][1];
 		free(fill);
 	}
-	g = (struct pyx_dom_graph){ N, off, dst, roots, 3 };
+	g = (struct pyx_dom_graph){ N, off, dst, roots, 3, NULL, 0 };
 	ck_assert_int_eq(pyx_dom_compute(&g, &d), 0);
 	doms = chk(N, off, dst, roots, 3);
 	for (uint32_t v = 0; v < N; v++) {
@@ -387,7 +388,7 @@ START_TEST(deep_chain)
 		size[v] = 8;
 	}
 	off[n] = n;
-	g = (struct pyx_dom_graph){ n, off, dst, &root, 1 };
+	g = (struct pyx_dom_graph){ n, off, dst, &root, 1, NULL, 0 };
 	ck_assert_int_eq(pyx_dom_compute(&g, &d), 0);
 	ck_assert_uint_eq(d->nreach, n);
 	for (uint32_t v = 1; v < n; v++)
@@ -500,10 +501,57 @@ START_TEST(leaves_attached)
 }
 END_TEST
 
+/* roots2 (refs' objects held from outside the heap): each is a root when
+ * the roots do not reach it, so the tree is the one of the roots plus
+ * those, given as roots, whatever the order and the duplicates. */
+START_TEST(secondary_roots)
+{
+	unsigned seed = 4242;
+
+	for (int round = 0; round < 500; round++) {
+		uint32_t n = 2 + (uint32_t)(rand_r(&seed) % 40), ne;
+		uint32_t roots[3], nroots = (uint32_t)(rand_r(&seed) % 3);
+		uint32_t sec[6], nsec = (uint32_t)(rand_r(&seed) % 6);
+		uint32_t all[9], nall = 0, e[120][2];
+		struct pyx_dom_graph g;
+		struct pyx_dom *d, *want;
+		struct tg t;
+
+		ne = (uint32_t)(rand_r(&seed) % (2 * n));
+		for (uint32_t i = 0; i < ne; i++) {
+			e[i][0] = (uint32_t)(rand_r(&seed) % n);
+			e[i][1] = (uint32_t)(rand_r(&seed) % n);
+		}
+		build(&t, n, (const uint32_t (*)[2])e, ne);
+		for (uint32_t r = 0; r < nroots; r++)
+			roots[r] = all[nall++] = (uint32_t)(rand_r(&seed) % n);
+		for (uint32_t r = 0; r < nsec; r++)
+			sec[r] = (uint32_t)(rand_r(&seed) % n);
+		/* the explicit set: the secondary roots the roots miss (the
+		 * search from the roots only: every node they reach) */
+		for (uint32_t r = 0; r < nsec; r++)
+			if (!nroots || reach_without(&t, roots, nroots, n,
+						     sec[r]) == 0)
+				all[nall++] = sec[r];
+		g = (struct pyx_dom_graph){ t.n, t.off, t.dst, roots, nroots,
+					    sec, nsec };
+		ck_assert_int_eq(pyx_dom_compute(&g, &d), 0);
+		want = dom(&t, all, nall);
+		ck_assert_uint_eq(d->nreach, want->nreach);
+		for (uint32_t v = 0; v < n; v++)
+			ck_assert_msg(d->idom[v] == want->idom[v],
+				      "round %d: idom(%u) = %u, want %u", round,
+				      v, d->idom[v], want->idom[v]);
+		pyx_dom_free(d);
+		pyx_dom_free(want);
+	}
+}
+END_TEST
+
 START_TEST(empty)
 {
 	uint64_t off[1] = { 0 };
-	struct pyx_dom_graph g = { 0, off, NULL, NULL, 0 };
+	struct pyx_dom_graph g = { 0, off, NULL, NULL, 0, NULL, 0 };
 	struct pyx_dom *d;
 
 	ck_assert_int_eq(pyx_dom_compute(&g, &d), 0);
@@ -525,6 +573,7 @@ int main(void)
 	tcase_add_test(tc, deep_chain);
 	tcase_add_test(tc, large_random_graph);
 	tcase_add_test(tc, leaves_attached);
+	tcase_add_test(tc, secondary_roots);
 	tcase_add_test(tc, empty);
 	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);

@@ -336,7 +336,7 @@ START_TEST(dominators_in_arena)
 		nr = 1 + (uint32_t)(rand_r(&seed) % 8);
 		for (uint32_t r = 0; r < nr; r++)
 			roots[r] = (uint32_t)(rand_r(&seed) % n);
-		g = (struct pyx_dom_graph){ n, off, dst, roots, nr };
+		g = (struct pyx_dom_graph){ n, off, dst, roots, nr, NULL, 0 };
 		ck_assert_int_eq(pyx_dom_compute(&g, &d1), 0);
 		ck_assert_int_eq(pyx_dom_compute_in(&g, pp, &d2), 0);
 		ck_assert_ptr_eq(d2->pages, pp);
