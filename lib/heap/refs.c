@@ -3989,7 +3989,7 @@ int pyx_refs_graph_take(struct pyx_python *py,
 	struct graph_priv *p;
 	struct pyx_refs dummy;
 	struct refs *s;
-	uint64_t pause0 = pyx_target_pause_ns(py->tgt), t0;
+	uint64_t pause0 = pyx_target_pause_ns(py->tgt), t0, t1;
 	size_t nr = 0;
 	int err;
 
@@ -4039,6 +4039,7 @@ int pyx_refs_graph_take(struct pyx_python *py,
 	free(dummy.garbage_types);
 	if ((err = search(s, &dummy)))
 		goto out;
+	t1 = pyx_now_ns();
 	if (s->defer && (err = defer_prepare(s, p, g)))
 		goto out;
 	/* the sizes read with the nodes, in 8 bytes now that the copy is
@@ -4056,6 +4057,8 @@ int pyx_refs_graph_take(struct pyx_python *py,
 		g->unreachable = f[0].unreachable + f[1].unreachable;
 		g->unreachable_bytes = f[0].unreachable_bytes +
 				       f[1].unreachable_bytes;
+		phase(s->defer ? "the sizes, the search's arrays" :
+				 "the sizes, the roots", &t1);
 	}
 	/* The edge arrays cut to fit, before the dominators need their
 	 * memory. */
