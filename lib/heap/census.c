@@ -86,10 +86,7 @@ struct walk {
 	bool tracked_only;
 	uint64_t bad_objects, bad_refs;
 	unsigned ticks; /* expansions since the last look at sh->e.err */
-	struct {
-		pyx_addr_t tp;
-		const struct pyx_typeinfo *ti;
-	} tcache[256];
+	struct pyx_type_cache tcache;
 };
 
 static int counts_grow(struct walk *w, size_t id)
@@ -119,26 +116,12 @@ static inline int counts_for(struct walk *w, const struct pyx_typeinfo *ti,
 	return 0;
 }
 
-#define TCACHE 256
 #define SEEN_BIT (UINT64_C(1) << 63)
 
-/* The facts of type tp, through a small direct-mapped cache in front of
- * the type table: a walk meets few types, over and over. */
 static inline int type_info(struct walk *w, pyx_addr_t tp,
 			    const struct pyx_typeinfo **ti)
 {
-	size_t i = (size_t)(tp >> 4) & (TCACHE - 1);
-	int err;
-
-	if (w->tcache[i].tp == tp && w->tcache[i].ti) {
-		*ti = w->tcache[i].ti;
-		return 0;
-	}
-	if ((err = pyx_types_get(w->types, tp, ti)))
-		return err;
-	w->tcache[i].tp = tp;
-	w->tcache[i].ti = *ti;
-	return 0;
+	return pyx_types_get_cached(w->types, &w->tcache, tp, ti);
 }
 
 static int type_of(struct walk *w, pyx_addr_t obj,

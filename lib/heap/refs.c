@@ -196,6 +196,8 @@ struct refs {
 	uint64_t *seeded;        /* those nodes, a bit each, until parent
 				    exists */
 	size_t sroot_cap;
+	struct pyx_type_cache tcache; /* the walk's and the untracked
+				    rows' (one thread at a time) */
 	bool defer;              /* pyx_refs_graph_opts.defer_search: the
 				    search stops once the roots are seeded
 				    (nsroot of them) */
@@ -952,7 +954,7 @@ static int on_tracked(void *ctx, pyx_addr_t obj, const struct pyx_heap_where *w)
 			  obj);
 		return 0;
 	}
-	if ((err = h ? pyx_types_get(s->types, h[1], &ti)
+	if ((err = h ? pyx_types_get_cached(s->types, &s->tcache, h[1], &ti)
 		     : obj_type(s, obj, &ti))) {
 		if (err == -PYX_E_NOMEM || err == -PYX_E_EXITED)
 			return err;
@@ -1076,7 +1078,7 @@ static int on_ref(void *ctx, const struct pyx_ref *ref)
 
 		if (ref->kind == PYX_REF_INFERRED || !s->untracked_targets)
 			return 0;
-		if (h ? pyx_types_get(s->types, h[1], &ti)
+		if (h ? pyx_types_get_cached(s->types, &s->tcache, h[1], &ti)
 		      : obj_type(s, ref->target, &ti)) {
 			pyx_err_clear();
 			return 0;
@@ -1219,6 +1221,7 @@ struct part {
 	size_t npend, pendcap;
 	uint64_t inferred, bad_objects;
 	uint64_t named;          /* references that name an object */
+	struct pyx_type_cache tcache; /* its thread's */
 	bool full;               /* more than s->max_edges of them */
 	bool pre;                /* made ready by walk_lists(): its areas */
 	int ah[PRE_AREAS];       /* in s->ahead: dst, kind, aux, ltype,
@@ -1345,13 +1348,14 @@ static int part_steal(struct part *p, uint32_t from, uint32_t to)
  * error: no object).  create()'s rule for pyx_refs_graph_take. */
 #define PART_NONE 2 /* part_kind(): no node nor leaf (refs' targets) */
 
-static int part_kind(struct refs *s, pyx_addr_t a, const uint64_t *w,
-		     uint32_t *type, uint64_t *size)
+static int part_kind(struct refs *s, struct pyx_type_cache *tc, pyx_addr_t a,
+		     const uint64_t *w, uint32_t *type, uint64_t *size)
 {
 	const struct pyx_typeinfo *ti;
 	int err;
 
-	if ((err = w ? pyx_types_get(s->types, w[1], &ti) : obj_type(s, a, &ti)))
+	if ((err = w ? pyx_types_get_cached(s->types, tc, w[1], &ti)
+		     : obj_type(s, a, &ti)))
 		return err;
 	*type = ti->id;
 	*size = s->g.sized ? addr_size(s, a, ti) : 0;
@@ -1409,7 +1413,7 @@ static int part_hashed(struct part *p, pyx_addr_t a, bool inferred,
 		*d = NONE;
 		goto out;
 	}
-	if ((leaf = part_kind(s, a, NULL, &type, &size)) < 0 ||
+	if ((leaf = part_kind(s, &p->tcache, a, NULL, &type, &size)) < 0 ||
 	    leaf == PART_NONE) {
 		pyx_err_clear();
 		*d = NONE;
@@ -1475,7 +1479,7 @@ static int part_find(struct part *p, const struct pyx_ref *ref, uint32_t *d,
 				*d = r;
 				return 0;
 			}
-			leaf = part_kind(s, a, w, &type, &size);
+			leaf = part_kind(s, &p->tcache, a, w, &type, &size);
 			if (leaf < 0 || leaf != !!(r & LEAF)) {
 				pyx_err_clear();
 				*d = r;
@@ -1494,7 +1498,7 @@ static int part_find(struct part *p, const struct pyx_ref *ref, uint32_t *d,
 			hdr[1] = w[1];
 			if (!live_refcount(s, hdr))
 				return part_hashed(p, a, inferred, d, fin);
-			if ((leaf = part_kind(s, a, w, &type, &size)) < 0 ||
+			if ((leaf = part_kind(s, &p->tcache, a, w, &type, &size)) < 0 ||
 			    leaf == PART_NONE) {
 				pyx_err_clear();
 				*d = NONE;
