@@ -42,7 +42,9 @@ struct pyx_suspects_opts {
 	struct pyx_heap_capture_opts capture;
 	/* Optional: called once the graph is built and the heap copy
 	 * released, with r's figures of the graph (pid, pause, objects,
-	 * heap_bytes, rss_bytes...; no suspects yet), on the calling thread
+	 * heap_bytes, rss_bytes...; no suspects yet, and roots and
+	 * unreachable*, which the search beside sets, not to be read
+	 * before it returns), on the calling thread
 	 * while the dominators and the report are computed on another (with
 	 * jobs > 1; else before them): the caller's own work with the target,
 	 * such as a second stop (none of that computation reads the target).

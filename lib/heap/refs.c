@@ -2059,7 +2059,7 @@ static int build_rows(struct refs *s, unsigned jobs, uint64_t *t)
 			row += g->ntracked / jobs;
 		else if (!(c & 1))
 			while (row < g->ntracked && acc < goal)
-				acc += g->size[row++];
+				acc += node_size(g, (uint32_t)row++);
 		pt[c].hi = row;
 		pt[c].range = RANGE(pt[c].lo, pt[c].hi);
 	}
@@ -2807,7 +2807,8 @@ static int search_arrays(struct refs *s, uint32_t **pqueue, size_t nq)
 	struct graph *g = &s->g;
 	uint32_t *queue;
 
-	/* queue last: it is freed first, and its pages reused */
+	/* queue last: it is freed first, and its pages reused (but with
+	 * defer_search: the arena's blocks after it stay) */
 	s->parent = pyx_pages_alloc(s->pages, g->n * sizeof(*s->parent));
 	s->pedge = pyx_pages_alloc(s->pages, g->n * sizeof(*s->pedge));
 	*pqueue = queue = pyx_pages_alloc(s->pages, g->n * sizeof(*queue));

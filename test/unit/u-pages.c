@@ -221,6 +221,32 @@ START_TEST(many_blocks)
 }
 END_TEST
 
+/* Released on two threads (an arena of 64 MiB or more): its pages given
+ * back in two halves, then unmapped; what lies after it untouched. */
+START_TEST(release_two_threads)
+{
+	size_t len = 96 * MIB;
+	uint8_t *buf = map(len + 4096), *next = buf + len;
+	struct pyx_pages *pp;
+	uint8_t *a;
+
+	memset(buf, 0x5a, len);
+	next[0] = 0x77;
+	pp = pyx_pages_new(buf, len, len);
+	ck_assert_ptr_nonnull(pp);
+	a = pyx_pages_alloc(pp, 80 * MIB);
+	ck_assert(inside(a, buf, len));
+	pyx_pages_free(pp, a);
+	pyx_pages_release(pp, 2);
+	ck_assert(!mapped(buf, 4096));
+	ck_assert(!mapped(buf + len / 2, 4096));
+	ck_assert(!mapped(buf + len - 4096, 4096));
+	ck_assert(mapped(next, 4096));
+	ck_assert_uint_eq(next[0], 0x77);
+	munmap(next, 4096);
+}
+END_TEST
+
 struct worker {
 	struct pyx_pages *pp;
 	int id;
@@ -487,6 +513,7 @@ int main(void)
 	tcase_add_test(tc, fallback);
 	tcase_add_test(tc, trims);
 	tcase_add_test(tc, many_blocks);
+	tcase_add_test(tc, release_two_threads);
 	tcase_add_test(tc, threads);
 	tcase_add_test(tc, release_pages_none);
 	tcase_add_test(tc, release_pages_copy);
