@@ -198,11 +198,15 @@ int pyx_dom_compute_in(const struct pyx_dom_graph *g, struct pyx_pages *pp,
 	 * search reached first, their tree parent too: harmless), and of
 	 * each of roots2 the roots do not reach */
 	for (uint32_t r = 0; r < g->nroots; r++)
-		if (g->roots[r] < g->n)
+		if (g->roots[r] < g->n) {
 			pair[npair++] = PAIR(pre[g->roots[r]], 0);
+			d->nroots++;
+		}
 	for (uint32_t r = 0; g->roots2 && r < g->nroots2; r++)
-		if (g->roots2[r] < g->n && pre[g->roots2[r]] >= named)
+		if (g->roots2[r] < g->n && pre[g->roots2[r]] >= named) {
 			pair[npair++] = PAIR(pre[g->roots2[r]], 0);
+			d->nroots++;
+		}
 	err = -PYX_E_NOMEM;
 	if (!(tmp = pyx_pages_alloc(pp, (size_t)(npair + 1) * sizeof(*tmp))))
 		goto out;
@@ -323,8 +327,11 @@ void pyx_dom_retain_own(struct pyx_dom *d, uint64_t *size, uint32_t *extra)
 	d->retained = size;
 	d->retained_count = extra;
 	d->reached_bytes = 0;
+	d->unreached = d->unreached_bytes = 0;
 	for (uint32_t v = 0; v < d->n; v++) {
 		if (d->idom[v] == PYX_DOM_NONE) {
+			d->unreached++;
+			d->unreached_bytes += size[v];
 			size[v] = 0;
 			extra[v] = 0;
 		} else {

@@ -51,6 +51,11 @@ struct pyx_dom {
 	uint64_t *retained;    /* by node, after pyx_dom_retain(): bytes */
 	uint32_t *retained_count; /* and objects (the node included) */
 	uint64_t reached_bytes;   /* the retained size of the virtual root */
+	uint32_t nroots;       /* the roots the virtual root holds: those of
+				  roots and of roots2 it has (each given
+				  once) */
+	uint64_t unreached, unreached_bytes; /* after a retain: the nodes no
+				  root reaches, and their sizes */
 	struct pyx_pages *pages;  /* the graph's: the arrays above */
 };
 

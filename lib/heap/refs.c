@@ -2523,30 +2523,35 @@ static int seed_addr(struct refs *s, pyx_addr_t a, const char *desc,
 	return seed(s, node, id, queue, nq);
 }
 
-static void bfs(struct refs *s, uint32_t *queue, size_t head, size_t nq)
+/* The search's step: node u's referents met for the first time get their
+ * parent and join the queue (*nq entries). */
+static inline void bfs_node(struct refs *s, uint32_t *queue, uint32_t u,
+			    size_t *nq)
 {
 	struct graph *g = &s->g;
 
-	while (head < nq) {
-		uint32_t u = queue[head++];
+	if (u >= g->nrows)
+		return;
+	for (uint64_t e = g->off[u]; e < g->off[u + 1]; e++) {
+		uint32_t v = g->dst[e];
 
-		if (u >= g->nrows)
+		if (s->parent[v] != NONE)
 			continue;
-		for (uint64_t e = g->off[u]; e < g->off[u + 1]; e++) {
-			uint32_t v = g->dst[e];
-
-			if (s->parent[v] != NONE)
-				continue;
-			s->parent[v] = u;
-			s->pedge[v] = e;
-			/* the whole graph has no use for depths */
-			if (s->depth)
-				s->depth[v] = s->depth[u] == UINT16_MAX
-					      ? UINT16_MAX
-					      : (uint16_t)(s->depth[u] + 1);
-			queue[nq++] = v;
-		}
+		s->parent[v] = u;
+		s->pedge[v] = e;
+		/* the whole graph has no use for depths */
+		if (s->depth)
+			s->depth[v] = s->depth[u] == UINT16_MAX
+				      ? UINT16_MAX
+				      : (uint16_t)(s->depth[u] + 1);
+		queue[(*nq)++] = v;
 	}
+}
+
+static void bfs(struct refs *s, uint32_t *queue, size_t head, size_t nq)
+{
+	while (head < nq)
+		bfs_node(s, queue, queue[head++], &nq);
 }
 
 /* Thread frames: 3.8-3.10 frame objects are nodes; 3.11+ frames live in
@@ -2828,32 +2833,43 @@ static int search_arrays(struct refs *s, uint32_t **pqueue, size_t nq)
 	return 0;
 }
 
+/* What the named roots do not reach but something outside the GC heap
+ * holds (C statics, extension state, the interpreter): the collector's own
+ * test, refcount > references from the heap; seeded in the queue (*nq),
+ * under the root *ext (made at the first, NONE before). */
+static int seed_outside(struct refs *s, uint32_t *queue, size_t *nq,
+			uint32_t *ext)
+{
+	struct graph *g = &s->g;
+	int err;
+
+	for (uint32_t i = 0; i < g->ntracked; i++) {
+		/* refcount above the references from the heap, or immortal */
+		if (s->parent[i] != NONE || !held_outside(g, i))
+			continue;
+		if (*ext == NONE && (err = root_add(s, "held from outside the "
+						     "Python heap (C code, the "
+						     "interpreter)", ext)))
+			return err;
+		if ((err = seed(s, i, *ext, queue, nq)))
+			return err;
+	}
+	return 0;
+}
+
 /* The search from the nq roots seeded in queue, then from what is held
  * from outside the Python heap that they do not reach.  Frees queue. */
 static int search_run(struct refs *s, uint32_t *queue, size_t nq,
 		      struct pyx_refs *r, uint64_t t)
 {
-	struct graph *g = &s->g;
 	uint32_t ext = NONE;
 	size_t head;
 	int err = 0;
 
 	bfs(s, queue, 0, nq);
-	/* What the named roots do not reach but something outside the GC
-	 * heap holds (C statics, extension state, the interpreter): the
-	 * collector's own test, refcount > references from the heap. */
 	head = nq;
-	for (uint32_t i = 0; i < g->ntracked; i++) {
-		/* refcount above the references from the heap, or immortal */
-		if (s->parent[i] != NONE || !held_outside(g, i))
-			continue;
-		if (ext == NONE && (err = root_add(s, "held from outside the "
-						    "Python heap (C code, the "
-						    "interpreter)", &ext)))
-			goto out;
-		if ((err = seed(s, i, ext, queue, &nq)))
-			goto out;
-	}
+	if ((err = seed_outside(s, queue, &nq, &ext)))
+		goto out;
 	bfs(s, queue, head, nq);
 	r->roots = nq;
 	phase("the search", &t);
@@ -3790,9 +3806,15 @@ struct graph_priv {
 	struct pyx_refs_opts o;
 	uint64_t *size, *lsize;
 	uint32_t *root_node;
-	/* defer_search: the search's queue, its roots, the leaves' reach */
+	/* defer_search: the search's queue, its roots, the leaves' reach;
+	 * where the search is: queue[qhead, qn) to expand, from the named
+	 * roots (qphase 0), then from what is held outside too (1), done
+	 * (2); qext the root id of the latter */
 	uint32_t *queue, *named, *outside;
 	uint8_t *reach;
+	size_t qhead, qn;
+	int qphase;
+	uint32_t qext;
 };
 
 /* 4-byte sizes (a, n of them, the big ones in big) as 8-byte ones.
@@ -3982,6 +4004,43 @@ static int defer_prepare(struct refs *s, struct graph_priv *p,
 	g->named_root = p->named;
 	g->noutside_roots = (uint32_t)no;
 	g->outside_root = p->outside;
+	/* filled in as the search goes (pyx_refs_graph_search_to()) */
+	g->parent = s->parent;
+	g->pedge = s->pedge;
+	p->qhead = 0;
+	p->qn = s->nsroot;
+	p->qphase = 0;
+	p->qext = NONE;
+	return 0;
+}
+
+/* The deferred search run until node v has its parent (v NONE: to its
+ * end): node by node as search_run() goes, so each node gets the parent
+ * the whole search gives it. */
+static int search_to(struct refs *s, struct graph_priv *p, uint32_t v)
+{
+	struct graph *g = &s->g;
+	int err;
+
+	while (p->qphase < 2 && (v == NONE || (v < g->n &&
+					       s->parent[v] == NONE))) {
+		if (p->qhead < p->qn) {
+			bfs_node(s, p->queue, p->queue[p->qhead++], &p->qn);
+			continue;
+		}
+		if (p->qphase == 1) {
+			p->qphase = 2;
+			break;
+		}
+		/* the named roots' search is over */
+		if ((err = seed_outside(s, p->queue, &p->qn, &p->qext)))
+			return err;
+		p->qphase = 1;
+		/* what held_outside() read: no more use */
+		free(g->rc);
+		g->rc = NULL;
+		g->rccap = 0;
+	}
 	return 0;
 }
 
@@ -4133,10 +4192,18 @@ out:
 	return 0;
 }
 
+int pyx_refs_graph_search_to(struct pyx_refs_graph *g, uint32_t v)
+{
+	struct graph_priv *p = g ? gpriv(g) : NULL;
+
+	if (!p || !p->s.defer)
+		return 0;
+	return search_to(&p->s, p, v == NONE ? NONE - 1 : v);
+}
+
 int pyx_refs_graph_search(struct pyx_refs_graph *g)
 {
 	struct graph_priv *p = g ? gpriv(g) : NULL;
-	struct pyx_refs dummy;
 	struct finish f[2];
 	struct refs *s;
 	int err;
@@ -4144,20 +4211,16 @@ int pyx_refs_graph_search(struct pyx_refs_graph *g)
 	if (!p || !p->s.defer)
 		return 0;
 	s = &p->s;
+	if ((err = search_to(s, p, NONE)))
+		return err;
 	s->defer = false;
-	memset(&dummy, 0, sizeof(dummy));
-	err = search_run(s, p->queue, s->nsroot, &dummy, pyx_now_ns());
+	pyx_pages_free(s->pages, p->queue);
 	p->queue = NULL;
-	free(s->g.rc);
-	s->g.rc = NULL;
-	s->g.rccap = 0;
-	/* this thread only: it runs beside the dominators */
-	if (err || (err = finish_both(s, p, 1, false, true, f)))
+	/* this thread only */
+	if ((err = finish_both(s, p, 1, false, true, f)))
 		return err;
 	g->nroots = (uint32_t)f[0].nr;
 	g->root_node = p->root_node;
-	g->parent = s->parent;
-	g->pedge = s->pedge;
 	g->unreachable = f[0].unreachable + f[1].unreachable;
 	g->unreachable_bytes = f[0].unreachable_bytes + f[1].unreachable_bytes;
 	return 0;

@@ -538,10 +538,29 @@ START_TEST(secondary_roots)
 		ck_assert_int_eq(pyx_dom_compute(&g, &d), 0);
 		want = dom(&t, all, nall);
 		ck_assert_uint_eq(d->nreach, want->nreach);
+		/* the roots the virtual root holds: every entry given */
+		ck_assert_uint_eq(d->nroots, nall);
+		ck_assert_uint_eq(want->nroots, nall);
 		for (uint32_t v = 0; v < n; v++)
 			ck_assert_msg(d->idom[v] == want->idom[v],
 				      "round %d: idom(%u) = %u, want %u", round,
 				      v, d->idom[v], want->idom[v]);
+		/* what no root reaches, and its bytes (node v: v + 1) */
+		{
+			uint64_t size[64], un = 0, unb = 0;
+
+			for (uint32_t v = 0; v < n; v++) {
+				size[v] = v + 1;
+				if (d->idom[v] == PYX_DOM_NONE) {
+					un++;
+					unb += v + 1;
+				}
+			}
+			ck_assert_int_eq(pyx_dom_retain(d, size), 0);
+			ck_assert_uint_eq(d->unreached, un);
+			ck_assert_uint_eq(d->unreached_bytes, unb);
+			ck_assert_uint_eq(d->unreached, n - d->nreach);
+		}
 		pyx_dom_free(d);
 		pyx_dom_free(want);
 	}
