@@ -166,12 +166,11 @@ struct pyx_refs_graph_opts {
 	 * Nothing reads the target's memory afterwards. */
 	bool release_copy;
 	/* With release_copy: the search (its shortest paths, the roots held
-	 * from outside and what no root reaches) left to
-	 * pyx_refs_graph_search(), which may run beside the dominators
-	 * (suspects): until it returns, nroots, root_node and unreachable*
-	 * are unset, and parent and pedge fill in as it goes
-	 * (pyx_refs_graph_search_to()); named_root and outside_root give
-	 * the roots it will find. */
+	 * from outside) left to pyx_refs_graph_search_to(), which runs only
+	 * as much of it as a node's path needs (suspects: the dominators
+	 * need only the roots, which named_root and outside_root give);
+	 * nroots, root_node and unreachable* stay unset, and parent and
+	 * pedge fill in as the search goes. */
 	bool defer_search;
 };
 
@@ -233,15 +232,11 @@ int pyx_refs_graph_take(struct pyx_python *py,
 			const struct pyx_refs_graph_opts *o,
 			struct pyx_refs_graph **out);
 void pyx_refs_graph_free(struct pyx_refs_graph *g);
-/* The search left by defer_search (else nothing): sets the fields it
- * left unset.  Reads only the graph's rows beside it (and writes none):
- * it may run beside readers of n, off and dst.  -PYX_E_NOMEM or 0. */
-int pyx_refs_graph_search(struct pyx_refs_graph *g);
-/* With defer_search: only as much of the search as gives node v its
- * parent (and every node on its path): parent and pedge hold, for every
- * node they give, what the whole search gives; PYX_REFS_GRAPH_NONE for v
- * once the search is over means no root reaches it.  One thread at a
- * time.  -PYX_E_NOMEM or 0. */
+/* With defer_search (else nothing): only as much of the search as gives
+ * node v its parent (and every node on its path): parent and pedge hold,
+ * for every node they give, what the whole search gives;
+ * PYX_REFS_GRAPH_NONE for v once the search is over means no root
+ * reaches it.  One thread at a time.  -PYX_E_NOMEM or 0. */
 int pyx_refs_graph_search_to(struct pyx_refs_graph *g, uint32_t v);
 /* The facts of node v's type (name, kind); valid until the graph is freed. */
 const struct pyx_typeinfo *pyx_refs_graph_typeinfo(const struct pyx_refs_graph *g,

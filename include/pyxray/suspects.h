@@ -43,7 +43,7 @@ struct pyx_suspects_opts {
 	/* Optional: called once the graph is built and the heap copy
 	 * released, with r's figures of the graph (pid, pause, objects,
 	 * heap_bytes, rss_bytes...; no suspects yet, and roots and
-	 * unreachable*, which the search beside sets, not to be read
+	 * unreachable*, which the computation beside sets, not to be read
 	 * before it returns), on the calling thread
 	 * while the dominators and the report are computed on another (with
 	 * jobs > 1; else before them): the caller's own work with the target,

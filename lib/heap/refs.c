@@ -2948,7 +2948,7 @@ static int search(struct refs *s, struct pyx_refs *r)
 		phase("the copy released", &t);
 	}
 	if (s->defer) {
-		/* pyx_refs_graph_search(): the queue is NULL (release) */
+		/* pyx_refs_graph_search_to(): the queue is NULL (release) */
 		s->nsroot = nq;
 		return 0;
 	}
@@ -3806,12 +3806,11 @@ struct graph_priv {
 	struct pyx_refs_opts o;
 	uint64_t *size, *lsize;
 	uint32_t *root_node;
-	/* defer_search: the search's queue, its roots, the leaves' reach;
-	 * where the search is: queue[qhead, qn) to expand, from the named
-	 * roots (qphase 0), then from what is held outside too (1), done
-	 * (2); qext the root id of the latter */
+	/* defer_search: the search's queue and roots; where the search is:
+	 * queue[qhead, qn) to expand, from the named roots (qphase 0), then
+	 * from what is held outside too (1), done (2); qext the root id of
+	 * the latter */
 	uint32_t *queue, *named, *outside;
-	uint8_t *reach;
 	size_t qhead, qn;
 	int qphase;
 	uint32_t qext;
@@ -3879,8 +3878,7 @@ static void finish_nodes(struct finish *f)
 	}
 	if (!f->reach)
 		return;
-	if (!p->root_node &&
-	    !(p->root_node = pyx_pages_alloc(s->pages, gg->n *
+	if (!(p->root_node = pyx_pages_alloc(s->pages, gg->n *
 					     sizeof(*p->root_node)))) {
 		pyx_share_err_keep(&f->e, -PYX_E_NOMEM);
 		return;
@@ -3914,14 +3912,10 @@ static void finish_leaves(struct finish *f)
 	}
 	if (!f->reach || !gg->nleaf)
 		return;
-	if (p->reach) {
-		reach = p->reach;
-		memset(reach, 0, gg->nleaf);
-	} else if (!(reach = pyx_pages_calloc(s->pages, gg->nleaf, 1))) {
+	if (!(reach = pyx_pages_calloc(s->pages, gg->nleaf, 1))) {
 		pyx_share_err_keep(&f->e, -PYX_E_NOMEM);
 		return;
 	}
-	p->reach = NULL;
 	for (size_t l = 0; l < gg->nleaf; l++)
 		reach[l] = gg->lowner[l] == LEAF_ROOT ||
 			   s->parent[gg->lowner[l]] != NONE;
@@ -3996,10 +3990,6 @@ static int defer_prepare(struct refs *s, struct graph_priv *p,
 		}
 		p->outside[no++] = i;
 	}
-	p->root_node = pyx_pages_alloc(s->pages, gg->n * sizeof(*p->root_node));
-	p->reach = gg->nleaf ? pyx_pages_alloc(s->pages, gg->nleaf) : NULL;
-	if (!p->root_node || (gg->nleaf && !p->reach))
-		return -PYX_E_NOMEM;
 	g->nnamed_roots = (uint32_t)s->nsroot;
 	g->named_root = p->named;
 	g->noutside_roots = (uint32_t)no;
@@ -4201,31 +4191,6 @@ int pyx_refs_graph_search_to(struct pyx_refs_graph *g, uint32_t v)
 	return search_to(&p->s, p, v == NONE ? NONE - 1 : v);
 }
 
-int pyx_refs_graph_search(struct pyx_refs_graph *g)
-{
-	struct graph_priv *p = g ? gpriv(g) : NULL;
-	struct finish f[2];
-	struct refs *s;
-	int err;
-
-	if (!p || !p->s.defer)
-		return 0;
-	s = &p->s;
-	if ((err = search_to(s, p, NONE)))
-		return err;
-	s->defer = false;
-	pyx_pages_free(s->pages, p->queue);
-	p->queue = NULL;
-	/* this thread only */
-	if ((err = finish_both(s, p, 1, false, true, f)))
-		return err;
-	g->nroots = (uint32_t)f[0].nr;
-	g->root_node = p->root_node;
-	g->unreachable = f[0].unreachable + f[1].unreachable;
-	g->unreachable_bytes = f[0].unreachable_bytes + f[1].unreachable_bytes;
-	return 0;
-}
-
 void pyx_refs_graph_free(struct pyx_refs_graph *g)
 {
 	struct graph_priv *p;
@@ -4253,7 +4218,6 @@ void pyx_refs_graph_free(struct pyx_refs_graph *g)
 		pyx_pages_free(s->pages, p->lsize);
 		pyx_pages_free(s->pages, p->root_node);
 		pyx_pages_free(s->pages, p->queue);
-		pyx_pages_free(s->pages, p->reach);
 		free(p->named);
 		free(p->outside);
 		/* last: what came from it is gone (the 5 M heap's: 475 MiB,

@@ -681,7 +681,7 @@ static int step_retain(struct ctx *c, struct pyx_suspects *r)
 static int step_dominators(struct ctx *c, struct pyx_suspects *r)
 {
 	const struct pyx_refs_graph *g = c->g;
-	/* the roots the search beside will find (defer_search) */
+	/* the roots the search would find (defer_search) */
 	struct pyx_dom_graph dg = { g->n, g->off, g->dst, g->named_root,
 				    g->nnamed_roots, g->outside_root,
 				    g->noutside_roots };
@@ -857,7 +857,7 @@ int pyx_suspects_take(struct pyx_python *py, const struct pyx_suspects_opts *o,
 	/* the labels the report needs are taken before: the copy and the
 	 * dominators are never in memory together */
 	go.release_copy = true;
-	/* the search beside the dominators (compute()) */
+	/* the search only as far as the report's paths (compute()) */
 	go.defer_search = true;
 	if (!(r = calloc(1, sizeof(*r))))
 		return -PYX_E_NOMEM;
