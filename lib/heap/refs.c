@@ -2836,16 +2836,21 @@ static int search_arrays(struct refs *s, uint32_t **pqueue, size_t nq)
 /* What the named roots do not reach but something outside the GC heap
  * holds (C statics, extension state, the interpreter): the collector's own
  * test, refcount > references from the heap; seeded in the queue (*nq),
- * under the root *ext (made at the first, NONE before). */
-static int seed_outside(struct refs *s, uint32_t *queue, size_t *nq,
-			uint32_t *ext)
+ * under the root *ext (made at the first, NONE before).  Those held
+ * outside are the tracked nodes that pass the test, or list (nlist of
+ * them, in node order) when the test was taken before. */
+static int seed_outside(struct refs *s, const uint32_t *list, size_t nlist,
+			uint32_t *queue, size_t *nq, uint32_t *ext)
 {
 	struct graph *g = &s->g;
+	size_t n = list ? nlist : g->ntracked;
 	int err;
 
-	for (uint32_t i = 0; i < g->ntracked; i++) {
+	for (size_t k = 0; k < n; k++) {
+		uint32_t i = list ? list[k] : (uint32_t)k;
+
 		/* refcount above the references from the heap, or immortal */
-		if (s->parent[i] != NONE || !held_outside(g, i))
+		if (s->parent[i] != NONE || (!list && !held_outside(g, i)))
 			continue;
 		if (*ext == NONE && (err = root_add(s, "held from outside the "
 						     "Python heap (C code, the "
@@ -2868,7 +2873,7 @@ static int search_run(struct refs *s, uint32_t *queue, size_t nq,
 
 	bfs(s, queue, 0, nq);
 	head = nq;
-	if ((err = seed_outside(s, queue, &nq, &ext)))
+	if ((err = seed_outside(s, NULL, 0, queue, &nq, &ext)))
 		goto out;
 	bfs(s, queue, head, nq);
 	r->roots = nq;
@@ -3811,7 +3816,7 @@ struct graph_priv {
 	 * from what is held outside too (1), done (2); qext the root id of
 	 * the latter */
 	uint32_t *queue, *named, *outside;
-	size_t qhead, qn;
+	size_t noutside, qhead, qn;
 	int qphase;
 	uint32_t qext;
 };
@@ -3848,13 +3853,13 @@ static struct graph_priv *gpriv(const struct pyx_refs_graph *g)
 }
 
 /* pyx_refs_graph_take() once the roots are found: the nodes' sizes in 8
- * bytes and their sum (sizes), then, once the search is done, the roots
- * and the unreachable nodes (reach), with leaves false; or the same of
- * the leaves (true). */
+ * bytes and their sum, and, once the search is done (reach), the roots
+ * and the unreachable nodes, with leaves false; or the same of the leaves
+ * (true). */
 struct finish {
 	struct refs *s;
 	struct graph_priv *p;
-	bool leaves, sizes, reach;
+	bool leaves, reach;
 	size_t nr;
 	uint64_t total, unreachable, unreachable_bytes;
 	struct pyx_share_err e;
@@ -3866,16 +3871,14 @@ static void finish_nodes(struct finish *f)
 	struct graph_priv *p = f->p;
 	struct graph *gg = &s->g;
 
-	if (f->sizes) {
-		if (!(p->size = widen(s->pages, gg->size, gg->n, gg->bign,
-				      gg->nbign))) {
-			pyx_share_err_keep(&f->e, -PYX_E_NOMEM);
-			return;
-		}
-		gg->size = NULL;
-		for (uint32_t v = 0; v < gg->n; v++)
-			f->total += p->size[v];
+	if (!(p->size = widen(s->pages, gg->size, gg->n, gg->bign,
+			      gg->nbign))) {
+		pyx_share_err_keep(&f->e, -PYX_E_NOMEM);
+		return;
 	}
+	gg->size = NULL;
+	for (uint32_t v = 0; v < gg->n; v++)
+		f->total += p->size[v];
 	if (!f->reach)
 		return;
 	if (!(p->root_node = pyx_pages_alloc(s->pages, gg->n *
@@ -3900,16 +3903,14 @@ static void finish_leaves(struct finish *f)
 	struct graph *gg = &s->g;
 	uint8_t *reach;
 
-	if (f->sizes) {
-		if (!(p->lsize = widen(s->pages, gg->lsize, gg->nleaf,
-				       gg->bigl, gg->nbigl))) {
-			pyx_share_err_keep(&f->e, -PYX_E_NOMEM);
-			return;
-		}
-		gg->lsize = NULL;
-		for (size_t l = 0; l < gg->nleaf; l++)
-			f->total += p->lsize[l];
+	if (!(p->lsize = widen(s->pages, gg->lsize, gg->nleaf, gg->bigl,
+			       gg->nbigl))) {
+		pyx_share_err_keep(&f->e, -PYX_E_NOMEM);
+		return;
 	}
+	gg->lsize = NULL;
+	for (size_t l = 0; l < gg->nleaf; l++)
+		f->total += p->lsize[l];
 	if (!f->reach || !gg->nleaf)
 		return;
 	if (!(reach = pyx_pages_calloc(s->pages, gg->nleaf, 1))) {
@@ -3941,28 +3942,10 @@ static void finish_run(void *arg)
 		finish_nodes(f);
 }
 
-/* The finish's two halves, on two threads (jobs > 1) or in turn. */
-static int finish_both(struct refs *s, struct graph_priv *p, unsigned jobs,
-		       bool sizes, bool reach, struct finish *f)
-{
-	int err;
-
-	f[0] = (struct finish){ .s = s, .p = p, .sizes = sizes, .reach = reach };
-	f[1] = (struct finish){ .s = s, .p = p, .leaves = true, .sizes = sizes,
-				.reach = reach };
-	if (jobs > 1) {
-		pyx_parallel(2, finish_run, f, sizeof(f[0]));
-	} else {
-		finish_run(&f[0]);
-		finish_run(&f[1]);
-	}
-	return (err = pyx_share_err_raise(&f[0].e)) ? err :
-						      pyx_share_err_raise(&f[1].e);
-}
-
 /* defer_search: what the search needs allocated before the graph is
- * handed over (from the arena, under what the dominators take beside
- * it), and the roots it will find. */
+ * handed over (from the arena, under what the dominators take), and the
+ * roots it will find (those held from outside listed while the
+ * refcounts that tell them are there). */
 static int defer_prepare(struct refs *s, struct graph_priv *p,
 			 struct pyx_refs_graph *g)
 {
@@ -3994,6 +3977,7 @@ static int defer_prepare(struct refs *s, struct graph_priv *p,
 	g->named_root = p->named;
 	g->noutside_roots = (uint32_t)no;
 	g->outside_root = p->outside;
+	p->noutside = no;
 	/* filled in as the search goes (pyx_refs_graph_search_to()) */
 	g->parent = s->parent;
 	g->pedge = s->pedge;
@@ -4004,16 +3988,14 @@ static int defer_prepare(struct refs *s, struct graph_priv *p,
 	return 0;
 }
 
-/* The deferred search run until node v has its parent (v NONE: to its
- * end): node by node as search_run() goes, so each node gets the parent
- * the whole search gives it. */
+/* The deferred search run until node v has its parent (or to its end):
+ * node by node as search_run() goes, so each node gets the parent the
+ * whole search gives it. */
 static int search_to(struct refs *s, struct graph_priv *p, uint32_t v)
 {
-	struct graph *g = &s->g;
 	int err;
 
-	while (p->qphase < 2 && (v == NONE || (v < g->n &&
-					       s->parent[v] == NONE))) {
+	while (p->qphase < 2 && v < s->g.n && s->parent[v] == NONE) {
 		if (p->qhead < p->qn) {
 			bfs_node(s, p->queue, p->queue[p->qhead++], &p->qn);
 			continue;
@@ -4022,14 +4004,12 @@ static int search_to(struct refs *s, struct graph_priv *p, uint32_t v)
 			p->qphase = 2;
 			break;
 		}
-		/* the named roots' search is over */
-		if ((err = seed_outside(s, p->queue, &p->qn, &p->qext)))
+		/* the named roots' search is over: those held outside, as
+		 * defer_prepare() found them */
+		if ((err = seed_outside(s, p->outside, p->noutside, p->queue,
+					&p->qn, &p->qext)))
 			return err;
 		p->qphase = 1;
-		/* what held_outside() read: no more use */
-		free(g->rc);
-		g->rc = NULL;
-		g->rccap = 0;
 	}
 	return 0;
 }
@@ -4100,10 +4080,18 @@ int pyx_refs_graph_take(struct pyx_python *py,
 	 * gone, the roots and what no root reaches (unless deferred): the
 	 * nodes' on this thread, the leaves' on another */
 	{
-		struct finish f[2];
+		struct finish f[2] = {
+			{ .s = s, .p = p, .leaves = false, .reach = !s->defer },
+			{ .s = s, .p = p, .leaves = true, .reach = !s->defer } };
 
-		if ((err = finish_both(s, p, pyx_heap_jobs(opts->capture.jobs),
-				       true, !s->defer, f)))
+		if (pyx_heap_jobs(opts->capture.jobs) > 1) {
+			pyx_parallel(2, finish_run, f, sizeof(f[0]));
+		} else {
+			finish_run(&f[0]);
+			finish_run(&f[1]);
+		}
+		if ((err = pyx_share_err_raise(&f[0].e)) ||
+		    (err = pyx_share_err_raise(&f[1].e)))
 			goto out;
 		nr = f[0].nr;
 		s->g.sized = false;
@@ -4167,12 +4155,9 @@ int pyx_refs_graph_take(struct pyx_python *py,
 	/* refs' search state the graph does not need */
 	free(s->depth);
 	s->depth = NULL;
-	if (!s->defer) {
-		/* the search read it (held_outside()) */
-		free(s->g.rc);
-		s->g.rc = NULL;
-		s->g.rccap = 0;
-	}
+	free(s->g.rc);
+	s->g.rc = NULL;
+	s->g.rccap = 0;
 out:
 	if (err) {
 		pyx_refs_graph_free(g);
@@ -4188,7 +4173,7 @@ int pyx_refs_graph_search_to(struct pyx_refs_graph *g, uint32_t v)
 
 	if (!p || !p->s.defer)
 		return 0;
-	return search_to(&p->s, p, v == NONE ? NONE - 1 : v);
+	return search_to(&p->s, p, v);
 }
 
 void pyx_refs_graph_free(struct pyx_refs_graph *g)
