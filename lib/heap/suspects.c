@@ -22,6 +22,11 @@ struct owner {
 	uint32_t dict, owner;
 };
 
+struct tret {
+	uint32_t type;
+	uint64_t count, bytes, retained;
+};
+
 struct ctx {
 	const struct pyx_refs_graph *g;
 	struct pyx_refs_graph *search; /* g, its search left to do */
@@ -38,6 +43,8 @@ struct ctx {
 	uint64_t *size;          /* by node: its own bytes and its leaves' */
 	uint64_t lunreached, lunreached_bytes; /* leaves no root reaches */
 	uint32_t *nleaves;       /* by node: its leaves */
+	struct tret *tsum, *tleaf; /* by type id: its nodes', its leaves'
+				    count, bytes and retained bytes */
 	size_t max_types;        /* per-type rows kept (o->types) */
 	unsigned jobs;
 	double share;            /* min_share */
@@ -447,11 +454,6 @@ static int describe_suspect(struct ctx *c, uint32_t v, struct pyx_suspect *s)
 	return 0;
 }
 
-struct tret {
-	uint32_t type;
-	uint64_t count, bytes, retained;
-};
-
 static int cmp_tret(const void *a, const void *b)
 {
 	const struct tret *x = a, *y = b;
@@ -461,14 +463,71 @@ static int cmp_tret(const void *a, const void *b)
 	return x->type < y->type ? -1 : x->type > y->type;
 }
 
-/* The retained size of all instances of each type: those no other
- * instance of the type dominates (a depth-first walk of the dominator
- * tree counting, per type, the instances on the current branch). */
+/* n objects (type and size by object) counted and summed by type into a
+ * new table of nt entries (NULL: out of memory); with dom (by object),
+ * each retaining itself unless its dominator is PYX_DOM_NONE.  Into two
+ * tables, every other object to each: a run of one type is then two
+ * chains of read-modify-writes, not one (5 M nodes: 16 -> 10 ms). */
+static struct tret *sum_types(size_t nt, const uint32_t *type,
+			      const uint64_t *size, const uint32_t *dom,
+			      size_t n)
+{
+	struct tret *t = calloc(nt ? 2 * nt : 1, sizeof(*t)), *u = t + nt;
+	size_t i = 0;
+
+	if (!t)
+		return NULL;
+	for (; i + 1 < n; i += 2) {
+		uint32_t a = type[i], b = type[i + 1];
+
+		if (a < nt) {
+			t[a].count++;
+			t[a].bytes += size[i];
+			if (dom && dom[i] != PYX_DOM_NONE)
+				t[a].retained += size[i];
+		}
+		if (b < nt) {
+			u[b].count++;
+			u[b].bytes += size[i + 1];
+			if (dom && dom[i + 1] != PYX_DOM_NONE)
+				u[b].retained += size[i + 1];
+		}
+	}
+	if (i < n && type[i] < nt) {
+		t[type[i]].count++;
+		t[type[i]].bytes += size[i];
+		if (dom && dom[i] != PYX_DOM_NONE)
+			t[type[i]].retained += size[i];
+	}
+	for (size_t k = 0; k < nt; k++) {
+		t[k].count += u[k].count;
+		t[k].bytes += u[k].bytes;
+		t[k].retained += u[k].retained;
+	}
+	return t;
+}
+
+/* The leaves' counts, bytes and retained bytes by type (c->tleaf): a
+ * leaf dominates nothing, and no instance of its type dominates it (those
+ * have no referents either): it retains itself, if a root reaches it. */
+static int type_leaves(struct ctx *c)
+{
+	const struct pyx_refs_graph *g = c->g;
+
+	c->tleaf = sum_types(pyx_refs_graph_ntypes(g), g->leaf_type,
+			     g->leaf_size, c->lidom, g->nleaf);
+	return c->tleaf ? 0 : -PYX_E_NOMEM;
+}
+
+/* The nodes' counts and bytes by type, and the retained size of all
+ * instances of each type (c->tsum): those no other instance of the type
+ * dominates (a depth-first walk of the dominator tree counting, per type,
+ * the instances on the current branch). */
 static int type_retained(struct ctx *c, struct pyx_suspects *r)
 {
 	const struct pyx_refs_graph *g = c->g;
-	size_t nt = pyx_refs_graph_ntypes(g), ntop = 0;
-	struct tret *t = calloc(nt ? nt : 1, sizeof(*t));
+	size_t nt = pyx_refs_graph_ntypes(g);
+	struct tret *t = sum_types(nt, g->type, g->size, NULL, g->n);
 	uint32_t *active = calloc(nt ? nt : 1, sizeof(*active));
 	uint32_t *snode = pyx_pages_alloc(c->pages, ((size_t)c->d->nreach + 1) *
 					  sizeof(*snode));
@@ -477,24 +536,12 @@ static int type_retained(struct ctx *c, struct pyx_suspects *r)
 	size_t sp = 0;
 	int err = 0;
 
+	(void)r;
+	c->tsum = t;
 	if (!t || !active || !snode || !scur) {
 		err = -PYX_E_NOMEM;
 		goto out;
 	}
-	for (uint32_t v = 0; v < g->n; v++)
-		if (g->type[v] < nt) {
-			t[g->type[v]].count++;
-			t[g->type[v]].bytes += g->size[v];
-		}
-	/* A leaf dominates nothing, and no instance of its type dominates
-	 * it (those have no referents either): it retains itself. */
-	for (uint32_t l = 0; l < g->nleaf; l++)
-		if (g->leaf_type[l] < nt) {
-			t[g->leaf_type[l]].count++;
-			t[g->leaf_type[l]].bytes += g->leaf_size[l];
-			if (c->lidom[l] != PYX_DOM_NONE)
-				t[g->leaf_type[l]].retained += g->leaf_size[l];
-		}
 	for (uint32_t k = c->koff[g->n]; k < c->koff[g->n + 1]; k++) {
 		uint32_t v = c->kids[k];
 
@@ -519,8 +566,26 @@ static int type_retained(struct ctx *c, struct pyx_suspects *r)
 			scur[sp++] = c->koff[w];
 		}
 	}
-	for (size_t i = 0; i < nt; i++)
+out:
+	free(active);
+	pyx_pages_free(c->pages, scur);
+	pyx_pages_free(c->pages, snode);
+	return err;
+}
+
+/* The types' rows of the report (c->tsum and c->tleaf, both taken). */
+static int type_rows(struct ctx *c, struct pyx_suspects *r)
+{
+	const struct pyx_refs_graph *g = c->g;
+	size_t nt = pyx_refs_graph_ntypes(g), ntop = 0;
+	struct tret *t = c->tsum;
+
+	for (size_t i = 0; i < nt; i++) {
 		t[i].type = (uint32_t)i;
+		t[i].count += c->tleaf[i].count;
+		t[i].bytes += c->tleaf[i].bytes;
+		t[i].retained += c->tleaf[i].retained;
+	}
 	if (nt > 1)
 		qsort(t, nt, sizeof(*t), cmp_tret);
 	/* every type: rows for the graph's types, no more (a bound of ours,
@@ -528,10 +593,8 @@ static int type_retained(struct ctx *c, struct pyx_suspects *r)
 	if (c->max_types > nt)
 		c->max_types = nt;
 	r->types = calloc(c->max_types ? c->max_types : 1, sizeof(*r->types));
-	if (!r->types) {
-		err = -PYX_E_NOMEM;
-		goto out;
-	}
+	if (!r->types)
+		return -PYX_E_NOMEM;
 	for (size_t i = 0; i < nt && ntop < c->max_types; i++) {
 		struct pyx_suspects_type *y = &r->types[ntop];
 
@@ -540,21 +603,14 @@ static int type_retained(struct ctx *c, struct pyx_suspects *r)
 		if (!t[i].count || (!t[i].retained && c->max_types < nt))
 			continue;
 
-		if (!(y->name = strdup(pyx_refs_graph_type_name(g, t[i].type)))) {
-			err = -PYX_E_NOMEM;
-			goto out;
-		}
+		if (!(y->name = strdup(pyx_refs_graph_type_name(g, t[i].type))))
+			return -PYX_E_NOMEM;
 		y->count = t[i].count;
 		y->bytes = t[i].bytes;
 		y->retained = t[i].retained;
 		r->ntypes = ++ntop;
 	}
-out:
-	free(t);
-	free(active);
-	pyx_pages_free(c->pages, scur);
-	pyx_pages_free(c->pages, snode);
-	return err;
+	return 0;
 }
 
 /* The leaves under the tree of the nodes: each leaf's dominator, its bytes
@@ -593,8 +649,8 @@ static int attach_leaves(struct ctx *c)
 }
 
 /* The rows of leaves by dominator (what holds() reads): a counting sort
- * of lidom, row v from loff[v], the virtual root's row n.  Reads lidom,
- * writes only loff and lkid. */
+ * of lidom, row v from loff[v], the virtual root's row n; and the leaves'
+ * sums by type.  Reads lidom, writes only loff, lkid and tleaf. */
 static int leaf_rows(struct ctx *c, struct pyx_suspects *r)
 {
 	const struct pyx_refs_graph *g = c->g;
@@ -604,6 +660,10 @@ static int leaf_rows(struct ctx *c, struct pyx_suspects *r)
 	c->loff = pyx_pages_calloc(c->pages, n + 3, sizeof(*c->loff));
 	c->lkid = pyx_pages_alloc(c->pages, nl * sizeof(*c->lkid));
 	if (!c->loff || !c->lkid)
+		return -PYX_E_NOMEM;
+	/* the leaves' sums by type too (~10 ms on the 5 M heap: this side
+	 * of the step is the shorter) */
+	if (type_leaves(c))
 		return -PYX_E_NOMEM;
 	for (size_t l = 0; l < nl; l++) {
 		uint32_t v = c->lidom[l];
@@ -828,7 +888,8 @@ static int compute(struct ctx *c, struct pyx_suspects *r)
 		struct step st[2] = { { .fn = step_describe, .c = c, .r = r },
 				      { .fn = type_retained, .c = c, .r = r } };
 
-		err = both(c->jobs, st);
+		if (!(err = both(c->jobs, st)))
+			err = type_rows(c, r);
 	}
 	phase("the suspects found and described, the types", &t);
 	return err;
@@ -900,6 +961,8 @@ out:
 	pyx_pages_free(c.pages, c.koff);
 	pyx_pages_free(c.pages, c.kids);
 	free(c.owners);
+	free(c.tsum);
+	free(c.tleaf);
 	pyx_pages_free(c.pages, c.lidom);
 	pyx_pages_free(c.pages, c.loff);
 	pyx_pages_free(c.pages, c.lkid);
