@@ -2397,7 +2397,7 @@ static int build_graph_do(struct refs *s, uint64_t heap_bytes)
 		 * tuples on the 5 M heap): the object UNTRACKED_AHEAD rows
 		 * on asked for now (25 -> 21 ms) */
 		const uint64_t *ahead = i + UNTRACKED_AHEAD < g->n ?
-			pyx_heap_words(g->mem, g->addr[i + UNTRACKED_AHEAD], 16) :
+			pyx_heap_words(g->mem, g->addr[i + UNTRACKED_AHEAD], 72) :
 			NULL;
 
 		if (ahead) {
