@@ -3824,11 +3824,12 @@ struct graph_priv {
 	struct pyx_refs_opts o;
 	uint64_t *size, *lsize;
 	uint32_t *root_node;
-	/* defer_search: the search's queue and roots; where the search is:
-	 * queue[qhead, qn) to expand, from the named roots (qphase 0), then
-	 * from what is held outside too (1), done (2); qext the root id of
-	 * the latter */
-	uint32_t *queue, *named, *outside;
+	/* defer_search: the search's queue (its first entries the named
+	 * roots, as seeded: the search only appends) and those held from
+	 * outside; where the search is: queue[qhead, qn) to expand, from the
+	 * named roots (qphase 0), then from what is held outside too (1),
+	 * done (2); qext the root id of the latter */
+	uint32_t *queue, *outside;
 	size_t noutside, qhead, qn;
 	int qphase;
 	uint32_t qext;
@@ -3890,16 +3891,15 @@ static void finish_nodes(struct finish *f)
 		return;
 	}
 	gg->size = NULL;
-	for (uint32_t v = 0; v < gg->n; v++)
-		f->total += p->size[v];
-	if (!f->reach)
-		return;
-	if (!(p->root_node = pyx_pages_alloc(s->pages, gg->n *
-					     sizeof(*p->root_node)))) {
+	if (f->reach && !(p->root_node = pyx_pages_alloc(s->pages, gg->n *
+						 sizeof(*p->root_node)))) {
 		pyx_share_err_keep(&f->e, -PYX_E_NOMEM);
 		return;
 	}
 	for (uint32_t v = 0; v < gg->n; v++) {
+		f->total += p->size[v];
+		if (!f->reach)
+			continue;
 		if (s->parent[v] == NONE) {
 			f->unreachable++;
 			f->unreachable_bytes += p->size[v];
@@ -3968,10 +3968,6 @@ static int defer_prepare(struct refs *s, struct graph_priv *p,
 
 	if ((err = search_arrays(s, &p->queue, s->nsroot)))
 		return err;
-	if (!(p->named = malloc((s->nsroot ? s->nsroot : 1) *
-				sizeof(*p->named))))
-		return -PYX_E_NOMEM;
-	memcpy(p->named, p->queue, s->nsroot * sizeof(*p->named));
 	for (uint32_t i = 0; i < gg->ntracked; i++) {
 		if (!held_outside(gg, i))
 			continue;
@@ -3987,7 +3983,7 @@ static int defer_prepare(struct refs *s, struct graph_priv *p,
 		p->outside[no++] = i;
 	}
 	g->nnamed_roots = (uint32_t)s->nsroot;
-	g->named_root = p->named;
+	g->named_root = p->queue;
 	g->noutside_roots = (uint32_t)no;
 	g->outside_root = p->outside;
 	p->noutside = no;
@@ -4216,7 +4212,6 @@ void pyx_refs_graph_free(struct pyx_refs_graph *g)
 		pyx_pages_free(s->pages, p->lsize);
 		pyx_pages_free(s->pages, p->root_node);
 		pyx_pages_free(s->pages, p->queue);
-		free(p->named);
 		free(p->outside);
 		/* last: what came from it is gone (the 5 M heap's: 475 MiB,
 		 * its pages freed on two threads) */
