@@ -832,6 +832,25 @@ def wait_all_running(pid, timeout=1.0):
         time.sleep(0.01)
 
 
+def wait_in_pause(pid, timeout=5.0):
+    """Wait until pid's main thread is blocked in pause() (or
+    sigsuspend()), as a fixture that signals "ready" just before it idles
+    is once its last call's temporaries are freed; True if it got there
+    within timeout (then the caller reads on regardless)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with open("/proc/%d/syscall" % pid) as f:
+                nr = f.read().split()[0]
+        except (OSError, IndexError):
+            return False
+        if nr in ("34", "130"):  # x86_64 pause, rt_sigsuspend
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.005)
+
+
 def utime(pid, tid):
     return thread_states(pid).get(tid, (None, None))[1]
 
