@@ -21,6 +21,9 @@ objects) is measured in the same run by:
     with sizes (objects and bytes by type name, as pyxray gives them), and
     objgraph.show_most_common_types() where objgraph is installed (Debian's
     python3-objgraph, for /usr/bin/python3); each the median of 3 runs.
+Below the table, each run's wall and the time its copy buffer took to fault
+in (buffer_ms, before the stop), and the slowest run over the median with and
+without it.
 With --pyxray-baseline, a second pyxray binary (an older build) reads the
 same heap, alternating run by run with --pyxray (in the order new, old, old,
 new, ... so that neither always comes first after the other), and a second
@@ -119,7 +122,8 @@ def bench_one(tools, py, nobj, runs, jobs=0):
                      for label, binary in tools)
         for mode, extra in (("full", []), ("tracked", ["--tracked-only"])):
             m = dict((label, {"walls": [], "pauses": [], "rss": [],
-                              "walks": []}) for label, _ in tools)
+                              "walks": [], "buffers": []})
+                     for label, _ in tools)
             for i in range(runs):
                 order = tools if i % 2 == 0 else tools[::-1]
                 for label, binary in order:
@@ -147,6 +151,8 @@ def bench_one(tools, py, nobj, runs, jobs=0):
                     r["walls"].append(wall)
                     r["pauses"].append(doc["pause_ms"])
                     r["walks"].append(doc["walk_ms"])
+                    # Older binaries do not say (0: no figure).
+                    r["buffers"].append(doc.get("buffer_ms", 0.0))
                     r["rss"].append(maxrss / 1024.0)
                     if mode == "full":
                         row["objects"] = doc["objects"]
@@ -161,6 +167,8 @@ def bench_one(tools, py, nobj, runs, jobs=0):
                     "wall_best": min(r["walls"]),
                     "wall_median": statistics.median(r["walls"]),
                     "wall_max": max(r["walls"]),
+                    "walls": r["walls"],
+                    "buffers": r["buffers"],
                     "pause_best": min(r["pauses"]),
                     "pause_median": statistics.median(r["pauses"]),
                     "walk_median": statistics.median(r["walks"]),
@@ -169,6 +177,20 @@ def bench_one(tools, py, nobj, runs, jobs=0):
     finally:
         T.kill_child(proc)
         log.close()
+
+
+def slowest_buffer(f):
+    """(buffer_ms of the slowest run, median buffer_ms)."""
+    i = f["walls"].index(max(f["walls"]))
+    return f["buffers"][i], statistics.median(f["buffers"])
+
+
+def without_buffer(f):
+    """The slowest run over the median with each run's copy buffer faults
+    (buffer_ms: the time the kernel takes to find the pages, which on a
+    virtual machine depends on what its host has taken back) left out."""
+    rest = [w - b / 1000.0 for w, b in zip(f["walls"], f["buffers"])]
+    return max(rest) / statistics.median(rest) - 1
 
 
 def fmt_s(v):
@@ -242,6 +264,21 @@ def main():
         "%s %s %+.0f%%" % (r["python"], r["tool"],
                            100.0 * (r["full"]["wall_max"] /
                                     r["full"]["wall_median"] - 1))
+        for r in rows if "full" in r))
+    print("The copy buffer's faults (buffer_ms, before the stop) in that "
+          "run / median: %s" % ", ".join(
+              "%s %s %.0f / %.0f ms" % ((r["python"], r["tool"])
+                                        + slowest_buffer(r["full"]))
+              for r in rows if "full" in r))
+    print("Slowest run over the median, the buffer's faults left out "
+          "(wall - buffer_ms): %s" % ", ".join(
+              "%s %s %+.0f%%" % (r["python"], r["tool"],
+                                 100.0 * without_buffer(r["full"]))
+              for r in rows if "full" in r))
+    print("Every run, census wall s / buffer ms: %s" % "; ".join(
+        "%s %s %s" % (r["python"], r["tool"], " ".join(
+            "%.2f/%.0f" % (w, b)
+            for w, b in zip(r["full"]["walls"], r["full"]["buffers"])))
         for r in rows if "full" in r))
     print("Census wall median / in-process census with sizes, getsizeof "
           "pass: %s" % ", ".join(

@@ -56,7 +56,8 @@ void help_census(FILE *out)
 		"  -h, --help         this help\n"
 		"\n"
 		"JSON: {\"pid\",\"python_version\",\"pause_ms\" (every stop),\n"
-		"\"copy_pause_ms\",\"placement_pause_ms\",\"gc_objects\",\"objects\",\n"
+		"\"copy_pause_ms\",\"placement_pause_ms\",\"walk_ms\",\"buffer_ms\",\n"
+		"\"gc_objects\",\"objects\",\n"
 		"\"bytes\",\"rss_bytes\",\"unexplained_bytes\",\"memory\":{\"available\",\"why\",\n"
 		"\"rss_bytes\",\"python\",\"pymalloc\",\"malloc\",\"mappings\",\n"
 		"\"unexplained_bytes\",...} (the keys of 'pyxray memory --json'),\n"
@@ -191,11 +192,11 @@ static void json_census_fields(const struct pyx_census *c, size_t top,
 	json_str(stdout, c->python_version);
 	printf(",\"python_binary\":");
 	json_str(stdout, c->python_binary);
-	printf(",\"time\":%.6f,\"walk_ms\":%.3f,"
+	printf(",\"time\":%.6f,\"walk_ms\":%.3f,\"buffer_ms\":%.3f,"
 	       "\"gc_objects\":%" PRIu64 ",\"gc_bytes\":%" PRIu64
 	       ",\"reached_objects\":%" PRIu64 ",\"reached_bytes\":%" PRIu64
 	       ",\"objects\":%" PRIu64 ",\"bytes\":%" PRIu64,
-	       c->time, c->walk_ms, c->gc_objects, c->gc_bytes,
+	       c->time, c->walk_ms, c->buffer_ms, c->gc_objects, c->gc_bytes,
 	       c->reached_objects, c->reached_bytes, c->objects, c->bytes);
 	cmd_rss_json_totals(copy_ms, 0, c->rss_bytes, c->bytes, r);
 	cmd_rss_json(r, why);

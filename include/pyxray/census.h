@@ -37,6 +37,8 @@ struct pyx_census {
 	double time;            /* Unix time of the census */
 	double pause_ms;        /* how long the target was stopped */
 	double walk_ms;         /* the walk over the copy, target running */
+	double buffer_ms;       /* the copy's buffer faulted in, before the
+				   stop (pyx_heap_capture_info) */
 	uint64_t gc_objects, gc_bytes;           /* tracked */
 	uint64_t reached_objects, reached_bytes; /* reached from them */
 	uint64_t objects, bytes;                 /* both */

@@ -651,6 +651,7 @@ static int copy_heap(struct pyx_python *py, const struct pyx_census_opts *o,
 	if (ci.time > 0)
 		c->time = ci.time;
 	c->copied_bytes = ci.copied_bytes;
+	c->buffer_ms = ci.buffer_ms;
 	c->heap_bytes = ci.heap_bytes;
 	c->copy_reads = ci.copy_reads;
 	c->truncated = ci.truncated;

@@ -190,6 +190,11 @@ def main():
         doc = res.json()
         ck.ok(doc["pid"] == pid and doc["python_version"] == version,
               "pid and version")
+        # The buffer is faulted in before the stop, inside the run: more
+        # than nothing (the copy is MiBs), less than the whole run.
+        ck.ok(0 < doc["buffer_ms"] < res.wall * 1000,
+              "buffer_ms %.1f within the run's %.0f ms"
+              % (doc["buffer_ms"], res.wall * 1000))
         check_counts(ck, fx, doc)
         ck.ok(not T.wait_all_running(pid), "no thread left stopped")
 
