@@ -105,8 +105,10 @@ struct pyx_heap_capture_info {
 	int64_t rss_bytes;  /* the target's RSS while stopped, -1 unknown */
 	double time;        /* when the copy was taken (the stop): seconds
 			       since the epoch; 0 unknown */
-	double buffer_ms;   /* the copy's buffer mapped and faulted in, the
-			       target running (before the stop) */
+	double buffer_ms;   /* the copy's buffer made ready, the target
+			       running (before the stop): mapped and faulted
+			       in, or ~0 where an earlier capture's buffer
+			       (watch, --interval) is big enough */
 };
 /* Errors: those of pyx_target_stop(); -PYX_E_EXITED; -PYX_E_NOT_SUPPORTED
  * (finalizing); -PYX_E_GC_BUSY (a collection at every stop);

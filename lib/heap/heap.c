@@ -410,7 +410,7 @@ int pyx_heap_capture(struct pyx_python *py,
 	info->buffer_ms = (double)(pyx_now_ns() - t0) / 1e6;
 	if (err)
 		return err;
-	pyx_debug("copy buffer: %" PRIu64 " MiB faulted in, in %.1f ms",
+	pyx_debug("copy buffer for %" PRIu64 " MiB ready in %.1f ms",
 		  want >> 20, info->buffer_ms);
 	if (o->nonblocking) {
 		/* The same copy with the target running: a list or an object
